@@ -1,0 +1,46 @@
+# runbook-checks: `make help` lists the targets.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+RC     := $(VENV)/bin/runbook-checks
+RUNBOOK ?= runbooks/files-incident-response.md
+BACKEND ?= local
+PYTEST_ARGS ?=
+
+.PHONY: help setup test test-unit drill gate up lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## create .venv and install what is missing (Debian packages too, as root)
+	@scripts/setup.sh
+
+test: setup ## run the whole test suite (unit, integration, scenarios)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup ## fast unit tests only (no servers)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+drill: setup ## run every runbook scenario on the embedded stack and report
+	$(RC) drill --runbook $(RUNBOOK) --backend $(BACKEND)
+
+gate: setup ## static + live checks of the runbook (what CI runs on runbook changes)
+	$(RC) gate $(RUNBOOK)
+
+up: setup ## start the stack and print its URLs; Ctrl-C stops it
+	$(RC) up --backend $(BACKEND)
+
+lint: setup ## ruff lint + format check, mypy strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup ## print benchmark figures (start, reset, gate, drill)
+	$(PY) benchmarks/run_all.py
+
+clean: ## remove the venv and leftovers of interrupted drills
+	-$(RC) cleanup 2>/dev/null
+	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,145 @@
+"""The stack's interface: what scenarios, executors and faults see, whatever the backend.
+
+A `Stack` owns named `Component`s (postgres, object_store, redis, api, aws) and a set of
+`Endpoints`. Backends (local processes, docker containers, an external environment)
+implement it; nothing outside `runbook_checks.stack` knows which one runs.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+
+class Capability(enum.StrEnum):
+    """What a backend can do to its components; faults declare what they need."""
+
+    KILL = "kill"  # SIGKILL / docker kill
+    STOP = "stop"  # graceful stop and start again
+    PAUSE = "pause"  # SIGSTOP / docker pause
+    RESTART = "restart"
+    DISK = "disk"  # size-limited data folders (tmpfs) for disk-full
+    PROXY = "proxy"  # the API reaches its dependencies through the fault proxy
+    DATA = "data"  # direct SQL/S3/Redis access for data faults
+    REPLICA = "replica"  # can start a streaming replica of postgres
+    RECONFIGURE = "reconfigure"  # can restart the API with other settings (pool, release)
+
+
+COMPONENTS = ("postgres", "object_store", "redis", "api", "aws")
+
+
+@runtime_checkable
+class Component(Protocol):
+    """One server of the stack, with its life cycle."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None:
+        """Graceful stop; idempotent."""
+        ...
+
+    def kill(self) -> None:
+        """SIGKILL (or the backend's equivalent); idempotent."""
+        ...
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def restart(self) -> None: ...
+
+    def is_running(self) -> bool:
+        """The process/container exists and is not stopped (it may still be unready)."""
+        ...
+
+    def is_ready(self) -> bool:
+        """Answers its protocol right now (a short probe, never raises)."""
+        ...
+
+    def wait_ready(self, timeout_s: float = 15.0) -> None: ...
+
+    def log_tail(self, lines: int = 40) -> str: ...
+
+    @property
+    def pid(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """How to reach the stack, as an operator would (direct, not through the proxy)."""
+
+    api_url: str  # http://127.0.0.1:PORT
+    database_url: str  # postgresql://USER:PASSWORD@127.0.0.1:PORT/DB (superuser for ops)
+    app_database_url: str  # the URL the API uses (through the fault proxy where there is one)
+    s3_endpoint: str
+    s3_bucket: str
+    redis_url: str
+    aws_endpoint: str
+    aws_region: str
+    admin_token: str
+    log_dir: Path  # the API's log folder (error.log, production.log)
+    data_dirs: dict[str, Path] = field(default_factory=dict)  # component -> data folder
+
+    @property
+    def database_host(self) -> str:
+        return urlsplit(self.database_url).hostname or "127.0.0.1"
+
+    @property
+    def database_port(self) -> int:
+        return urlsplit(self.database_url).port or 5432
+
+    @property
+    def database_name(self) -> str:
+        return urlsplit(self.database_url).path.lstrip("/")
+
+    @property
+    def redis_port(self) -> int:
+        return urlsplit(self.redis_url).port or 6379
+
+    def as_env(self) -> dict[str, str]:
+        """The environment variables a person (or the runbook's commands) would export."""
+        return {
+            "DATABASE_URL": self.database_url,
+            "DB_HOST": self.database_host,
+            "DB_PORT": str(self.database_port),
+            "API_URL": self.api_url,
+            "S3_ENDPOINT_URL": self.s3_endpoint,
+            "S3_BUCKET": self.s3_bucket,
+            "REDIS_URL": self.redis_url,
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_DEFAULT_REGION": self.aws_region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "ADMIN_TOKEN": self.admin_token,
+        }
+
+
+class Stack(Protocol):
+    """A running environment of the Files service."""
+
+    backend: str  # "local", "docker", "external"
+    capabilities: frozenset[Capability]
+    endpoints: Endpoints
+
+    def component(self, name: str) -> Component: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def reset_data(self) -> None:
+        """Empty the database tables, the bucket and the cache; API settings back to default."""
+        ...
+
+    def restart_api(self, **env: str) -> None:
+        """Restart the API, optionally with changed settings (DB_POOL_SIZE, DATABASE_URL ...)."""
+        ...
+
+    def versions(self) -> dict[str, str]:
+        """Component -> version string, for evidence."""
+        ...
