@@ -52,6 +52,9 @@ class Step:
     comment: str = ""
     pipeline: tuple[str, ...] = ()
     manual_reason: str = ""  # set when kind is MANUAL or NOTE
+    # the host of an earlier bare `ssh host` in the same block ("production-api-01"):
+    # the step still runs, against the stack component standing in for that host
+    host: str = ""
 
     @property
     def executable(self) -> bool:
@@ -64,6 +67,7 @@ class CodeBlock:
     text: str
     line: int  # line of the opening fence
     closed: bool = True  # False when the fence was never terminated
+    end_line: int = 0  # line of the closing fence (the last line read when unclosed)
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,10 @@ class Section:
     options: tuple[Option, ...] = ()
     blocks: tuple[CodeBlock, ...] = ()
     subsections: tuple[str, ...] = ()  # titles of child headings, in order
+    parent: str | None = None  # id of the enclosing section, None at the top
+    # steps from code blocks that belong to no investigation or option (Phase.OTHER):
+    # blocks directly under this heading, or under a child that is not a phase heading
+    other_steps: tuple[Step, ...] = ()
 
     @property
     def is_scenario(self) -> bool:
@@ -145,6 +153,16 @@ class Template:
     title: str
     text: str
     line: int
+    section: str = ""  # id of the section the template is written in
+
+
+@dataclass(frozen=True)
+class MisEncoded:
+    """Characters that were UTF-8, read as cp1252 and saved again ("â†’" for "→")."""
+
+    line: int
+    text: str  # as it stands in the file: "â†’"
+    repaired: str  # what it most likely was: "→"
 
 
 @dataclass(frozen=True)
@@ -156,6 +174,9 @@ class Metadata:
     priority: str | None = None
     review_frequency: str | None = None
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
+    # other "**Label**: value" lines ("Emergency Slack" -> "`#incidents`"); their line
+    # numbers are in `lines` under the same label
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -171,6 +192,7 @@ class Runbook:
     tables: tuple[Table, ...] = ()  # escalation, contacts, tools ... (every table)
     encoding: str = "utf-8"
     warnings: tuple[str, ...] = ()  # parse-time oddities (unterminated fences ...)
+    mis_encoded: tuple[MisEncoded, ...] = ()  # mojibake runs, in document order
 
     @property
     def scenarios(self) -> tuple[Section, ...]:

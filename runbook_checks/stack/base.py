@@ -84,6 +84,7 @@ class Endpoints:
     admin_token: str
     log_dir: Path  # the API's log folder (error.log, production.log)
     data_dirs: dict[str, Path] = field(default_factory=dict)  # component -> data folder
+    admin_database_url: str = ""  # superuser, for the stack's own faults and resets
 
     @property
     def database_host(self) -> str:

@@ -1,0 +1,135 @@
+"""`runbook-checks`: drill, gate, up, cleanup.
+
+Errors the user can act on (`RunbookChecksError`) are printed without a traceback, with
+what to do; exit status 2 means "could not run".
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from runbook_checks import __version__
+from runbook_checks.config import BACKENDS, OPTIONS, ChecksConfig
+from runbook_checks.errors import RunbookChecksError
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    for option in OPTIONS:
+        kwargs: dict[str, object] = {"default": option.default, "help": option.help}
+        if option.name == "backend":
+            kwargs["choices"] = BACKENDS
+        parser.add_argument(f"--{option.name.replace('_', '-')}", **kwargs)  # type: ignore[arg-type]
+
+
+def _config(args: argparse.Namespace) -> ChecksConfig:
+    values = {o.name: str(getattr(args, o.name)) for o in OPTIONS}
+    return ChecksConfig.from_values(values, root=Path.cwd())
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from runbook_checks.clock import SYSTEM_CLOCK
+    from runbook_checks.stack import create_stack
+
+    config = _config(args)
+    started = SYSTEM_CLOCK.monotonic()
+    with create_stack(config) as stack:
+        took = SYSTEM_CLOCK.monotonic() - started
+        ep = stack.endpoints
+        print(f"stack up ({stack.backend} backend) in {took:.1f}s. Ctrl-C stops it.\n")
+        print(f"  Files API      {ep.api_url}   (docs: {ep.api_url}/docs)")
+        print(f"  PostgreSQL     {ep.database_url}")
+        print(f"  object store   {ep.s3_endpoint}  bucket {ep.s3_bucket}")
+        print(f"  Redis          {ep.redis_url}")
+        print(f"  AWS (moto)     {ep.aws_endpoint}")
+        print(f"  API logs       {ep.log_dir}\n")
+        print("# paste into another shell to poke at it:")
+        for key, value in ep.as_env().items():
+            print(f"export {key}='{value}'")
+        sys.stdout.flush()
+        try:
+            signal.pause()
+        except KeyboardInterrupt:
+            print("\nstopping the stack ...")
+    print("stopped; nothing left behind.")
+    return EXIT_OK
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    from runbook_checks.stack.leftovers import sweep
+
+    report = sweep()
+    if report.empty:
+        print("nothing to clean up.")
+    else:
+        print(f"removed {len(report.folders)} folder(s), killed {len(report.killed)} "
+              f"process(es), unmounted {len(report.unmounted)} mount(s).")
+    return EXIT_OK
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    import pytest
+
+    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+    argv = [str(scenarios), "-p", "no:cacheprovider", "-q", "-rA"]
+    for option in OPTIONS:
+        argv += [f"--{option.name.replace('_', '-')}", str(getattr(args, option.name))]
+    argv += list(args.pytest_args)
+    code = int(pytest.main(argv))
+    return EXIT_OK if code == 0 else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runbook-checks",
+        description="Prove that an incident runbook works: inject each failure it documents, "
+        "run its own diagnostics and mitigations, and report where it is wrong.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the stack, print its URLs, stop it on Ctrl-C")
+    _add_config_options(up)
+    up.set_defaults(func=cmd_up)
+
+    drill = sub.add_parser("drill", help="run every runbook scenario against the stack")
+    _add_config_options(drill)
+    drill.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    drill.set_defaults(func=cmd_drill)
+
+    cleanup = sub.add_parser("cleanup", help="remove what interrupted drills left behind")
+    cleanup.set_defaults(func=cmd_cleanup)
+    return parser
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RunbookChecksError as exc:
+        print(f"runbook-checks: error: {exc}", file=sys.stderr)
+        for note in getattr(exc, "__notes__", []):
+            print(f"  {note}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("runbook-checks: interrupted; everything started was stopped.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""The environment the drills run in. `create_stack(config)` picks the backend."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from runbook_checks.errors import UsageError
+
+if TYPE_CHECKING:
+    from runbook_checks.config import ChecksConfig
+    from runbook_checks.stack.local import LocalStack
+
+
+def create_stack(config: ChecksConfig) -> LocalStack:
+    if config.backend == "local":
+        from runbook_checks.stack.local import LocalStack
+
+        return LocalStack(api_settings={"DB_POOL_SIZE": str(config.pool_size)})
+    raise UsageError(
+        f"the {config.backend!r} backend is not available yet",
+        hint="use --backend local (the embedded default)",
+    )

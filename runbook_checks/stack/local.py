@@ -1,0 +1,272 @@
+"""The local backend (the embedded default): real servers as processes on 127.0.0.1.
+
+PostgreSQL (a cluster of its own), Redis, moto's S3 server as the object store, a second
+moto server as the AWS control plane, and the Files API twin. The API reaches PostgreSQL,
+the object store and Redis through one fault proxy each, so network faults act on the
+API's path only; operators (and the runbook's commands) connect directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+
+import boto3
+import httpx
+from botocore.config import Config as BotoConfig
+
+from runbook_checks.clock import SYSTEM_CLOCK, Clock
+from runbook_checks.errors import ComponentFailed, StackError
+from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoints
+from runbook_checks.stack.component import LocalComponent
+from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
+from runbook_checks.stack.postgres import LocalPostgres
+from runbook_checks.stack.proxy import FaultProxy, ProxySet
+from runbook_checks.stack.servers import AWS_TEST_ENV, LocalApi, LocalRedis, MotoServer
+
+BUCKET = "files"
+REGION = "us-east-1"
+PROXIED = ("postgres", "object_store", "redis")
+
+
+class LocalStack:
+    """Start, reset and stop the whole stack; a context manager."""
+
+    backend = "local"
+    capabilities = frozenset(Capability)
+
+    def __init__(self, *, api_settings: Mapping[str, str] | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
+        self.api_settings = dict(api_settings or {})
+        self.folder: Path | None = None
+        self.state: StateFile | None = None
+        self.proxies = ProxySet()
+        self.components: dict[str, LocalComponent] = {}
+        self._endpoints: Endpoints | None = None
+        self._tables: tuple[str, ...] | None = None
+        self._s3_client: object | None = None
+        self.admin_token = secrets.token_urlsafe(24)
+
+    # -- context manager ------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._endpoints is not None:
+            return
+        sweep()  # leftovers of interrupted drills go first
+        self.folder = Path(tempfile.mkdtemp(prefix="stack-", dir=work_root()))
+        self.folder.chmod(0o755)
+        self.state = StateFile(self.folder)
+        self.state.write()
+        try:
+            self._start_components()
+        except BaseException as exc:
+            if isinstance(exc, ComponentFailed | StackError):
+                exc.add_note(f"stack folder (removed): {self.folder}")
+            self.stop()
+            raise
+
+    def _start_components(self) -> None:
+        assert self.folder is not None and self.state is not None
+        folder, clock = self.folder, self.clock
+        pg = LocalPostgres(folder / "postgres", clock=clock,
+                           password=secrets.token_urlsafe(16),
+                           app_password=secrets.token_urlsafe(16))
+        cache = LocalRedis(folder / "redis", clock=clock)
+        store = MotoServer("object_store", folder / "object_store", clock=clock)
+        aws = MotoServer("aws", folder / "aws", clock=clock)
+        for component in (pg, cache, store, aws):
+            self._track(component)
+        upstreams = {"postgres": pg.port, "object_store": store.port, "redis": cache.port}
+        for name, port in upstreams.items():
+            proxy = FaultProxy(name, ("127.0.0.1", port))
+            self.proxies.add(proxy)
+            proxy.start()
+        api_env = {
+            "DATABASE_URL": pg.url(port=self.proxies.get("postgres").listen_port),
+            "S3_ENDPOINT_URL": f"http://127.0.0.1:{self.proxies.get('object_store').listen_port}",
+            "S3_BUCKET": BUCKET,
+            "S3_REGION": REGION,
+            "REDIS_URL": f"redis://127.0.0.1:{self.proxies.get('redis').listen_port}/0",
+            "ADMIN_TOKEN": self.admin_token,
+            "MIGRATE_ON_START": "1",
+            **AWS_TEST_ENV,
+            **self.api_settings,
+        }
+        api = LocalApi(folder / "api", api_env, clock=clock)
+        self._track(api)
+        # Spawn everything at once (the API tolerates its dependencies coming up late),
+        # then wait for each: the start costs the slowest component, not the sum.
+        for component in self.components.values():
+            component.spawn()
+        for component in self.components.values():
+            component.wait_ready(component.ready_timeout_s)
+        self._endpoints = Endpoints(
+            api_url=api.url,
+            database_url=pg.url(),
+            app_database_url=api_env["DATABASE_URL"],
+            admin_database_url=pg.superuser_url,
+            s3_endpoint=store.url,
+            s3_bucket=BUCKET,
+            redis_url=cache.url,
+            aws_endpoint=aws.url,
+            aws_region=REGION,
+            admin_token=self.admin_token,
+            log_dir=api.log_dir,
+            data_dirs={"postgres": pg.data_dir or folder, "redis": folder / "redis",
+                       "object_store": folder / "object_store", "api": api.work_dir},
+        )
+        self._ensure_bucket()
+        self.wait_healthy()
+
+    def _track(self, component: LocalComponent) -> None:
+        assert self.state is not None
+        state = self.state
+        component.process.on_spawn = lambda pid, n=component.name: state.add_pid(n, pid)
+        self.components[component.name] = component
+
+    def stop(self) -> None:
+        """Stop everything, API first; remove the folder. Idempotent, never raises."""
+        errors: list[str] = []
+        for name in ("api", *[n for n in self.components if n != "api"]):
+            component = self.components.get(name)
+            if component is None:
+                continue
+            try:
+                component.stop()
+            except Exception as exc:  # keep going: leaving processes behind is worse
+                errors.append(f"{name}: {exc}")
+        self.proxies.stop_all()
+        if self.folder is not None:
+            release(self.folder)
+        self.folder = None
+        self._endpoints = None
+        if errors:
+            raise StackError("stopping the stack: " + "; ".join(errors))
+
+    # -- the Stack protocol ---------------------------------------------------------------
+    @property
+    def endpoints(self) -> Endpoints:
+        if self._endpoints is None:
+            raise StackError("the stack is not running", hint="call start() first")
+        return self._endpoints
+
+    def component(self, name: str) -> Component:
+        try:
+            return self.components[name]
+        except KeyError:
+            raise StackError(f"no component {name!r}; this stack has {', '.join(COMPONENTS)}"
+                             ) from None
+
+    @property
+    def postgres(self) -> LocalPostgres:
+        component = self.components["postgres"]
+        assert isinstance(component, LocalPostgres)
+        return component
+
+    @property
+    def api(self) -> LocalApi:
+        component = self.components["api"]
+        assert isinstance(component, LocalApi)
+        return component
+
+    def wait_healthy(self, timeout_s: float = 20.0) -> None:
+        from runbook_checks.clock import WaitTimeout, wait_until
+
+        def healthy() -> httpx.Response | None:
+            response = httpx.get(f"{self.endpoints.api_url}/health", timeout=3)
+            return response if response.status_code == 200 else None
+
+        try:
+            wait_until(healthy, what="GET /health to answer 200", timeout_s=timeout_s,
+                       transient=(httpx.HTTPError,), clock=self.clock, interval_s=0.05)
+        except WaitTimeout as exc:
+            raise self.api.process.failure(f"/health did not turn green: {exc.last!r}") from exc
+
+    def restart_api(self, **env: str) -> None:
+        api = self.api
+        api.stop()
+        if env:
+            api.reconfigure(**env)
+            self._track(api)
+        api.start()
+
+    def reset_data(self) -> None:
+        """Empty tables, bucket and cache; clear toxics; API settings stay."""
+        self.proxies.clear_all()
+        with self.postgres.admin_connect() as conn:
+            if self._tables is None:
+                rows = conn.execute(
+                    "SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'schema_migrations'"
+                ).fetchall()
+                self._tables = tuple(str(r[0]) for r in rows)
+            if self._tables:
+                conn.execute(f"TRUNCATE {', '.join(self._tables)} RESTART IDENTITY CASCADE"
+                             .encode())
+            with contextlib.suppress(Exception):
+                conn.execute("SELECT pg_stat_statements_reset()")
+        self._empty_bucket()
+        with self.components["redis"].client() as client:  # type: ignore[attr-defined]
+            client.flushall()
+        spool = self.api.spool_dir
+        for entry in spool.iterdir() if spool.exists() else ():
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+    def versions(self) -> dict[str, str]:
+        from importlib.metadata import version
+
+        return {
+            "postgres": self.postgres.install.version,
+            "redis": self.components["redis"].version(),  # type: ignore[attr-defined]
+            "object_store": f"moto {version('moto')}",
+            "aws": f"moto {version('moto')}",
+            "api": f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}",
+        }
+
+    # -- object store ---------------------------------------------------------------------
+    def s3(self) -> object:
+        """A boto3 S3 client talking to the object store directly."""
+        if self._s3_client is None:
+            self._s3_client = boto3.client(
+                "s3", endpoint_url=self.endpoints.s3_endpoint, region_name=REGION,
+                aws_access_key_id="testing", aws_secret_access_key="testing",
+                config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=2,
+                                  read_timeout=10),
+            )
+        return self._s3_client
+
+    def _ensure_bucket(self) -> None:
+        client = self.s3()
+        with contextlib.suppress(Exception):
+            client.create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
+
+    def _empty_bucket(self) -> None:
+        client = self.s3()
+        for keys in _object_pages(client):
+            client.delete_objects(  # type: ignore[attr-defined]
+                Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+
+
+def _object_pages(client: object) -> Iterator[list[str]]:
+    paginator = client.get_paginator("list_objects_v2")  # type: ignore[attr-defined]
+    for page in paginator.paginate(Bucket=BUCKET):
+        keys = [obj["Key"] for obj in page.get("Contents", [])]
+        if keys:
+            yield keys

@@ -1,0 +1,188 @@
+"""A supervised local server process: spawn, signal, wait, read its log.
+
+Every process runs in a session of its own (so a signal reaches the whole process
+group: PostgreSQL's backends die with their postmaster) and, on Linux, with a parent
+death signal, so a drill killed with SIGKILL takes its servers with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
+from runbook_checks.errors import ComponentFailed
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:  # not glibc/Linux: the state file and `cleanup` still cover us
+        pass
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """Last `lines` lines of a text file ('' when it does not exist)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(size - 64 * 1024, 0))
+            data = fh.read()
+    except OSError:
+        return ""
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+
+
+class ManagedProcess:
+    """One child process with its log file. Not thread-safe: drive it from one thread."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        user: str | None = None,
+        stop_signal: signal.Signals = signal.SIGTERM,
+        clock: Clock = SYSTEM_CLOCK,
+        on_spawn: Callable[[int], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
+        self.user = user
+        self.stop_signal = stop_signal
+        self.clock = clock
+        self.on_spawn = on_spawn
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._paused = False
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and not self._paused
+
+    def is_alive(self) -> bool:
+        """Exists (running or paused)."""
+        return self._proc is not None and self._proc.poll() is None
+
+    # -- life cycle --------------------------------------------------------------------
+    def spawn(self) -> None:
+        if self.is_alive():
+            return
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        try:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+                user=self.user,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+            )
+        except OSError as exc:
+            raise ComponentFailed(
+                self.name,
+                f"could not start {self.argv[0]}: {exc}",
+                hint="check that the program is installed (make setup installs it)",
+            ) from exc
+        finally:
+            log.close()
+        self._paused = False
+        if self.on_spawn is not None:
+            self.on_spawn(self._proc.pid)
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Graceful stop (the configured signal), then SIGKILL after `timeout_s`."""
+        proc = self._proc
+        if proc is None:
+            return
+        if proc.poll() is None:
+            if self._paused:
+                self.signal_group(signal.SIGCONT)
+            self.signal_group(self.stop_signal)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._reap_group(proc.pid)
+        self._paused = False
+
+    def kill(self) -> None:
+        proc = self._proc
+        if proc is None:
+            return
+        self.signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        self._reap_group(proc.pid)
+        self._paused = False
+
+    def pause(self) -> None:
+        if self.is_alive():
+            self.signal_group(signal.SIGSTOP)
+            self._paused = True
+
+    def resume(self) -> None:
+        if self.is_alive():
+            self.signal_group(signal.SIGCONT)
+        self._paused = False
+
+    def _reap_group(self, pgid: int) -> None:
+        """Wait until no process of the group is left (PostgreSQL backends linger)."""
+
+        def gone() -> bool:
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return True
+            except PermissionError:
+                return False
+            return False
+
+        try:
+            wait_until(gone, what=f"{self.name} process group {pgid} to exit", timeout_s=5.0,
+                       interval_s=0.02, clock=self.clock)
+        except WaitTimeout:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return tail(self.log_path, lines)
+
+    def failure(self, message: str, hint: str | None = None) -> ComponentFailed:
+        code = self.returncode
+        if code is not None:
+            message += f" (process exited with status {code})"
+        return ComponentFailed(self.name, message, log_tail=self.log_tail(), hint=hint)

@@ -1,0 +1,145 @@
+"""Redis, the S3 server (moto), the AWS control plane (moto) and the Files API as
+local processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+import redis
+
+from runbook_checks.clock import SYSTEM_CLOCK, Clock
+from runbook_checks.errors import StackError
+from runbook_checks.stack.component import LocalComponent
+from runbook_checks.stack.ports import free_port
+from runbook_checks.stack.process import ManagedProcess
+
+AWS_TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def _clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The parent's environment without proxies (all traffic stays on loopback)."""
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    env["NO_PROXY"] = "127.0.0.1,localhost"
+    env.update(AWS_TEST_ENV)
+    if extra:
+        env.update(extra)
+    return env
+
+
+class LocalRedis(LocalComponent):
+    def __init__(self, work_dir: Path, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__("redis", data_dir=work_dir, clock=clock)
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise StackError("redis-server is not installed",
+                             hint="run `make setup` as root (apt-get install redis-server)")
+        self.port = free_port()
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.process = ManagedProcess(
+            "redis",
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(work_dir), "--daemonize", "no",
+             "--protected-mode", "no", "--loglevel", "notice"],
+            log_path=work_dir / "redis.log", clock=clock,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self, port: int | None = None) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=port or self.port, socket_timeout=1,
+                           socket_connect_timeout=1)
+
+    def probe(self) -> bool:
+        with self.client() as client:
+            return bool(client.ping())
+
+    def version(self) -> str:
+        with self.client() as client:
+            return str(client.info("server").get("redis_version", "unknown"))
+
+
+class MotoServer(LocalComponent):
+    """moto's server: the S3 stand-in (`object_store`) or the AWS control plane (`aws`)."""
+
+    def __init__(self, name: str, work_dir: Path, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(name, data_dir=work_dir, clock=clock)
+        self.port = free_port()
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.process = ManagedProcess(
+            name,
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            log_path=work_dir / f"{name}.log", env=_clean_env(), clock=clock,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def probe(self) -> bool:
+        response = httpx.get(f"{self.url}/moto-api/data.json", timeout=0.5)
+        return response.status_code == 200
+
+    def reset_state(self) -> None:
+        """Drop every resource (moto's own reset endpoint)."""
+        httpx.post(f"{self.url}/moto-api/reset", timeout=5).raise_for_status()
+
+
+class LocalApi(LocalComponent):
+    """The Files API twin (`python -m files_api serve`)."""
+
+    ready_timeout_s = 30.0
+
+    def __init__(self, work_dir: Path, env: Mapping[str, str], *, name: str = "api",
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(name, data_dir=work_dir, clock=clock)
+        self.port = free_port()
+        self.work_dir = work_dir
+        self.log_dir = work_dir / "logs"
+        self.spool_dir = work_dir / "spool"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.settings: dict[str, str] = dict(env)
+        self.process = self._make_process()
+
+    def _make_process(self) -> ManagedProcess:
+        env = _clean_env({
+            **self.settings,
+            "API_HOST": "127.0.0.1",
+            "API_PORT": str(self.port),
+            "LOG_DIR": str(self.log_dir),
+            "SPOOL_DIR": str(self.spool_dir),
+        })
+        return ManagedProcess(self.name, [sys.executable, "-m", "files_api", "serve"],
+                              log_path=self.work_dir / "api.stdout.log", env=env,
+                              clock=self.clock)
+
+    def reconfigure(self, **changes: str) -> None:
+        """New settings for the next start (the process must be stopped)."""
+        self.settings.update(changes)
+        self.process = self._make_process()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def probe(self) -> bool:
+        """Up means: it answers /health at all (200 or 503); health itself is for checks."""
+        response = httpx.get(f"{self.url}/health", timeout=2.0)
+        return response.status_code in (200, 503)
+
+    def healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
