@@ -237,9 +237,7 @@ class _Counters:
     accepted: int = 0
     active: int = 0
     upstream_failures: int = 0
-    bytes: dict[str, int] = dataclasses.field(
-        default_factory=lambda: dict.fromkeys(STREAMS, 0)
-    )
+    bytes: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(STREAMS, 0))
 
 
 # --------------------------------------------------------------------------- connections
@@ -298,9 +296,7 @@ class _Connection:
 
     def active(self, stream: Stream) -> list[Toxic]:
         return [
-            e.toxic
-            for e in self.proxy._entries
-            if e.toxic.stream == stream and self.affected_by(e)
+            e.toxic for e in self.proxy._entries if e.toxic.stream == stream and self.affected_by(e)
         ]
 
     def toxic_added(self, entry: _Entry) -> None:
@@ -629,7 +625,7 @@ class FaultProxy:
             entry = _Entry(self._serial, toxic)
             self._entries = (*self._entries, entry)
             if self._loop is not None:
-                self._call_soon(self._each_connection(lambda c: c.toxic_added(entry)))
+                self._call(self._each_connection(lambda c: c.toxic_added(entry)))
         return toxic.name
 
     def remove_toxic(self, name: str) -> None:
@@ -659,7 +655,7 @@ class FaultProxy:
                 for serial in serials:
                     conn.toxic_removed(serial)
 
-            self._call_soon(self._each_connection(removed))
+            self._call(self._each_connection(removed))
 
     # loop plumbing ------------------------------------------------------------------
 
@@ -683,7 +679,9 @@ class FaultProxy:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(_CALL_TIMEOUT_S)
         if thread.is_alive():
-            log.warning("fault proxy %s: loop thread did not end within %ss", self.name, _CALL_TIMEOUT_S)
+            log.warning(
+                "fault proxy %s: loop thread did not end within %ss", self.name, _CALL_TIMEOUT_S
+            )
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the proxy's loop and wait for its result."""
@@ -695,9 +693,6 @@ class FaultProxy:
             coro.close()
             raise RuntimeError("FaultProxy methods must not be called from the proxy's own loop")
         return asyncio.run_coroutine_threadsafe(coro, loop).result(_CALL_TIMEOUT_S)
-
-    def _call_soon(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._call(coro)
 
     async def _each_connection(self, action: Callable[[_Connection], None]) -> None:
         for conn in list(self._conns):
@@ -825,7 +820,12 @@ class ProxySet:
 
     def clear_all(self) -> None:
         """Remove every toxic and enable every proxy (each is tried, even if one fails)."""
-        self._each(lambda p: (p.clear_toxics(), p.enable()))
+
+        def clear(proxy: FaultProxy) -> None:
+            proxy.clear_toxics()
+            proxy.enable()
+
+        self._each(clear)
 
     def stop_all(self) -> None:
         """Stop every proxy (each is tried, even if one fails)."""
