@@ -728,6 +728,8 @@ class FaultProxy:
         if server is not None:
             server.close()
             await server.wait_closed()
+        for conn in list(self._conns):
+            conn.finish("abort")
         handlers = list(self._handlers)
         for task in handlers:
             task.cancel()
@@ -758,6 +760,10 @@ class FaultProxy:
             conn = _Connection(self, (reader, writer), (up_reader, up_writer))
             self._conns.add(conn)
             await conn.run()
+        except asyncio.CancelledError:
+            # Cut by disable()/stop(). End normally: asyncio's stream server would log
+            # a cancelled client task as an error.
+            pass
         finally:
             if conn is None:
                 writer.transport.abort()
