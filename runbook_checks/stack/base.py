@@ -144,3 +144,11 @@ class Stack(Protocol):
     def versions(self) -> dict[str, str]:
         """Component -> version string, for evidence."""
         ...
+
+    def disk(self, name: str) -> Path:
+        """The root of the size-limited filesystem holding `name`'s data (DISK capability)."""
+        ...
+
+    def wait_healthy(self, timeout_s: float = 20.0) -> None:
+        """Until GET /health answers 200."""
+        ...

@@ -24,6 +24,7 @@ from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import ComponentFailed, StackError
 from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoints
 from runbook_checks.stack.component import LocalComponent
+from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
 from runbook_checks.stack.postgres import LocalPostgres
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
@@ -32,17 +33,19 @@ from runbook_checks.stack.servers import AWS_TEST_ENV, LocalApi, LocalRedis, Mot
 BUCKET = "files"
 REGION = "us-east-1"
 PROXIED = ("postgres", "object_store", "redis")
+PG_DISK_MB = 1024  # the database server's own disk (a tmpfs when root)
 
 
 class LocalStack:
     """Start, reset and stop the whole stack; a context manager."""
 
     backend = "local"
-    capabilities = frozenset(Capability)
 
     def __init__(self, *, api_settings: Mapping[str, str] | None = None,
                  clock: Clock = SYSTEM_CLOCK) -> None:
         self.clock = clock
+        self.capabilities = frozenset(Capability) - (
+            frozenset() if can_mount() else frozenset({Capability.DISK}))
         self.api_settings = dict(api_settings or {})
         self.folder: Path | None = None
         self.state: StateFile | None = None
@@ -84,7 +87,8 @@ class LocalStack:
         folder, clock = self.folder, self.clock
         pg = LocalPostgres(folder / "postgres", clock=clock,
                            password=secrets.token_urlsafe(16),
-                           app_password=secrets.token_urlsafe(16))
+                           app_password=secrets.token_urlsafe(16),
+                           disk_mb=PG_DISK_MB, on_mount=self.state.add_mount)
         cache = LocalRedis(folder / "redis", clock=clock)
         store = MotoServer("object_store", folder / "object_store", clock=clock)
         aws = MotoServer("aws", folder / "aws", clock=clock)
@@ -150,6 +154,12 @@ class LocalStack:
             except Exception as exc:  # keep going: leaving processes behind is worse
                 errors.append(f"{name}: {exc}")
         self.proxies.stop_all()
+        pg = self.components.get("postgres")
+        if isinstance(pg, LocalPostgres):
+            try:
+                pg.release_disk()
+            except Exception as exc:
+                errors.append(f"unmount: {exc}")
         if self.folder is not None:
             release(self.folder)
         self.folder = None
@@ -195,6 +205,13 @@ class LocalStack:
                        transient=(httpx.HTTPError,), clock=self.clock, interval_s=0.05)
         except WaitTimeout as exc:
             raise self.api.process.failure(f"/health did not turn green: {exc.last!r}") from exc
+
+    def disk(self, name: str) -> Path:
+        """The root of the size-limited filesystem that holds `name`'s data."""
+        if name != "postgres" or self.postgres.disk_mb is None:
+            raise StackError(f"{name} has no size-limited disk on this stack",
+                             hint="disk faults need root (tmpfs mounts)")
+        return self.postgres.disk_dir
 
     def restart_api(self, **env: str) -> None:
         api = self.api

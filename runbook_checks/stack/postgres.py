@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from psycopg import sql
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, wait_until
 from runbook_checks.errors import ComponentFailed, StackError
 from runbook_checks.stack.component import LocalComponent
+from runbook_checks.stack.disk import can_mount, mount_tmpfs, umount
 from runbook_checks.stack.ports import free_port
 from runbook_checks.stack.process import ManagedProcess
 
@@ -155,8 +157,15 @@ class LocalPostgres(LocalComponent):
 
     def __init__(self, work_dir: Path, *, clock: Clock = SYSTEM_CLOCK,
                  install: PgInstall | None = None, password: str, app_password: str,
-                 name: str = "postgres", template: Path | None = None) -> None:
-        super().__init__(name, data_dir=work_dir / "data", clock=clock)
+                 name: str = "postgres", template: Path | None = None,
+                 disk_mb: int | None = None,
+                 on_mount: Callable[[Path], None] | None = None) -> None:
+        # With root, the cluster lives on a tmpfs of its own (`disk_mb`): disk-full faults
+        # then hit a real ENOSPC on exactly this server's disk, as `df` shows it.
+        self.disk_dir = work_dir / "disk"
+        self.disk_mb = disk_mb if disk_mb is not None and can_mount() else None
+        self.on_mount = on_mount
+        super().__init__(name, data_dir=self.disk_dir / "data", clock=clock)
         self.install = install or find_postgres()
         self.user = _server_user()
         self.root = work_dir
@@ -183,6 +192,12 @@ class LocalPostgres(LocalComponent):
         assert self.data_dir is not None
         self.root.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
+        if self.disk_mb is not None:
+            mount_tmpfs(self.disk_dir, self.disk_mb)
+            if self.on_mount is not None:
+                self.on_mount(self.disk_dir)
+        else:
+            self.disk_dir.mkdir(exist_ok=True)
         template = self.template or ensure_template(self.install, self.clock)
         shutil.copytree(template, self.data_dir, symlinks=True)
         for stale in ("postmaster.pid", "postmaster.opts"):
@@ -196,6 +211,11 @@ class LocalPostgres(LocalComponent):
             for role, password in ((SUPERUSER, self.password), (APP_USER, self.app_password)):
                 conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
                     sql.Identifier(role), sql.Literal(password)))
+
+    def release_disk(self) -> None:
+        """Unmount the tmpfs (after the server stopped)."""
+        if self.disk_mb is not None:
+            umount(self.disk_dir)
 
     # -- connections --------------------------------------------------------------------
     def probe(self) -> bool:

@@ -1,0 +1,107 @@
+"""A small typed client of the Files API, as the drills and the ledger use it."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    tier: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    status_code: int
+    file_id: str | None
+    name: str
+    checksum: str
+    size: int
+    body: str
+
+    @property
+    def acknowledged(self) -> bool:
+        """201 stored or 202 queued: the service promised to keep it."""
+        return self.status_code in (201, 202) and self.file_id is not None
+
+
+class FilesClient:
+    def __init__(self, base_url: str, admin_token: str, *, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.admin_token = admin_token
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> FilesClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def health(self, timeout_s: float = 3.0) -> httpx.Response:
+        return self.http.get("/health", timeout=timeout_s)
+
+    def create_user(self, email: str, tier: str = "free") -> User:
+        response = self.http.post("/admin/users", headers=self.admin,
+                                  json={"email": email, "subscription_tier": tier})
+        response.raise_for_status()
+        data = response.json()
+        return User(str(data["id"]), str(data["email"]), str(data["subscription_tier"]),
+                    str(data["token"]))
+
+    def upload(self, user: User, name: str, content: bytes,
+               content_type: str = "application/octet-stream",
+               timeout_s: float | None = None) -> Upload:
+        checksum = hashlib.sha256(content).hexdigest()
+        response = self.http.post(
+            "/api/storage/files/upload", headers=user.auth,
+            files={"file": (name, content, content_type)},
+            timeout=timeout_s if timeout_s is not None else self.http.timeout,
+        )
+        file_id: str | None = None
+        if response.status_code in (201, 202):
+            file_id = str(response.json().get("id"))
+        return Upload(response.status_code, file_id, name, checksum, len(content),
+                      response.text[:500])
+
+    def download(self, user: User, file_id: str) -> httpx.Response:
+        return self.http.get(f"/api/storage/files/{file_id}/download", headers=user.auth)
+
+    def list_files(self, user: User) -> httpx.Response:
+        return self.http.get("/api/storage/files", headers=user.auth)
+
+    def delete(self, user: User, file_id: str) -> httpx.Response:
+        return self.http.delete(f"/api/storage/files/{file_id}", headers=user.auth)
+
+    def share(self, user: User, file_id: str, *, permission: str = "download",
+              expires_in_s: int | None = None, max_downloads: int | None = None) -> str:
+        response = self.http.post(
+            f"/api/storage/files/{file_id}/shares", headers=user.auth,
+            json={"permission": permission, "expires_in_s": expires_in_s,
+                  "max_downloads": max_downloads},
+        )
+        response.raise_for_status()
+        return str(response.json()["token"])
+
+    def open_share(self, token: str) -> httpx.Response:
+        return self.http.get(f"/share/{token}")
+
+    def set_uploads_disabled(self, disabled: bool, banner: str = "") -> httpx.Response:
+        return self.http.put("/admin/uploads", headers=self.admin,
+                             json={"disabled": disabled, "banner": banner})

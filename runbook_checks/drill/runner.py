@@ -1,0 +1,344 @@
+"""One drill, every time the same shape:
+
+steady state proven -> fault injected -> symptom confirmed by an independent check ->
+the runbook's diagnostics run (time to detect) -> the option's mitigation steps run, the
+manual ones performed on the runbook's behalf and recorded so -> recovery awaited
+against the budget (time to recover) -> fault reverted -> ledger verified.
+
+Wherever the runbook's own text fails (a diagnostic that does not show the fault, a step
+that errors, a mitigation that does not recover), a finding is recorded with evidence;
+the verdict says whether the runbook, the service or the drill itself is at fault.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
+from runbook_checks.drill.client import FilesClient, User
+from runbook_checks.drill.ledger import Ledger
+from runbook_checks.drill.result import DrillResult, Event, StepRecord, Verdict
+from runbook_checks.drill.sampler import HealthSampler
+from runbook_checks.drill.spec import Action, Scenario
+from runbook_checks.faults.base import Fault, FaultHandle
+from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.runbook.model import Option, Runbook, Section, Step
+from runbook_checks.stack.base import Stack
+from runbook_checks.steps.base import Bindings, ExecContext, StepResult, run_step
+
+DEFAULT_MAX_WAIT_S = 60.0  # how long a drill waits for recovery before calling it failed
+
+
+@dataclass
+class DrillContext:
+    """What scenario callbacks see: the stack, the API client, values found on the way."""
+
+    stack: Stack
+    runbook: Runbook
+    section: Section
+    option: Option | None
+    client: FilesClient
+    user: User
+    work_dir: Path
+    clock: Clock
+    result: DrillResult
+    values: dict[str, str] = field(default_factory=dict)  # placeholder -> value
+    scratch: dict[str, object] = field(default_factory=dict)  # scenario-private state
+    handle: FaultHandle | None = None
+    injected_at: float | None = None
+    diagnostics: list[StepResult] = field(default_factory=list)
+
+    def since_inject(self) -> float:
+        if self.injected_at is None:
+            return 0.0
+        return self.clock.monotonic() - self.injected_at
+
+    def health_status(self, timeout_s: float = 3.0) -> int:
+        try:
+            return self.client.health(timeout_s).status_code
+        except httpx.HTTPError:
+            return 0
+
+    def bindings(self, extra: Mapping[str, str] | None = None) -> Bindings:
+        values = dict(self.values)
+        if extra:
+            values.update(extra)
+        return Bindings.from_stack(self.stack, self.work_dir, values=values)
+
+    def run_step(self, step: Step, phase: str, extra: Mapping[str, str] | None = None
+                 ) -> StepResult:
+        context = ExecContext(stack=self.stack, bindings=self.bindings(extra),
+                              clock=self.clock, work_dir=self.work_dir)
+        begin = self.since_inject()
+        outcome = run_step(step, context)
+        self.result.steps.append(StepRecord(
+            phase=phase, line=step.line, written=step.text, executed=outcome.executed,
+            status=outcome.status, started_s=begin, duration_s=outcome.duration_s,
+            output=outcome.output[:2000], detail=outcome.error,
+        ))
+        return outcome
+
+    def record(self, phase: str, written: str, status: str, detail: str, line: int = 0) -> None:
+        self.result.steps.append(StepRecord(
+            phase=phase, line=line, written=written, executed="", status=status,
+            started_s=self.since_inject(), duration_s=0.0, detail=detail,
+        ))
+
+    def event(self, name: str, detail: str = "") -> None:
+        self.result.events.append(Event(round(self.since_inject(), 3), name, detail))
+
+    def finding(self, level: Level, kind: str, message: str, *, step: Step | None = None,
+                suggestion: str = "", evidence: str = "") -> None:
+        self.result.findings.append(Finding(
+            level=level, kind=kind, section_id=self.section.id, message=message,
+            line=step.line if step else self.section.line,
+            statement=step.text if step else (self.option.title if self.option else ""),
+            suggestion=suggestion, evidence=evidence[:1500],
+            source=f"drill:{self.result.scenario}",
+        ))
+
+
+def health_and_canary(ctx: DrillContext) -> str | None:
+    """Default steady state: /health is 200 and a fresh upload reads back byte for byte."""
+    status = ctx.health_status()
+    if status != 200:
+        return f"/health answered {status or 'nothing'}"
+    payload = secrets.token_bytes(64)
+    try:
+        upload = ctx.client.upload(ctx.user, "canary.bin", payload, timeout_s=5)
+        if upload.status_code != 201 or upload.file_id is None:
+            return f"canary upload answered {upload.status_code}: {upload.body[:120]}"
+        back = ctx.client.download(ctx.user, upload.file_id)
+    except httpx.HTTPError as exc:
+        return f"canary failed: {type(exc).__name__}"
+    if back.status_code != 200 or hashlib.sha256(back.content).hexdigest() != upload.checksum:
+        return f"canary read back answered {back.status_code}"
+    return None
+
+
+class Drill:
+    """Runs `Scenario`s for one runbook section (and option) against a stack."""
+
+    def __init__(self, stack: Stack, runbook: Runbook, section: str, option: str | None, *,
+                 scenario_id: str, work_dir: Path, clock: Clock = SYSTEM_CLOCK,
+                 max_wait_s: float = DEFAULT_MAX_WAIT_S,
+                 on_result: Callable[[DrillResult], None] | None = None) -> None:
+        self.stack = stack
+        self.runbook = runbook
+        self.section = runbook.section(section)
+        self.option = self.section.option(option) if option is not None else None
+        self.scenario_id = scenario_id
+        self.work_dir = work_dir
+        self.clock = clock
+        self.max_wait_s = max_wait_s
+        self.on_result = on_result
+
+    def budget_for(self, scenario: Scenario) -> float:
+        if scenario.budget_s is not None:
+            return scenario.budget_s
+        severity = self.runbook.severity(self.section.severity or "")
+        if severity is not None and severity.response_seconds:
+            return severity.response_seconds
+        return 15 * 60.0
+
+    def run(self, scenario: Scenario) -> DrillResult:
+        result = DrillResult(
+            scenario=self.scenario_id, section_id=self.section.id,
+            section_title=self.section.title, option=self.option.key if self.option else None,
+            section_hash=self.section.content_hash, severity=self.section.severity,
+            fault="", budget_s=self.budget_for(scenario), started_wall=self.clock.wall(),
+        )
+        endpoints = self.stack.endpoints
+        client = FilesClient(endpoints.api_url, endpoints.admin_token)
+        sampler = HealthSampler(endpoints.api_url, clock=self.clock)
+        ledger: Ledger | None = None
+        ctx: DrillContext | None = None
+        try:
+            user = client.create_user(f"ledger-{secrets.token_hex(4)}@drill.test", "pro")
+            ctx = DrillContext(self.stack, self.runbook, self.section, self.option, client,
+                               user, self.work_dir, self.clock, result)
+            ledger = Ledger(client, user, clock=self.clock) if scenario.ledger else None
+            self._phases(scenario, ctx, sampler, ledger)
+        except Exception as exc:
+            result.verdict = Verdict.ERROR
+            result.error = f"{type(exc).__name__}: {exc}"
+            result.findings.append(Finding(
+                Level.INFO, "drill-error", self.section.id,
+                f"the drill could not complete: {result.error}",
+                evidence="".join(traceback.format_exception(exc))[-1500:],
+                source=f"drill:{self.scenario_id}"))
+        finally:
+            if ctx is not None and ctx.handle is not None:
+                with contextlib.suppress(Exception):
+                    ctx.handle.revert()
+            if ledger is not None:
+                ledger.stop()
+            result.samples = sampler.stop()
+            client.close()
+            if self.on_result is not None:
+                self.on_result(result)
+        return result
+
+    # -- the phases ------------------------------------------------------------------------
+    def _phases(self, scenario: Scenario, ctx: DrillContext, sampler: HealthSampler,
+                ledger: Ledger | None) -> None:
+        result = ctx.result
+        recovered = scenario.recovered or health_and_canary
+        if scenario.arrange is not None:
+            scenario.arrange(ctx)
+        sampler.start()
+        if ledger is not None:
+            for _ in range(3):
+                ledger.write()
+        self._await(recovered, ctx, "steady state before the fault", 30.0)
+        ctx.event("steady", "steady state holds")
+
+        fault = scenario.fault if isinstance(scenario.fault, Fault) else scenario.fault(ctx)
+        result.fault = fault.describe()
+        if ledger is not None:
+            ledger.phase = "fault"
+            ledger.start()
+        ctx.injected_at = self.clock.monotonic()
+        ctx.handle = fault.inject(self.stack, clock=self.clock)
+        ctx.event("injected", fault.describe())
+        symptom = self._await_symptom(scenario, ctx)
+        ctx.event("symptom", symptom)
+
+        self._diagnose(scenario, ctx)
+
+        if ledger is not None:
+            ledger.phase = "mitigation"
+        ctx.event("mitigating", self.option.title if self.option else "")
+        self._mitigate(scenario, ctx)
+
+        wait = min(result.budget_s, self.max_wait_s)
+        try:
+            self._await(recovered, ctx, "recovery after the runbook's mitigation", wait)
+            result.time_to_recover_s = round(ctx.since_inject(), 3)
+            ctx.event("recovered")
+            if result.time_to_recover_s > result.budget_s:
+                ctx.finding(Level.ERROR, "recovery-over-budget",
+                            f"recovered after {result.time_to_recover_s:.1f}s, over the "
+                            f"{result.budget_s:.0f}s budget")
+        except WaitTimeout as exc:
+            ctx.finding(Level.ERROR, "mitigation-did-not-recover",
+                        f"after the runbook's mitigation the service did not recover within "
+                        f"{wait:.0f}s: {exc.last}",
+                        suggestion="the option's steps do not fix this failure; see the "
+                        "steps and their output in the journal")
+        assert ctx.handle is not None
+        ctx.handle.revert()
+        ctx.event("reverted", "fault reverted")
+        self._await(recovered, ctx, "steady state after reverting the fault", 60.0)
+        if ledger is not None:
+            ledger.phase = "after"
+            for _ in range(3):
+                ledger.write()
+            result.ledger = ledger.verify()
+        self._verdict(scenario, ctx)
+
+    def _await(self, check: Callable[[DrillContext], str | None], ctx: DrillContext,
+               what: str, timeout_s: float) -> None:
+        wait_until(lambda: check(ctx) is None or None, what=what, timeout_s=timeout_s,
+                   interval_s=0.1, clock=self.clock)
+
+    def _await_symptom(self, scenario: Scenario, ctx: DrillContext) -> str:
+        last: list[str] = []
+
+        def shows() -> str | None:
+            reason = scenario.confirm(ctx)
+            if reason is not None:
+                last[:] = [reason]
+                return None
+            return "fault in effect"
+
+        try:
+            return wait_until(shows, what="the fault to take effect",
+                              timeout_s=scenario.confirm_timeout_s, interval_s=0.1,
+                              clock=self.clock)
+        except WaitTimeout as exc:
+            raise RuntimeError(
+                f"the fault did not take effect within {scenario.confirm_timeout_s:.0f}s "
+                f"(independent check: {last[0] if last else exc.last})") from exc
+
+    def _diagnose(self, scenario: Scenario, ctx: DrillContext) -> None:
+        steps = (self.section.investigation if scenario.detect_steps == "investigation"
+                 else (self.option.steps if self.option else ()))
+        result = ctx.result
+        executable = [s for s in steps if s.executable]
+        for step in steps:
+            if not step.executable:
+                ctx.record("investigation", step.text, "manual", step.manual_reason, step.line)
+                continue
+            outcome = ctx.run_step(step, "investigation")
+            ctx.diagnostics.append(outcome)
+            shown = scenario.detect(outcome, ctx)
+            if shown and result.time_to_detect_s is None:
+                result.time_to_detect_s = round(ctx.since_inject(), 3)
+                ctx.event("detected", f"line {step.line}: {shown}")
+                record = result.steps[-1]
+                result.steps[-1] = StepRecord(**{**record.__dict__, "detail":
+                                                 f"DETECTED: {shown}"})
+        if result.time_to_detect_s is None:
+            ran = "; ".join(f"line {s.line} `{s.text[:60]}`" for s in executable) or "none"
+            ctx.finding(Level.ERROR, "detection-missed",
+                        f"none of the section's {len(executable)} executable diagnostics shows "
+                        f"the failure ({ctx.result.fault}); ran: {ran}",
+                        suggestion="add a diagnostic that shows this failure directly")
+
+    def _mitigate(self, scenario: Scenario, ctx: DrillContext) -> None:
+        if self.option is None:
+            return
+        extra = dict(scenario.bind(ctx)) if scenario.bind is not None else {}
+        for step in self.option.steps:
+            if scenario.step_filter is not None and not scenario.step_filter(step.text):
+                ctx.record("mitigation", step.text, "skipped", "not part of this scenario",
+                           step.line)
+                continue
+            actions = [a for a in scenario.actions if a.applies_to(step.text)]
+            if step.executable:
+                outcome = ctx.run_step(step, "mitigation", extra)
+                if outcome.status != "ok":
+                    ctx.finding(
+                        Level.ERROR, "mitigation-step-failed",
+                        f"the mitigation step fails as written: {outcome.error or outcome.status}",
+                        step=step, evidence=outcome.output,
+                        suggestion="fix the command so it runs as written",
+                    )
+                    self._perform(ctx, actions, step)
+                else:
+                    self._perform(ctx, [a for a in actions if a.also_after_success], step)
+            elif actions:
+                self._perform(ctx, actions, step)
+            else:
+                ctx.record("mitigation", step.text, "manual", step.manual_reason, step.line)
+
+    def _perform(self, ctx: DrillContext, actions: list[Action], step: Step) -> None:
+        for action in actions:
+            done = action.do(ctx)
+            ctx.record("on-behalf", step.text, "performed",
+                       f"{done}" + (f" ({action.why})" if action.why else ""), step.line)
+
+    def _verdict(self, scenario: Scenario, ctx: DrillContext) -> None:
+        result = ctx.result
+        ledger = result.ledger
+        if ledger is not None and ledger.lost:
+            if scenario.expect_data_loss:
+                ctx.finding(Level.WARNING, "data-loss-measured",
+                            f"{len(ledger.lost)} of {ledger.acknowledged} acknowledged uploads "
+                            "were lost by this option (the runbook warns of it)",
+                            evidence=", ".join(w.name for w in ledger.lost[:20]))
+            else:
+                result.verdict = Verdict.FAILED
+                result.error = f"acknowledged uploads lost: {ledger.summary()}"
+                return
+        result.verdict = Verdict.RUNBOOK_WRONG if result.runbook_errors else Verdict.PASSED
+

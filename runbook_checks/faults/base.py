@@ -1,0 +1,149 @@
+"""The fault model: settings split from live state (Toxiproxy's toxic vs. stub).
+
+A `Fault` is a frozen dataclass of settings with units in the names (`latency_ms`,
+`size_mb`). `fault.inject(stack)` acts on the stack and returns a `FaultHandle`: a
+context manager whose `revert()` undoes exactly what was done, at most once, in reverse
+order, and keeps going when one undo step fails (then raises all the errors together).
+Every live handle is in `ACTIVE`, so an interrupted drill can revert what is left.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, ClassVar
+
+from runbook_checks.clock import SYSTEM_CLOCK, Clock
+from runbook_checks.errors import RunbookChecksError
+from runbook_checks.stack.base import Capability
+
+if TYPE_CHECKING:
+    from runbook_checks.stack.base import Stack
+
+
+class FaultError(RunbookChecksError):
+    """A fault could not be injected or reverted."""
+
+
+class FaultHandle:
+    """The live state of one injected fault."""
+
+    def __init__(self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.fault = fault
+        self.clock = clock
+        self.injected_at = clock.monotonic()
+        self.reverted_at: float | None = None
+        self.notes: list[str] = []  # what was done, in words, for the journal
+        self._undo: list[tuple[str, Callable[[], None]]] = []
+        self._lock = threading.Lock()
+        ACTIVE.add(self)
+
+    def did(self, what: str, undo: Callable[[], None] | None = None, undo_what: str = "") -> None:
+        """Record an action and how to undo it (undo steps run in reverse order)."""
+        self.notes.append(what)
+        if undo is not None:
+            self._undo.append((undo_what or f"undo: {what}", undo))
+
+    @property
+    def active(self) -> bool:
+        return self.reverted_at is None
+
+    def revert(self) -> None:
+        with self._lock:
+            if self.reverted_at is not None:
+                return
+            self.reverted_at = self.clock.monotonic()
+            steps, self._undo = self._undo, []
+        ACTIVE.discard(self)
+        errors: list[str] = []
+        for what, undo in reversed(steps):
+            try:
+                undo()
+            except Exception as exc:  # keep reverting the rest; report all at the end
+                errors.append(f"{what}: {type(exc).__name__}: {exc}")
+        if errors:
+            raise FaultError(
+                f"reverting {self.fault.describe()} left problems: " + "; ".join(errors),
+                hint="run `runbook-checks cleanup`; the stack may need a restart",
+            )
+
+    def __enter__(self) -> FaultHandle:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc is None:
+            self.revert()
+            return
+        try:
+            self.revert()
+        except FaultError as revert_error:  # never hide the real failure
+            exc.add_note(str(revert_error))
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Base of every fault. Subclasses are frozen dataclasses and implement `_inject`."""
+
+    kind: ClassVar[str] = "fault"
+    requires: ClassVar[frozenset[Capability]] = frozenset()
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"{self.kind}({fields})"
+
+    def unsupported_reason(self, stack: Stack) -> str | None:
+        missing = sorted(c.value for c in self.requires - stack.capabilities)
+        if missing:
+            return (f"{self.kind} needs {', '.join(missing)}, which the {stack.backend} "
+                    "backend cannot do")
+        return None
+
+    def inject(self, stack: Stack, *, clock: Clock = SYSTEM_CLOCK) -> FaultHandle:
+        reason = self.unsupported_reason(stack)
+        if reason:
+            raise FaultError(reason, hint="run this scenario on the local or docker backend")
+        handle = FaultHandle(self, clock=clock)
+        try:
+            self._inject(stack, handle)
+        except BaseException as exc:
+            try:
+                handle.revert()
+            except FaultError as revert_error:
+                exc.add_note(str(revert_error))
+            raise
+        return handle
+
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class _ActiveFaults:
+    handles: set[FaultHandle] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, handle: FaultHandle) -> None:
+        with self.lock:
+            self.handles.add(handle)
+
+    def discard(self, handle: FaultHandle) -> None:
+        with self.lock:
+            self.handles.discard(handle)
+
+    def revert_all(self) -> list[str]:
+        """Revert every live fault; return the errors (an interrupt path: never raises)."""
+        with self.lock:
+            handles = list(self.handles)
+        errors = []
+        for handle in handles:
+            try:
+                handle.revert()
+            except Exception as exc:
+                errors.append(str(exc))
+        return errors
+
+
+ACTIVE = _ActiveFaults()

@@ -1,0 +1,227 @@
+"""Database faults, made with real sessions against the stack's PostgreSQL.
+
+Every session a fault opens carries `application_name = runbook-checks-fault:<kind>`, so
+its revert terminates exactly its own sessions (and a drill that died can be cleaned up
+by that name), whatever the runbook's mitigation did to them meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import ClassVar
+
+import psycopg
+from psycopg import sql
+
+from runbook_checks.faults.base import Fault, FaultError, FaultHandle
+from runbook_checks.stack.base import Capability, Stack
+
+FAULT_APP_PREFIX = "runbook-checks-fault"
+
+
+def admin_connect(stack: Stack) -> psycopg.Connection[tuple[object, ...]]:
+    url = stack.endpoints.admin_database_url or stack.endpoints.database_url
+    return psycopg.connect(url, autocommit=True, connect_timeout=5,
+                           application_name="runbook-checks")
+
+
+def _session(stack: Stack, kind: str) -> psycopg.Connection[tuple[object, ...]]:
+    """A session as the application's role, named after the fault."""
+    return psycopg.connect(stack.endpoints.database_url, autocommit=True, connect_timeout=5,
+                           application_name=f"{FAULT_APP_PREFIX}:{kind}")
+
+
+def terminate_sessions(stack: Stack, kind: str) -> int:
+    with admin_connect(stack) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = %s AND pid <> pg_backend_pid()",
+            (f"{FAULT_APP_PREFIX}:{kind}",),
+        ).fetchall()
+    return len(rows)
+
+
+class _Sessions:
+    """Threads each running one blocking statement in a session of its own."""
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+        self.connections: list[psycopg.Connection[tuple[object, ...]]] = []
+        self.errors: list[BaseException] = []
+
+    def run(self, conn: psycopg.Connection[tuple[object, ...]], statements: list[str]) -> None:
+        self.connections.append(conn)
+
+        def work() -> None:
+            try:
+                for statement in statements:
+                    conn.execute(statement.encode())
+            except psycopg.Error as exc:  # terminated by a mitigation or by revert: expected
+                self.errors.append(exc)
+
+        thread = threading.Thread(target=work, daemon=True, name="fault-session")
+        thread.start()
+        self.threads.append(thread)
+
+    def close(self) -> None:
+        for thread in self.threads:
+            thread.join(timeout=10)
+        for conn in self.connections:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+
+def _wait_for_sessions(stack: Stack, kind: str, count: int, state: str) -> None:
+    from runbook_checks.clock import wait_until
+
+    def seen() -> bool:
+        with admin_connect(stack) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                "AND state = %s", (f"{FAULT_APP_PREFIX}:{kind}", state)).fetchone()
+        return row is not None and int(str(row[0])) >= count
+
+    wait_until(seen, what=f"{count} {kind} session(s) in state {state!r}", timeout_s=10)
+
+
+@dataclass(frozen=True)
+class LongRunningQuery(Fault):
+    """A long query that holds a table lock (a report or migration gone wrong): writes to
+    the table queue behind it, each holding one of the API's pool connections."""
+
+    table: str = "storage_files"
+    duration_s: int = 600
+    lock_mode: str = "EXCLUSIVE"  # blocks writes, allows reads
+    kind: ClassVar[str] = "long-running-query"
+    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
+
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        sessions = _Sessions()
+        conn = _session(stack, self.kind)
+        conn.autocommit = False
+        lock = sql.SQL("LOCK TABLE {} IN {} MODE").format(
+            sql.Identifier(self.table), sql.SQL(self.lock_mode)).as_string(conn)
+        sessions.run(conn, [lock, f"SELECT pg_sleep({int(self.duration_s)})"])
+        handle.did(f"session holding {self.lock_mode} lock on {self.table} running "
+                   f"pg_sleep({self.duration_s})",
+                   lambda: (terminate_sessions(stack, self.kind), sessions.close()),
+                   "terminate the long-running session")
+        _wait_for_sessions(stack, self.kind, 1, "active")
+
+
+@dataclass(frozen=True)
+class IdleInTransaction(Fault):
+    """Leaked transactions: sessions that took a lock and went idle without committing."""
+
+    count: int = 3
+    table: str = "storage_files"
+    lock_mode: str = "EXCLUSIVE"
+    kind: ClassVar[str] = "idle-in-transaction"
+    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
+
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        conns: list[psycopg.Connection[tuple[object, ...]]] = []
+
+        def undo() -> None:
+            terminate_sessions(stack, self.kind)
+            for conn in conns:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+        handle.did(f"{self.count} session(s) idle in transaction", undo,
+                   "terminate the leaked transactions")
+        for index in range(self.count):
+            conn = _session(stack, self.kind)
+            conn.autocommit = False
+            conns.append(conn)
+            if index == 0:  # one of them holds the lock everyone else queues behind
+                conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(
+                    sql.Identifier(self.table), sql.SQL(self.lock_mode)))
+            else:
+                conn.execute("SELECT 1")
+        _wait_for_sessions(stack, self.kind, self.count, "idle in transaction")
+
+
+@dataclass(frozen=True)
+class MaxConnections(Fault):
+    """The server's max_connections reached by idle sessions; the API's own sessions are
+    cut, so it must reconnect and cannot ("too many clients")."""
+
+    kind: ClassVar[str] = "max-connections"
+    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
+
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        conns: list[psycopg.Connection[tuple[object, ...]]] = []
+
+        def undo() -> None:
+            terminate_sessions(stack, self.kind)
+            for conn in conns:
+                with contextlib.suppress(Exception):
+                    conn.close()
+
+        handle.did("filled every connection slot with idle sessions", undo,
+                   "close the idle sessions")
+        for _ in range(1000):
+            try:
+                conns.append(_session(stack, self.kind))
+            except psycopg.OperationalError as exc:
+                if "too many clients" in str(exc) or "remaining connection slots" in str(exc):
+                    break
+                raise
+        else:
+            raise FaultError("opened 1000 sessions without reaching max_connections")
+        with admin_connect(stack) as conn:  # superuser slots are reserved, so this works
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name NOT LIKE %s "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                (f"{FAULT_APP_PREFIX}%",))
+        handle.did(f"{len(conns)} idle sessions hold every slot; the API's sessions were cut")
+
+
+@dataclass(frozen=True)
+class MissingIndex(Fault):
+    """A realistic data volume and the index the listing query needs, dropped."""
+
+    rows: int = 300_000
+    users: int = 2_000
+    index: str = "idx_storage_files_user_id"
+    table: str = "storage_files"
+    column: str = "user_id"
+    kind: ClassVar[str] = "missing-index"
+    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
+
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        with admin_connect(stack) as conn:
+            conn.execute(
+                "INSERT INTO users (id, email, subscription_tier, api_token_hash) "
+                "SELECT gen_random_uuid(), 'volume-' || g || '@drill.test', 'free', "
+                "md5(g::text) FROM generate_series(1, %s) g", (self.users,))
+            conn.execute(
+                "INSERT INTO storage_files (id, user_id, name, content_type, size_bytes, "
+                "checksum_sha256, object_key, status) "
+                "SELECT gen_random_uuid(), u.ids[1 + g %% cardinality(u.ids)], "
+                "'volume-' || g || '.bin', 'application/octet-stream', 1024, md5(g::text), "
+                "'volume/' || g, 'stored' FROM generate_series(1, %s) g, "
+                "(SELECT array_agg(id) AS ids FROM users WHERE email LIKE 'volume-%%') u",
+                (self.rows,))
+
+            def remove_volume() -> None:
+                with admin_connect(stack) as c:
+                    c.execute("DELETE FROM storage_files WHERE name LIKE 'volume-%'")
+                    c.execute("DELETE FROM users WHERE email LIKE 'volume-%@drill.test'")
+
+            handle.did(f"{self.rows} rows for {self.users} users in {self.table}",
+                       remove_volume, "remove the generated rows")
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.index)))
+
+            def restore_index() -> None:
+                with admin_connect(stack) as c:
+                    c.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                        sql.Identifier(self.index), sql.Identifier(self.table),
+                        sql.Identifier(self.column)))
+
+            handle.did(f"dropped index {self.index}", restore_index, f"recreate {self.index}")
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.table)))
