@@ -1,0 +1,147 @@
+"""Which executor runs a command, or why a person has to.
+
+The rules, by the command's name (after `sudo`, `env`, `time`, `nohup` and
+`VAR=value` prefixes):
+
+- `curl` -> HTTP; `aws` -> AWS; `psql` -> SQL (one step per statement of its `-c`).
+- shell tools the stack's components can answer -> SHELL (`SHELL_TOOLS`).
+- `ssh` -> MANUAL: it logs into a host; the stack's components stand in for hosts.
+- deployment and platform tools -> MANUAL naming the missing system (`NOT_IN_STACK`).
+- `docker` read-only subcommands (ps, logs, inspect, ...) -> SHELL, others MANUAL.
+- anything else -> MANUAL "unknown command <name>".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from runbook_checks.runbook.model import StepKind
+
+SHELL_TOOLS = frozenset(
+    {
+        "pg_isready",
+        "df",
+        "du",
+        "free",
+        "top",
+        "htop",
+        "iotop",
+        "redis-cli",
+        "tail",
+        "head",
+        "grep",
+        "cat",
+        "ps",
+        "systemctl",
+        "service",
+        "journalctl",
+        "watch",
+        "uptime",
+    }
+)
+
+NOT_IN_STACK = {
+    "kubectl": "kubectl: no Kubernetes cluster in the stack",
+    "helm": "helm: no Kubernetes cluster in the stack",
+    "heroku": "heroku: no Heroku app in the stack",
+    "git": "git: no deployment repository in the stack",
+    "npm": "npm: no build or deployment pipeline in the stack",
+    "npx": "npx: no build or deployment pipeline in the stack",
+    "yarn": "yarn: no build or deployment pipeline in the stack",
+    "pnpm": "pnpm: no build or deployment pipeline in the stack",
+    "terraform": "terraform: no infrastructure-as-code state in the stack",
+    "gcloud": "gcloud: no Google Cloud project in the stack",
+    "az": "az: no Azure subscription in the stack",
+    "supabase": "supabase: no Supabase project in the stack (the object store stands in)",
+    "docker": "docker: changes containers; the stack manages its own components",
+    "docker-compose": "docker-compose: changes containers; the stack manages its own components",
+    "scp": "scp: copies files between hosts; the stack has no hosts",
+    "rsync": "rsync: copies files between hosts; the stack has no hosts",
+}
+
+SSH_REASON = "logs into a host: the stack's components stand in for it"
+UNKNOWN_REASON = "unknown command {name}"
+INSTRUCTION_REASON = "instruction for a person (comment in a code block)"
+PROSE_INSTRUCTION_REASON = "instruction for a person"
+CODE_REASON = "code change, not a command"
+PROSE_REASON = "prose in a code block, not a command"
+
+_DOCKER_READ_ONLY = frozenset(
+    {"ps", "logs", "inspect", "stats", "top", "images", "version", "info", "events", "port"}
+)
+_PREFIXES = frozenset({"sudo", "env", "time", "nohup", "command", "exec", "nice"})
+_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
+# options of `sudo`/`ssh` that take a value, so the value is not the command or host
+_SUDO_VALUE_OPTIONS = frozenset({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U"})
+_SSH_VALUE_OPTIONS = frozenset(
+    {"-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o"}
+    | {"-p", "-Q", "-R", "-S", "-W", "-w"}
+)
+
+
+@dataclass(frozen=True)
+class Classification:
+    kind: StepKind
+    name: str  # the command's name ("psql"), "" when there is none
+    manual_reason: str = ""
+    host: str = ""  # for a bare `ssh host`: the host logged into
+
+
+def command_words(argv: list[str]) -> list[str]:
+    """`argv` without the prefixes that do not change what runs (sudo, env, VAR=x)."""
+    words = list(argv)
+    while words:
+        head = words[0]
+        if _ASSIGNMENT.match(head):
+            words.pop(0)
+        elif head in _PREFIXES:
+            words.pop(0)
+            while words and words[0].startswith("-"):
+                option = words.pop(0)
+                if head == "sudo" and option in _SUDO_VALUE_OPTIONS and words:
+                    words.pop(0)
+        else:
+            break
+    return words
+
+
+def classify(argv: list[str]) -> Classification:
+    words = command_words(argv)
+    if not words:
+        return Classification(StepKind.MANUAL, "", UNKNOWN_REASON.format(name="(none)"))
+    name = PurePosixPath(words[0]).name or words[0]
+    if name == "curl":
+        return Classification(StepKind.HTTP, name)
+    if name == "aws":
+        return Classification(StepKind.AWS, name)
+    if name == "psql":
+        return Classification(StepKind.SQL, name)
+    if name in SHELL_TOOLS:
+        return Classification(StepKind.SHELL, name)
+    if name == "ssh":
+        host, remote = _ssh_target(words[1:])
+        return Classification(StepKind.MANUAL, name, SSH_REASON, "" if remote else host)
+    if name in ("docker", "docker-compose"):
+        sub = [w for w in words[1:] if not w.startswith("-")]
+        if sub and sub[0] == "compose":
+            sub = sub[1:]
+        if sub and sub[0] in _DOCKER_READ_ONLY:
+            return Classification(StepKind.SHELL, name)
+    if name in NOT_IN_STACK:
+        return Classification(StepKind.MANUAL, name, NOT_IN_STACK[name])
+    return Classification(StepKind.MANUAL, name, UNKNOWN_REASON.format(name=name))
+
+
+def _ssh_target(args: list[str]) -> tuple[str, bool]:
+    """The host of `ssh [options] [user@]host [command]`, and whether a command follows."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("-"):
+            i += 2 if arg in _SSH_VALUE_OPTIONS else 1
+            continue
+        host = arg.rsplit("@", 1)[-1]
+        return host, i + 1 < len(args)
+    return "", False
