@@ -5,32 +5,28 @@ stack's fault proxy in front of it (`runbook_checks.stack.proxy`), so the server
 is untouched and an operator connecting directly still reaches it, as in a real
 network partition between the API and its dependency.
 
-The model is the fault catalogue's: a fault is a frozen dataclass of settings;
-`inject(stack)` returns a `NetworkFaultHandle`, a context manager whose `revert()` is
-idempotent and undoes exactly what this injection did: it removes only the toxics it
-added (each has a unique name) and re-enables the proxy only if it was the one that
-disabled it. Reverting after the proxy was stopped, or after someone cleared the
-proxy's toxics, is a no-op rather than an error.
+They are ordinary catalogue faults (`faults.base.Fault`): frozen settings; `inject(stack)`
+returns a `FaultHandle` whose `revert()` is idempotent and undoes exactly what this
+injection did. Here that means: remove only the toxics it added (each gets a unique
+name), and re-enable the proxy only if this injection is the one that disabled it.
+Reverting after the proxy was stopped, or after someone cleared its toxics, is a no-op
+rather than an error.
 
-This module codes against a minimal protocol, `stack.proxies: ProxySet`, and defines its
-own small handle rather than depending on a shared fault base; the handle has the same
-shape as the catalogue's (`fault`, `notes`, `active`, `revert()`, context manager that
-never hides the real failure), so moving onto a shared base is mechanical.
+What a network fault needs from the stack, beyond the catalogue's `capabilities`, is
+`stack.proxies`, a `ProxySet` keyed by dependency name (the `ProxiedStack` protocol);
+the `Stack` protocol does not promise it, so it is checked when the fault is injected.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import threading
-from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import ClassVar, Protocol
 
-from runbook_checks.clock import SYSTEM_CLOCK, Clock
-from runbook_checks.errors import RunbookChecksError, UsageError
-from runbook_checks.stack.base import Capability
+from runbook_checks.errors import UsageError
+from runbook_checks.faults.base import Fault, FaultError, FaultHandle
+from runbook_checks.stack.base import Capability, Stack
 from runbook_checks.stack.proxy import (
     Bandwidth,
     FaultProxy,
@@ -48,8 +44,6 @@ __all__ = [
     "NetworkBlackhole",
     "NetworkDown",
     "NetworkFault",
-    "NetworkFaultError",
-    "NetworkFaultHandle",
     "NetworkLatency",
     "NetworkReset",
     "ProxiedStack",
@@ -58,7 +52,7 @@ __all__ = [
 DEPENDENCIES = ("postgres", "object_store", "redis")
 
 _DIRECTION = {"upstream": "client->server", "downstream": "server->client"}
-_toxic_serial = itertools.count(1)
+_injection_serial = itertools.count(1)
 
 
 class ProxiedStack(Protocol):
@@ -68,100 +62,20 @@ class ProxiedStack(Protocol):
     def proxies(self) -> ProxySet: ...
 
 
-class NetworkFaultError(RunbookChecksError):
-    """A network fault could not be injected or fully reverted."""
+def _remove_own_toxic(proxy: FaultProxy, name: str) -> None:
+    """Remove `name` if it is still there (a `clear_all()` may have beaten us to it)."""
+    if any(t.name == name for t in proxy.toxics()):
+        proxy.remove_toxic(name)
 
 
-# --------------------------------------------------------------------------- handle
-
-
-class NetworkFaultHandle:
-    """The live state of one injected network fault: what it changed, and its undo."""
-
-    def __init__(self, fault: NetworkFault, proxy: FaultProxy, *, clock: Clock) -> None:
-        self.fault = fault
-        self.proxy = proxy
-        self.clock = clock
-        self.injected_at = clock.monotonic()
-        self.reverted_at: float | None = None
-        self.toxic_names: list[str] = []  # the toxics this injection added
-        self.disabled_proxy = False  # whether this injection took the proxy down
-        self.notes: list[str] = []  # what was done, in words, for the journal
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        state = "active" if self.active else "reverted"
-        return f"<NetworkFaultHandle {self.fault.name} {state}: {'; '.join(self.notes)}>"
-
-    @property
-    def active(self) -> bool:
-        return self.reverted_at is None
-
-    def add_toxic(self, toxic: Toxic) -> None:
-        self.toxic_names.append(self.proxy.add_toxic(toxic))
-        self.notes.append(f"added toxic {toxic.name!r} to proxy {self.proxy.name!r}")
-
-    def disable_proxy(self) -> None:
-        if not self.proxy.enabled:
-            self.notes.append(f"proxy {self.proxy.name!r} was already down; left as it was")
-            return
-        self.proxy.disable()
-        self.disabled_proxy = True
-        self.notes.append(f"disabled proxy {self.proxy.name!r}")
-
-    def revert(self) -> None:
-        """Undo what this injection did; at most once; every step is tried."""
-        with self._lock:
-            if self.reverted_at is not None:
-                return
-            self.reverted_at = self.clock.monotonic()
-        steps: list[tuple[str, Callable[[], None]]] = [
-            (f"remove toxic {name!r}", functools.partial(self._remove_toxic, name))
-            for name in reversed(self.toxic_names)
-        ]
-        if self.disabled_proxy:
-            steps.append((f"enable proxy {self.proxy.name!r}", self.proxy.enable))
-        errors: list[str] = []
-        for what, step in steps:
-            try:
-                step()
-            except Exception as exc:  # keep reverting the rest; report all at the end
-                errors.append(f"{what}: {type(exc).__name__}: {exc}")
-        if errors:
-            raise NetworkFaultError(
-                f"reverting {self.fault.describe()} left problems: " + "; ".join(errors),
-                hint="call stack.proxies.clear_all() to remove every toxic and enable "
-                "every proxy, or restart the stack",
-            )
-
-    def _remove_toxic(self, name: str) -> None:
-        if any(t.name == name for t in self.proxy.toxics()):
-            self.proxy.remove_toxic(name)
-
-    def __enter__(self) -> NetworkFaultHandle:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc is None:
-            self.revert()
-            return
-        try:
-            self.revert()
-        except NetworkFaultError as revert_error:  # never hide the real failure
-            exc.add_note(str(revert_error))
-
-
-# --------------------------------------------------------------------------- faults
+def _enable_if_disabled(proxy: FaultProxy) -> None:
+    if not proxy.enabled:
+        proxy.enable()
 
 
 @dataclass(frozen=True)
-class NetworkFault:
-    """Base of the network faults: a dependency name, and how to act on its proxy."""
+class NetworkFault(Fault):
+    """Base of the network faults: a dependency name, and what to do to its proxy."""
 
     kind: ClassVar[str] = "network"
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.PROXY})
@@ -186,37 +100,43 @@ class NetworkFault:
         return f"{self.kind}:{self.target}"
 
     def describe(self) -> str:
-        raise NotImplementedError
+        return f"{self.name}"
 
-    def inject(self, stack: ProxiedStack, *, clock: Clock = SYSTEM_CLOCK) -> NetworkFaultHandle:
-        try:
-            proxy = stack.proxies.get(self.target)
-        except KeyError as exc:
-            raise NetworkFaultError(
-                f"cannot inject {self.name}: {exc.args[0]}",
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        proxy = self._proxy(stack)
+        self._apply(proxy, handle)
+
+    def _proxy(self, stack: object) -> FaultProxy:
+        proxies = getattr(stack, "proxies", None)
+        if not isinstance(proxies, ProxySet):
+            raise FaultError(
+                f"cannot inject {self.name}: this stack has no fault proxies",
                 hint="run this scenario on a backend that puts the fault proxy in front of "
-                "its dependencies (local or docker)",
+                "its dependencies (local)",
+            )
+        try:
+            proxy = proxies.get(self.target)
+        except KeyError as exc:
+            raise FaultError(
+                f"cannot inject {self.name}: {exc.args[0]}",
+                hint=f"the stack must start a fault proxy for each of {', '.join(DEPENDENCIES)}",
             ) from None
         if not proxy.running:
-            raise NetworkFaultError(
+            raise FaultError(
                 f"cannot inject {self.name}: the {self.target} proxy is not running, so the "
                 "fault would have no effect",
-                hint="start the stack (or proxy.start()) before injecting network faults",
+                hint="start the stack (or the proxy) before injecting network faults",
             )
-        handle = NetworkFaultHandle(self, proxy, clock=clock)
-        try:
-            self._apply(handle)
-        except BaseException as exc:  # half-way: undo what was done, keep the cause
-            try:
-                handle.revert()
-            except NetworkFaultError as revert_error:
-                exc.add_note(str(revert_error))
-            raise
-        return handle
+        return proxy
 
-    def _apply(self, handle: NetworkFaultHandle) -> None:
-        for toxic in self._toxics(f"{self.name}#{next(_toxic_serial)}"):
-            handle.add_toxic(toxic)
+    def _apply(self, proxy: FaultProxy, handle: FaultHandle) -> None:
+        for toxic in self._toxics(f"{self.name}#{next(_injection_serial)}"):
+            name = proxy.add_toxic(toxic)
+            handle.did(
+                f"added toxic {name!r} to proxy {proxy.name!r}",
+                functools.partial(_remove_own_toxic, proxy, name),
+                f"remove toxic {name!r} from proxy {proxy.name!r}",
+            )
 
     def _toxics(self, name: str) -> list[Toxic]:
         """The toxics this fault adds, named from `name` (unique per injection)."""
@@ -313,5 +233,13 @@ class NetworkDown(NetworkFault):
     def describe(self) -> str:
         return f"take the {self.target} network path down (new connections refused, open ones cut)"
 
-    def _apply(self, handle: NetworkFaultHandle) -> None:
-        handle.disable_proxy()
+    def _apply(self, proxy: FaultProxy, handle: FaultHandle) -> None:
+        if not proxy.enabled:
+            handle.did(f"proxy {proxy.name!r} was already down; left as it was")
+            return
+        proxy.disable()
+        handle.did(
+            f"disabled proxy {proxy.name!r}",
+            functools.partial(_enable_if_disabled, proxy),
+            f"enable proxy {proxy.name!r}",
+        )

@@ -1,6 +1,7 @@
 """Network faults on real fault proxies in front of a tiny request/response server.
 
-The stack is the minimal one network faults need: named proxies in a `ProxySet`.
+The stack is the minimal one network faults need: named proxies in a `ProxySet`, plus
+the backend name and capabilities every catalogue fault checks.
 """
 
 from __future__ import annotations
@@ -9,21 +10,22 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import pytest
 
 from runbook_checks.clock import SYSTEM_CLOCK, FakeClock
 from runbook_checks.errors import UsageError
+from runbook_checks.faults.base import ACTIVE, FaultError
 from runbook_checks.faults.network import (
     NetworkBandwidth,
     NetworkBlackhole,
     NetworkDown,
     NetworkFault,
-    NetworkFaultError,
     NetworkLatency,
     NetworkReset,
 )
-from runbook_checks.stack.base import Capability
+from runbook_checks.stack.base import Capability, Stack
 from runbook_checks.stack.proxy import FaultProxy, Latency, ProxySet, Timeout
 
 HOST = "127.0.0.1"
@@ -69,6 +71,13 @@ class RequestResponseServer:
 @dataclass
 class ProxiedStack:
     proxies: ProxySet
+    backend: str = "test"
+    capabilities: frozenset[Capability] = frozenset({Capability.PROXY})
+
+
+def as_stack(fake: ProxiedStack) -> Stack:
+    """The fake has what network faults use; the `Stack` protocol asks for more."""
+    return cast(Stack, fake)
 
 
 @pytest.fixture
@@ -166,34 +175,39 @@ def test_latency_slows_the_target_only_and_reverts_only_its_own_toxic(
     proxy = stack.proxies.get("postgres")
     proxy.add_toxic(Latency(1, name="operator"))  # someone else's toxic
     fault = NetworkLatency("postgres", 200)
-    with fault.inject(stack) as handle:
-        assert handle.reverted_at is None
-        assert len(handle.toxic_names) == 1
-        assert {t.name for t in proxy.toxics()} == {"operator", *handle.toxic_names}
+    with fault.inject(as_stack(stack)) as handle:
+        assert handle in ACTIVE.handles
+        own = [t.name for t in proxy.toxics() if t.name != "operator"]
+        assert len(own) == 1
+        assert own[0].startswith("network-latency:postgres#")
+        assert handle.notes == [f"added toxic {own[0]!r} to proxy 'postgres'"]
         start = SYSTEM_CLOCK.monotonic()
         assert ping_new(stack, "postgres") == b"PONG\n"
         assert SYSTEM_CLOCK.monotonic() - start >= 0.2
         assert stack.proxies.get("redis").toxics() == ()
     assert not handle.active
+    assert handle not in ACTIVE.handles
     assert [t.name for t in proxy.toxics()] == ["operator"]
     handle.revert()  # idempotent
     assert [t.name for t in proxy.toxics()] == ["operator"]
 
 
 def test_each_injection_gets_its_own_toxic(stack: ProxiedStack) -> None:
+    proxy = stack.proxies.get("redis")
     fault = NetworkLatency("redis", 5)
-    first = fault.inject(stack)
-    second = fault.inject(stack)
-    assert first.toxic_names != second.toxic_names
+    first = fault.inject(as_stack(stack))
+    second = fault.inject(as_stack(stack))
+    first_name, second_name = (t.name for t in proxy.toxics())
+    assert first_name != second_name
     first.revert()
-    assert [t.name for t in stack.proxies.get("redis").toxics()] == second.toxic_names
+    assert [t.name for t in proxy.toxics()] == [second_name]
     second.revert()
-    assert stack.proxies.get("redis").toxics() == ()
+    assert proxy.toxics() == ()
 
 
 def test_bandwidth_slows_a_payload(stack: ProxiedStack) -> None:
     with (
-        NetworkBandwidth("object_store", 100).inject(stack),
+        NetworkBandwidth("object_store", 100).inject(as_stack(stack)),
         connect(stack, "object_store") as sock,
     ):
         start = SYSTEM_CLOCK.monotonic()
@@ -205,7 +219,7 @@ def test_bandwidth_slows_a_payload(stack: ProxiedStack) -> None:
 def test_blackhole_answers_nothing_then_reverts_both_streams(stack: ProxiedStack) -> None:
     proxy = stack.proxies.get("redis")
     with connect(stack, "redis", timeout_s=0.3) as sock:
-        handle = NetworkBlackhole("redis").inject(stack)
+        handle = NetworkBlackhole("redis").inject(as_stack(stack))
         assert sorted(t.stream for t in proxy.toxics()) == ["downstream", "upstream"]
         assert all(isinstance(t, Timeout) for t in proxy.toxics())
         with pytest.raises(TimeoutError):
@@ -217,7 +231,7 @@ def test_blackhole_answers_nothing_then_reverts_both_streams(stack: ProxiedStack
 
 
 def test_reset_resets_connections_until_reverted(stack: ProxiedStack) -> None:
-    with NetworkReset("postgres").inject(stack), pytest.raises(ConnectionResetError):
+    with NetworkReset("postgres").inject(as_stack(stack)), pytest.raises(ConnectionResetError):
         ping_new(stack, "postgres")
     assert ping_new(stack, "postgres") == b"PONG\n"
 
@@ -225,8 +239,8 @@ def test_reset_resets_connections_until_reverted(stack: ProxiedStack) -> None:
 def test_down_refuses_then_revert_listens_again_on_the_same_port(stack: ProxiedStack) -> None:
     proxy = stack.proxies.get("object_store")
     port = proxy.listen_port
-    with NetworkDown("object_store").inject(stack) as handle:
-        assert handle.disabled_proxy
+    with NetworkDown("object_store").inject(as_stack(stack)) as handle:
+        assert handle.notes == ["disabled proxy 'object_store'"]
         assert not proxy.enabled
         with pytest.raises(ConnectionRefusedError):
             connect(stack, "object_store")
@@ -238,16 +252,16 @@ def test_down_refuses_then_revert_listens_again_on_the_same_port(stack: ProxiedS
 def test_down_does_not_bring_up_what_it_did_not_take_down(stack: ProxiedStack) -> None:
     proxy = stack.proxies.get("redis")
     proxy.disable()  # down before the fault (an operator, another fault)
-    handle = NetworkDown("redis").inject(stack)
-    assert not handle.disabled_proxy
+    handle = NetworkDown("redis").inject(as_stack(stack))
+    assert handle.notes == ["proxy 'redis' was already down; left as it was"]
     handle.revert()
     assert not proxy.enabled
 
 
 def test_revert_is_safe_after_the_proxy_stopped_or_was_cleared(stack: ProxiedStack) -> None:
-    latency = NetworkLatency("postgres", 50).inject(stack)
-    down = NetworkDown("redis").inject(stack)
-    cleared = NetworkBlackhole("object_store").inject(stack)
+    latency = NetworkLatency("postgres", 50).inject(as_stack(stack))
+    down = NetworkDown("redis").inject(as_stack(stack))
+    cleared = NetworkBlackhole("object_store").inject(as_stack(stack))
     stack.proxies.get("object_store").clear_toxics()
     cleared.revert()
     stack.proxies.stop_all()
@@ -263,7 +277,7 @@ def test_a_failure_inside_the_block_is_not_hidden_and_the_fault_is_reverted(
     proxy = stack.proxies.get("postgres")
     with (
         pytest.raises(AssertionError, match="the drill failed"),
-        NetworkDown("postgres").inject(stack),
+        NetworkDown("postgres").inject(as_stack(stack)),
     ):
         raise AssertionError("the drill failed")
     assert proxy.enabled
@@ -271,17 +285,25 @@ def test_a_failure_inside_the_block_is_not_hidden_and_the_fault_is_reverted(
 
 def test_inject_needs_a_running_proxy_for_the_target(stack: ProxiedStack) -> None:
     stack.proxies.get("redis").stop()
-    with pytest.raises(NetworkFaultError, match="redis proxy is not running"):
-        NetworkLatency("redis", 10).inject(stack)
+    with pytest.raises(FaultError, match="redis proxy is not running"):
+        NetworkLatency("redis", 10).inject(as_stack(stack))
     partial = ProxiedStack(ProxySet({"postgres": stack.proxies.get("postgres")}))
-    with pytest.raises(NetworkFaultError, match="no fault proxy for 'redis'"):
-        NetworkDown("redis").inject(partial)
+    with pytest.raises(FaultError, match="no fault proxy for 'redis'"):
+        NetworkDown("redis").inject(as_stack(partial))
+    assert not ACTIVE.handles
+
+
+def test_a_backend_without_the_proxy_capability_is_refused(stack: ProxiedStack) -> None:
+    external = ProxiedStack(stack.proxies, backend="external", capabilities=frozenset())
+    with pytest.raises(FaultError, match="needs proxy, which the external backend cannot do"):
+        NetworkDown("postgres").inject(as_stack(external))
+    assert stack.proxies.get("postgres").enabled
 
 
 def test_the_handle_records_times_and_notes_for_the_journal(stack: ProxiedStack) -> None:
     clock = FakeClock(now=10.0)
-    handle = NetworkLatency("postgres", 5).inject(stack, clock=clock)
+    handle = NetworkLatency("postgres", 5).inject(as_stack(stack), clock=clock)
     clock.advance(2.5)
     handle.revert()
     assert (handle.injected_at, handle.reverted_at) == (10.0, 12.5)
-    assert handle.notes == [f"added toxic {handle.toxic_names[0]!r} to proxy 'postgres'"]
+    assert len(handle.notes) == 1
