@@ -1,0 +1,1 @@
+"""The Files service twin: the system under test of runbook-checks."""

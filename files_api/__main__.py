@@ -1,0 +1,80 @@
+"""`python -m files_api serve` runs the API; `python -m files_api migrate` applies the schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from files_api.config import Settings, SettingsError
+from files_api.errors import errno_name, one_line
+from files_api.logs import configure_logging
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"files_api: bad configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def serve() -> int:
+    import uvicorn
+
+    from files_api.app import create_app
+
+    settings = _settings()
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
+    logging.getLogger("uvicorn.error").setLevel(logging.INFO)
+    configure_logging(settings.log_dir, (settings.admin_token,))
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=5,
+    )
+    server = uvicorn.Server(config)
+    server.run()  # handles SIGTERM/SIGINT: stops accepting, drains, runs the lifespan's stop
+    return 0
+
+
+def migrate() -> int:
+    from files_api.migrate import apply_migrations
+
+    settings = _settings()
+    try:
+        applied = asyncio.run(
+            apply_migrations(
+                settings.database_url, connect_timeout_s=round(settings.db_pool_timeout_s)
+            )
+        )
+    except Exception as exc:
+        print(
+            f"files_api migrate: failed against {settings.redacted_database_url}: "
+            f"{errno_name(exc)}: {one_line(exc)}",
+            file=sys.stderr,
+        )
+        return 1
+    print("applied: " + (", ".join(applied) if applied else "nothing (schema up to date)"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m files_api", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP API on API_HOST:API_PORT")
+    sub.add_parser("migrate", help="apply pending schema migrations and exit")
+    args = parser.parse_args(argv)
+    return serve() if args.command == "serve" else migrate()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""/health: the dependencies checked concurrently, answered within the check timeout.
+
+A check that does not finish in time is reported as ETIMEDOUT and left to finish in the
+background (psycopg and boto3 may need seconds to unwind a call to a frozen server);
+while it runs, the next /health reports it again instead of piling up another probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from files_api.errors import ServiceError, errno_name, one_line
+
+Probe = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    ok: bool
+    latency_ms: float
+    error: str | None
+
+
+def describe_failure(exc: BaseException) -> str:
+    if isinstance(exc, ServiceError):
+        text = exc.detail
+        return text if exc.errno is None or text.find(exc.errno) >= 0 else f"{exc.errno}: {text}"
+    return f"{errno_name(exc)}: {one_line(exc)}"
+
+
+class HealthChecker:
+    def __init__(self, probes: dict[str, Probe], timeout_s: float) -> None:
+        self.probes = probes
+        self.timeout_s = timeout_s
+        self._running: dict[str, tuple[asyncio.Task[None], float]] = {}
+        self._latency_ms: dict[str, float] = {}
+
+    def _task_for(self, name: str) -> tuple[asyncio.Task[None], float]:
+        current = self._running.get(name)
+        if current is not None and not current[0].done():
+            return current
+        probe = self.probes[name]
+
+        started = time.monotonic()
+
+        async def run() -> None:
+            try:
+                await probe()
+            finally:
+                self._latency_ms[name] = round((time.monotonic() - started) * 1000, 1)
+
+        task = asyncio.get_running_loop().create_task(run(), name=f"health-{name}")
+        task.add_done_callback(_consume_exception)
+        entry = (task, started)
+        self._running[name] = entry
+        return entry
+
+    async def run(self) -> dict[str, CheckResult]:
+        entries = {name: self._task_for(name) for name in self.probes}
+        await asyncio.wait([task for task, _ in entries.values()], timeout=self.timeout_s)
+        now = time.monotonic()
+        results: dict[str, CheckResult] = {}
+        for name, (task, started) in entries.items():
+            if not task.done():
+                results[name] = CheckResult(
+                    False,
+                    round((now - started) * 1000, 1),
+                    f"ETIMEDOUT: no answer within {self.timeout_s:g}s "
+                    f"(probe running for {now - started:.1f}s)",
+                )
+                continue
+            exc = task.exception() if not task.cancelled() else asyncio.CancelledError()
+            latency = self._latency_ms.get(name, round((now - started) * 1000, 1))
+            if exc is None:
+                results[name] = CheckResult(True, latency, None)
+            else:
+                results[name] = CheckResult(False, latency, describe_failure(exc))
+        return results
+
+
+def _consume_exception(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -1,0 +1,105 @@
+"""The process's long-lived parts (pool, storage client, cache, spool, worker) and their
+start and stop, in the order the lifespan needs them.
+
+Start never waits for a dependency: the pool opens without connecting, migrations are
+retried in the background until the database answers, the bucket is created on the first
+storage call that succeeds. So the API serves /health while its dependencies are down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from files_api.cache import ListingCache
+from files_api.config import Settings
+from files_api.db import Database
+from files_api.errors import errno_name, one_line
+from files_api.health import HealthChecker
+from files_api.logs import log_event
+from files_api.metrics import Metrics
+from files_api.migrate import apply_migrations
+from files_api.queue import RetryWorker, UploadSpool
+from files_api.storage import ObjectStore
+
+MIGRATION_RETRY_S = 1.0
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics(settings.release)
+        self.db = Database(settings, self.metrics)
+        self.store = ObjectStore(settings, self.metrics)
+        self.cache = ListingCache(settings, self.metrics)
+        self.spool = UploadSpool(settings.spool_dir)
+        self.metrics.bind_queue(lambda: float(self.spool.depth()))
+        self.worker = RetryWorker(
+            self.spool, self.db, self.store, self.cache, settings.queue_retry_interval_s
+        )
+        self.health = HealthChecker(
+            {
+                "database": self._probe_database,
+                "storage": self.store.check,
+                "cache": self.cache.ping,
+            },
+            settings.health_check_timeout_s,
+        )
+        self._migrator: asyncio.Task[None] | None = None
+
+    async def _probe_database(self) -> None:
+        await self.db.ping(self.settings.health_check_timeout_s)
+
+    async def start(self) -> None:
+        self.spool.ensure()
+        await self.db.open()
+        if self.settings.migrate_on_start:
+            self._migrator = asyncio.get_running_loop().create_task(
+                self._migrate_until_done(), name="migrate"
+            )
+        self.worker.start()
+        log_event(
+            logging.INFO,
+            "files_api started",
+            release=self.settings.release,
+            database=self.settings.redacted_database_url,
+            storage=self.settings.s3_endpoint_url or "aws",
+            bucket=self.settings.s3_bucket,
+            pool_size=self.settings.db_pool_size,
+        )
+
+    async def _migrate_until_done(self) -> None:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                applied = await apply_migrations(
+                    self.settings.database_url,
+                    connect_timeout_s=round(self.settings.db_pool_timeout_s),
+                )
+            except Exception as exc:
+                if attempts == 1 or attempts % 30 == 0:
+                    log_event(
+                        logging.WARNING,
+                        f"migrations not applied yet (attempt {attempts}): {one_line(exc)}; "
+                        "retrying until the database answers",
+                        errno=errno_name(exc),
+                    )
+                await asyncio.sleep(MIGRATION_RETRY_S)
+                continue
+            self.db.schema_ready = True
+            log_event(logging.INFO, "migrations applied", applied=", ".join(applied) or "none")
+            return
+
+    async def stop(self) -> None:
+        if self._migrator is not None:
+            self._migrator.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._migrator
+        await self.worker.stop()
+        await self.db.close()
+        with contextlib.suppress(Exception):
+            await self.cache.close()
+        self.store.close()
+        log_event(logging.INFO, "files_api stopped", release=self.settings.release)

@@ -1,0 +1,168 @@
+"""Object storage (S3 API: MinIO, moto, AWS) behind short timeouts and a thread pool.
+
+boto3 is blocking, so every call runs in a dedicated executor with connect and read
+timeouts of S3_TIMEOUT_S and no retries: the caller decides what a failure means (the
+upload path spools the bytes, health reports the errno). The bucket is created on the
+first call that reaches the server, so the API can start while storage is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from files_api.config import Settings
+from files_api.errors import ServiceError, storage_unavailable
+from files_api.metrics import Metrics
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+T = TypeVar("T")
+
+StorageFailure = (BotoCoreError, ClientError, OSError)
+
+
+class ObjectMissing(Exception):
+    """The object is not in the bucket."""
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class ObjectStore:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.bucket = settings.s3_bucket
+        self.metrics = metrics
+        self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="s3")
+        self._bucket_ready = False
+        self._bucket_lock = threading.Lock()
+        self._client: S3Client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=settings.s3_endpoint_url,
+            region_name=settings.s3_region,
+            aws_access_key_id=settings.aws_access_key_id,
+            aws_secret_access_key=settings.aws_secret_access_key,
+            config=Config(
+                connect_timeout=settings.s3_timeout_s,
+                read_timeout=settings.s3_timeout_s,
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                s3={"addressing_style": "path"},
+                max_pool_connections=32,
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
+        )
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self, operation: str, call: Callable[[], T]) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except ObjectMissing:
+            raise
+        except StorageFailure as exc:
+            self.metrics.storage_errors.labels(operation=operation).inc()
+            if isinstance(exc, ClientError) and _code(exc) in {"NoSuchBucket"}:
+                self._bucket_ready = False
+            raise
+
+    # ------------------------------------------------------------ blocking helpers
+
+    def _ensure_bucket_sync(self) -> None:
+        with self._bucket_lock:
+            if self._bucket_ready:
+                return
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if _status(exc) != 404:
+                    raise
+                try:
+                    self._client.create_bucket(Bucket=self.bucket)
+                except ClientError as create_exc:
+                    if _code(create_exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                        raise
+            self._bucket_ready = True
+
+    def _with_bucket(self, call: Callable[[], T]) -> T:
+        self._ensure_bucket_sync()
+        try:
+            return call()
+        except ClientError as exc:
+            if _code(exc) != "NoSuchBucket":
+                raise
+            self._bucket_ready = False  # deleted behind our back (e.g. a reset): recreate once
+            self._ensure_bucket_sync()
+            return call()
+
+    # ------------------------------------------------------------ async API
+
+    async def check(self) -> None:
+        """head_bucket (creating it if missing); raises the storage failure."""
+
+        def call() -> None:
+            self._bucket_ready = False
+            self._ensure_bucket_sync()
+
+        await self._run("head_bucket", call)
+
+    async def put_file(self, key: str, path: Path, content_type: str, size: int) -> None:
+        def put() -> None:
+            with path.open("rb") as body:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=body,
+                    ContentLength=size,
+                    ContentType=content_type,
+                )
+
+        await self._run("put_object", lambda: self._with_bucket(put))
+
+    async def put_stream(self, key: str, body: IO[bytes], content_type: str, size: int) -> None:
+        def put() -> None:
+            body.seek(0)
+            self._client.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentLength=size, ContentType=content_type
+            )
+
+        await self._run("put_object", lambda: self._with_bucket(put))
+
+    async def get_bytes(self, key: str) -> bytes:
+        def get() -> bytes:
+            try:
+                response = self._client.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _code(exc) in {"NoSuchKey", "404"} or _status(exc) == 404:
+                    raise ObjectMissing(key) from exc
+                raise
+            return response["Body"].read()
+
+        return await self._run("get_object", lambda: self._with_bucket(get))
+
+    async def delete(self, key: str) -> None:
+        await self._run(
+            "delete_object",
+            lambda: self._with_bucket(
+                lambda: self._client.delete_object(Bucket=self.bucket, Key=key)
+            ),
+        )
+
+
+def storage_error(exc: BaseException, action: str) -> ServiceError:
+    return storage_unavailable(exc, action)
