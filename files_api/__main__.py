@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from files_api.config import Settings, SettingsError
+from files_api.config import MigrateSettings, Settings, SettingsError
 from files_api.errors import errno_name, one_line
 from files_api.logs import configure_logging
 
@@ -17,6 +17,14 @@ def _settings() -> Settings:
         return Settings.from_env()
     except SettingsError as exc:
         print(f"files_api: bad configuration: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _migrate_settings() -> MigrateSettings:
+    try:
+        return MigrateSettings.from_env()
+    except SettingsError as exc:
+        print(f"files_api migrate: bad configuration: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -49,13 +57,10 @@ def serve() -> int:
 def migrate() -> int:
     from files_api.migrate import apply_migrations
 
-    settings = _settings()
+    settings = _migrate_settings()
     try:
-        applied = asyncio.run(
-            apply_migrations(
-                settings.database_url, connect_timeout_s=round(settings.db_pool_timeout_s)
-            )
-        )
+        timeout_s = round(settings.connect_timeout_s)
+        applied = asyncio.run(apply_migrations(settings.database_url, connect_timeout_s=timeout_s))
     except Exception as exc:
         print(
             f"files_api migrate: failed against {settings.redacted_database_url}: "

@@ -106,6 +106,26 @@ class Settings:
         return settings
 
 
+@dataclass(frozen=True)
+class MigrateSettings:
+    """What `python -m files_api migrate` needs: only the database."""
+
+    database_url: str
+    connect_timeout_s: float
+
+    @property
+    def redacted_database_url(self) -> str:
+        return redact_url(self.database_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MigrateSettings:
+        reader = _Reader(os.environ if environ is None else environ)
+        return cls(
+            database_url=reader.get("DATABASE_URL", _postgres_url, None),
+            connect_timeout_s=reader.get("DB_POOL_TIMEOUT_S", _positive_float, 5.0),
+        )
+
+
 class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
