@@ -85,8 +85,8 @@ Stream = Literal["upstream", "downstream"]
 STREAMS: tuple[Stream, ...] = ("upstream", "downstream")
 
 _CHUNK_BYTES = 256 * 1024  # largest read per chunk
-_READER_LIMIT_BYTES = 1024 * 1024  # asyncio StreamReader buffer high-water mark (x2)
-_QUEUE_CHUNKS = 32  # chunks in flight per stream (held while black-holed / delayed)
+_READER_LIMIT_BYTES = 256 * 1024  # asyncio StreamReader pauses the socket above 2x this
+_QUEUE_CHUNKS = 8  # chunks in flight per stream (held while black-holed or delayed)
 _CONNECT_TIMEOUT_S = 10.0
 _CALL_TIMEOUT_S = 15.0
 _BANDWIDTH_SLICE_S = 0.1  # bandwidth-limited data is sent in slices of this duration
