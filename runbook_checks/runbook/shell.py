@@ -80,6 +80,10 @@ def split_commands(block: str, *, console: bool = False) -> list[ShellItem]:
             i += 1
             continue
         if pending:
+            # "# 3. Update DNS" / "# 4. Start servers" / command: step 3 is done by hand
+            for index, (number, text, raw) in enumerate(pending[:-1]):
+                if _NUMBERED.match(text) and _NUMBERED.match(pending[index + 1][1]):
+                    items.append(ShellInstruction(text, raw, number, context))
             context = pending[-1][1]
             pending = []
         command, i = _read_command(lines, i, line, console)
@@ -115,10 +119,12 @@ def split_pipeline(text: str) -> list[str]:
 
 def words(text: str) -> list[str]:
     """The command's words after shell quote removal (no expansion); never raises."""
-    try:
-        return shlex.split(text, comments=False, posix=True)
-    except ValueError:  # unbalanced quotes: the best reading there is
-        return text.split()
+    for closing in ("", '"', "'"):  # an unclosed quote runs to the end, as in the shell
+        try:
+            return shlex.split(text + closing, comments=False, posix=True)
+        except ValueError:
+            continue
+    return text.split()
 
 
 def mask(text: str) -> str:
