@@ -422,7 +422,7 @@ class _Link:
     async def _gate(self, arrival: float) -> None:
         """Hold the chunk while black-holed, then until its latency has passed."""
         loop = asyncio.get_running_loop()
-        jitter_sample = random.uniform(-1.0, 1.0)
+        jitter_sample = self.conn.proxy._rng.uniform(-1.0, 1.0)
         while True:
             self.changed.clear()  # before reading the toxics: no lost wake-up
             toxics = self.conn.active(self.stream)
