@@ -16,8 +16,12 @@ import pytest
 from runbook_checks.config import OPTIONS, ChecksConfig, from_pytest
 
 if TYPE_CHECKING:
+    from runbook_checks.drill.fixture import DrillFixture, Journal
+    from runbook_checks.gate.baseline import Baseline
     from runbook_checks.runbook.model import Runbook
     from runbook_checks.stack.base import Stack
+
+_JOURNAL_KEY = pytest.StashKey["Journal"]()
 
 MARKERS = (
     "runbook(section, option=None): the runbook section (and mitigation option) a scenario "
@@ -68,3 +72,51 @@ def fresh_stack(stack: Stack, request: pytest.FixtureRequest) -> Stack:
             pytest.skip(f"the {stack.backend} backend cannot {', '.join(map(str, missing))}")
     stack.reset_data()
     return stack
+
+
+@pytest.fixture(scope="session")
+def baseline(checks_config: ChecksConfig) -> Baseline:
+    from runbook_checks.gate.baseline import load_baseline
+
+    return load_baseline(None, runbook=checks_config.runbook)
+
+
+@pytest.fixture(scope="session")
+def journal(pytestconfig: pytest.Config) -> Journal:
+    from runbook_checks.drill.fixture import Journal
+
+    if _JOURNAL_KEY not in pytestconfig.stash:
+        pytestconfig.stash[_JOURNAL_KEY] = Journal()
+    return pytestconfig.stash[_JOURNAL_KEY]
+
+
+@pytest.fixture
+def drill(fresh_stack: Stack, runbook: Runbook, baseline: Baseline, journal: Journal,
+          request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> DrillFixture:
+    from runbook_checks.drill.fixture import DrillFixture
+
+    marker = request.node.get_closest_marker("runbook")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: the drill fixture needs @pytest.mark.runbook(section, "
+            "option=...) naming the runbook section the scenario verifies")
+    return DrillFixture(
+        stack=fresh_stack, runbook=runbook, section=str(marker.args[0]),
+        option=marker.kwargs.get("option"), scenario_id=request.node.nodeid,
+        work_dir=tmp_path_factory.mktemp("drill"), baseline=baseline, on_result=journal.add,
+    )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    journal = config.stash.get(_JOURNAL_KEY, None)
+    if journal is None or not journal.results:
+        return
+    terminalreporter.section("runbook drills")
+    for result in journal.results:
+        option = f" / {result.option}" if result.option else ""
+        terminalreporter.write_line(f"{result.section_title}{option}")
+        terminalreporter.write_line(f"    {result.summary_line()}")
+        for finding in result.runbook_errors:
+            terminalreporter.write_line(f"    - line {finding.line}: {finding.message[:150]}")
