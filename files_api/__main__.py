@@ -75,7 +75,12 @@ def migrate() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m files_api", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the HTTP API on API_HOST:API_PORT")
+    serve_cmd = sub.add_parser("serve", help="run the HTTP API on API_HOST:API_PORT")
+    serve_cmd.add_argument(
+        "--instance",
+        default="",
+        help="a label for this process (shows in `ps`; lets one host tell its instances apart)",
+    )
     sub.add_parser("migrate", help="apply pending schema migrations and exit")
     args = parser.parse_args(argv)
     return serve() if args.command == "serve" else migrate()

@@ -85,6 +85,7 @@ class Endpoints:
     log_dir: Path  # the API's log folder (error.log, production.log)
     data_dirs: dict[str, Path] = field(default_factory=dict)  # component -> data folder
     admin_database_url: str = ""  # superuser, for the stack's own faults and resets
+    api_process: str = ""  # a pattern that matches this stack's API process in `ps` only
 
     @property
     def database_host(self) -> str:

@@ -130,6 +130,7 @@ class LocalStack:
             aws_region=REGION,
             admin_token=self.admin_token,
             log_dir=api.log_dir,
+            api_process=api.instance,
             data_dirs={"postgres": pg.data_dir or folder, "redis": folder / "redis",
                        "object_store": folder / "object_store", "api": api.work_dir},
         )

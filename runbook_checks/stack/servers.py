@@ -110,6 +110,8 @@ class LocalApi(LocalComponent):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         self.settings: dict[str, str] = dict(env)
+        # shows in `ps aux`: the runbook's `ps aux | grep node` finds this instance only
+        self.instance = f"{name}@{work_dir.parent.name}"
         self.process = self._make_process()
 
     def _make_process(self) -> ManagedProcess:
@@ -120,7 +122,8 @@ class LocalApi(LocalComponent):
             "LOG_DIR": str(self.log_dir),
             "SPOOL_DIR": str(self.spool_dir),
         })
-        return ManagedProcess(self.name, [sys.executable, "-m", "files_api", "serve"],
+        return ManagedProcess(self.name, [sys.executable, "-m", "files_api", "serve",
+                                          "--instance", self.instance],
                               log_path=self.work_dir / "api.stdout.log", env=env,
                               clock=self.clock)
 
