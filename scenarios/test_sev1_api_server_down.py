@@ -25,11 +25,14 @@ API_DOWN_SHOWN = any_of(
 )
 
 
+API_KILLED = Scenario(
+    title="API process killed (kill -9); the runbook restarts the service",
+    fault=ProcessKill("api"),
+    confirm=api_unreachable,
+    detect=API_DOWN_SHOWN,
+)
+
+
 @pytest.mark.runbook(SECTION, option="A")
 def test_option_a_restart_recovers_a_killed_api(drill: DrillFixture) -> None:
-    drill.verify(Scenario(
-        title="API process killed (kill -9); the runbook restarts the service",
-        fault=ProcessKill("api"),
-        confirm=api_unreachable,
-        detect=API_DOWN_SHOWN,
-    ))
+    drill.verify(API_KILLED)
