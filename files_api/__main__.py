@@ -38,6 +38,8 @@ def serve() -> int:
         stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s %(message)s"
     )
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
+    # One line per failed reconnection is noise; the service logs the transitions itself.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     configure_logging(settings.log_dir, (settings.admin_token,))
     config = uvicorn.Config(
         create_app(settings),

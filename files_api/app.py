@@ -90,9 +90,7 @@ async def health(request: Request) -> JSONResponse:
     )
     if failed:
         request.state.error_detail = "; ".join(f"{n}: {results[n].error}" for n in failed)
-        request.state.errno = next(
-            (str(results[n].error).split(":", 1)[0] for n in failed if results[n].error), None
-        )
+        request.state.errno = next((results[n].errno for n in failed if results[n].errno), None)
     return JSONResponse(
         body.model_dump(mode="json", exclude_none=True), status_code=503 if failed else 200
     )

@@ -15,6 +15,7 @@ back-off.
 from __future__ import annotations
 
 import asyncio
+import logging
 import select
 import time
 from collections.abc import AsyncIterator
@@ -31,17 +32,19 @@ from files_api.config import Settings
 from files_api.errors import (
     ServiceError,
     database_unavailable,
+    database_unavailable_error,
     errno_name,
     one_line,
     pool_exhausted,
 )
+from files_api.logs import log_event
 from files_api.metrics import Metrics, PoolGauges
 
 Conn = AsyncConnection[TupleRow]
 
 # While the database is known to be down, a request waits at most this long for a
 # connection (each wait also starts a reconnection attempt), then fails with the errno.
-DOWN_WAIT_S = 1.0
+DOWN_WAIT_S = 0.25
 # Reconnection attempts of one pool slot give up after this long (psycopg_pool would
 # otherwise back off exponentially for 5 minutes, delaying recovery by up to a minute).
 RECONNECT_GIVE_UP_S = 3.0
@@ -61,12 +64,38 @@ class ConnectionTracker:
     def __init__(self) -> None:
         self.last_failure: ConnectFailure | None = None
         self.last_success_at: float = 0.0
+        self._watchers: set[asyncio.Future[None]] = set()
 
     def failed(self, exc: BaseException) -> None:
+        was_down = self.down
         self.last_failure = ConnectFailure(errno_name(exc), one_line(exc), time.monotonic())
+        if not was_down:
+            log_event(
+                logging.ERROR,
+                f"database connection failed: {self.last_failure.errno}: "
+                f"{self.last_failure.message}",
+                errno=self.last_failure.errno,
+            )
+        watchers, self._watchers = self._watchers, set()
+        for watcher in watchers:
+            if not watcher.done():
+                watcher.set_result(None)
 
     def succeeded(self) -> None:
+        was_down = self.down
         self.last_success_at = time.monotonic()
+        if was_down:
+            log_event(logging.INFO, "database connection restored")
+
+    def next_failure(self) -> asyncio.Future[None]:
+        """A future resolved by the next failed connection attempt."""
+        watcher: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._watchers.add(watcher)
+        return watcher
+
+    def forget(self, watcher: asyncio.Future[None]) -> None:
+        self._watchers.discard(watcher)
+        watcher.cancel()
 
     @property
     def down(self) -> bool:
@@ -76,12 +105,7 @@ class ConnectionTracker:
     def unavailable_error(self) -> ServiceError:
         failure = self.last_failure
         assert failure is not None
-        return ServiceError(
-            503,
-            f"Database unavailable: {failure.errno}: {failure.message}. "
-            "Check that PostgreSQL is up (pg_isready) and reachable from the API.",
-            failure.errno,
-        )
+        return database_unavailable_error(failure.errno, failure.message)
 
 
 def _tracked_connection_class(tracker: ConnectionTracker) -> type[Conn]:
@@ -201,10 +225,8 @@ class Database:
             raise ServiceError(503, "Database pool not started yet; retry in a moment", "ESTARTING")
         pool = self._pool
         wait = self.settings.db_pool_timeout_s if wait_s is None else wait_s
-        if self.tracker.down:
-            wait = min(wait, DOWN_WAIT_S)
         try:
-            conn = await pool.getconn(timeout=wait)
+            conn = await self._getconn(pool, wait)
         except PoolTimeout:
             if self.tracker.down:
                 error = self.tracker.unavailable_error()
@@ -253,6 +275,38 @@ class Database:
         finally:
             self.in_use -= 1
             await pool.putconn(conn)
+
+    async def _getconn(self, pool: AsyncConnectionPool[Conn], wait: float) -> Conn:
+        """Wait for a connection; give up early (PoolTimeout) when the database turns out
+        to be unreachable meanwhile, instead of waiting the whole pool timeout for it."""
+        if self.tracker.down:
+            # Known down: a short wait, during which the pool retries the connection.
+            return await pool.getconn(timeout=min(wait, DOWN_WAIT_S))
+        getting = asyncio.ensure_future(pool.getconn(timeout=wait))
+        failure = self.tracker.next_failure()
+        waiters: set[asyncio.Future[Any]] = {getting, failure}
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            if not getting.done():
+                getting.cancel()  # the database became unreachable meanwhile
+                await asyncio.wait({getting})
+        except BaseException:
+            getting.cancel()
+            getting.add_done_callback(self._return_orphan)
+            raise
+        finally:
+            self.tracker.forget(failure)
+        if getting.cancelled():
+            raise PoolTimeout("the database became unreachable while waiting")
+        return getting.result()  # a connection handed over just before the cancel, or raises
+
+    def _return_orphan(self, getting: asyncio.Future[Conn]) -> None:
+        """A connection obtained for a caller that went away goes back to the pool."""
+        if getting.cancelled() or getting.exception() is not None or self._pool is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._pool.putconn(getting.result()))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def ping(self, wait_s: float) -> None:
         """SELECT 1 through the pool; raises ServiceError."""

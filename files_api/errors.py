@@ -84,12 +84,15 @@ class ServiceError(Exception):
 
 
 def database_unavailable(exc: BaseException) -> ServiceError:
-    name = errno_name(exc)
+    return database_unavailable_error(errno_name(exc), one_line(exc))
+
+
+def database_unavailable_error(errno: str, message: str) -> ServiceError:
     return ServiceError(
         503,
-        f"Database unavailable: {name}: {one_line(exc)}. "
+        f"Database unavailable: {errno} ({message}). "
         "Check that PostgreSQL is up (pg_isready) and reachable from the API.",
-        name,
+        errno,
     )
 
 
@@ -106,7 +109,7 @@ def storage_unavailable(exc: BaseException, action: str) -> ServiceError:
     name = errno_name(exc)
     return ServiceError(
         503,
-        f"Object storage unavailable while trying to {action}: {name}: {one_line(exc)}. "
+        f"Object storage unavailable while trying to {action}: {name} ({one_line(exc)}). "
         "Check the storage service (S3_ENDPOINT_URL) and retry.",
         name,
     )

@@ -22,13 +22,17 @@ class CheckResult:
     ok: bool
     latency_ms: float
     error: str | None
+    errno: str | None = None
 
 
-def describe_failure(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> tuple[str, str]:
+    """(errno-style name, one-line description naming it) of a failed probe."""
     if isinstance(exc, ServiceError):
+        name = exc.errno or "error"
         text = exc.detail
-        return text if exc.errno is None or text.find(exc.errno) >= 0 else f"{exc.errno}: {text}"
-    return f"{errno_name(exc)}: {one_line(exc)}"
+        return name, text if name in text else f"{name}: {text}"
+    name = errno_name(exc)
+    return name, f"{name}: {one_line(exc)}"
 
 
 class HealthChecker:
@@ -70,6 +74,7 @@ class HealthChecker:
                     round((now - started) * 1000, 1),
                     f"ETIMEDOUT: no answer within {self.timeout_s:g}s "
                     f"(probe running for {now - started:.1f}s)",
+                    "ETIMEDOUT",
                 )
                 continue
             exc = task.exception() if not task.cancelled() else asyncio.CancelledError()
@@ -77,7 +82,8 @@ class HealthChecker:
             if exc is None:
                 results[name] = CheckResult(True, latency, None)
             else:
-                results[name] = CheckResult(False, latency, describe_failure(exc))
+                errno, text = describe_failure(exc)
+                results[name] = CheckResult(False, latency, text, errno)
         return results
 
 

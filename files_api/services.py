@@ -49,7 +49,8 @@ class Services:
         self._migrator: asyncio.Task[None] | None = None
 
     async def _probe_database(self) -> None:
-        await self.db.ping(self.settings.health_check_timeout_s)
+        # Leave the pool room to answer (exhausted / unreachable) before /health gives up.
+        await self.db.ping(self.settings.health_check_timeout_s * 0.8)
 
     async def start(self) -> None:
         self.spool.ensure()

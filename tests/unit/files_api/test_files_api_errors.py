@@ -46,7 +46,7 @@ def test_database_unavailable_names_the_errno_and_what_to_do() -> None:
     error = database_unavailable(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
     assert error.status_code == 503
     assert error.errno == "ECONNREFUSED"
-    assert error.detail.startswith("Database unavailable: ECONNREFUSED: ")
+    assert error.detail.startswith("Database unavailable: ECONNREFUSED (")
     assert "pg_isready" in error.detail
 
 
