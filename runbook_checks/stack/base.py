@@ -73,7 +73,7 @@ class Component(Protocol):
 class Endpoints:
     """How to reach the stack, as an operator would (direct, not through the proxy)."""
 
-    api_url: str  # http://127.0.0.1:PORT
+    api_url: str  # the front door (the load balancer where there is one)
     database_url: str  # postgresql://USER:PASSWORD@127.0.0.1:PORT/DB (superuser for ops)
     app_database_url: str  # the URL the API uses (through the fault proxy where there is one)
     s3_endpoint: str
@@ -85,6 +85,7 @@ class Endpoints:
     log_dir: Path  # the API's log folder (error.log, production.log)
     data_dirs: dict[str, Path] = field(default_factory=dict)  # component -> data folder
     admin_database_url: str = ""  # superuser, for the stack's own faults and resets
+    api_instance_url: str = ""  # one API instance directly (the host's localhost:5000)
     api_process: str = ""  # a pattern that matches this stack's API process in `ps` only
 
     @property

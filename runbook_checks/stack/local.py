@@ -22,6 +22,12 @@ from botocore.config import Config as BotoConfig
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import ComponentFailed, StackError
+from runbook_checks.stack.balancer import (
+    TargetGroupBalancer,
+    TargetGroups,
+    register,
+    seed_target_groups,
+)
 from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoints
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount
@@ -33,6 +39,7 @@ from runbook_checks.stack.servers import AWS_TEST_ENV, LocalApi, LocalRedis, Mot
 BUCKET = "files"
 REGION = "us-east-1"
 PROXIED = ("postgres", "object_store", "redis")
+TARGET_GROUPS = TargetGroups(("files-primary", "files-standby"))
 PG_DISK_MB = 1024  # the database server's own disk (a tmpfs when root)
 
 
@@ -54,6 +61,8 @@ class LocalStack:
         self._endpoints: Endpoints | None = None
         self._tables: tuple[str, ...] | None = None
         self._s3_client: object | None = None
+        self.balancer: TargetGroupBalancer | None = None
+        self.target_groups: dict[str, str] = {}  # name -> ARN in the control plane
         self.admin_token = secrets.token_urlsafe(24)
 
     # -- context manager ------------------------------------------------------------------
@@ -111,6 +120,7 @@ class LocalStack:
             **self.api_settings,
         }
         api = LocalApi(folder / "api", api_env, clock=clock)
+        self._api_start_settings = dict(api.settings)
         self._track(api)
         # Spawn everything at once (the API tolerates its dependencies coming up late),
         # then wait for each: the start costs the slowest component, not the sum.
@@ -118,8 +128,12 @@ class LocalStack:
             component.spawn()
         for component in self.components.values():
             component.wait_ready(component.ready_timeout_s)
+        self._seed_control_plane()
+        self.balancer = TargetGroupBalancer("balancer", aws.url, TARGET_GROUPS)
+        self.balancer.start()
         self._endpoints = Endpoints(
-            api_url=api.url,
+            api_url=f"http://127.0.0.1:{self.balancer.listen_port}",
+            api_instance_url=api.url,
             database_url=pg.url(),
             app_database_url=api_env["DATABASE_URL"],
             admin_database_url=pg.superuser_url,
@@ -155,6 +169,8 @@ class LocalStack:
             except Exception as exc:  # keep going: leaving processes behind is worse
                 errors.append(f"{name}: {exc}")
         self.proxies.stop_all()
+        if self.balancer is not None:
+            self.balancer.stop()
         pg = self.components.get("postgres")
         if isinstance(pg, LocalPostgres):
             try:
@@ -219,12 +235,62 @@ class LocalStack:
         api.stop()
         if env:
             api.reconfigure(**env)
-            self._track(api)
         api.start()
 
+    # -- API instances behind the balancer ---------------------------------------------
+    def _seed_control_plane(self) -> None:
+        aws = self.components["aws"]
+        assert isinstance(aws, MotoServer)
+        self.target_groups = seed_target_groups(aws.url, TARGET_GROUPS)
+        register(aws.url, self.target_groups[TARGET_GROUPS.names[0]], self.api.port)
+
+    def add_api_instance(self, name: str, **env: str) -> LocalApi:
+        """Start another API instance (same settings unless overridden); not registered in
+        any target group (the runbook's commands or the caller do that)."""
+        assert self.folder is not None
+        if name in self.components:
+            raise StackError(f"a component named {name!r} exists already")
+        instance = LocalApi(self.folder / name, {**self.api.settings, **env}, name=name,
+                            clock=self.clock)
+        self._track(instance)
+        instance.start()
+        return instance
+
+    def api_instances(self) -> list[LocalApi]:
+        return [c for c in self.components.values() if isinstance(c, LocalApi)]
+
+    def register_api(self, instance: LocalApi, group: str = "files-primary", *,
+                     deregister: bool = False) -> None:
+        aws = self.components["aws"]
+        assert isinstance(aws, MotoServer)
+        register(aws.url, self.target_groups[group], instance.port, deregister=deregister)
+        if self.balancer is not None:
+            self.balancer.refresh()
+
     def reset_data(self) -> None:
-        """Empty tables, bucket and cache; clear toxics; API settings stay."""
+        """Empty tables, bucket and cache; clear toxics; one API instance behind the
+        balancer, with its start settings; the control plane back to its seed."""
         self.proxies.clear_all()
+        for name in COMPONENTS:  # anything a test left stopped, frozen or dead comes back
+            component = self.components[name]
+            if not component.is_ready():
+                component.resume()
+            if not component.is_ready():
+                component.stop()
+                component.start()
+        for extra in [c for c in self.api_instances() if c.name != "api"]:
+            extra.stop()
+            del self.components[extra.name]
+        if self.api.settings != self._api_start_settings:
+            self.api.stop()
+            self.api.configure(self._api_start_settings)
+            self.api.start()
+        aws = self.components["aws"]
+        assert isinstance(aws, MotoServer)
+        aws.reset_state()
+        self._seed_control_plane()
+        if self.balancer is not None:
+            self.balancer.refresh()
         with self.postgres.admin_connect() as conn:
             if self._tables is None:
                 rows = conn.execute(

@@ -87,8 +87,9 @@ class MotoServer(LocalComponent):
         return f"http://127.0.0.1:{self.port}"
 
     def probe(self) -> bool:
-        response = httpx.get(f"{self.url}/moto-api/data.json", timeout=0.5)
-        return response.status_code == 200
+        # any HTTP answer means the server is up (data.json grows with the state: too slow)
+        response = httpx.get(f"{self.url}/", timeout=0.5)
+        return response.status_code < 500
 
     def reset_state(self) -> None:
         """Drop every resource (moto's own reset endpoint)."""
@@ -128,9 +129,15 @@ class LocalApi(LocalComponent):
                               clock=self.clock)
 
     def reconfigure(self, **changes: str) -> None:
-        """New settings for the next start (the process must be stopped)."""
-        self.settings.update(changes)
+        """Changed settings for the next start (the process must be stopped)."""
+        self.configure({**self.settings, **changes})
+
+    def configure(self, settings: Mapping[str, str]) -> None:
+        """Exactly these settings for the next start (the process must be stopped)."""
+        on_spawn = self.process.on_spawn
+        self.settings = dict(settings)
         self.process = self._make_process()
+        self.process.on_spawn = on_spawn
 
     @property
     def url(self) -> str:

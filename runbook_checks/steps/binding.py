@@ -52,6 +52,8 @@ API_HOSTS: tuple[str, ...] = (
     "production-api-01",
 )
 
+INSTANCE_HOSTS: tuple[str, ...] = ("localhost:5000", "production-api-01")
+
 # Sample files the runbook uploads or reads, created in the work folder.
 CURL_FORMAT = (
     "     time_namelookup:  %{time_namelookup}s\\n\n"
@@ -151,7 +153,13 @@ class Bindings:
         base = cls(
             values={name: name for name in IDENTITY_DEFAULTS},
             env=env,
-            hosts=dict.fromkeys(API_HOSTS, endpoints.api_url.rstrip("/")),
+            hosts={
+                **dict.fromkeys(API_HOSTS, endpoints.api_url.rstrip("/")),
+                # on the API host itself: the instance, not the load balancer
+                **dict.fromkeys(
+                    INSTANCE_HOSTS, (endpoints.api_instance_url or endpoints.api_url).rstrip("/")
+                ),
+            },
             paths=paths,
             services={
                 "rolerabbit-api": "api",

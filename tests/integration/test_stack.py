@@ -86,3 +86,19 @@ def test_a_failed_start_names_the_component_and_cleans_up(monkeypatch: pytest.Mo
         stack.start()
     assert "DB_POOL_SIZE" in str(info.value)
     assert stack.folder is None
+
+
+def test_the_balancer_follows_the_target_groups(fresh_stack: Stack) -> None:
+    stack = fresh_stack
+    assert isinstance(stack, LocalStack) and stack.balancer is not None
+    standby = stack.add_api_instance("api-standby")
+    assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)
+    stack.register_api(standby, "files-standby")
+    stack.register_api(stack.api, "files-primary", deregister=True)
+    assert stack.balancer.targets == (("127.0.0.1", standby.port),)
+    stack.api.kill()
+    assert httpx.get(f"{stack.endpoints.api_url}/health", timeout=5).status_code == 200
+    stack.reset_data()  # back to one instance, registered in files-primary
+    assert "api-standby" not in stack.components
+    assert stack.api.is_ready()
+    assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)

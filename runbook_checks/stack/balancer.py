@@ -1,0 +1,150 @@
+"""The load balancer in front of the API instances: its targets follow ELBv2 target groups
+in the stack's AWS control plane (moto), so the runbook's `aws ... register-targets` /
+`deregister-targets` commands really move traffic.
+
+It is a TCP balancer built on the fault proxy: each new connection goes to the next
+registered target that passes an HTTP health check (GET /health answering 200), round
+robin. Like an AWS load balancer it fails open (all registered targets when none is
+healthy), keeps its last known targets when the control plane does not answer, and
+closes connections when no target is registered at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import threading
+from dataclasses import dataclass
+
+import boto3
+import httpx
+from botocore.config import Config as BotoConfig
+
+from runbook_checks.stack.proxy import FaultProxy
+
+NO_TARGET = ("127.0.0.1", 1)  # a closed port: the client's connection is closed at once
+
+
+@dataclass(frozen=True)
+class TargetGroups:
+    """The names of the groups the listener forwards to, and the VPC they live in."""
+
+    names: tuple[str, ...] = ("files-primary", "files-standby")
+
+
+class TargetGroupBalancer(FaultProxy):
+    def __init__(self, name: str, aws_endpoint: str, groups: TargetGroups,
+                 *, poll_interval_s: float = 0.5, region: str = "us-east-1") -> None:
+        super().__init__(name, NO_TARGET)
+        self.groups = groups
+        self.poll_interval_s = poll_interval_s
+        self._elb = boto3.client(
+            "elbv2", endpoint_url=aws_endpoint, region_name=region,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+            config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=2),
+        )
+        self._registered: tuple[tuple[str, int], ...] = ()
+        self._healthy: tuple[tuple[str, int], ...] = ()
+        self._cycle: itertools.cycle[tuple[str, int]] | None = None
+        self._choice_lock = threading.Lock()
+        self._stop_polling = threading.Event()
+        self._poller: threading.Thread | None = None
+
+    # FaultProxy reads `self.upstream` for every new connection
+    @property  # type: ignore[override]
+    def upstream(self) -> tuple[str, int]:
+        with self._choice_lock:
+            pool = self._healthy or self._registered
+            if not pool:
+                return NO_TARGET
+            if self._cycle is None:
+                self._cycle = itertools.cycle(pool)
+            return next(self._cycle)
+
+    @upstream.setter
+    def upstream(self, value: tuple[str, int]) -> None:  # set once by FaultProxy.__init__
+        pass
+
+    @property
+    def targets(self) -> tuple[tuple[str, int], ...]:
+        return self._registered
+
+    @property
+    def healthy_targets(self) -> tuple[tuple[str, int], ...]:
+        return self._healthy
+
+    def start(self) -> None:
+        self.refresh()
+        super().start()
+        if self._poller is None:
+            self._stop_polling.clear()
+            self._poller = threading.Thread(target=self._poll, name=f"{self.name}-targets",
+                                            daemon=True)
+            self._poller.start()
+
+    def stop(self) -> None:
+        self._stop_polling.set()
+        if self._poller is not None:
+            self._poller.join(timeout=5)
+            self._poller = None
+        super().stop()
+
+    def _poll(self) -> None:
+        while not self._stop_polling.wait(self.poll_interval_s):
+            with contextlib.suppress(Exception):  # keep the last known targets
+                self.refresh()
+
+    def refresh(self) -> None:
+        """Read the registered targets from the control plane and health-check them."""
+        registered: list[tuple[str, int]] = []
+        try:
+            found = self._elb.describe_target_groups(Names=list(self.groups.names))
+        except Exception:
+            found = {"TargetGroups": []}
+        for group in found.get("TargetGroups", []):
+            health = self._elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
+            for desc in health.get("TargetHealthDescriptions", []):
+                target = desc["Target"]
+                address = (str(target["Id"]), int(target.get("Port") or group.get("Port", 80)))
+                if address not in registered:
+                    registered.append(address)
+        healthy = tuple(a for a in registered if _healthy(a))
+        with self._choice_lock:
+            if tuple(registered) != self._registered or healthy != self._healthy:
+                self._cycle = None
+            self._registered = tuple(registered)
+            self._healthy = healthy
+
+
+def _healthy(address: tuple[str, int]) -> bool:
+    try:
+        return httpx.get(f"http://{address[0]}:{address[1]}/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def seed_target_groups(aws_endpoint: str, groups: TargetGroups, *, region: str = "us-east-1"
+                       ) -> dict[str, str]:
+    """Create the VPC and target groups in the control plane; name -> ARN."""
+    kwargs = {"endpoint_url": aws_endpoint, "region_name": region,
+              "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    ec2 = boto3.client("ec2", **kwargs)  # type: ignore[call-overload]
+    elb = boto3.client("elbv2", **kwargs)  # type: ignore[call-overload]
+    vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+    arns = {}
+    for name in groups.names:
+        group = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc,
+                                        TargetType="ip", HealthCheckPath="/health")
+        arns[name] = str(group["TargetGroups"][0]["TargetGroupArn"])
+    return arns
+
+
+def register(aws_endpoint: str, arn: str, port: int, *, deregister: bool = False,
+             region: str = "us-east-1") -> None:
+    elb = boto3.client("elbv2", endpoint_url=aws_endpoint, region_name=region,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    targets = [{"Id": "127.0.0.1", "Port": port}]
+    if deregister:
+        elb.deregister_targets(TargetGroupArn=arn, Targets=targets)
+    else:
+        elb.register_targets(TargetGroupArn=arn, Targets=targets)
