@@ -52,7 +52,7 @@ _FLAG_OPTIONS: Mapping[str, str] = {
 IGNORED_OPTIONS = frozenset(
     {"compressed", "no-buffer", "http1.1", "http2", "http1.0", "progress-bar", "globoff",
      "disable", "silent-progress", "insecure", "retry", "retry-delay", "retry-max-time",
-     "max-redirs", "show-error"}
+     "max-redirs"}
 )  # fmt: skip
 # options we refuse to emulate: they send traffic elsewhere or need files we do not map
 UNSUPPORTED_OPTIONS = frozenset(
@@ -464,6 +464,12 @@ class TransferInfo:
             "filename_effective": "",
             "ftp_entry_path": "",
         }
+
+
+def format_from_file(text: str) -> str:
+    """A `-w @file` format as curl reads it: line by line, line ends dropped (only the
+    `\\n` escapes in the text make new lines)."""
+    return text.replace("\r", "").replace("\n", "")
 
 
 _WRITE_OUT_TOKEN = re.compile(r"%\{([^}]*)\}|%header\{([^}]*)\}|%%|\\[nrt\\]|%")

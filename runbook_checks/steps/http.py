@@ -34,6 +34,7 @@ from runbook_checks.steps.curl import (
     CurlRequest,
     FormField,
     TransferInfo,
+    format_from_file,
     parse_curl,
     render_write_out,
 )
@@ -221,9 +222,7 @@ def _write_out_format(request: CurlRequest, ctx: ExecContext, run: _Run) -> str 
         )
         return None
     run.notes.append(f"{name} -> {path}")
-    # curl reads a format file line by line and drops the line ends: only the `\n`
-    # escapes in the text make new lines
-    return path.read_text(errors="replace").replace("\r", "").replace("\n", "")
+    return format_from_file(path.read_text(errors="replace"))
 
 
 _FilePart = tuple[str, tuple[str | None, bytes, str]]

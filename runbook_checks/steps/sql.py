@@ -187,13 +187,15 @@ def run_sql(step: Step, ctx: ExecContext) -> StepResult:
         )
     )
 
+    if all_unbound:
+        shown = conn_bound.text if conn_bound else ""
+        executed = ctx.redact(_executed(source, shown, [b.text for b in bound_sql]))
+        merged = Bound("", "", all_bound, all_unbound)
+        return _with_notes(unbound_result(step, merged, executed), notes)
     url, url_note, refused = _database_url(conn_bound, ctx)
     if url_note:
         notes.append(url_note)
     executed = ctx.redact(_executed(source, url, [b.text for b in bound_sql]))
-    if all_unbound:
-        merged = Bound("", "", all_bound, all_unbound)
-        return _with_notes(unbound_result(step, merged, executed), notes)
     if refused:
         return StepResult(
             step=step,
@@ -387,10 +389,22 @@ def _error_line(
     if not position:
         return None
     try:
-        offset = statement_start + int(position) - 1
+        number = int(position)
     except ValueError:
         return None
-    source_offset = bound.source_offset(offset)
+    return runbook_line(number, statement_start, bound, sql, first_line)
+
+
+def runbook_line(
+    position: int, statement_start: int, bound: Bound, sql: str, first_line: int
+) -> int:
+    """The runbook line of a server error position.
+
+    `position` is PostgreSQL's (1-based, in the statement as sent); the statement starts
+    at `statement_start` in `bound.text`; `bound` came from `sql`, whose first character
+    is on runbook line `first_line`.
+    """
+    source_offset = bound.source_offset(statement_start + position - 1)
     return first_line + sql.count("\n", 0, source_offset)
 
 
