@@ -267,6 +267,44 @@ class LocalStack:
         if self.balancer is not None:
             self.balancer.refresh()
 
+    # -- components a scenario adds (a replica, a restored cluster) -----------------------
+    def add_component(self, component: LocalComponent) -> None:
+        """Track a component started besides the core ones: its PIDs go into the state
+        file, and `stop()` (and a sweep after a crash) stops it with the rest."""
+        if component.name in self.components:
+            raise StackError(
+                f"the stack already has a component named {component.name!r}",
+                hint="remove_component() it first, or pick another name",
+            )
+        self._track(component)
+
+    def remove_component(self, name: str) -> None:
+        """Stop a component added with `add_component` and forget it (idempotent)."""
+        if name in COMPONENTS:
+            raise StackError(f"{name} is a core component of the stack; it cannot be removed")
+        component = self.components.pop(name, None)
+        if component is not None:
+            component.stop()
+
+    def route_database(self, name: str = "postgres") -> int:
+        """Point the API's database address (the postgres fault proxy, which dials its
+        upstream for every new connection) at the cluster `name`, so the API's DATABASE_URL
+        now reaches it; connections already open stay where they are (restart the API to
+        drop them). Returns the port now dialled."""
+        component = self.components.get(name)
+        if not isinstance(component, LocalPostgres):
+            raise StackError(
+                f"no PostgreSQL cluster named {name!r} in this stack",
+                hint="add_component() the cluster before routing to it",
+            )
+        self.proxies.get("postgres").upstream = ("127.0.0.1", component.port)
+        return component.port
+
+    @property
+    def database_route(self) -> int:
+        """The port the API's database address leads to now."""
+        return self.proxies.get("postgres").upstream[1]
+
     def reset_data(self) -> None:
         """Empty tables, bucket and cache; clear toxics; one API instance behind the
         balancer, with its start settings; the control plane back to its seed."""
@@ -281,6 +319,13 @@ class LocalStack:
         for extra in [c for c in self.api_instances() if c.name != "api"]:
             extra.stop()
             del self.components[extra.name]
+        # a failover or a restore a test left behind: the API's database is the primary again
+        for name, component in list(self.components.items()):
+            if name not in COMPONENTS and isinstance(component, LocalPostgres):
+                self.remove_component(name)
+        if self.database_route != self.postgres.port:
+            self.route_database("postgres")
+            self.restart_api()  # drop the pool's connections to the cluster that is gone
         if self.api.settings != self._api_start_settings:
             self.api.stop()
             self.api.configure(self._api_start_settings)

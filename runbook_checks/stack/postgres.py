@@ -198,13 +198,19 @@ class LocalPostgres(LocalComponent):
                 self.on_mount(self.disk_dir)
         else:
             self.disk_dir.mkdir(exist_ok=True)
-        template = self.template or ensure_template(self.install, self.clock)
-        shutil.copytree(template, self.data_dir, symlinks=True)
-        for stale in ("postmaster.pid", "postmaster.opts"):
-            (self.data_dir / stale).unlink(missing_ok=True)
+        self.populate(self.data_dir)
         os.chmod(self.data_dir, 0o700)
         _chown_tree(self.root, self.user)
         self._initialised = True
+
+    def populate(self, data_dir: Path) -> None:
+        """Create the (absent) data folder: a copy of the template cluster, or of the
+        folder given as `template` (a base backup restores that way). A replica overrides
+        this to clone its primary with pg_basebackup."""
+        template = self.template or ensure_template(self.install, self.clock)
+        shutil.copytree(template, data_dir, symlinks=True)
+        for stale in ("postmaster.pid", "postmaster.opts"):
+            (data_dir / stale).unlink(missing_ok=True)
 
     def after_ready(self) -> None:
         with self.admin_connect() as conn:

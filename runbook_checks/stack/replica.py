@@ -1,0 +1,201 @@
+"""A real streaming replica of the stack's PostgreSQL, and its promotion.
+
+`start_replica(stack)` clones the primary with `pg_basebackup -R` (the superuser, over
+127.0.0.1 with its password) into a folder of its own, starts it on its own port as a
+hot standby (`pg_is_in_recovery()` is true, it answers read-only queries) and waits until
+it has replayed the primary's WAL up to where the primary was when it was asked. It is a
+component of the stack ("replica"), so the state file, `stop()` and `reset_data()`
+cover it. `promote()` is `SELECT pg_promote()`: the runbook's "Failover to Read Replica"
+done for real.
+
+Replication is asynchronous, like an RDS read replica, unless `make_synchronous` names
+the replica in the primary's `synchronous_standby_names`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import psycopg
+from psycopg import sql
+
+from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
+from runbook_checks.errors import StackError
+from runbook_checks.stack.backup import local_stack, pg_basebackup
+from runbook_checks.stack.postgres import APP_USER, LocalPostgres
+
+if TYPE_CHECKING:
+    from runbook_checks.stack.base import Stack
+
+REPLICA = "replica"
+
+
+class LocalReplica(LocalPostgres):
+    """A hot standby of `primary`, streaming its WAL (a LocalPostgres in every other way)."""
+
+    def __init__(
+        self,
+        primary: LocalPostgres,
+        work_dir: Path,
+        *,
+        name: str = REPLICA,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        super().__init__(
+            work_dir,
+            clock=clock,
+            install=primary.install,
+            name=name,
+            password=primary.password,
+            app_password=primary.app_password,
+        )
+        self.primary = primary
+
+    def populate(self, data_dir: Path) -> None:
+        pg_basebackup(self.primary, data_dir, standby=True, application_name=self.name)
+
+    def after_ready(self) -> None:
+        """Nothing: the roles and their passwords are the primary's, replayed from its WAL
+        (and a standby is read-only)."""
+
+    # -- state ----------------------------------------------------------------------------
+    def in_recovery(self) -> bool:
+        with self.admin_connect() as conn:
+            row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+        return bool(row and row[0])
+
+    def replay_lsn(self) -> str | None:
+        with self.admin_connect() as conn:
+            row = conn.execute("SELECT pg_last_wal_replay_lsn()::text").fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def wait_caught_up(self, timeout_s: float = 15.0) -> str:
+        """Until the replica has replayed everything the primary has logged so far; returns
+        that WAL position. (The insert position, not the write position: with
+        synchronous_commit=off a commit is acknowledged before its WAL is written, and it
+        must be on the replica too.)"""
+        with self.primary.admin_connect() as conn:
+            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+        assert row is not None
+        target = str(row[0])
+
+        def replayed() -> bool:
+            with self.admin_connect() as conn:
+                done = conn.execute(
+                    "SELECT coalesce(pg_last_wal_replay_lsn() >= %s::pg_lsn, false)", (target,)
+                ).fetchone()
+            return bool(done and done[0])
+
+        try:
+            wait_until(
+                replayed,
+                what=f"{self.name} to replay the primary's WAL up to {target}",
+                timeout_s=timeout_s,
+                interval_s=0.02,
+                transient=(psycopg.OperationalError,),
+                clock=self.clock,
+            )
+        except WaitTimeout as exc:
+            raise self.process.failure(
+                f"did not replay up to {target} within {timeout_s:.0f}s "
+                f"(replayed: {self._quiet_replay_lsn()})",
+                hint=f"read the primary's log too: {self.primary.log_path}",
+            ) from exc
+        return target
+
+    def _quiet_replay_lsn(self) -> str:
+        try:
+            return self.replay_lsn() or "nothing"
+        except psycopg.Error as exc:
+            return f"unknown ({type(exc).__name__})"
+
+    def promote(self, timeout_s: float = 15.0) -> None:
+        """`SELECT pg_promote()`, then until the server has left recovery (idempotent)."""
+        if not self.in_recovery():
+            return
+        with self.admin_connect() as conn:
+            conn.execute(
+                "SELECT pg_promote(wait => true, wait_seconds => %s)", (max(1, int(timeout_s)),)
+            )
+        try:
+            wait_until(
+                lambda: not self.in_recovery(),
+                what=f"{self.name} to leave recovery",
+                timeout_s=timeout_s,
+                transient=(psycopg.OperationalError,),
+                clock=self.clock,
+            )
+        except WaitTimeout as exc:
+            raise self.process.failure(
+                f"still in recovery {timeout_s:.0f}s after pg_promote()"
+            ) from exc
+
+
+def start_replica(stack: Stack, name: str = REPLICA, *, timeout_s: float = 30.0) -> LocalReplica:
+    """A streaming hot standby of the stack's primary, caught up, registered as `name`."""
+    local = local_stack(stack, "a streaming replica")
+    assert local.folder is not None
+    replica = LocalReplica(local.postgres, local.folder / name, name=name, clock=local.clock)
+    local.add_component(replica)  # before it spawns: the state file records its PID
+    replica.spawn()
+    replica.wait_ready(timeout_s)
+    if not replica.in_recovery():
+        raise replica.process.failure(
+            "started, but not as a standby (pg_is_in_recovery() is false)",
+            hint="was standby.signal written (-R)?",
+        )
+    replica.wait_caught_up(timeout_s)
+    return replica
+
+
+def make_synchronous(
+    primary: LocalPostgres,
+    replica: LocalReplica,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    timeout_s: float = 10.0,
+) -> None:
+    """Commits of the application's role wait until `replica` has flushed them.
+
+    The stack runs with synchronous_commit=off on its command line (for speed); a role
+    setting overrides that for the role's new sessions, so the API must reconnect (restart
+    it) to be covered. Undo with `make_asynchronous`."""
+    with primary.admin_connect() as conn:
+        conn.execute(
+            sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(
+                sql.Literal(sql.Identifier(replica.name).as_string(conn))
+            )
+        )
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute(
+            sql.SQL("ALTER ROLE {} SET synchronous_commit = 'on'").format(sql.Identifier(APP_USER))
+        )
+
+    def synchronous() -> bool:
+        with primary.admin_connect() as conn:
+            row = conn.execute(
+                "SELECT sync_state FROM pg_stat_replication WHERE application_name = %s",
+                (replica.name,),
+            ).fetchone()
+        return row is not None and row[0] == "sync"
+
+    try:
+        wait_until(
+            synchronous,
+            what=f"{replica.name} to be a synchronous standby",
+            timeout_s=timeout_s,
+            clock=clock,
+        )
+    except WaitTimeout as exc:
+        raise StackError(f"{replica.name} did not become a synchronous standby: {exc}") from exc
+
+
+def make_asynchronous(primary: LocalPostgres) -> None:
+    """Undo `make_synchronous` on `primary` (no waiting for any standby)."""
+    with primary.admin_connect() as conn:
+        conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute(
+            sql.SQL("ALTER ROLE {} RESET synchronous_commit").format(sql.Identifier(APP_USER))
+        )
