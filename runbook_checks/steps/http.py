@@ -93,7 +93,8 @@ def resolve_url(url: str, bindings: Bindings, stack_urls: Iterable[str] = ()) ->
 
 def _stack_urls(ctx: ExecContext) -> list[str]:
     endpoints = ctx.stack.endpoints
-    return [endpoints.api_url, endpoints.s3_endpoint, endpoints.aws_endpoint]
+    urls = [endpoints.api_url, endpoints.s3_endpoint, endpoints.aws_endpoint]
+    return [*urls, endpoints.api_instance_url] if endpoints.api_instance_url else urls
 
 
 def resolve_file(name: str, bindings: Bindings, folder: Path) -> Path | None:
