@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from runbook_checks.drill.detect import any_of, http_failing, output_matches, process_missing
 from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.runner import DrillContext
-from runbook_checks.drill.spec import Scenario
+from runbook_checks.drill.spec import Action, Scenario
 from runbook_checks.faults.process import ProcessKill
+from runbook_checks.runbook.model import StepKind
+from runbook_checks.stack.local import LocalStack
+from runbook_checks.stack.servers import LocalApi
 
 SECTION = "SEV-1: API Server Down"
 
@@ -36,3 +41,54 @@ API_KILLED = Scenario(
 @pytest.mark.runbook(SECTION, option="A")
 def test_option_a_restart_recovers_a_killed_api(drill: DrillFixture) -> None:
     drill.verify(API_KILLED)
+
+
+# -- Option B: failover to the standby behind the load balancer ------------------------
+
+
+def _start_standby(ctx: DrillContext) -> None:
+    stack = ctx.stack
+    assert isinstance(stack, LocalStack)
+    stack.add_api_instance("api-standby")
+    ctx.values["PRIMARY"] = stack.target_groups["files-primary"]
+    ctx.values["STANDBY"] = stack.target_groups["files-standby"]
+
+
+def _move_target(register: bool) -> Callable[[DrillContext], str]:
+    """The corrected form of the runbook's target-group command, run with the AWS CLI."""
+
+    def act(ctx: DrillContext) -> str:
+        stack = ctx.stack
+        assert isinstance(stack, LocalStack)
+        instance = stack.components["api-standby" if register else "api"]
+        assert isinstance(instance, LocalApi)
+        verb = "register-targets" if register else "deregister-targets"
+        group = ctx.values["STANDBY" if register else "PRIMARY"]
+        command = (f"aws elbv2 {verb} --target-group-arn {group} "
+                   f"--targets Id=127.0.0.1,Port={instance.port}")
+        result = ctx.run_command(command, StepKind.AWS)
+        if not result.ok:
+            raise RuntimeError(f"the corrected command failed too: {result.error}")
+        return f"ran the corrected command: {command}"
+
+    return act
+
+
+API_FAILOVER = Scenario(
+    title="primary API instance killed; the runbook moves the load balancer to the standby",
+    arrange=_start_standby,
+    fault=ProcessKill("api"),
+    confirm=api_unreachable,
+    detect=API_DOWN_SHOWN,
+    actions=(
+        Action(r"^aws elbv?2? deregister-targets", _move_target(register=False),
+               why="the runbook's command cannot run as written"),
+        Action(r"^aws elbv?2? register-targets", _move_target(register=True),
+               why="the runbook's command cannot run as written"),
+    ),
+)
+
+
+@pytest.mark.runbook(SECTION, option="B")
+def test_option_b_failover_to_the_standby(drill: DrillFixture) -> None:
+    drill.verify(API_FAILOVER)

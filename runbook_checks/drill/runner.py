@@ -30,7 +30,7 @@ from runbook_checks.drill.sampler import HealthSampler
 from runbook_checks.drill.spec import Action, Scenario
 from runbook_checks.faults.base import Fault, FaultHandle
 from runbook_checks.gate.findings import Finding, Level
-from runbook_checks.runbook.model import Option, Runbook, Section, Step
+from runbook_checks.runbook.model import Option, Phase, Runbook, Section, Step, StepKind
 from runbook_checks.stack.base import Stack
 from runbook_checks.steps.base import Bindings, ExecContext, StepResult, run_step
 
@@ -85,6 +85,14 @@ class DrillContext:
             output=outcome.output[:2000], detail=outcome.error,
         ))
         return outcome
+
+    def run_command(self, text: str, kind: StepKind, *, line: int = 0,
+                    phase: str = "on-behalf") -> StepResult:
+        """Run a command the runbook does not contain as written (a corrected form of one
+        of its steps), through the same executors, recorded under `phase`."""
+        step = Step(text=text, raw=text, line=line, language="bash", kind=kind,
+                    phase=Phase.MITIGATION)
+        return self.run_step(step, phase)
 
     def record(self, phase: str, written: str, status: str, detail: str, line: int = 0) -> None:
         self.result.steps.append(StepRecord(
@@ -206,8 +214,8 @@ class Drill:
         if ledger is not None:
             ledger.phase = "fault"
             ledger.start()
-        ctx.injected_at = self.clock.monotonic()
         ctx.handle = fault.inject(self.stack, clock=self.clock)
+        ctx.injected_at = self.clock.monotonic()  # the clock starts once the fault is in
         ctx.event("injected", fault.describe())
         symptom = self._await_symptom(scenario, ctx)
         ctx.event("symptom", symptom)
