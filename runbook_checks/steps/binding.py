@@ -438,7 +438,7 @@ class _Match:
     value: str | None  # None: unbound
 
 
-def bind(text: str, bindings: Bindings, *, sql: bool = False) -> Bound:
+def bind(text: str, bindings: Bindings, *, sql: bool = False, caps: bool = True) -> Bound:
     """Substitute placeholders and `$VARS` in `text`; report the unbound ones.
 
     Shell text (`sql=False`): `$NAME`/`${NAME}` from `bindings.env`, except inside single
@@ -450,7 +450,8 @@ def bind(text: str, bindings: Bindings, *, sql: bool = False) -> Bound:
     Placeholder values (`bindings.values`) replace whole words (a word may contain '-'),
     inside quotes too. Unbound: known placeholders without a value, other ALL-CAPS words
     that are not keywords of the language (`Bearer TOKEN`, `(PID)`, `'FILE_ID'`), words
-    containing "xxx", and `<name>`.
+    containing "xxx", and `<name>`. `caps=False` turns the ALL-CAPS rule off, for tools
+    whose words are capitalised commands (`redis-cli DEBUG SLEEP 0`).
     """
     regions = sql_regions(text) if sql else shell_regions(text)
     keywords = sql_keywords() if sql else SHELL_WORDS
@@ -487,7 +488,7 @@ def bind(text: str, bindings: Bindings, *, sql: bool = False) -> Bound:
             matches.append(_Match(m.start(), m.end(), m.group(0), bindings.values.get(m.group(0))))
 
     # placeholder-looking words
-    for m in _CAPS.finditer(text):
+    for m in _CAPS.finditer(text) if caps else ():
         word = m.group(0)
         if len(word) < 2 or word in bindings.values or word in keywords:
             continue

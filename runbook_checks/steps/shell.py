@@ -55,6 +55,8 @@ __all__ = [
 # tools that read files: which of their words are paths
 FILE_TOOLS = frozenset({"tail", "head", "cat", "grep", "egrep", "wc", "less", "more"})
 FILTERS = frozenset({"grep", "egrep", "tail", "head", "wc", "sort", "uniq", "cut", "tr"})
+# tools whose arguments are capitalised commands, not placeholders
+CAPS_COMMAND_TOOLS = frozenset({"redis-cli"})
 READINGS = frozenset({"free", "uptime", "ps", "df", "du", "vmstat", "nproc"})
 SERVICE_VERBS = frozenset(
     {"restart", "start", "stop", "status", "reload", "is-active", "try-restart", "force-reload"}
@@ -180,6 +182,14 @@ def command_kind(text: str) -> StepKind:
     return classify(words(text)).kind
 
 
+def _tool_of(stage: str) -> str:
+    from runbook_checks.runbook.classify import command_words
+    from runbook_checks.runbook.shell import words
+
+    argv = command_words(words(stage))
+    return PurePosixPath(argv[0]).name if argv else ""
+
+
 def _shell_syntax(stage: str) -> str | None:
     from runbook_checks.runbook.shell import mask
 
@@ -200,7 +210,9 @@ def plan_shell(step: Step, bindings: Bindings, *, timeout_s: float = 10.0) -> Pl
                 NotRun(StepStatus.MANUAL, f"uses {syntax}: commands run without a shell here"),
                 " | ".join(stages),
             )
-    bound = [bind(stage, bindings) for stage in stages]
+    bound = [
+        bind(stage, bindings, caps=_tool_of(stage) not in CAPS_COMMAND_TOOLS) for stage in stages
+    ]
     names_bound = tuple(dict.fromkeys(n for b in bound for n in b.bound))
     names_unbound = tuple(dict.fromkeys(n for b in bound for n in b.unbound))
     display = " | ".join(b.text for b in bound)
@@ -677,8 +689,9 @@ def _run_pipeline(plan: Pipeline, ctx: ExecContext, base: StepResult) -> StepRes
             return replace(base, error=f"{stage[0]} is not installed on this machine")
         stages.append([binary, *stage[1:]])
     executed = " | ".join(shlex.join(stage) for stage in plan.stages)
+    # a second of grace: tools with a timeout of their own (pg_isready -t) report first
     outcome = run_pipeline(
-        stages, timeout_s=ctx.timeout_s, env=tool_env(ctx.folder), cwd=ctx.folder
+        stages, timeout_s=ctx.timeout_s + 1.0, env=tool_env(ctx.folder), cwd=ctx.folder
     )
     notes = list(base.notes)
     if len(stages) > 1:
@@ -693,8 +706,8 @@ def _run_pipeline(plan: Pipeline, ctx: ExecContext, base: StepResult) -> StepRes
     if outcome.timed_out:
         error = f"did not finish within {ctx.timeout_s:g}s (killed)"
     elif outcome.exit_code != 0:
-        last = outcome.stderr.strip().splitlines()
-        error = last[-1] if last else f"exit {outcome.exit_code}"
+        said = (outcome.stderr.strip() or text.strip()).splitlines()
+        error = f"exit {outcome.exit_code}" + (f": {said[-1]}" if said else "")
     ok = outcome.exit_code == 0 and not outcome.timed_out
     return replace(
         base,

@@ -111,6 +111,11 @@ def test_redis_cli_talks_to_the_stack_redis() -> None:
         ("grep", "keyspace"),
     )
     assert isinstance(plan("redis-cli MONITOR"), NotRun)
+    # capitalised redis commands are commands, not placeholders
+    planned = plan_shell(shell("redis-cli OBJECT ENCODING somekey"), BINDINGS)
+    assert planned.unbound == ()
+    assert isinstance(planned.plan, Pipeline)
+    assert planned.plan.stages[0][-3:] == ("OBJECT", "ENCODING", "somekey")
 
 
 def test_top_runs_once_in_batch_mode_htop_and_iotop_are_manual() -> None:
