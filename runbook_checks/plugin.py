@@ -17,11 +17,13 @@ from runbook_checks.config import OPTIONS, ChecksConfig, from_pytest
 
 if TYPE_CHECKING:
     from runbook_checks.drill.fixture import DrillFixture, Journal
+    from runbook_checks.evidence.session import SessionEvidence
     from runbook_checks.gate.baseline import Baseline
     from runbook_checks.runbook.model import Runbook
     from runbook_checks.stack.base import Stack
 
 _JOURNAL_KEY = pytest.StashKey["Journal"]()
+_EVIDENCE_KEY = pytest.StashKey["SessionEvidence"]()
 
 MARKERS = (
     "runbook(section, option=None): the runbook section (and mitigation option) a scenario "
@@ -42,6 +44,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    config.pluginmanager.register(_OutcomeRecorder(config), "runbook-checks-outcomes")
 
 
 @pytest.fixture(scope="session")
@@ -92,10 +95,12 @@ def journal(pytestconfig: pytest.Config) -> Journal:
 
 @pytest.fixture
 def drill(fresh_stack: Stack, runbook: Runbook, baseline: Baseline, journal: Journal,
-          request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> DrillFixture:
+          request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+          checks_config: ChecksConfig) -> DrillFixture:
     from runbook_checks.drill.fixture import DrillFixture
 
+    _session_evidence(request.config).saw_stack(fresh_stack, runbook,
+                                                checks_config.evidence_dir)
     marker = request.node.get_closest_marker("runbook")
     if marker is None or not marker.args:
         raise pytest.UsageError(
@@ -106,6 +111,51 @@ def drill(fresh_stack: Stack, runbook: Runbook, baseline: Baseline, journal: Jou
         option=marker.kwargs.get("option"), scenario_id=request.node.nodeid,
         work_dir=tmp_path_factory.mktemp("drill"), baseline=baseline, on_result=journal.add,
     )
+
+
+def _session_evidence(config: pytest.Config) -> SessionEvidence:
+    from runbook_checks.evidence.session import SessionEvidence
+
+    if _EVIDENCE_KEY not in config.stash:
+        config.stash[_EVIDENCE_KEY] = SessionEvidence()
+    return config.stash[_EVIDENCE_KEY]
+
+
+class _OutcomeRecorder:
+    """Remembers pytest's outcome of each test for the evidence (junit, journal)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        evidence = self.config.stash.get(_EVIDENCE_KEY, None)
+        if evidence is None:
+            return
+        if hasattr(report, "wasxfail"):
+            evidence.outcome(report.nodeid, "xfailed" if report.skipped else "xpassed",
+                             str(report.wasxfail))
+        elif report.when == "call" or report.outcome != "passed":
+            outcome = report.outcome if report.when == "call" else (
+                "error" if report.failed else report.outcome)
+            lines = report.longreprtext.strip().splitlines() if report.failed else []
+            evidence.outcome(report.nodeid, outcome, lines[-1][:300] if lines else "")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Every session that ran drills leaves an evidence bundle (see runbook_checks.evidence)."""
+    config = session.config
+    journal = config.stash.get(_JOURNAL_KEY, None)
+    evidence = config.stash.get(_EVIDENCE_KEY, None)
+    if journal is None or not journal.results or evidence is None:
+        return
+    from runbook_checks.errors import RunbookChecksError
+
+    try:
+        evidence.write(journal.results, config.rootpath)
+    except RunbookChecksError as exc:
+        evidence.error = str(exc)
+        if session.exitstatus == pytest.ExitCode.OK:  # a drill without evidence did not happen
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
@@ -120,3 +170,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
         terminalreporter.write_line(f"    {result.summary_line()}")
         for finding in result.runbook_errors:
             terminalreporter.write_line(f"    - line {finding.line}: {finding.message[:150]}")
+    evidence = config.stash.get(_EVIDENCE_KEY, None)
+    if evidence is not None and evidence.folder is not None:
+        terminalreporter.write_line(f"evidence: {evidence.folder}")
+        terminalreporter.write_line(
+            f"report:   {(evidence.folder / 'report.html').resolve().as_uri()}", bold=True)
+    elif evidence is not None and evidence.error:
+        terminalreporter.write_line(f"evidence NOT written: {evidence.error}", red=True)

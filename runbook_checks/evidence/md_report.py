@@ -1,0 +1,188 @@
+"""report.md: the bundle's report in Markdown (for review documents and tickets), with a
+post-mortem draft for every failed or slow scenario."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from runbook_checks.evidence import postmortem
+from runbook_checks.evidence.coverage import CoverageRow
+from runbook_checks.evidence.journal import Journal, ScenarioRecord
+from runbook_checks.evidence.text import (
+    VERDICT_LABEL,
+    lost,
+    one_line,
+    scenario_name,
+    seconds,
+    share,
+    short_commit,
+    sorted_findings,
+)
+from runbook_checks.runbook.model import Runbook
+
+
+def cell(text: object) -> str:
+    return one_line(str(text), 200).replace("|", "\\|") or "-"
+
+
+def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def demote(markdown: str, levels: int) -> str:
+    """Headings pushed `levels` deeper, so a draft nests under a report heading."""
+    out = []
+    fenced = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("#"):
+            line = "#" * levels + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def _scenario(record: ScenarioRecord) -> list[str]:
+    r = record.result
+    out = [
+        f"### {scenario_name(r)}: {VERDICT_LABEL[r.verdict]}",
+        "",
+        f"`{r.scenario}` · severity {r.severity or '-'} · fault: {r.fault or '-'} · "
+        f"section text `{r.section_hash[:12]}`",
+        "",
+    ]
+    if r.error:
+        out += [f"**Error:** {r.error}", ""]
+    out += md_table(
+        ("at", "event", "detail"), ((f"{e.at_s:+.2f}s", e.name, e.detail) for e in r.events)
+    )
+    out.append("")
+    out += md_table(
+        ("line", "phase", "as written", "as executed", "status", "start", "took", "detail"),
+        (
+            (
+                s.line or "-",
+                s.phase,
+                f"`{one_line(s.written, 80)}`",
+                f"`{one_line(s.executed, 80)}`" if s.executed else "-",
+                s.status,
+                f"{s.started_s:+.2f}s",
+                f"{s.duration_s:.2f}s",
+                s.detail,
+            )
+            for s in r.steps
+        ),
+    )
+    out.append("")
+    failed = sum(1 for s in r.samples if not s.ok)
+    out.append(
+        f"Health samples: {len(r.samples)}, failed {failed}."
+        + (f" Ledger: {r.ledger.summary()}." if r.ledger else "")
+    )
+    out.append("")
+    return out
+
+
+def report_md(
+    journal: Journal, coverage_rows: Sequence[CoverageRow], runbook: Runbook | None
+) -> str:
+    env = journal.environment
+    records = journal.scenarios
+    kind = "Game day" if journal.kind == "gameday" else "Runbook drills"
+    out = [
+        f"# {kind}: {env.runbook.title or env.runbook.path}",
+        "",
+        f"Evidence bundle `{journal.id}`, {journal.created:%Y-%m-%d %H:%M:%S} UTC, "
+        f"{env.backend} backend. Runbook `{env.runbook.path}` at commit "
+        f"`{short_commit(env.runbook.commit)}` (sha256 `{env.runbook.sha256[:16]}`); "
+        f"project at `{short_commit(env.project_commit)}`"
+        + (" with uncommitted changes" if env.project_dirty else "")
+        + ".",
+        "",
+        "## Summary",
+        "",
+    ]
+    out += md_table(
+        (
+            "scenario",
+            "fault",
+            "verdict",
+            "detect",
+            "recover",
+            "budget",
+            "of budget",
+            "lost",
+            "findings",
+        ),
+        (
+            (
+                scenario_name(r.result),
+                r.result.fault,
+                VERDICT_LABEL[r.result.verdict] + (f" ({r.outcome})" if r.outcome else ""),
+                seconds(r.result.time_to_detect_s),
+                seconds(r.result.time_to_recover_s),
+                seconds(r.result.budget_s),
+                share(r.result.time_to_recover_s, r.result.budget_s),
+                lost(r.result),
+                len(r.result.findings),
+            )
+            for r in records
+        ),
+    )
+    out += ["", "## Scenarios", ""]
+    for record in records:
+        out += _scenario(record)
+    out += ["## Runbook coverage", ""]
+    out += md_table(
+        ("section", "option", "steps", "executable", "manual", "verified", "failed", "status"),
+        (
+            (
+                row.section_title,
+                row.option_title,
+                row.steps,
+                row.executable,
+                row.manual,
+                row.verified,
+                row.failed,
+                row.status,
+            )
+            for row in coverage_rows
+        ),
+    )
+    out += ["", "## Findings", ""]
+    findings = sorted_findings([f for r in records for f in r.result.findings])
+    if not findings:
+        out.append("No findings.")
+    for finding in findings:
+        where = f"line {finding.line}" if finding.line else "document"
+        out.append(
+            f"- **[{finding.level.value}] {finding.kind}** ({finding.section_id or '-'}"
+            f", {where}, `{finding.key}`): {finding.message}"
+        )
+        if finding.suggestion:
+            out.append(f"  - Suggested fix: {finding.suggestion}")
+    out += ["", "## Environment", ""]
+    out += md_table(
+        ("what", "value"),
+        [
+            ("backend", env.backend),
+            ("tool version", env.tool_version),
+            ("python / platform", f"{env.python} / {env.platform}"),
+            *((f"version: {k}", v) for k, v in sorted(env.versions.items())),
+        ],
+    )
+    drafts = [r for r in records if r.needs_postmortem]
+    if drafts:
+        out += [
+            "",
+            "## Post-mortem drafts",
+            "",
+            "One per failed or slow scenario, in the shape of the runbook's "
+            "Post-Mortem Template, filled from what was measured.",
+            "",
+        ]
+        for record in drafts:
+            out += [demote(postmortem.draft(record, runbook, journal.id), 2), ""]
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,89 @@
+"""The one place secrets are taken out of evidence.
+
+Every text file of a bundle passes through a `Redactor` on its way to disk, and every
+string of the journal before it is rendered, so no writer can forget it. It removes the
+stack's own secrets by value (the admin token, database and Redis passwords), and by
+shape whatever else looks like one (passwords in URLs, bearer tokens, `password=...`),
+with the patterns of `runbook_checks.steps.binding.redact`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from runbook_checks.steps.binding import redact as redact_text
+
+if TYPE_CHECKING:
+    from runbook_checks.stack.base import Endpoints
+
+_URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:([^@\s/]+)@")
+_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET", re.IGNORECASE)
+_NOT_SECRET = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"})  # moto's "testing"
+MIN_SECRET_LEN = 6  # shorter values would blank out ordinary words
+
+
+def url_passwords(text: str) -> list[str]:
+    """The passwords of every `scheme://user:password@host` in `text`."""
+    return [m.group(1) for m in _URL_PASSWORD.finditer(text)]
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Redacts known secret values and secret-shaped text."""
+
+    secrets: frozenset[str] = frozenset()
+
+    @classmethod
+    def for_values(cls, env: Mapping[str, str], *extra: str) -> Redactor:
+        """Secrets among an operator's environment (as `Endpoints.as_env()` gives it):
+        variables named like a secret, and the passwords inside any URL."""
+        found: set[str] = {e for e in extra if e}
+        for name, value in env.items():
+            if _SECRET_NAME.search(name) and name not in _NOT_SECRET:
+                found.add(value)
+            found.update(url_passwords(value))
+        for value in extra:
+            found.update(url_passwords(value))
+        return cls(frozenset(v for v in found if len(v) >= MIN_SECRET_LEN))
+
+    def merged(self, other: Redactor) -> Redactor:
+        return Redactor(self.secrets | other.secrets)
+
+    def text(self, text: str) -> str:
+        return redact_text(text, self.secrets)
+
+    def tree(self, value: object) -> object:
+        """A copy of a JSON-like value with every string (keys too) redacted."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {self.text(str(k)): self.tree(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.tree(v) for v in value]
+        return value
+
+    def leaks(self, text: str) -> list[str]:
+        """Which known secrets still appear in `text` (for a last check before writing)."""
+        return [s for s in self.secrets if s in text]
+
+
+def stack_redactor(endpoints: Endpoints) -> Redactor:
+    """Secrets of a stack from its `Endpoints` (admin token, every URL's password)."""
+    return Redactor.for_values(
+        endpoints.as_env(),
+        endpoints.admin_token,
+        endpoints.admin_database_url,
+        endpoints.app_database_url,
+        endpoints.database_url,
+        endpoints.redis_url,
+    )
+
+
+def all_of(redactors: Iterable[Redactor]) -> Redactor:
+    result = Redactor()
+    for redactor in redactors:
+        result = result.merged(redactor)
+    return result

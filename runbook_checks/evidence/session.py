@@ -1,0 +1,85 @@
+"""What the pytest plugin collects through a session for the evidence bundle.
+
+The `drill` fixture hands over the stack once (its backend, component versions and
+secrets are read while it runs: by session end it is stopped), each test report adds
+pytest's outcome, and at session end the journal's results become a bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from runbook_checks.drill.result import DrillResult
+from runbook_checks.evidence.bundle import new_journal, write_bundle
+from runbook_checks.evidence.journal import ScenarioRecord, environment_for
+from runbook_checks.evidence.redact import Redactor, stack_redactor
+from runbook_checks.runbook.model import Runbook
+from runbook_checks.stack.base import Stack
+
+
+@dataclass
+class SessionEvidence:
+    backend: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    redactor: Redactor = field(default_factory=Redactor)
+    runbook: Runbook | None = None
+    outcomes: dict[str, tuple[str, str]] = field(default_factory=dict)  # nodeid -> (o, why)
+    evidence_dir: Path = Path("evidence")
+    folder: Path | None = None
+    error: str = ""
+
+    def saw_stack(self, stack: Stack, runbook: Runbook, evidence_dir: Path) -> None:
+        """Called for every drill; reads the stack the first time only."""
+        self.runbook = runbook
+        self.evidence_dir = evidence_dir
+        if self.backend:
+            return
+        self.backend = stack.backend
+        self.redactor = self.redactor.merged(stack_redactor(stack.endpoints))
+        try:
+            self.versions = dict(stack.versions())
+        except Exception as exc:  # versions are evidence, not a reason to fail a drill
+            self.versions = {"error": f"{type(exc).__name__}: {exc}"}
+
+    def outcome(self, nodeid: str, outcome: str, reason: str = "") -> None:
+        # the call phase decides, unless setup or teardown already failed
+        previous = self.outcomes.get(nodeid)
+        if previous is not None and previous[0] in ("failed", "error"):
+            return
+        self.outcomes[nodeid] = (outcome, reason)
+
+    def records(self, results: Sequence[DrillResult]) -> list[ScenarioRecord]:
+        out = []
+        for result in results:
+            outcome, reason = self.outcomes.get(result.scenario, ("", ""))
+            out.append(
+                ScenarioRecord(
+                    result=result,
+                    outcome=outcome,
+                    outcome_reason=reason,
+                    samples_aligned=_aligned(result),
+                )
+            )
+        return out
+
+    def write(self, results: Sequence[DrillResult], project_root: Path) -> Path:
+        assert self.runbook is not None, "saw_stack() was never called"
+        env = environment_for(
+            self.runbook, backend=self.backend, versions=self.versions, project_root=project_root
+        )
+        journal = new_journal(env, self.records(results), kind="drill")
+        self.folder = write_bundle(
+            journal, self.evidence_dir, runbook=self.runbook, redactor=self.redactor
+        )
+        return self.folder
+
+
+def _aligned(result: DrillResult) -> bool:
+    """Whether the result's samples are on the events' axis (seconds since injection).
+
+    The runner's sampler counts from its own start, a little before the injection; a
+    runner that shifts the samples says so with `samples_aligned` on the result."""
+    flags: Mapping[str, object] = vars(result)
+    return bool(flags.get("samples_aligned", False))
