@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,20 @@ def local_stack(stack: Stack, what: str) -> LocalStack:
     if stack.folder is None:
         raise StackError(f"{what}: the stack is not running", hint="start the stack first")
     return stack
+
+
+def cluster_folder(stack: LocalStack, name: str) -> Path:
+    """An empty folder in the stack for a new cluster called `name` (what a cluster of
+    that name left there after it was removed is deleted first)."""
+    assert stack.folder is not None
+    if name in stack.components:
+        raise StackError(
+            f"the stack already has a component named {name!r}",
+            hint="remove_component() it first, or pick another name",
+        )
+    folder = stack.folder / name
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
 
 
 def pg_basebackup(
@@ -148,10 +163,9 @@ def restore_snapshot(
     stack as `name` (stop() and the state file cover it). It has the primary's roles and
     passwords, as they were when the backup was taken."""
     local = local_stack(stack, "restoring a base backup")
-    assert local.folder is not None
     primary = local.postgres
     restored = LocalPostgres(
-        local.folder / name,
+        cluster_folder(local, name),
         clock=local.clock,
         install=primary.install,
         password=primary.password,

@@ -22,7 +22,7 @@ from psycopg import sql
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.errors import StackError
-from runbook_checks.stack.backup import local_stack, pg_basebackup
+from runbook_checks.stack.backup import cluster_folder, local_stack, pg_basebackup
 from runbook_checks.stack.postgres import APP_USER, LocalPostgres
 
 if TYPE_CHECKING:
@@ -135,8 +135,9 @@ class LocalReplica(LocalPostgres):
 def start_replica(stack: Stack, name: str = REPLICA, *, timeout_s: float = 30.0) -> LocalReplica:
     """A streaming hot standby of the stack's primary, caught up, registered as `name`."""
     local = local_stack(stack, "a streaming replica")
-    assert local.folder is not None
-    replica = LocalReplica(local.postgres, local.folder / name, name=name, clock=local.clock)
+    replica = LocalReplica(
+        local.postgres, cluster_folder(local, name), name=name, clock=local.clock
+    )
     local.add_component(replica)  # before it spawns: the state file records its PID
     replica.spawn()
     replica.wait_ready(timeout_s)
