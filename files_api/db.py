@@ -188,8 +188,11 @@ class Database:
             task.cancel()
 
     async def _configure(self, conn: Conn) -> None:
+        # synchronous_commit: a commit the API acknowledges must survive a killed server,
+        # whatever the server's default (test clusters often turn it off for speed).
         await conn.execute(
-            "SELECT set_config('statement_timeout', %s, false)",
+            "SELECT set_config('statement_timeout', %s, false), "
+            "set_config('synchronous_commit', 'on', false)",
             (f"{self.settings.db_statement_timeout_ms}ms",),
         )
 

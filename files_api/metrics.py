@@ -60,6 +60,8 @@ class Metrics:
         self.storage_errors = Counter(
             "storage_errors", "Object storage operations that failed", ["operation"], registry=r
         )
+        for operation in ("head_bucket", "put_object", "get_object", "delete_object"):
+            self.storage_errors.labels(operation=operation)  # exported as 0 before any error
         self.upload_queue_depth = Gauge(
             "upload_queue_depth", "Uploads spooled locally, waiting for object storage", registry=r
         )
