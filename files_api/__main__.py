@@ -40,7 +40,15 @@ def serve() -> int:
     logging.getLogger("uvicorn.error").setLevel(logging.INFO)
     # One line per failed reconnection is noise; the service logs the transitions itself.
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
-    configure_logging(settings.log_dir, (settings.admin_token,))
+    try:
+        configure_logging(settings.log_dir, (settings.admin_token,))
+    except OSError as exc:
+        print(
+            f"files_api: cannot write logs to LOG_DIR={settings.log_dir}: {exc}; "
+            "point LOG_DIR at a writable folder",
+            file=sys.stderr,
+        )
+        return 2
     config = uvicorn.Config(
         create_app(settings),
         host=settings.api_host,

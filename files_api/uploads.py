@@ -163,6 +163,9 @@ async def receive_upload(
     except MultipartParseError as exc:
         _discard(sink)
         raise ServiceError(400, f"Malformed multipart body: {exc}; {_USAGE}") from None
+    except BaseException:  # client gone, cancelled ...: drop the partial file, re-raise
+        _discard(sink)
+        raise
     if sink.error is not None or sink.body is None:
         _discard(sink)
         raise ServiceError(400, f"Bad upload: {sink.error or 'no file field'}; {_USAGE}")

@@ -807,7 +807,7 @@ def test_storage_outage_queues_uploads_durably_and_stores_them_later(
 
     def stored() -> bool:
         meta = api.http.get(f"/api/storage/files/{queued['id']}", headers=alice.auth).json()
-        return meta["status"] == "stored"
+        return bool(meta["status"] == "stored")
 
     wait_until(stored, what="the queued upload to reach storage", timeout_s=30, interval_s=0.2)
     assert any(key.endswith(str(queued["id"])) for key in s3_keys(fresh_stack))
