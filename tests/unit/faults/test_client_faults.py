@@ -1,0 +1,215 @@
+"""Client faults without servers: settings, the paced body of a slow upload (fake clock),
+observing handles and `inject_with`. The requests themselves are in the integration tests."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import ClassVar, cast
+
+import pytest
+
+from runbook_checks.clock import FakeClock, WaitTimeout
+from runbook_checks.errors import UsageError
+from runbook_checks.faults.base import ACTIVE, Fault, FaultError, FaultHandle
+from runbook_checks.faults.client import (
+    UNUSUAL_CASES,
+    ObservedResponse,
+    ObservingHandle,
+    OversizedUpload,
+    SlowClientUpload,
+    UnusualUploads,
+    _Pacer,
+    _StopSending,
+    inject_with,
+)
+from runbook_checks.stack.base import Capability, Stack
+
+
+@dataclass
+class CapStack:
+    capabilities: frozenset[Capability] = frozenset(Capability)
+    backend: str = "fake"
+
+
+def as_stack(fake: CapStack) -> Stack:
+    return cast(Stack, fake)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: OversizedUpload(tier="gold"), "unknown tier 'gold'"),
+        (lambda: OversizedUpload(size_mb=0), r"size_mb must be in \(0, 1024\]"),
+        (lambda: UnusualUploads(cases=("empty file", "zip bomb")), "unknown case.*'zip bomb'"),
+        (lambda: SlowClientUpload(rate_kbps=0), "rate_kbps must be > 0"),
+        (lambda: SlowClientUpload(upload_timeout_s=0), "upload_timeout_s must be > 0"),
+        (lambda: SlowClientUpload(give_up_after_s=-1), "give_up_after_s must be > 0"),
+        # 1 MB at 1000 KB/s takes 1.05 s: within a 5 s timeout, so nothing would time out
+        (
+            lambda: SlowClientUpload(size_mb=1, rate_kbps=1000, upload_timeout_s=5),
+            r"takes 1\.0 s, within UPLOAD_TIMEOUT_S=5 s",
+        ),
+        (
+            lambda: SlowClientUpload(
+                size_mb=1, rate_kbps=10, upload_timeout_s=5, give_up_after_s=4
+            ),
+            "gives up after 4 s, before",
+        ),
+    ],
+)
+def test_bad_settings_are_refused_when_the_fault_is_built(build: object, message: str) -> None:
+    assert callable(build)
+    with pytest.raises(UsageError, match=message):
+        build()
+
+
+def test_descriptions_and_sizes() -> None:
+    assert OversizedUpload().describe() == "a free-plan user uploads a 15 MB file"
+    assert OversizedUpload(size_mb=1.5).size_bytes == 1572864
+    assert UnusualUploads().describe() == (
+        f"a free-plan user uploads {len(UNUSUAL_CASES)} unusual file(s)"
+    )
+    assert UnusualUploads(cases=("html", "quotes")).describe().endswith("2 unusual file(s)")
+    slow = SlowClientUpload(size_mb=1, rate_kbps=50, upload_timeout_s=1)
+    assert slow.send_time_s == pytest.approx(20.97, abs=0.01)
+    assert slow.describe() == (
+        "a client streams a 1 MB upload at 50 KB/s (21 s, UPLOAD_TIMEOUT_S=1)"
+    )
+    assert slow.give_up_s(1) == 1 + SlowClientUpload.GRACE_S
+    assert SlowClientUpload(give_up_after_s=9).give_up_s(1) == 9
+
+
+def test_the_unusual_cases_cover_what_the_runbook_cares_about() -> None:
+    by_case = {c.case: c for c in UNUSUAL_CASES}
+    assert len(by_case) == len(UNUSUAL_CASES)  # case names are unique
+    assert by_case["empty file"].content == b""
+    assert len(by_case["255-character name"].name) == 255
+    assert "../" in by_case["path traversal"].name
+    assert "\u202e" in by_case["right-to-left override"].name
+    assert {"text/html", "image/svg+xml", "application/x-msdownload"} <= {
+        c.content_type for c in UNUSUAL_CASES
+    }
+    assert "." not in by_case["no extension"].name
+    assert UnusualUploads(cases=("quotes", "html")).selected == (
+        by_case["html"],
+        by_case["quotes"],
+    )  # in catalogue order
+
+
+def test_slow_upload_needs_reconfigure_only_when_it_sets_the_timeout() -> None:
+    data_only = as_stack(CapStack(frozenset({Capability.DATA})))
+    assert SlowClientUpload().unsupported_reason(data_only) is None
+    reason = SlowClientUpload(size_mb=1, rate_kbps=10, upload_timeout_s=1).unsupported_reason(
+        data_only
+    )
+    assert reason is not None
+    assert "needs reconfigure" in reason
+
+
+# --------------------------------------------------------------------------- the paced body
+
+
+def pacer(
+    clock: FakeClock,
+    *,
+    size: int = 10_000,
+    rate: float = 10_000,
+    give_up_s: float = 60,
+    stop: threading.Event | None = None,
+) -> _Pacer:
+    return _Pacer(
+        preamble=b"<head>",
+        size_bytes=size,
+        epilogue=b"<tail>",
+        rate_bytes_per_s=rate,
+        give_up_after_s=give_up_s,
+        stop=stop or threading.Event(),
+        clock=clock,
+    )
+
+
+def test_the_body_is_sent_at_the_rate_in_small_slices() -> None:
+    clock = FakeClock()
+    paced = pacer(clock)
+    body = b"".join(paced.body())
+    assert body == b"<head>" + b"\x33" * 10_000 + b"<tail>"
+    assert paced.sent == 10_000
+    assert not paced.gave_up
+    assert clock.now == pytest.approx(1.0, abs=0.01)  # 10 000 bytes at 10 000 B/s
+    assert max(clock.sleeps) <= _Pacer.SLICE_S
+
+
+def test_giving_up_ends_the_body_early_with_its_closing_boundary() -> None:
+    clock = FakeClock()
+    paced = pacer(clock, size=1_000_000, give_up_s=0.5)
+    body = b"".join(paced.body())
+    assert paced.gave_up
+    assert body.endswith(b"<tail>")
+    assert 4_000 <= paced.sent <= 6_200  # about half a second's worth
+    assert len(body) == len(b"<head><tail>") + paced.sent
+
+
+def test_a_stop_aborts_the_body_instead_of_ending_it() -> None:
+    clock = FakeClock()
+    stop = threading.Event()
+    body = pacer(clock, size=1_000_000, stop=stop).body()
+    assert next(body) == b"<head>"
+    next(body)
+    stop.set()
+    with pytest.raises(_StopSending, match="stopped by revert"):
+        list(body)
+
+
+# --------------------------------------------------------------------------- handles
+
+
+@dataclass(frozen=True)
+class Recording(Fault):
+    kind: ClassVar[str] = "recording"
+    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
+    fail: bool = False
+
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        assert isinstance(handle, ObservingHandle)
+        handle.did("armed", lambda: handle.notes.append("disarmed"))
+        handle.observed(ObservedResponse("one", "a.txt", "text/plain", 1, 201, 0.1, file_id="f-1"))
+        if self.fail:
+            raise RuntimeError("boom")
+
+
+def test_inject_with_returns_the_typed_handle_and_reverts_once() -> None:
+    handle = inject_with(Recording(), as_stack(CapStack()), ObservingHandle, FakeClock())
+    assert isinstance(handle, ObservingHandle)
+    assert handle in ACTIVE.handles
+    assert [r.acknowledged for r in handle.responses] == [True]
+    handle.revert()
+    handle.revert()
+    assert handle.notes.count("disarmed") == 1
+    assert handle not in ACTIVE.handles
+
+
+def test_inject_with_reverts_what_was_done_when_injection_fails() -> None:
+    before = set(ACTIVE.handles)
+    with pytest.raises(RuntimeError, match="boom"):
+        inject_with(Recording(fail=True), as_stack(CapStack()), ObservingHandle, FakeClock())
+    assert set(ACTIVE.handles) == before
+
+
+def test_inject_with_refuses_a_backend_that_cannot_carry_the_fault() -> None:
+    with pytest.raises(FaultError, match="needs data"):
+        inject_with(Recording(), as_stack(CapStack(frozenset())), ObservingHandle, FakeClock())
+
+
+def test_waiting_for_responses_times_out_with_what_it_waited_for() -> None:
+    handle = ObservingHandle(Recording(), clock=FakeClock())
+    with pytest.raises(WaitTimeout, match=r"2 response\(s\) to recording"):
+        handle.wait_for_responses(2, timeout_s=1)
+    handle.observed(ObservedResponse("x", "x", "x", 0, None, 0.0, error="ConnectError"))
+    handle.observed(ObservedResponse("y", "y", "y", 0, 408, 1.0))
+    assert [r.status_code for r in handle.wait_for_responses(2, timeout_s=1)] == [None, 408]
+    assert not any(r.acknowledged for r in handle.responses)
+    handle.revert()
