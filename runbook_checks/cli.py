@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     drill.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     drill.set_defaults(func=cmd_drill)
 
+    from runbook_checks.load.command import add_load_command
+
+    add_load_command(sub, _add_config_options)
+
     cleanup = sub.add_parser("cleanup", help="remove what interrupted drills left behind")
     cleanup.set_defaults(func=cmd_cleanup)
     return parser

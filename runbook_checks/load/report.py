@@ -1,0 +1,334 @@
+"""The verdict of a load run as JSON and Markdown, next to locust's own CSV and HTML.
+
+Files written into the run's folder:
+    verdict.json        everything below, machine-readable
+    verdict.md          the same for people: the verdict line, per-endpoint table,
+                        the pool's headroom (the stage table, the needed pool size)
+    pool-samples.jsonl  every pool sample (/metrics and pg_stat_activity)
+    timeline.json/.csv  requests, error rate and latency each second
+No secret (admin token, database passwords) is written: each file is checked for the
+run's secrets before it is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runbook_checks.errors import RunbookChecksError
+from runbook_checks.load import shapes
+from runbook_checks.load.headroom import Headroom
+from runbook_checks.load.locust_csv import EndpointStats
+from runbook_checks.load.thresholds import ALL_ENDPOINTS, Thresholds, Verdict
+from runbook_checks.load.timeline import Timeline
+
+if TYPE_CHECKING:
+    from runbook_checks.load.runner import _Run
+
+CPU_WARNING_SHARE = 0.9  # locust's own warning level
+
+
+def _num(value: float | None, fmt: str = ".0f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, fmt)
+
+
+def _nan_none(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def thresholds_json(thresholds: Thresholds) -> dict[str, object]:
+    return {
+        "default": {
+            "p95_ms": thresholds.default.p95_ms,
+            "error_rate": thresholds.default.error_rate,
+        },
+        "per_endpoint": {
+            k: {"p95_ms": v.p95_ms, "error_rate": v.error_rate}
+            for k, v in thresholds.per_endpoint.items()
+        },
+        "min_requests": thresholds.min_requests,
+        "sources": list(thresholds.sources),
+    }
+
+
+def headroom_json(h: Headroom) -> dict[str, object]:
+    return {
+        "pool_size": h.pool_size,
+        "samples": h.samples,
+        "saturated": None
+        if h.saturation is None
+        else {
+            "users": h.saturation.users,
+            "at_s": round(h.saturation.at_s, 2),
+            "reason": h.saturation.reason,
+        },
+        "hold_ms_per_request": _round(h.hold_ms_per_request, 2),
+        "rps_per_user": _round(h.rps_per_user, 4),
+        "peak_users": h.peak_users,
+        "observed_peak_demand": h.observed_peak_demand,
+        "needed": h.needed,
+        "recommended": h.recommended,
+        "enough": h.enough,
+        "margin": h.margin,
+        "basis": h.basis,
+        "projections": [
+            {
+                "users": p.users,
+                "busy_connections": round(p.busy_connections, 2),
+                "needed": p.needed,
+                "recommended": p.recommended,
+            }
+            for p in h.projections
+        ],
+        "stages": [
+            {
+                "users": s.users,
+                "seconds": round(s.end_t - s.start_t, 1),
+                "samples": s.samples,
+                "rps": _round(s.rps, 2),
+                "mean_in_use": round(s.mean_in_use, 2),
+                "peak_in_use": s.peak_in_use,
+                "peak_waiting": s.peak_waiting,
+                "pool_timeouts": s.timeouts,
+                "saturated_share": round(s.saturated_share, 3),
+                "peak_active_pg": s.peak_active,
+            }
+            for s in h.stages
+        ],
+        "notes": list(h.notes),
+    }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def stats_json(row: EndpointStats) -> dict[str, object]:
+    return {
+        "endpoint": ALL_ENDPOINTS if row.aggregated else row.endpoint,
+        "requests": row.requests,
+        "failures": row.failures,
+        "error_rate": round(row.error_rate, 4),
+        "rps": _nan_none(round(row.rps, 2)),
+        "median_ms": _nan_none(row.median_ms),
+        "p95_ms": _nan_none(row.p95_ms),
+        "p99_ms": _nan_none(row.p99_ms),
+        "max_ms": _nan_none(round(row.max_ms, 1)),
+    }
+
+
+def verdict_json(
+    run: _Run, stats: list[EndpointStats], verdict: Verdict, headroom: Headroom, timeline: Timeline
+) -> dict[str, object]:
+    spec = run.spec
+    return {
+        "run": {
+            "id": run.run_id,
+            "folder": run.folder.name,
+            "target": run.target,
+            "api_url": run.api_url if not spec.embedded else "embedded (127.0.0.1)",
+            "shape": spec.shape,
+            "users": spec.users,
+            "duration_s": spec.duration_s,
+            "stages": [
+                {"until_s": s.until_s, "users": s.users, "spawn_rate": s.spawn_rate}
+                for s in run.stages
+            ],
+            "peak_users": max(s.users for s in run.stages),
+            "workers": spec.workers,
+            "pool_size": run.pool_size,
+            "db_latency_ms": spec.db_latency_ms or None,
+            "started": run.started.isoformat(),
+            "finished": run.finished.isoformat() if run.finished else None,
+            "locust_exit_code": run.locust_exit,
+            "locust_cpu": None
+            if run.cpu is None
+            else {
+                "seconds": {k: round(v, 2) for k, v in run.cpu.seconds.items()},
+                "total_s": round(run.cpu.total_s, 2),
+                "peak_core_share": round(run.cpu.peak_core_share, 3),
+            },
+            "versions": run.versions,
+            "pg_stat_activity_query": run.activity_source,
+        },
+        "passed": verdict.passed,
+        "summary": verdict.summary(),
+        "thresholds": thresholds_json(spec.thresholds),
+        "breaches": [
+            {
+                "endpoint": c.endpoint,
+                "metric": c.metric,
+                "observed": c.observed,
+                "limit": c.limit,
+                "requests": c.requests,
+                "message": c.describe(),
+            }
+            for c in verdict.breaches
+        ],
+        "not_judged": list(verdict.not_judged),
+        "endpoints": [stats_json(row) for row in stats],
+        "failures": [
+            {
+                "endpoint": f"{f.method} {f.name}".strip(),
+                "error": f.error,
+                "occurrences": f.occurrences,
+            }
+            for f in run.failures
+        ],
+        "headroom": headroom_json(headroom),
+        "timeline": {"seconds": len(timeline.seconds), "files": ["timeline.json", "timeline.csv"]},
+    }
+
+
+def verdict_markdown(
+    run: _Run, stats: list[EndpointStats], verdict: Verdict, headroom: Headroom
+) -> str:
+    spec = run.spec
+    lines = [f"# Load run {run.run_id}: {'PASS' if verdict.passed else 'FAIL'}", ""]
+    lines += [f"**{verdict.summary()}**", ""]
+    processes = "standalone" if not spec.workers else f"master + {spec.workers} workers"
+    lines += [
+        f"- target: {run.target}",
+        f"- shape: {spec.shape}: {shapes.describe(run.stages)}",
+        f"- locust: {processes}, exit status {run.locust_exit}",
+    ]
+    if run.cpu is not None:
+        lines.append(
+            f"- locust CPU: {run.cpu.total_s:.1f} s in all; busiest process peaked at "
+            f"{run.cpu.peak_core_share:.0%} of a core"
+        )
+        if run.cpu.peak_core_share >= CPU_WARNING_SHARE:
+            lines.append(
+                "  - **warning**: locust was near a full core: latencies include "
+                "locust's own queueing; add `--workers`"
+            )
+    lines += ["- thresholds: " + "; ".join(spec.thresholds.sources), ""]
+
+    lines += [
+        "## Endpoints",
+        "",
+        "| endpoint | requests | failures | error rate | p50 ms | p95 ms | p99 ms | "
+        "req/s | verdict |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    broken: dict[str, list[str]] = {}
+    for check in verdict.breaches:
+        broken.setdefault(check.endpoint, []).append(
+            "p95" if check.metric == "p95_ms" else "error rate"
+        )
+    for row in stats:
+        name = ALL_ENDPOINTS if row.aggregated else row.endpoint
+        mark = "FAIL: " + ", ".join(broken[name]) if name in broken else "ok"
+        lines.append(
+            f"| {name} | {row.requests} | {row.failures} | {row.error_rate:.1%} | "
+            f"{_num(row.median_ms)} | {_num(row.p95_ms)} | {_num(row.p99_ms)} | "
+            f"{_num(row.rps, '.1f')} | {mark} |"
+        )
+    if verdict.not_judged:
+        lines += ["", "Not judged (too few requests): " + ", ".join(verdict.not_judged)]
+    if run.failures:
+        lines += ["", "### Failures", "", "| endpoint | error | occurrences |", "|---|---|---:|"]
+        for f in sorted(run.failures, key=lambda f: -f.occurrences)[:15]:
+            error = f.error.replace("|", "\\|")[:160]
+            lines.append(f"| {f.method} {f.name} | {error} | {f.occurrences} |")
+
+    lines += ["", "## Database pool headroom", ""]
+    h = headroom
+    lines.append(
+        f"- pool size: {_num(h.pool_size)}; {h.samples} samples of /metrics"
+        f"{' and pg_stat_activity' if any(s.activity for s in run.samples) else ''}"
+    )
+    if h.saturation is None:
+        lines.append("- saturated: never (no connection shortage seen)")
+    else:
+        users = "?" if h.saturation.users is None else h.saturation.users
+        lines.append(
+            f"- **saturated at {users} users** ({h.saturation.at_s:.1f} s in): "
+            f"{h.saturation.reason}"
+        )
+    if h.needed is not None:
+        verdict_on_pool = (
+            ""
+            if h.enough is None
+            else (f" (the pool of {h.pool_size} is {'enough' if h.enough else 'NOT enough'})")
+        )
+        lines.append(
+            f"- needed for the peak ({_num(h.peak_users)} users): {h.needed} "
+            f"connections; recommended with {h.margin:.0%} margin: "
+            f"**{h.recommended}**{verdict_on_pool}"
+        )
+    lines.append(f"- basis: {h.basis}")
+    for note in h.notes:
+        lines.append(f"- note: {note}")
+    if h.projections:
+        lines += [
+            "",
+            "| users | busy connections (mean) | needed (p99) | recommended |",
+            "|---:|---:|---:|---:|",
+        ]
+        for p in h.projections:
+            lines.append(f"| {p.users} | {p.busy_connections:.1f} | {p.needed} | {p.recommended} |")
+    if h.stages:
+        lines += [
+            "",
+            "| users | seconds | req/s | mean in use | peak in use | peak waiting | "
+            "pool timeouts | saturated | peak active (pg) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for s in h.stages:
+            lines.append(
+                f"| {s.users} | {s.end_t - s.start_t:.0f} | {_num(s.rps, '.1f')} | "
+                f"{s.mean_in_use:.1f} | {s.peak_in_use} | {s.peak_waiting} | "
+                f"{s.timeouts} | {s.saturated_share:.0%} | {_num(s.peak_active)} |"
+            )
+    lines += [
+        "",
+        "## Files",
+        "",
+        "locust.html, locust_stats.csv, locust_stats_history.csv, locust_failures.csv "
+        "(locust's own); verdict.json; pool-samples.jsonl; timeline.json, timeline.csv "
+        "(per second); locust*.log",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(
+    run: _Run, stats: list[EndpointStats], verdict: Verdict, headroom: Headroom, timeline: Timeline
+) -> None:
+    folder = run.folder
+    files = {
+        "verdict.json": json.dumps(
+            verdict_json(run, stats, verdict, headroom, timeline), indent=2, default=str
+        )
+        + "\n",
+        "verdict.md": verdict_markdown(run, stats, verdict, headroom),
+        "pool-samples.jsonl": "".join(json.dumps(s.to_json()) + "\n" for s in run.samples),
+    }
+    check_no_secrets(files, run.secrets)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    timeline.write(folder)
+
+
+def check_no_secrets(files: dict[str, str], secrets: list[str]) -> None:
+    leaked = sorted(
+        name for name, text in files.items() if any(secret and secret in text for secret in secrets)
+    )
+    if leaked:
+        raise RunbookChecksError(
+            f"a secret of the run would be written to {', '.join(leaked)}",
+            hint="report this: those files were not written",
+        )
+
+
+def error_file(folder: Path, error: BaseException) -> None:
+    """Why a run could not be carried out, next to what it left."""
+    text = f"{type(error).__name__}: {error}\n"
+    for note in getattr(error, "__notes__", []):
+        text += f"{note}\n"
+    (folder / "error.txt").write_text(text, encoding="utf-8")
