@@ -252,6 +252,8 @@ class Database:
                 f"{self.settings.db_statement_timeout_ms / 1000 + 5.0:.1f}s. "
                 "Check that the server is not frozen or overloaded (pg_stat_activity).",
                 "ETIMEDOUT",
+                cause="no answer from PostgreSQL within "
+                f"{self.settings.db_statement_timeout_ms / 1000 + 5.0:.1f}s",
             ) from exc
         except psycopg.errors.QueryCanceled as exc:
             self.metrics.db_errors.labels(errno="statement_timeout").inc()

@@ -18,6 +18,8 @@ _MESSAGE_ERRNO: tuple[tuple[str, str], ...] = (
     ("connection reset", "ECONNRESET"),
     ("server closed the connection unexpectedly", "ECONNRESET"),
     ("connection closed", "ECONNRESET"),
+    ("connection was closed", "ECONNRESET"),  # botocore ConnectionClosedError
+    ("remote end closed connection", "ECONNRESET"),
     ("broken pipe", "EPIPE"),
     ("no route to host", "EHOSTUNREACH"),
     ("network is unreachable", "ENETUNREACH"),
@@ -74,13 +76,26 @@ class ServiceError(Exception):
     """A failure with an HTTP status and a detail meant for the caller."""
 
     def __init__(
-        self, status_code: int, detail: str, errno: str | None = None, *, note: str | None = None
+        self,
+        status_code: int,
+        detail: str,
+        errno: str | None = None,
+        *,
+        note: str | None = None,
+        cause: str | None = None,
     ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
         self.errno = errno  # the errno-style name, for error.log
         self.note = note  # context for the log only (the caller sees `detail`)
+        self.cause = cause  # the underlying failure in one line, when there is one
+
+    @property
+    def summary(self) -> str:
+        """'ERRNO: what failed', the form /health reports."""
+        text = self.cause or self.detail
+        return text if self.errno is None else f"{self.errno}: {text}"
 
 
 def database_unavailable(exc: BaseException) -> ServiceError:
@@ -93,6 +108,7 @@ def database_unavailable_error(errno: str, message: str) -> ServiceError:
         f"Database unavailable: {errno} ({message}). "
         "Check that PostgreSQL is up (pg_isready) and reachable from the API.",
         errno,
+        cause=message,
     )
 
 

@@ -28,9 +28,7 @@ class CheckResult:
 def describe_failure(exc: BaseException) -> tuple[str, str]:
     """(errno-style name, one-line description naming it) of a failed probe."""
     if isinstance(exc, ServiceError):
-        name = exc.errno or "error"
-        text = exc.detail
-        return name, text if name in text else f"{name}: {text}"
+        return exc.errno or "error", exc.summary
     name = errno_name(exc)
     return name, f"{name}: {one_line(exc)}"
 

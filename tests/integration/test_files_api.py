@@ -835,3 +835,25 @@ def test_cache_outage_degrades_listings_to_the_database(api: Api, fresh_stack: S
     finally:
         redis.start()
     wait_healthy(fresh_stack)
+
+
+@pytest.mark.needs(Capability.STOP, Capability.RESTART)
+def test_the_api_starts_and_answers_health_while_its_dependencies_are_down(
+    fresh_stack: Stack,
+) -> None:
+    names = ("postgres", "object_store", "redis")
+    for name in names:
+        fresh_stack.component(name).stop()
+    try:
+        fresh_stack.restart_api()
+        health = httpx.get(f"{fresh_stack.endpoints.api_url}/health", timeout=5)
+        assert health.status_code == 503
+        body = health.json()
+        assert body["status"] == "fail"
+        assert body["failed"] == ["database", "storage", "cache"]
+        for name in body["failed"]:
+            assert re.match(r"^E[A-Z]+: ", body["checks"][name]["error"]), body["checks"][name]
+    finally:
+        for name in names:
+            fresh_stack.component(name).start()
+    wait_healthy(fresh_stack)  # the bucket is created and the cache reached on first success

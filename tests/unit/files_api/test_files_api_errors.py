@@ -35,6 +35,12 @@ def _chained(outer: Exception, inner: BaseException) -> Exception:
         (Exception("connection timeout expired"), "ETIMEDOUT"),
         (Exception("server closed the connection unexpectedly"), "ECONNRESET"),
         (Exception('could not translate host name "db" to address'), "ENOTFOUND"),
+        (
+            Exception(
+                "Connection was closed before we received a valid response from endpoint URL"
+            ),
+            "ECONNRESET",
+        ),
         (KeyError("x"), "KeyError"),
     ],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 
-from files_api.errors import ServiceError
+from files_api.errors import database_unavailable_error
 from files_api.health import HealthChecker
 
 
@@ -19,7 +19,7 @@ async def _refused() -> None:
 
 def test_each_failure_is_reported_with_its_errno() -> None:
     async def pool() -> None:
-        raise ServiceError(503, "Database unavailable: ECONNREFUSED: refused", "ECONNREFUSED")
+        raise database_unavailable_error("ECONNREFUSED", "connection refused")
 
     checker = HealthChecker({"database": pool, "storage": _refused, "cache": _ok}, timeout_s=5)
     results = asyncio.run(checker.run())
@@ -27,7 +27,8 @@ def test_each_failure_is_reported_with_its_errno() -> None:
     assert results["cache"].error is None
     assert not results["storage"].ok
     assert results["storage"].error == "ECONNREFUSED: [Errno 111] Connection refused"
-    assert results["database"].error == "Database unavailable: ECONNREFUSED: refused"
+    assert results["database"].error == "ECONNREFUSED: connection refused"
+    assert results["database"].errno == "ECONNREFUSED"
 
 
 def test_a_black_holed_probe_is_reported_and_not_started_twice() -> None:
