@@ -319,6 +319,53 @@ def test_elbv2_register_and_deregister_on_the_control_plane(
     assert len(groups) == 1
 
 
+def test_promote_replica_and_resize_on_the_runbooks_own_lines(
+    runbook: Runbook, fresh_stack: Stack, tmp_path: Path
+) -> None:
+    ep = fresh_stack.endpoints
+    kwargs = {
+        "endpoint_url": ep.aws_endpoint,
+        "region_name": ep.aws_region,
+        "aws_access_key_id": "testing",
+        "aws_secret_access_key": "testing",
+    }
+    rds = boto3.client("rds", **kwargs)  # type: ignore[call-overload]
+    ec2 = boto3.client("ec2", **kwargs)  # type: ignore[call-overload]
+    rds.create_db_instance(
+        DBInstanceIdentifier="exec-files-db",
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="files",
+        MasterUserPassword="not-a-secret-1",
+        AllocatedStorage=20,
+    )
+    # the runbook's example name, which Bindings.from_stack binds to itself
+    rds.create_db_instance_read_replica(
+        DBInstanceIdentifier="replica-01", SourceDBInstanceIdentifier="exec-files-db"
+    )
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.large")[
+        "Instances"
+    ][0]["InstanceId"]
+    try:
+        ctx = context(fresh_stack, tmp_path, timeout_s=20.0, values={"i-xxx": instance})
+        promote = run_step(runbook_step(runbook, "aws rds promote-read-replica"), ctx)
+        assert_ok(promote)
+        assert isinstance(promote.data, dict)
+        db = promote.data["DBInstance"]
+        assert isinstance(db, dict)
+        assert db["DBInstanceIdentifier"] == "replica-01"
+        resize = run_step(runbook_step(runbook, "aws ec2 modify-instance-attribute"), ctx)
+        assert_ok(resize)
+        assert resize.bound_placeholders == ("i-xxx",)
+        described = ec2.describe_instances(InstanceIds=[instance])
+        assert described["Reservations"][0]["Instances"][0]["InstanceType"] == "t3.xlarge"
+    finally:
+        ec2.terminate_instances(InstanceIds=[instance])
+        for name in ("replica-01", "exec-files-db"):
+            rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+
+
 def test_an_aws_error_from_the_control_plane_is_a_failed_step(ctx: ExecContext) -> None:
     result = run_step(
         adhoc("aws elbv2 describe-target-groups --names no-such-group", StepKind.AWS), ctx
