@@ -264,6 +264,15 @@ class Database:
                 "long-running queries in pg_stat_activity.",
                 "QueryCanceled",
             ) from exc
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            self.metrics.db_errors.labels(errno="EROFS").inc()
+            raise ServiceError(
+                503,
+                f"Database is read-only: {one_line(exc)}. DATABASE_URL points at a standby: "
+                "promote it, or point the API at the primary.",
+                "EROFS",
+                cause=one_line(exc),
+            ) from exc
         except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
             raise ServiceError(
                 503,

@@ -42,12 +42,15 @@ def load_migrations() -> list[Migration]:
 async def apply_migrations(database_url: str, *, connect_timeout_s: int = 5) -> list[str]:
     """Apply the pending migrations; return the names of those applied by this call."""
     applied_now: list[str] = []
+    wanted = {m.version for m in load_migrations()}
     async with await psycopg.AsyncConnection.connect(
         database_url,
         autocommit=True,
         connect_timeout=max(2, connect_timeout_s),
         application_name="files_api-migrate",
     ) as conn:
+        if wanted <= await _applied_versions(conn):
+            return []  # up to date: no lock, no DDL (works on a read-only standby too)
         await conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_KEY,))
         try:
             await conn.execute(
@@ -71,3 +74,12 @@ async def apply_migrations(database_url: str, *, connect_timeout_s: int = 5) -> 
             if not conn.closed:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_LOCK_KEY,))
     return applied_now
+
+
+async def _applied_versions(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> set[str]:
+    cursor = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    row = await cursor.fetchone()
+    if row is None or not row[0]:
+        return set()
+    cursor = await conn.execute("SELECT version FROM schema_migrations")
+    return {str(version) for (version,) in await cursor.fetchall()}
