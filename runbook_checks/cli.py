@@ -90,6 +90,54 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return EXIT_OK if code == 0 else EXIT_FAILED
 
 
+def cmd_verify_evidence(args: argparse.Namespace) -> int:
+    from runbook_checks.evidence.manifest import verify_manifest
+
+    check = verify_manifest(Path(args.folder))
+    if check.ok:
+        print(f"{args.folder}: {len(check.verified)} file(s) match manifest.json; unaltered.")
+        return EXIT_OK
+    print(f"{args.folder}: does NOT match its manifest:")
+    for line in check.lines():
+        print(f"  {line}")
+    return EXIT_FAILED
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from runbook_checks.evidence.review import aggregate, parse_period
+    from runbook_checks.evidence.review_report import write_review
+    from runbook_checks.runbook.model import Runbook
+    from runbook_checks.runbook.parser import parse_runbook
+
+    config = _config(args)
+    period = parse_period(args.since)
+    runbook: Runbook | None = None
+    note = ""
+    try:
+        runbook = parse_runbook(config.runbook)
+    except RunbookChecksError as exc:
+        note = f"the current runbook could not be read ({exc}); never-drilled and outdated " \
+               "sections are not computed"
+    review = aggregate(config.evidence_dir, period, runbook, note)
+    out = Path(args.out) if args.out else config.evidence_dir / f"review-{period.label}"
+    html_path, md_path = write_review(review, out)
+    print(f"{len(review.bundles)} evidence bundle(s) {period.describe()}: {review.runs} "
+          f"scenario run(s), pass rate {review.pass_rate * 100:.0f}%, "
+          f"{len(review.never_drilled)} option(s) never drilled, {len(review.outdated)} "
+          "drilled only against an outdated text.")
+    for problem in review.problems:
+        print(f"  could not read: {problem}")
+    print(f"review: {html_path.resolve().as_uri()}")
+    print(f"        {md_path}")
+    return EXIT_OK
+
+
+def cmd_gameday(args: argparse.Namespace) -> int:
+    from runbook_checks.evidence.gameday import run_gameday_command
+
+    return run_gameday_command(args, _config(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runbook-checks",
@@ -114,6 +162,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     cleanup = sub.add_parser("cleanup", help="remove what interrupted drills left behind")
     cleanup.set_defaults(func=cmd_cleanup)
+
+    verify = sub.add_parser("verify-evidence",
+                            help="check an evidence folder against its manifest.json")
+    verify.add_argument("folder", help="an evidence folder (evidence/<timestamp>-<id>)")
+    verify.set_defaults(func=cmd_verify_evidence)
+
+    report = sub.add_parser("report", help="aggregate the evidence of a period (quarterly "
+                            "review): trends, pass rate, findings, sections never drilled")
+    _add_config_options(report)
+    report.add_argument("--since", required=True,
+                        help="a start date (2026-10-01) or a quarter (2026Q4)")
+    report.add_argument("--out", default="",
+                        help="folder for review.html and review.md "
+                        "(default: <evidence-dir>/review-<period>)")
+    report.set_defaults(func=cmd_report)
+
+    gameday = sub.add_parser("gameday", help="a game day for people: inject a fault without "
+                             "saying which, time the on-call engineer, write the evidence")
+    _add_config_options(gameday)
+    gameday.add_argument("scenario", nargs="?", default="",
+                         help="which scenario (see --list); default: one picked at random")
+    gameday.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    gameday.add_argument("--reveal", action="store_true",
+                         help="say which fault was injected (default: keep it secret)")
+    gameday.add_argument("--operator", default=os.environ.get("USER", ""),
+                         help="who works the incident (for the evidence)")
+    gameday.set_defaults(func=cmd_gameday)
     return parser
 
 
