@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -477,7 +478,8 @@ def _transport_failure(exc: Exception, url: str, elapsed: float, received: int, 
     elif isinstance(exc, httpx.WriteError):
         run.fail(55, "curl: (55) Send failure: Broken pipe")
     else:
-        run.fail(56, f"curl: (56) Recv failure: {exc}")
+        reason = re.sub(r"^\[Errno \d+\]\s*", "", str(exc)) or type(exc).__name__
+        run.fail(56, f"curl: (56) Recv failure: {reason}")
 
 
 def _trace_request(request: object, run: _Run) -> None:
