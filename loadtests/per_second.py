@@ -46,8 +46,9 @@ class _Second:
 class PerSecondWriter:
     """Counts requests by (second, type, name); `flush(before)` writes finished seconds."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, pid: int | None = None) -> None:
         self.path = path
+        self.pid = os.getpid() if pid is None else pid
         self._open: dict[tuple[int, str, str], _Second] = {}
         self._file: IO[str] | None = None
 
@@ -66,7 +67,7 @@ class PerSecondWriter:
 
     def users(self, at_s: float, users: int, ready: int) -> None:
         self._write(
-            {"kind": "users", "t": int(at_s), "users": users, "ready": ready, "pid": os.getpid()}
+            {"kind": "users", "t": int(at_s), "users": users, "ready": ready, "pid": self.pid}
         )
 
     def flush(self, before_s: float | None = None) -> None:

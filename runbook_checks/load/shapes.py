@@ -86,9 +86,9 @@ def _step(users: int, duration_s: float) -> tuple[Stage, ...]:
     stages: list[Stage] = []
     previous = 0
     for i, factor in enumerate(STEP_FACTORS):
-        count = max(previous + 1, round(users * factor))  # every step adds at least one user
+        count = max(previous, round(users * factor))  # below 4 users steps can coincide
         ramp_s = min(5.0, stage_s / 4) if i == 0 else min(2.0, stage_s / 4)
-        stages.append(Stage(stage_s * (i + 1), count, _rate(count - previous, ramp_s)))
+        stages.append(Stage(stage_s * (i + 1), count, _rate(max(count - previous, 1), ramp_s)))
         previous = count
     return tuple(stages)
 
