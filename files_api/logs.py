@@ -26,7 +26,7 @@ LOGGER_NAME = "files_api"
 LogValue = str | int | float | bool | None
 LogFields = dict[str, LogValue]
 
-_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}")
 _URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
 _SHARE_PATH = re.compile(r"(/share/)[^/?\s]+")
 
