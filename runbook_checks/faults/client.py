@@ -22,7 +22,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, TypeVar
+from typing import ClassVar, Self, TypeVar
 
 import httpx
 
@@ -85,6 +85,9 @@ class ObservedResponse:
 
 class ObservingHandle(FaultHandle):
     """A fault handle that also collects what the fault's requests got back."""
+
+    def __enter__(self) -> Self:  # keep the subclass in `with fault.inject(...) as handle`
+        return self
 
     def __init__(self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(fault, clock=clock)

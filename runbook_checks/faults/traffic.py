@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
 import httpx
 
@@ -93,6 +93,9 @@ class LoadStats:
 
 class LoadHandle(FaultHandle):
     """A LoadIncrease in progress: thread-safe counters of what the users got."""
+
+    def __enter__(self) -> Self:  # keep the subclass in `with fault.inject(...) as handle`
+        return self
 
     def __init__(self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(fault, clock=clock)
