@@ -29,7 +29,8 @@ pytestmark = pytest.mark.integration
 
 MIB = 1024 * 1024
 SHARE_INVALID = {"detail": "Share link expired or invalid"}
-# The API's defaults, put back after a test that restarts it with other settings.
+# The API's defaults, put back after a test that restarts it with other settings (unless
+# the stack was started with other values: those are put back instead).
 API_DEFAULTS = {
     "STORAGE_QUOTA_BYTES": str(1024 * MIB),
     "UPLOAD_TIMEOUT_S": "30",
@@ -166,8 +167,10 @@ def reconfigured(fresh_stack: Stack) -> Iterator[Stack]:
     """Lets a test restart the API with other settings; the defaults come back after it."""
     if Capability.RECONFIGURE not in fresh_stack.capabilities:
         pytest.skip(f"the {fresh_stack.backend} backend cannot restart the API with settings")
+    current: dict[str, str] = getattr(getattr(fresh_stack, "api", None), "settings", {})
+    before = {name: current.get(name, default) for name, default in API_DEFAULTS.items()}
     yield fresh_stack
-    fresh_stack.restart_api(**API_DEFAULTS)
+    fresh_stack.restart_api(**before)
     wait_healthy(fresh_stack)
 
 
