@@ -142,6 +142,8 @@ class _Heading:
     id: str = ""
     parent: _Heading | None = None
     end_line: int = 0
+    block: int = 0  # position in the block list
+    end_block: int = 0  # position of the block after the span
     severity: str | None = None
     machine: bool = False  # read as a scenario (has phase children)
     children: list[_Heading] = field(default_factory=list)
@@ -453,9 +455,9 @@ def _parse(source: Source) -> Runbook:
             levels = severity.levels_from(table)
             break
 
-    _link(headings, lines)
     positions = {id(b): n for n, b in enumerate(blocks)}
-    spans = {h.index: _span(blocks, positions[id(h)], h) for h in headings}
+    _link(headings, lines, positions, len(blocks))
+    spans = {h.index: _span(blocks, h) for h in headings}
     _mark_scenarios(headings, spans, levels)
 
     process, process_fences = _process(blocks, headings)
@@ -518,42 +520,41 @@ def _no_headings(path: Path, lines: list[str], blocks: Sequence[_Block]) -> Usag
     )
 
 
-def _link(headings: list[_Heading], lines: list[str]) -> None:
-    """Ids, parents, children and end lines."""
+def _link(
+    headings: list[_Heading], lines: list[str], positions: dict[int, int], total: int
+) -> None:
+    """Ids, parents, children, end lines and the end of each heading's span of blocks."""
     taken: set[str] = set()
+    next_suffix: dict[str, int] = {}
     stack: list[_Heading] = []
+
+    def close(heading: _Heading, end_line: int, end_block: int) -> None:
+        while end_line > heading.line and not lines[end_line - 1].strip():
+            end_line -= 1
+        heading.end_line, heading.end_block = end_line, end_block
+
     for heading in headings:
         base = slugify(heading.title)
-        unique, n = base, 2
+        unique, n = base, next_suffix.get(base, 2)
         while unique in taken:
             unique, n = f"{base}-{n}", n + 1
+        next_suffix[base] = n
         taken.add(unique)
         heading.id = unique
+        heading.block = positions[id(heading)]
         while stack and stack[-1].level >= heading.level:
-            stack.pop()
+            close(stack.pop(), heading.line - 1, heading.block)
         if stack:
             heading.parent = stack[-1]
             stack[-1].children.append(heading)
         stack.append(heading)
-    for n, heading in enumerate(headings):
-        end = len(lines)
-        for later in headings[n + 1 :]:
-            if later.level <= heading.level:
-                end = later.line - 1
-                break
-        while end > heading.line and not lines[end - 1].strip():
-            end -= 1
-        heading.end_line = end
+    for heading in stack:
+        close(heading, len(lines), total)
 
 
-def _span(blocks: Sequence[_Block], start: int, heading: _Heading) -> list[_Block]:
+def _span(blocks: Sequence[_Block], heading: _Heading) -> list[_Block]:
     """The blocks after `heading` up to the next heading of the same or higher level."""
-    out: list[_Block] = []
-    for block in blocks[start + 1 :]:
-        if isinstance(block, _Heading) and block.level <= heading.level:
-            break
-        out.append(block)
-    return out
+    return list(blocks[heading.block + 1 : heading.end_block])
 
 
 def _direct(span: Sequence[_Block]) -> list[_Block]:
@@ -673,8 +674,10 @@ def _process(
         else:
             continue
         for line in text.split("\n"):
+            if len(line) > 1000 or ("->" not in line and "=>" not in line and line.isascii()):
+                continue  # no diagram here (and a long line is no diagram)
             parts = [p for p in _ARROW.split(mojibake.repair_all(line)) if p.strip()]
-            if len(parts) >= 3:
+            if 3 <= len(parts) <= 20:
                 stages = tuple(_STAGE_NUMBER.sub("", severity.plain(p)).strip() for p in parts)
                 in_process = current is not None and "process" in current.title.lower()
                 candidates.append((in_process, stages, fence_id))

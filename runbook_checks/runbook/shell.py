@@ -13,13 +13,19 @@ No shell is run and no expansion happens: the text stays as written.
 from __future__ import annotations
 
 import re
-import shlex
 from dataclasses import dataclass
 
 _NUMBERED = re.compile(r"^\d+[.)]\s")
 _PROMPT = re.compile(r"^\s*(?:[\w.-]+@[\w.-]+:\S*[#$]|[\w~/.:-]*[$%])\s?")
 _CONTINUATION_PROMPT = re.compile(r"^\s*>\s?")
 _HEREDOC = re.compile(r"(?<!<)<<-?\s*(['\"]?)([A-Za-z_]\w*)\1")
+# runs of characters with no meaning to the scanners, matched at once (long lines stay fast)
+_DQ_BODY = re.compile(r'(?:[^"\\]|\\.)*', re.DOTALL)
+_DQ_ESCAPE = re.compile(r'\\([\\"$`\n])')
+_WORD_PLAIN = re.compile(r"[^\s'\"\\]*")
+_MASK_PLAIN = re.compile(r"[^'\"\\`$)\n]*")
+_LINE_PLAIN = re.compile(r"[^'\"\\#]*")
+_NOT_NEWLINE = re.compile(r"[^\n]")
 
 
 @dataclass(frozen=True)
@@ -118,13 +124,52 @@ def split_pipeline(text: str) -> list[str]:
 
 
 def words(text: str) -> list[str]:
-    """The command's words after shell quote removal (no expansion); never raises."""
-    for closing in ("", '"', "'"):  # an unclosed quote runs to the end, as in the shell
-        try:
-            return shlex.split(text + closing, comments=False, posix=True)
-        except ValueError:
+    """The command's words after quote removal, as the shell reads them (no expansion).
+
+    Never raises: an unclosed quote runs to the end of the text, as in the shell.
+    """
+    out: list[str] = []
+    current: list[str] = []
+    started = False
+    i = 0
+    n = len(text)
+    while i < n:
+        plain = _end(_WORD_PLAIN, text, i)
+        if plain > i:
+            current.append(text[i:plain])
+            started = True
+            i = plain
             continue
-    return text.split()
+        char = text[i]
+        if char.isspace():
+            if started:
+                out.append("".join(current))
+                current, started = [], False
+            i += 1
+        elif char == "'":
+            end = text.find("'", i + 1)
+            end = n if end < 0 else end
+            current.append(text[i + 1 : end])
+            started = True
+            i = end + 1
+        elif char == '"':
+            body = _end(_DQ_BODY, text, i + 1)
+            current.append(_DQ_ESCAPE.sub(_unescape, text[i + 1 : body]))
+            started = True
+            i = body + 1
+        else:  # a backslash: the next character as it is; backslash-newline vanishes
+            if i + 1 < n and text[i + 1] != "\n":
+                current.append(text[i + 1])
+                started = True
+            i += 2
+    if started:
+        out.append("".join(current))
+    return out
+
+
+def _unescape(match: re.Match[str]) -> str:
+    escaped = match.group(1)
+    return "" if escaped == "\n" else escaped
 
 
 def mask(text: str) -> str:
@@ -140,47 +185,55 @@ def mask(text: str) -> str:
     i = 0
     n = len(text)
     while i < n:
-        char = text[i]
-        if char == "\n":
-            out.append(char)
-        elif quote == "'":
-            if char == "'":
-                quote = None
-            out.append(char if quote is None else "_")
+        if quote == "'":
+            end = text.find("'", i)
+            end = n if end < 0 else end
         elif quote == '"':
-            if char == "\\" and i + 1 < n:
-                out.append("_" if text[i + 1] == "\n" else "__")
-                if text[i + 1] == "\n":
-                    out.append("\n")
-                i += 2
-                continue
-            if char == '"':
-                quote = None
-            out.append(char if quote is None else "_")
-        elif char == "\\" and i + 1 < n:
-            out.append("__" if text[i + 1] != "\n" else "_\n")
-            i += 2
+            end = _end(_DQ_BODY, text, i)
+        else:
+            end = _end(_MASK_PLAIN, text, i)
+        if end > i:
+            chunk = text[i:end]
+            out.append(_blank(chunk) if quote or depth or tick else chunk)
+            i = end
             continue
+        char = text[i]
+        hidden = depth > 0 or tick
+        if quote is not None:  # the closing quote (or a lone backslash at the end)
+            out.append(char if char == quote and not hidden else "_")
+            if char == quote:
+                quote = None
+            i += 1
+        elif char == "\n":
+            out.append(char)
+            i += 1
+        elif char == "\\":
+            out.append(_blank(text[i : i + 2]))
+            i += 2
         elif char == "`":
             tick = not tick
             out.append("_")
+            i += 1
         elif text.startswith("$(", i):
             depth += 1
             out.append("__")
             i += 2
-            continue
         elif char == ")" and depth:
             depth -= 1
             out.append("_")
-        elif depth or tick:
-            out.append("_")
+            i += 1
         elif char in "'\"":
             quote = char
-            out.append(char)
-        else:
-            out.append(char)
-        i += 1
+            out.append("_" if hidden else char)
+            i += 1
+        else:  # "$" or ")" that opens or closes nothing
+            out.append("_" if hidden else char)
+            i += 1
     return "".join(out)
+
+
+def _blank(text: str) -> str:
+    return _NOT_NEWLINE.sub("_", text)
 
 
 @dataclass(frozen=True)
@@ -242,26 +295,32 @@ def _scan_line(line: str, quote: str | None) -> tuple[str, str | None, bool]:
     i = 0
     n = len(line)
     while i < n:
-        char = line[i]
         if quote == "'":
-            if char == "'":
-                quote = None
-        elif quote == '"':
-            if char == "\\":
-                i += 2
-                continue
-            if char == '"':
-                quote = None
-        elif char == "\\":
-            if i + 1 == n:
-                return line, None, True
-            i += 2
+            end = line.find("'", i)
+            if end < 0:
+                return line, quote, False
+            quote, i = None, end + 1
             continue
+        if quote == '"':
+            end = _end(_DQ_BODY, line, i)
+            if end >= n or line[end] != '"':
+                return line, quote, False  # (a backslash at the end stays in the quote)
+            quote, i = None, end + 1
+            continue
+        end = _end(_LINE_PLAIN, line, i)
+        if end >= n:
+            break
+        char = line[end]
+        if char == "\\":
+            if end + 1 == n:
+                return line, None, True
+            i = end + 2
         elif char in "'\"":
-            quote = char
-        elif char == "#" and (i == 0 or line[i - 1] in " \t;|&("):
-            return line[:i].rstrip(), None, False
-        i += 1
+            quote, i = char, end + 1
+        elif end == 0 or line[end - 1] in " \t;|&(":  # "#" starting a word: a comment
+            return line[:end].rstrip(), None, False
+        else:
+            i = end + 1
     return line, quote, False
 
 
@@ -284,3 +343,9 @@ def _instructions(pending: list[tuple[int, str, str]], context: str) -> list[She
         if text:
             items.append(ShellInstruction(text, raw, line, title))
     return items
+
+
+def _end(pattern: re.Pattern[str], text: str, start: int) -> int:
+    """Where `pattern`'s match at `start` ends (`start` when it does not match)."""
+    match = pattern.match(text, start)
+    return match.end() if match else start

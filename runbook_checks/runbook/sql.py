@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# characters that never start a string, a comment or a dollar quote, nor end a statement
+_PLAIN = re.compile(r"[^'\";$\-/\s]+")
+_BACKSLASH_BODY = re.compile(r"(?:[^'\\]|\\.)*", re.DOTALL)
 _DOLLAR_TAG = re.compile(r"\$([A-Za-z_\u0080-\uffff][\w\u0080-\uffff]*)?\$")
 
 
@@ -22,6 +25,7 @@ class Statement:
     start: int  # offset of the statement's first character in the input
     comment: str  # the nearest comment before it ("" when none)
     terminated: bool  # False for a last statement without ';'
+    line: int = 0  # 0-based line of `start` within the input
 
     def line_in(self, source: str) -> int:
         """0-based line offset of the statement's start within `source`."""
@@ -35,7 +39,19 @@ def split_statements(sql: str) -> list[Statement]:
     n = len(sql)
     start: int | None = None  # first character of the current statement
     comment = ""  # the last comment seen before the statement started
+    lines = [0, 0]  # newlines counted so far, and up to which offset
+
+    def emit(begin: int, end: int, terminated: bool) -> None:
+        lines[0] += sql.count("\n", lines[1], begin)
+        lines[1] = begin
+        statements.append(Statement(sql[begin:end].strip(), begin, comment, terminated, lines[0]))
+
     while i < n:
+        if start is not None:  # inside a statement: skip what cannot end or quote it
+            plain = _end(_PLAIN, sql, i)
+            if plain > i:
+                i = plain
+                continue
         char = sql[i]
         if char.isspace():
             i += 1
@@ -60,19 +76,19 @@ def split_statements(sql: str) -> list[Statement]:
             if char == "\\":  # a psql meta-command ("\\dt", "\\x") runs to the end of the line
                 end = sql.find("\n", i)
                 end = n if end < 0 else end
-                statements.append(Statement(sql[i:end].strip(), i, comment, True))
+                emit(i, end, True)
                 comment = ""
                 i = end
                 continue
             start = i
         if char == ";":
-            statements.append(Statement(sql[start : i + 1].strip(), start, comment, True))
+            emit(start, i + 1, True)
             start, comment = None, ""
             i += 1
             continue
         i = _skip_token(sql, i)
     if start is not None:
-        statements.append(Statement(sql[start:].strip(), start, comment, False))
+        emit(start, n, False)
     return statements
 
 
@@ -94,19 +110,22 @@ def _skip_token(sql: str, i: int) -> int:
 
 
 def _quoted_end(sql: str, i: int, quote: str, backslash: bool) -> int:
+    """Index just after the string or identifier opened at `i` ('' doubles a quote)."""
     j = i + 1
     n = len(sql)
     while j < n:
-        char = sql[j]
-        if backslash and char == "\\":
+        if backslash:
+            j = _end(_BACKSLASH_BODY, sql, j)
+        else:
+            j = sql.find(quote, j)
+            if j < 0:
+                return n
+        if j >= n:
+            return n
+        if j + 1 < n and sql[j + 1] == quote:  # doubled quote: an escaped quote
             j += 2
             continue
-        if char == quote:
-            if j + 1 < n and sql[j + 1] == quote:  # doubled quote: an escaped quote
-                j += 2
-                continue
-            return j + 1
-        j += 1
+        return j + 1
     return n
 
 
@@ -139,3 +158,9 @@ def _comment_text(comment: str) -> str:
     if body.endswith("*/"):
         body = body[:-2]
     return " ".join(line.strip(" *") for line in body.strip().splitlines()).strip()
+
+
+def _end(pattern: re.Pattern[str], text: str, start: int) -> int:
+    """Where `pattern`'s match at `start` ends (`start` when it does not match)."""
+    match = pattern.match(text, start)
+    return match.end() if match else start

@@ -251,14 +251,16 @@ def _psql_steps(
             return [manual("psql -f runs a SQL file that is not in the runbook")]
         return [manual("psql without -c: an interactive session, no SQL to run")]
     steps: list[Step] = []
-    cursor = 0
+    cursor, counted, newlines = 0, 0, 0
     for sql in sources:
         for statement in split_statements(sql):
             first_line = statement.text.split("\n", 1)[0]
             found = item.raw.find(first_line, cursor)
-            if found >= 0:
-                cursor = found + len(first_line)
-                statement_line = line + item.raw.count("\n", 0, found)
+            if found >= 0:  # the line where the statement starts inside the quotes
+                newlines += item.raw.count("\n", counted, found)
+                counted = cursor = found
+                cursor += len(first_line)
+                statement_line = line + newlines
             else:
                 statement_line = line
             steps.append(
@@ -283,7 +285,7 @@ def _sql_steps(fence: Fence, phase: Phase) -> list[Step]:
         Step(
             text=statement.text,
             raw=statement.text,
-            line=fence.content_line + statement.line_in(text),
+            line=fence.content_line + statement.line,
             language=fence.language,
             kind=StepKind.SQL,
             phase=phase,
