@@ -141,10 +141,12 @@ class ServiceAction:
 
 @dataclass(frozen=True)
 class Delegate:
-    """A command to run once with another executor (the inner command of `watch`)."""
+    """A command to run with another executor (the inner command of `watch`): once, or
+    every `interval_s` until it looks healthy, like an operator watching it."""
 
     step: Step
     notes: tuple[str, ...] = ()
+    interval_s: float | None = None  # repeat until healthy (bounded by the watch budget)
 
 
 @dataclass(frozen=True)
@@ -550,6 +552,9 @@ def _plan_journal(words: list[str], bindings: Bindings, notes: list[str]) -> She
     return ServiceAction(unit, bindings.services[unit], "logs", tuple(notes), lines)
 
 
+WATCH_BUDGET_S = 30.0  # how long a `watch` step is watched before it is judged
+
+
 def _plan_watch(words: list[str], text: str, notes: list[str]) -> ShellPlan:
     args = words[1:]
     interval = "2"
@@ -566,7 +571,14 @@ def _plan_watch(words: list[str], text: str, notes: list[str]) -> ShellPlan:
     inner = " ".join(args[i:])
     if not inner:
         return NotRun(StepStatus.ERROR, "watch without a command")
-    notes.append(f"watch -n {interval} reduced to one run of: {inner}")
+    try:
+        every = max(float(interval), 0.1)
+    except ValueError:
+        return NotRun(StepStatus.ERROR, f"watch -n {interval!r}: not a number of seconds")
+    notes.append(
+        f"watch -n {interval}: {inner} run every {every:g}s until it answers healthy "
+        f"(at most {WATCH_BUDGET_S:.0f}s), as an operator watching it would"
+    )
     stages = _split(inner)
     step = Step(
         text=stages[0],
@@ -577,7 +589,7 @@ def _plan_watch(words: list[str], text: str, notes: list[str]) -> ShellPlan:
         phase=Phase.OTHER,
         pipeline=tuple(stages[1:]),
     )
-    return Delegate(step, tuple(notes))
+    return Delegate(step, tuple(notes), every)
 
 
 def _split(text: str) -> list[str]:
@@ -621,8 +633,19 @@ def _run_delegate(step: Step, plan: Delegate, ctx: ExecContext, base: StepResult
     from runbook_checks.steps.base import run_step
 
     inner = replace(plan.step, line=step.line, host=step.host)
-    result = run_step(inner, ctx)
-    return replace(result, step=step, notes=plan.notes + result.notes)
+    deadline = ctx.clock.monotonic() + WATCH_BUDGET_S
+    runs = 0
+    while True:
+        result = run_step(inner, ctx)
+        runs += 1
+        healthy = result.ok and (result.http_status is None or result.http_status < 400)
+        left = deadline - ctx.clock.monotonic()
+        if plan.interval_s is None or healthy or left <= plan.interval_s:
+            break
+        ctx.clock.sleep(plan.interval_s)
+    note = f"watch ran the command {runs} time(s); " + (
+        "it answered healthy" if healthy else "it never answered healthy")
+    return replace(result, step=step, notes=(*plan.notes, note, *result.notes))
 
 
 def _run_service(plan: ServiceAction, ctx: ExecContext, base: StepResult) -> StepResult:

@@ -167,13 +167,14 @@ def test_journalctl_reads_the_component_log() -> None:
     )
 
 
-def test_watch_becomes_one_run_of_its_command_by_its_executor() -> None:
+def test_watch_delegates_its_command_to_its_executor_at_its_interval() -> None:
     result = plan("watch -n 5 'curl https://api.rolerabbit.com/health'")
     assert isinstance(result, Delegate)
     assert result.step.kind is StepKind.HTTP
     assert result.step.text == "curl https://api.rolerabbit.com/health"
-    assert result.notes == (
-        "watch -n 5 reduced to one run of: curl https://api.rolerabbit.com/health",
+    assert result.interval_s == 5.0
+    assert result.notes[0].startswith(
+        "watch -n 5: curl https://api.rolerabbit.com/health run every 5s until it answers"
     )
     piped = plan("watch 'redis-cli INFO stats | grep keyspace'")
     assert isinstance(piped, Delegate)
