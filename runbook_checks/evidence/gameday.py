@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.drill.client import FilesClient
 from runbook_checks.drill.ledger import Ledger
-from runbook_checks.drill.result import DrillResult, Verdict
+from runbook_checks.drill.result import DrillResult, Event, Verdict
 from runbook_checks.drill.runner import DrillContext, health_and_canary
 from runbook_checks.drill.sampler import HealthSampler
 from runbook_checks.errors import UsageError
@@ -75,6 +75,7 @@ class GameDayState:
     sla_s: float
     phase: str = "starting"
     injected_at: float | None = None  # monotonic
+    stopped_at: float | None = None  # monotonic: the clock stops once recovery is verified
     marks: dict[str, float] = field(default_factory=dict)  # event -> seconds since injection
     health: str = "-"
     ledger: str = "-"
@@ -416,7 +417,11 @@ class GameDay:
         if "detected" not in self.state.marks:
             self.result.time_to_detect_s = round(at, 3)
             self._event(ctx, "detected", "implied by resolved")
-        self._event(ctx, "resolved", f"marked by {self.operator_name or 'the operator'}")
+        self.result.events.append(
+            Event(round(at, 3), "resolved", f"marked by {self.operator_name or 'the operator'}")
+        )
+        self.state.marks["resolved"] = at
+        self.state.stopped_at = self.clock.monotonic()
         self.result.time_to_recover_s = round(now, 3)
         self._event(ctx, "recovered", "verified")
         self.operator.say(
@@ -561,9 +566,8 @@ class TerminalOperator:
         if state is None:
             grid.add_row("game day", "starting ...")
         else:
-            elapsed = (
-                self.clock.monotonic() - state.injected_at if state.injected_at is not None else 0.0
-            )
+            now = state.stopped_at if state.stopped_at is not None else self.clock.monotonic()
+            elapsed = now - state.injected_at if state.injected_at is not None else 0.0
             left = state.sla_s - elapsed
             clock_text = Text(f"{seconds(elapsed)}", style="bold")
             clock_text.append(f"   SLA {seconds(state.sla_s)} ({state.severity}): ", style="dim")

@@ -56,7 +56,7 @@ pre { background: #0f172a; color: #e2e8f0; padding: 8px 10px; border-radius: 6px
 .card span { color: var(--muted); font-size: 12px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px;
   font-weight: 600; white-space: nowrap; }
-.passed, .verified, .ok { background: var(--okbg); color: var(--ok); }
+.passed, .verified, .ok, .passed-by-hand { background: var(--okbg); color: var(--ok); }
 .runbook-wrong, .failed, .error, .lvl-error { background: var(--badbg); color: var(--bad); }
 .lvl-warning, .manual, .skipped, .performed { background: var(--warnbg); color: var(--warn); }
 .lvl-info, .not-drilled { background: #f1f5f9; color: var(--muted); }

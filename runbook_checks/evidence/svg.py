@@ -83,19 +83,25 @@ class _Label:
     row: int
     text: str
     colour: str
+    flipped: bool = False  # drawn to the left of its mark (near the right edge)
 
 
-def _place_labels(marks: Sequence[tuple[float, str, str]], rows: int) -> list[_Label]:
-    """Put each label in the first row where it does not overlap the previous one."""
+def _place_labels(
+    marks: Sequence[tuple[float, str, str]], rows: int, right_edge: float = 1e9
+) -> list[_Label]:
+    """Put each label in the first row where it does not overlap the previous one; a
+    label that would run past `right_edge` is drawn to the left of its mark."""
     ends = [-1e9] * rows
     placed: list[_Label] = []
     for x, text, colour in sorted(marks, key=lambda m: m[0]):
         width = len(text) * CHAR_W + 8
-        row = next((r for r in range(rows) if ends[r] <= x), None)
+        flipped = x + width > right_edge
+        start = x - width if flipped else x
+        row = next((r for r in range(rows) if ends[r] <= start), None)
         if row is None:
             row = min(range(rows), key=lambda r: ends[r])
-        ends[row] = x + width
-        placed.append(_Label(x, row, text, colour))
+        ends[row] = x + 4 if flipped else x + width
+        placed.append(_Label(x, row, text, colour, flipped))
     return placed
 
 
@@ -103,7 +109,7 @@ def timeline(
     events: Sequence[Event],
     samples: Sequence[Sample],
     *,
-    width: int = 820,
+    width: int = 1000,
     title: str = "",
     aligned: bool = True,
 ) -> str:
@@ -210,7 +216,7 @@ def timeline(
         for e in events
     ]
     for label, event in zip(
-        _place_labels(marks, rows), sorted(events, key=lambda e: e.at_s), strict=True
+        _place_labels(marks, rows, width - 4), sorted(events, key=lambda e: e.at_s), strict=True
     ):
         y_text = 12 + label.row * 14
         out.append(
@@ -220,7 +226,8 @@ def timeline(
             f"<line x1='{_f(label.x)}' x2='{_f(label.x)}' y1='{y_text + 3}' "
             f"y2='{axis_y}' stroke='{label.colour}' stroke-width='1.4' "
             "stroke-dasharray='4 3'/>"
-            f"<text x='{_f(label.x + 3)}' y='{y_text}' fill='{label.colour}' "
+            f"<text x='{_f(label.x - 3 if label.flipped else label.x + 3)}' y='{y_text}' "
+            f"text-anchor='{'end' if label.flipped else 'start'}' fill='{label.colour}' "
             f"font-weight='600'>{escape(label.text)}</text></g>"
         )
     out.append("</svg>")

@@ -132,3 +132,10 @@ def test_sla_comes_from_the_severity_table(runbook: Runbook) -> None:
     assert sla_for(runbook, "SEV-1") == 15 * 60
     assert sla_for(runbook, "SEV-3") == 4 * 3600
     assert sla_for(runbook, "SEV-4") == 15 * 60  # "Next business day": no duration
+
+
+def test_timeline_labels_near_the_right_edge_are_drawn_to_the_left() -> None:
+    placed = svg._place_labels(
+        [(10.0, "injected 0s", "r"), (990.0, "reverted 34s", "g")], 4, right_edge=996.0
+    )
+    assert [(p.row, p.flipped) for p in placed] == [(0, False), (0, True)]
