@@ -24,6 +24,15 @@ if [ ${#need_deb[@]} -gt 0 ]; then
   fi
 fi
 
+# Optional: headless Chromium renders report.html in the evidence integration test (which
+# is skipped, saying why, without it). A failure here never stops the setup.
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing Debian's chromium (optional: the report.html screenshot test)"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends chromium fonts-dejavu-core >/dev/null; } \
+    || echo "setup: chromium not installed; the screenshot test will be skipped" >&2
+fi
+
 stamp="$VENV/.runbook-checks-setup"
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
