@@ -10,6 +10,7 @@ from runbook_checks.drill.detect import any_of, http_failing, output_matches, pr
 from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.runner import DrillContext
 from runbook_checks.drill.spec import Action, Scenario
+from runbook_checks.faults.deploy import BadRelease, rollback
 from runbook_checks.faults.process import ProcessKill
 from runbook_checks.runbook.model import StepKind
 from runbook_checks.stack.local import LocalStack
@@ -92,3 +93,23 @@ API_FAILOVER = Scenario(
 @pytest.mark.runbook(SECTION, option="B")
 def test_option_b_failover_to_the_standby(drill: DrillFixture) -> None:
     drill.verify(API_FAILOVER)
+
+
+# -- Option C: roll back a bad deployment ----------------------------------------------
+
+BAD_DEPLOY = Scenario(
+    title="a release with a broken setting crash-loops at start; the runbook rolls it back",
+    fault=BadRelease(release="2024.01.15-bad", breakage="crash"),
+    confirm=api_unreachable,
+    detect=API_DOWN_SHOWN,
+    actions=(
+        Action(r"^npm run deploy:rollback", lambda ctx: rollback(ctx.stack),
+               why="npm deploy tooling is not part of the stack: the stack redeploys the "
+               "previous release's settings"),
+    ),
+)
+
+
+@pytest.mark.runbook(SECTION, option="C")
+def test_option_c_rollback_of_a_bad_release(drill: DrillFixture) -> None:
+    drill.verify(BAD_DEPLOY)
