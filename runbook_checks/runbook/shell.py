@@ -16,7 +16,10 @@ import re
 from dataclasses import dataclass
 
 _NUMBERED = re.compile(r"^\d+[.)]\s")
-_PROMPT = re.compile(r"^\s*(?:[\w.-]+@[\w.-]+:\S*[#$]|[\w~/.:-]*[$%])\s?")
+# "$ ", "% ", "user@host:~$ ", "root@db:/# ", "~/app$ " (not "100% " in output)
+_PROMPT = re.compile(
+    r"^\s*(?:[\w.-]+@[\w.-]+:\S*[#$]|[\w~/.:-]*[A-Za-z~/][\w~/.:-]*[$%]|[$%])(?:\s|$)"
+)
 _CONTINUATION_PROMPT = re.compile(r"^\s*>\s?")
 _HEREDOC = re.compile(r"(?<!<)<<-?\s*(['\"]?)([A-Za-z_]\w*)\1")
 # runs of characters with no meaning to the scanners, matched at once (long lines stay fast)

@@ -15,6 +15,7 @@ from runbook_checks.runbook.shell import (
     ShellInstruction,
     split_commands,
     split_pipeline,
+    words,
 )
 
 
@@ -230,3 +231,27 @@ def test_splitter_never_raises(block: str) -> None:
     for item in split_commands(block):
         assert item.line <= block.count("\n")
         assert item.text == item.text.strip() or "\n" in item.text
+
+
+@given(st.lists(st.text(alphabet="ab $'\"\\|#;&\n\t*?", max_size=8), min_size=1, max_size=6))
+def test_words_undo_shell_quoting(argv: list[str]) -> None:
+    assert words(shlex.join(argv)) == argv
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('a "b \\" \\$c \\x" d', ["a", 'b " $c \\x', "d"]),
+        ("a 'b \\ c'", ["a", "b \\ c"]),
+        ("a b\\ c", ["a", "b c"]),
+        ('psql -c "SELECT 1;', ["psql", "-c", "SELECT 1;"]),  # unclosed: to the end
+        ("", []),
+    ],
+)
+def test_words(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+
+
+def test_console_output_lines_are_not_prompts() -> None:
+    block = "$ df -h\n100% done\n~/app$ make\n"
+    assert [i.text for i in split_commands(block, console=True)] == ["df -h", "make"]
