@@ -54,5 +54,10 @@ class Scenario:
     step_filter: Callable[[str], bool] | None = None  # restrict which option steps run
     expect_data_loss: bool = False  # the option itself warns of data loss (restore)
     ledger: bool = True
+    # A fix from outside the section's options (e.g. the post-mortem's "increased pool size
+    # from 20 to 50"), applied after the option's steps and recorded as such; returns what
+    # was done. `fix_source` quotes where the runbook mentions it.
+    fix: Callable[[DrillContext], str] | None = None
+    fix_source: str = ""
     confirm_timeout_s: float = 30.0
     extra: Mapping[str, object] = field(default_factory=dict)

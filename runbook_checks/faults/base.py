@@ -36,6 +36,7 @@ class FaultHandle:
         self.injected_at = clock.monotonic()
         self.reverted_at: float | None = None
         self.notes: list[str] = []  # what was done, in words, for the journal
+        self.scratch: dict[str, object] = {}  # live objects a fault keeps for its users
         self._undo: list[tuple[str, Callable[[], None]]] = []
         self._lock = threading.Lock()
         ACTIVE.add(self)
@@ -147,3 +148,40 @@ class _ActiveFaults:
 
 
 ACTIVE = _ActiveFaults()
+
+
+@dataclass(frozen=True)
+class AllOf(Fault):
+    """Several faults at once (e.g. more traffic and a slower database path): injected in
+    order, reverted in reverse. `handles` of the parts are reachable by position."""
+
+    parts: tuple[Fault, ...] = ()
+    kind: ClassVar[str] = "all-of"
+
+    def describe(self) -> str:
+        return " + ".join(part.describe() for part in self.parts)
+
+    def unsupported_reason(self, stack: Stack) -> str | None:
+        for part in self.parts:
+            reason = part.unsupported_reason(stack)
+            if reason:
+                return reason
+        return None
+
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        parts: list[FaultHandle] = []
+        handle.scratch["parts"] = parts
+        for part in self.parts:
+            inner = part.inject(stack, clock=handle.clock)
+            parts.append(inner)
+            handle.did(part.describe(), inner.revert, f"revert {part.describe()}")
+
+
+def part_handle(handle: FaultHandle, index: int) -> FaultHandle:
+    """The handle of `AllOf.parts[index]` inside an AllOf's handle."""
+    parts = handle.scratch.get("parts")
+    if not isinstance(parts, list):
+        raise FaultError(f"{handle.fault.describe()} is not an AllOf")
+    part = parts[index]
+    assert isinstance(part, FaultHandle)
+    return part
