@@ -81,10 +81,15 @@ def git(args: Sequence[str], cwd: Path) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def runbook_info(runbook: Runbook) -> RunbookInfo:
+def runbook_info(runbook: Runbook, project_root: Path | None = None) -> RunbookInfo:
+    """The runbook as it stands: path (relative to the project when inside it), hashes,
+    and the last commit that touched the file."""
     path = runbook.path.resolve()
+    shown = str(runbook.path)
+    if project_root is not None and path.is_relative_to(project_root.resolve()):
+        shown = path.relative_to(project_root.resolve()).as_posix()
     return RunbookInfo(
-        path=str(runbook.path),
+        path=shown,
         title=runbook.title,
         sha256=runbook.sha256,
         commit=git(["log", "-1", "--format=%H", "--", path.name], path.parent),
@@ -108,7 +113,7 @@ def environment_for(
         platform=platform.platform(),
         project_commit=commit,
         project_dirty=dirty,
-        runbook=runbook_info(runbook),
+        runbook=runbook_info(runbook, project_root),
     )
 
 

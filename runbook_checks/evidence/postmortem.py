@@ -158,7 +158,11 @@ def _went_well(record: ScenarioRecord, _bundle: str) -> list[str]:
         )
     if r.ledger is not None and r.ledger.ok:
         lines.append(f"- No acknowledged write lost ({r.ledger.acknowledged} checked)")
-    ok = sum(1 for s in r.steps if s.status == "ok")
+    ok = sum(
+        1
+        for s in r.steps
+        if s.status == "ok" and s.phase in ("investigation", "mitigation", "operator")
+    )
     if ok:
         lines.append(f"- {ok} runbook step(s) ran as written")
     return lines or ["- (nothing measured went well)"]
