@@ -36,6 +36,7 @@ class TargetGroupBalancer(FaultProxy):
     def __init__(self, name: str, aws_endpoint: str, groups: TargetGroups,
                  *, poll_interval_s: float = 0.5, region: str = "us-east-1") -> None:
         super().__init__(name, NO_TARGET)
+        self.mirror_refusal = False  # one dead target must not close the front door
         self.groups = groups
         self.poll_interval_s = poll_interval_s
         self._elb = boto3.client(

@@ -89,6 +89,7 @@ _READER_LIMIT_BYTES = 256 * 1024  # asyncio StreamReader pauses the socket above
 _QUEUE_CHUNKS = 8  # chunks in flight per stream (held while black-holed or delayed)
 _CONNECT_TIMEOUT_S = 10.0
 _CALL_TIMEOUT_S = 15.0
+_REFUSAL_PROBE_S = 0.1  # how often a refusing upstream is probed
 _BANDWIDTH_SLICE_S = 0.1  # bandwidth-limited data is sent in slices of this duration
 
 
@@ -510,6 +511,10 @@ class FaultProxy:
         self._entries: tuple[_Entry, ...] = ()  # replaced, never mutated: lock-free reads
         self._serial = 0
         self._enabled = True
+        self._refusing = False  # the upstream refused: the listener is closed meanwhile
+        # Mirror an upstream that refuses connections (a killed server) as ECONNREFUSED
+        # to the client, instead of accept-then-close (which a client sees as a reset).
+        self.mirror_refusal = True
         self._counters = _Counters()
         # loop-side state
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -723,6 +728,36 @@ class FaultProxy:
         else:
             self._server = server
 
+    def _mirror_refusal(self) -> None:
+        """The upstream refuses connections: so do we (the client that found out gets its
+        connection closed; the next ones get ECONNREFUSED, as without a proxy), until a
+        probe finds the upstream listening again."""
+        if self._refusing:
+            return
+        self._refusing = True
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        probe = asyncio.ensure_future(self._await_upstream())
+        self._handlers.add(probe)
+        probe.add_done_callback(self._handlers.discard)
+
+    async def _await_upstream(self) -> None:
+        try:
+            while True:
+                try:
+                    _, probe = await asyncio.wait_for(
+                        asyncio.open_connection(*self.upstream), _CONNECT_TIMEOUT_S)
+                except (OSError, TimeoutError):
+                    await asyncio.sleep(_REFUSAL_PROBE_S)
+                    continue
+                probe.close()
+                break
+        finally:
+            self._refusing = False
+        if self._enabled and self._server is None:
+            await self._listen()
+
     async def _close_all(self) -> None:
         server, self._server = self._server, None
         if server is not None:
@@ -750,6 +785,8 @@ class FaultProxy:
                 )
             except (OSError, TimeoutError) as exc:
                 self._counters.upstream_failures += 1
+                if isinstance(exc, ConnectionRefusedError) and self.mirror_refusal:
+                    self._mirror_refusal()
                 log.warning(
                     "fault proxy %s: upstream %s:%s unreachable (%s); closing the client",
                     self.name,

@@ -24,7 +24,7 @@ from redis.retry import Retry
 
 from runbook_checks.clock import SYSTEM_CLOCK, wait_until
 from runbook_checks.errors import StackError
-from runbook_checks.stack.ports import free_port
+from runbook_checks.stack.ports import free_port, port_open
 from runbook_checks.stack.proxy import (
     Bandwidth,
     FaultProxy,
@@ -564,3 +564,23 @@ def test_real_redis_through_the_proxy_down_and_up(
         assert client.get("blob") == value  # the same client, the same port
     finally:
         client.close()
+
+
+def test_a_refusing_upstream_is_mirrored_as_connection_refused() -> None:
+    """A killed server behind the proxy looks killed to the client: ECONNREFUSED, not a
+    reset, and the proxy listens again (same port) once the server is back."""
+    port = free_port()
+    with FaultProxy("mirror", ("127.0.0.1", port)) as proxy:
+        with socket.create_connection(proxy.listen_address, timeout=2) as first:
+            first.settimeout(2)
+            assert first.recv(1) == b""  # closed: the proxy found the upstream refusing
+        wait_until(lambda: not port_open(proxy.listen_port), what="listener closed",
+                   timeout_s=5)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(proxy.listen_address, timeout=2)
+        server = socket.create_server(("127.0.0.1", port))
+        try:
+            wait_until(lambda: port_open(proxy.listen_port), what="listening again",
+                       timeout_s=5)
+        finally:
+            server.close()
