@@ -105,6 +105,7 @@ _METADATA_KEYS = {
 }
 _ARROW = re.compile(r"\s*(?:→|⟶|➔|➜|⇒|->|=>)\s*")
 _STAGE_NUMBER = re.compile(r"^\s*\d+[.)]\s*")
+_STAGE_LABEL = re.compile(r"^[^:]{1,40}:\s+(?=\S)")
 _SEVERITY_GROUP = re.compile(r"severity|severities", re.IGNORECASE)
 _FENCE_CLOSE = re.compile(r"^[\s>]*(?P<marks>`{3,}|~{3,})\s*$")
 
@@ -331,6 +332,7 @@ class _Reader:
         phase_level = root.level
         option: _OptionBuilder | None = None
         strict = False  # options are headings titled "Option X" / "If ..." only
+        phase_title = root.title  # names an option made for code before any option
         region = root
         label = ""
         for block in blocks:
@@ -345,6 +347,7 @@ class _Reader:
                 option_title = scenario and bool(_OPTION_TITLE.match(severity.plain(block.title)))
                 if found is not None:
                     phase, phase_level, strict = found, block.level, False
+                    phase_title = block.title
                 elif block.level <= phase_level:
                     if option_title:
                         phase, phase_level, strict = MITIGATION, block.level - 1, True
@@ -366,12 +369,16 @@ class _Reader:
                 )
                 if found is not None and is_label and not block.in_list:
                     phase, phase_level, option, strict = found, 99, None, False
+                    phase_title = labelled[0] if labelled else plain_first.rstrip(":")
                     if found == SYMPTOMS and labelled and labelled[1]:
                         out.symptoms.append(labelled[1])
                     continue
                 if phase == MITIGATION and labelled and not block.in_list:
                     name, rest, only = labelled
-                    if name.lower() not in _NOT_OPTIONS and (only or _OPTION_TITLE.match(name)):
+                    in_heading_option = option is not None and option.level is not None
+                    if name.lower() not in _NOT_OPTIONS and (
+                        _OPTION_TITLE.match(name) or (only and not in_heading_option)
+                    ):
                         title = name if only else f"{name}: {rest}" if rest else name
                         option = self._option(out, title, block.line, None)
                         more = block.text.split("\n", 1)[1:] if "\n" in block.text else []
@@ -391,7 +398,7 @@ class _Reader:
                     out.investigation.extend(self._steps(block, Phase.INVESTIGATION))
                 elif phase == MITIGATION:
                     if option is None:
-                        option = self._option(out, region.title, block.block.line, None)
+                        option = self._option(out, phase_title, block.block.line, None)
                     option.blocks.append(block.block)
                     option.steps.extend(self._steps(block, Phase.MITIGATION))
                 else:
@@ -678,6 +685,7 @@ def _process(
                 continue  # no diagram here (and a long line is no diagram)
             parts = [p for p in _ARROW.split(mojibake.repair_all(line)) if p.strip()]
             if 3 <= len(parts) <= 20:
+                parts[0] = _STAGE_LABEL.sub("", parts[0])  # "Process: Page -> ..."
                 stages = tuple(_STAGE_NUMBER.sub("", severity.plain(p)).strip() for p in parts)
                 in_process = current is not None and "process" in current.title.lower()
                 candidates.append((in_process, stages, fence_id))

@@ -37,6 +37,10 @@ def test_options_as_sub_headings_of_mitigation() -> None:
         ```bash
         redis-cli FLUSHALL
         ```
+        **Then check:**
+        ```bash
+        redis-cli DBSIZE
+        ```
         ##### Verify
         ```bash
         redis-cli INFO stats
@@ -57,8 +61,10 @@ def test_options_as_sub_headings_of_mitigation() -> None:
     # a sub-heading inside an option belongs to the option
     assert [s.text for s in scenario.option("B").steps] == [
         "redis-cli FLUSHALL",
+        "redis-cli DBSIZE",
         "redis-cli INFO stats",
     ]
+    assert scenario.option("B").prose == "**Then check:**"
     assert [t.title for t in runbook.templates] == ["Communication Template"]
     assert scenario.subsections == ("Investigation", "Mitigation", "Communication Template")
 
