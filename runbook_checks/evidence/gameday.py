@@ -233,12 +233,16 @@ class GameDay:
             result.error = f"{type(exc).__name__}: {exc}"
             self.operator.say(f"the game day could not go on: {result.error}")
         finally:
+            # also on Ctrl-C, which leaves `_play` before it returns the handle
+            handle = handle or (ctx.handle if ctx is not None else None)
             if handle is not None and handle.active:
                 self.operator.say("reverting the fault ...")
-                with contextlib.suppress(Exception):
+                try:
                     handle.revert()
                     if ctx is not None:
                         self._event(ctx, "reverted", "fault reverted")
+                except Exception as exc:  # say so: the stack is stopped next anyway
+                    self.operator.say(f"reverting the fault failed: {exc}")
             if ledger is not None:
                 ledger.stop()
             samples = sampler.stop()
