@@ -143,14 +143,12 @@ def backup_end_lsn(path: Path) -> str:
 def take_snapshot(
     stack: Stack, name: str = "snapshot", *, clock: Clock = SYSTEM_CLOCK
 ) -> BaseBackup:
-    """A base backup of the stack's primary, kept in the stack folder (removed with it)."""
+    """A base backup of the stack's primary, kept in the stack folder (removed with it); it
+    replaces an earlier backup of the same name, as a scheduled snapshot would."""
     local = local_stack(stack, "a base backup")
     assert local.folder is not None
     path = local.folder / "backups" / name
-    if path.exists():
-        raise StackError(
-            f"a backup named {name!r} exists already: {path}", hint="give the snapshot another name"
-        )
+    shutil.rmtree(path, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     pg_basebackup(local.postgres, path, application_name=f"backup-{name}")
     return BaseBackup(name=name, path=path, end_lsn=backup_end_lsn(path), taken_at=clock.wall())
