@@ -14,6 +14,8 @@ Environment:
     LOAD_WAIT_S        think time between two actions, "min,max" seconds (default 0.5,2.5)
     LOAD_TIMELINE_DIR  when set, per-second request records go to timeline-<pid>.jsonl
                        there (see per_second.py)
+    LOAD_ONLY          one task of the mix only (list, download, open_share, upload,
+                       share, health): what the benchmark uses to measure one endpoint
 
 A user past MAX_FILES files deletes its oldest one, so a long run keeps the store bounded.
 """
@@ -179,6 +181,16 @@ class FilesUser(FastHttpUser):
     @task(TASK_WEIGHTS["health"])
     def health(self) -> None:
         self.client.get("/health", name="/health")
+
+
+# LOAD_ONLY=<task> keeps one task of the mix (benchmarks measure one endpoint at a time).
+_ONLY = os.environ.get("LOAD_ONLY")
+if _ONLY:
+    _METHODS = {"list": "list_files", "download": "download", "open_share": "open_share",
+                "upload": "upload", "share": "share", "health": "health"}  # fmt: skip
+    if _ONLY not in _METHODS:
+        raise SystemExit(f"LOAD_ONLY={_ONLY!r}: expected one of {', '.join(_METHODS)}")
+    FilesUser.tasks = [getattr(FilesUser, _METHODS[_ONLY])]
 
 
 class FreeUser(FilesUser):

@@ -147,7 +147,7 @@ def locust_env(plan: LocustPlan, admin_token: str, run_id: str) -> dict[str, str
     return env
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def cpu_seconds(pid: int) -> float | None:
     """utime + stime of a live process, from /proc (None where there is no /proc)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -277,7 +277,7 @@ class LocustRun:
             now = self.clock.monotonic()
             for name, process in self.processes.items():
                 pid = process.pid
-                used = _cpu_seconds(pid) if pid is not None else None
+                used = cpu_seconds(pid) if pid is not None else None
                 if used is None:
                     continue
                 self._cpu[name] = used

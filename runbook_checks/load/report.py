@@ -223,6 +223,8 @@ def verdict_markdown(
     for row in stats:
         name = ALL_ENDPOINTS if row.aggregated else row.endpoint
         mark = "FAIL: " + ", ".join(broken[name]) if name in broken else "ok"
+        if row.aggregated:
+            mark = "(shown, not judged)"
         lines.append(
             f"| {name} | {row.requests} | {row.failures} | {row.error_rate:.1%} | "
             f"{_num(row.median_ms)} | {_num(row.p95_ms)} | {_num(row.p99_ms)} | "
