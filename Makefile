@@ -6,7 +6,7 @@ RUNBOOK ?= runbooks/files-incident-response.md
 BACKEND ?= local
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-unit drill gate up lint format bench clean
+.PHONY: help setup test test-unit drill gate up load lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,15 @@ gate: setup ## static + live checks of the runbook (what CI runs on runbook chan
 
 up: setup ## start the stack and print its URLs; Ctrl-C stops it
 	$(RC) up --backend $(BACKEND)
+
+# `make load`: the post-mortem's traffic increase (+25/+50/+100% users) on the embedded
+# stack, bounded: SHAPE=baseline|step|spike|soak USERS=... DURATION=... LOAD_ARGS=...
+SHAPE    ?= step
+USERS    ?= 20
+DURATION ?= 120
+LOAD_ARGS ?=
+load: setup ## load test (locust) with the runbook's thresholds and the DB pool's headroom
+	$(RC) load --shape $(SHAPE) --users $(USERS) --duration $(DURATION) $(LOAD_ARGS)
 
 lint: setup ## ruff lint + format check, mypy strict
 	$(VENV)/bin/ruff check .
