@@ -10,7 +10,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     from runbook_checks.load.command import add_load_command
 
     add_load_command(sub, _add_config_options)
+
+    from runbook_checks.gate.command import add_gate_command
+
+    add_gate_command(sub)
 
     cleanup = sub.add_parser("cleanup", help="remove what interrupted drills left behind")
     cleanup.set_defaults(func=cmd_cleanup)

@@ -1,0 +1,191 @@
+"""The gate's output: a readable table (rich) and the JSON document CI keeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from runbook_checks.gate.baseline import render_entry
+from runbook_checks.gate.findings import Level
+from runbook_checks.gate.run import GateReport, Result
+
+JSON_VERSION = 1
+_STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}
+
+
+def report_json(report: GateReport) -> dict[str, object]:
+    findings = []
+    for result in report.results:
+        data = result.finding.to_json()
+        data["acknowledged"] = result.acknowledged
+        data["reason"] = result.entry.reason if result.entry else None
+        data["new"] = result.new_error
+        findings.append(data)
+    return {
+        "version": JSON_VERSION,
+        "runbook": str(report.runbook.path),
+        "sha256": report.runbook.sha256,
+        "mode": report.mode,
+        "today": report.today.isoformat(),
+        "exit_code": report.exit_code,
+        "summary": {
+            "findings": len(report.results),
+            "errors": report.count(Level.ERROR),
+            "new_errors": len(report.new_errors),
+            "acknowledged": sum(1 for r in report.results if r.acknowledged),
+            "warnings": report.count(Level.WARNING),
+            "info": report.count(Level.INFO),
+        },
+        "findings": findings,
+        "stale_baseline": [
+            {"section": e.section, "kind": e.kind, "statement": e.statement, "reason": e.reason}
+            for e in report.stale
+        ],
+        "baseline": str(report.baseline.path) if report.baseline.path else None,
+        "drift": report.drift.to_json() if report.drift else None,
+        "checks": [c.to_json() for c in report.checks],
+        "duration_s": round(report.duration_s, 3),
+        "stack_start_s": round(report.stack_start_s, 3) if report.stack_start_s else None,
+    }
+
+
+def write_json(reports: Sequence[GateReport], path: Path) -> None:
+    data: object = (
+        report_json(reports[0])
+        if len(reports) == 1
+        else {"version": JSON_VERSION, "reports": [report_json(r) for r in reports]}
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def write_error_json(path: Path, runbooks: Sequence[str], message: str) -> None:
+    data = {"version": JSON_VERSION, "runbooks": list(runbooks), "exit_code": 2, "error": message}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _console(stream: TextIO) -> object:
+    from rich.console import Console
+
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS", "0") or 0) or 160
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def _cell(result: Result) -> str:
+    from rich.markup import escape
+
+    f = result.finding
+    text = escape(f.message)
+    if f.suggestion:
+        text += f"\n[green]fix:[/green] {escape(f.suggestion)}"
+    if result.entry is not None:
+        text += f"\n[cyan]baseline:[/cyan] {escape(result.entry.reason)}"
+    return text
+
+
+def print_report(report: GateReport, stream: TextIO | None = None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = stream or sys.stdout
+    console = _console(out)
+    assert isinstance(console, Console)
+    where = report.mode
+    if report.stack_start_s is not None:
+        where += f", stack up in {report.stack_start_s:.1f}s"
+    console.print(f"[bold]runbook-checks gate[/bold] {escape(str(report.runbook.path))} ({where})")
+    if report.baseline.path:
+        console.print(
+            f"baseline: {escape(str(report.baseline.path))} "
+            f"({len(report.baseline.entries)} entries)"
+        )
+    table = Table(show_lines=False, expand=False, pad_edge=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("level", no_wrap=True)
+    table.add_column("line", justify="right", no_wrap=True)
+    table.add_column("section", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("finding / suggested fix", overflow="fold", ratio=1)
+    for result in report.results:
+        f = result.finding
+        mark = "ack" if result.acknowledged else ("NEW" if result.new_error else "")
+        style = "dim" if result.acknowledged and f.level is not Level.ERROR else None
+        level = f"[{_STYLE[f.level]}]{f.level.value}[/]"
+        if result.acknowledged:
+            level = f"[dim]{f.level.value}[/dim]"
+        table.add_row(
+            mark,
+            level,
+            str(f.line or ""),
+            escape(f.section_id or "-"),
+            f.kind,
+            _cell(result),
+            style=style,
+        )
+    if report.results:
+        console.print(table)
+    else:
+        console.print("no findings.")
+    for check in report.checks:
+        if not check.ran:
+            console.print(f"[dim]skipped {check.name}: {escape(check.note)}[/dim]")
+    if report.stale:
+        console.print(
+            f"\n[yellow]{len(report.stale)} baseline entr"
+            f"{'y matches' if len(report.stale) == 1 else 'ies match'} nothing any "
+            "more (fixed: remove them):[/yellow]"
+        )
+        for entry in report.stale:
+            console.print(
+                f"  entry {entry.index}: [{escape(entry.section)}] {entry.kind}: "
+                f"{escape(entry.statement)}"
+            )
+    if report.drift is not None:
+        drift = report.drift
+        console.print(
+            f"\n[bold]drift since {escape(drift.base)}[/bold]"
+            + (f" ({escape(drift.note)})" if drift.note else "")
+        )
+        if not drift.changes:
+            console.print("  no section changed")
+        for change in drift.changes:
+            kind = "scenario" if change.scenario else "section"
+            console.print(
+                f"  {change.change:8} {kind:8} {escape(change.title)}"
+                + (f" (line {change.line})" if change.line else "")
+            )
+        if drift.tests:
+            console.print("  scenarios to run again: " + ", ".join(drift.tests))
+            console.print(f"  runbook-checks drill -- -k {escape(repr(drift.k_expression))}")
+        else:
+            console.print("  no scenario needs to run again")
+    new = report.new_errors
+    if new:
+        console.print(
+            "\nto acknowledge a reviewed finding, add its entry to the baseline "
+            "(with the real reason):"
+        )
+        for result in new[:5]:
+            console.print(
+                escape(render_entry(result.finding, "<why this is acceptable for now>")), end=""
+            )
+        if len(new) > 5:
+            console.print(f"... and {len(new) - 5} more (see --json)")
+    errors = report.count(Level.ERROR)
+    acked = report.count(Level.ERROR, acknowledged=True)
+    summary = (
+        f"\n{len(report.results)} finding(s): {errors} error(s) ({acked} acknowledged, "
+        f"{len(new)} new), {report.count(Level.WARNING)} warning(s), "
+        f"{report.count(Level.INFO)} info; {report.duration_s:.1f}s"
+    )
+    console.print(summary)
+    if new:
+        console.print(f"[bold red]FAILED[/bold red]: {len(new)} new error(s) (exit 1)")
+    else:
+        console.print("[bold green]PASSED[/bold green]: no new errors (exit 0)")

@@ -1,0 +1,514 @@
+"""SQL: every statement parses with PostgreSQL's own parser (pglast), and, with a stack,
+is valid against the twin's live schema.
+
+Live validation never changes anything: each statement runs in its own transaction,
+which is always rolled back. SELECT, INSERT, UPDATE, DELETE and MERGE are not executed
+at all: `EXPLAIN` plans them (names, types and functions are resolved) in a read-only
+transaction. `EXPLAIN ANALYZE` would execute, so its inner statement is planned instead.
+Transactional DDL (CREATE INDEX, ALTER TABLE ...) runs inside the rolled-back transaction
+with short lock and statement timeouts; `CONCURRENTLY`, which refuses transactions, is
+checked in its plain form. Statements with effects outside a transaction (VACUUM, DO,
+CALL, COPY, BEGIN/COMMIT ...) are parsed only, and said so. Placeholders are bound to
+harmless values of the right shape (see `gate.placeholders`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.gate.locate import Located
+from runbook_checks.gate.placeholders import harmless_values, placeholder_values
+from runbook_checks.runbook.model import StepKind
+from runbook_checks.runbook.sql import Statement, split_statements
+from runbook_checks.steps.binding import Bindings, Bound, bind
+from runbook_checks.steps.sql import runbook_line, sql_source
+
+if TYPE_CHECKING:
+    import psycopg
+
+SYNTAX = "sql-syntax-error"
+UNDEFINED_COLUMN = "sql-undefined-column"
+UNDEFINED_TABLE = "sql-undefined-table"
+UNDEFINED_FUNCTION = "sql-undefined-function"
+UNDEFINED_OBJECT = "sql-undefined-object"
+WRONG_TYPE = "sql-type-mismatch"
+INVALID_VALUE = "sql-invalid-value"
+ALREADY_EXISTS = "sql-already-exists"
+NOT_VALIDATED = "sql-not-validated"
+SQL_ERROR = "sql-error"
+STATIC_KINDS = (SYNTAX,)
+LIVE_KINDS = (
+    UNDEFINED_COLUMN,
+    UNDEFINED_TABLE,
+    UNDEFINED_FUNCTION,
+    UNDEFINED_OBJECT,
+    WRONG_TYPE,
+    INVALID_VALUE,
+    ALREADY_EXISTS,
+    NOT_VALIDATED,
+    SQL_ERROR,
+)
+
+_BY_SQLSTATE = {
+    "42703": UNDEFINED_COLUMN,
+    "42P01": UNDEFINED_TABLE,
+    "42883": UNDEFINED_FUNCTION,
+    "42704": UNDEFINED_OBJECT,
+    "3F000": UNDEFINED_OBJECT,
+    "42804": WRONG_TYPE,
+    "42P18": WRONG_TYPE,
+    "42P07": ALREADY_EXISTS,
+    "42710": ALREADY_EXISTS,
+    "42P06": ALREADY_EXISTS,
+    "42601": SYNTAX,
+}
+# raised by the check's own limits or the twin's grants, not by the runbook's text
+_NOT_VALIDATED_STATES = frozenset({"25001", "25006", "55P03", "57014", "42501", "0A000"})
+
+EXPLAINABLE = frozenset(
+    {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CreateTableAsStmt"}
+)
+# utility statements whose every effect a ROLLBACK undoes
+TRANSACTIONAL = frozenset(
+    {
+        "CreateStmt",
+        "IndexStmt",
+        "AlterTableStmt",
+        "DropStmt",
+        "RenameStmt",
+        "CommentStmt",
+        "GrantStmt",
+        "ViewStmt",
+        "CreateSeqStmt",
+        "AlterSeqStmt",
+        "TruncateStmt",
+        "VariableSetStmt",
+        "VariableShowStmt",
+        "CreateSchemaStmt",
+        "CreateFunctionStmt",
+        "CreateTrigStmt",
+        "AlterOwnerStmt",
+        "LockStmt",
+        "CreateDomainStmt",
+        "AlterDomainStmt",
+        "CreateEnumStmt",
+        "CompositeTypeStmt",
+        "DefineStmt",
+        "CreateExtensionStmt",
+        "AlterObjectSchemaStmt",
+        "CreateStatsStmt",
+        "RuleStmt",
+        "CreatePolicyStmt",
+        "AlterPolicyStmt",
+        "GrantRoleStmt",
+        "AlterRoleSetStmt",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SqlText:
+    """One SQL text of a step (a sql block statement, or one psql -c argument)."""
+
+    located: Located
+    sql: str  # as written
+    first_line: int  # runbook line of sql's first character
+
+
+def sql_texts(steps: Sequence[Located]) -> Iterator[SqlText]:
+    for item in steps:
+        if item.step.kind is not StepKind.SQL:
+            continue
+        source = sql_source(item.step)
+        if source.manual_reason:
+            continue
+        for sql, line in zip(source.sql, source.lines, strict=True):
+            yield SqlText(item, sql, line)
+
+
+def _line_at(sql: str, first_line: int, offset: int) -> int:
+    return first_line + sql.count("\n", 0, max(0, min(offset, len(sql))))
+
+
+def _finding(
+    text: SqlText,
+    level: Level,
+    kind: str,
+    statement: str,
+    message: str,
+    line: int,
+    suggestion: str = "",
+    evidence: str = "",
+) -> Finding:
+    return Finding(
+        level,
+        kind,
+        text.located.section.id,
+        message,
+        line=line,
+        statement=statement,
+        suggestion=suggestion,
+        evidence=evidence,
+    )
+
+
+# -- static ------------------------------------------------------------------------------
+
+
+def check_sql_syntax(steps: Sequence[Located]) -> list[Finding]:
+    """Every statement parses with pglast (PostgreSQL's parser)."""
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+
+    findings: list[Finding] = []
+    for text in sql_texts(steps):
+        for statement in split_statements(text.sql):
+            if statement.text.startswith("\\"):
+                continue
+            try:
+                parse_sql(statement.text)
+            except ParseError as exc:
+                message = str(exc.args[0]) if exc.args else str(exc)
+                where = int(exc.args[1]) if len(exc.args) > 1 else 0
+                offset = text.sql.find(statement.text, statement.start)
+                offset = statement.start if offset < 0 else offset
+                findings.append(
+                    _finding(
+                        text,
+                        Level.ERROR,
+                        SYNTAX,
+                        statement.text,
+                        f"PostgreSQL cannot parse this statement: {message}",
+                        _line_at(text.sql, text.first_line, offset + where),
+                        "correct the statement's syntax (it fails before reaching the server)",
+                    )
+                )
+    return findings
+
+
+# -- live --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sql: str  # what is sent
+    prefix: int  # characters before the statement's own text (0: sent as written)
+    read_only: bool
+    mappable: bool  # positions in `sql` map back to the statement
+    note: str = ""
+    skip: str = ""  # why it is not sent at all
+
+
+def plan_statement(text: str) -> _Plan:
+    """How to validate one (bound) statement without effects."""
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+    from pglast.stream import RawStream
+
+    try:
+        parsed = parse_sql(text)
+    except ParseError as exc:
+        return _Plan("", 0, True, False, skip=f"does not parse: {exc.args[0]}")
+    if len(parsed) != 1:
+        return _Plan("", 0, True, False, skip="not a single statement")
+    node: Any = parsed[0].stmt
+    name = type(node).__name__
+    if name == "ExplainStmt":
+        options = {getattr(o, "defname", "") for o in (node.options or ())}
+        if "analyze" in options:
+            inner = RawStream()(node.query)
+            return _Plan(
+                f"EXPLAIN {inner}",
+                0,
+                True,
+                False,
+                note="EXPLAIN ANALYZE executes: its statement was planned instead",
+            )
+        return _Plan(text, 0, True, True)
+    if name in EXPLAINABLE:
+        return _Plan(f"EXPLAIN {text}", len("EXPLAIN "), True, True)
+    if name == "IndexStmt" and getattr(node, "concurrent", False):
+        node.concurrent = False
+        return _Plan(
+            RawStream()(node),
+            0,
+            False,
+            False,
+            note="CONCURRENTLY cannot run in a transaction: checked without it",
+        )
+    if name in TRANSACTIONAL:
+        return _Plan(text, 0, False, True)
+    return _Plan(
+        "",
+        0,
+        True,
+        False,
+        skip=f"a {name} has effects a rollback cannot undo (or ends the transaction)",
+    )
+
+
+class SchemaValidator:
+    """Validates statements on one connection; every transaction is rolled back."""
+
+    def __init__(self, database_url: str, *, timeout_s: float = 5.0) -> None:
+        import psycopg
+
+        self.timeout_ms = max(int(timeout_s * 1000), 100)
+        self.conn: psycopg.Connection[Any] = psycopg.connect(
+            database_url,
+            autocommit=False,
+            connect_timeout=max(2, int(timeout_s)),
+            application_name="runbook-checks-gate",
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.rollback()
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+    def __enter__(self) -> SchemaValidator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _begin(self, read_only: bool) -> None:
+        if read_only:
+            self.conn.execute("SET TRANSACTION READ ONLY")
+        self.conn.execute(f"SET LOCAL statement_timeout = {self.timeout_ms}")
+        self.conn.execute(f"SET LOCAL lock_timeout = {min(self.timeout_ms, 1000)}")
+
+    def attempt(self, plan: _Plan) -> psycopg.Error | None:
+        """Send `plan.sql` in a transaction that is rolled back; the error, if any."""
+        import psycopg
+
+        try:
+            self._begin(plan.read_only)
+            self.conn.execute(plan.sql.encode())
+        except psycopg.Error as exc:
+            return exc
+        finally:
+            self.conn.rollback()
+        return None
+
+    def rows(self, query: str, *params: object) -> list[tuple[Any, ...]]:
+        try:
+            self._begin(True)
+            return list(self.conn.execute(query, params).fetchall())
+        finally:
+            self.conn.rollback()
+
+    # -- suggestions ---------------------------------------------------------------------
+    def columns(self, table: str) -> list[str]:
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+                "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+                table,
+            )
+        ]
+
+    def relations(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE c.relkind IN ('r','v','m','p','f') "
+                "AND n.nspname = ANY(current_schemas(true))"
+            )
+        ]
+
+    def extension(self, name: str) -> tuple[str, str | None] | None:
+        found = self.rows(
+            "SELECT name, installed_version FROM pg_available_extensions WHERE name = %s", name
+        )
+        return (str(found[0][0]), found[0][1]) if found else None
+
+    def functions(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.rows(
+                "SELECT DISTINCT p.proname FROM pg_proc p JOIN pg_namespace n "
+                "ON n.oid = p.pronamespace WHERE n.nspname = ANY(current_schemas(true))"
+            )
+        ]
+
+
+_QUOTED = re.compile(r'"([^"]+)"')
+_COLUMN = re.compile(r"column (?:\"?([\w.]+)\"?\.)?\"?(\w+)\"? does not exist")
+
+
+def relations_in(statement: str) -> list[str]:
+    """Tables the statement names (FROM, JOIN, UPDATE, INSERT INTO ...)."""
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+    from pglast.visitors import Visitor
+
+    names: list[str] = []
+
+    class _Tables(Visitor):
+        def visit_RangeVar(self, ancestors: object, node: Any) -> None:
+            name = f"{node.schemaname}.{node.relname}" if node.schemaname else node.relname
+            if name not in names:
+                names.append(name)
+
+    try:
+        for raw in parse_sql(statement):
+            _Tables()(raw)
+    except ParseError:
+        return []
+    return names
+
+
+def _suggest(kind: str, exc: psycopg.Error, statement: str, db: SchemaValidator) -> str:
+    primary = exc.diag.message_primary or ""
+    hint = exc.diag.message_hint or ""
+    parts: list[str] = [hint] if hint else []
+    try:
+        if kind == UNDEFINED_COLUMN:
+            match = _COLUMN.search(primary)
+            missing = match.group(2) if match else ""
+            known = {t: db.columns(t) for t in relations_in(statement)}
+            # the tables that lack the column are the ones the statement may mean
+            lacking = {t: c for t, c in known.items() if missing not in c} or known
+            candidates = [c for cols in lacking.values() for c in cols if c != missing]
+            close = difflib.get_close_matches(missing, candidates, n=3, cutoff=0.4)
+            if close:
+                parts.append(f"did you mean {' or '.join(close)}?")
+            listed = "; ".join(
+                f"{t} has {', '.join(c) or '(no such table)'}" for t, c in lacking.items()
+            )
+            if listed:
+                parts.append(f"no {missing} in: {listed}")
+        elif kind == UNDEFINED_TABLE:
+            quoted = _QUOTED.findall(primary)
+            missing = quoted[0] if quoted else ""
+            extension = db.extension(missing.split(".")[-1]) if missing else None
+            if extension is not None and extension[1] is None:
+                parts.append(
+                    f"{missing} comes with the {extension[0]} extension, not installed here: "
+                    f"`CREATE EXTENSION {extension[0]};` (and say so in the runbook)"
+                )
+            close = difflib.get_close_matches(missing, db.relations(), n=3, cutoff=0.5)
+            if close:
+                parts.append(f"did you mean {' or '.join(close)}?")
+        elif kind == UNDEFINED_FUNCTION:
+            name = primary.split("(", 1)[0].rsplit(" ", 1)[-1]
+            close = difflib.get_close_matches(name, db.functions(), n=3, cutoff=0.6)
+            if close:
+                parts.append(f"functions with a similar name: {', '.join(close)}")
+        elif kind == ALREADY_EXISTS:
+            parts.append(
+                "make it idempotent: CREATE ... IF NOT EXISTS (the step may be run "
+                "again during an incident)"
+            )
+    except Exception:  # suggestions are a courtesy; never let them hide the finding
+        pass
+    return "; ".join(p for p in parts if p)
+
+
+def _error_line(
+    exc: psycopg.Error, plan: _Plan, statement_start: int, bound: Bound, text: SqlText
+) -> int:
+    position = exc.diag.statement_position
+    if position and plan.mappable:
+        in_statement = max(int(position) - plan.prefix, 1)
+        return runbook_line(in_statement, statement_start, bound, text.sql, text.first_line)
+    # no usable position: the first name the message quotes, found in the statement
+    source_start = bound.source_offset(statement_start)
+    for name in _QUOTED.findall(exc.diag.message_primary or ""):
+        pattern = re.compile(rf"(?<![\w\"]){re.escape(name.split('.')[-1])}(?![\w\"])")
+        match = pattern.search(text.sql, source_start)
+        if match:
+            return _line_at(text.sql, text.first_line, match.start())
+    return _line_at(text.sql, text.first_line, source_start)
+
+
+def validate_sql(steps: Sequence[Located], db: SchemaValidator) -> list[Finding]:
+    """Validate every SQL statement of `steps` against the live schema behind `db`."""
+    roles = harmless_values()
+    findings: list[Finding] = []
+    for text in sql_texts(steps):
+        values = placeholder_values(text.sql, roles, sql=True)
+        bound = bind(text.sql, Bindings(values=values), sql=True)
+        for statement in split_statements(bound.text):
+            if statement.text.startswith("\\"):
+                continue
+            source_start = bound.source_offset(statement.start)
+            written = split_statements(text.sql[source_start:])
+            as_written = written[0].text if written else statement.text
+            line = _line_at(text.sql, text.first_line, source_start)
+            plan = plan_statement(statement.text)
+            if plan.skip:
+                if "does not parse" in plan.skip:
+                    continue  # the syntax check reports it
+                findings.append(
+                    _finding(
+                        text,
+                        Level.INFO,
+                        NOT_VALIDATED,
+                        as_written,
+                        f"not validated against the schema: {plan.skip}",
+                        line,
+                    )
+                )
+                continue
+            error = db.attempt(plan)
+            if error is None:
+                continue
+            findings.append(_from_error(error, plan, statement, bound, text, as_written, db))
+    return findings
+
+
+def _from_error(
+    exc: psycopg.Error,
+    plan: _Plan,
+    statement: Statement,
+    bound: Bound,
+    text: SqlText,
+    as_written: str,
+    db: SchemaValidator,
+) -> Finding:
+    state = exc.sqlstate or ""
+    primary = exc.diag.message_primary or str(exc)
+    line = _error_line(exc, plan, statement.start, bound, text)
+    evidence = f"ERROR:  {primary} [SQLSTATE {state}]"
+    if exc.diag.message_detail:
+        evidence += f"\nDETAIL:  {exc.diag.message_detail}"
+    if plan.note:
+        evidence += f"\n({plan.note})"
+    if state in _NOT_VALIDATED_STATES:
+        return _finding(
+            text,
+            Level.WARNING,
+            NOT_VALIDATED,
+            as_written,
+            f"could not be validated here: {primary} [SQLSTATE {state}]",
+            line,
+            evidence=evidence,
+        )
+    kind = _BY_SQLSTATE.get(state)
+    if kind is None:
+        kind = INVALID_VALUE if state.startswith("22") else SQL_ERROR
+    level = Level.WARNING if kind == ALREADY_EXISTS else Level.ERROR
+    message = f"{primary} [SQLSTATE {state}] on the twin's schema"
+    if kind == ALREADY_EXISTS:
+        message = f"fails when run as written on a healthy database: {primary} [SQLSTATE {state}]"
+    return _finding(
+        text,
+        level,
+        kind,
+        as_written,
+        message,
+        line,
+        _suggest(kind, exc, statement.text, db),
+        evidence,
+    )
