@@ -8,8 +8,8 @@ component of the stack ("replica"), so the state file, `stop()` and `reset_data(
 cover it. `promote()` is `SELECT pg_promote()`: the runbook's "Failover to Read Replica"
 done for real.
 
-Replication is asynchronous, like an RDS read replica, unless `make_synchronous` names
-the replica in the primary's `synchronous_standby_names`.
+Replication is asynchronous, like an RDS read replica's: a commit the primary has
+acknowledged may not have reached the replica when the primary dies.
 """
 
 from __future__ import annotations
@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import psycopg
-from psycopg import sql
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
-from runbook_checks.errors import StackError
 from runbook_checks.stack.backup import cluster_folder, local_stack, pg_basebackup
-from runbook_checks.stack.postgres import APP_USER, LocalPostgres
+from runbook_checks.stack.postgres import LocalPostgres
 
 if TYPE_CHECKING:
     from runbook_checks.stack.base import Stack
@@ -148,55 +146,3 @@ def start_replica(stack: Stack, name: str = REPLICA, *, timeout_s: float = 30.0)
         )
     replica.wait_caught_up(timeout_s)
     return replica
-
-
-def make_synchronous(
-    primary: LocalPostgres,
-    replica: LocalReplica,
-    *,
-    clock: Clock = SYSTEM_CLOCK,
-    timeout_s: float = 10.0,
-) -> None:
-    """Commits of the application's role wait until `replica` has flushed them.
-
-    The stack runs with synchronous_commit=off on its command line (for speed); a role
-    setting overrides that for the role's new sessions, so the API must reconnect (restart
-    it) to be covered. Undo with `make_asynchronous`."""
-    with primary.admin_connect() as conn:
-        conn.execute(
-            sql.SQL("ALTER SYSTEM SET synchronous_standby_names = {}").format(
-                sql.Literal(sql.Identifier(replica.name).as_string(conn))
-            )
-        )
-        conn.execute("SELECT pg_reload_conf()")
-        conn.execute(
-            sql.SQL("ALTER ROLE {} SET synchronous_commit = 'on'").format(sql.Identifier(APP_USER))
-        )
-
-    def synchronous() -> bool:
-        with primary.admin_connect() as conn:
-            row = conn.execute(
-                "SELECT sync_state FROM pg_stat_replication WHERE application_name = %s",
-                (replica.name,),
-            ).fetchone()
-        return row is not None and row[0] == "sync"
-
-    try:
-        wait_until(
-            synchronous,
-            what=f"{replica.name} to be a synchronous standby",
-            timeout_s=timeout_s,
-            clock=clock,
-        )
-    except WaitTimeout as exc:
-        raise StackError(f"{replica.name} did not become a synchronous standby: {exc}") from exc
-
-
-def make_asynchronous(primary: LocalPostgres) -> None:
-    """Undo `make_synchronous` on `primary` (no waiting for any standby)."""
-    with primary.admin_connect() as conn:
-        conn.execute("ALTER SYSTEM RESET synchronous_standby_names")
-        conn.execute("SELECT pg_reload_conf()")
-        conn.execute(
-            sql.SQL("ALTER ROLE {} RESET synchronous_commit").format(sql.Identifier(APP_USER))
-        )
