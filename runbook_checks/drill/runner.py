@@ -227,6 +227,24 @@ class Drill:
         ctx.event("mitigating", self.option.title if self.option else "")
         self._mitigate(scenario, ctx)
 
+        if self.option is None:
+            self._no_mitigation(ctx)
+        else:
+            self._await_recovery(recovered, ctx)
+        assert ctx.handle is not None
+        ctx.handle.revert()
+        ctx.event("reverted", "fault reverted")
+        self._await(recovered, ctx, "steady state after reverting the fault", 60.0)
+        if ledger is not None:
+            ledger.phase = "after"
+            for _ in range(3):
+                ledger.write()
+            result.ledger = ledger.verify()
+        self._verdict(scenario, ctx)
+
+    def _await_recovery(self, recovered: Callable[[DrillContext], str | None],
+                        ctx: DrillContext) -> None:
+        result = ctx.result
         wait = min(result.budget_s, self.max_wait_s)
         try:
             self._await(recovered, ctx, "recovery after the runbook's mitigation", wait)
@@ -242,16 +260,15 @@ class Drill:
                         f"{wait:.0f}s: {exc.last}",
                         suggestion="the option's steps do not fix this failure; see the "
                         "steps and their output in the journal")
-        assert ctx.handle is not None
-        ctx.handle.revert()
-        ctx.event("reverted", "fault reverted")
-        self._await(recovered, ctx, "steady state after reverting the fault", 60.0)
-        if ledger is not None:
-            ledger.phase = "after"
-            for _ in range(3):
-                ledger.write()
-            result.ledger = ledger.verify()
-        self._verdict(scenario, ctx)
+
+    def _no_mitigation(self, ctx: DrillContext) -> None:
+        """A scenario marked with the section but no option: the runbook documents no
+        mitigation for this failure, so there is nothing to run and no recovery to await."""
+        options = "; ".join(f"{o.key}: {o.title}" for o in self.section.options) or "none"
+        ctx.finding(Level.ERROR, "no-mitigation",
+                    f"the section gives no mitigation for this failure ({ctx.result.fault}); "
+                    f"its options ({options}) are not meant for it",
+                    suggestion="add a mitigation for this failure to the section")
 
     def _await(self, check: Callable[[DrillContext], str | None], ctx: DrillContext,
                what: str, timeout_s: float) -> None:
