@@ -70,7 +70,11 @@ def load_baseline(path: Path | None, *, runbook: Path | None = None) -> Baseline
     for index, item in enumerate(raw, start=1):
         if not isinstance(item, dict):
             raise UsageError(f"{path}: entry {index} is not a table")
-        missing = [k for k in REQUIRED if not str(item.get(k, "")).strip() and k != "statement"]
+        # statement and section may be empty: a finding about a whole section, or about
+        # the whole document (section "")
+        optional = ("statement", "section")
+        missing = [k for k in REQUIRED if not str(item.get(k, "")).strip() and k not in optional]
+        missing += [] if "section" in item else ["section"]
         if missing:
             raise UsageError(f"{path}: entry {index} lacks {', '.join(missing)}",
                              hint="every entry needs section, kind, statement and a reason")

@@ -142,10 +142,8 @@ def print_report(report: GateReport, stream: TextIO | None = None) -> None:
             "more (fixed: remove them):[/yellow]"
         )
         for entry in report.stale:
-            console.print(
-                f"  entry {entry.index}: [{escape(entry.section)}] {entry.kind}: "
-                f"{escape(entry.statement)}"
-            )
+            where = escape(f"[{entry.section or 'document'}]")
+            console.print(f"  entry {entry.index}: {where} {entry.kind}: {escape(entry.statement)}")
     if report.drift is not None:
         drift = report.drift
         console.print(
