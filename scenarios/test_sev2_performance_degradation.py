@@ -3,16 +3,23 @@ and 3 (scale up)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import redis
 
 from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.runner import DrillContext, health_and_canary
 from runbook_checks.drill.spec import Scenario
+from runbook_checks.drill.spec import Action
+from runbook_checks.faults.cache import ColdCache
 from runbook_checks.faults.database import MissingIndex, admin_connect
+from runbook_checks.runbook.model import StepKind
 from runbook_checks.gate.findings import Level
 from runbook_checks.steps.base import StepResult
 
 SECTION = "SEV-2: Performance Degradation"
+KEYSPACE = re.compile(r"keyspace_(hits|misses):(\d+)")
 LISTING = "SELECT * FROM storage_files WHERE user_id = %s"
 
 
@@ -87,6 +94,95 @@ MISSING_INDEX = Scenario(
     detect=_slow_query_on_top,
     recovered=listing_uses_the_index,
 )
+
+
+# -- 1. Warm up cache -------------------------------------------------------------------
+
+
+def _redis(ctx: DrillContext) -> redis.Redis:
+    return redis.Redis.from_url(ctx.stack.endpoints.redis_url, socket_timeout=2)
+
+
+def _keyspace(ctx: DrillContext) -> dict[str, int]:
+    with _redis(ctx) as client:
+        info = client.info("stats")
+    return {"hits": int(info["keyspace_hits"]), "misses": int(info["keyspace_misses"])}
+
+
+def _cached_users(ctx: DrillContext) -> set[str]:
+    """The users whose file listing is in the cache right now (files:list:<user>:<gen>)."""
+    with _redis(ctx) as client:
+        keys = [k.decode() for k in client.scan_iter(match="files:list:*", count=500)]
+    return {key.split(":")[2] for key in keys}
+
+
+def _warm_users_with_files(ctx: DrillContext) -> None:
+    _users_with_files(ctx)
+    for user in ctx.scratch["users"]:  # type: ignore[attr-defined]
+        assert ctx.client.list_files(user).status_code == 200  # fills their listing
+    ctx.scratch["keyspace"] = _keyspace(ctx)
+
+
+def cache_is_cold(ctx: DrillContext) -> str | None:
+    users = {u.id for u in ctx.scratch["users"]}  # type: ignore[attr-defined]
+    warm = users & _cached_users(ctx)
+    if warm:
+        return f"{len(warm)} of {len(users)} listings still cached"
+    first = ctx.scratch["users"][0]  # type: ignore[index]
+    ctx.client.list_files(first)  # one user complains: a miss, served from the database
+    return None
+
+
+def cache_is_warm(ctx: DrillContext) -> str | None:
+    users = {u.id for u in ctx.scratch["users"]}  # type: ignore[attr-defined]
+    cold = users - _cached_users(ctx)
+    if cold:
+        return f"{len(cold)} of {len(users)} users' listings are not cached"
+    return health_and_canary(ctx)
+
+
+def _misses_outrun_hits(result: StepResult, ctx: DrillContext) -> str | None:
+    """`redis-cli INFO stats | grep keyspace`, read against the figures before the fault:
+    since then the cache has missed more than it hit."""
+    if not result.step.text.startswith("redis-cli") or not result.ok:
+        return None
+    now = {k: int(v) for k, v in KEYSPACE.findall(result.output)}
+    before = ctx.scratch["keyspace"]
+    if set(now) != {"hits", "misses"} or not isinstance(before, dict):
+        return None
+    hits, misses = now["hits"] - before["hits"], now["misses"] - before["misses"]
+    if misses > hits:
+        return f"since the fault the cache missed {misses} times and hit {hits} times"
+    return None
+
+
+def _warm_with_admin_token(ctx: DrillContext) -> str:
+    command = (f"curl -X POST https://api.rolerabbit.com/admin/cache/warm "
+               f"-H \"Authorization: Bearer {ctx.stack.endpoints.admin_token}\"")
+    result = ctx.run_command(command, StepKind.HTTP)
+    if result.http_status != 200:
+        raise RuntimeError(f"the warm-up with the admin token failed too: {result.output[:200]}")
+    return "ran the warm-up with the admin token: " + result.output[:120]
+
+
+COLD_CACHE = Scenario(
+    title="the cache restarted empty: every listing goes to the database until warmed",
+    arrange=_warm_users_with_files,
+    fault=ColdCache(),
+    confirm=cache_is_cold,
+    detect=_misses_outrun_hits,
+    actions=(Action(r"^curl -X POST \S+/admin/cache/warm", _warm_with_admin_token,
+                    why="the runbook's request carries no admin token"),),
+    recovered=cache_is_warm,
+)
+
+
+@pytest.mark.runbook(SECTION, option="1")
+def test_fix_1_warm_up_a_cold_cache(drill: DrillFixture) -> None:
+    drill.verify(COLD_CACHE)
+
+
+# -- 2. Add missing indexes ---------------------------------------------------------------
 
 
 @pytest.mark.runbook(SECTION, option="2")

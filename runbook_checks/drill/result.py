@@ -51,6 +51,7 @@ class DrillResult:
     steps: list[StepRecord] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
+    samples_aligned: bool = False  # sample times are seconds since injection, like events
     ledger: LedgerResult | None = None
     time_to_detect_s: float | None = None
     time_to_recover_s: float | None = None

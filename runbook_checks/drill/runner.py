@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -51,6 +51,8 @@ class DrillContext:
     clock: Clock
     result: DrillResult
     values: dict[str, str] = field(default_factory=dict)  # placeholder -> value
+    # hosts outside the stack answered in-process (Bindings.edges), e.g. a status page
+    edges: dict[str, httpx.BaseTransport] = field(default_factory=dict)
     scratch: dict[str, object] = field(default_factory=dict)  # scenario-private state
     handle: FaultHandle | None = None
     injected_at: float | None = None
@@ -71,7 +73,7 @@ class DrillContext:
         values = dict(self.values)
         if extra:
             values.update(extra)
-        return Bindings.from_stack(self.stack, self.work_dir, values=values)
+        return Bindings.from_stack(self.stack, self.work_dir, values=values, edges=self.edges)
 
     def run_step(self, step: Step, phase: str, extra: Mapping[str, str] | None = None
                  ) -> StepResult:
@@ -112,6 +114,11 @@ class DrillContext:
             suggestion=suggestion, evidence=evidence[:1500],
             source=f"drill:{self.result.scenario}",
         ))
+
+
+def _succeeded(outcome: StepResult) -> bool:
+    """Ran, and did what it asked: a curl answered 4xx/5xx did not (curl itself exits 0)."""
+    return outcome.ok and (outcome.http_status is None or outcome.http_status < 400)
 
 
 def health_and_canary(ctx: DrillContext) -> str | None:
@@ -189,7 +196,13 @@ class Drill:
                     ctx.handle.revert()
             if ledger is not None:
                 ledger.stop()
-            result.samples = sampler.stop()
+            samples = sampler.stop()
+            if ctx is not None and ctx.injected_at is not None:
+                # on the drill's own time axis: 0 is the moment the fault went in
+                shift = ctx.injected_at - sampler.started
+                samples = [replace(x, at_s=round(x.at_s - shift, 3)) for x in samples]
+                result.samples_aligned = True
+            result.samples = samples
             client.close()
             if self.on_result is not None:
                 self.on_result(result)
@@ -226,15 +239,26 @@ class Drill:
             ledger.phase = "mitigation"
         ctx.event("mitigating", self.option.title if self.option else "")
         self._mitigate(scenario, ctx)
+        if scenario.fix is not None:
+            ctx.record("fix", scenario.fix_source or "fix outside the runbook's options",
+                       "performed", scenario.fix(ctx))
 
-        if self.option is None:
+        if self.option is None and scenario.fix is None:
             self._no_mitigation(ctx)
         else:
+            if self.option is None:
+                ctx.finding(Level.WARNING, "fix-not-documented",
+                            "the fix that recovers this failure is not among the section's "
+                            f"mitigation options; the runbook only mentions it as: "
+                            f"{scenario.fix_source!r}",
+                            suggestion="document it as a mitigation option with its command")
             self._await_recovery(recovered, ctx)
         assert ctx.handle is not None
         ctx.handle.revert()
         ctx.event("reverted", "fault reverted")
-        self._await(recovered, ctx, "steady state after reverting the fault", 60.0)
+        # the service's own steady state (a scenario's recovery check may name something
+        # only the mitigation brings, like a warmed cache)
+        self._await(health_and_canary, ctx, "steady state after reverting the fault", 60.0)
         if ledger is not None:
             ledger.phase = "after"
             for _ in range(3):
@@ -272,8 +296,18 @@ class Drill:
 
     def _await(self, check: Callable[[DrillContext], str | None], ctx: DrillContext,
                what: str, timeout_s: float) -> None:
-        wait_until(lambda: check(ctx) is None or None, what=what, timeout_s=timeout_s,
-                   interval_s=0.1, clock=self.clock)
+        last: list[str] = []
+
+        def holds() -> bool:
+            reason = check(ctx)
+            if reason is not None:
+                last[:] = [reason]
+            return reason is None
+
+        try:
+            wait_until(holds, what=what, timeout_s=timeout_s, interval_s=0.1, clock=self.clock)
+        except WaitTimeout as exc:
+            raise WaitTimeout(what, timeout_s, last[0] if last else None, exc.attempts) from None
 
     def _await_symptom(self, scenario: Scenario, ctx: DrillContext) -> str:
         last: list[str] = []
@@ -331,10 +365,13 @@ class Drill:
             actions = [a for a in scenario.actions if a.applies_to(step.text)]
             if step.executable:
                 outcome = ctx.run_step(step, "mitigation", extra)
-                if outcome.status != "ok":
+                if not _succeeded(outcome):
+                    why = outcome.error or (
+                        f"HTTP {outcome.http_status}: {outcome.output[:160]}"
+                        if outcome.http_status else outcome.status)
                     ctx.finding(
                         Level.ERROR, "mitigation-step-failed",
-                        f"the mitigation step fails as written: {outcome.error or outcome.status}",
+                        f"the mitigation step fails as written: {why}",
                         step=step, evidence=outcome.output,
                         suggestion="fix the command so it runs as written",
                     )
