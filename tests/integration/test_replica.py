@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import cast
 
 import httpx
 import psycopg
@@ -62,12 +63,12 @@ def _download_status(stack: Stack, token: str, file_id: str) -> int:
 
 
 def test_the_replica_is_a_hot_standby_that_streams_a_write(fresh_stack: Stack) -> None:
-    stack = _local(fresh_stack)
+    stack, local = fresh_stack, _local(fresh_stack)
     replica = start_replica(stack)
     assert stack.component(REPLICA) is replica
-    assert replica.port != stack.postgres.port
+    assert replica.port != local.postgres.port
     assert replica.in_recovery()
-    with stack.postgres.admin_connect() as conn:
+    with local.postgres.admin_connect() as conn:
         row = conn.execute(
             "SELECT state FROM pg_stat_replication WHERE application_name = %s", (REPLICA,)
         ).fetchone()
@@ -86,32 +87,32 @@ def test_the_replica_is_a_hot_standby_that_streams_a_write(fresh_stack: Stack) -
 
 
 def test_promoted_replica_takes_writes_and_reset_routes_back(fresh_stack: Stack) -> None:
-    stack = _local(fresh_stack)
+    stack, local = fresh_stack, _local(fresh_stack)
     token = _user(stack, "promote@drill.test")
     before = _upload(stack, token, "before.txt")
     replica = start_replica(stack)
-    stack.postgres.kill()
+    local.postgres.kill()
     replica.promote()
     assert not replica.in_recovery()
-    assert stack.route_database(REPLICA) == replica.port
-    stack.restart_api()
-    stack.wait_healthy()
+    assert local.route_database(REPLICA) == replica.port
+    local.restart_api()
+    local.wait_healthy()
     assert _download_status(stack, token, before) == 200  # replicated before the failover
     after = _upload(stack, token, "after.txt")  # the promoted replica takes writes
     assert _download_status(stack, token, after) == 200
     replica_pid = replica.pid
     assert replica_pid is not None
 
-    stack.postgres.start()
-    stack.reset_data()
-    assert REPLICA not in stack.components
-    assert stack.database_route == stack.postgres.port
+    local.postgres.start()
+    local.reset_data()
+    assert REPLICA not in local.components
+    assert local.database_route == local.postgres.port
     assert _group_gone(replica_pid)
-    stack.wait_healthy()
+    local.wait_healthy()
 
 
 def test_backup_restores_into_a_new_cluster_without_later_writes(fresh_stack: Stack) -> None:
-    stack = _local(fresh_stack)
+    stack, local = fresh_stack, _local(fresh_stack)
     token = _user(stack, "restore@drill.test")
     kept = _upload(stack, token, "kept.txt")
     backup = take_snapshot(stack, "round-trip")
@@ -120,38 +121,41 @@ def test_backup_restores_into_a_new_cluster_without_later_writes(fresh_stack: St
     later = _upload(stack, token, "later.txt")
 
     restored = restore_snapshot(stack, backup)
-    assert restored.port not in (stack.postgres.port,)
+    assert restored.port != local.postgres.port
     with restored.admin_connect() as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
-    stack.route_database(restored.name)
-    stack.restart_api()
-    stack.wait_healthy()
+    local.route_database(restored.name)
+    local.restart_api()
+    local.wait_healthy()
     assert _download_status(stack, token, kept) == 200
     assert _download_status(stack, token, later) == 404  # written after the backup: lost
     restored_pid = restored.pid
     assert restored_pid is not None
 
-    stack.reset_data()
-    assert restored.name not in stack.components
+    local.reset_data()
+    assert restored.name not in local.components
     assert _group_gone(restored_pid)
     again = restore_snapshot(stack, backup, name="restored-again")  # the backup is intact
-    stack.remove_component(again.name)
+    local.remove_component(again.name)
 
 
 def test_stopping_the_stack_stops_replica_and_restored_cluster() -> None:
-    stack = LocalStack()
-    stack.start()
+    local = LocalStack()
+    # LocalStack.endpoints is a read-only property, which mypy does not match with the
+    # Stack protocol's plain attribute (plugin.py has the same note)
+    stack = cast(Stack, local)
+    local.start()
     try:
         replica = start_replica(stack)
         restored = restore_snapshot(stack, take_snapshot(stack))
-        assert stack.state is not None
-        recorded = json.loads(stack.state.path.read_text())["pids"]
+        assert local.state is not None
+        recorded = json.loads(local.state.path.read_text())["pids"]
         pids = [replica.pid, restored.pid]
         for name, pid in zip((replica.name, restored.name), pids, strict=True):
             assert f"{name}:{pid}" in recorded  # a sweep after a crash finds them too
-        folder = stack.folder
+        folder = local.folder
     finally:
-        stack.stop()
+        local.stop()
     assert folder is not None
     assert not folder.exists()
     for pid in pids:
