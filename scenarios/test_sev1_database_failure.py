@@ -247,13 +247,14 @@ def test_option_b_fails_over_to_the_read_replica(drill: DrillFixture) -> None:
 
     The replica stays ASYNCHRONOUS, as an RDS read replica is: a synchronous one would hide
     the one risk this option has. Measured on this stack before choosing: through the API
-    at the ledger's pace, 0 acknowledged uploads lost in 14 failovers (8 with the stack's
-    synchronous_commit=off, 6 with it on for the API's role). Under a storm of direct
-    commits cut by the kill, the promoted replica lacked 223-506 of 1300-2700 acknowledged
-    commits with synchronous_commit=off (the restarted primary itself lacked 10-48: that
-    part is the stack's speed setting), 0-15 of ~3000 with synchronous_commit=on (async
-    replication's own window), and none with a synchronous standby. So an upload lost here
-    is a real finding about failing over to an async replica, and the test fails on it.
+    (whose sessions commit with synchronous_commit=on, whatever the server's default), 0
+    acknowledged uploads lost in 14 failovers at the ledger's pace. Under a storm of
+    direct commits cut by the kill (5 trials each), the promoted replica lacked 0-15 of
+    ~3000 commits acknowledged with synchronous_commit=on (async replication's own
+    window), 223-506 of 1300-2700 with synchronous_commit=off (the stack's server default;
+    the restarted primary itself then lacked 10-48), and none with a synchronous standby.
+    So an upload lost here is a real finding about failing over to an async replica, and
+    the test fails on it.
     """
     drill.verify(FAILOVER)
 
