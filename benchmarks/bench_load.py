@@ -124,16 +124,19 @@ class Row:
     tps_proxy: float | None = None
 
 
-def postgres_cpu() -> float:
-    """CPU seconds of every postgres process (the server and its backends)."""
-    total = 0.0
+def server_cpu(pid: int) -> float:
+    """CPU seconds of a server and its live children (postgres: the postmaster and its
+    backends, which put themselves in groups of their own)."""
+    total = cpu_seconds(pid) or 0.0
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
-                    total += cpu_seconds(int(entry.name)) or 0.0
-            except OSError:
-                continue
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            total += cpu_seconds(int(entry.name)) or 0.0
     return total
 
 
@@ -182,13 +185,14 @@ def run_locust(stack: LocalStack, task: str, users: int, seconds: float, work: P
         env={"LOAD_ONLY": task},
     )
     run = LocustRun(plan, stack.endpoints.admin_token, run_id=f"bench-{task}")
-    api_pid = stack.api.pid or 0
-    api_before, pg_before, started = cpu_seconds(api_pid) or 0, postgres_cpu(), time.monotonic()
+    api_pid, pg_pid = stack.api.pid or 0, stack.postgres.pid or 0
+    api_before, pg_before = cpu_seconds(api_pid) or 0, server_cpu(pg_pid)
+    started = time.monotonic()
     run.start()
     code = run.wait()
     took = time.monotonic() - started
     api_cpu = (cpu_seconds(api_pid) or 0) - api_before
-    pg_cpu = postgres_cpu() - pg_before
+    pg_cpu = server_cpu(pg_pid) - pg_before
     if code not in (0, 1):
         raise SystemExit(f"locust failed for {task}: see {plan.work_dir}")
     stats = {s.endpoint: s for s in read_stats(plan.csv("stats"))}
@@ -258,25 +262,28 @@ def main() -> None:
     )
     head = (
         f"{'endpoint':40} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'fail':>5} "
-        f"{'locust cpu':>11} {'api cpu':>8} {'pg cpu':>7} {'pgbench tps':>12} "
+        f"{'locust cpu':>11} {'api cpu':>11} {'pg cpu':>11} {'pgbench tps':>12} "
         f"{'via proxy':>10} {'API/DB':>7}"
     )
     print(head)
     print("-" * len(head))
     for r in rows:
-        share = f"{r.locust_cpu / r.seconds:.0%}" if r.seconds else "-"
+
+        def share(cpu: float, r: Row = r) -> str:
+            return f"{cpu:5.1f}s/{cpu / r.seconds:4.0%}"
+
         ratio = r.rps / r.tps_direct if r.tps_direct else float("nan")
         print(
             f"{ENDPOINT[r.task]:40} {r.rps:7.1f} {r.p50:7.0f} {r.p95:7.0f} {r.failures:5d} "
-            f"{r.locust_cpu:6.1f}s/{share:>4} {r.api_cpu:7.1f}s {r.pg_cpu:6.1f}s "
+            f"{share(r.locust_cpu):>11} {share(r.api_cpu):>11} {share(r.pg_cpu):>11} "
             f"{r.tps_direct or 0:12.0f} {r.tps_proxy or 0:10.0f} {ratio:7.3f}"
         )
     print(
-        "\nlocust cpu: CPU seconds of the locust process over the run, and its average share "
-        "of one core (its busiest 2 s peaked at "
-        f"{max(r.locust_peak for r in rows):.0%}); api/pg cpu: CPU seconds of the API "
-        "process and of all postgres processes in the same window. API/DB: API requests/s "
-        "divided by pgbench transactions/s of the same queries (direct)."
+        "\ncpu columns: CPU seconds over the locust run (start to stop, about "
+        f"{rows[0].seconds:.0f} s) and the average share of one core, for the locust process "
+        f"(its busiest moment: {max(r.locust_peak for r in rows):.0%} of a core), the API "
+        "process and the stack's postgres (server and backends). API/DB: API requests/s "
+        "divided by pgbench transactions/s of the same queries, direct."
     )
 
 

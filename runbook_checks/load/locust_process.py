@@ -281,10 +281,12 @@ class LocustRun:
                 if used is None:
                     continue
                 self._cpu[name] = used
-                if name in previous and now > previous[name][0]:
+                if name not in previous:
+                    previous[name] = (now, used)
+                elif now - previous[name][0] >= 2.0:  # shares over 2 s windows
                     share = (used - previous[name][1]) / (now - previous[name][0])
                     self._peak_share = max(self._peak_share, share)
-                previous[name] = (now, used)
+                    previous[name] = (now, used)
 
     def cpu(self) -> LocustCpu:
         return LocustCpu(dict(self._cpu), self._peak_share)

@@ -22,7 +22,7 @@ from runbook_checks.load import shapes
 from runbook_checks.load.headroom import Headroom
 from runbook_checks.load.locust_csv import EndpointStats
 from runbook_checks.load.thresholds import ALL_ENDPOINTS, Thresholds, Verdict
-from runbook_checks.load.timeline import Timeline
+from runbook_checks.load.timeline import Timeline, Window
 
 if TYPE_CHECKING:
     from runbook_checks.load.runner import _Run
@@ -121,6 +121,41 @@ def stats_json(row: EndpointStats) -> dict[str, object]:
     }
 
 
+def stage_windows(run: _Run, timeline: Timeline) -> list[tuple[int, Window]]:
+    """(users, what users saw) per stage of the shape, from the per-second timeline."""
+    if not timeline.seconds:
+        return []
+    out, start = [], 0.0
+    for stage in run.stages:
+        window = timeline.summary(timeline.start_t + start, timeline.start_t + stage.until_s)
+        out.append((stage.users, window))
+        start = stage.until_s
+    return out
+
+
+def drift(timeline: Timeline) -> tuple[Window, Window] | None:
+    """The first and last tenth of the run (a soak's slow drift, a spike's recovery)."""
+    if len(timeline.seconds) < 20:
+        return None
+    tenth = max(2, len(timeline.seconds) // 10)
+    first, last = timeline.seconds[1], timeline.seconds[-1]  # second 0 is start-up
+    return (
+        timeline.summary(first.t, first.t + tenth),
+        timeline.summary(last.t + 1 - tenth, last.t + 1),
+    )
+
+
+def _window_json(users: int | None, w: Window) -> dict[str, object]:
+    return {
+        "users": users,
+        "requests": w.requests,
+        "failures": w.failures,
+        "error_rate": round(w.error_rate, 4),
+        "p50_ms": w.p50_ms,
+        "p95_ms": w.p95_ms,
+    }
+
+
 def verdict_json(
     run: _Run, stats: list[EndpointStats], verdict: Verdict, headroom: Headroom, timeline: Timeline
 ) -> dict[str, object]:
@@ -179,13 +214,17 @@ def verdict_json(
             }
             for f in run.failures
         ],
+        "stages_seen": [_window_json(users, w) for users, w in stage_windows(run, timeline)],
+        "drift": None
+        if (d := drift(timeline)) is None
+        else {"first_tenth": _window_json(None, d[0]), "last_tenth": _window_json(None, d[1])},
         "headroom": headroom_json(headroom),
         "timeline": {"seconds": len(timeline.seconds), "files": ["timeline.json", "timeline.csv"]},
     }
 
 
 def verdict_markdown(
-    run: _Run, stats: list[EndpointStats], verdict: Verdict, headroom: Headroom
+    run: _Run, stats: list[EndpointStats], verdict: Verdict, headroom: Headroom, timeline: Timeline
 ) -> str:
     spec = run.spec
     lines = [f"# Load run {run.run_id}: {'PASS' if verdict.passed else 'FAIL'}", ""]
@@ -238,6 +277,32 @@ def verdict_markdown(
             error = f.error.replace("|", "\\|")[:160]
             lines.append(f"| {f.method} {f.name} | {error} | {f.occurrences} |")
 
+    windows = stage_windows(run, timeline)
+    if windows:
+        limit = spec.thresholds.default
+        lines += [
+            "",
+            "## What users saw, stage by stage",
+            "",
+            "| users | requests | error rate | p50 ms | p95 ms | |",
+            "|---:|---:|---:|---:|---:|---|",
+        ]
+        for users, w in windows:
+            over = [] if w.p95_ms is None or w.p95_ms <= limit.p95_ms else ["p95"]
+            over += ["errors"] if w.error_rate > limit.error_rate else []
+            flag = "over the line: " + ", ".join(over) if over else ""
+            lines.append(
+                f"| {users} | {w.requests} | {w.error_rate:.1%} | {_num(w.p50_ms)} | "
+                f"{_num(w.p95_ms)} | {flag} |"
+            )
+    if (d := drift(timeline)) is not None:
+        lines += [
+            "",
+            f"Drift: p95 {_num(d[0].p95_ms)} ms and {d[0].error_rate:.1%} errors "
+            f"in the first tenth of the run, {_num(d[1].p95_ms)} ms and "
+            f"{d[1].error_rate:.1%} in the last.",
+        ]
+
     lines += ["", "## Database pool headroom", ""]
     h = headroom
     lines.append(
@@ -247,9 +312,9 @@ def verdict_markdown(
     if h.saturation is None:
         lines.append("- saturated: never (no connection shortage seen)")
     else:
-        users = "?" if h.saturation.users is None else h.saturation.users
+        at_users = "?" if h.saturation.users is None else str(h.saturation.users)
         lines.append(
-            f"- **saturated at {users} users** ({h.saturation.at_s:.1f} s in): "
+            f"- **saturated at {at_users} users** ({h.saturation.at_s:.1f} s in): "
             f"{h.saturation.reason}"
         )
     if h.needed is not None:
@@ -308,7 +373,7 @@ def write_report(
             verdict_json(run, stats, verdict, headroom, timeline), indent=2, default=str
         )
         + "\n",
-        "verdict.md": verdict_markdown(run, stats, verdict, headroom),
+        "verdict.md": verdict_markdown(run, stats, verdict, headroom, timeline),
         "pool-samples.jsonl": "".join(json.dumps(s.to_json()) + "\n" for s in run.samples),
     }
     check_no_secrets(files, run.secrets)

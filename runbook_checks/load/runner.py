@@ -162,6 +162,7 @@ def _run(run: _Run, runbook: Runbook | None, log: Log, clock: Clock) -> LoadOutc
     query, run.activity_source = activity_query(runbook)
     with _environment(spec, run, log, clock) as (api_url, admin_token, database_url):
         run.api_url = api_url
+        _preflight(api_url, admin_token)
         plan = LocustPlan(
             host=api_url,
             users=spec.users,
@@ -257,6 +258,30 @@ def _environment(
             yield ep.api_url, ep.admin_token, ep.database_url
         finally:
             proxy.clear_toxics()
+
+
+def _preflight(api_url: str, admin_token: str) -> None:
+    """The API answers and takes the admin token, or the run cannot be carried out (the
+    users would only record connection errors or 401s, which is no load test)."""
+    import httpx
+
+    try:
+        health = httpx.get(f"{api_url}/health", timeout=10)
+        admin = httpx.get(f"{api_url}/admin/storage/stats", timeout=10,
+                          headers={"Authorization": f"Bearer {admin_token}"})  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise LoadRunError(
+            f"cannot reach the API at {api_url}: {type(exc).__name__}: {exc}",
+            hint="check --host (and that the environment is up)",
+        ) from None
+    if admin.status_code in (401, 403):
+        raise LoadRunError(
+            f"the API at {api_url} refused the admin token ({admin.status_code})",
+            hint="pass its ADMIN_TOKEN with --admin-token (or in the environment)",
+        )
+    if health.status_code not in (200, 503):
+        raise LoadRunError(f"GET {api_url}/health answered {health.status_code}: is this the "
+                           "Files API?")  # fmt: skip
 
 
 def _password(url: str | None) -> list[str]:

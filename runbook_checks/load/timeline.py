@@ -29,6 +29,7 @@ class Second:
     p50_ms: float | None
     p95_ms: float | None
     max_ms: float | None
+    latency_hist: Mapping[float, int] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def error_rate(self) -> float:
@@ -46,6 +47,22 @@ class Second:
             "p95_ms": self.p95_ms,
             "max_ms": self.max_ms,
         }
+
+
+@dataclass(frozen=True)
+class Window:
+    """A stretch of the timeline, summed up."""
+
+    start_t: float
+    end_t: float
+    requests: int
+    failures: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.requests if self.requests else 0.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,18 @@ class Timeline:
         seconds = self.window(start_t, end_t)
         total = sum(s.requests for s in seconds)
         return sum(s.failures for s in seconds) / total if total else 0.0
+
+    def summary(self, start_t: float, end_t: float) -> Window:
+        """Requests, error rate and exact (to locust's rounding) p50/p95 over [start_t,
+        end_t): the seconds' latency histograms merged."""
+        seconds = self.window(start_t, end_t)
+        hist: dict[float, int] = defaultdict(int)
+        for second in seconds:
+            for value, count in second.latency_hist.items():
+                hist[value] += count
+        return Window(start_t, end_t, sum(s.requests for s in seconds),
+                      sum(s.failures for s in seconds), percentile(hist, 0.5),
+                      percentile(hist, 0.95))  # fmt: skip
 
     def with_marks(self, marks: Iterable[Mark]) -> Timeline:
         return Timeline(self.start_t, self.seconds, self.endpoints, (*self.marks, *marks))
@@ -199,6 +228,7 @@ def read_timeline(folder: Path, marks: Iterable[Mark] = ()) -> Timeline:
                     p50_ms=percentile(acc.hist, 0.50) if acc else None,
                     p95_ms=percentile(acc.hist, 0.95) if acc else None,
                     max_ms=round(acc.max_ms, 1) if acc and acc.n else None,
+                    latency_hist=dict(acc.hist) if acc else {},
                 )
             )
         return tuple(out)

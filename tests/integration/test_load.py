@@ -158,3 +158,18 @@ def test_load_runs_through_a_fault_and_the_timeline_shows_it(
     assert load.stats  # locust's own totals, per endpoint
     _, csv_path = timeline.write(tmp_path, "load-timeline")
     assert "postgres path down" in csv_path.read_text()
+
+
+def test_an_unreachable_host_is_could_not_run_not_a_verdict(tmp_path: Path) -> None:
+    from runbook_checks.stack.ports import free_port
+
+    host = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = subprocess.run(
+        [sys.executable, "-m", "runbook_checks.cli", "load", "--evidence-dir", str(tmp_path),
+         "--host", host, "--admin-token", "not-a-real-token", "--duration", "5"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"cannot reach the API at {host}" in result.stderr
+    (folder,) = tmp_path.glob("*-load-*")
+    assert "cannot reach" in (folder / "error.txt").read_text()

@@ -70,3 +70,17 @@ def test_no_records_is_an_empty_timeline(tmp_path: Path) -> None:
     timeline = read_timeline(tmp_path)
     assert timeline.seconds == ()
     assert timeline.error_rate(0, 10) == 0
+
+
+def test_a_window_merges_the_seconds_histograms(per_second: ModuleType, tmp_path: Path) -> None:
+    writer = per_second.PerSecondWriter(tmp_path / "timeline-1.jsonl", pid=1)
+    for second, latency, count in ((0, 10.0, 95), (1, 3000.0, 5), (2, 40.0, 50)):
+        for _ in range(count):
+            writer.record(T + second + 0.5, "GET", "/health", latency, failed=latency > 1000)
+    writer.close()
+    timeline = read_timeline(tmp_path)
+    first_two = timeline.summary(T, T + 2)
+    assert (first_two.requests, first_two.failures) == (100, 5)
+    assert (first_two.p50_ms, first_two.p95_ms) == (10, 10)  # 95 of 100 at 10 ms
+    assert timeline.summary(T, T + 3).p95_ms == 40  # the 5 slow ones are the top 3.3%
+    assert timeline.summary(T + 5, T + 9).requests == 0
