@@ -166,7 +166,7 @@ def test_an_unreachable_host_is_could_not_run_not_a_verdict(tmp_path: Path) -> N
     host = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = subprocess.run(
         [sys.executable, "-m", "runbook_checks.cli", "load", "--evidence-dir", str(tmp_path),
-         "--host", host, "--admin-token", "not-a-real-token", "--duration", "5"],
+         "--host", host, "--admin-token", "not-a-real-token", "--duration", "10"],
         capture_output=True, text=True, timeout=60, cwd=ROOT, check=False,
     )  # fmt: skip
     assert result.returncode == 2, result.stdout + result.stderr
