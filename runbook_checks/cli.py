@@ -82,7 +82,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
     import pytest
 
     scenarios = Path(__file__).resolve().parents[1] / "scenarios"
-    argv = [str(scenarios), "-p", "no:cacheprovider", "-q", "-rA"]
+    argv = [str(scenarios), "-p", "no:cacheprovider", "-q", "-rfEX", "--drill-progress"]
     for option in OPTIONS:
         argv += [f"--{option.name.replace('_', '-')}", str(getattr(args, option.name))]
     argv += list(args.pytest_args)

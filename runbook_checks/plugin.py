@@ -16,7 +16,10 @@ import pytest
 from runbook_checks.config import OPTIONS, ChecksConfig, from_pytest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from runbook_checks.drill.fixture import DrillFixture, Journal
+    from runbook_checks.drill.result import DrillResult, Event
     from runbook_checks.evidence.session import SessionEvidence
     from runbook_checks.gate.baseline import Baseline
     from runbook_checks.runbook.model import Runbook
@@ -39,6 +42,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--{option.name.replace('_', '-')}", dest=f"runbook_checks_{option.name}",
                         default=None, help=f"{option.help} (default: {option.default})")
         parser.addini(f"runbook_checks_{option.name}", help=option.help, default=None)
+    group.addoption("--drill-progress", action="store_true", default=False,
+                    help="print each drill phase (injected, detected, recovered ...) live")
+
+
+def _progress_printer(config: pytest.Config) -> Callable[[DrillResult, Event], None] | None:
+    """Each drill phase as it happens (`--drill-progress`; `runbook-checks drill` sets it)."""
+    if not config.getoption("drill_progress"):
+        return None
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return None
+
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def show(result: DrillResult, event: Event) -> None:
+        option = f" / {result.option}" if result.option else ""
+        detail = f"  {event.detail[:90]}" if event.detail else ""
+        line = f"  [{result.section_title}{option}] {event.at_s:7.1f}s  {event.name:<10}{detail}"
+        if capture is None:
+            reporter.write_line(line)
+            return
+        with capture.global_and_fixture_disabled():  # live, not into the test's capture
+            reporter.write_line(line)
+
+    return show
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -110,6 +138,7 @@ def drill(fresh_stack: Stack, runbook: Runbook, baseline: Baseline, journal: Jou
         stack=fresh_stack, runbook=runbook, section=str(marker.args[0]),
         option=marker.kwargs.get("option"), scenario_id=request.node.nodeid,
         work_dir=tmp_path_factory.mktemp("drill"), baseline=baseline, on_result=journal.add,
+        on_event=_progress_printer(request.config),
     )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
-from runbook_checks.drill.result import DrillResult, Verdict
+from runbook_checks.drill.result import DrillResult, Event, Verdict
 from runbook_checks.drill.runner import Drill
 from runbook_checks.drill.spec import Scenario
 from runbook_checks.gate.baseline import Baseline
@@ -44,11 +44,12 @@ class DrillFixture:
     baseline: Baseline
     on_result: Callable[[DrillResult], None]
     clock: Clock = SYSTEM_CLOCK
+    on_event: Callable[[DrillResult, Event], None] | None = None
 
     def run(self, scenario: Scenario) -> DrillResult:
         drill = Drill(self.stack, self.runbook, self.section, self.option,
                       scenario_id=self.scenario_id, work_dir=self.work_dir, clock=self.clock,
-                      on_result=self.on_result)
+                      on_result=self.on_result, on_event=self.on_event)
         return drill.run(scenario)
 
     def verify(self, scenario: Scenario) -> DrillResult:

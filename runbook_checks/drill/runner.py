@@ -57,6 +57,7 @@ class DrillContext:
     handle: FaultHandle | None = None
     injected_at: float | None = None
     diagnostics: list[StepResult] = field(default_factory=list)
+    on_event: Callable[[DrillResult, Event], None] | None = None  # live progress
 
     def since_inject(self) -> float:
         if self.injected_at is None:
@@ -103,7 +104,10 @@ class DrillContext:
         ))
 
     def event(self, name: str, detail: str = "") -> None:
-        self.result.events.append(Event(round(self.since_inject(), 3), name, detail))
+        event = Event(round(self.since_inject(), 3), name, detail)
+        self.result.events.append(event)
+        if self.on_event is not None:
+            self.on_event(self.result, event)
 
     def finding(self, level: Level, kind: str, message: str, *, step: Step | None = None,
                 suggestion: str = "", evidence: str = "") -> None:
@@ -145,7 +149,8 @@ class Drill:
     def __init__(self, stack: Stack, runbook: Runbook, section: str, option: str | None, *,
                  scenario_id: str, work_dir: Path, clock: Clock = SYSTEM_CLOCK,
                  max_wait_s: float = DEFAULT_MAX_WAIT_S,
-                 on_result: Callable[[DrillResult], None] | None = None) -> None:
+                 on_result: Callable[[DrillResult], None] | None = None,
+                 on_event: Callable[[DrillResult, Event], None] | None = None) -> None:
         self.stack = stack
         self.runbook = runbook
         self.section = runbook.section(section)
@@ -155,6 +160,7 @@ class Drill:
         self.clock = clock
         self.max_wait_s = max_wait_s
         self.on_result = on_result
+        self.on_event = on_event
 
     def budget_for(self, scenario: Scenario) -> float:
         if scenario.budget_s is not None:
@@ -179,7 +185,8 @@ class Drill:
         try:
             user = client.create_user(f"ledger-{secrets.token_hex(4)}@drill.test", "pro")
             ctx = DrillContext(self.stack, self.runbook, self.section, self.option, client,
-                               user, self.work_dir, self.clock, result)
+                               user, self.work_dir, self.clock, result,
+                               on_event=self.on_event)
             ledger = Ledger(client, user, clock=self.clock) if scenario.ledger else None
             self._phases(scenario, ctx, sampler, ledger)
         except Exception as exc:
