@@ -21,6 +21,8 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import httpx
+
     from runbook_checks.stack.base import Stack
 
 # Placeholders the runbook under test uses. A known placeholder without a value is
@@ -103,6 +105,10 @@ class Bindings:
     - `processes`: process name in `ps | grep NAME` -> a pattern that matches the
       component's process ("node" -> "files_api").
     - `files`: file name as written -> a real file (test.txt, test.pdf, curl-format.txt).
+    - `edges`: host outside the stack -> an in-process httpx transport that answers for
+      it (a status page stand-in, e.g. a respx router's `httpx.MockTransport`). curl
+      lines to such a host are sent to that transport and never leave the process (the
+      request's client closes it afterwards: give a stateless one).
     - `placeholders`: names that are placeholders when they have no value.
     - `secrets`: extra values to redact from evidence.
     """
@@ -114,12 +120,14 @@ class Bindings:
     services: Mapping[str, str] = field(default_factory=dict)
     processes: Mapping[str, str] = field(default_factory=dict)
     files: Mapping[str, Path] = field(default_factory=dict)
+    edges: Mapping[str, httpx.BaseTransport] = field(default_factory=dict)
     placeholders: frozenset[str] = frozenset(KNOWN_PLACEHOLDERS)
     secrets: frozenset[str] = frozenset()
     work_dir: Path = Path(".")
 
     def __post_init__(self) -> None:
-        for name in ("values", "env", "hosts", "paths", "services", "processes", "files"):
+        for name in ("values", "env", "hosts", "paths", "services", "processes", "files",
+                     "edges"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     # -- construction -----------------------------------------------------------------
@@ -187,6 +195,9 @@ class Bindings:
                     **getattr(self, name),
                     **{k: Path(str(v)) for k, v in value.items()},
                 }
+            elif name == "edges":
+                assert isinstance(value, Mapping), f"{name} must be a mapping"
+                changes[name] = {**self.edges, **value}
             elif name in ("placeholders", "secrets"):
                 assert not isinstance(value, Mapping | Path), f"{name} must be strings"
                 changes[name] = frozenset(getattr(self, name)) | frozenset(value)

@@ -59,13 +59,16 @@ def resolve_url(url: str, bindings: Bindings, stack_urls: Iterable[str] = ()) ->
     """The URL to send to, and a note on how it was mapped.
 
     The host (host:port first, then host) is looked up in `bindings.hosts`; a URL that
-    already points at one of `stack_urls` is kept. Anything else, and any mapping that
-    leads off the loopback interface, raises `Refused`.
+    already points at one of `stack_urls` is kept, and so is one whose host is an
+    in-process edge (`bindings.edges`: `_send` hands it to that transport). Anything
+    else, and any mapping that leads off the loopback interface, raises `Refused`.
     """
     parts = urlsplit(_with_scheme(url))
     netloc = parts.netloc.rsplit("@", 1)[-1]
     host = parts.hostname or ""
     keys = [netloc, host] if parts.port is not None else [host]
+    if any(key in bindings.edges for key in keys):
+        return urlunsplit(parts), f"{parts.scheme}://{netloc} -> an in-process stand-in"
     base: str | None = None
     for key in keys:
         if key in bindings.hosts:
@@ -341,7 +344,9 @@ def _send(request: CurlRequest, url: str, ctx: ExecContext, run: _Run) -> _Respo
     response_json: JsonValue = None
     status = 0
     received = 0
-    with httpx.Client(trust_env=False, follow_redirects=False) as client:
+    # outside hosts a scenario answers in-process: their requests never reach a network
+    mounts = {f"all://{host}": transport for host, transport in ctx.bindings.edges.items()}
+    with httpx.Client(trust_env=False, follow_redirects=False, mounts=mounts) as client:
         client.headers.pop("Accept-Encoding", None)
         client.headers.pop("User-Agent", None)
         client.headers.pop("Accept", None)
