@@ -126,8 +126,7 @@ class Bindings:
     work_dir: Path = Path(".")
 
     def __post_init__(self) -> None:
-        for name in ("values", "env", "hosts", "paths", "services", "processes", "files",
-                     "edges"):
+        for name in ("values", "env", "hosts", "paths", "services", "processes", "files", "edges"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
 
     # -- construction -----------------------------------------------------------------
