@@ -123,6 +123,7 @@ def from_stack(api_url: str, *, timeout_s: float = 5.0) -> ApiRoutes:
     return ApiRoutes.from_document(doc, url)
 
 
+@functools.lru_cache(maxsize=1)
 def offline_document() -> ApiRoutes:
     """The Files API's document, built in-process (no server, no database)."""
     import tempfile

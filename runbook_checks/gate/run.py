@@ -159,7 +159,7 @@ def _static(
     with timer.check("text", text.KINDS):
         findings += text.check_text(runbook, lines, today)
     with timer.check("sql-syntax", sql_check.STATIC_KINDS):
-        findings += sql_check.check_sql_syntax(steps)
+        findings += sql_check.check_sql_syntax(steps, "\n".join(lines))
     with timer.check("aws", aws_check.KINDS):
         findings += aws_check.check_aws_steps(steps)
     where = str(scan.folder) if scan.folder else "no scenarios folder"
@@ -222,7 +222,9 @@ def run_gate(
                 if stack is None:
                     stack, stack_start_s = _start_stack(options, clock, say, cleanup)
                 result = static.result()
-                findings += _live(steps, stack, options, timer, say, findings + result.findings)
+                findings += _live(
+                    steps, stack, options, timer, say, findings + result.findings, "\n".join(lines)
+                )
     findings = result.findings + findings
     findings = _dedupe(findings)
     findings.sort(key=lambda f: (f.line or 10**9, _LEVEL_ORDER[f.level], f.kind))
@@ -285,6 +287,7 @@ def _live(
     timer: _Timer,
     say: Callable[[str], None],
     so_far: list[Finding],
+    source: str,
 ) -> list[Finding]:
     from runbook_checks.gate.openapi import from_stack
     from runbook_checks.steps.binding import API_HOSTS, INSTANCE_HOSTS
@@ -296,7 +299,7 @@ def _live(
         timer.check("sql-schema", sql_check.LIVE_KINDS, "each statement rolled back"),
         sql_check.SchemaValidator(endpoints.database_url, timeout_s=5.0) as db,
     ):
-        found += sql_check.validate_sql(steps, db)
+        found += sql_check.validate_sql(steps, db, source)
     say("running the investigation steps on the healthy stack ...")
     with (
         timer.check("diagnostics", diagnostics.KINDS),

@@ -121,15 +121,36 @@ class SqlText:
     first_line: int  # runbook line of sql's first character
 
 
-def sql_texts(steps: Sequence[Located]) -> Iterator[SqlText]:
+def sql_texts(steps: Sequence[Located], source: str | None = None) -> Iterator[SqlText]:
+    """The SQL texts of `steps`. With the runbook's `source` text, each text's first line
+    is found in it (the occurrence nearest the step), not derived from the step."""
     for item in steps:
         if item.step.kind is not StepKind.SQL:
             continue
-        source = sql_source(item.step)
-        if source.manual_reason:
+        sql_of = sql_source(item.step)
+        if sql_of.manual_reason:
             continue
-        for sql, line in zip(source.sql, source.lines, strict=True):
-            yield SqlText(item, sql, line)
+        for sql, line in zip(sql_of.sql, sql_of.lines, strict=True):
+            found = locate(sql, source, item.step.line) if source is not None else None
+            yield SqlText(item, sql, found or line)
+
+
+def locate(text: str, source: str, near: int) -> int | None:
+    """The 1-based line of the occurrence of `text` in `source` nearest line `near`."""
+    needle = text.strip()
+    if not needle:
+        return None
+    best: int | None = None
+    at = source.find(needle)
+    while at >= 0:
+        line = source.count("\n", 0, at) + 1
+        if best is None or abs(line - near) < abs(best - near):
+            best = line
+        at = source.find(needle, at + 1)
+    if best is None:
+        return None
+    # `text` may start with blank lines that `needle` dropped
+    return best - text[: text.find(needle)].count("\n")
 
 
 def _line_at(sql: str, first_line: int, offset: int) -> int:
@@ -161,13 +182,13 @@ def _finding(
 # -- static ------------------------------------------------------------------------------
 
 
-def check_sql_syntax(steps: Sequence[Located]) -> list[Finding]:
+def check_sql_syntax(steps: Sequence[Located], source: str | None = None) -> list[Finding]:
     """Every statement parses with pglast (PostgreSQL's parser)."""
     from pglast import parse_sql
     from pglast.parser import ParseError
 
     findings: list[Finding] = []
-    for text in sql_texts(steps):
+    for text in sql_texts(steps, source):
         for statement in split_statements(text.sql):
             if statement.text.startswith("\\"):
                 continue
@@ -432,11 +453,13 @@ def _error_line(
     return _line_at(text.sql, text.first_line, source_start)
 
 
-def validate_sql(steps: Sequence[Located], db: SchemaValidator) -> list[Finding]:
+def validate_sql(
+    steps: Sequence[Located], db: SchemaValidator, source: str | None = None
+) -> list[Finding]:
     """Validate every SQL statement of `steps` against the live schema behind `db`."""
     roles = harmless_values()
     findings: list[Finding] = []
-    for text in sql_texts(steps):
+    for text in sql_texts(steps, source):
         values = placeholder_values(text.sql, roles, sql=True)
         bound = bind(text.sql, Bindings(values=values), sql=True)
         for statement in split_statements(bound.text):
