@@ -96,6 +96,29 @@ def add_load_command(
         help="run locust's master plus N worker processes on 127.0.0.1 (default 0: one process)",
     )
     load.add_argument(
+        "--remote-workers",
+        type=int,
+        default=0,
+        metavar="M",
+        help="also wait for M workers started by hand on other machines (they connect to "
+        "--master-bind:--master-port; the command to run there is printed)",
+    )
+    load.add_argument(
+        "--master-bind",
+        default="127.0.0.1",
+        metavar="ADDR",
+        help="address the locust master listens on for workers (default 127.0.0.1; with "
+        "--remote-workers an address those machines reach, on a private network: locust's "
+        "master protocol has no authentication)",
+    )
+    load.add_argument(
+        "--master-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="the master's port (default: a free one; 5557 with --remote-workers)",
+    )
+    load.add_argument(
         "--p95-ms",
         type=float,
         default=None,
@@ -185,6 +208,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         admin_token=admin_token if args.host else None,
         database_url=database_url,
         workers=args.workers,
+        remote_workers=args.remote_workers,
+        master_bind=args.master_bind,
+        master_port=args.master_port,
         thresholds=thresholds,
         margin=args.margin / 100,
         evidence_dir=config.evidence_dir,

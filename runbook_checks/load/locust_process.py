@@ -11,6 +11,7 @@ after the run time plus start and stop allowances, stopping what is left.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -28,6 +29,8 @@ LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"
 CSV_PREFIX = "locust"
 START_ALLOWANCE_S = 30.0  # interpreter start, worker connection, user sign-ups
 STOP_ALLOWANCE_S = 20.0  # final stats, CSV and HTML
+REMOTE_WAIT_S = 300.0  # for workers on other machines, started by hand
+REMOTE_MASTER_PORT = 5557  # locust's default, what a worker assumes
 Role = Literal["standalone", "master", "worker"]
 
 
@@ -44,6 +47,9 @@ class LocustPlan:
     shape: str | None = None  # None: `users` at `spawn_rate`, held for `run_time_s`
     spawn_rate: float | None = None
     workers: int = 0  # 0: one standalone process; N: a master and N workers
+    remote_workers: int = 0  # workers on other machines the master waits for
+    master_bind: str = "127.0.0.1"  # where the master listens for workers
+    master_port: int | None = None  # None: a free port (locust's default 5557 for remote)
     locustfile: Path = LOADTESTS / "locustfile.py"
     shapes_file: Path = LOADTESTS / "shapes.py"
     html: bool = True
@@ -68,7 +74,16 @@ class LocustPlan:
 
     @property
     def deadline_s(self) -> float:
-        return self.run_time_s + START_ALLOWANCE_S + 5 * self.workers + STOP_ALLOWANCE_S
+        return self.run_time_s + self.workers_wait_s + 5 * self.workers + STOP_ALLOWANCE_S
+
+    @property
+    def distributed(self) -> bool:
+        return self.workers + self.remote_workers > 0
+
+    @property
+    def workers_wait_s(self) -> float:
+        """How long the master waits for its workers (remote ones are started by hand)."""
+        return REMOTE_WAIT_S if self.remote_workers else START_ALLOWANCE_S
 
 
 def locust_argv(plan: LocustPlan, role: Role, master_port: int | None = None) -> list[str]:
@@ -119,13 +134,13 @@ def locust_argv(plan: LocustPlan, role: Role, master_port: int | None = None) ->
         argv += [
             "--master",
             "--master-bind-host",
-            "127.0.0.1",
+            plan.master_bind,
             "--master-bind-port",
             str(master_port),
             "--expect-workers",
-            str(plan.workers),
+            str(plan.workers + plan.remote_workers),
             "--expect-workers-max-wait",
-            f"{START_ALLOWANCE_S:g}",
+            f"{plan.workers_wait_s:g}",
         ]
     return argv
 
@@ -187,14 +202,14 @@ class LocustRun:
 
     @property
     def main(self) -> ManagedProcess:
-        return self.processes["locust-master" if self.plan.workers else "locust"]
+        return self.processes["locust-master" if self.plan.distributed else "locust"]
 
     def start(self) -> None:
         plan = self.plan
         plan.work_dir.mkdir(parents=True, exist_ok=True)
         plan.timeline_dir.mkdir(parents=True, exist_ok=True)
-        if plan.workers:
-            port = free_port()
+        if plan.distributed:
+            port = self.master_port
             self._add("locust-master", locust_argv(plan, "master", port))
             for i in range(1, plan.workers + 1):
                 self._add(f"locust-worker-{i}", locust_argv(plan, "worker", port))
@@ -219,6 +234,18 @@ class LocustRun:
             cwd=self.plan.locustfile.parent.parent,
             clock=self.clock,
         )
+
+    @functools.cached_property
+    def master_port(self) -> int:
+        if self.plan.master_port is not None:
+            return self.plan.master_port
+        return REMOTE_MASTER_PORT if self.plan.remote_workers else free_port()
+
+    def worker_command(self) -> str:
+        """What to run on another machine for it to join as a worker (token elided)."""
+        host = self.plan.master_bind
+        return (f"ADMIN_TOKEN=... locust -f loadtests/locustfile.py --worker "
+                f"--master-host {host} --master-port {self.master_port}")  # fmt: skip
 
     def running(self) -> bool:
         return self.main.is_alive()

@@ -175,6 +175,7 @@ def verdict_json(
             ],
             "peak_users": max(s.users for s in run.stages),
             "workers": spec.workers,
+            "remote_workers": spec.remote_workers,
             "pool_size": run.pool_size,
             "db_latency_ms": spec.db_latency_ms or None,
             "started": run.started.isoformat(),

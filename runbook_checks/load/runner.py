@@ -61,6 +61,9 @@ class LoadSpec:
     admin_token: str | None = None
     database_url: str | None = None  # for pg_stat_activity on an existing environment
     workers: int = 0
+    remote_workers: int = 0  # workers on other machines (started by hand) the master awaits
+    master_bind: str = "127.0.0.1"  # the master's address for workers
+    master_port: int | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     margin: float = DEFAULT_MARGIN
     evidence_dir: Path = Path("evidence")
@@ -73,6 +76,13 @@ class LoadSpec:
 
     def check(self) -> tuple[shapes.Stage, ...]:
         stages = shapes.plan(self.shape, self.users, self.duration_s)
+        if not 0 <= self.remote_workers <= 1000:
+            raise UsageError(f"--remote-workers {self.remote_workers}: expected 0..1000")
+        if self.remote_workers and self.master_bind in ("127.0.0.1", "localhost"):
+            raise UsageError(
+                "--remote-workers: workers on other machines cannot reach a master on 127.0.0.1",
+                hint="pass --master-bind with an address of this machine they can reach",
+            )
         if not 0 <= self.workers <= MAX_WORKERS:
             raise UsageError(
                 f"--workers {self.workers}: expected 0..{MAX_WORKERS}",
@@ -170,6 +180,9 @@ def _run(run: _Run, runbook: Runbook | None, log: Log, clock: Clock) -> LoadOutc
             work_dir=folder,
             shape=spec.shape,
             workers=spec.workers,
+            remote_workers=spec.remote_workers,
+            master_bind=spec.master_bind,
+            master_port=spec.master_port,
             wait_s=spec.wait_s,
         )
         locust = LocustRun(plan, admin_token, run_id=run.run_id, clock=clock)
@@ -179,8 +192,12 @@ def _run(run: _Run, runbook: Runbook | None, log: Log, clock: Clock) -> LoadOutc
         peak = max(s.users for s in stages)
         log(
             f"locust: {spec.shape} shape ({shapes.describe(stages)}), peak {peak} users, "
-            f"{spec.duration_s:g}s, {_workers(spec.workers)}"
+            f"{spec.duration_s:g}s, {_workers(spec.workers, spec.remote_workers)}"
         )
+        if spec.remote_workers:
+            log(f"waiting up to {plan.workers_wait_s:g}s for {spec.remote_workers} remote "
+                f"worker(s); on each machine run (same loadtests/ checkout):\n  "
+                f"LOAD_RUN_ID={run.run_id} {locust.worker_command()}")  # fmt: skip
         sampler.start()
         try:
             locust.start()
@@ -294,8 +311,11 @@ def _password(url: str | None) -> list[str]:
     return [password] if password else []
 
 
-def _workers(workers: int) -> str:
-    return "one locust process" if not workers else f"locust master + {workers} worker(s)"
+def _workers(workers: int, remote: int = 0) -> str:
+    if not workers and not remote:
+        return "one locust process"
+    where = f"{workers} local" + (f" + {remote} remote" if remote else "")
+    return f"locust master + {where} worker(s)"
 
 
 def write_json(path: Path, data: object) -> None:

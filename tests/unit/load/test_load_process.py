@@ -9,7 +9,7 @@ import pytest
 
 from runbook_checks.cli import build_parser
 from runbook_checks.errors import UsageError
-from runbook_checks.load.locust_process import LocustPlan, locust_argv, locust_env
+from runbook_checks.load.locust_process import LocustPlan, LocustRun, locust_argv, locust_env
 from runbook_checks.load.runner import LoadSpec, new_run_folder
 
 TOKEN = "s3cr3t-admin-token"
@@ -60,6 +60,18 @@ def test_master_and_workers_on_loopback() -> None:
     assert p.deadline_s > p.run_time_s
 
 
+def test_a_master_for_workers_on_other_machines() -> None:
+    p = plan(workers=1, remote_workers=3, master_bind="10.0.0.5", master_port=5557)
+    master = locust_argv(p, "master", 5557)
+    assert master[master.index("--expect-workers") + 1] == "4"  # local and remote
+    assert master[master.index("--master-bind-host") + 1] == "10.0.0.5"
+    assert float(master[master.index("--expect-workers-max-wait") + 1]) >= 300
+    run = LocustRun(p, TOKEN, run_id="r1")
+    assert run.master_port == 5557
+    assert run.worker_command().endswith("--worker --master-host 10.0.0.5 --master-port 5557")
+    assert TOKEN not in run.worker_command()
+
+
 def test_the_admin_token_travels_in_the_environment_only() -> None:
     p = plan(wait_s=(0.1, 0.5))
     for role in ("standalone", "master", "worker"):
@@ -87,6 +99,7 @@ def test_the_load_subcommand(monkeypatch: pytest.MonkeyPatch) -> None:
         (LoadSpec(host="http://s:1", admin_token="t", db_latency_ms=5), "embedded stack"),
         (LoadSpec(users=3000, shape="step"), "peaks at 6000"),
         (LoadSpec(pool_size=0), "--pool-size 0"),
+        (LoadSpec(remote_workers=2), "cannot reach a master on 127.0.0.1"),
     ],
 )
 def test_specs_that_cannot_run_are_refused_before_anything_starts(
