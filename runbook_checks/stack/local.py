@@ -319,13 +319,17 @@ class LocalStack:
         for extra in [c for c in self.api_instances() if c.name != "api"]:
             extra.stop()
             del self.components[extra.name]
-        # a failover or a restore a test left behind: the API's database is the primary again
+        # a failover or a restore a test left behind: the API's database is the primary
+        # again (the API's pool finds its connections to the removed cluster closed and
+        # reconnects through the proxy, now to the primary; no restart needed)
+        rerouted = self.database_route != self.postgres.port
+        if rerouted:
+            self.route_database("postgres")
         for name, component in list(self.components.items()):
             if name not in COMPONENTS and isinstance(component, LocalPostgres):
                 self.remove_component(name)
-        if self.database_route != self.postgres.port:
-            self.route_database("postgres")
-            self.restart_api()  # drop the pool's connections to the cluster that is gone
+        if rerouted:
+            self.wait_healthy()
         if self.api.settings != self._api_start_settings:
             self.api.stop()
             self.api.configure(self._api_start_settings)
