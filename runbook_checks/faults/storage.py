@@ -43,6 +43,7 @@ _OUTAGE_NEEDS: Mapping[str, frozenset[Capability]] = {
     "kill": frozenset({Capability.KILL, Capability.DATA}),
 }
 KIB = 1024
+_BUCKET_EXISTS = ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
 
 
 def stored_bytes(stack: Stack) -> int:
@@ -74,8 +75,14 @@ def _ensure_bucket(stack: Stack) -> str:
         client.head_bucket(Bucket=bucket)
         return f"bucket {bucket} is there"
     except ClientError:
+        pass
+    try:
         client.create_bucket(Bucket=bucket)
-        return f"recreated the empty bucket {bucket}"
+    except ClientError as exc:  # the API recreated it first (it does on its next call)
+        if exc.response.get("Error", {}).get("Code") not in _BUCKET_EXISTS:
+            raise
+        return f"bucket {bucket} is there (recreated by the API)"
+    return f"recreated the empty bucket {bucket}"
 
 
 @dataclass(frozen=True)
