@@ -70,11 +70,16 @@ class LocalReplica(LocalPostgres):
 
     def wait_caught_up(self, timeout_s: float = 15.0) -> str:
         """Until the replica has replayed everything the primary has logged so far; returns
-        that WAL position. (The insert position, not the write position: with
-        synchronous_commit=off a commit is acknowledged before its WAL is written, and it
-        must be on the replica too.)"""
+        that WAL position.
+
+        The primary only sends WAL it has flushed, and with synchronous_commit=off (the
+        stack's default) commits are acknowledged before their WAL is flushed; the rest of
+        the WAL may sit unflushed in a partial page for seconds. So one durable commit
+        first (a transaction id and nothing else): its flush covers all that came before."""
         with self.primary.admin_connect() as conn:
-            row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+            conn.execute("SET synchronous_commit TO on")
+            conn.execute("SELECT pg_current_xact_id()")
+            row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
         assert row is not None
         target = str(row[0])
 
