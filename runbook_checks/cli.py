@@ -12,17 +12,12 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from runbook_checks import __version__
 from runbook_checks.config import BACKENDS, OPTIONS, ChecksConfig
 from runbook_checks.errors import RunbookChecksError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
-
-
-def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -74,8 +69,13 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         print("nothing to clean up.")
     else:
         print(f"removed {len(report.folders)} folder(s), killed {len(report.killed)} "
-              f"process(es), unmounted {len(report.unmounted)} mount(s).")
-    return EXIT_OK
+              f"process(es), unmounted {len(report.unmounted)} mount(s), cleared "
+              f"{len(report.faults)} fault(s) left injected.")
+    for fault in report.faults:
+        print(f"  fault left by a dead drill: {fault}")
+    for problem in report.problems:
+        print(f"  NOT cleaned (kept for the next cleanup): {problem}", file=sys.stderr)
+    return EXIT_FAILED if report.problems else EXIT_OK
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
@@ -199,19 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    from runbook_checks.safety.interrupts import run_guarded
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args))
-    except RunbookChecksError as exc:
-        print(f"runbook-checks: error: {exc}", file=sys.stderr)
-        for note in getattr(exc, "__notes__", []):
-            print(f"  {note}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("runbook-checks: interrupted; everything started was stopped.", file=sys.stderr)
-        return 130
+
+    def run() -> int:
+        try:
+            return int(args.func(args))
+        except RunbookChecksError as exc:
+            print(f"runbook-checks: error: {exc}", file=sys.stderr)
+            for note in getattr(exc, "__notes__", []):
+                print(f"  {note}", file=sys.stderr)
+            return EXIT_ERROR
+
+    # SIGTERM and Ctrl-C unwind (faults reverted, stacks stopped), then a final cleanup
+    # that further signals cannot cut short (runbook_checks.safety.interrupts).
+    return run_guarded(run)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,21 @@ A `Fault` is a frozen dataclass of settings with units in the names (`latency_ms
 context manager whose `revert()` undoes exactly what was done, at most once, in reverse
 order, and keeps going when one undo step fails (then raises all the errors together).
 Every live handle is in `ACTIVE`, so an interrupted drill can revert what is left.
+
+Two optional hooks of the stack (duck-typed, so any backend can offer them):
+- `stack.state` (a `leftovers.StateFile`): each fault is recorded there BEFORE it acts and
+  removed once reverted, so `runbook-checks cleanup` knows what a killed drill left.
+- `stack.on_fault_event(event, fault, handle)`: told "injecting" before a fault acts (it
+  may refuse by raising `FaultError`: the external backend's policy and audit log),
+  "reverting" before its undo steps and "reverted" after them.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -18,6 +28,7 @@ from typing import TYPE_CHECKING, ClassVar
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import RunbookChecksError
 from runbook_checks.stack.base import Capability
+from runbook_checks.stack.leftovers import StateFile
 
 if TYPE_CHECKING:
     from runbook_checks.stack.base import Stack
@@ -27,12 +38,24 @@ class FaultError(RunbookChecksError):
     """A fault could not be injected or reverted."""
 
 
+_SERIAL = itertools.count(1)
+
+
+def _tell(stack: object, event: str, fault: Fault, handle: FaultHandle | None) -> None:
+    hook = getattr(stack, "on_fault_event", None)
+    if callable(hook):
+        hook(event, fault, handle)
+
+
 class FaultHandle:
     """The live state of one injected fault."""
 
-    def __init__(self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK,
+                 stack: object | None = None) -> None:
         self.fault = fault
         self.clock = clock
+        self.stack = stack  # where it was injected (its state file and hooks)
+        self.id = f"{os.getpid()}-{next(_SERIAL)}"
         self.injected_at = clock.monotonic()
         self.reverted_at: float | None = None
         self.notes: list[str] = []  # what was done, in words, for the journal
@@ -58,17 +81,55 @@ class FaultHandle:
             self.reverted_at = self.clock.monotonic()
             steps, self._undo = self._undo, []
         ACTIVE.discard(self)
+        if self.stack is not None:
+            _tell(self.stack, "reverting", self.fault, self)
         errors: list[str] = []
-        for what, undo in reversed(steps):
+        pending = list(reversed(steps))
+        while pending:
+            what, undo = pending[0]
             try:
                 undo()
             except Exception as exc:  # keep reverting the rest; report all at the end
                 errors.append(f"{what}: {type(exc).__name__}: {exc}")
+            except BaseException:  # interrupted (Ctrl-C, SIGTERM): keep what is left
+                with self._lock:  # for ACTIVE.revert_all() (undo steps are idempotent)
+                    self._undo = list(reversed(pending)) + self._undo
+                    self.reverted_at = None
+                ACTIVE.add(self)
+                raise
+            pending.pop(0)
+        self._forget(errors)
         if errors:
             raise FaultError(
                 f"reverting {self.fault.describe()} left problems: " + "; ".join(errors),
                 hint="run `runbook-checks cleanup`; the stack may need a restart",
             )
+
+    def abandon(self, why: str) -> None:
+        """Mark reverted WITHOUT running the undo steps: the stack it lived in is being
+        torn down (a local stack's processes, mounts and proxies go, and the fault with
+        them), so undoing it there would only restart what is being stopped."""
+        with self._lock:
+            if self.reverted_at is not None:
+                return
+            self.reverted_at = self.clock.monotonic()
+            self._undo = []
+        ACTIVE.discard(self)
+        self.notes.append(f"abandoned: {why}")
+        self._forget([])
+
+    def _forget(self, errors: list[str]) -> None:
+        """Out of the state file (or marked there when its revert failed); hooks told."""
+        state = getattr(self.stack, "state", None)
+        try:
+            if isinstance(state, StateFile) and errors:
+                state.add_fault(self.id, {**_record(self), "revert_failed": "; ".join(errors)})
+            elif isinstance(state, StateFile):
+                state.remove_fault(self.id)
+        except OSError:  # the stack's folder is gone already (it was stopped)
+            pass
+        if self.stack is not None:
+            _tell(self.stack, "reverted", self.fault, self)
 
     def __enter__(self) -> FaultHandle:
         return self
@@ -106,8 +167,12 @@ class Fault:
         reason = self.unsupported_reason(stack)
         if reason:
             raise FaultError(reason, hint="run this scenario on the local or docker backend")
-        handle = FaultHandle(self, clock=clock)
+        _tell(stack, "injecting", self, None)  # may refuse (FaultError)
+        handle = FaultHandle(self, clock=clock, stack=stack)
         try:
+            state = getattr(stack, "state", None)
+            if isinstance(state, StateFile):
+                state.add_fault(handle.id, _record(handle))
             self._inject(stack, handle)
         except BaseException as exc:
             try:
@@ -119,6 +184,16 @@ class Fault:
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
         raise NotImplementedError
+
+
+def _record(handle: FaultHandle) -> dict[str, str]:
+    """What the state file says about a live fault."""
+    return {
+        "kind": handle.fault.kind,
+        "what": handle.fault.describe(),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "pid": str(os.getpid()),
+    }
 
 
 @dataclass
@@ -133,6 +208,14 @@ class _ActiveFaults:
     def discard(self, handle: FaultHandle) -> None:
         with self.lock:
             self.handles.discard(handle)
+
+    def abandon_stack(self, stack: object, why: str = "its stack was stopped") -> int:
+        """Abandon (see `FaultHandle.abandon`) every live fault injected on `stack`."""
+        with self.lock:
+            handles = [h for h in self.handles if h.stack is stack]
+        for handle in handles:
+            handle.abandon(why)
+        return len(handles)
 
     def revert_all(self) -> list[str]:
         """Revert every live fault; return the errors (an interrupt path: never raises)."""

@@ -2,8 +2,11 @@
 
 Every local stack lives in a folder under `work_root()` with a `state.json` naming the
 owning process, the PIDs it spawned (with their start times, so a recycled PID is never
-killed) and the mounts it made. `sweep()` (run by `runbook-checks cleanup` and at the
-start of every stack) removes what belongs to owners that are gone.
+killed), the mounts it made, and the faults injected and not yet reverted (recorded by
+`faults.base` before each injection). `sweep()` (run by `runbook-checks cleanup` and at
+the start of every stack) removes what belongs to owners that are gone; for an external
+environment (`environment` names its config file) it also ends the faults' database
+sessions there, since nothing of that environment dies with the drill.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ class StateFile:
     owner_pid: int = field(default_factory=os.getpid)
     pids: dict[str, list[int | str | None]] = field(default_factory=dict)
     mounts: list[str] = field(default_factory=list)
+    faults: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> kind, what, since
+    environment: str = ""  # an external environment's config file (see stack.external)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -64,6 +69,8 @@ class StateFile:
             "owner_start": _start_time(self.owner_pid),
             "pids": self.pids,
             "mounts": self.mounts,
+            "faults": self.faults,
+            "environment": self.environment,
         }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
@@ -85,26 +92,62 @@ class StateFile:
                 self.mounts.remove(str(path))
             self.write()
 
+    def add_fault(self, fault_id: str, record: dict[str, str]) -> None:
+        """Written BEFORE the fault acts, so a drill killed half-way still names it."""
+        with self._lock:
+            self.faults[fault_id] = dict(record)
+            self.write()
+
+    def remove_fault(self, fault_id: str) -> None:
+        with self._lock:
+            if self.faults.pop(fault_id, None) is not None:
+                self.write()
+
 
 @dataclass(frozen=True)
 class SweepReport:
     folders: tuple[str, ...]
     killed: tuple[int, ...]
     unmounted: tuple[str, ...]
+    faults: tuple[str, ...] = ()  # faults still injected when their drill died, now reverted
+    problems: tuple[str, ...] = ()  # what could not be cleaned (the folder is kept to retry)
 
     @property
     def empty(self) -> bool:
-        return not (self.folders or self.killed or self.unmounted)
+        return not (self.folders or self.killed or self.unmounted or self.faults
+                    or self.problems)
+
+
+def _revert_faults(data: dict[str, object]) -> tuple[list[str], list[str]]:
+    """Faults the state file still lists, and the problems reverting them. A local stack's
+    faults (ballast on its tmpfs, its resized mounts, its proxies, its fault sessions, an
+    API restarted with other settings) go with its processes and mounts; an external
+    environment outlives the drill, so its fault sessions are terminated there."""
+    faults = data.get("faults")
+    if not isinstance(faults, dict) or not faults:
+        return [], []
+    records = [r for r in faults.values() if isinstance(r, dict)]
+    names = [str(r.get("what") or r.get("kind")) for r in records]
+    environment = data.get("environment")
+    if not environment:
+        return names, []
+    from runbook_checks.stack.external import revert_leftover_faults
+
+    kinds = sorted({str(r.get("kind")) for r in records})
+    return names, revert_leftover_faults(Path(str(environment)), kinds)
 
 
 def release(folder: Path, *, force: bool = True) -> SweepReport:
-    """Kill the recorded processes, unmount the recorded mounts, remove the folder."""
+    """Revert the recorded faults where they outlive the drill, kill the recorded
+    processes, unmount the recorded mounts, remove the folder. A folder whose faults could
+    not be reverted is kept (the next sweep retries) and the problem reported."""
     killed: list[int] = []
     unmounted: list[str] = []
     try:
         data = json.loads((folder / STATE_FILE).read_text())
     except (OSError, ValueError):
         data = {"pids": {}, "mounts": []}
+    faults, problems = _revert_faults(data)
     for pid, start in data.get("pids", {}).values():
         if isinstance(pid, int) and _alive(pid, start if isinstance(start, str) else None):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -122,8 +165,10 @@ def release(folder: Path, *, force: bool = True) -> SweepReport:
         if target.startswith(str(folder) + "/"):
             subprocess.run(["umount", "-l", target], capture_output=True, timeout=10, check=False)
             unmounted.append(target)
+    if problems:  # keep the record: the faults are still out there
+        return SweepReport((), tuple(killed), tuple(unmounted), tuple(faults), tuple(problems))
     shutil.rmtree(folder, ignore_errors=True)
-    return SweepReport((str(folder),), tuple(killed), tuple(unmounted))
+    return SweepReport((str(folder),), tuple(killed), tuple(unmounted), tuple(faults))
 
 
 def sweep() -> SweepReport:
@@ -131,6 +176,8 @@ def sweep() -> SweepReport:
     folders: list[str] = []
     killed: list[int] = []
     unmounted: list[str] = []
+    faults: list[str] = []
+    problems: list[str] = []
     for folder in sorted(work_root().iterdir()):
         if not folder.is_dir():
             continue
@@ -148,4 +195,7 @@ def sweep() -> SweepReport:
         folders += report.folders
         killed += report.killed
         unmounted += report.unmounted
-    return SweepReport(tuple(folders), tuple(killed), tuple(unmounted))
+        faults += report.faults
+        problems += report.problems
+    return SweepReport(tuple(folders), tuple(killed), tuple(unmounted), tuple(faults),
+                       tuple(problems))

@@ -1,0 +1,209 @@
+"""Ctrl-C and SIGTERM during a drill: unwind, revert, stop, and make sure of it.
+
+The first SIGINT or SIGTERM raises `KeyboardInterrupt` in the main thread, so every
+`finally`, context manager and pytest fixture teardown on the way out runs: fault handles
+revert, stacks stop. Then `final_cleanup()` makes sure, with further signals deferred
+(`shielded()`): every fault still in `faults.base.ACTIVE` is reverted and every stack
+folder this process owns is released (processes killed, mounts unmounted, the external
+environment's fault sessions ended, folders removed).
+
+SIGKILL runs none of this; `stack.leftovers` covers it (parent-death signal, sweep).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from types import FrameType
+
+from runbook_checks.stack.leftovers import STATE_FILE, SweepReport, release, work_root
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+@dataclass
+class _Signals:
+    received: list[int]
+    deferred: list[int]
+    shield_depth: int = 0
+
+
+_SIGNALS = _Signals([], [])
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _SIGNALS.received.append(signum)
+    raise KeyboardInterrupt(f"{signal.Signals(signum).name}")
+
+
+def _defer(signum: int, frame: FrameType | None) -> None:
+    _SIGNALS.received.append(signum)
+    if not _SIGNALS.deferred:
+        print(
+            f"runbook-checks: {signal.Signals(signum).name} received while cleaning up; "
+            "finishing the cleanup first (kill -9 forces it; then run "
+            "`runbook-checks cleanup`)",
+            file=sys.stderr,
+            flush=True,
+        )
+    _SIGNALS.deferred.append(signum)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def install(*, only_if_default: bool = False) -> bool:
+    """SIGTERM (and SIGINT) raise `KeyboardInterrupt` in the main thread. With
+    `only_if_default`, a handler someone else installed is left alone. Returns whether
+    SIGTERM is now handled here."""
+    if not _main_thread():
+        return False
+    installed = False
+    for sig in HANDLED:
+        current = signal.getsignal(sig)
+        default = signal.SIG_DFL if sig is signal.SIGTERM else signal.default_int_handler
+        if only_if_default and current not in (default, _interrupt):
+            continue
+        signal.signal(sig, _interrupt)
+        installed = installed or sig is signal.SIGTERM
+    return installed
+
+
+def received() -> tuple[int, ...]:
+    """The signals this process was interrupted by (for messages and the plugin)."""
+    return tuple(_SIGNALS.received)
+
+
+@contextlib.contextmanager
+def shielded(*, reraise: bool = True) -> Iterator[None]:
+    """SIGINT/SIGTERM arriving inside the block are held back; with `reraise`, the block's
+    end raises `KeyboardInterrupt` for them. Outside the main thread: no effect."""
+    if not _main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in HANDLED}
+    _SIGNALS.shield_depth += 1
+    for sig in HANDLED:
+        signal.signal(sig, _defer)
+    try:
+        yield
+    finally:
+        _SIGNALS.shield_depth -= 1
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if _SIGNALS.shield_depth == 0 and _SIGNALS.deferred:
+            pending = _SIGNALS.deferred[-1]
+            _SIGNALS.deferred.clear()
+            if reraise:
+                raise KeyboardInterrupt(signal.Signals(pending).name)
+
+
+def _owned_by_me(folder_state: dict[str, object]) -> bool:
+    from runbook_checks.stack.leftovers import _start_time
+
+    pid = folder_state.get("owner_pid")
+    return pid == os.getpid() and folder_state.get("owner_start") in (None, _start_time(pid))
+
+
+def release_own() -> SweepReport:
+    """Release every stack folder this process owns (a last resort: only call it when no
+    stack of this process is in use any more)."""
+    reports: list[SweepReport] = []
+    for folder in sorted(work_root().iterdir()):
+        try:
+            data = json.loads((folder / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and _owned_by_me(data):
+            reports.append(release(folder))
+    return SweepReport(
+        tuple(f for r in reports for f in r.folders),
+        tuple(p for r in reports for p in r.killed),
+        tuple(m for r in reports for m in r.unmounted),
+        tuple(f for r in reports for f in r.faults),
+        tuple(p for r in reports for p in r.problems),
+    )
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    revert_errors: tuple[str, ...]
+    released: SweepReport
+
+    def lines(self) -> list[str]:
+        out = [f"could not revert: {e}" for e in self.revert_errors]
+        r = self.released
+        if r.folders or r.killed or r.unmounted:
+            out.append(
+                f"released {len(r.folders)} stack folder(s): killed {len(r.killed)} "
+                f"process(es), unmounted {len(r.unmounted)} mount(s)"
+            )
+        out += [f"fault left by the interrupted drill, reverted: {f}" for f in r.faults]
+        out += [f"NOT cleaned: {p}" for p in r.problems]
+        return out
+
+
+def final_cleanup() -> CleanupReport:
+    """Revert every live fault and release this process's stack folders; further signals
+    are held back until it is done. Never raises."""
+    from runbook_checks.faults.base import ACTIVE
+
+    errors: list[str] = []
+    released = SweepReport((), (), ())
+    with shielded(reraise=False):
+        try:
+            errors = ACTIVE.revert_all()
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        try:
+            released = release_own()
+        except Exception as exc:
+            errors.append(f"releasing stack folders: {type(exc).__name__}: {exc}")
+    return CleanupReport(tuple(errors), released)
+
+
+def run_guarded(main: Callable[[], int], *, interrupted_code: int = 130) -> int:
+    """Run `main` with SIGTERM/SIGINT as `KeyboardInterrupt`. After an interrupt (raised
+    out of `main`, or swallowed inside it, as pytest does): the final cleanup, its report
+    on stderr, and `interrupted_code` (or 0 where `main` took the interrupt as its normal
+    end and said so by returning 0, as `runbook-checks up` does)."""
+    install()
+    already = len(_SIGNALS.received)
+    try:
+        code = main()
+    except KeyboardInterrupt as exc:
+        return _after_interrupt(str(exc) or "Ctrl-C", interrupted_code)
+    if len(_SIGNALS.received) > already:
+        name = signal.Signals(_SIGNALS.received[-1]).name
+        return _after_interrupt(name, interrupted_code, quiet=code == 0)
+    return code
+
+
+def _after_interrupt(what: str, code: int, *, quiet: bool = False) -> int:
+    report = final_cleanup()
+    for line in report.lines():
+        print(f"runbook-checks: {line}", file=sys.stderr)
+    if quiet and not report.lines():
+        return 0
+    if report.revert_errors or report.released.problems:
+        print(
+            f"runbook-checks: interrupted ({what}); NOT everything could be cleaned up "
+            "(see above); run `runbook-checks cleanup`.",
+            file=sys.stderr,
+            flush=True,
+        )
+        return code
+    print(
+        f"runbook-checks: interrupted ({what}); every fault reverted and everything "
+        "started stopped.",
+        file=sys.stderr,
+        flush=True,
+    )
+    return code

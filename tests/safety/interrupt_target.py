@@ -1,0 +1,110 @@
+"""A drill in miniature, for the interrupt tests: start a stack, inject faults, hold them.
+
+    python tests/safety/interrupt_target.py --faults disk-full,long-running-query
+    python tests/safety/interrupt_target.py --environment env.toml --faults idle-in-transaction
+
+It prints `phase: NAME` lines (flushed) as it goes (starting, started, injecting:KIND,
+injected:KIND, holding, reverting, stopping, done), so a test can signal it at a chosen
+point. It runs under the CLI's own interrupt handling (`safety.interrupts.run_guarded`),
+so what it leaves behind is what an interrupted `runbook-checks drill` would leave.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from runbook_checks.faults.base import Fault, FaultHandle
+from runbook_checks.faults.database import IdleInTransaction, LongRunningQuery
+from runbook_checks.faults.disk import DiskFull
+from runbook_checks.faults.network import NetworkLatency
+from runbook_checks.safety.interrupts import run_guarded
+from runbook_checks.stack.base import Capability, Stack
+
+
+@dataclass(frozen=True)
+class ApiSettings(Fault):
+    """The API restarted with other settings (a smaller pool); revert restarts it back."""
+
+    pool_size: int = 3
+    kind: ClassVar[str] = "api-settings"
+    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.RECONFIGURE})
+
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        before = stack.api.settings.get("DB_POOL_SIZE", "20")  # type: ignore[attr-defined]
+        handle.did(
+            f"API restarted with DB_POOL_SIZE={self.pool_size}",
+            lambda: stack.restart_api(DB_POOL_SIZE=before),
+            "restart the API back",
+        )
+        stack.restart_api(DB_POOL_SIZE=str(self.pool_size))
+
+
+FAULTS: dict[str, Callable[[], Fault]] = {
+    "disk-full": lambda: DiskFull(headroom_mb=2),
+    "long-running-query": lambda: LongRunningQuery(duration_s=600),
+    "idle-in-transaction": lambda: IdleInTransaction(count=2),
+    "network-latency": lambda: NetworkLatency("postgres", latency_ms=300),
+    "api-settings": ApiSettings,
+}
+
+
+def phase(name: str) -> None:
+    print(f"phase: {name}", flush=True)
+
+
+def drill(faults: list[str], environment: Path | None, hold_s: float) -> int:
+    stack: Stack
+    if environment is not None:
+        from runbook_checks.stack.external import ExternalStack
+
+        stack = ExternalStack.from_file(environment)
+    else:
+        from runbook_checks.stack.local import LocalStack
+
+        stack = LocalStack()
+    phase("starting")
+    stack.start()
+    try:
+        phase("started")
+        handles = []
+        for kind in faults:
+            phase(f"injecting:{kind}")
+            handles.append(FAULTS[kind]().inject(stack))
+            phase(f"injected:{kind}")
+        phase("holding")
+        deadline = time.monotonic() + hold_s
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+        phase("reverting")
+        for handle in reversed(handles):
+            handle.revert()
+    finally:
+        phase("stopping")
+        stack.stop()
+    phase("done")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--faults", default="", help=f"comma-separated: {', '.join(FAULTS)}")
+    parser.add_argument(
+        "--environment",
+        type=Path,
+        default=None,
+        help="an external environment's config file (default: a local stack)",
+    )
+    parser.add_argument("--hold-s", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    faults = [f for f in args.faults.split(",") if f]
+    return run_guarded(lambda: drill(faults, args.environment, args.hold_s))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
