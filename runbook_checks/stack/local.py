@@ -159,6 +159,9 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop everything, API first; remove the folder. Idempotent, never raises."""
+        from runbook_checks.faults.base import ACTIVE
+
+        ACTIVE.abandon_stack(self)  # its faults go with it; undoing them would restart things
         errors: list[str] = []
         for name in ("api", *[n for n in self.components if n != "api"]):
             component = self.components.get(name)
