@@ -221,7 +221,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     print()
     print(outcome.message)
     if headroom.saturation is not None:
-        print(f"pool saturated at {headroom.saturation.users} users: {headroom.saturation.reason}")
+        saturation = headroom.saturation
+        print(f"pool saturated at {saturation.describe_users()}: {saturation.reason}")
     if headroom.recommended is not None:
         print(
             f"pool: {headroom.pool_size} configured; the peak ({headroom.peak_users} users) "

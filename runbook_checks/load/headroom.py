@@ -68,9 +68,17 @@ class StageLoad:
 
 @dataclass(frozen=True)
 class Saturation:
-    users: int | None
+    users: int | None  # the user count then (while ramping: the count being ramped to)
     at_s: float  # seconds since the first sample
     reason: str
+    users_from: int | None = None  # while ramping: the count being ramped from
+
+    def describe_users(self) -> str:
+        if self.users is None:
+            return "an unknown number of users"
+        if self.users_from is not None and self.users_from != self.users:
+            return f"{self.users_from}-{self.users} users (while ramping)"
+        return f"{self.users} users"
 
 
 @dataclass(frozen=True)
@@ -152,12 +160,16 @@ def compute_headroom(
     hist = sorted(history, key=lambda h: h.t)
     times = [h.t for h in hist]
 
-    def users_at(t: float) -> int | None:
-        """Users at `t`: locust's history rows bracket it (a second apart); while users
-        are being started the later, higher count is the one in force."""
+    def users_around(t: float) -> tuple[int, int] | None:
+        """The user counts of locust's history rows around `t` (a second apart)."""
         i = bisect.bisect_right(times, t)
         around = [h.users for h in hist[max(i - 1, 0) : i + 1]]
-        return max(around) if i and around else None
+        return (min(around), max(around)) if i and around else None
+
+    def users_at(t: float) -> int | None:
+        """Users at `t`; while users are being started, the count being ramped to."""
+        around = users_around(t)
+        return None if around is None else around[1]
 
     peak_users = max((h.users for h in hist), default=None) or None
     if not pool:
@@ -191,7 +203,9 @@ def compute_headroom(
         why = _saturated_why(sample, timeouts_seen)
         flags.append(bool(why))
         if why and saturation is None:
-            saturation = Saturation(users_at(sample.t), sample.t - pool[0].t, why)
+            around = users_around(sample.t)
+            saturation = Saturation(around[1] if around else None, sample.t - pool[0].t, why,
+                                    around[0] if around else None)  # fmt: skip
         if sample.timeouts_total is not None:
             timeouts_seen = max(timeouts_seen or 0.0, sample.timeouts_total)
 

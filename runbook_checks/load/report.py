@@ -63,6 +63,7 @@ def headroom_json(h: Headroom) -> dict[str, object]:
         if h.saturation is None
         else {
             "users": h.saturation.users,
+            "users_from": h.saturation.users_from,
             "at_s": round(h.saturation.at_s, 2),
             "reason": h.saturation.reason,
         },
@@ -313,9 +314,9 @@ def verdict_markdown(
     if h.saturation is None:
         lines.append("- saturated: never (no connection shortage seen)")
     else:
-        at_users = "?" if h.saturation.users is None else str(h.saturation.users)
         lines.append(
-            f"- **saturated at {at_users} users** ({h.saturation.at_s:.1f} s in): "
+            f"- **saturated at {h.saturation.describe_users()}** "
+            f"({h.saturation.at_s:.1f} s in): "
             f"{h.saturation.reason}"
         )
     if h.needed is not None:

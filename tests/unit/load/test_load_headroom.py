@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbook_checks.load.headroom import compute_headroom, poisson_quantile
+from runbook_checks.load.headroom import Saturation, compute_headroom, poisson_quantile
 from runbook_checks.load.locust_csv import HistoryPoint
 from runbook_checks.load.pool import PoolSample
 
@@ -120,3 +120,12 @@ def test_no_metrics_means_no_headroom_and_says_why() -> None:
     assert result.needed is None
     assert result.samples == 0
     assert "not reachable" in result.notes[0]
+
+
+def test_saturation_during_a_ramp_names_both_counts() -> None:
+    ramp = [HistoryPoint(T0, 0, 0, 0, None), HistoryPoint(T0 + 1, 30, 10, 0, None)]
+    pool = [PoolSample(T0 + 0.5, size=2, in_use=2, waiting=4, timeouts_total=0.0)]
+    result = compute_headroom(pool, ramp)
+    assert result.saturation is not None
+    assert result.saturation.describe_users() == "0-30 users (while ramping)"
+    assert Saturation(12, 1.0, "x", 12).describe_users() == "12 users"
