@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from runbook_checks.faults.base import Fault
+from runbook_checks.faults.base import AllOf, Fault
 from runbook_checks.faults.cache import ColdCache, RedisDown
 from runbook_checks.faults.client import OversizedUpload, SlowClientUpload, UnusualUploads
 from runbook_checks.faults.data import (
@@ -47,7 +47,14 @@ from runbook_checks.faults.storage import StorageOutage, StorageQuotaExceeded
 from runbook_checks.faults.traffic import LoadIncrease
 from runbook_checks.stack.base import Capability
 
-__all__ = ["ABSTRACT", "CATALOGUE", "CatalogueEntry", "catalogue_entries", "describe_catalogue"]
+__all__ = [
+    "ABSTRACT",
+    "CATALOGUE",
+    "COMBINATORS",
+    "CatalogueEntry",
+    "catalogue_entries",
+    "describe_catalogue",
+]
 
 _FAULTS: tuple[type[Fault], ...] = (
     # processes
@@ -87,10 +94,15 @@ _FAULTS: tuple[type[Fault], ...] = (
     BadRelease,
     # traffic
     LoadIncrease,
+    # several at once
+    AllOf,
 )
 
 ABSTRACT: tuple[type[Fault], ...] = (Fault, NetworkFault)
 """Bases that are not faults of their own (not in the catalogue)."""
+
+COMBINATORS: tuple[type[Fault], ...] = (AllOf,)
+"""Faults made of other faults: they need what their parts need."""
 
 
 def _by_kind(faults: tuple[type[Fault], ...]) -> dict[str, type[Fault]]:
@@ -133,6 +145,8 @@ def _names(needs: frozenset[Capability]) -> str:
 
 
 def _requires(fault: type[Fault]) -> str:
+    if fault in COMBINATORS:
+        return "what its parts need"
     by_mode: object = getattr(fault, "requires_by_mode", None)
     if isinstance(by_mode, Mapping):
         text = "; ".join(f"mode={mode}: {_names(needs)}" for mode, needs in by_mode.items())

@@ -11,8 +11,8 @@ service's side (logs, upload_failures).
 Revert removes what the fault made: its user, the user's files (rows and objects) and
 the upload_failures rows its requests caused, and puts back any API setting it changed.
 
-`ObservingHandle` and `inject_with` let a fault return a handle with typed live state
-(here: responses; traffic.py: load statistics) through the normal inject/revert path.
+`LiveHandle` and `adopt` let a fault return a handle with typed live state (here:
+responses; traffic.py: load statistics) through the normal `Fault.inject` path.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import httpx
 
@@ -36,15 +36,16 @@ from runbook_checks.stack.base import Capability, Stack
 
 __all__ = [
     "UNUSUAL_CASES",
+    "LiveHandle",
     "ObservedResponse",
     "ObservingHandle",
     "OversizedUpload",
     "SlowClientUpload",
     "UnusualUploads",
     "UploadCase",
+    "adopt",
     "create_drill_user",
     "drill_client",
-    "inject_with",
 ]
 
 MIB = 1024 * 1024
@@ -52,8 +53,6 @@ TIERS = ("free", "pro")
 DEFAULT_UPLOAD_TIMEOUT_S = 30.0  # files_api's default UPLOAD_TIMEOUT_S
 UPLOAD_PATH = "/api/storage/files/upload"
 EXCERPT_CHARS = 500
-
-H = TypeVar("H", bound=FaultHandle)
 
 
 # ------------------------------------------------------------------------- handles
@@ -83,14 +82,46 @@ class ObservedResponse:
         return self.status_code in (201, 202) and self.file_id is not None
 
 
-class ObservingHandle(FaultHandle):
-    """A fault handle that also collects what the fault's requests got back."""
+class LiveHandle(FaultHandle):
+    """A fault handle with typed live state of its own (responses, load counters ...).
+
+    `Fault.inject` makes a plain `FaultHandle` and registers it (ACTIVE, and whatever the
+    base does besides: the stack's state file and hooks); a fault that needs more state
+    calls `adopt(handle, ItsHandle)` first thing in `_inject`, which turns that very
+    object into the subclass and initialises its state. Being the same object, it stays
+    registered everywhere. (A `handle_type` hook on `Fault` would make this unneeded.)
+    """
+
+    def __init__(self, fault: Fault, **options: Any) -> None:
+        super().__init__(fault, **options)
+        self._init_live_state()
+
+    def _init_live_state(self) -> None:
+        """Set up the subclass's own state (called once, by __init__ or adopt)."""
 
     def __enter__(self) -> Self:  # keep the subclass in `with fault.inject(...) as handle`
         return self
 
-    def __init__(self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        super().__init__(fault, clock=clock)
+
+L = TypeVar("L", bound=LiveHandle)
+
+
+def adopt(handle: FaultHandle, handle_type: type[L]) -> L:
+    """`handle` as a `handle_type` (the same object; see `LiveHandle`)."""
+    if isinstance(handle, handle_type):
+        return handle
+    if type(handle) is not FaultHandle:
+        raise TypeError(f"cannot make a {type(handle).__name__} a {handle_type.__name__}")
+    handle.__class__ = handle_type
+    assert isinstance(handle, handle_type)
+    handle._init_live_state()
+    return handle
+
+
+class ObservingHandle(LiveHandle):
+    """A fault handle that also collects what the fault's requests got back."""
+
+    def _init_live_state(self) -> None:
         self._responses: list[ObservedResponse] = []
         self._responses_lock = threading.Lock()
 
@@ -113,23 +144,6 @@ class ObservingHandle(FaultHandle):
             clock=self.clock,
             interval_s=0.05,
         )
-
-
-def inject_with(fault: Fault, stack: Stack, handle_type: type[H], clock: Clock) -> H:
-    """`Fault.inject`, with a handle of `handle_type` (same checks, same clean-up)."""
-    reason = fault.unsupported_reason(stack)
-    if reason:
-        raise FaultError(reason, hint="run this scenario on the local or docker backend")
-    handle = handle_type(fault, clock=clock)
-    try:
-        fault._inject(stack, handle)
-    except BaseException as exc:
-        try:
-            handle.revert()
-        except FaultError as revert_error:
-            exc.add_note(str(revert_error))
-        raise
-    return handle
 
 
 # ------------------------------------------------------------------------- drill users
@@ -259,10 +273,10 @@ class OversizedUpload(Fault):
         return f"a {self.tier}-plan user uploads a {self.size_mb:g} MB file"
 
     def inject(self, stack: Stack, *, clock: Clock = SYSTEM_CLOCK) -> ObservingHandle:
-        return inject_with(self, stack, ObservingHandle, clock)
+        return adopt(super().inject(stack, clock=clock), ObservingHandle)
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
-        assert isinstance(handle, ObservingHandle)
+        handle = adopt(handle, ObservingHandle)
         name = f"oversized-{self.size_mb:g}MB.bin"
         content = b"\x5a" * self.size_bytes
         with drill_client(stack) as client:
@@ -366,10 +380,10 @@ class UnusualUploads(Fault):
         return f"a {self.tier}-plan user uploads {len(self.selected)} unusual file(s)"
 
     def inject(self, stack: Stack, *, clock: Clock = SYSTEM_CLOCK) -> ObservingHandle:
-        return inject_with(self, stack, ObservingHandle, clock)
+        return adopt(super().inject(stack, clock=clock), ObservingHandle)
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
-        assert isinstance(handle, ObservingHandle)
+        handle = adopt(handle, ObservingHandle)
         with drill_client(stack) as client:
             user = create_drill_user(stack, handle, client, tier=self.tier, label=self.kind)
             for case in self.selected:
@@ -529,10 +543,10 @@ class SlowClientUpload(Fault):
         )
 
     def inject(self, stack: Stack, *, clock: Clock = SYSTEM_CLOCK) -> ObservingHandle:
-        return inject_with(self, stack, ObservingHandle, clock)
+        return adopt(super().inject(stack, clock=clock), ObservingHandle)
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
-        assert isinstance(handle, ObservingHandle)
+        handle = adopt(handle, ObservingHandle)
         if self.upload_timeout_s is not None:
             api_timeout_s = self.upload_timeout_s
             change_api_settings(

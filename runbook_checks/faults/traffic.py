@@ -23,7 +23,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal, Self
+from typing import ClassVar, Literal
 
 import httpx
 
@@ -31,7 +31,7 @@ from runbook_checks.clock import SYSTEM_CLOCK, Clock, wait_until
 from runbook_checks.drill.client import FilesClient, User
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
-from runbook_checks.faults.client import drill_client, inject_with
+from runbook_checks.faults.client import LiveHandle, adopt, drill_client
 from runbook_checks.faults.data import remove_users, unsupported_without
 from runbook_checks.faults.deploy import change_api_settings
 from runbook_checks.stack.base import Capability, Stack
@@ -91,15 +91,11 @@ class LoadStats:
         )
 
 
-class LoadHandle(FaultHandle):
+class LoadHandle(LiveHandle):
     """A LoadIncrease in progress: thread-safe counters of what the users got."""
 
-    def __enter__(self) -> Self:  # keep the subclass in `with fault.inject(...) as handle`
-        return self
-
-    def __init__(self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK) -> None:
-        super().__init__(fault, clock=clock)
-        self._lock = threading.Lock()
+    def _init_live_state(self) -> None:
+        self._stats_lock = threading.Lock()
         self._status: Counter[int] = Counter()
         self._errors: Counter[str] = Counter()
         self._operations: Counter[str] = Counter()
@@ -110,7 +106,7 @@ class LoadHandle(FaultHandle):
     def record(
         self, operation: str, status: int, latency_ms: float, error: str | None = None
     ) -> None:
-        with self._lock:
+        with self._stats_lock:
             self._status[status] += 1
             self._operations[operation] += 1
             self._latencies_ms.append(latency_ms)
@@ -118,7 +114,7 @@ class LoadHandle(FaultHandle):
                 self._errors[error] += 1
 
     def stats(self) -> LoadStats:
-        with self._lock:
+        with self._stats_lock:
             latencies = list(self._latencies_ms)
             by_status, errors = dict(self._status), dict(self._errors)
             operations = dict(self._operations)
@@ -213,10 +209,10 @@ class LoadIncrease(Fault):
         return f"{self.users} extra users ({self.pattern}) for {self.duration_s:g} s{pool}"
 
     def inject(self, stack: Stack, *, clock: Clock = SYSTEM_CLOCK) -> LoadHandle:
-        return inject_with(self, stack, LoadHandle, clock)
+        return adopt(super().inject(stack, clock=clock), LoadHandle)
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
-        assert isinstance(handle, LoadHandle)
+        handle = adopt(handle, LoadHandle)
         if self.db_pool_size is not None:
             change_api_settings(
                 stack,

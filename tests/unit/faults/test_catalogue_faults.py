@@ -15,6 +15,7 @@ from runbook_checks.faults.base import Fault
 from runbook_checks.faults.catalogue import (
     ABSTRACT,
     CATALOGUE,
+    COMBINATORS,
     _by_kind,
     catalogue_entries,
     describe_catalogue,
@@ -59,7 +60,9 @@ def test_two_faults_with_one_kind_are_refused() -> None:
 def test_each_fault_follows_the_house_rules(fault: type[Fault]) -> None:
     assert dataclasses.is_dataclass(fault)
     assert fault.__dataclass_params__.frozen  # type: ignore[attr-defined]
-    assert fault.requires, f"{fault.__name__} declares no required capability"
+    assert fault.requires or fault in COMBINATORS, (
+        f"{fault.__name__} declares no required capability"
+    )
     assert inspect.getdoc(fault), f"{fault.__name__} has no docstring"
     assert "_inject" in vars(fault) or any(
         "_inject" in vars(base) for base in fault.__mro__[1:] if base is not Fault
@@ -91,6 +94,7 @@ def test_entries_summarise_the_first_docstring_paragraph_on_one_line() -> None:
     assert down.requires == "proxy"
     assert all(e.summary and "\n" not in e.summary for e in entries.values())
     assert entries["cold-cache"].settings == "(none)"
+    assert entries["all-of"].requires == "what its parts need"
 
 
 def test_the_text_form_lists_every_kind() -> None:

@@ -1,5 +1,6 @@
 """Client faults without servers: settings, the paced body of a slow upload (fake clock),
-observing handles and `inject_with`. The requests themselves are in the integration tests."""
+observing handles adopted from `Fault.inject`. The requests themselves are in the
+integration tests."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import ClassVar, cast
 
 import pytest
 
-from runbook_checks.clock import FakeClock, WaitTimeout
+from runbook_checks.clock import SYSTEM_CLOCK, Clock, FakeClock, WaitTimeout
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import ACTIVE, Fault, FaultError, FaultHandle
 from runbook_checks.faults.client import (
@@ -21,7 +22,7 @@ from runbook_checks.faults.client import (
     UnusualUploads,
     _Pacer,
     _StopSending,
-    inject_with,
+    adopt,
 )
 from runbook_checks.stack.base import Capability, Stack
 
@@ -173,35 +174,57 @@ class Recording(Fault):
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
     fail: bool = False
 
+    def inject(self, stack: Stack, *, clock: Clock = SYSTEM_CLOCK) -> ObservingHandle:
+        return adopt(super().inject(stack, clock=clock), ObservingHandle)
+
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
-        assert isinstance(handle, ObservingHandle)
-        handle.did("armed", lambda: handle.notes.append("disarmed"))
-        handle.observed(ObservedResponse("one", "a.txt", "text/plain", 1, 201, 0.1, file_id="f-1"))
+        observing = adopt(handle, ObservingHandle)
+        assert observing is handle  # the same object: registrations keep holding it
+        observing.did("armed", lambda: observing.notes.append("disarmed"))
+        observing.observed(
+            ObservedResponse("one", "a.txt", "text/plain", 1, 201, 0.1, file_id="f-1")
+        )
         if self.fail:
             raise RuntimeError("boom")
 
 
-def test_inject_with_returns_the_typed_handle_and_reverts_once() -> None:
-    handle = inject_with(Recording(), as_stack(CapStack()), ObservingHandle, FakeClock())
-    assert isinstance(handle, ObservingHandle)
+def test_the_handle_fault_inject_made_becomes_the_typed_one_and_reverts_once() -> None:
+    handle = Recording().inject(as_stack(CapStack()), clock=FakeClock())
+    assert type(handle) is ObservingHandle
     assert handle in ACTIVE.handles
     assert [r.acknowledged for r in handle.responses] == [True]
-    handle.revert()
+    with handle as entered:
+        assert entered is handle
     handle.revert()
     assert handle.notes.count("disarmed") == 1
     assert handle not in ACTIVE.handles
 
 
-def test_inject_with_reverts_what_was_done_when_injection_fails() -> None:
+def test_a_failed_injection_is_reverted_by_fault_inject() -> None:
     before = set(ACTIVE.handles)
     with pytest.raises(RuntimeError, match="boom"):
-        inject_with(Recording(fail=True), as_stack(CapStack()), ObservingHandle, FakeClock())
+        Recording(fail=True).inject(as_stack(CapStack()), clock=FakeClock())
     assert set(ACTIVE.handles) == before
 
 
-def test_inject_with_refuses_a_backend_that_cannot_carry_the_fault() -> None:
+def test_a_backend_that_cannot_carry_the_fault_is_refused() -> None:
     with pytest.raises(FaultError, match="needs data"):
-        inject_with(Recording(), as_stack(CapStack(frozenset())), ObservingHandle, FakeClock())
+        Recording().inject(as_stack(CapStack(frozenset())), clock=FakeClock())
+
+
+def test_adopt_keeps_a_typed_handle_and_refuses_another_subclass() -> None:
+    typed = ObservingHandle(Recording(), clock=FakeClock())
+    assert adopt(typed, ObservingHandle) is typed
+    assert typed.responses == []
+
+    class Other(FaultHandle):
+        pass
+
+    other = Other(Recording())
+    with pytest.raises(TypeError, match="cannot make a Other a ObservingHandle"):
+        adopt(other, ObservingHandle)
+    other.revert()
+    typed.revert()
 
 
 def test_waiting_for_responses_times_out_with_what_it_waited_for() -> None:
