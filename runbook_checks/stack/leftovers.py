@@ -118,7 +118,7 @@ class SweepReport:
                     or self.problems)
 
 
-def _revert_faults(data: dict[str, object]) -> tuple[list[str], list[str]]:
+def _revert_faults(folder: Path, data: dict[str, object]) -> tuple[list[str], list[str]]:
     """Faults the state file still lists, and the problems reverting them. A local stack's
     faults (ballast on its tmpfs, its resized mounts, its proxies, its fault sessions, an
     API restarted with other settings) go with its processes and mounts; an external
@@ -134,7 +134,7 @@ def _revert_faults(data: dict[str, object]) -> tuple[list[str], list[str]]:
     from runbook_checks.stack.external import revert_leftover_faults
 
     kinds = sorted({str(r.get("kind")) for r in records})
-    return names, revert_leftover_faults(Path(str(environment)), kinds)
+    return names, revert_leftover_faults(folder, Path(str(environment)), kinds)
 
 
 def release(folder: Path, *, force: bool = True) -> SweepReport:
@@ -147,7 +147,7 @@ def release(folder: Path, *, force: bool = True) -> SweepReport:
         data = json.loads((folder / STATE_FILE).read_text())
     except (OSError, ValueError):
         data = {"pids": {}, "mounts": []}
-    faults, problems = _revert_faults(data)
+    faults, problems = _revert_faults(folder, data)
     for pid, start in data.get("pids", {}).values():
         if isinstance(pid, int) and _alive(pid, start if isinstance(start, str) else None):
             with contextlib.suppress(ProcessLookupError, PermissionError):
