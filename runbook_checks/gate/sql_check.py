@@ -69,7 +69,7 @@ _BY_SQLSTATE = {
     "42601": SYNTAX,
 }
 # raised by the check's own limits or the twin's grants, not by the runbook's text
-_NOT_VALIDATED_STATES = frozenset({"25001", "25006", "55P03", "57014", "42501", "0A000"})
+_NOT_VALIDATED_STATES = frozenset({"25001", "25006", "55P03", "57014", "42501", "0A000", "42P02"})
 
 EXPLAINABLE = frozenset(
     {"SelectStmt", "InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "CreateTableAsStmt"}

@@ -18,7 +18,7 @@ from runbook_checks.steps.binding import API_HOSTS
 
 MakeRunbook = Callable[..., Runbook]
 
-USER = [{"UserToken": []}]
+USER: list[dict[str, list[str]]] = [{"UserToken": []}]
 DOC: dict[str, Any] = {
     "paths": {
         "/health": {"get": {}},

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from gate_samples import SCENARIO, SEVERITIES
 
 from runbook_checks.gate import structure
-from runbook_checks.gate.findings import Level
+from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.runbook import Runbook
 
 MakeRunbook = Callable[..., Runbook]
 
 
-def kinds(findings: list[structure.Finding]) -> list[str]:
+def kinds(findings: list[Finding]) -> list[str]:
     return [f.kind for f in findings]
 
 
