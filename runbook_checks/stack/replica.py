@@ -75,10 +75,11 @@ class LocalReplica(LocalPostgres):
         The primary only sends WAL it has flushed, and with synchronous_commit=off (the
         stack's default) commits are acknowledged before their WAL is flushed; the rest of
         the WAL may sit unflushed in a partial page for seconds. So one durable commit
-        first (a transaction id and nothing else): its flush covers all that came before."""
+        first (of a transactional WAL message, which replay ignores; a transaction that
+        writes no WAL would commit without a flush): its flush covers all before it."""
         with self.primary.admin_connect() as conn:
             conn.execute("SET synchronous_commit TO on")
-            conn.execute("SELECT pg_current_xact_id()")
+            conn.execute("SELECT pg_logical_emit_message(true, 'runbook-checks', 'caught up?')")
             row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
         assert row is not None
         target = str(row[0])
