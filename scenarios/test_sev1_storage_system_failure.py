@@ -52,7 +52,7 @@ class StatusPage:
     def __init__(self, stack: Stack) -> None:
         self.store_url = api_settings(stack)["S3_ENDPOINT_URL"].rstrip("/")
         self.router = respx.Router(assert_all_called=False)
-        self.route = self.router.get(STATUS_URL).mock(side_effect=self._answer)
+        self.router.get(STATUS_URL).mock(side_effect=self._answer)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self._serve)
@@ -91,7 +91,6 @@ class StatusPage:
 
 def _status_page_and_token(ctx: DrillContext) -> None:
     page = StatusPage(ctx.stack)
-    ctx.scratch["status_page"] = page
     ctx.edges[STATUS_HOST] = page.transport()
     ctx.values["TOKEN"] = ctx.user.token  # the runbook's test upload, as a real user
 
@@ -120,7 +119,7 @@ def upload_answered(statuses: set[int], what: str) -> Detector:
 def admin_route_without_token(result: StepResult, ctx: DrillContext) -> str | None:
     """Never a detection: a diagnostic that cannot run as written is a runbook defect
     (the gate's kind for it, so one baseline entry covers the static and the live view)."""
-    if result.step.text.startswith("curl") and result.http_status == 401:
+    if "/admin/" in result.step.text and result.http_status == 401:
         ctx.finding(
             Level.ERROR,
             MISSING_AUTH,

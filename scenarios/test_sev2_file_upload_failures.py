@@ -80,9 +80,12 @@ def _log_records(result: StepResult, ctx: DrillContext) -> Iterator[dict[str, ob
 
 
 def log_shows_failed_uploads(status: int) -> Detector:
+    """An upload answered `status` (the service's failure event or the request's line)."""
+
     def detect(result: StepResult, ctx: DrillContext) -> str | None:
         for record in _log_records(result, ctx):
-            if record.get("status") == status and "upload failed" in str(record.get("msg")):
+            about = f"{record.get('path', '')} {record.get('msg', '')}"
+            if record.get("status") == status and "upload" in about:
                 return f"production.log: {record.get('msg')}"
         return None
 
