@@ -6,6 +6,7 @@ Files written into the run's folder:
                         the pool's headroom (the stage table, the needed pool size)
     pool-samples.jsonl  every pool sample (/metrics and pg_stat_activity)
     timeline.json/.csv  requests, error rate and latency each second
+    manifest.json       the sha256 of every file (`runbook-checks verify-evidence`)
 No secret (admin token, database passwords) is written: each file is checked for the
 run's secrets before it is kept.
 """
@@ -382,6 +383,9 @@ def write_report(
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
     timeline.write(folder)
+    from runbook_checks.evidence.manifest import write_manifest
+
+    write_manifest(folder, folder.name)  # `runbook-checks verify-evidence FOLDER` checks it
 
 
 def check_no_secrets(files: dict[str, str], secrets: list[str]) -> None:

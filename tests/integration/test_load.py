@@ -108,6 +108,7 @@ def test_one_master_and_two_workers_on_loopback(tmp_path: Path) -> None:
     timeline = json.loads((folder / "timeline.json").read_text())
     assert sum(s["requests"] for s in timeline["seconds"]) == total["requests"]
     assert (folder / "locust.html").exists()
+    assert (folder / "manifest.json").exists()  # runbook-checks verify-evidence FOLDER
 
 
 def _failed_since(timeline: Timeline, t: float) -> bool:
