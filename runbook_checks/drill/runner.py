@@ -259,7 +259,7 @@ class Drill:
                             f"mitigation options; the runbook only mentions it as: "
                             f"{scenario.fix_source!r}",
                             suggestion="document it as a mitigation option with its command")
-            self._await_recovery(recovered, ctx)
+            self._await_recovery(recovered, ctx, scenario)
         assert ctx.handle is not None
         ctx.handle.revert()
         ctx.event("reverted", "fault reverted")
@@ -274,9 +274,11 @@ class Drill:
         self._verdict(scenario, ctx)
 
     def _await_recovery(self, recovered: Callable[[DrillContext], str | None],
-                        ctx: DrillContext) -> None:
+                        ctx: DrillContext, scenario: Scenario) -> None:
         result = ctx.result
         wait = min(result.budget_s, self.max_wait_s)
+        if scenario.recovery_wait_s is not None:
+            wait = min(wait, scenario.recovery_wait_s)
         try:
             self._await(recovered, ctx, "recovery after the runbook's mitigation", wait)
             result.time_to_recover_s = round(ctx.since_inject(), 3)

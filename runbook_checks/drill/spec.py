@@ -60,4 +60,5 @@ class Scenario:
     fix: Callable[[DrillContext], str] | None = None
     fix_source: str = ""
     confirm_timeout_s: float = 30.0
+    recovery_wait_s: float | None = None  # cap on waiting for recovery (default: the drill's)
     extra: Mapping[str, object] = field(default_factory=dict)

@@ -32,7 +32,7 @@ from runbook_checks.faults.database import (
     MaxConnections,
     MissingIndex,
 )
-from runbook_checks.faults.deploy import BadRelease
+from runbook_checks.faults.deploy import ApiSettings, BadRelease
 from runbook_checks.faults.disk import DiskFull
 from runbook_checks.faults.network import (
     NetworkBandwidth,
@@ -90,8 +90,9 @@ _FAULTS: tuple[type[Fault], ...] = (
     # cache
     ColdCache,
     RedisDown,
-    # deploys
+    # deploys and configuration
     BadRelease,
+    ApiSettings,
     # traffic
     LoadIncrease,
     # several at once

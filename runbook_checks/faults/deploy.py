@@ -35,6 +35,7 @@ from runbook_checks.stack.base import Capability, Stack
 
 __all__ = [
     "BREAKAGES",
+    "ApiSettings",
     "BadRelease",
     "Breakage",
     "api_settings",
@@ -296,3 +297,25 @@ def rollback(stack: Stack) -> str:
     deployment.rolled_back = True
     deployment.handle.notes.append(f"rolled back by rollback(): {done}")
     return f"rolled back release {deployment.release} to {deployment.previous_release}: {done}"
+
+
+@dataclass(frozen=True)
+class ApiSettings(Fault):
+    """The API restarted with other settings (a config change: a smaller pool, a shorter
+    timeout); revert restarts it with exactly the previous values."""
+
+    kind: ClassVar[str] = "api-settings"
+    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.RECONFIGURE})
+
+    settings: tuple[tuple[str, str], ...] = ()
+    why: str = "a configuration change"
+
+    def __post_init__(self) -> None:
+        if not self.settings:
+            raise UsageError(f"{self.kind}: name at least one setting to change")
+
+    def describe(self) -> str:
+        return f"API restarted with {_show(dict(self.settings))} ({self.why})"
+
+    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        change_api_settings(stack, handle, dict(self.settings), why=self.why)

@@ -12,9 +12,11 @@ closes connections when no target is registered at all.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import httpx
@@ -39,11 +41,7 @@ class TargetGroupBalancer(FaultProxy):
         self.mirror_refusal = False  # one dead target must not close the front door
         self.groups = groups
         self.poll_interval_s = poll_interval_s
-        self._elb = boto3.client(
-            "elbv2", endpoint_url=aws_endpoint, region_name=region,
-            aws_access_key_id="testing", aws_secret_access_key="testing",
-            config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=2),
-        )
+        self._elb = _client("elbv2", aws_endpoint, region)
         self._registered: tuple[tuple[str, int], ...] = ()
         self._healthy: tuple[tuple[str, int], ...] = ()
         self._cycle: itertools.cycle[tuple[str, int]] | None = None
@@ -124,13 +122,22 @@ def _healthy(address: tuple[str, int]) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=32)
+def _client(service: str, endpoint: str, region: str) -> Any:
+    """One boto3 client per service and endpoint: creating one loads the service model,
+    which costs far more than the calls made with it."""
+    return boto3.client(
+        service, endpoint_url=endpoint, region_name=region,
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+        config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),
+    )
+
+
 def seed_target_groups(aws_endpoint: str, groups: TargetGroups, *, region: str = "us-east-1"
                        ) -> dict[str, str]:
     """Create the VPC and target groups in the control plane; name -> ARN."""
-    kwargs = {"endpoint_url": aws_endpoint, "region_name": region,
-              "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    ec2 = boto3.client("ec2", **kwargs)  # type: ignore[call-overload]
-    elb = boto3.client("elbv2", **kwargs)  # type: ignore[call-overload]
+    ec2 = _client("ec2", aws_endpoint, region)
+    elb = _client("elbv2", aws_endpoint, region)
     vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
     arns = {}
     for name in groups.names:
@@ -142,8 +149,7 @@ def seed_target_groups(aws_endpoint: str, groups: TargetGroups, *, region: str =
 
 def register(aws_endpoint: str, arn: str, port: int, *, deregister: bool = False,
              region: str = "us-east-1") -> None:
-    elb = boto3.client("elbv2", endpoint_url=aws_endpoint, region_name=region,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    elb = _client("elbv2", aws_endpoint, region)
     targets = [{"Id": "127.0.0.1", "Port": port}]
     if deregister:
         elb.deregister_targets(TargetGroupArn=arn, Targets=targets)

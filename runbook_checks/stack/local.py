@@ -62,6 +62,8 @@ class LocalStack:
         self._tables: tuple[str, ...] | None = None
         self._s3_client: object | None = None
         self.balancer: TargetGroupBalancer | None = None
+        self._control_plane_dirty = False
+        self._aws_bytes_seen = 0
         self.target_groups: dict[str, str] = {}  # name -> ARN in the control plane
         self.admin_token = secrets.token_urlsafe(24)
 
@@ -103,7 +105,10 @@ class LocalStack:
         aws = MotoServer("aws", folder / "aws", clock=clock)
         for component in (pg, cache, store, aws):
             self._track(component)
-        upstreams = {"postgres": pg.port, "object_store": store.port, "redis": cache.port}
+        # the API's dependencies, and the control plane (whose proxy also tells reset_data
+        # whether anyone used it)
+        upstreams = {"postgres": pg.port, "object_store": store.port, "redis": cache.port,
+                     "aws": aws.port}
         for name, port in upstreams.items():
             proxy = FaultProxy(name, ("127.0.0.1", port))
             self.proxies.add(proxy)
@@ -129,6 +134,7 @@ class LocalStack:
         for component in self.components.values():
             component.wait_ready(component.ready_timeout_s)
         self._seed_control_plane()
+        self._aws_bytes_seen = self.proxies.get("aws").stats().bytes_upstream
         self.balancer = TargetGroupBalancer("balancer", aws.url, TARGET_GROUPS)
         self.balancer.start()
         self._endpoints = Endpoints(
@@ -140,7 +146,7 @@ class LocalStack:
             s3_endpoint=store.url,
             s3_bucket=BUCKET,
             redis_url=cache.url,
-            aws_endpoint=aws.url,
+            aws_endpoint=f"http://127.0.0.1:{self.proxies.get('aws').listen_port}",
             aws_region=REGION,
             admin_token=self.admin_token,
             log_dir=api.log_dir,
@@ -247,12 +253,28 @@ class LocalStack:
         self.target_groups = seed_target_groups(aws.url, TARGET_GROUPS)
         register(aws.url, self.target_groups[TARGET_GROUPS.names[0]], self.api.port)
 
+    def _reset_control_plane(self, *, force: bool = False) -> None:
+        """Back to the seed (target groups, the API registered) -- only when someone used
+        it: every client reaches it through the `aws` proxy, whose byte count says so."""
+        used = self.proxies.get("aws").stats().bytes_upstream
+        if not force and not self._control_plane_dirty and used == self._aws_bytes_seen:
+            return
+        aws = self.components["aws"]
+        assert isinstance(aws, MotoServer)
+        aws.reset_state()
+        self._seed_control_plane()
+        if self.balancer is not None:
+            self.balancer.refresh()
+        self._control_plane_dirty = False
+        self._aws_bytes_seen = self.proxies.get("aws").stats().bytes_upstream
+
     def add_api_instance(self, name: str, **env: str) -> LocalApi:
         """Start another API instance (same settings unless overridden); not registered in
         any target group (the runbook's commands or the caller do that)."""
         assert self.folder is not None
         if name in self.components:
             raise StackError(f"a component named {name!r} exists already")
+        self._control_plane_dirty = True  # the balancer's view may change
         instance = LocalApi(self.folder / name, {**self.api.settings, **env}, name=name,
                             clock=self.clock)
         self._track(instance)
@@ -266,6 +288,7 @@ class LocalStack:
                      deregister: bool = False) -> None:
         aws = self.components["aws"]
         assert isinstance(aws, MotoServer)
+        self._control_plane_dirty = True
         register(aws.url, self.target_groups[group], instance.port, deregister=deregister)
         if self.balancer is not None:
             self.balancer.refresh()
@@ -337,12 +360,7 @@ class LocalStack:
             self.api.stop()
             self.api.configure(self._api_start_settings)
             self.api.start()
-        aws = self.components["aws"]
-        assert isinstance(aws, MotoServer)
-        aws.reset_state()
-        self._seed_control_plane()
-        if self.balancer is not None:
-            self.balancer.refresh()
+        self._reset_control_plane()
         with self.postgres.admin_connect() as conn:
             if self._tables is None:
                 rows = conn.execute(
