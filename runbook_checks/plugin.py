@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _JOURNAL_KEY = pytest.StashKey["Journal"]()
 _EVIDENCE_KEY = pytest.StashKey["SessionEvidence"]()
+_FIGURES_KEY = pytest.StashKey[list[str]]()
 
 MARKERS = (
     "runbook(section, option=None): the runbook section (and mitigation option) a scenario "
@@ -73,6 +74,22 @@ def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     config.pluginmanager.register(_OutcomeRecorder(config), "runbook-checks-outcomes")
+    config.stash[_FIGURES_KEY] = []
+    # SIGTERM unwinds like Ctrl-C (fixtures torn down: faults reverted, stacks stopped),
+    # unless someone else handles it already (runbook_checks.safety.interrupts)
+    from runbook_checks.safety.interrupts import install
+
+    install(only_if_default=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After an interrupted session: revert what is still live, release our stack folders
+    (a second Ctrl-C may have cut a fixture's teardown short)."""
+    from runbook_checks.safety.interrupts import final_cleanup, received
+
+    if received() and config.stash.get(_FIGURES_KEY, None) is not None:
+        for line in final_cleanup().lines():
+            print(f"runbook-checks: {line}")
 
 
 @pytest.fixture(scope="session")
@@ -157,6 +174,9 @@ class _OutcomeRecorder:
         self.config = config
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":  # record_property("figure", ...): a line for the summary
+            figures = self.config.stash.get(_FIGURES_KEY, [])
+            figures += [str(v) for k, v in report.user_properties if k == "figure"]
         evidence = self.config.stash.get(_EVIDENCE_KEY, None)
         if evidence is None:
             return
@@ -189,6 +209,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
                             config: pytest.Config) -> None:
+    figures = config.stash.get(_FIGURES_KEY, [])
+    if figures:  # what the safety and security tests measured (record_property("figure"))
+        terminalreporter.section("runbook-checks figures")
+        for line in figures:
+            terminalreporter.write_line(line)
     journal = config.stash.get(_JOURNAL_KEY, None)
     if journal is None or not journal.results:
         return

@@ -48,7 +48,7 @@ class ApiSettings(Fault):
 FAULTS: dict[str, Callable[[], Fault]] = {
     "disk-full": lambda: DiskFull(headroom_mb=2),
     "long-running-query": lambda: LongRunningQuery(duration_s=600),
-    "idle-in-transaction": lambda: IdleInTransaction(count=2),
+    "idle-in-transaction": lambda: IdleInTransaction(count=2, table="upload_failures"),
     "network-latency": lambda: NetworkLatency("postgres", latency_ms=300),
     "api-settings": ApiSettings,
 }
