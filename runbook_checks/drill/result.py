@@ -47,6 +47,7 @@ class DrillResult:
     severity: str | None
     fault: str
     budget_s: float
+    title: str = ""  # the scenario's own words (what fails, what the runbook does)
     events: list[Event] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)

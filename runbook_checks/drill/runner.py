@@ -103,6 +103,12 @@ class DrillContext:
             started_s=self.since_inject(), duration_s=0.0, detail=detail,
         ))
 
+    def _scenario_statement(self) -> str:
+        """What a finding not tied to one step is about: the option and the scenario, so
+        a baseline entry for one scenario never covers another of the same option."""
+        parts = [p for p in (self.option.title if self.option else "", self.result.title) if p]
+        return " :: ".join(parts)
+
     def event(self, name: str, detail: str = "") -> None:
         event = Event(round(self.since_inject(), 3), name, detail)
         self.result.events.append(event)
@@ -114,7 +120,7 @@ class DrillContext:
         self.result.findings.append(Finding(
             level=level, kind=kind, section_id=self.section.id, message=message,
             line=step.line if step else self.section.line,
-            statement=step.text if step else (self.option.title if self.option else ""),
+            statement=step.text if step else self._scenario_statement(),
             suggestion=suggestion, evidence=evidence[:1500],
             source=f"drill:{self.result.scenario}",
         ))
@@ -176,6 +182,7 @@ class Drill:
             section_title=self.section.title, option=self.option.key if self.option else None,
             section_hash=self.section.content_hash, severity=self.section.severity,
             fault="", budget_s=self.budget_for(scenario), started_wall=self.clock.wall(),
+            title=scenario.title,
         )
         endpoints = self.stack.endpoints
         client = FilesClient(endpoints.api_url, endpoints.admin_token)
