@@ -76,17 +76,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_OutcomeRecorder(config), "runbook-checks-outcomes")
     config.stash[_FIGURES_KEY] = []
     # SIGTERM unwinds like Ctrl-C (fixtures torn down: faults reverted, stacks stopped),
-    # unless someone else handles it already (runbook_checks.safety.interrupts)
+    # unless someone else handles it already; an interrupt Python drops (raised inside a
+    # finalizer) is delivered again until pytest takes it (runbook_checks.safety.interrupts)
     from runbook_checks.safety.interrupts import install
 
-    install(only_if_default=True)
+    install(only_if_default=True, persistent=True)
+
+
+def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+    from runbook_checks.safety.interrupts import acknowledge
+
+    acknowledge()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """After an interrupted session: revert what is still live, release our stack folders
     (a second Ctrl-C may have cut a fixture's teardown short)."""
-    from runbook_checks.safety.interrupts import final_cleanup, received
+    from runbook_checks.safety.interrupts import acknowledge, final_cleanup, install, received
 
+    acknowledge()
+    install(only_if_default=True, persistent=False)
     if received() and config.stash.get(_FIGURES_KEY, None) is not None:
         for line in final_cleanup().lines():
             print(f"runbook-checks: {line}")

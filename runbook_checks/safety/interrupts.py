@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 from runbook_checks.stack.leftovers import STATE_FILE, SweepReport, release, work_root
@@ -27,11 +27,17 @@ from runbook_checks.stack.leftovers import STATE_FILE, SweepReport, release, wor
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
 
+REDELIVER_AFTER_S = 1.0
+MAX_DELIVERIES = 5
+
+
 @dataclass
 class _Signals:
     received: list[int]
     deferred: list[int]
     shield_depth: int = 0
+    persistent: bool = False  # deliver again until someone acknowledges the interrupt
+    ack: threading.Event = field(default_factory=threading.Event)
 
 
 _SIGNALS = _Signals([], [])
@@ -39,7 +45,31 @@ _SIGNALS = _Signals([], [])
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     _SIGNALS.received.append(signum)
+    if _SIGNALS.persistent:
+        _redeliver_unless_acknowledged(signum)
     raise KeyboardInterrupt(f"{signal.Signals(signum).name}")
+
+
+def _redeliver_unless_acknowledged(signum: int) -> None:
+    """A `KeyboardInterrupt` raised inside a finalizer or a weakref callback is printed
+    and dropped by Python; an interrupt must not be lost that way. Until the unwinding
+    code acknowledges it (`acknowledge()`), the signal is delivered again."""
+    ack = _SIGNALS.ack = threading.Event()
+    if len(_SIGNALS.received) >= MAX_DELIVERIES:
+        return
+    main = threading.main_thread().ident
+
+    def later() -> None:
+        lost = not ack.wait(REDELIVER_AFTER_S) and _SIGNALS.persistent
+        if lost and main is not None and _SIGNALS.shield_depth == 0:
+            signal.pthread_kill(main, signum)
+
+    threading.Thread(target=later, daemon=True, name="interrupt-redelivery").start()
+
+
+def acknowledge() -> None:
+    """The interrupt arrived where it is handled (no need to deliver it again)."""
+    _SIGNALS.ack.set()
 
 
 def _defer(signum: int, frame: FrameType | None) -> None:
@@ -59,12 +89,15 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def install(*, only_if_default: bool = False) -> bool:
+def install(*, only_if_default: bool = False, persistent: bool | None = None) -> bool:
     """SIGTERM (and SIGINT) raise `KeyboardInterrupt` in the main thread. With
-    `only_if_default`, a handler someone else installed is left alone. Returns whether
-    SIGTERM is now handled here."""
+    `only_if_default`, a handler someone else installed is left alone. `persistent`:
+    deliver again until `acknowledge()` (for code like pytest that has one place where it
+    takes the interrupt). Returns whether SIGTERM is now handled here."""
     if not _main_thread():
         return False
+    if persistent is not None:
+        _SIGNALS.persistent = persistent
     installed = False
     for sig in HANDLED:
         current = signal.getsignal(sig)
@@ -88,6 +121,7 @@ def shielded(*, reraise: bool = True) -> Iterator[None]:
     if not _main_thread():
         yield
         return
+    acknowledge()
     previous = {sig: signal.getsignal(sig) for sig in HANDLED}
     _SIGNALS.shield_depth += 1
     for sig in HANDLED:
@@ -179,6 +213,7 @@ def run_guarded(main: Callable[[], int], *, interrupted_code: int = 130) -> int:
     try:
         code = main()
     except KeyboardInterrupt as exc:
+        acknowledge()
         return _after_interrupt(str(exc) or "Ctrl-C", interrupted_code)
     if len(_SIGNALS.received) > already:
         name = signal.Signals(_SIGNALS.received[-1]).name

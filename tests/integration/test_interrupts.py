@@ -308,6 +308,56 @@ def _interrupt(
     assert not found, f"{what}: left behind {found}\n{target.stderr()}"
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_the_real_drill_command_interrupted_mid_fault_leaves_nothing(
+    sig: signal.Signals, stack: Stack
+) -> None:
+    """`runbook-checks drill -- -k option_a_restart`, signalled as soon as its state file
+    shows the fault injected: the CLI's own path (pytest inside, fixtures torn down)."""
+    root = Path(tempfile.mkdtemp(prefix="runbook-checks-interrupt-"))
+    root.chmod(0o755)
+    try:
+        log = root / "drill.log"
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "runbook_checks.cli",
+                "drill",
+                "--evidence-dir",
+                str(root / "evidence"),
+                "--",
+                "-k",
+                "option_a_restart",
+                "-p",
+                "no:randomly",
+            ],
+            cwd=ROOT,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RUNBOOK_CHECKS_WORK_ROOT": str(root)},
+        )
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            states = list((root / "runbook-checks").glob("*/state.json"))
+            if any(json.loads(s.read_text() or "{}").get("faults") for s in states):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, f"the drill ended before its fault:\n{log.read_text()}"
+        proc.send_signal(sig)
+        code = proc.wait(timeout=90)
+        TALLY.tried[f"{sig.name} (drill command)"] += 1
+        left = wait_for_processes_gone(root) + mounts(root) + folders(root)
+        left += fault_sessions(stack.endpoints.database_url)
+        TALLY.leftovers += [f"drill command, {sig.name}: {item}" for item in left]
+        output = log.read_text()
+        assert code == 130, output[-3000:]
+        assert "interrupted" in output
+        assert not left, f"left behind {left}\n{output[-3000:]}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def test_interrupt_figures(record_property: pytest.RecordProperty) -> None:
     """The figure for the summary (runs after the property test in this module)."""
     tried = sum(TALLY.tried.values())
@@ -318,6 +368,6 @@ def test_interrupt_figures(record_property: pytest.RecordProperty) -> None:
         "figure",
         f"interrupts: {tried} tried ({by_signal}), {len(TALLY.leftovers)} leftovers found; "
         f"{TALLY.swept_after_kill} item(s) swept by `cleanup` after SIGKILL; "
-        f"{sum(TALLY.seconds):.0f}s (slowest example {max(TALLY.seconds):.1f}s)",
+        f"{sum(TALLY.seconds):.0f}s (slowest example {max(TALLY.seconds, default=0):.1f}s)",
     )
     assert not TALLY.leftovers
