@@ -24,6 +24,7 @@ class Risk(enum.StrEnum):
     BOUNDED_LOAD = "bounded-load"  # more traffic: allowed with a stop condition (hard stop)
     PROXY = "proxy"  # the environment's own path through the fault proxy it routes via
     DESTRUCTIVE = "destructive"  # touches everyone or shared state: per-environment opt-in
+    COMBINED = "combined"  # several faults at once: each part is judged on its own
 
 
 FAULT_RISK: Mapping[str, Risk] = {
@@ -59,6 +60,8 @@ FAULT_RISK: Mapping[str, Risk] = {
     "process-stop": Risk.DESTRUCTIVE,
     "process-freeze": Risk.DESTRUCTIVE,
     "crash-loop": Risk.DESTRUCTIVE,
+    "api-settings": Risk.DESTRUCTIVE,
+    "all-of": Risk.COMBINED,
 }
 
 

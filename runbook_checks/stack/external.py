@@ -236,6 +236,10 @@ def _stop_conditions(items: object, path: Path) -> tuple[StopCondition, ...]:
             conditions.append(StopCondition(**item))
         except TypeError as exc:
             raise UsageError(f"{path}: stop_conditions[{index}]: {exc}") from None
+        except UsageError as exc:
+            raise UsageError(
+                f"{path}: stop_conditions[{index}]: {exc.message}", hint=exc.hint
+            ) from None
     return tuple(conditions)
 
 

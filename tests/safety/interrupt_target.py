@@ -15,42 +15,22 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
-from runbook_checks.faults.base import Fault, FaultHandle
+from runbook_checks.faults.base import Fault
 from runbook_checks.faults.database import IdleInTransaction, LongRunningQuery
+from runbook_checks.faults.deploy import ApiSettings
 from runbook_checks.faults.disk import DiskFull
 from runbook_checks.faults.network import NetworkLatency
 from runbook_checks.safety.interrupts import run_guarded
-from runbook_checks.stack.base import Capability, Stack
-
-
-@dataclass(frozen=True)
-class ApiSettings(Fault):
-    """The API restarted with other settings (a smaller pool); revert restarts it back."""
-
-    pool_size: int = 3
-    kind: ClassVar[str] = "api-settings"
-    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.RECONFIGURE})
-
-    def _inject(self, stack: Stack, handle: FaultHandle) -> None:
-        before = stack.api.settings.get("DB_POOL_SIZE", "20")  # type: ignore[attr-defined]
-        handle.did(
-            f"API restarted with DB_POOL_SIZE={self.pool_size}",
-            lambda: stack.restart_api(DB_POOL_SIZE=before),
-            "restart the API back",
-        )
-        stack.restart_api(DB_POOL_SIZE=str(self.pool_size))
-
+from runbook_checks.stack.base import Stack
 
 FAULTS: dict[str, Callable[[], Fault]] = {
     "disk-full": lambda: DiskFull(headroom_mb=2),
     "long-running-query": lambda: LongRunningQuery(duration_s=600),
     "idle-in-transaction": lambda: IdleInTransaction(count=2, table="upload_failures"),
     "network-latency": lambda: NetworkLatency("postgres", latency_ms=300),
-    "api-settings": ApiSettings,
+    "api-settings": lambda: ApiSettings((("DB_POOL_SIZE", "3"),), "interrupt test"),
 }
 
 
