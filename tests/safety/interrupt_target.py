@@ -23,7 +23,8 @@ from runbook_checks.faults.deploy import ApiSettings
 from runbook_checks.faults.disk import DiskFull
 from runbook_checks.faults.network import NetworkLatency
 from runbook_checks.safety.interrupts import run_guarded
-from runbook_checks.stack.base import Stack
+from runbook_checks.stack.external import ExternalStack
+from runbook_checks.stack.local import LocalStack
 
 FAULTS: dict[str, Callable[[], Fault]] = {
     "disk-full": lambda: DiskFull(headroom_mb=2),
@@ -39,14 +40,10 @@ def phase(name: str) -> None:
 
 
 def drill(faults: list[str], environment: Path | None, hold_s: float) -> int:
-    stack: Stack
+    stack: LocalStack | ExternalStack
     if environment is not None:
-        from runbook_checks.stack.external import ExternalStack
-
         stack = ExternalStack.from_file(environment)
     else:
-        from runbook_checks.stack.local import LocalStack
-
         stack = LocalStack()
     phase("starting")
     stack.start()

@@ -295,7 +295,7 @@ class _Recorded(Fault):
 
 class _FakeStack:
     backend = "fake"
-    capabilities = frozenset()
+    capabilities: frozenset[object] = frozenset()
 
     def __init__(self, folder: Path) -> None:
         self.state = leftovers.StateFile(folder)
@@ -307,7 +307,9 @@ def test_a_fault_is_in_the_state_file_before_it_acts_and_gone_after_revert(
 ) -> None:
     stack = _FakeStack(tmp_path)
     handle = _Recorded().inject(stack)  # type: ignore[arg-type]
-    assert [r["kind"] for r in handle.scratch["seen"].values()] == ["recorded"]  # type: ignore[union-attr]
+    seen = handle.scratch["seen"]
+    assert isinstance(seen, dict)
+    assert [r["kind"] for r in seen.values()] == ["recorded"]
     assert handle in ACTIVE.handles
     handle.revert()
     assert json.loads(stack.state.path.read_text())["faults"] == {}
