@@ -40,11 +40,7 @@ def phase(name: str) -> None:
 
 
 def drill(faults: list[str], environment: Path | None, hold_s: float) -> int:
-    stack: LocalStack | ExternalStack
-    if environment is not None:
-        stack = ExternalStack.from_file(environment)
-    else:
-        stack = LocalStack()
+    stack = ExternalStack.from_file(environment) if environment is not None else LocalStack()
     phase("starting")
     stack.start()
     try:
