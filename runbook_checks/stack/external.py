@@ -470,6 +470,11 @@ class ExternalStack:
                 errors.append(str(exc))
         self._stop_guard()
         self.proxies.stop_all()
+        if self._endpoints is not None:  # what the drills created goes with them
+            try:
+                self._remove_drill_users("stop")
+            except Exception as exc:
+                errors.append(f"removing the drills' users: {exc}")
         if self.folder is not None and not errors:
             shutil.rmtree(self.folder, ignore_errors=True)
         if self._endpoints is not None:
@@ -500,23 +505,23 @@ class ExternalStack:
         """Remove what drills created here: users of the test-account domain created since
         this stack started (their files, shares and objects go with them); clear the
         proxies' toxics. Nothing else is touched."""
-        self.audit.before(
-            "reset data",
-            self.config.name,
-            f"remove @{self.config.test_account_domain} users created since "
-            "the drill started; clear proxy toxics",
-        )
         self.proxies.clear_all()
+        self._remove_drill_users("reset data")
+
+    def _remove_drill_users(self, why: str) -> None:
         from runbook_checks.faults.data import remove_users
 
+        domain = self.config.test_account_domain
+        self.audit.before(
+            why, self.config.name, f"remove @{domain} users created since the drill started"
+        )
         with psycopg.connect(self.config.database_url, connect_timeout=5) as conn:
             rows = conn.execute(
                 "SELECT id FROM users WHERE email LIKE %s AND created_at >= %s",
-                (f"%@{self.config.test_account_domain}", self._started_at),
+                (f"%@{domain}", self._started_at),
             ).fetchall()
-        self.audit.after(
-            "reset data", self.config.name, remove_users(cast("Stack", self), [r[0] for r in rows])
-        )
+        done = remove_users(cast("Stack", self), [r[0] for r in rows])
+        self.audit.after(why, self.config.name, done)
 
     def restart_api(self, **env: str) -> None:
         self.audit.refused("restart api", self.config.name, f"settings {sorted(env)}")
