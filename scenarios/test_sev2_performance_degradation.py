@@ -11,7 +11,14 @@ import redis
 from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.runner import DrillContext, health_and_canary
 from runbook_checks.drill.spec import Scenario
+from runbook_checks.drill.detect import any_of, output_matches, rows_where
 from runbook_checks.drill.spec import Action
+from runbook_checks.drill.load_checks import load_served, overloaded
+from runbook_checks.faults.base import AllOf
+from runbook_checks.faults.deploy import ApiSettings
+from runbook_checks.faults.network import NetworkLatency
+from runbook_checks.faults.traffic import LoadIncrease
+from runbook_checks.stack.local import LocalStack
 from runbook_checks.faults.cache import ColdCache
 from runbook_checks.faults.database import MissingIndex, admin_connect
 from runbook_checks.runbook.model import StepKind
@@ -190,3 +197,56 @@ def test_fix_2_add_the_missing_index(drill: DrillFixture) -> None:
     drill.verify(MISSING_INDEX)
 
 
+
+
+# -- 3. Scale up resources ---------------------------------------------------------------
+
+def _an_instance_to_resize(ctx: DrillContext) -> None:
+    """The control plane holds the API server instance the runbook resizes (i-xxx)."""
+    import boto3
+
+    ec2 = boto3.client("ec2", endpoint_url=ctx.stack.endpoints.aws_endpoint,
+                       region_name=ctx.stack.endpoints.aws_region,
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    made = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.medium")
+    ctx.values["i-xxx"] = made["Instances"][0]["InstanceId"]
+
+
+def _scale_out(ctx: DrillContext) -> str:
+    """`kubectl scale deployment api --replicas=5`: four more instances of the same
+    release and settings, registered behind the load balancer."""
+    stack = ctx.stack
+    assert isinstance(stack, LocalStack)
+    for n in range(2, 6):
+        stack.register_api(stack.add_api_instance(f"api-{n}"))
+    return f"{len(stack.api_instances())} API instances behind the load balancer"
+
+
+SCALE_UP = Scenario(
+    title="traffic outgrows one API instance (its pool of 2, 100 ms to the database): "
+    "errors; the runbook adds instances",
+    arrange=_an_instance_to_resize,
+    fault=AllOf((
+        ApiSettings((("DB_POOL_SIZE", "2"), ("DB_POOL_TIMEOUT_S", "1")),
+                    why="one instance's share of the database"),
+        NetworkLatency("postgres", latency_ms=100),
+        LoadIncrease(users=16, duration_s=90, pattern="download", keepalive=False),
+    )),
+    confirm=overloaded,
+    detect=any_of(
+        output_matches(r"tail", r"pool exhausted"),
+        rows_where(lambda row: str(row.get("state")) == "active"
+                   and int(str(row.get("count", 0))) >= 2, "sessions busy",
+                   command_contains="pg_stat_activity"),
+    ),
+    actions=(Action(r"^kubectl scale deployment api", _scale_out,
+                    why="no Kubernetes in the stack: the stack starts the instances"),),
+    recovered=load_served,
+    recovery_wait_s=60,
+)
+
+
+@pytest.mark.runbook(SECTION, option="3")
+def test_fix_3_scale_out_under_load(drill: DrillFixture) -> None:
+    drill.verify(SCALE_UP)

@@ -36,10 +36,14 @@ class Upload:
 
 
 class FilesClient:
-    def __init__(self, base_url: str, admin_token: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, admin_token: str, *, timeout_s: float = 10.0,
+                 keepalive: bool = True) -> None:
         self.base_url = base_url.rstrip("/")
         self.admin_token = admin_token
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        # keepalive=False: a new connection per request, like many distinct clients (a
+        # connection-level load balancer then spreads every request, not every client)
+        limits = httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0)
+        self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s, limits=limits)
 
     def close(self) -> None:
         self.http.close()

@@ -116,11 +116,20 @@ class DrillContext:
             self.on_event(self.result, event)
 
     def finding(self, level: Level, kind: str, message: str, *, step: Step | None = None,
-                suggestion: str = "", evidence: str = "") -> None:
+                suggestion: str = "", evidence: str = "", per_scenario: bool = False) -> None:
+        """Record a finding. Tied to a `step`, it is about that text wherever it runs;
+        with `per_scenario` (or no step) it is about what happened in this scenario, so
+        its baseline entry never covers another scenario."""
+        if step is None:
+            statement = self._scenario_statement()
+        elif per_scenario:
+            statement = f"{step.text} :: {self.result.title or self.result.fault}"
+        else:
+            statement = step.text
         self.result.findings.append(Finding(
             level=level, kind=kind, section_id=self.section.id, message=message,
             line=step.line if step else self.section.line,
-            statement=step.text if step else self._scenario_statement(),
+            statement=statement,
             suggestion=suggestion, evidence=evidence[:1500],
             source=f"drill:{self.result.scenario}",
         ))
@@ -129,6 +138,14 @@ class DrillContext:
 def _succeeded(outcome: StepResult) -> bool:
     """Ran, and did what it asked: a curl answered 4xx/5xx did not (curl itself exits 0)."""
     return outcome.ok and (outcome.http_status is None or outcome.http_status < 400)
+
+
+def _sees_the_failure(outcome: StepResult) -> bool:
+    """The command ran as written and reports the service failing (5xx, or no answer
+    from a service of the stack): evidence about the system, not a defect of the text."""
+    if outcome.http_status is not None:
+        return outcome.http_status >= 500
+    return outcome.step.kind.value == "http" and outcome.exit_code in (7, 28, 52, 56)
 
 
 def health_and_canary(ctx: DrillContext) -> str | None:
@@ -385,12 +402,22 @@ class Drill:
                     why = outcome.error or (
                         f"HTTP {outcome.http_status}: {outcome.output[:160]}"
                         if outcome.http_status else outcome.status)
-                    ctx.finding(
-                        Level.ERROR, "mitigation-step-failed",
-                        f"the mitigation step fails as written: {why}",
-                        step=step, evidence=outcome.output,
-                        suggestion="fix the command so it runs as written",
-                    )
+                    if _sees_the_failure(outcome):  # ran fine; the service is still down
+                        ctx.finding(
+                            Level.ERROR, "mitigation-still-failing",
+                            f"after the option's earlier steps this step still sees the "
+                            f"failure: {why}", step=step, evidence=outcome.output,
+                            per_scenario=True,
+                            suggestion="the option's steps do not fix this failure",
+                        )
+                    else:
+                        ctx.finding(
+                            Level.ERROR, "mitigation-step-failed",
+                            f"the mitigation step fails as written: {why}",
+                            step=step, evidence=outcome.output,
+                            suggestion=outcome.suggestion
+                            or "fix the command so it runs as written",
+                        )
                     self._perform(ctx, actions, step)
                 else:
                     self._perform(ctx, [a for a in actions if a.also_after_success], step)

@@ -38,11 +38,13 @@ from runbook_checks.stack.base import Capability, Stack
 
 __all__ = ["PATTERNS", "LoadHandle", "LoadIncrease", "LoadStats", "percentile"]
 
-Pattern = Literal["upload", "list", "mixed"]
+Pattern = Literal["upload", "list", "mixed", "download"]
 PATTERNS: Mapping[str, tuple[str, ...]] = {
     "upload": ("upload",),
     "list": ("list",),
     "mixed": ("upload", "list", "list", "download"),
+    # one upload each, then reads: database- and storage-bound, no write lock shared
+    "download": ("upload", *("download",) * 999),
 }
 MAX_USERS = 500
 MAX_DURATION_S = 3600.0
@@ -178,6 +180,7 @@ class LoadIncrease(Fault):
     think_ms: float = 0.0  # pause between one user's requests
     db_pool_size: int | None = None  # restart the API with this DB_POOL_SIZE first
     request_timeout_s: float = 10.0
+    keepalive: bool = True  # False: a new connection per request (many distinct clients)
 
     def __post_init__(self) -> None:
         if not 1 <= self.users <= MAX_USERS:
@@ -250,7 +253,8 @@ class LoadIncrease(Fault):
         deadline = handle.clock.monotonic() + self.duration_s
         handle.load_started_at = handle.clock.monotonic()
         for user in users:
-            client = drill_client(stack, timeout_s=self.request_timeout_s)
+            client = drill_client(stack, timeout_s=self.request_timeout_s,
+                                  keepalive=self.keepalive)
             clients.append(client)
             thread = threading.Thread(
                 target=self._user_loop,

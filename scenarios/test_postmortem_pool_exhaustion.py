@@ -1,0 +1,76 @@
+"""The runbook's own post-mortem: "Database connection pool exhausted due to: 1. Recent
+traffic increase (50% more users) 2. Pool size not scaled with traffic (still at default
+20)" — "Fix: Increased pool size from 20 to 50 connections."
+
+Drilled to scale on a 2-core machine: the same ratios with a pool of 4 (for 20) and a fix
+of 10 (for 50), 100 ms between the API and its database (a managed database's distance),
+and a 1 s pool timeout. Two questions: does the runbook's own option A (restart) recover
+this incident? (it cannot: the load comes straight back), and does the post-mortem's fix,
+which the runbook mentions only inside a status-page template, recover it?
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from runbook_checks.drill.detect import any_of, output_matches
+from runbook_checks.drill.fixture import DrillFixture
+from runbook_checks.drill.load_checks import load_served, overloaded
+from runbook_checks.drill.runner import DrillContext
+from runbook_checks.drill.spec import Scenario
+from runbook_checks.faults.base import AllOf
+from runbook_checks.faults.deploy import ApiSettings
+from runbook_checks.faults.network import NetworkLatency
+from runbook_checks.faults.traffic import LoadIncrease
+
+SECTION = "SEV-1: API Server Down"
+SMALL_POOL, FIXED_POOL = 4, 10  # 20 and 50, scaled by 1/5
+
+POOL_EXHAUSTED = AllOf((
+    ApiSettings((("DB_POOL_SIZE", str(SMALL_POOL)), ("DB_POOL_TIMEOUT_S", "1")),
+                why=f"the default pool, scaled: {SMALL_POOL} for 20"),
+    NetworkLatency("postgres", latency_ms=100),
+    LoadIncrease(users=30, duration_s=120, pattern="download"),
+))
+
+POOL_SHOWN = any_of(
+    output_matches(r"tail", r"pool exhausted"),
+    output_matches(r"grep", r"pool exhausted"),
+)
+
+
+def _bigger_pool(ctx: DrillContext) -> str:
+    ctx.stack.restart_api(DB_POOL_SIZE=str(FIXED_POOL))
+    return f"restarted the API with DB_POOL_SIZE={FIXED_POOL} (the post-mortem's 50, scaled)"
+
+
+RESTART_ONLY = Scenario(
+    title="the post-mortem's incident (traffic over the pool); the runbook restarts the API",
+    fault=POOL_EXHAUSTED,
+    confirm=overloaded,
+    detect=POOL_SHOWN,
+    recovered=load_served,
+    recovery_wait_s=20,
+)
+
+POST_MORTEM_FIX = Scenario(
+    title="the post-mortem's incident (traffic over the pool); the post-mortem's bigger pool",
+    fault=POOL_EXHAUSTED,
+    confirm=overloaded,
+    detect=POOL_SHOWN,
+    fix=_bigger_pool,
+    fix_source="Fix: Increased pool size from 20 to 50 connections. (Resolution Update "
+    "template)",
+    recovered=load_served,
+    recovery_wait_s=60,
+)
+
+
+@pytest.mark.runbook(SECTION, option="A")
+def test_a_restart_does_not_fix_pool_exhaustion(drill: DrillFixture) -> None:
+    drill.verify(RESTART_ONLY)
+
+
+@pytest.mark.runbook(SECTION)
+def test_the_post_mortems_pool_size_fixes_it(drill: DrillFixture) -> None:
+    drill.verify(POST_MORTEM_FIX)
