@@ -3,7 +3,8 @@ pattern): every option is declared once, with one help text, in `OPTIONS`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +17,23 @@ BACKENDS = ("local", "docker", "external")
 class Option:
     name: str  # ini key, and the CLI flag as --NAME with dashes
     help: str
-    default: str
+    fallback: str  # the built-in default
+    env: str = ""  # an environment variable that replaces the built-in default
+
+    @property
+    def default(self) -> str:
+        """The default in effect: the environment variable's value when it is set."""
+        return (os.environ.get(self.env) or self.fallback) if self.env else self.fallback
+
+
+def _image(component: str, default: str, what: str) -> Option:
+    return Option(
+        f"image_{component}",
+        f"container image of {what} (docker backend; never pulled where pulls are "
+        f"disabled: `make images` builds stand-ins)",
+        default,
+        env=f"RUNBOOK_CHECKS_IMAGE_{component.upper()}",
+    )
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -24,7 +41,28 @@ OPTIONS: tuple[Option, ...] = (
     Option("backend", f"where the stack runs: {', '.join(BACKENDS)}", "local"),
     Option("evidence_dir", "folder that receives the evidence of each drill", "evidence"),
     Option("pool_size", "DB_POOL_SIZE of the Files API in the stack", "20"),
+    _image("postgres", "postgres:15", "PostgreSQL"),
+    _image("object_store", "minio/minio", "the S3 object store"),
+    _image("redis", "redis:7", "Redis"),
+    _image("aws", "motoserver/moto", "the AWS control plane (moto)"),
+    _image("api", "runbook-checks/files-api:dev", "the Files API (docker/files-api/Dockerfile)"),
 )
+IMAGE_COMPONENTS = ("postgres", "object_store", "redis", "aws", "api")
+_IMAGE_DEFAULTS = {o.name: o.fallback for o in OPTIONS if o.name.startswith("image_")}
+
+
+@dataclass(frozen=True)
+class ImageNames:
+    """The container image of each component (docker backend)."""
+
+    postgres: str = _IMAGE_DEFAULTS["image_postgres"]
+    object_store: str = _IMAGE_DEFAULTS["image_object_store"]
+    redis: str = _IMAGE_DEFAULTS["image_redis"]
+    aws: str = _IMAGE_DEFAULTS["image_aws"]
+    api: str = _IMAGE_DEFAULTS["image_api"]
+
+    def of(self, component: str) -> str:
+        return str(getattr(self, component))
 
 
 @dataclass(frozen=True)
@@ -33,6 +71,7 @@ class ChecksConfig:
     backend: str
     evidence_dir: Path
     pool_size: int
+    images: ImageNames = field(default_factory=ImageNames)
 
     @classmethod
     def from_values(cls, values: dict[str, str], *, root: Path) -> ChecksConfig:
@@ -44,15 +83,24 @@ class ChecksConfig:
             if pool < 1:
                 raise ValueError
         except ValueError:
-            raise UsageError(f"--pool-size {values['pool_size']!r}: expected a whole number >= 1"
-                             ) from None
+            raise UsageError(
+                f"--pool-size {values['pool_size']!r}: expected a whole number >= 1"
+            ) from None
         runbook = Path(values["runbook"])
         evidence = Path(values["evidence_dir"])
+        defaults = {o.name: o.default for o in OPTIONS}
+        images = ImageNames(
+            **{
+                c: (values.get(f"image_{c}") or defaults[f"image_{c}"]).strip()
+                for c in IMAGE_COMPONENTS
+            }
+        )
         return cls(
             runbook=runbook if runbook.is_absolute() else root / runbook,
             backend=backend,
             evidence_dir=evidence if evidence.is_absolute() else root / evidence,
             pool_size=pool,
+            images=images,
         )
 
 

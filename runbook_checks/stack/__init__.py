@@ -21,6 +21,11 @@ def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
         from runbook_checks.stack.external import ExternalStack, environment_file
 
         return ExternalStack.from_file(environment_file(), evidence_dir=config.evidence_dir)
+    if config.backend == "docker":  # containers; DockerStack is a LocalStack
+        from runbook_checks.stack.docker.stack import DockerStack
+
+        return DockerStack(images=config.images,
+                           api_settings={"DB_POOL_SIZE": str(config.pool_size)})
     raise UsageError(
         f"the {config.backend!r} backend is not available yet",
         hint="use --backend local (the embedded default)",

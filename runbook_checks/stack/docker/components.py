@@ -1,0 +1,348 @@
+"""The stack's servers as containers: each is the local component of the same name (its
+probe, URLs, client and settings) with a `ContainerProcess` in place of the process.
+
+Every container uses host networking and binds 127.0.0.1 on a free port chosen here and
+passed on its command line, so the fault proxies, the load balancer and the runbook's own
+commands reach it exactly as they reach the local servers.
+
+- PostgreSQL: the postgres image's contract (POSTGRES_PASSWORD, POSTGRES_INITDB_ARGS,
+  PGDATA; UTF8 and C.UTF-8). With root, PGDATA lives on a tmpfs of the host mounted into
+  the container, so a disk-full fault hits a real ENOSPC and `df` on the host shows it.
+  The roles, the database and pg_stat_statements are created over TCP once it answers
+  (the API migrates at its start, as on the local stack).
+- Redis: `redis-server` with the local stack's flags.
+- moto (object store, AWS control plane): `moto_server -H 127.0.0.1 -p PORT`.
+- The Files API: `python -m files_api serve`, its log and spool folders mounted at the
+  same paths as on the host (the runbook's `tail` reads them), run as the caller's uid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from runbook_checks.clock import SYSTEM_CLOCK, Clock
+from runbook_checks.errors import StackError
+from runbook_checks.stack.component import LocalComponent
+from runbook_checks.stack.disk import can_mount, mount_tmpfs
+from runbook_checks.stack.docker.container import ContainerProcess, ContainerSpec, Mount
+from runbook_checks.stack.docker.engine import DockerClient
+from runbook_checks.stack.docker.images import ResolvedImage
+from runbook_checks.stack.docker.labels import COMPONENT_LABEL
+from runbook_checks.stack.ports import free_port
+from runbook_checks.stack.postgres import (
+    APP_DB,
+    APP_USER,
+    SUPERUSER,
+    LocalPostgres,
+    PgInstall,
+    find_postgres,
+    server_args,
+)
+from runbook_checks.stack.servers import AWS_TEST_ENV, LocalApi, LocalRedis, MotoServer
+
+PGDATA_MOUNT = "/var/lib/postgresql/data"  # where the host's disk is mounted
+PGDATA = f"{PGDATA_MOUNT}/pgdata"  # a folder below it: initdb wants an empty one
+INITDB_ARGS = "-E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What every container of one stack shares: the engine, its labels, its name."""
+
+    client: DockerClient
+    stack_id: str
+    labels: Mapping[str, str]
+
+    def container_name(self, component: str, generation: int = 1) -> str:
+        suffix = f"-{generation}" if generation > 1 else ""
+        return f"rc-{self.stack_id}-{component}{suffix}"
+
+    def labels_for(self, component: str) -> dict[str, str]:
+        return {**self.labels, COMPONENT_LABEL: component}
+
+    def process(
+        self,
+        component: str,
+        image: ResolvedImage,
+        log_path: Path,
+        clock: Clock,
+        *,
+        generation: int = 1,
+        **spec: Any,
+    ) -> ContainerProcess:
+        container = ContainerSpec(
+            name=self.container_name(component, generation),
+            image=image.name,
+            labels=self.labels_for(component),
+            **spec,
+        )
+        return ContainerProcess(
+            container,
+            component=component,
+            client=self.client,
+            log_path=log_path,
+            clock=clock,
+        )
+
+
+def _container_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """A container's environment: only what it is given (never the host's), loopback
+    traffic kept off any proxy."""
+    return {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", **extra}
+
+
+class DockerPostgres(LocalPostgres):
+    """PostgreSQL in a container, on 127.0.0.1:`port`."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        placement: Placement,
+        image: ResolvedImage,
+        password: str,
+        app_password: str,
+        disk_mb: int | None = None,
+        on_mount: Callable[[Path], None] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        name: str = "postgres",
+    ) -> None:
+        # LocalPostgres.__init__ finds host binaries and builds a process: not wanted here
+        LocalComponent.__init__(self, name, clock=clock)
+        self.root = work_dir
+        self.disk_dir = work_dir / "disk"
+        self.disk_mb = disk_mb if disk_mb is not None and can_mount() else None
+        self.on_mount = on_mount
+        self.data_dir = self.disk_dir / "pgdata" if self.disk_mb is not None else None
+        self.image = image
+        self.install = _host_install()
+        self.user = None
+        self.port = free_port()
+        self.socket_dir = work_dir / "run"  # unused: the stack connects over TCP
+        self.password = password
+        self.app_password = app_password
+        self.template = None
+        self._initialised = False
+        mounts = (Mount(self.disk_dir, PGDATA_MOUNT),) if self.disk_mb is not None else ()
+        self.process = placement.process(
+            name,
+            image,
+            work_dir / "postgres.log",
+            clock,
+            command=("postgres", *server_args(self.port, Path("/var/run/postgresql"))),
+            environment=_container_env(
+                {
+                    "POSTGRES_USER": SUPERUSER,
+                    "POSTGRES_PASSWORD": password,
+                    "POSTGRES_INITDB_ARGS": INITDB_ARGS,
+                    "PGDATA": PGDATA,
+                }
+            ),
+            mounts=mounts,
+        )
+
+    def prepare(self) -> None:
+        if self._initialised:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.disk_mb is not None:
+            mount_tmpfs(self.disk_dir, self.disk_mb)
+            if self.on_mount is not None:
+                self.on_mount(self.disk_dir)
+        self._initialised = True
+
+    def populate(self, data_dir: Path) -> None:
+        raise StackError("a container's data folder is made by the image's initdb")
+
+    def probe(self) -> bool:
+        with self.admin_connect("postgres", connect_timeout=1):
+            return True
+
+    def after_ready(self) -> None:
+        """The roles, the database and pg_stat_statements (once; a restart finds them)."""
+        with self.admin_connect("postgres") as conn:
+            role = sql.Identifier(APP_USER)
+            if (
+                conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_USER,)).fetchone()
+                is None
+            ):
+                conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(role))
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(role, sql.Literal(self.app_password))
+            )
+            conn.execute(sql.SQL("GRANT pg_signal_backend, pg_read_all_stats TO {}").format(role))
+            if (
+                conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (APP_DB,)).fetchone()
+                is None
+            ):
+                conn.execute(
+                    sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(APP_DB), role)
+                )
+        with self.admin_connect(APP_DB) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            conn.execute(sql.SQL("GRANT ALL ON SCHEMA public TO {}").format(role))
+
+    def admin_connect(
+        self, dbname: str = APP_DB, connect_timeout: int = 3
+    ) -> psycopg.Connection[tuple[object, ...]]:
+        """Superuser connection over TCP with its password (no socket is shared)."""
+        return psycopg.connect(
+            host="127.0.0.1",
+            port=self.port,
+            user=SUPERUSER,
+            password=self.password,
+            dbname=dbname,
+            connect_timeout=connect_timeout,
+            autocommit=True,
+        )
+
+    def server_version(self) -> str:
+        with contextlib.suppress(psycopg.Error), self.admin_connect("postgres") as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            if row:
+                return str(row[0])
+        return "unknown"
+
+
+def _host_install() -> PgInstall:
+    """The host's PostgreSQL tools where there are any (pg_basebackup for snapshots and a
+    replica running beside the containers), else a placeholder that names the gap."""
+    try:
+        return find_postgres()
+    except StackError:
+        return PgInstall(Path("/nonexistent/postgresql/bin"), "none on the host")
+
+
+class DockerRedis(LocalRedis):
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        placement: Placement,
+        image: ResolvedImage,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        LocalComponent.__init__(self, "redis", data_dir=work_dir, clock=clock)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.image = image
+        self.port = free_port()
+        self.process = placement.process(
+            "redis",
+            image,
+            work_dir / "redis.log",
+            clock,
+            command=(
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--loglevel",
+                "notice",
+            ),
+            environment=_container_env({}),
+        )
+
+
+class DockerMoto(MotoServer):
+    """moto's server in a container: the object store or the AWS control plane."""
+
+    def __init__(
+        self,
+        name: str,
+        work_dir: Path,
+        *,
+        placement: Placement,
+        image: ResolvedImage,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        LocalComponent.__init__(self, name, data_dir=work_dir, clock=clock)
+        if image.flavour == "minio":
+            raise StackError(
+                f"{name}: {image.name} is MinIO, which needs a secret key of at least 8 "
+                "characters; the suite signs S3 requests with the dummy credentials "
+                "testing/testing that moto accepts, so MinIO would refuse every request",
+                hint="use the S3 stand-in `make images` builds (runbook-checks/moto:dev: "
+                "--image-object-store runbook-checks/moto:dev), or motoserver/moto",
+            )
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.image = image
+        self.port = free_port()
+        self.process = placement.process(
+            name,
+            image,
+            work_dir / f"{name}.log",
+            clock,
+            entrypoint=("moto_server",),
+            command=("-H", "127.0.0.1", "-p", str(self.port)),
+            environment=_container_env(AWS_TEST_ENV),
+        )
+
+
+class DockerApi(LocalApi):
+    """The Files API in a container; `configure()` replaces the container (new settings
+    are a new container, as a redeploy is)."""
+
+    def __init__(
+        self,
+        work_dir: Path,
+        env: Mapping[str, str],
+        *,
+        placement: Placement,
+        image: ResolvedImage,
+        name: str = "api",
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.placement = placement
+        self.image = image
+        self.generation = 0
+        super().__init__(work_dir, env, name=name, clock=clock)
+
+    def _make_process(self) -> ContainerProcess:
+        previous = getattr(self, "process", None)
+        if isinstance(previous, ContainerProcess):
+            previous.remove()
+        self.generation += 1
+        settings = {
+            **AWS_TEST_ENV,
+            **self.settings,
+            "API_HOST": "127.0.0.1",
+            "API_PORT": str(self.port),
+            "LOG_DIR": str(self.log_dir),
+            "SPOOL_DIR": str(self.spool_dir),
+        }
+        return self.placement.process(
+            self.name,
+            self.image,
+            self.work_dir / "api.stdout.log",
+            self.clock,
+            generation=self.generation,
+            command=("serve", "--instance", self.instance),
+            entrypoint=("python", "-m", "files_api"),
+            environment=_container_env(settings),
+            mounts=(
+                Mount(self.log_dir, str(self.log_dir)),
+                Mount(self.spool_dir, str(self.spool_dir)),
+            ),
+            user=_caller(),
+        )
+
+
+def _caller() -> str:
+    """Run as the caller's uid:gid, so what the container writes on the host's folders
+    is the caller's to remove."""
+    return f"{os.getuid()}:{os.getgid()}"

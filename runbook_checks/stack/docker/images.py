@@ -1,0 +1,109 @@
+"""The image of each component: configured, present locally, never pulled.
+
+Each component's image is an option (`--image-postgres`, ini `runbook_checks_image_postgres`,
+`RUNBOOK_CHECKS_IMAGE_POSTGRES` ...). The defaults are the images users pull elsewhere
+(postgres:15, minio/minio, redis:7, motoserver/moto) and the Files API image built from
+this repository. Where a default is not present locally, its air-gapped stand-in from
+`make images` (`scripts/images.sh`) is used instead, and recorded as such; an image the
+user chose explicitly is never replaced. An image that is missing is never pulled: the
+backend stops before starting anything and says which images are missing and how to
+build them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runbook_checks.config import IMAGE_COMPONENTS, OPTIONS, ImageNames
+from runbook_checks.errors import StackError
+
+if TYPE_CHECKING:
+    from runbook_checks.stack.docker.engine import DockerClient
+
+IMAGES_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "images.sh"
+FLAVOUR_LABEL = "org.runbook-checks.flavour"
+HASH_LABEL = "org.runbook-checks.hash"
+
+# the default image -> the stand-in `make images` builds for it (no registry needed)
+STAND_INS = {
+    "postgres:15": "runbook-checks/postgres:15",
+    "minio/minio": "runbook-checks/moto:dev",
+    "redis:7": "runbook-checks/redis:7",
+    "motoserver/moto": "runbook-checks/moto:dev",
+}
+_FALLBACKS = {
+    o.name.removeprefix("image_"): o.fallback for o in OPTIONS if o.name.startswith("image_")
+}
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    component: str
+    configured: str  # what the options asked for
+    name: str  # what runs (the configured image, or its stand-in)
+    image_id: str
+    flavour: str  # how to start it: postgres, redis, moto, minio, files-api
+
+    @property
+    def stand_in(self) -> bool:
+        return self.name != self.configured
+
+    def describe(self) -> str:
+        return f"{self.name} (stand-in for {self.configured})" if self.stand_in else self.name
+
+
+class MissingImages(StackError):
+    """Images that are not present locally (and are never pulled)."""
+
+
+def _flavour(component: str, name: str, labels: dict[str, str]) -> str:
+    if labels.get(FLAVOUR_LABEL):
+        return labels[FLAVOUR_LABEL]
+    lowered = name.lower()
+    if component in ("object_store", "aws"):
+        return "minio" if "minio" in lowered else "moto"
+    return {"postgres": "postgres", "redis": "redis", "api": "files-api"}[component]
+
+
+def candidates(component: str, configured: str) -> tuple[str, ...]:
+    """The names to look for, in order: the configured image, then (for a default) its
+    stand-in."""
+    stand_in = STAND_INS.get(configured)
+    if configured == _FALLBACKS.get(component) and stand_in:
+        return (configured, stand_in)
+    return (configured,)
+
+
+def resolve_images(client: DockerClient, images: ImageNames) -> dict[str, ResolvedImage]:
+    """Component -> the local image it runs; MissingImages naming every missing one."""
+    from docker.errors import ImageNotFound
+
+    found: dict[str, ResolvedImage] = {}
+    missing: list[str] = []
+    for component in IMAGE_COMPONENTS:
+        configured = images.of(component)
+        names = candidates(component, configured)
+        for name in names:
+            try:
+                image = client.images.get(name)
+            except ImageNotFound:
+                continue
+            labels = dict(image.labels or {})
+            found[component] = ResolvedImage(
+                component, configured, name, str(image.id), _flavour(component, name, labels)
+            )
+            break
+        else:
+            looked = " or ".join(names)
+            missing.append(f"{component}: {looked}")
+    if missing:
+        raise MissingImages(
+            "container images not present locally (the docker backend never pulls): "
+            + "; ".join(missing),
+            hint=f"build them without any registry: `make images` ({IMAGES_SCRIPT}); or "
+            "pull them where a registry is reachable; or choose images that are present "
+            "with --image-<component> / RUNBOOK_CHECKS_IMAGE_<COMPONENT>",
+        )
+    return found

@@ -1,0 +1,335 @@
+"""`DockerStack`: the local stack's shape, its servers in containers.
+
+The same five components (postgres, object_store, redis, api, aws), the same in-process
+fault proxies between the API and each dependency (the API container is given the
+proxies' addresses), the same load balancer following the control plane's target groups,
+the same reset. Only the servers differ: each is a container (testcontainers and the
+docker SDK; host networking, 127.0.0.1 and a free port each), and the component
+operations go through the engine (kill, stop/start, pause/unpause, restart).
+
+It subclasses `LocalStack` on purpose: everything that is not "how a server runs"
+(proxies, balancer, reset, API instances, database routing) is shared code, so the two
+backends cannot drift apart, and code written against the local stack's extras
+(`add_api_instance`, `target_groups`, `route_database`) runs unchanged here.
+
+Nothing is left behind: every container is labelled with the stack and its owner; `stop()`
+removes them; a reaper process removes them if the owner dies without stopping
+(`reaper.py`); `runbook-checks cleanup` and every docker stack's start remove the
+containers of owners that are gone (`labels.py`). Host-side things (the PostgreSQL disk's
+tmpfs, the stack folder) use the local stack's state file as before.
+
+Capabilities: everything the local stack can do, except
+- DISK without root (the disk is a tmpfs mounted on the host),
+- REPLICA where the host has no PostgreSQL tools of the containers' major version: the
+  streaming replica and restored snapshots are PostgreSQL servers beside the containers
+  (`pg_basebackup` against the container, then the host's server), as the local
+  backend's are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+from runbook_checks.clock import SYSTEM_CLOCK, Clock
+from runbook_checks.config import ImageNames
+from runbook_checks.errors import StackError
+from runbook_checks.stack.balancer import TargetGroupBalancer
+from runbook_checks.stack.base import Capability, Endpoints
+from runbook_checks.stack.disk import can_mount
+from runbook_checks.stack.docker import labels as container_labels
+from runbook_checks.stack.docker.components import (
+    DockerApi,
+    DockerMoto,
+    DockerPostgres,
+    DockerRedis,
+    Placement,
+)
+from runbook_checks.stack.docker.container import ContainerProcess
+from runbook_checks.stack.docker.engine import DockerClient, connect, engine_env
+from runbook_checks.stack.docker.images import ResolvedImage, resolve_images
+from runbook_checks.stack.local import (
+    BUCKET,
+    PG_DISK_MB,
+    REGION,
+    TARGET_GROUPS,
+    LocalStack,
+)
+from runbook_checks.stack.proxy import FaultProxy
+from runbook_checks.stack.servers import AWS_TEST_ENV
+
+
+class DockerStack(LocalStack):
+    """Start, reset and stop the stack in containers; a context manager."""
+
+    backend = "docker"
+
+    def __init__(
+        self,
+        *,
+        images: ImageNames | None = None,
+        api_settings: Mapping[str, str] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        super().__init__(api_settings=api_settings, clock=clock)
+        self.images = images or ImageNames()
+        self.resolved: dict[str, ResolvedImage] = {}
+        self.client: DockerClient | None = None  # once started
+        self.placement: Placement | None = None
+        self._reaper: subprocess.Popen[bytes] | None = None
+        # until start() knows better: DISK needs root; REPLICA needs the host's tools
+        self.capabilities = self._capabilities(replica=False)
+
+    @staticmethod
+    def _capabilities(*, replica: bool) -> frozenset[Capability]:
+        absent = set()
+        if not can_mount():
+            absent.add(Capability.DISK)
+        if not replica:
+            absent.add(Capability.REPLICA)
+        return frozenset(Capability) - absent
+
+    # -- life cycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self._endpoints is not None:
+            return
+        client = connect()
+        self.client = client
+        # before anything exists: which images run (and which are missing, never pulled)
+        self.resolved = resolve_images(client, self.images)
+        container_labels.sweep_containers(client)  # leftovers of owners that are gone
+        super().start()
+
+    def _start_components(self) -> None:
+        assert self.folder is not None
+        assert self.state is not None
+        assert self.client is not None
+        folder, clock = self.folder, self.clock
+        stack_id = folder.name
+        self.placement = Placement(
+            self.client, stack_id, container_labels.owner_labels(stack_id, folder)
+        )
+        self._reaper = _spawn_reaper(stack_id, folder)
+        place, images = self.placement, self.resolved
+        pg = DockerPostgres(
+            folder / "postgres",
+            placement=place,
+            image=images["postgres"],
+            password=secrets.token_urlsafe(16),
+            app_password=secrets.token_urlsafe(16),
+            disk_mb=PG_DISK_MB,
+            on_mount=self.state.add_mount,
+            clock=clock,
+        )
+        cache = DockerRedis(folder / "redis", placement=place, image=images["redis"], clock=clock)
+        store = DockerMoto(
+            "object_store",
+            folder / "object_store",
+            placement=place,
+            image=images["object_store"],
+            clock=clock,
+        )
+        aws = DockerMoto("aws", folder / "aws", placement=place, image=images["aws"], clock=clock)
+        for server in (pg, cache, store, aws):
+            self._track(server)
+        # as the local stack: the API's dependencies and the control plane behind proxies
+        upstreams = {
+            "postgres": pg.port,
+            "object_store": store.port,
+            "redis": cache.port,
+            "aws": aws.port,
+        }
+        for name, port in upstreams.items():
+            proxy = FaultProxy(name, ("127.0.0.1", port))
+            self.proxies.add(proxy)
+            proxy.start()
+        api_env = {
+            "DATABASE_URL": pg.url(port=self.proxies.get("postgres").listen_port),
+            "S3_ENDPOINT_URL": f"http://127.0.0.1:{self.proxies.get('object_store').listen_port}",
+            "S3_BUCKET": BUCKET,
+            "S3_REGION": REGION,
+            "REDIS_URL": f"redis://127.0.0.1:{self.proxies.get('redis').listen_port}/0",
+            "ADMIN_TOKEN": self.admin_token,
+            "MIGRATE_ON_START": "1",
+            **AWS_TEST_ENV,
+            **self.api_settings,
+        }
+        api = DockerApi(folder / "api", api_env, placement=place, image=images["api"], clock=clock)
+        self._api_start_settings = dict(api.settings)
+        self._track(api)
+        # create every container, then wait for each: the slowest sets the pace
+        for component in self.components.values():
+            component.spawn()
+        for component in self.components.values():
+            component.wait_ready(component.ready_timeout_s)
+        self._seed_control_plane()
+        self._aws_bytes_seen = self.proxies.get("aws").stats().bytes_upstream
+        self.balancer = TargetGroupBalancer("balancer", aws.url, TARGET_GROUPS)
+        self.balancer.start()
+        self._endpoints = Endpoints(
+            api_url=f"http://127.0.0.1:{self.balancer.listen_port}",
+            api_instance_url=api.url,
+            database_url=pg.url(),
+            app_database_url=api_env["DATABASE_URL"],
+            admin_database_url=pg.superuser_url,
+            s3_endpoint=store.url,
+            s3_bucket=BUCKET,
+            redis_url=cache.url,
+            aws_endpoint=f"http://127.0.0.1:{self.proxies.get('aws').listen_port}",
+            aws_region=REGION,
+            admin_token=self.admin_token,
+            log_dir=api.log_dir,
+            api_process=api.instance,
+            data_dirs={
+                "postgres": pg.data_dir or folder / "postgres",
+                "redis": folder / "redis",
+                "object_store": folder / "object_store",
+                "api": api.work_dir,
+            },
+        )
+        self.capabilities = self._capabilities(replica=_replica_possible(pg))
+        self._ensure_bucket()
+        self.wait_healthy()
+
+    def stop(self) -> None:
+        """Remove every container of the stack (also ones a test replaced), then what the
+        local stack releases (proxies, balancer, the disk's mount, the folder). Idempotent."""
+        errors: list[str] = []
+        client, placement = self.client, self.placement
+        # the API instances first: their dependencies' proxies then see no more clients
+        ordered = sorted(self.components.values(), key=lambda c: not isinstance(c, DockerApi))
+        for component in ordered:
+            process = component.process
+            if isinstance(process, ContainerProcess):
+                try:
+                    process.remove()
+                except Exception as exc:  # keep going: the label sweep below gets it
+                    errors.append(f"{component.name}: {exc}")
+        if client is not None and placement is not None:
+            try:
+                container_labels.remove_containers(client, placement.stack_id)
+            except Exception as exc:
+                errors.append(f"removing containers by label: {exc}")
+        try:
+            super().stop()
+        finally:
+            self.placement = None
+            reaper, self._reaper = self._reaper, None
+            if reaper is not None:
+                reaper.terminate()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    reaper.wait(timeout=5)
+        if errors:
+            raise StackError("stopping the docker stack: " + "; ".join(errors))
+
+    # -- API instances ----------------------------------------------------------------
+    def add_api_instance(self, name: str, **env: str) -> DockerApi:
+        """Another API container (same settings unless overridden); not registered in any
+        target group (the runbook's commands or the caller do that)."""
+        assert self.folder is not None
+        assert self.placement is not None
+        if name in self.components:
+            raise StackError(f"a component named {name!r} exists already")
+        self._control_plane_dirty = True  # the balancer's view may change
+        instance = DockerApi(
+            self.folder / name,
+            {**self.api.settings, **env},
+            name=name,
+            placement=self.placement,
+            image=self.resolved["api"],
+            clock=self.clock,
+        )
+        self._track(instance)
+        instance.start()
+        return instance
+
+    def reset_data(self) -> None:
+        super().reset_data()
+        self._remove_untracked()
+
+    def restart_api(self, **env: str) -> None:
+        super().restart_api(**env)
+        self._remove_untracked()
+
+    def _remove_untracked(self) -> None:
+        """Containers of this stack that no component owns any more (API instances a test
+        added and the reset dropped): removed, so a long session does not pile them up."""
+        if self.client is None or self.placement is None:
+            return
+        from docker.errors import APIError, NotFound
+
+        owned = {
+            c.process.container_id
+            for c in self.components.values()
+            if isinstance(c.process, ContainerProcess)
+        }
+        selector = f"{container_labels.STACK_LABEL}={self.placement.stack_id}"
+        for container in self.client.containers.list(all=True, filters={"label": selector}):
+            if container.id not in owned:
+                with contextlib.suppress(NotFound, APIError):
+                    container.remove(force=True)
+
+    # -- evidence ---------------------------------------------------------------------
+    def versions(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        pg = self.components.get("postgres")
+        for name, image in self.resolved.items():
+            server = ""
+            if name == "postgres" and isinstance(pg, DockerPostgres):
+                server = f"PostgreSQL {pg.server_version()}, "
+            elif name == "redis":
+                with contextlib.suppress(Exception):
+                    server = f"Redis {self.components['redis'].version()}, "  # type: ignore[attr-defined]
+            elif name == "api":
+                server = f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}, "
+            elif image.flavour == "moto":
+                server = "moto, "
+            out[name] = f"{server}image {image.describe()} {image.image_id[7:19]}"
+        return out
+
+    def containers(self) -> dict[str, str]:
+        """Component -> its container's name (for people and tests)."""
+        return {
+            name: c.process.spec.name
+            for name, c in self.components.items()
+            if isinstance(c.process, ContainerProcess)
+        }
+
+
+def _spawn_reaper(stack_id: str, folder: Path) -> subprocess.Popen[bytes]:
+    from runbook_checks.stack.docker.reaper import spawn
+
+    return spawn(stack_id, folder, folder / "reaper.log", engine_env())
+
+
+def _replica_possible(pg: DockerPostgres) -> bool:
+    """Can a streaming replica (and a restored snapshot) run beside the container? The
+    host needs PostgreSQL tools of the server's major version (and, as root, a `postgres`
+    user to run the server as, as the local backend does)."""
+    host = pg.install
+    if not Path(host.tool("pg_basebackup")).exists():
+        return False
+    server = pg.server_version()
+    major = re.match(r"\d+", server)
+    host_major = re.match(r"\d+", host.version)
+    return bool(
+        major
+        and host_major
+        and major.group(0) == host_major.group(0)
+        and (os.geteuid() != 0 or _has_postgres_user())
+    )
+
+
+def _has_postgres_user() -> bool:
+    import pwd
+
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return False
+    return True
