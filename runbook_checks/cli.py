@@ -7,6 +7,7 @@ what to do; exit status 2 means "could not run".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -58,6 +59,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print("\nstopping the stack ...")
     print("stopped; nothing left behind.")
+    return EXIT_OK
+
+
+def cmd_faults(args: argparse.Namespace) -> int:
+    from runbook_checks.faults.catalogue import describe_catalogue
+
+    print(describe_catalogue("markdown" if args.markdown else "text"))
     return EXIT_OK
 
 
@@ -164,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_gate_command(sub)
 
+    faults = sub.add_parser("faults", help="list the fault catalogue (kind, settings, needs)")
+    faults.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    faults.set_defaults(func=cmd_faults)
+
     cleanup = sub.add_parser("cleanup", help="remove what interrupted drills left behind")
     cleanup.set_defaults(func=cmd_cleanup)
 
@@ -196,8 +208,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from runbook_checks.safety.interrupts import run_guarded
 
@@ -212,6 +222,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             for note in getattr(exc, "__notes__", []):
                 print(f"  {note}", file=sys.stderr)
             return EXIT_ERROR
+        except BrokenPipeError:  # `runbook-checks faults | head`: the reader went away
+            with contextlib.suppress(OSError):
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - no flush on a dead pipe
+            return EXIT_OK
 
     # SIGTERM and Ctrl-C unwind (faults reverted, stacks stopped), then a final cleanup
     # that further signals cannot cut short (runbook_checks.safety.interrupts).
