@@ -105,7 +105,8 @@ class ChecksConfig:
 
 
 class _PytestConfig(Protocol):
-    rootpath: Path
+    @property
+    def rootpath(self) -> Path: ...
 
     def getoption(self, name: str) -> object: ...
 

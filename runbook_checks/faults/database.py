@@ -8,6 +8,7 @@ by that name), whatever the runbook's mitigation did to them meanwhile.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from dataclasses import dataclass
 from typing import ClassVar
@@ -73,6 +74,11 @@ class _Sessions:
                 conn.close()
 
 
+def _end_sessions(stack: Stack, kind: str, sessions: _Sessions) -> None:
+    terminate_sessions(stack, kind)
+    sessions.close()
+
+
 def _wait_for_sessions(stack: Stack, kind: str, count: int, state: str) -> None:
     from runbook_checks.clock import wait_until
 
@@ -106,7 +112,7 @@ class LongRunningQuery(Fault):
         sessions.run(conn, [lock, f"SELECT pg_sleep({int(self.duration_s)})"])
         handle.did(f"session holding {self.lock_mode} lock on {self.table} running "
                    f"pg_sleep({self.duration_s})",
-                   lambda: (terminate_sessions(stack, self.kind), sessions.close()),
+                   functools.partial(_end_sessions, stack, self.kind, sessions),
                    "terminate the long-running session")
         _wait_for_sessions(stack, self.kind, 1, "active")
 

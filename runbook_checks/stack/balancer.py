@@ -50,7 +50,7 @@ class TargetGroupBalancer(FaultProxy):
         self._poller: threading.Thread | None = None
 
     # FaultProxy reads `self.upstream` for every new connection
-    @property  # type: ignore[override]
+    @property
     def upstream(self) -> tuple[str, int]:
         with self._choice_lock:
             pool = self._healthy or self._registered
@@ -126,7 +126,7 @@ def _healthy(address: tuple[str, int]) -> bool:
 def _client(service: str, endpoint: str, region: str) -> Any:
     """One boto3 client per service and endpoint: creating one loads the service model,
     which costs far more than the calls made with it."""
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service, endpoint_url=endpoint, region_name=region,
         aws_access_key_id="testing", aws_secret_access_key="testing",
         config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),

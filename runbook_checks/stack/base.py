@@ -127,7 +127,9 @@ class Stack(Protocol):
 
     backend: str  # "local", "docker", "external"
     capabilities: frozenset[Capability]
-    endpoints: Endpoints
+
+    @property
+    def endpoints(self) -> Endpoints: ...
 
     def component(self, name: str) -> Component: ...
 

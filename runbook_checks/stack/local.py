@@ -129,10 +129,10 @@ class LocalStack:
         self._track(api)
         # Spawn everything at once (the API tolerates its dependencies coming up late),
         # then wait for each: the start costs the slowest component, not the sum.
-        for component in self.components.values():
-            component.spawn()
-        for component in self.components.values():
-            component.wait_ready(component.ready_timeout_s)
+        for started in self.components.values():
+            started.spawn()
+        for started in self.components.values():
+            started.wait_ready(started.ready_timeout_s)
         self._seed_control_plane()
         self._aws_bytes_seen = self.proxies.get("aws").stats().bytes_upstream
         self.balancer = TargetGroupBalancer("balancer", aws.url, TARGET_GROUPS)

@@ -56,7 +56,7 @@ class LocalRedis(LocalComponent):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def client(self, port: int | None = None) -> redis.Redis:
+    def client(self, port: int | None = None) -> redis.Redis[bytes]:
         return redis.Redis(host="127.0.0.1", port=port or self.port, socket_timeout=1,
                            socket_connect_timeout=1)
 
