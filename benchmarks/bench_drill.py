@@ -1,0 +1,53 @@
+"""The whole drill's wall time, and whether repeated drills give the same verdicts
+(printed, never asserted).
+
+    .venv/bin/python benchmarks/bench_drill.py [--runs 1] [-- extra pytest args]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def verdicts(folder: Path) -> dict[str, str]:
+    journal = json.loads((folder / "journal.json").read_text())
+    return {s["scenario"]: s["verdict"] for s in journal.get("scenarios", [])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("pytest_args", nargs="*")
+    args = parser.parse_args()
+    evidence = ROOT / "evidence"
+    runs: list[dict[str, str]] = []
+    for n in range(args.runs):
+        before = set(evidence.iterdir()) if evidence.exists() else set()
+        begin = time.monotonic()
+        done = subprocess.run([str(ROOT / ".venv/bin/runbook-checks"), "drill", "--",
+                               "-q", "-p", "no:randomly", *args.pytest_args],
+                              cwd=ROOT, capture_output=True, text=True, check=False)
+        took = time.monotonic() - begin
+        new = sorted(p for p in set(evidence.iterdir()) - before
+                     if (p / "journal.json").exists())
+        found = verdicts(new[-1]) if new else {}
+        runs.append(found)
+        print(f"drill {n + 1}: {took:.0f} s wall (target < 180 s), exit {done.returncode}, "
+              f"{len(found)} scenarios: " + ", ".join(
+                  f"{v}={list(found.values()).count(v)}" for v in sorted(set(found.values()))))
+    if len(runs) > 1:
+        differing = {k for r in runs for k in r if len({x.get(k) for x in runs}) > 1}
+        print(f"verdicts identical across {len(runs)} runs: {not differing}"
+              + (f"; differ: {sorted(differing)}" if differing else ""))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
