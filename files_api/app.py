@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from files_api import routes_admin, routes_files, routes_shares
@@ -38,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.services = services
     app.add_middleware(ObserveMiddleware, metrics=services.metrics)
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.include_router(routes_files.router)
     app.include_router(routes_shares.router)
     app.include_router(routes_admin.router)
@@ -73,6 +75,19 @@ async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
     if exc.status_code == 503:
         headers["Retry-After"] = "1"
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with where and what, without echoing the input: FastAPI's default echoes it,
+    and an input JSON cannot carry back (1e400 parses as inf) made the answer a 500."""
+    detail = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type"))}
+        for e in exc.errors()
+    ]
+    request.state.error_detail = "; ".join(
+        f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in detail
+    )
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def health(request: Request) -> JSONResponse:

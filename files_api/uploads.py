@@ -65,6 +65,7 @@ class _Sink:
         self.size = 0
         self.digest = hashlib.sha256()
         self.files_seen = 0
+        self.file_ended = False  # the file part's closing boundary arrived
         self.error: str | None = None
 
     def on_part_begin(self) -> None:
@@ -108,6 +109,8 @@ class _Sink:
             self.digest.update(chunk)
 
     def on_part_end(self) -> None:
+        if self.part.is_file:
+            self.file_ended = True
         self.part.is_file = False
 
 
@@ -166,6 +169,10 @@ async def receive_upload(
     except BaseException:  # client gone, cancelled ...: drop the partial file, re-raise
         _discard(sink)
         raise
+    if sink.body is not None and not sink.file_ended and sink.error is None:
+        # python-multipart's finalize() does not complain: a body cut after the file's
+        # first bytes would otherwise be stored, truncated, and acknowledged
+        sink.error = "the body ended inside the file part (no closing boundary): incomplete"
     if sink.error is not None or sink.body is None:
         _discard(sink)
         raise ServiceError(400, f"Bad upload: {sink.error or 'no file field'}; {_USAGE}")
