@@ -70,12 +70,16 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
+    from runbook_checks.stack.docker.cleanup import sweep_engine
     from runbook_checks.stack.leftovers import sweep
 
     report = sweep()
-    if report.empty:
+    containers = sweep_engine()  # the docker backend's containers of dead drills
+    if containers:
+        print(f"removed {len(containers)} container(s): {' '.join(containers)}")
+    if report.empty and not containers:
         print("nothing to clean up.")
-    else:
+    elif not report.empty:
         print(f"removed {len(report.folders)} folder(s), killed {len(report.killed)} "
               f"process(es), unmounted {len(report.unmounted)} mount(s), cleared "
               f"{len(report.faults)} fault(s) left injected.")

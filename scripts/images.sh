@@ -170,10 +170,8 @@ moto_spec="moto[server]>=5"
 [ -n "$moto_version" ] && moto_spec="moto[server]==$moto_version"
 api_ctx=$(stage_dir files-api)
 cp pyproject.toml README.md "$api_ctx/"
-# the packages without caches or build leftovers (their content decides the rebuild)
-for package in runbook_checks files_api; do
-  tar -C . --exclude=__pycache__ --exclude='*.pyc' -cf - "$package" | tar -C "$api_ctx" -xf -
-done
+# the service without caches or build leftovers (its content decides the rebuild)
+tar -C . --exclude=__pycache__ --exclude='*.pyc' -cf - files_api | tar -C "$api_ctx" -xf -
 
 # three independent chains, side by side (the builds wait on the network and the disk)
 start=$(now)

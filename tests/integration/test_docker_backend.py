@@ -1,0 +1,389 @@
+"""The docker backend: its own life cycle, and a subset of the scenarios run on it.
+
+Where a Docker engine can run (Linux and root: the project's own engine is started, and
+the images built or found cached; or `$DOCKER_HOST`), these run for real; elsewhere they
+are skipped saying why. The scenarios themselves are unchanged: a nested pytest runs them
+with `--backend docker`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from runbook_checks.clock import wait_until
+from runbook_checks.config import ImageNames
+from runbook_checks.stack.base import COMPONENTS, Capability
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# the CI subset: one drill per kind of outage (the rest: `make drill BACKEND=docker`)
+SCENARIO_SUBSET = {
+    "API down": "scenarios/test_sev1_api_server_down.py::"
+    "test_option_a_restart_recovers_a_killed_api",
+    "database down": "scenarios/test_sev1_database_failure.py::"
+    "test_option_b_fails_over_to_the_read_replica",
+    "disk full": "scenarios/test_sev1_database_failure.py::"
+    "test_disk_full_is_detected_but_has_no_mitigation",
+    "storage outage": "scenarios/test_sev1_storage_system_failure.py::"
+    "test_supabase_outage_queues_uploads_and_drains_them",
+    "pool exhaustion": "scenarios/test_sev2_performance_degradation.py::"
+    "test_fix_3_scale_out_under_load",
+}
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[dict[str, str]]:
+    """The engine's environment (started and stopped here when it was not running)."""
+    from runbook_checks.stack.docker.testing import prepare
+
+    ready = prepare()
+    if isinstance(ready, str):
+        pytest.skip(ready)
+    for step, seconds in ready.timings.items():
+        print(f"docker backend: {step} took {seconds:.1f} s")
+    try:
+        yield ready.env
+    finally:
+        ready.stop()
+
+
+@pytest.fixture(scope="module")
+def docker_stack(engine: dict[str, str]) -> Iterator[object]:
+    from runbook_checks.stack.docker.stack import DockerStack
+
+    stack = DockerStack()
+    begin = time.monotonic()
+    stack.start()
+    print(f"docker stack ready in {time.monotonic() - begin:.1f} s")
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def fresh(docker_stack: object) -> object:
+    docker_stack.reset_data()  # type: ignore[attr-defined]
+    return docker_stack
+
+
+def _client() -> object:
+    from runbook_checks.stack.docker.engine import connect
+
+    return connect(timeout_s=30)
+
+
+def _containers_of(stack_id: str) -> list[object]:
+    from runbook_checks.stack.docker.labels import STACK_LABEL
+
+    client = _client()
+    return list(
+        client.containers.list(  # type: ignore[attr-defined]
+            all=True, filters={"label": f"{STACK_LABEL}={stack_id}"}
+        )
+    )
+
+
+# -- images ---------------------------------------------------------------------------
+
+
+def test_defaults_resolve_to_local_images_or_their_stand_ins(engine: dict[str, str]) -> None:
+    from runbook_checks.stack.docker.images import resolve_images
+
+    resolved = resolve_images(_client(), ImageNames())
+    assert set(resolved) == {"postgres", "object_store", "redis", "aws", "api"}
+    for image in resolved.values():
+        assert image.image_id.startswith("sha256:")
+        if image.stand_in:
+            assert image.name.startswith("runbook-checks/"), image
+    assert resolved["object_store"].flavour == "moto"  # MinIO cannot be installed here
+
+
+def test_a_missing_image_is_named_with_how_to_build_it_and_never_pulled(
+    engine: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docker.models.images import ImageCollection
+
+    from runbook_checks.stack.docker.images import MissingImages
+    from runbook_checks.stack.docker.stack import DockerStack
+
+    pulls: list[str] = []
+    monkeypatch.setattr(ImageCollection, "pull", lambda self, *a, **k: pulls.append(str(a)))
+    stack = DockerStack(images=ImageNames(redis="example.invalid/not-built:1"))
+    with pytest.raises(MissingImages) as caught:
+        stack.start()
+    message = str(caught.value)
+    assert "redis: example.invalid/not-built:1" in message
+    assert "make images" in message
+    assert pulls == []
+    assert stack.folder is None  # nothing was started
+
+
+# -- the stack --------------------------------------------------------------------------
+
+
+def test_every_component_is_a_labelled_host_network_container(docker_stack: object) -> None:
+    from runbook_checks.stack.docker.labels import COMPONENT_LABEL
+
+    stack = docker_stack
+    assert stack.backend == "docker"  # type: ignore[attr-defined]
+    containers = {
+        c.labels[COMPONENT_LABEL]: c  # type: ignore[attr-defined]
+        for c in _containers_of(stack.folder.name)
+    }  # type: ignore[attr-defined]
+    assert set(containers) == set(COMPONENTS)
+    for name in COMPONENTS:
+        container = containers[name]
+        assert container.attrs["HostConfig"]["NetworkMode"] == "host"  # type: ignore[attr-defined]
+        assert container.status == "running", name  # type: ignore[attr-defined]
+        assert stack.component(name).is_ready(), name  # type: ignore[attr-defined]
+    endpoints = stack.endpoints  # type: ignore[attr-defined]
+    assert httpx.get(f"{endpoints.api_url}/health", timeout=5).status_code == 200
+    # the API reaches its database through the in-process fault proxy, as on the local stack
+    proxy_port = stack.proxies.get("postgres").listen_port  # type: ignore[attr-defined]
+    assert f":{proxy_port}/" in endpoints.app_database_url
+    with psycopg.connect(endpoints.database_url, connect_timeout=3) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("files_app",)
+        encoding = conn.execute("SHOW server_encoding").fetchone()
+    assert encoding == ("UTF8",)
+    versions = stack.versions()  # type: ignore[attr-defined]
+    assert versions["postgres"].startswith("PostgreSQL 15")
+
+
+def test_kill_then_start_postgres_keeps_its_data(fresh: object) -> None:
+    stack = fresh
+    endpoints = stack.endpoints  # type: ignore[attr-defined]
+    with psycopg.connect(endpoints.admin_database_url, autocommit=True) as conn:
+        # durable when acknowledged (the stack runs with synchronous_commit=off for speed)
+        conn.execute("SET synchronous_commit = on")
+        conn.execute("CREATE TABLE IF NOT EXISTS docker_probe (n int)")
+        conn.execute("INSERT INTO docker_probe VALUES (42)")
+    postgres = stack.component("postgres")  # type: ignore[attr-defined]
+    old_pid = postgres.pid
+    postgres.kill()
+    assert postgres.pid is None
+    assert not postgres.is_ready()
+    assert postgres.process.returncode == 137  # SIGKILL  # type: ignore[attr-defined]
+    postgres.start()
+    assert postgres.is_ready()
+    assert postgres.pid not in (None, old_pid)
+    with psycopg.connect(endpoints.admin_database_url, autocommit=True) as conn:
+        assert conn.execute("SELECT n FROM docker_probe").fetchall() == [(42,)]
+        conn.execute("DROP TABLE docker_probe")
+    stack.wait_healthy()  # type: ignore[attr-defined]
+
+
+def test_pause_freezes_redis_and_resume_thaws_it(fresh: object) -> None:
+    redis = fresh.component("redis")  # type: ignore[attr-defined]
+    redis.pause()
+    try:
+        assert redis.process.status() == "paused"  # type: ignore[attr-defined]
+        assert not redis.is_ready()
+    finally:
+        redis.resume()
+    assert redis.is_ready()
+
+
+def test_stop_and_restart_go_through_the_engine(fresh: object) -> None:
+    store = fresh.component("object_store")  # type: ignore[attr-defined]
+    container = store.process.container_id  # type: ignore[attr-defined]
+    store.stop()
+    assert store.process.status() == "exited"  # type: ignore[attr-defined]
+    store.restart()
+    assert store.is_ready()
+    assert store.process.container_id == container  # the same container, started again  # type: ignore[attr-defined]
+
+
+def test_restart_api_with_settings_replaces_its_container_and_reset_restores_it(
+    fresh: object,
+) -> None:
+    stack = fresh
+    api = stack.component("api")  # type: ignore[attr-defined]
+    before = api.process.container_id  # type: ignore[attr-defined]
+    settings = dict(stack.api.settings)  # type: ignore[attr-defined]
+    stack.restart_api(DB_POOL_SIZE="3")  # type: ignore[attr-defined]
+    after = api.process.container_id  # type: ignore[attr-defined]
+    assert after != before
+    env = _client().containers.get(after).attrs["Config"]["Env"]  # type: ignore[attr-defined]
+    assert "DB_POOL_SIZE=3" in env
+    stack.reset_data()  # type: ignore[attr-defined]
+    assert stack.api.settings == settings  # type: ignore[attr-defined]
+    ids = {c.id for c in _containers_of(stack.folder.name)}  # type: ignore[attr-defined]
+    assert before not in ids
+    assert after not in ids  # replaced containers are removed, not piled up
+    assert len(ids) == len(COMPONENTS)
+
+
+def test_api_logs_land_on_the_host_where_the_runbook_reads_them(fresh: object) -> None:
+    stack = fresh
+    httpx.get(f"{stack.endpoints.api_url}/api/storage/files", timeout=5)  # type: ignore[attr-defined]
+    log_dir = Path(stack.endpoints.log_dir)  # type: ignore[attr-defined]
+    wait_until(
+        lambda: any(p.stat().st_size for p in log_dir.glob("*.log")),
+        what="the API container to write its log on the host",
+        timeout_s=10,
+    )
+
+
+def test_the_database_disk_is_a_host_tmpfs_the_container_writes_to(fresh: object) -> None:
+    stack = fresh
+    if Capability.DISK not in stack.capabilities:  # type: ignore[attr-defined]
+        pytest.skip("DISK needs root (a tmpfs mounted on the host)")
+    disk = stack.disk("postgres")  # type: ignore[attr-defined]
+    assert os.path.ismount(disk)
+    assert (disk / "pgdata" / "PG_VERSION").read_text().strip() == "15"
+
+
+def test_stop_removes_every_container_and_the_folder(engine: dict[str, str]) -> None:
+    from runbook_checks.stack.docker.stack import DockerStack
+
+    stack = DockerStack()
+    stack.start()
+    stack_id, folder = stack.folder.name, stack.folder  # type: ignore[union-attr]
+    stack.add_api_instance("api-extra")
+    assert len(_containers_of(stack_id)) == len(COMPONENTS) + 1
+    stack.stop()
+    assert _containers_of(stack_id) == []
+    assert not folder.exists()
+
+
+def test_a_killed_drill_leaves_no_container(engine: dict[str, str], tmp_path: Path) -> None:
+    """SIGKILL, no teardown at all: the reaper removes the containers and the folder."""
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import time\n"
+        "from runbook_checks.stack.docker.stack import DockerStack\n"
+        "stack = DockerStack()\nstack.start()\n"
+        "print(stack.folder, flush=True)\ntime.sleep(300)\n"
+    )
+    owner = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **engine},
+    )
+    try:
+        assert owner.stdout is not None
+        folder = Path(owner.stdout.readline().strip())
+        assert folder.is_dir(), "the owner did not start its stack"
+        assert len(_containers_of(folder.name)) == len(COMPONENTS)
+    finally:
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(timeout=10)
+    wait_until(
+        lambda: not _containers_of(folder.name) and not folder.exists(),
+        what="the reaper to remove the dead drill's containers and folder",
+        timeout_s=30,
+        interval_s=0.2,
+    )
+
+
+def test_cleanup_removes_containers_whose_drill_is_gone(engine: dict[str, str]) -> None:
+    """Even without a reaper (killed too): `runbook-checks cleanup` finds them by label."""
+    from runbook_checks.stack.docker import labels
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan_labels = {
+        **labels.owner_labels("stack-orphan-test", Path("/nonexistent")),
+        labels.OWNER_PID_LABEL: str(dead.pid),
+        labels.OWNER_START_LABEL: "0",
+    }
+    client = _client()
+    container = client.containers.create(  # type: ignore[attr-defined]
+        "runbook-checks/redis:7",
+        ["redis-server", "--port", "0"],
+        labels=orphan_labels,
+        network_mode="host",
+        name="rc-stack-orphan-test-redis",
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "runbook_checks.cli", "cleanup"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+            env={**os.environ, **engine},
+        )
+        assert done.returncode in (0, 1), done.stderr
+        assert "rc-stack-orphan-test-redis" in done.stdout
+        assert _containers_of("stack-orphan-test") == []
+    finally:
+        from docker.errors import NotFound
+
+        with contextlib.suppress(NotFound):
+            container.remove(force=True)
+
+
+# -- scenarios, unchanged, on the docker backend ---------------------------------------
+
+
+def test_scenario_subset_passes_on_the_docker_backend(
+    engine: dict[str, str], tmp_path: Path
+) -> None:
+    """API down, database down, disk full, storage outage, pool exhaustion: the drills
+    verify on containers what they verify on local processes (pass, or xfail on a runbook
+    defect acknowledged in the baseline)."""
+    junit = tmp_path / "junit.xml"
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *SCENARIO_SUBSET.values(),
+        "--backend",
+        "docker",
+        "--evidence-dir",
+        str(tmp_path / "evidence"),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-rfEsx",
+        f"--junitxml={junit}",
+    ]
+    begin = time.monotonic()
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=1200, cwd=ROOT, env={**os.environ, **engine}
+    )
+    took = time.monotonic() - begin
+    print(f"docker scenario subset: {took:.0f} s\n{done.stdout[-3000:]}")
+    assert junit.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    outcomes = _outcomes(junit)
+    for what, node in SCENARIO_SUBSET.items():
+        name = node.rsplit("::", 1)[1]
+        assert name in outcomes, f"{what}: {node} did not run\n{done.stdout[-3000:]}"
+        assert outcomes[name] in ("passed", "xfailed"), (
+            f"{what}: {node} {outcomes[name]}\n{done.stdout[-4000:]}"
+        )
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+def _outcomes(junit: Path) -> dict[str, str]:
+    outcomes: dict[str, str] = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = case.get("name", "")
+        kinds = {child.tag: child for child in case}
+        if "failure" in kinds or "error" in kinds:
+            outcomes[name] = "failed"
+        elif "skipped" in kinds:
+            skipped = kinds["skipped"]
+            xfail = skipped.get("type") == "pytest.xfail"
+            outcomes[name] = "xfailed" if xfail else f"skipped ({skipped.get('message')})"
+        else:
+            outcomes[name] = "passed"
+    return outcomes
