@@ -6,7 +6,7 @@ RUNBOOK ?= runbooks/files-incident-response.md
 BACKEND ?= local
 PYTEST_ARGS ?=
 
-.PHONY: help setup test test-unit drill gate up load lint format bench clean
+.PHONY: help setup test test-unit drill gate up load lint format bench clean images docker-ready
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,14 +20,21 @@ test: setup ## run the whole test suite (unit, integration, scenarios)
 test-unit: setup ## fast unit tests only (no servers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-drill: setup ## run every runbook scenario on the embedded stack and report
+drill: setup docker-ready ## run every runbook scenario (BACKEND=local|docker) and report
 	$(RC) drill --runbook $(RUNBOOK) --backend $(BACKEND)
 
 gate: setup ## static + live checks of the runbook (what CI runs on runbook changes)
 	$(RC) gate $(RUNBOOK)
 
-up: setup ## start the stack and print its URLs; Ctrl-C stops it
+up: setup docker-ready ## start the stack and print its URLs; Ctrl-C stops it
 	$(RC) up --backend $(BACKEND)
+
+images: setup ## the docker backend's images, built without any registry (debootstrap; cached)
+	@scripts/images.sh
+
+# with BACKEND=docker: the project's engine running and the images built (cached)
+docker-ready:
+	@if [ "$(BACKEND)" = docker ]; then scripts/images.sh; fi
 
 # `make load`: the post-mortem's traffic increase (+25/+50/+100% users) on the embedded
 # stack, bounded: SHAPE=baseline|step|spike|soak USERS=... DURATION=... LOAD_ARGS=...

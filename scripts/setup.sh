@@ -40,6 +40,6 @@ if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want"
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -q -e ".[load,dev]"
+"$VENV/bin/python" -m pip install -q -e ".[load,dev,docker]"
 echo "$want" > "$stamp"
 echo "setup: ready ($VENV)"
