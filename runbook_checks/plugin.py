@@ -83,6 +83,25 @@ def pytest_configure(config: pytest.Config) -> None:
     install(only_if_default=True, persistent=True)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A fault a test (or a crashed fixture) left injected is reverted when the test ends,
+    and said so in the summary: the next test must not run against it."""
+    from runbook_checks.faults.base import ACTIVE
+
+    before = set(ACTIVE.handles)
+    try:
+        return (yield)
+    finally:
+        for handle in set(ACTIVE.handles) - before:
+            what = f"{item.nodeid} left {handle.fault.describe()} injected; reverted"
+            try:
+                handle.revert()
+            except Exception as exc:
+                what += f" with problems: {exc}"
+            item.config.stash.get(_FIGURES_KEY, []).append(f"WARNING: {what}")
+
+
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     from runbook_checks.safety.interrupts import acknowledge
 
