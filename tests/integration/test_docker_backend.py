@@ -248,6 +248,66 @@ def test_the_database_disk_is_a_host_tmpfs_the_container_writes_to(fresh: object
     assert (disk / "pgdata" / "PG_VERSION").read_text().strip() == "15"
 
 
+def test_a_memory_limit_gets_a_growing_server_oom_killed_and_revert_brings_it_back(
+    fresh: object,
+) -> None:
+    import redis
+
+    from runbook_checks.stack.docker.faults import MemoryLimit
+
+    stack = fresh
+    server = stack.component("redis")  # type: ignore[attr-defined]
+    with MemoryLimit("redis", headroom_mb=4).inject(stack) as handle:  # type: ignore[arg-type]
+        client = redis.Redis.from_url(stack.endpoints.redis_url, socket_timeout=5)  # type: ignore[attr-defined]
+        with pytest.raises((redis.ConnectionError, redis.TimeoutError)):
+            _grow(client)
+        wait_until(
+            lambda: not server.process.is_alive(), what="redis to be OOM-killed", timeout_s=10
+        )
+        assert server.process.oom_killed
+        assert "MB of memory" in " ".join(handle.notes)
+    assert server.is_ready()
+    limit = _client().containers.get(server.process.container_id).attrs["HostConfig"]["Memory"]  # type: ignore[attr-defined]
+    assert limit >= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") - (1 << 20)
+
+
+def _grow(client: object) -> None:
+    for n in range(16):  # 8 MB values: far past the headroom
+        client.set(f"big-{n}", b"x" * (8 << 20))  # type: ignore[attr-defined]
+
+
+def test_a_cpu_limit_is_a_quota_on_the_container_and_revert_lifts_it(fresh: object) -> None:
+    from runbook_checks.stack.docker.faults import CpuLimit
+
+    stack = fresh
+    api = stack.component("api")  # type: ignore[attr-defined]
+
+    def quota() -> int:
+        container = _client().containers.get(api.process.container_id)  # type: ignore[attr-defined]
+        return int(container.attrs["HostConfig"]["CpuQuota"])
+
+    with CpuLimit("api", cpus=0.05).inject(stack):  # type: ignore[arg-type]
+        assert quota() == 5000  # of a 100 ms period
+        assert httpx.get(f"{stack.endpoints.api_url}/health", timeout=30).status_code == 200  # type: ignore[attr-defined]
+    assert quota() <= 0
+
+
+def test_container_faults_say_why_elsewhere() -> None:
+    from runbook_checks.stack.docker.faults import CpuLimit, MemoryLimit
+
+    class LocalLike:
+        backend = "local"
+        capabilities = frozenset(Capability)
+
+        def component(self, name: str) -> object:
+            return type("Proc", (), {"process": object()})()
+
+    for fault in (MemoryLimit("api"), CpuLimit("api")):
+        reason = fault.unsupported_reason(LocalLike())  # type: ignore[arg-type]
+        assert reason is not None
+        assert "--backend docker" in reason
+
+
 def test_stop_removes_every_container_and_the_folder(engine: dict[str, str]) -> None:
     from runbook_checks.stack.docker.stack import DockerStack
 

@@ -266,6 +266,18 @@ class ContainerProcess(ManagedProcess):
         if kwargs:
             container.update(**kwargs)
 
+    def clear_cpu_limit(self) -> None:
+        """No CFS quota any more (the container may use every core)."""
+        if self._container is not None:
+            self._container.update(cpu_quota=-1)
+
+    def memory_usage_bytes(self) -> int:
+        """What the container's processes use now (the cgroup's count)."""
+        if self._container is None:
+            return 0
+        stats = self._container.stats(stream=False)
+        return int(stats.get("memory_stats", {}).get("usage", 0))
+
     def remove(self) -> None:
         """Remove the container (killing it if it runs); its output goes to `log_path`
         first. Idempotent."""
