@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -235,28 +236,42 @@ def test_audit_lines_are_redacted_and_durable(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ signals
 
 
-def test_signals_inside_a_shielded_block_wait_for_its_end() -> None:
+@pytest.fixture
+def own_signals() -> Iterator[None]:
+    """This process's interrupt state as it was (the plugin's handlers, no re-delivery of
+    the signals this test sends itself, the session not marked interrupted)."""
+    state = interrupts._SIGNALS
     previous = {s: signal.getsignal(s) for s in interrupts.HANDLED}
+    received, persistent = list(state.received), state.persistent
+    interrupts.install(persistent=False)
     try:
-        interrupts.install()
-        reached_end: list[bool] = []
-
-        def shielded_block() -> None:
-            with interrupts.shielded():
-                os.kill(os.getpid(), signal.SIGTERM)
-                os.kill(os.getpid(), signal.SIGINT)
-                reached_end.append(True)  # the block was not cut short
-
-        with pytest.raises(KeyboardInterrupt):
-            shielded_block()
-        assert reached_end == [True]
-        with interrupts.shielded(reraise=False):
-            os.kill(os.getpid(), signal.SIGTERM)
-        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
-            os.kill(os.getpid(), signal.SIGTERM)
+        yield
     finally:
+        interrupts.acknowledge()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        state.received[:] = received
+        state.deferred.clear()
+        state.persistent = persistent
+
+
+@pytest.mark.usefixtures("own_signals")
+def test_signals_inside_a_shielded_block_wait_for_its_end() -> None:
+    reached_end: list[bool] = []
+
+    def shielded_block() -> None:
+        with interrupts.shielded():
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGINT)
+            reached_end.append(True)  # the block was not cut short
+
+    with pytest.raises(KeyboardInterrupt):
+        shielded_block()
+    assert reached_end == [True]
+    with interrupts.shielded(reraise=False):
+        os.kill(os.getpid(), signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def test_the_cli_turns_sigterm_into_a_clean_exit(tmp_path: Path) -> None:
