@@ -564,6 +564,11 @@ class ExternalStack:
         except WaitTimeout as exc:
             raise StackError(f"environment {self.config.name!r} is not healthy: {exc}") from exc
 
+    def on_step(self, line: int, text: str) -> None:
+        """Audit a runbook command before it runs against the environment (for the step
+        executors to call; the audit redacts it)."""
+        self.audit.before("run step", f"runbook line {line}", text)
+
     # -- faults: policy, audit, stop conditions (called by faults.base) -----------------
     def on_fault_event(self, event: str, fault: Fault, handle: FaultHandle | None) -> None:
         if event == "injecting":
