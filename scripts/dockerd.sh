@@ -78,18 +78,30 @@ start() {
   die "the engine did not answer on $SOCK within 30 s (log: $LOG)"
 }
 
+unmount_leftovers() {  # what the engine mounted under our root (its netns, a bind of data/)
+  awk -v root="$ROOT/" 'index($2, root) == 1 { print $2 }' /proc/mounts | sort -r \
+    | while read -r target; do umount -l "$target" 2>/dev/null || true; done
+}
+
 stop() {
   local pid
   if ! pid=$(our_pid); then
     echo "dockerd.sh: not running"
+    unmount_leftovers
     return 0
   fi
   kill -TERM "$pid"
   for _ in $(seq 200); do
-    kill -0 "$pid" 2>/dev/null || { echo "dockerd.sh: stopped (pid $pid)"; return 0; }
+    if ! kill -0 "$pid" 2>/dev/null; then
+      unmount_leftovers
+      echo "dockerd.sh: stopped (pid $pid)"
+      return 0
+    fi
     sleep 0.1
   done
   kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  unmount_leftovers
   echo "dockerd.sh: killed (pid $pid) after 20 s"
 }
 
