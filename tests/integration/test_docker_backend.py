@@ -58,7 +58,7 @@ def engine() -> Iterator[dict[str, str]]:
     try:
         yield ready.env
     finally:
-        ready.stop()
+        print(f"docker backend: {ready.stop()}")
 
 
 @pytest.fixture(scope="module")

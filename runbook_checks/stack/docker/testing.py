@@ -44,12 +44,38 @@ class ReadyEngine:
     started_here: bool
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
 
-    def stop(self) -> None:
-        """Stop the engine if this session started it (by its pidfile's PID)."""
-        if self.started_here:
-            subprocess.run(
-                [str(DOCKERD_SCRIPT), "stop"], capture_output=True, timeout=60, check=False
-            )
+    def stop(self) -> str:
+        """Stop the engine if this session started it (by its pidfile's PID) and no other
+        live drill has containers in it (another test session on the same machine may have
+        found it running and be using it). Returns what was done."""
+        if not self.started_here:
+            return "engine left running (it was running before)"
+        others = others_using_the_engine()
+        if others:
+            return f"engine left running: drills of live processes use it ({', '.join(others)})"
+        subprocess.run([str(DOCKERD_SCRIPT), "stop"], capture_output=True, timeout=60, check=False)
+        return "engine stopped"
+
+
+def others_using_the_engine() -> list[str]:
+    """The stacks of other live processes that have containers in the engine."""
+    from runbook_checks.stack.docker.labels import OWNER_PID_LABEL, STACK_LABEL, owner_alive
+
+    try:
+        client = connect(timeout_s=10)
+    except EngineUnavailable:
+        return []
+    try:
+        containers = client.containers.list(all=True, filters={"label": STACK_LABEL})
+    finally:
+        client.close()
+    return sorted(
+        {
+            str(c.labels.get(STACK_LABEL))
+            for c in containers
+            if c.labels.get(OWNER_PID_LABEL) != str(os.getpid()) and owner_alive(dict(c.labels))
+        }
+    )
 
 
 def _run(argv: list[str], timeout_s: float, what: str) -> float:
