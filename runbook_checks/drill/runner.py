@@ -439,7 +439,8 @@ class Drill:
             if scenario.expect_data_loss:
                 ctx.finding(Level.WARNING, "data-loss-measured",
                             f"{len(ledger.lost)} of {ledger.acknowledged} acknowledged uploads "
-                            "were lost by this option (the runbook warns of it)",
+                            "were lost by this option: "
+                            + (scenario.loss_note or "the runbook warns of it"),
                             evidence=", ".join(w.name for w in ledger.lost[:20]))
             else:
                 result.verdict = Verdict.FAILED

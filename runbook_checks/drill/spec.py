@@ -52,7 +52,8 @@ class Scenario:
     budget_s: float | None = None  # default: the section severity's response time
     detect_steps: str = "investigation"  # or "option": diagnostics inside the option block
     step_filter: Callable[[str], bool] | None = None  # restrict which option steps run
-    expect_data_loss: bool = False  # the option itself warns of data loss (restore)
+    expect_data_loss: bool = False  # the option can lose data (restore; async failover)
+    loss_note: str = ""  # why, for the data-loss-measured finding
     ledger: bool = True
     # A fix from outside the section's options (e.g. the post-mortem's "increased pool size
     # from 20 to 50"), applied after the option's steps and recorded as such; returns what
