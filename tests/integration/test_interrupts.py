@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -358,7 +359,7 @@ def test_the_real_drill_command_interrupted_mid_fault_leaves_nothing(
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_interrupt_figures(record_property: pytest.RecordProperty) -> None:
+def test_interrupt_figures(record_property: Callable[[str, object], None]) -> None:
     """The figure for the summary (runs after the property test in this module)."""
     tried = sum(TALLY.tried.values())
     if not tried:

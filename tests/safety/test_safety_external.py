@@ -111,14 +111,14 @@ def test_destructive_faults_need_the_opt_in(
 ) -> None:
     with ExternalStack.from_file(environment, evidence_dir=tmp_path) as stack:
         with pytest.raises(FaultError, match="destructive on a shared environment"):
-            LongRunningQuery(duration_s=60).inject(stack)  # type: ignore[arg-type]
+            LongRunningQuery(duration_s=60).inject(stack)
         assert fault_sessions(fresh_stack) == 0  # refused before anything happened
         assert stack.audit.entries()[-1].phase == "refused"
     environment.write_text(
         environment.read_text() + '[safety]\ndestructive_faults = ["long-running-query"]\n'
     )
     with ExternalStack.from_file(environment, evidence_dir=tmp_path) as stack:
-        handle = LongRunningQuery(duration_s=60).inject(stack)  # type: ignore[arg-type]
+        handle = LongRunningQuery(duration_s=60).inject(stack)
         assert fault_sessions(fresh_stack) == 1
         handle.revert()
         assert fault_sessions(fresh_stack) == 0
@@ -135,7 +135,7 @@ def test_stopping_the_external_stack_reverts_its_live_faults(
     )
     stack = ExternalStack.from_file(environment, evidence_dir=tmp_path)
     stack.start()
-    handle = LongRunningQuery(duration_s=60).inject(stack)  # type: ignore[arg-type]
+    handle = LongRunningQuery(duration_s=60).inject(stack)
     stack.stop()  # the environment outlives the drill: nothing may stay injected there
     assert not handle.active
     assert fault_sessions(fresh_stack) == 0
@@ -146,21 +146,21 @@ def test_data_faults_act_only_on_dedicated_test_accounts(
 ) -> None:
     _, customer_token = shared_file(fresh_stack, f"alice-{secrets.token_hex(3)}@customer.example")
     with pytest.raises(FaultError, match=r"only on dedicated test accounts \(@drill.test\)"):
-        ShareExpired.recently(customer_token).inject(external)  # type: ignore[arg-type]
+        ShareExpired.recently(customer_token).inject(external)
     with psycopg.connect(fresh_stack.endpoints.database_url) as conn:
         row = conn.execute(
             "SELECT expires_at > now() FROM file_shares WHERE token = %s", (customer_token,)
         ).fetchone()
     assert row == (True,)  # untouched
     _, drill_token = shared_file(fresh_stack, f"sharer-{secrets.token_hex(3)}@drill.test")
-    with ShareExpired.recently(drill_token).inject(external):  # type: ignore[arg-type]
+    with ShareExpired.recently(drill_token).inject(external):
         assert httpx.get(f"{fresh_stack.endpoints.api_url}/share/{drill_token}").status_code == 404
     assert httpx.get(f"{fresh_stack.endpoints.api_url}/share/{drill_token}").status_code == 200
 
 
 def test_processes_of_the_environment_are_not_ours(external: ExternalStack) -> None:
     fault = ProcessKill("api")
-    assert fault.unsupported_reason(external) == (  # type: ignore[arg-type]
+    assert fault.unsupported_reason(external) == (
         "process-kill needs kill, which the external backend cannot do"
     )
     with pytest.raises(StackError, match="does not control the environment's processes"):
@@ -185,7 +185,7 @@ class _ChecksTheAudit(Fault):
 
 
 def test_the_audit_line_is_on_disk_before_the_fault_acts(external: ExternalStack) -> None:
-    with _ChecksTheAudit().inject(external) as handle:  # type: ignore[arg-type]
+    with _ChecksTheAudit().inject(external) as handle:
         assert handle.scratch["last"] == ("before", "inject", "unusual-uploads")
     text = external.audit.path.read_text()
     assert external.config.admin_token not in text
@@ -234,7 +234,7 @@ def test_a_stop_condition_reverts_at_once_and_aborts_the_drill(
         handles: list[FaultHandle] = []
 
         def drill() -> None:  # injects, then waits for a recovery that will not come
-            handles.append(NetworkDown("postgres").inject(stack))  # type: ignore[arg-type]
+            handles.append(NetworkDown("postgres").inject(stack))
             while time.monotonic() - started < 30:
                 time.sleep(0.05)
 
@@ -249,7 +249,7 @@ def test_a_stop_condition_reverts_at_once_and_aborts_the_drill(
         assert took < 15, took
         assert stack.trip is not None
         with pytest.raises(FaultError, match="this drill was stopped"):
-            NetworkDown("postgres").inject(stack)  # type: ignore[arg-type]
+            NetworkDown("postgres").inject(stack)
         fresh_stack.wait_healthy()
         actions = [(e.phase, e.action) for e in stack.audit.entries()]
         assert ("refused", "stop condition") in actions

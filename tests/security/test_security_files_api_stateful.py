@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -308,7 +309,7 @@ class FilesApiMachine(RuleBasedStateMachine):
 
 
 def test_files_api_security_state_machine(
-    fresh_stack: Stack, record_property: pytest.RecordProperty
+    fresh_stack: Stack, record_property: Callable[[str, object], None]
 ) -> None:
     STACK[:] = [fresh_stack]
     try:

@@ -221,7 +221,7 @@ def test_the_gate_on_a_mangled_runbook_never_shows_a_traceback(
     check_gate_outcome(path, code, captured.out + captured.err)
 
 
-def test_malformed_runbook_figures(record_property: pytest.RecordProperty) -> None:
+def test_malformed_runbook_figures(record_property: Callable[[str, object], None]) -> None:
     record_property(
         "figure",
         f"malformed runbooks: {TALLY['runbooks']} through `runbook-checks gate` (plus 150 "

@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +121,10 @@ def user_tokens_in(data: bytes, hashes: set[str]) -> list[str]:
 
 
 def test_no_planted_secret_reaches_any_output(
-    planted: Planted, fresh_stack: Stack, tmp_path: Path, record_property: pytest.RecordProperty
+    planted: Planted,
+    fresh_stack: Stack,
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     out = tmp_path / "outputs"
     evidence = out / "evidence"
@@ -192,7 +195,7 @@ def test_no_planted_secret_reaches_any_output(
 
 
 def test_no_secret_of_a_local_stack_reaches_any_output(
-    tmp_path: Path, record_property: pytest.RecordProperty
+    tmp_path: Path, record_property: Callable[[str, object], None]
 ) -> None:
     """The local backend's own secrets (random per stack; the spy plugin records them
     once the stack is up): a real drill's outputs hold none of them."""
