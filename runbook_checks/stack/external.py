@@ -78,6 +78,7 @@ DEFAULT_FILE = "runbook-checks.environment.toml"
 OVERRIDE_VAR = "RUNBOOK_CHECKS_ALLOW_PRODUCTION"
 FAULT_APP_PREFIX = "runbook-checks-fault"  # faults.database names its sessions so
 AUDIT_POINTER = "audit.path"  # in the state folder: where this drill's audit log is
+STARTED_AT = "started_at"  # in the state folder: the database's now() when the drill began
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -432,6 +433,8 @@ class ExternalStack:
                 hint=f"check database_url in {self.config.path}",
             ) from None
         self._started_at = row[0] if row else None
+        if self._started_at is not None:  # for a cleanup after this drill was killed
+            (self.folder / STARTED_AT).write_text(str(self._started_at))
         log_dir = self.folder / "logs"  # the environment's logs are not ours to read
         log_dir.mkdir()
         cfg = self.config
@@ -699,15 +702,17 @@ def _safe_name(name: str) -> str:
 
 
 def revert_leftover_faults(folder: Path, environment: Path, kinds: list[str]) -> list[str]:
-    """For `stack.leftovers`: end the database sessions of faults a dead drill left on an
-    external environment. Returns the problems ([] when done)."""
+    """For `stack.leftovers`: undo what a dead drill left on an external environment: end
+    its faults' database sessions, and remove the test-account users it created (with the
+    files, shares and rows its data faults changed). Returns the problems ([] when done)."""
     try:
         config = EnvironmentConfig.load(environment)
     except UsageError as exc:
         return [f"faults {', '.join(kinds)} on the environment of {environment}: {exc.message}"]
+    pointer = folder / AUDIT_POINTER
     audit_path = (
-        Path(str((folder / AUDIT_POINTER).read_text()).strip())
-        if (folder / AUDIT_POINTER).exists()
+        Path(pointer.read_text().strip())
+        if pointer.exists()
         else Path("evidence") / "audit" / (_safe_name(config.name) + ".jsonl")
     )
     audit = AuditLog(audit_path, config.name, config.redactor())
@@ -727,12 +732,53 @@ def revert_leftover_faults(folder: Path, environment: Path, kinds: list[str]) ->
                 "WHERE application_name = ANY(%s) AND pid <> pg_backend_pid()",
                 (names,),
             ).fetchall()
-    except psycopg.Error as exc:
+        audit.after("cleanup", config.name, f"terminated {len(rows)} session(s)")
+        started = folder / STARTED_AT
+        if started.exists():
+            audit.before(
+                "cleanup",
+                config.name,
+                f"remove @{config.test_account_domain} users the dead drill created",
+            )
+            audit.after("cleanup", config.name, _remove_users_since(config, started.read_text()))
+    except Exception as exc:  # psycopg, boto3: keep the folder, say why
         problem = (
-            f"cannot end the fault sessions on {config.name!r}: "
+            f"cannot clean up after the dead drill on {config.name!r}: "
             f"{config.redactor().text(str(exc)).strip()}"
         )
         audit.write("after", "cleanup", config.name, problem)
         return [problem]
-    audit.after("cleanup", config.name, f"terminated {len(rows)} session(s)")
     return []
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """Just enough of a Stack for `faults.data.remove_users`."""
+
+    endpoints: Endpoints
+
+
+def _remove_users_since(config: EnvironmentConfig, since: str) -> str:
+    from runbook_checks.faults.data import remove_users
+
+    with psycopg.connect(config.database_url, connect_timeout=5) as conn:
+        rows = conn.execute(
+            "SELECT id FROM users WHERE email LIKE %s AND created_at >= %s::timestamptz",
+            (f"%@{config.test_account_domain}", since.strip()),
+        ).fetchall()
+    reach = _Reach(
+        Endpoints(
+            api_url=config.api_url,
+            database_url=config.database_url,
+            app_database_url=config.database_url,
+            s3_endpoint=config.s3_endpoint,
+            s3_bucket=config.s3_bucket,
+            redis_url=config.redis_url,
+            aws_endpoint=config.aws_endpoint,
+            aws_region=config.aws_region,
+            admin_token=config.admin_token,
+            log_dir=Path("."),
+            admin_database_url=config.admin_database_url,
+        )
+    )
+    return remove_users(cast("Stack", reach), [r[0] for r in rows])

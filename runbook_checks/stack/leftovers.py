@@ -124,11 +124,11 @@ def _revert_faults(folder: Path, data: dict[str, object]) -> tuple[list[str], li
     API restarted with other settings) go with its processes and mounts; an external
     environment outlives the drill, so its fault sessions are terminated there."""
     faults = data.get("faults")
-    if not isinstance(faults, dict) or not faults:
+    environment = data.get("environment")
+    if not isinstance(faults, dict) or not (faults or environment):
         return [], []
     records = [r for r in faults.values() if isinstance(r, dict)]
     names = [str(r.get("what") or r.get("kind")) for r in records]
-    environment = data.get("environment")
     if not environment:
         return names, []
     from runbook_checks.stack.external import revert_leftover_faults

@@ -299,3 +299,59 @@ def test_a_real_drill_on_the_external_backend(
     with psycopg.connect(fresh_stack.endpoints.database_url) as conn:
         row = conn.execute("SELECT count(*) FROM users WHERE email LIKE '%@drill.test'").fetchone()
     assert row == (0,)
+
+
+def test_cleanup_after_a_killed_external_drill_removes_what_it_left(
+    fresh_stack: Stack, environment: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drill on the environment dies with SIGKILL mid-fault: its data fault's rows (a
+    share expired on its own test account) and its users stay there until the sweep (the
+    next start, or `runbook-checks cleanup`) removes them; other users stay."""
+    monkeypatch.setenv("RUNBOOK_CHECKS_WORK_ROOT", str(tmp_path / "work"))
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work").chmod(0o755)
+    code = (
+        "import os, sys\n"
+        "from runbook_checks.drill.client import FilesClient\n"
+        "from runbook_checks.faults.data import ShareExpired\n"
+        "from runbook_checks.stack.external import ExternalStack\n"
+        f"stack = ExternalStack.from_file({str(environment)!r})\n"
+        "stack.start()\n"
+        "with FilesClient(stack.endpoints.api_url, stack.endpoints.admin_token) as c:\n"
+        "    user = c.create_user('doomed-drill@drill.test', 'pro')\n"
+        "    up = c.upload(user, 'a.txt', b'x', 'text/plain')\n"
+        "    token = c.share(user, up.file_id)\n"
+        "ShareExpired.recently(token).inject(stack)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    customer, _ = shared_file(fresh_stack, f"carol-{secrets.token_hex(3)}@customer.example")
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "RUNBOOK_CHECKS_WORK_ROOT": str(tmp_path / "work")},
+    )
+    assert done.returncode == -9, done.stderr
+
+    def emails() -> set[str]:
+        with psycopg.connect(fresh_stack.endpoints.database_url) as conn:
+            return {str(r[0]) for r in conn.execute("SELECT email FROM users")}
+
+    assert "doomed-drill@drill.test" in emails()  # left behind by the dead drill ...
+    cleanup = subprocess.run(
+        [sys.executable, "-m", "runbook_checks.cli", "cleanup"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "RUNBOOK_CHECKS_WORK_ROOT": str(tmp_path / "work")},
+    )
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert "fault left by a dead drill: expire share" in cleanup.stdout
+    assert "doomed-drill@drill.test" not in emails()  # ... and gone after the cleanup
+    assert customer.email in emails()
+    assert not list((tmp_path / "work" / "runbook-checks").iterdir())
