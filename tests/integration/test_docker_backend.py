@@ -9,6 +9,7 @@ with `--backend docker`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -81,6 +82,7 @@ def fresh(docker_stack: object) -> object:
     return docker_stack
 
 
+@functools.cache
 def _client() -> object:
     from runbook_checks.stack.docker.engine import connect
 
@@ -93,7 +95,7 @@ def _containers_of(stack_id: str) -> list[object]:
     client = _client()
     return list(
         client.containers.list(  # type: ignore[attr-defined]
-            all=True, filters={"label": f"{STACK_LABEL}={stack_id}"}
+            all=True, filters={"label": f"{STACK_LABEL}={stack_id}"}, ignore_removed=True
         )
     )
 
@@ -321,15 +323,23 @@ def test_stop_removes_every_container_and_the_folder(engine: dict[str, str]) -> 
     assert not folder.exists()
 
 
-def test_a_killed_drill_leaves_no_container(engine: dict[str, str], tmp_path: Path) -> None:
-    """SIGKILL, no teardown at all: the reaper removes the containers and the folder."""
+OWNER = (
+    "import time\n"
+    "from runbook_checks.stack.docker.stack import DockerStack\n"
+    "with DockerStack() as stack:\n"
+    "    print(stack.folder, flush=True)\n"
+    "    time.sleep(300)\n"
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_an_interrupted_or_killed_drill_leaves_no_container(
+    engine: dict[str, str], tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Ctrl-C unwinds through the stack's teardown; SIGKILL leaves no teardown at all, and
+    the reaper removes the containers and the folder."""
     script = tmp_path / "owner.py"
-    script.write_text(
-        "import time\n"
-        "from runbook_checks.stack.docker.stack import DockerStack\n"
-        "stack = DockerStack()\nstack.start()\n"
-        "print(stack.folder, flush=True)\ntime.sleep(300)\n"
-    )
+    script.write_text(OWNER)
     owner = subprocess.Popen(
         [sys.executable, str(script)],
         stdout=subprocess.PIPE,
@@ -339,15 +349,17 @@ def test_a_killed_drill_leaves_no_container(engine: dict[str, str], tmp_path: Pa
     )
     try:
         assert owner.stdout is not None
-        folder = Path(owner.stdout.readline().strip())
-        assert folder.is_dir(), "the owner did not start its stack"
+        line = owner.stdout.readline().strip()
+        assert line.startswith("/"), f"the owner did not start its stack: {line!r}"
+        folder = Path(line)
+        assert folder.is_dir()
         assert len(_containers_of(folder.name)) == len(COMPONENTS)
     finally:
-        owner.send_signal(signal.SIGKILL)
-        owner.wait(timeout=10)
+        owner.send_signal(sig)
+        owner.wait(timeout=30)
     wait_until(
         lambda: not _containers_of(folder.name) and not folder.exists(),
-        what="the reaper to remove the dead drill's containers and folder",
+        what="the drill's containers and folder to be gone",
         timeout_s=30,
         interval_s=0.2,
     )

@@ -79,7 +79,9 @@ def remove_containers(
 
     selector = f"{STACK_LABEL}={stack_id}" if stack_id else STACK_LABEL
     removed: list[str] = []
-    for container in client.containers.list(all=True, filters={"label": selector}):
+    for container in client.containers.list(
+        all=True, filters={"label": selector}, ignore_removed=True
+    ):
         labels = dict(container.labels or {})
         if only_orphans and owner_alive(labels):
             continue

@@ -269,7 +269,9 @@ class DockerStack(LocalStack):
             if isinstance(c.process, ContainerProcess)
         }
         selector = f"{container_labels.STACK_LABEL}={self.placement.stack_id}"
-        for container in self.client.containers.list(all=True, filters={"label": selector}):
+        for container in self.client.containers.list(
+            all=True, filters={"label": selector}, ignore_removed=True
+        ):
             if container.id not in owned:
                 with contextlib.suppress(NotFound, APIError):
                     container.remove(force=True)

@@ -66,7 +66,9 @@ def others_using_the_engine() -> list[str]:
     except EngineUnavailable:
         return []
     try:
-        containers = client.containers.list(all=True, filters={"label": STACK_LABEL})
+        containers = client.containers.list(
+            all=True, filters={"label": STACK_LABEL}, ignore_removed=True
+        )
     finally:
         client.close()
     return sorted(
