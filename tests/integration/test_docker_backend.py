@@ -51,6 +51,12 @@ def engine() -> Iterator[dict[str, str]]:
     """The engine's environment (started and stopped here when it was not running)."""
     from runbook_checks.stack.docker.testing import prepare
 
+    for package in ("docker", "testcontainers"):
+        pytest.importorskip(
+            package,
+            reason="the project's docker extra is not installed "
+            "(pip install -e '.[docker]'; make setup does)",
+        )
     ready = prepare()
     if isinstance(ready, str):
         pytest.skip(ready)
