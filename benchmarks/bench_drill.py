@@ -31,21 +31,36 @@ def main() -> None:
     for n in range(args.runs):
         before = set(evidence.iterdir()) if evidence.exists() else set()
         begin = time.monotonic()
-        done = subprocess.run([str(ROOT / ".venv/bin/runbook-checks"), "drill", "--",
-                               "-q", "-p", "no:randomly", *args.pytest_args],
-                              cwd=ROOT, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                str(ROOT / ".venv/bin/runbook-checks"),
+                "drill",
+                "--",
+                "-q",
+                "-p",
+                "no:randomly",
+                *args.pytest_args,
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         took = time.monotonic() - begin
-        new = sorted(p for p in set(evidence.iterdir()) - before
-                     if (p / "journal.json").exists())
+        new = sorted(p for p in set(evidence.iterdir()) - before if (p / "journal.json").exists())
         found = verdicts(new[-1]) if new else {}
         runs.append(found)
-        print(f"drill {n + 1}: {took:.0f} s wall (target < 180 s), exit {done.returncode}, "
-              f"{len(found)} scenarios: " + ", ".join(
-                  f"{v}={list(found.values()).count(v)}" for v in sorted(set(found.values()))))
+        print(
+            f"drill {n + 1}: {took:.0f} s wall (target < 180 s), exit {done.returncode}, "
+            f"{len(found)} scenarios: "
+            + ", ".join(f"{v}={list(found.values()).count(v)}" for v in sorted(set(found.values())))
+        )
     if len(runs) > 1:
         differing = {k for r in runs for k in r if len({x.get(k) for x in runs}) > 1}
-        print(f"verdicts identical across {len(runs)} runs: {not differing}"
-              + (f"; differ: {sorted(differing)}" if differing else ""))
+        print(
+            f"verdicts identical across {len(runs)} runs: {not differing}"
+            + (f"; differ: {sorted(differing)}" if differing else "")
+        )
     sys.exit(0)
 
 

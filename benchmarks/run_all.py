@@ -14,9 +14,14 @@ def main() -> int:
     for name in ORDER:
         print(f"\n== {name} ==", flush=True)
         subprocess.run([sys.executable, str(HERE / name)], check=False)
-    print("\nMore: benchmarks/bench_load.py (throughput per endpoint, API vs raw database)"
-          + (", benchmarks/bench_backends.py (local vs docker start)"
-             if (HERE / "bench_backends.py").exists() else ""))
+    print(
+        "\nMore: benchmarks/bench_load.py (throughput per endpoint, API vs raw database)"
+        + (
+            ", benchmarks/bench_backends.py (local vs docker start)"
+            if (HERE / "bench_backends.py").exists()
+            else ""
+        )
+    )
     return 0
 
 

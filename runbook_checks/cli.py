@@ -80,9 +80,11 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     if report.empty and not containers:
         print("nothing to clean up.")
     elif not report.empty:
-        print(f"removed {len(report.folders)} folder(s), killed {len(report.killed)} "
-              f"process(es), unmounted {len(report.unmounted)} mount(s), cleared "
-              f"{len(report.faults)} fault(s) left injected.")
+        print(
+            f"removed {len(report.folders)} folder(s), killed {len(report.killed)} "
+            f"process(es), unmounted {len(report.unmounted)} mount(s), cleared "
+            f"{len(report.faults)} fault(s) left injected."
+        )
     for fault in report.faults:
         print(f"  fault left by a dead drill: {fault}")
     for problem in report.problems:
@@ -128,15 +130,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         runbook = parse_runbook(config.runbook)
     except RunbookChecksError as exc:
-        note = f"the current runbook could not be read ({exc}); never-drilled and outdated " \
-               "sections are not computed"
+        note = (
+            f"the current runbook could not be read ({exc}); never-drilled and outdated "
+            "sections are not computed"
+        )
     review = aggregate(config.evidence_dir, period, runbook, note)
     out = Path(args.out) if args.out else config.evidence_dir / f"review-{period.label}"
     html_path, md_path = write_review(review, out)
-    print(f"{len(review.bundles)} evidence bundle(s) {period.describe()}: {review.runs} "
-          f"scenario run(s), pass rate {review.pass_rate * 100:.0f}%, "
-          f"{len(review.never_drilled)} option(s) never drilled, {len(review.outdated)} "
-          "drilled only against an outdated text.")
+    print(
+        f"{len(review.bundles)} evidence bundle(s) {period.describe()}: {review.runs} "
+        f"scenario run(s), pass rate {review.pass_rate * 100:.0f}%, "
+        f"{len(review.never_drilled)} option(s) never drilled, {len(review.outdated)} "
+        "drilled only against an outdated text."
+    )
     for problem in review.problems:
         print(f"  could not read: {problem}")
     print(f"review: {html_path.resolve().as_uri()}")
@@ -183,31 +189,51 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup = sub.add_parser("cleanup", help="remove what interrupted drills left behind")
     cleanup.set_defaults(func=cmd_cleanup)
 
-    verify = sub.add_parser("verify-evidence",
-                            help="check an evidence folder against its manifest.json")
+    verify = sub.add_parser(
+        "verify-evidence", help="check an evidence folder against its manifest.json"
+    )
     verify.add_argument("folder", help="an evidence folder (evidence/<timestamp>-<id>)")
     verify.set_defaults(func=cmd_verify_evidence)
 
-    report = sub.add_parser("report", help="aggregate the evidence of a period (quarterly "
-                            "review): trends, pass rate, findings, sections never drilled")
+    report = sub.add_parser(
+        "report",
+        help="aggregate the evidence of a period (quarterly "
+        "review): trends, pass rate, findings, sections never drilled",
+    )
     _add_config_options(report)
-    report.add_argument("--since", required=True,
-                        help="a start date (2026-10-01) or a quarter (2026Q4)")
-    report.add_argument("--out", default="",
-                        help="folder for review.html and review.md "
-                        "(default: <evidence-dir>/review-<period>)")
+    report.add_argument(
+        "--since", required=True, help="a start date (2026-10-01) or a quarter (2026Q4)"
+    )
+    report.add_argument(
+        "--out",
+        default="",
+        help="folder for review.html and review.md (default: <evidence-dir>/review-<period>)",
+    )
     report.set_defaults(func=cmd_report)
 
-    gameday = sub.add_parser("gameday", help="a game day for people: inject a fault without "
-                             "saying which, time the on-call engineer, write the evidence")
+    gameday = sub.add_parser(
+        "gameday",
+        help="a game day for people: inject a fault without "
+        "saying which, time the on-call engineer, write the evidence",
+    )
     _add_config_options(gameday)
-    gameday.add_argument("scenario", nargs="?", default="",
-                         help="which scenario (see --list); default: one picked at random")
+    gameday.add_argument(
+        "scenario",
+        nargs="?",
+        default="",
+        help="which scenario (see --list); default: one picked at random",
+    )
     gameday.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    gameday.add_argument("--reveal", action="store_true",
-                         help="say which fault was injected (default: keep it secret)")
-    gameday.add_argument("--operator", default=os.environ.get("USER", ""),
-                         help="who works the incident (for the evidence)")
+    gameday.add_argument(
+        "--reveal",
+        action="store_true",
+        help="say which fault was injected (default: keep it secret)",
+    )
+    gameday.add_argument(
+        "--operator",
+        default=os.environ.get("USER", ""),
+        help="who works the incident (for the evidence)",
+    )
     gameday.set_defaults(func=cmd_gameday)
     return parser
 

@@ -26,7 +26,9 @@ class StackError(RunbookChecksError):
 class ComponentFailed(StackError):
     """One component failed to start or became unready; carries the tail of its log."""
 
-    def __init__(self, component: str, message: str, *, log_tail: str = "", hint: str | None = None):
+    def __init__(
+        self, component: str, message: str, *, log_tail: str = "", hint: str | None = None
+    ):
         self.component = component
         self.log_tail = log_tail
         text = f"{component}: {message}"

@@ -40,11 +40,19 @@ MARKERS = (
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("runbook-checks")
     for option in OPTIONS:
-        group.addoption(f"--{option.name.replace('_', '-')}", dest=f"runbook_checks_{option.name}",
-                        default=None, help=f"{option.help} (default: {option.default})")
+        group.addoption(
+            f"--{option.name.replace('_', '-')}",
+            dest=f"runbook_checks_{option.name}",
+            default=None,
+            help=f"{option.help} (default: {option.default})",
+        )
         parser.addini(f"runbook_checks_{option.name}", help=option.help, default=None)
-    group.addoption("--drill-progress", action="store_true", default=False,
-                    help="print each drill phase (injected, detected, recovered ...) live")
+    group.addoption(
+        "--drill-progress",
+        action="store_true",
+        default=False,
+        help="print each drill phase (injected, detected, recovered ...) live",
+    )
 
 
 def _progress_printer(config: pytest.Config) -> Callable[[DrillResult, Event], None] | None:
@@ -167,22 +175,33 @@ def journal(pytestconfig: pytest.Config) -> Journal:
 
 
 @pytest.fixture
-def drill(fresh_stack: Stack, runbook: Runbook, baseline: Baseline, journal: Journal,
-          request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-          checks_config: ChecksConfig) -> DrillFixture:
+def drill(
+    fresh_stack: Stack,
+    runbook: Runbook,
+    baseline: Baseline,
+    journal: Journal,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    checks_config: ChecksConfig,
+) -> DrillFixture:
     from runbook_checks.drill.fixture import DrillFixture
 
-    _session_evidence(request.config).saw_stack(fresh_stack, runbook,
-                                                checks_config.evidence_dir)
+    _session_evidence(request.config).saw_stack(fresh_stack, runbook, checks_config.evidence_dir)
     marker = request.node.get_closest_marker("runbook")
     if marker is None or not marker.args:
         raise pytest.UsageError(
             f"{request.node.nodeid}: the drill fixture needs @pytest.mark.runbook(section, "
-            "option=...) naming the runbook section the scenario verifies")
+            "option=...) naming the runbook section the scenario verifies"
+        )
     return DrillFixture(
-        stack=fresh_stack, runbook=runbook, section=str(marker.args[0]),
-        option=marker.kwargs.get("option"), scenario_id=request.node.nodeid,
-        work_dir=tmp_path_factory.mktemp("drill"), baseline=baseline, on_result=journal.add,
+        stack=fresh_stack,
+        runbook=runbook,
+        section=str(marker.args[0]),
+        option=marker.kwargs.get("option"),
+        scenario_id=request.node.nodeid,
+        work_dir=tmp_path_factory.mktemp("drill"),
+        baseline=baseline,
+        on_result=journal.add,
         on_event=_progress_printer(request.config),
     )
 
@@ -209,11 +228,15 @@ class _OutcomeRecorder:
         if evidence is None:
             return
         if hasattr(report, "wasxfail"):
-            evidence.outcome(report.nodeid, "xfailed" if report.skipped else "xpassed",
-                             str(report.wasxfail))
+            evidence.outcome(
+                report.nodeid, "xfailed" if report.skipped else "xpassed", str(report.wasxfail)
+            )
         elif report.when == "call" or report.outcome != "passed":
-            outcome = report.outcome if report.when == "call" else (
-                "error" if report.failed else report.outcome)
+            outcome = (
+                report.outcome
+                if report.when == "call"
+                else ("error" if report.failed else report.outcome)
+            )
             lines = report.longreprtext.strip().splitlines() if report.failed else []
             evidence.outcome(report.nodeid, outcome, lines[-1][:300] if lines else "")
 
@@ -235,8 +258,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
-                            config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
     figures = config.stash.get(_FIGURES_KEY, [])
     if figures:  # what the safety and security tests measured (record_property("figure"))
         terminalreporter.section("runbook-checks figures")
@@ -256,6 +280,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     if evidence is not None and evidence.folder is not None:
         terminalreporter.write_line(f"evidence: {evidence.folder}")
         terminalreporter.write_line(
-            f"report:   {(evidence.folder / 'report.html').resolve().as_uri()}", bold=True)
+            f"report:   {(evidence.folder / 'report.html').resolve().as_uri()}", bold=True
+        )
     elif evidence is not None and evidence.error:
         terminalreporter.write_line(f"evidence NOT written: {evidence.error}", red=True)

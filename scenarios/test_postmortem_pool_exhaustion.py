@@ -26,12 +26,16 @@ from runbook_checks.faults.traffic import LoadIncrease
 SECTION = "SEV-1: API Server Down"
 SMALL_POOL, FIXED_POOL = 4, 10  # 20 and 50, scaled by 1/5
 
-POOL_EXHAUSTED = AllOf((
-    ApiSettings((("DB_POOL_SIZE", str(SMALL_POOL)), ("DB_POOL_TIMEOUT_S", "1")),
-                why=f"the default pool, scaled: {SMALL_POOL} for 20"),
-    NetworkLatency("postgres", latency_ms=100),
-    LoadIncrease(users=30, duration_s=120, pattern="download"),
-))
+POOL_EXHAUSTED = AllOf(
+    (
+        ApiSettings(
+            (("DB_POOL_SIZE", str(SMALL_POOL)), ("DB_POOL_TIMEOUT_S", "1")),
+            why=f"the default pool, scaled: {SMALL_POOL} for 20",
+        ),
+        NetworkLatency("postgres", latency_ms=100),
+        LoadIncrease(users=30, duration_s=120, pattern="download"),
+    )
+)
 
 POOL_SHOWN = any_of(
     output_matches(r"tail", r"pool exhausted"),
@@ -59,8 +63,7 @@ POST_MORTEM_FIX = Scenario(
     confirm=overloaded,
     detect=POOL_SHOWN,
     fix=_bigger_pool,
-    fix_source="Fix: Increased pool size from 20 to 50 connections. (Resolution Update "
-    "template)",
+    fix_source="Fix: Increased pool size from 20 to 50 connections. (Resolution Update template)",
     recovered=load_served,
     recovery_wait_s=60,
 )

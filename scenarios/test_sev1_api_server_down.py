@@ -65,8 +65,10 @@ def _move_target(register: bool) -> Callable[[DrillContext], str]:
         assert isinstance(instance, LocalApi)
         verb = "register-targets" if register else "deregister-targets"
         group = ctx.values["STANDBY" if register else "PRIMARY"]
-        command = (f"aws elbv2 {verb} --target-group-arn {group} "
-                   f"--targets Id=127.0.0.1,Port={instance.port}")
+        command = (
+            f"aws elbv2 {verb} --target-group-arn {group} "
+            f"--targets Id=127.0.0.1,Port={instance.port}"
+        )
         result = ctx.run_command(command, StepKind.AWS)
         if not result.ok:
             raise RuntimeError(f"the corrected command failed too: {result.error}")
@@ -82,10 +84,16 @@ API_FAILOVER = Scenario(
     confirm=api_unreachable,
     detect=API_DOWN_SHOWN,
     actions=(
-        Action(r"^aws elbv?2? deregister-targets", _move_target(register=False),
-               why="the runbook's command cannot run as written"),
-        Action(r"^aws elbv?2? register-targets", _move_target(register=True),
-               why="the runbook's command cannot run as written"),
+        Action(
+            r"^aws elbv?2? deregister-targets",
+            _move_target(register=False),
+            why="the runbook's command cannot run as written",
+        ),
+        Action(
+            r"^aws elbv?2? register-targets",
+            _move_target(register=True),
+            why="the runbook's command cannot run as written",
+        ),
     ),
 )
 
@@ -103,9 +111,12 @@ BAD_DEPLOY = Scenario(
     confirm=api_unreachable,
     detect=API_DOWN_SHOWN,
     actions=(
-        Action(r"^npm run deploy:rollback", lambda ctx: rollback(ctx.stack),
-               why="npm deploy tooling is not part of the stack: the stack redeploys the "
-               "previous release's settings"),
+        Action(
+            r"^npm run deploy:rollback",
+            lambda ctx: rollback(ctx.stack),
+            why="npm deploy tooling is not part of the stack: the stack redeploys the "
+            "previous release's settings",
+        ),
     ),
 )
 

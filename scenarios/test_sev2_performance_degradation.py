@@ -8,21 +8,20 @@ import re
 import pytest
 import redis
 
-from runbook_checks.drill.fixture import DrillFixture
-from runbook_checks.drill.runner import DrillContext, health_and_canary
-from runbook_checks.drill.spec import Scenario
 from runbook_checks.drill.detect import any_of, output_matches, rows_where
-from runbook_checks.drill.spec import Action
+from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.load_checks import load_served, overloaded
+from runbook_checks.drill.runner import DrillContext, health_and_canary
+from runbook_checks.drill.spec import Action, Scenario
 from runbook_checks.faults.base import AllOf
+from runbook_checks.faults.cache import ColdCache
+from runbook_checks.faults.database import MissingIndex, admin_connect
 from runbook_checks.faults.deploy import ApiSettings
 from runbook_checks.faults.network import NetworkLatency
 from runbook_checks.faults.traffic import LoadIncrease
-from runbook_checks.stack.local import LocalStack
-from runbook_checks.faults.cache import ColdCache
-from runbook_checks.faults.database import MissingIndex, admin_connect
-from runbook_checks.runbook.model import StepKind
 from runbook_checks.gate.findings import Level
+from runbook_checks.runbook.model import StepKind
+from runbook_checks.stack.local import LocalStack
 from runbook_checks.steps.base import StepResult
 
 SECTION = "SEV-2: Performance Degradation"
@@ -82,11 +81,13 @@ def _slow_query_on_top(result: StepResult, ctx: DrillContext) -> str | None:
     text = str(top.get("query", ""))
     if " from " not in f" {text.lower()} ":
         ctx.finding(
-            Level.WARNING, "diagnostic-truncates-evidence",
+            Level.WARNING,
+            "diagnostic-truncates-evidence",
             f"the slowest statement ({mean_ms:.0f} ms mean) is shown as {text!r}: "
             "substring(query, 1, 50) cuts it before its FROM clause, so the output does not "
             "say which table needs the index",
-            step=result.step, evidence=result.output[:800],
+            step=result.step,
+            evidence=result.output[:800],
             suggestion="show more of the statement, e.g. left(query, 200), or add "
             "pg_stat_statements' queryid and look the full text up",
         )
@@ -164,8 +165,10 @@ def _misses_outrun_hits(result: StepResult, ctx: DrillContext) -> str | None:
 
 
 def _warm_with_admin_token(ctx: DrillContext) -> str:
-    command = (f"curl -X POST https://api.rolerabbit.com/admin/cache/warm "
-               f"-H \"Authorization: Bearer {ctx.stack.endpoints.admin_token}\"")
+    command = (
+        f"curl -X POST https://api.rolerabbit.com/admin/cache/warm "
+        f'-H "Authorization: Bearer {ctx.stack.endpoints.admin_token}"'
+    )
     result = ctx.run_command(command, StepKind.HTTP)
     if result.http_status != 200:
         raise RuntimeError(f"the warm-up with the admin token failed too: {result.output[:200]}")
@@ -178,8 +181,13 @@ COLD_CACHE = Scenario(
     fault=ColdCache(),
     confirm=cache_is_cold,
     detect=_misses_outrun_hits,
-    actions=(Action(r"^curl -X POST \S+/admin/cache/warm", _warm_with_admin_token,
-                    why="the runbook's request carries no admin token"),),
+    actions=(
+        Action(
+            r"^curl -X POST \S+/admin/cache/warm",
+            _warm_with_admin_token,
+            why="the runbook's request carries no admin token",
+        ),
+    ),
     recovered=cache_is_warm,
 )
 
@@ -197,17 +205,20 @@ def test_fix_2_add_the_missing_index(drill: DrillFixture) -> None:
     drill.verify(MISSING_INDEX)
 
 
-
-
 # -- 3. Scale up resources ---------------------------------------------------------------
+
 
 def _an_instance_to_resize(ctx: DrillContext) -> None:
     """The control plane holds the API server instance the runbook resizes (i-xxx)."""
     import boto3
 
-    ec2 = boto3.client("ec2", endpoint_url=ctx.stack.endpoints.aws_endpoint,
-                       region_name=ctx.stack.endpoints.aws_region,
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    ec2 = boto3.client(
+        "ec2",
+        endpoint_url=ctx.stack.endpoints.aws_endpoint,
+        region_name=ctx.stack.endpoints.aws_region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     made = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.medium")
     ctx.values["i-xxx"] = made["Instances"][0]["InstanceId"]
@@ -227,21 +238,32 @@ SCALE_UP = Scenario(
     title="traffic outgrows one API instance (its pool of 2, 100 ms to the database): "
     "errors; the runbook adds instances",
     arrange=_an_instance_to_resize,
-    fault=AllOf((
-        ApiSettings((("DB_POOL_SIZE", "2"), ("DB_POOL_TIMEOUT_S", "1")),
-                    why="one instance's share of the database"),
-        NetworkLatency("postgres", latency_ms=100),
-        LoadIncrease(users=16, duration_s=90, pattern="download", keepalive=False),
-    )),
+    fault=AllOf(
+        (
+            ApiSettings(
+                (("DB_POOL_SIZE", "2"), ("DB_POOL_TIMEOUT_S", "1")),
+                why="one instance's share of the database",
+            ),
+            NetworkLatency("postgres", latency_ms=100),
+            LoadIncrease(users=16, duration_s=90, pattern="download", keepalive=False),
+        )
+    ),
     confirm=overloaded,
     detect=any_of(
         output_matches(r"tail", r"pool exhausted"),
-        rows_where(lambda row: str(row.get("state")) == "active"
-                   and int(str(row.get("count", 0))) >= 2, "sessions busy",
-                   command_contains="pg_stat_activity"),
+        rows_where(
+            lambda row: str(row.get("state")) == "active" and int(str(row.get("count", 0))) >= 2,
+            "sessions busy",
+            command_contains="pg_stat_activity",
+        ),
     ),
-    actions=(Action(r"^kubectl scale deployment api", _scale_out,
-                    why="no Kubernetes in the stack: the stack starts the instances"),),
+    actions=(
+        Action(
+            r"^kubectl scale deployment api",
+            _scale_out,
+            why="no Kubernetes in the stack: the stack starts the instances",
+        ),
+    ),
     recovered=load_served,
     recovery_wait_s=60,
 )

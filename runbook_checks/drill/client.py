@@ -36,8 +36,9 @@ class Upload:
 
 
 class FilesClient:
-    def __init__(self, base_url: str, admin_token: str, *, timeout_s: float = 10.0,
-                 keepalive: bool = True) -> None:
+    def __init__(
+        self, base_url: str, admin_token: str, *, timeout_s: float = 10.0, keepalive: bool = True
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.admin_token = admin_token
         # keepalive=False: a new connection per request, like many distinct clients (a
@@ -62,27 +63,36 @@ class FilesClient:
         return self.http.get("/health", timeout=timeout_s)
 
     def create_user(self, email: str, tier: str = "free") -> User:
-        response = self.http.post("/admin/users", headers=self.admin,
-                                  json={"email": email, "subscription_tier": tier})
+        response = self.http.post(
+            "/admin/users", headers=self.admin, json={"email": email, "subscription_tier": tier}
+        )
         response.raise_for_status()
         data = response.json()
-        return User(str(data["id"]), str(data["email"]), str(data["subscription_tier"]),
-                    str(data["token"]))
+        return User(
+            str(data["id"]), str(data["email"]), str(data["subscription_tier"]), str(data["token"])
+        )
 
-    def upload(self, user: User, name: str, content: bytes,
-               content_type: str = "application/octet-stream",
-               timeout_s: float | None = None) -> Upload:
+    def upload(
+        self,
+        user: User,
+        name: str,
+        content: bytes,
+        content_type: str = "application/octet-stream",
+        timeout_s: float | None = None,
+    ) -> Upload:
         checksum = hashlib.sha256(content).hexdigest()
         response = self.http.post(
-            "/api/storage/files/upload", headers=user.auth,
+            "/api/storage/files/upload",
+            headers=user.auth,
             files={"file": (name, content, content_type)},
             timeout=timeout_s if timeout_s is not None else self.http.timeout,
         )
         file_id: str | None = None
         if response.status_code in (201, 202):
             file_id = str(response.json().get("id"))
-        return Upload(response.status_code, file_id, name, checksum, len(content),
-                      response.text[:500])
+        return Upload(
+            response.status_code, file_id, name, checksum, len(content), response.text[:500]
+        )
 
     def download(self, user: User, file_id: str) -> httpx.Response:
         return self.http.get(f"/api/storage/files/{file_id}/download", headers=user.auth)
@@ -93,12 +103,23 @@ class FilesClient:
     def delete(self, user: User, file_id: str) -> httpx.Response:
         return self.http.delete(f"/api/storage/files/{file_id}", headers=user.auth)
 
-    def share(self, user: User, file_id: str, *, permission: str = "download",
-              expires_in_s: int | None = None, max_downloads: int | None = None) -> str:
+    def share(
+        self,
+        user: User,
+        file_id: str,
+        *,
+        permission: str = "download",
+        expires_in_s: int | None = None,
+        max_downloads: int | None = None,
+    ) -> str:
         response = self.http.post(
-            f"/api/storage/files/{file_id}/shares", headers=user.auth,
-            json={"permission": permission, "expires_in_s": expires_in_s,
-                  "max_downloads": max_downloads},
+            f"/api/storage/files/{file_id}/shares",
+            headers=user.auth,
+            json={
+                "permission": permission,
+                "expires_in_s": expires_in_s,
+                "max_downloads": max_downloads,
+            },
         )
         response.raise_for_status()
         return str(response.json()["token"])
@@ -107,5 +128,6 @@ class FilesClient:
         return self.http.get(f"/share/{token}")
 
     def set_uploads_disabled(self, disabled: bool, banner: str = "") -> httpx.Response:
-        return self.http.put("/admin/uploads", headers=self.admin,
-                             json={"disabled": disabled, "banner": banner})
+        return self.http.put(
+            "/admin/uploads", headers=self.admin, json={"disabled": disabled, "banner": banner}
+        )

@@ -56,8 +56,11 @@ def http_failing(path_part: str = "/health") -> Detector:
 
 def http_status(path_part: str, statuses: set[int]) -> Detector:
     def detect(result: StepResult, ctx: DrillContext) -> str | None:
-        if _cmd(result).startswith("curl") and path_part in _cmd(result) \
-                and result.http_status in statuses:
+        if (
+            _cmd(result).startswith("curl")
+            and path_part in _cmd(result)
+            and result.http_status in statuses
+        ):
             return f"`{_cmd(result)[:60]}` answered {result.http_status}: {result.output[:120]}"
         return None
 
@@ -91,16 +94,20 @@ def sql_error(pattern: str = r"connection|refused|terminat|timeout") -> Detector
     regex = re.compile(pattern, re.IGNORECASE)
 
     def detect(result: StepResult, ctx: DrillContext) -> str | None:
-        if result.step.kind.value == "sql" and result.status is not StepStatus.OK \
-                and regex.search(result.error):
+        if (
+            result.step.kind.value == "sql"
+            and result.status is not StepStatus.OK
+            and regex.search(result.error)
+        ):
             return f"SQL at line {result.step.line} failed: {result.error[:120]}"
         return None
 
     return detect
 
 
-def rows_where(predicate: Callable[[dict[str, object]], bool], what: str,
-               command_contains: str = "") -> Detector:
+def rows_where(
+    predicate: Callable[[dict[str, object]], bool], what: str, command_contains: str = ""
+) -> Detector:
     """A SQL diagnostic returned a row for which `predicate(row as dict)` holds."""
 
     def detect(result: StepResult, ctx: DrillContext) -> str | None:
@@ -124,8 +131,11 @@ def process_missing(pattern: str) -> Detector:
     def detect(result: StepResult, ctx: DrillContext) -> str | None:
         if not _cmd(result).startswith("ps"):
             return None
-        lines = [ln for ln in result.output.splitlines()
-                 if regex.search(ln) and " grep " not in f" {ln} "]
+        lines = [
+            ln
+            for ln in result.output.splitlines()
+            if regex.search(ln) and " grep " not in f" {ln} "
+        ]
         return None if lines else f"`ps` lists no process matching {pattern!r}"
 
     return detect

@@ -47,9 +47,17 @@ class DrillFixture:
     on_event: Callable[[DrillResult, Event], None] | None = None
 
     def run(self, scenario: Scenario) -> DrillResult:
-        drill = Drill(self.stack, self.runbook, self.section, self.option,
-                      scenario_id=self.scenario_id, work_dir=self.work_dir, clock=self.clock,
-                      on_result=self.on_result, on_event=self.on_event)
+        drill = Drill(
+            self.stack,
+            self.runbook,
+            self.section,
+            self.option,
+            scenario_id=self.scenario_id,
+            work_dir=self.work_dir,
+            clock=self.clock,
+            on_result=self.on_result,
+            on_event=self.on_event,
+        )
         return drill.run(scenario)
 
     def verify(self, scenario: Scenario) -> DrillResult:
@@ -82,6 +90,8 @@ def conclude(result: DrillResult, baseline: Baseline) -> None:
                 if (entry := baseline.entry_for(f)) is not None
             )
             pytest.xfail(f"runbook defect acknowledged in the baseline: {reasons}")
-        pytest.fail("the runbook is wrong here (new finding, not in the baseline):\n"
-                    + explain(result), pytrace=False)
+        pytest.fail(
+            "the runbook is wrong here (new finding, not in the baseline):\n" + explain(result),
+            pytrace=False,
+        )
     pytest.fail(explain(result), pytrace=False)

@@ -47,13 +47,22 @@ class LedgerResult:
         return not self.lost
 
     def summary(self) -> str:
-        return (f"{self.acknowledged} acknowledged of {self.attempted} attempted, "
-                f"{self.stable} stable, {len(self.lost)} lost")
+        return (
+            f"{self.acknowledged} acknowledged of {self.attempted} attempted, "
+            f"{self.stable} stable, {len(self.lost)} lost"
+        )
 
 
 class Ledger:
-    def __init__(self, client: FilesClient, user: User, *, clock: Clock = SYSTEM_CLOCK,
-                 max_writes: int = 400, write_timeout_s: float = 3.0) -> None:
+    def __init__(
+        self,
+        client: FilesClient,
+        user: User,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        max_writes: int = 400,
+        write_timeout_s: float = 3.0,
+    ) -> None:
         self.client = client
         self.user = user
         self.clock = clock
@@ -74,11 +83,18 @@ class Ledger:
         content = f"ledger {self.user.id} #{seq} {phase}\n".encode() * 8
         name = f"ledger-{seq:05d}.txt"
         try:
-            upload = self.client.upload(self.user, name, content, "text/plain",
-                                        timeout_s=self.write_timeout_s)
+            upload = self.client.upload(
+                self.user, name, content, "text/plain", timeout_s=self.write_timeout_s
+            )
         except httpx.HTTPError as exc:
-            upload = Upload(0, None, name, hashlib.sha256(content).hexdigest(), len(content),
-                            f"{type(exc).__name__}: {exc}")
+            upload = Upload(
+                0,
+                None,
+                name,
+                hashlib.sha256(content).hexdigest(),
+                len(content),
+                f"{type(exc).__name__}: {exc}",
+            )
         entry = LedgerEntry(phase, self.clock.monotonic() - self._started, upload)
         with self._lock:
             self.entries.append(entry)

@@ -71,5 +71,7 @@ class DrillResult:
         ttd = "-" if self.time_to_detect_s is None else f"{self.time_to_detect_s:.1f}s"
         ttr = "-" if self.time_to_recover_s is None else f"{self.time_to_recover_s:.1f}s"
         lost = "-" if self.ledger is None else str(len(self.ledger.lost))
-        return (f"{self.verdict.value:13} detect {ttd:>7}  recover {ttr:>7} / "
-                f"{self.budget_s:.0f}s  lost {lost:>3}  findings {len(self.findings)}")
+        return (
+            f"{self.verdict.value:13} detect {ttd:>7}  recover {ttr:>7} / "
+            f"{self.budget_s:.0f}s  lost {lost:>3}  findings {len(self.findings)}"
+        )

@@ -76,32 +76,55 @@ class DrillContext:
             values.update(extra)
         return Bindings.from_stack(self.stack, self.work_dir, values=values, edges=self.edges)
 
-    def run_step(self, step: Step, phase: str, extra: Mapping[str, str] | None = None
-                 ) -> StepResult:
-        context = ExecContext(stack=self.stack, bindings=self.bindings(extra),
-                              clock=self.clock, work_dir=self.work_dir)
+    def run_step(
+        self, step: Step, phase: str, extra: Mapping[str, str] | None = None
+    ) -> StepResult:
+        context = ExecContext(
+            stack=self.stack,
+            bindings=self.bindings(extra),
+            clock=self.clock,
+            work_dir=self.work_dir,
+        )
         begin = self.since_inject()
         outcome = run_step(step, context)
-        self.result.steps.append(StepRecord(
-            phase=phase, line=step.line, written=step.text, executed=outcome.executed,
-            status=outcome.status, started_s=begin, duration_s=outcome.duration_s,
-            output=outcome.output[:2000], detail=outcome.error,
-        ))
+        self.result.steps.append(
+            StepRecord(
+                phase=phase,
+                line=step.line,
+                written=step.text,
+                executed=outcome.executed,
+                status=outcome.status,
+                started_s=begin,
+                duration_s=outcome.duration_s,
+                output=outcome.output[:2000],
+                detail=outcome.error,
+            )
+        )
         return outcome
 
-    def run_command(self, text: str, kind: StepKind, *, line: int = 0,
-                    phase: str = "on-behalf") -> StepResult:
+    def run_command(
+        self, text: str, kind: StepKind, *, line: int = 0, phase: str = "on-behalf"
+    ) -> StepResult:
         """Run a command the runbook does not contain as written (a corrected form of one
         of its steps), through the same executors, recorded under `phase`."""
-        step = Step(text=text, raw=text, line=line, language="bash", kind=kind,
-                    phase=Phase.MITIGATION)
+        step = Step(
+            text=text, raw=text, line=line, language="bash", kind=kind, phase=Phase.MITIGATION
+        )
         return self.run_step(step, phase)
 
     def record(self, phase: str, written: str, status: str, detail: str, line: int = 0) -> None:
-        self.result.steps.append(StepRecord(
-            phase=phase, line=line, written=written, executed="", status=status,
-            started_s=self.since_inject(), duration_s=0.0, detail=detail,
-        ))
+        self.result.steps.append(
+            StepRecord(
+                phase=phase,
+                line=line,
+                written=written,
+                executed="",
+                status=status,
+                started_s=self.since_inject(),
+                duration_s=0.0,
+                detail=detail,
+            )
+        )
 
     def _scenario_statement(self) -> str:
         """What a finding not tied to one step is about: the option and the scenario, so
@@ -115,8 +138,17 @@ class DrillContext:
         if self.on_event is not None:
             self.on_event(self.result, event)
 
-    def finding(self, level: Level, kind: str, message: str, *, step: Step | None = None,
-                suggestion: str = "", evidence: str = "", per_scenario: bool = False) -> None:
+    def finding(
+        self,
+        level: Level,
+        kind: str,
+        message: str,
+        *,
+        step: Step | None = None,
+        suggestion: str = "",
+        evidence: str = "",
+        per_scenario: bool = False,
+    ) -> None:
         """Record a finding. Tied to a `step`, it is about that text wherever it runs;
         with `per_scenario` (or no step) it is about what happened in this scenario, so
         its baseline entry never covers another scenario."""
@@ -126,13 +158,19 @@ class DrillContext:
             statement = f"{step.text} :: {self.result.title or self.result.fault}"
         else:
             statement = step.text
-        self.result.findings.append(Finding(
-            level=level, kind=kind, section_id=self.section.id, message=message,
-            line=step.line if step else self.section.line,
-            statement=statement,
-            suggestion=suggestion, evidence=evidence[:1500],
-            source=f"drill:{self.result.scenario}",
-        ))
+        self.result.findings.append(
+            Finding(
+                level=level,
+                kind=kind,
+                section_id=self.section.id,
+                message=message,
+                line=step.line if step else self.section.line,
+                statement=statement,
+                suggestion=suggestion,
+                evidence=evidence[:1500],
+                source=f"drill:{self.result.scenario}",
+            )
+        )
 
 
 def _succeeded(outcome: StepResult) -> bool:
@@ -169,11 +207,20 @@ def health_and_canary(ctx: DrillContext) -> str | None:
 class Drill:
     """Runs `Scenario`s for one runbook section (and option) against a stack."""
 
-    def __init__(self, stack: Stack, runbook: Runbook, section: str, option: str | None, *,
-                 scenario_id: str, work_dir: Path, clock: Clock = SYSTEM_CLOCK,
-                 max_wait_s: float = DEFAULT_MAX_WAIT_S,
-                 on_result: Callable[[DrillResult], None] | None = None,
-                 on_event: Callable[[DrillResult, Event], None] | None = None) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        runbook: Runbook,
+        section: str,
+        option: str | None,
+        *,
+        scenario_id: str,
+        work_dir: Path,
+        clock: Clock = SYSTEM_CLOCK,
+        max_wait_s: float = DEFAULT_MAX_WAIT_S,
+        on_result: Callable[[DrillResult], None] | None = None,
+        on_event: Callable[[DrillResult, Event], None] | None = None,
+    ) -> None:
         self.stack = stack
         self.runbook = runbook
         self.section = runbook.section(section)
@@ -195,10 +242,15 @@ class Drill:
 
     def run(self, scenario: Scenario) -> DrillResult:
         result = DrillResult(
-            scenario=self.scenario_id, section_id=self.section.id,
-            section_title=self.section.title, option=self.option.key if self.option else None,
-            section_hash=self.section.content_hash, severity=self.section.severity,
-            fault="", budget_s=self.budget_for(scenario), started_wall=self.clock.wall(),
+            scenario=self.scenario_id,
+            section_id=self.section.id,
+            section_title=self.section.title,
+            option=self.option.key if self.option else None,
+            section_hash=self.section.content_hash,
+            severity=self.section.severity,
+            fault="",
+            budget_s=self.budget_for(scenario),
+            started_wall=self.clock.wall(),
             title=scenario.title,
         )
         endpoints = self.stack.endpoints
@@ -208,19 +260,33 @@ class Drill:
         ctx: DrillContext | None = None
         try:
             user = client.create_user(f"ledger-{secrets.token_hex(4)}@drill.test", "pro")
-            ctx = DrillContext(self.stack, self.runbook, self.section, self.option, client,
-                               user, self.work_dir, self.clock, result,
-                               on_event=self.on_event)
+            ctx = DrillContext(
+                self.stack,
+                self.runbook,
+                self.section,
+                self.option,
+                client,
+                user,
+                self.work_dir,
+                self.clock,
+                result,
+                on_event=self.on_event,
+            )
             ledger = Ledger(client, user, clock=self.clock) if scenario.ledger else None
             self._phases(scenario, ctx, sampler, ledger)
         except Exception as exc:
             result.verdict = Verdict.ERROR
             result.error = f"{type(exc).__name__}: {exc}"
-            result.findings.append(Finding(
-                Level.INFO, "drill-error", self.section.id,
-                f"the drill could not complete: {result.error}",
-                evidence="".join(traceback.format_exception(exc))[-1500:],
-                source=f"drill:{self.scenario_id}"))
+            result.findings.append(
+                Finding(
+                    Level.INFO,
+                    "drill-error",
+                    self.section.id,
+                    f"the drill could not complete: {result.error}",
+                    evidence="".join(traceback.format_exception(exc))[-1500:],
+                    source=f"drill:{self.scenario_id}",
+                )
+            )
         finally:
             if ctx is not None and ctx.handle is not None:
                 with contextlib.suppress(Exception):
@@ -240,8 +306,9 @@ class Drill:
         return result
 
     # -- the phases ------------------------------------------------------------------------
-    def _phases(self, scenario: Scenario, ctx: DrillContext, sampler: HealthSampler,
-                ledger: Ledger | None) -> None:
+    def _phases(
+        self, scenario: Scenario, ctx: DrillContext, sampler: HealthSampler, ledger: Ledger | None
+    ) -> None:
         result = ctx.result
         recovered = scenario.recovered or health_and_canary
         if scenario.arrange is not None:
@@ -271,18 +338,25 @@ class Drill:
         ctx.event("mitigating", self.option.title if self.option else "")
         self._mitigate(scenario, ctx)
         if scenario.fix is not None:
-            ctx.record("fix", scenario.fix_source or "fix outside the runbook's options",
-                       "performed", scenario.fix(ctx))
+            ctx.record(
+                "fix",
+                scenario.fix_source or "fix outside the runbook's options",
+                "performed",
+                scenario.fix(ctx),
+            )
 
         if self.option is None and scenario.fix is None:
             self._no_mitigation(ctx)
         else:
             if self.option is None:
-                ctx.finding(Level.WARNING, "fix-not-documented",
-                            "the fix that recovers this failure is not among the section's "
-                            f"mitigation options; the runbook only mentions it as: "
-                            f"{scenario.fix_source!r}",
-                            suggestion="document it as a mitigation option with its command")
+                ctx.finding(
+                    Level.WARNING,
+                    "fix-not-documented",
+                    "the fix that recovers this failure is not among the section's "
+                    f"mitigation options; the runbook only mentions it as: "
+                    f"{scenario.fix_source!r}",
+                    suggestion="document it as a mitigation option with its command",
+                )
             self._await_recovery(recovered, ctx, scenario)
         assert ctx.handle is not None
         ctx.handle.revert()
@@ -297,8 +371,9 @@ class Drill:
             result.ledger = ledger.verify()
         self._verdict(scenario, ctx)
 
-    def _await_recovery(self, recovered: Callable[[DrillContext], str | None],
-                        ctx: DrillContext, scenario: Scenario) -> None:
+    def _await_recovery(
+        self, recovered: Callable[[DrillContext], str | None], ctx: DrillContext, scenario: Scenario
+    ) -> None:
         result = ctx.result
         wait = min(result.budget_s, self.max_wait_s)
         if scenario.recovery_wait_s is not None:
@@ -308,27 +383,41 @@ class Drill:
             result.time_to_recover_s = round(ctx.since_inject(), 3)
             ctx.event("recovered")
             if result.time_to_recover_s > result.budget_s:
-                ctx.finding(Level.ERROR, "recovery-over-budget",
-                            f"recovered after {result.time_to_recover_s:.1f}s, over the "
-                            f"{result.budget_s:.0f}s budget")
+                ctx.finding(
+                    Level.ERROR,
+                    "recovery-over-budget",
+                    f"recovered after {result.time_to_recover_s:.1f}s, over the "
+                    f"{result.budget_s:.0f}s budget",
+                )
         except WaitTimeout as exc:
-            ctx.finding(Level.ERROR, "mitigation-did-not-recover",
-                        f"after the runbook's mitigation the service did not recover within "
-                        f"{wait:.0f}s: {exc.last}",
-                        suggestion="the option's steps do not fix this failure; see the "
-                        "steps and their output in the journal")
+            ctx.finding(
+                Level.ERROR,
+                "mitigation-did-not-recover",
+                f"after the runbook's mitigation the service did not recover within "
+                f"{wait:.0f}s: {exc.last}",
+                suggestion="the option's steps do not fix this failure; see the "
+                "steps and their output in the journal",
+            )
 
     def _no_mitigation(self, ctx: DrillContext) -> None:
         """A scenario marked with the section but no option: the runbook documents no
         mitigation for this failure, so there is nothing to run and no recovery to await."""
         options = "; ".join(f"{o.key}: {o.title}" for o in self.section.options) or "none"
-        ctx.finding(Level.ERROR, "no-mitigation",
-                    f"the section gives no mitigation for this failure ({ctx.result.fault}); "
-                    f"its options ({options}) are not meant for it",
-                    suggestion="add a mitigation for this failure to the section")
+        ctx.finding(
+            Level.ERROR,
+            "no-mitigation",
+            f"the section gives no mitigation for this failure ({ctx.result.fault}); "
+            f"its options ({options}) are not meant for it",
+            suggestion="add a mitigation for this failure to the section",
+        )
 
-    def _await(self, check: Callable[[DrillContext], str | None], ctx: DrillContext,
-               what: str, timeout_s: float) -> None:
+    def _await(
+        self,
+        check: Callable[[DrillContext], str | None],
+        ctx: DrillContext,
+        what: str,
+        timeout_s: float,
+    ) -> None:
         last: list[str] = []
 
         def holds() -> bool:
@@ -353,17 +442,25 @@ class Drill:
             return "fault in effect"
 
         try:
-            return wait_until(shows, what="the fault to take effect",
-                              timeout_s=scenario.confirm_timeout_s, interval_s=0.1,
-                              clock=self.clock)
+            return wait_until(
+                shows,
+                what="the fault to take effect",
+                timeout_s=scenario.confirm_timeout_s,
+                interval_s=0.1,
+                clock=self.clock,
+            )
         except WaitTimeout as exc:
             raise RuntimeError(
                 f"the fault did not take effect within {scenario.confirm_timeout_s:.0f}s "
-                f"(independent check: {last[0] if last else exc.last})") from exc
+                f"(independent check: {last[0] if last else exc.last})"
+            ) from exc
 
     def _diagnose(self, scenario: Scenario, ctx: DrillContext) -> None:
-        steps = (self.section.investigation if scenario.detect_steps == "investigation"
-                 else (self.option.steps if self.option else ()))
+        steps = (
+            self.section.investigation
+            if scenario.detect_steps == "investigation"
+            else (self.option.steps if self.option else ())
+        )
         result = ctx.result
         executable = [s for s in steps if s.executable]
         for step in steps:
@@ -377,14 +474,16 @@ class Drill:
                 result.time_to_detect_s = round(ctx.since_inject(), 3)
                 ctx.event("detected", f"line {step.line}: {shown}")
                 record = result.steps[-1]
-                result.steps[-1] = StepRecord(**{**record.__dict__, "detail":
-                                                 f"DETECTED: {shown}"})
+                result.steps[-1] = StepRecord(**{**record.__dict__, "detail": f"DETECTED: {shown}"})
         if result.time_to_detect_s is None:
             ran = "; ".join(f"line {s.line} `{s.text[:60]}`" for s in executable) or "none"
-            ctx.finding(Level.ERROR, "detection-missed",
-                        f"none of the section's {len(executable)} executable diagnostics shows "
-                        f"the failure ({ctx.result.fault}); ran: {ran}",
-                        suggestion="add a diagnostic that shows this failure directly")
+            ctx.finding(
+                Level.ERROR,
+                "detection-missed",
+                f"none of the section's {len(executable)} executable diagnostics shows "
+                f"the failure ({ctx.result.fault}); ran: {ran}",
+                suggestion="add a diagnostic that shows this failure directly",
+            )
 
     def _mitigate(self, scenario: Scenario, ctx: DrillContext) -> None:
         if self.option is None:
@@ -392,8 +491,9 @@ class Drill:
         extra = dict(scenario.bind(ctx)) if scenario.bind is not None else {}
         for step in self.option.steps:
             if scenario.step_filter is not None and not scenario.step_filter(step.text):
-                ctx.record("mitigation", step.text, "skipped", "not part of this scenario",
-                           step.line)
+                ctx.record(
+                    "mitigation", step.text, "skipped", "not part of this scenario", step.line
+                )
                 continue
             actions = [a for a in scenario.actions if a.applies_to(step.text)]
             if step.executable:
@@ -401,20 +501,27 @@ class Drill:
                 if not _succeeded(outcome):
                     why = outcome.error or (
                         f"HTTP {outcome.http_status}: {outcome.output[:160]}"
-                        if outcome.http_status else outcome.status)
+                        if outcome.http_status
+                        else outcome.status
+                    )
                     if _sees_the_failure(outcome):  # ran fine; the service is still down
                         ctx.finding(
-                            Level.ERROR, "mitigation-still-failing",
+                            Level.ERROR,
+                            "mitigation-still-failing",
                             f"after the option's earlier steps this step still sees the "
-                            f"failure: {why}", step=step, evidence=outcome.output,
+                            f"failure: {why}",
+                            step=step,
+                            evidence=outcome.output,
                             per_scenario=True,
                             suggestion="the option's steps do not fix this failure",
                         )
                     else:
                         ctx.finding(
-                            Level.ERROR, "mitigation-step-failed",
+                            Level.ERROR,
+                            "mitigation-step-failed",
                             f"the mitigation step fails as written: {why}",
-                            step=step, evidence=outcome.output,
+                            step=step,
+                            evidence=outcome.output,
                             suggestion=outcome.suggestion
                             or "fix the command so it runs as written",
                         )
@@ -429,22 +536,29 @@ class Drill:
     def _perform(self, ctx: DrillContext, actions: list[Action], step: Step) -> None:
         for action in actions:
             done = action.do(ctx)
-            ctx.record("on-behalf", step.text, "performed",
-                       f"{done}" + (f" ({action.why})" if action.why else ""), step.line)
+            ctx.record(
+                "on-behalf",
+                step.text,
+                "performed",
+                f"{done}" + (f" ({action.why})" if action.why else ""),
+                step.line,
+            )
 
     def _verdict(self, scenario: Scenario, ctx: DrillContext) -> None:
         result = ctx.result
         ledger = result.ledger
         if ledger is not None and ledger.lost:
             if scenario.expect_data_loss:
-                ctx.finding(Level.WARNING, "data-loss-measured",
-                            f"{len(ledger.lost)} of {ledger.acknowledged} acknowledged uploads "
-                            "were lost by this option: "
-                            + (scenario.loss_note or "the runbook warns of it"),
-                            evidence=", ".join(w.name for w in ledger.lost[:20]))
+                ctx.finding(
+                    Level.WARNING,
+                    "data-loss-measured",
+                    f"{len(ledger.lost)} of {ledger.acknowledged} acknowledged uploads "
+                    "were lost by this option: "
+                    + (scenario.loss_note or "the runbook warns of it"),
+                    evidence=", ".join(w.name for w in ledger.lost[:20]),
+                )
             else:
                 result.verdict = Verdict.FAILED
                 result.error = f"acknowledged uploads lost: {ledger.summary()}"
                 return
         result.verdict = Verdict.RUNBOOK_WRONG if result.runbook_errors else Verdict.PASSED
-

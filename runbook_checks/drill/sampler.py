@@ -25,8 +25,15 @@ class Sample:
 class HealthSampler:
     """GET /health every `interval_s` on a thread, bounded by `max_samples`."""
 
-    def __init__(self, api_url: str, *, clock: Clock = SYSTEM_CLOCK, interval_s: float = 0.2,
-                 timeout_s: float = 2.0, max_samples: int = 3000) -> None:
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        interval_s: float = 0.2,
+        timeout_s: float = 2.0,
+        max_samples: int = 3000,
+    ) -> None:
         self.api_url = api_url
         self.clock = clock
         self.interval_s = interval_s

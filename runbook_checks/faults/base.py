@@ -50,8 +50,9 @@ def _tell(stack: object, event: str, fault: Fault, handle: FaultHandle | None) -
 class FaultHandle:
     """The live state of one injected fault."""
 
-    def __init__(self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK,
-                 stack: object | None = None) -> None:
+    def __init__(
+        self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK, stack: object | None = None
+    ) -> None:
         self.fault = fault
         self.clock = clock
         self.stack = stack  # where it was injected (its state file and hooks)
@@ -134,8 +135,12 @@ class FaultHandle:
     def __enter__(self) -> FaultHandle:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if exc is None:
             self.revert()
             return
@@ -159,8 +164,10 @@ class Fault:
     def unsupported_reason(self, stack: Stack) -> str | None:
         missing = sorted(c.value for c in self.requires - stack.capabilities)
         if missing:
-            return (f"{self.kind} needs {', '.join(missing)}, which the {stack.backend} "
-                    "backend cannot do")
+            return (
+                f"{self.kind} needs {', '.join(missing)}, which the {stack.backend} "
+                "backend cannot do"
+            )
         return None
 
     def inject(self, stack: Stack, *, clock: Clock = SYSTEM_CLOCK) -> FaultHandle:

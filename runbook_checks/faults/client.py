@@ -150,8 +150,12 @@ class ObservingHandle(LiveHandle):
 
 
 def drill_client(stack: Stack, timeout_s: float = 30.0, *, keepalive: bool = True) -> FilesClient:
-    return FilesClient(stack.endpoints.api_url, stack.endpoints.admin_token, timeout_s=timeout_s,
-                       keepalive=keepalive)
+    return FilesClient(
+        stack.endpoints.api_url,
+        stack.endpoints.admin_token,
+        timeout_s=timeout_s,
+        keepalive=keepalive,
+    )
 
 
 def create_drill_user(

@@ -24,14 +24,19 @@ FAULT_APP_PREFIX = "runbook-checks-fault"
 
 def admin_connect(stack: Stack) -> psycopg.Connection[tuple[object, ...]]:
     url = stack.endpoints.admin_database_url or stack.endpoints.database_url
-    return psycopg.connect(url, autocommit=True, connect_timeout=5,
-                           application_name="runbook-checks")
+    return psycopg.connect(
+        url, autocommit=True, connect_timeout=5, application_name="runbook-checks"
+    )
 
 
 def _session(stack: Stack, kind: str) -> psycopg.Connection[tuple[object, ...]]:
     """A session as the application's role, named after the fault."""
-    return psycopg.connect(stack.endpoints.database_url, autocommit=True, connect_timeout=5,
-                           application_name=f"{FAULT_APP_PREFIX}:{kind}")
+    return psycopg.connect(
+        stack.endpoints.database_url,
+        autocommit=True,
+        connect_timeout=5,
+        application_name=f"{FAULT_APP_PREFIX}:{kind}",
+    )
 
 
 def terminate_sessions(stack: Stack, kind: str) -> int:
@@ -85,8 +90,9 @@ def _wait_for_sessions(stack: Stack, kind: str, count: int, state: str) -> None:
     def seen() -> bool:
         with admin_connect(stack) as conn:
             row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-                "AND state = %s", (f"{FAULT_APP_PREFIX}:{kind}", state)).fetchone()
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = %s",
+                (f"{FAULT_APP_PREFIX}:{kind}", state),
+            ).fetchone()
         return row is not None and int(str(row[0])) >= count
 
     wait_until(seen, what=f"{count} {kind} session(s) in state {state!r}", timeout_s=10)
@@ -107,13 +113,18 @@ class LongRunningQuery(Fault):
         sessions = _Sessions()
         conn = _session(stack, self.kind)
         conn.autocommit = False
-        lock = sql.SQL("LOCK TABLE {} IN {} MODE").format(
-            sql.Identifier(self.table), sql.SQL(self.lock_mode)).as_string(conn)
+        lock = (
+            sql.SQL("LOCK TABLE {} IN {} MODE")
+            .format(sql.Identifier(self.table), sql.SQL(self.lock_mode))
+            .as_string(conn)
+        )
         sessions.run(conn, [lock, f"SELECT pg_sleep({int(self.duration_s)})"])
-        handle.did(f"session holding {self.lock_mode} lock on {self.table} running "
-                   f"pg_sleep({self.duration_s})",
-                   functools.partial(_end_sessions, stack, self.kind, sessions),
-                   "terminate the long-running session")
+        handle.did(
+            f"session holding {self.lock_mode} lock on {self.table} running "
+            f"pg_sleep({self.duration_s})",
+            functools.partial(_end_sessions, stack, self.kind, sessions),
+            "terminate the long-running session",
+        )
         _wait_for_sessions(stack, self.kind, 1, "active")
 
 
@@ -136,15 +147,21 @@ class IdleInTransaction(Fault):
                 with contextlib.suppress(Exception):
                     conn.close()
 
-        handle.did(f"{self.count} session(s) idle in transaction", undo,
-                   "terminate the leaked transactions")
+        handle.did(
+            f"{self.count} session(s) idle in transaction",
+            undo,
+            "terminate the leaked transactions",
+        )
         for index in range(self.count):
             conn = _session(stack, self.kind)
             conn.autocommit = False
             conns.append(conn)
             if index == 0:  # one of them holds the lock everyone else queues behind
-                conn.execute(sql.SQL("LOCK TABLE {} IN {} MODE").format(
-                    sql.Identifier(self.table), sql.SQL(self.lock_mode)))
+                conn.execute(
+                    sql.SQL("LOCK TABLE {} IN {} MODE").format(
+                        sql.Identifier(self.table), sql.SQL(self.lock_mode)
+                    )
+                )
             else:
                 conn.execute("SELECT 1")
         _wait_for_sessions(stack, self.kind, self.count, "idle in transaction")
@@ -167,8 +184,9 @@ class MaxConnections(Fault):
                 with contextlib.suppress(Exception):
                     conn.close()
 
-        handle.did("filled every connection slot with idle sessions", undo,
-                   "close the idle sessions")
+        handle.did(
+            "filled every connection slot with idle sessions", undo, "close the idle sessions"
+        )
         for _ in range(1000):
             try:
                 conns.append(_session(stack, self.kind))
@@ -183,7 +201,8 @@ class MaxConnections(Fault):
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND application_name NOT LIKE %s "
                 "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-                (f"{FAULT_APP_PREFIX}%",))
+                (f"{FAULT_APP_PREFIX}%",),
+            )
         handle.did(f"{len(conns)} idle sessions hold every slot; the API's sessions were cut")
 
 
@@ -204,7 +223,9 @@ class MissingIndex(Fault):
             conn.execute(
                 "INSERT INTO users (id, email, subscription_tier, api_token_hash) "
                 "SELECT gen_random_uuid(), 'volume-' || g || '@drill.test', 'free', "
-                "md5(g::text) FROM generate_series(1, %s) g", (self.users,))
+                "md5(g::text) FROM generate_series(1, %s) g",
+                (self.users,),
+            )
             conn.execute(
                 "INSERT INTO storage_files (id, user_id, name, content_type, size_bytes, "
                 "checksum_sha256, object_key, status) "
@@ -212,22 +233,30 @@ class MissingIndex(Fault):
                 "'volume-' || g || '.bin', 'application/octet-stream', 1024, md5(g::text), "
                 "'volume/' || g, 'stored' FROM generate_series(1, %s) g, "
                 "(SELECT array_agg(id) AS ids FROM users WHERE email LIKE 'volume-%%') u",
-                (self.rows,))
+                (self.rows,),
+            )
 
             def remove_volume() -> None:
                 with admin_connect(stack) as c:
                     c.execute("DELETE FROM storage_files WHERE name LIKE 'volume-%'")
                     c.execute("DELETE FROM users WHERE email LIKE 'volume-%@drill.test'")
 
-            handle.did(f"{self.rows} rows for {self.users} users in {self.table}",
-                       remove_volume, "remove the generated rows")
+            handle.did(
+                f"{self.rows} rows for {self.users} users in {self.table}",
+                remove_volume,
+                "remove the generated rows",
+            )
             conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.index)))
 
             def restore_index() -> None:
                 with admin_connect(stack) as c:
-                    c.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                        sql.Identifier(self.index), sql.Identifier(self.table),
-                        sql.Identifier(self.column)))
+                    c.execute(
+                        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                            sql.Identifier(self.index),
+                            sql.Identifier(self.table),
+                            sql.Identifier(self.column),
+                        )
+                    )
 
             handle.did(f"dropped index {self.index}", restore_index, f"recreate {self.index}")
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.table)))

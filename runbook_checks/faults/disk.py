@@ -40,8 +40,11 @@ class DiskFull(Fault):
         used, total = usage(root)
         ballast = root / "ballast.fill"
         resize_tmpfs(root, used + self.headroom_mb * CHUNK)
-        handle.did(f"{self.target} disk shrunk to {used // CHUNK + self.headroom_mb} MB",
-                   lambda: resize_tmpfs(root, total), f"restore the disk to {total // CHUNK} MB")
+        handle.did(
+            f"{self.target} disk shrunk to {used // CHUNK + self.headroom_mb} MB",
+            lambda: resize_tmpfs(root, total),
+            f"restore the disk to {total // CHUNK} MB",
+        )
 
         def remove_ballast() -> None:
             with contextlib.suppress(FileNotFoundError):

@@ -6,6 +6,7 @@ fault always leaves a usable stack.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import dataclass
 from typing import ClassVar
@@ -18,10 +19,8 @@ def _bring_back(component: Component) -> None:
     if component.is_running() and component.is_ready():
         return
     if not component.is_running():
-        try:
+        with contextlib.suppress(Exception):
             component.resume()  # a paused one first
-        except Exception:
-            pass
     if not component.is_running():
         component.start()
     component.wait_ready(30)
@@ -38,8 +37,11 @@ class ProcessKill(Fault):
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
         component = stack.component(self.target)
         component.kill()
-        handle.did(f"killed {self.target} with SIGKILL", lambda: _bring_back(component),
-                   f"start {self.target} again")
+        handle.did(
+            f"killed {self.target} with SIGKILL",
+            lambda: _bring_back(component),
+            f"start {self.target} again",
+        )
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,9 @@ class ProcessStop(Fault):
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
         component = stack.component(self.target)
         component.stop()
-        handle.did(f"stopped {self.target}", lambda: _bring_back(component),
-                   f"start {self.target} again")
+        handle.did(
+            f"stopped {self.target}", lambda: _bring_back(component), f"start {self.target} again"
+        )
 
 
 @dataclass(frozen=True)
@@ -102,5 +105,8 @@ class CrashLoop(Fault):
             thread.join(timeout=5)
             _bring_back(component)
 
-        handle.did(f"crash loop on {self.target} (killed whenever it runs)", end,
-                   f"end the crash loop and start {self.target}")
+        handle.did(
+            f"crash loop on {self.target} (killed whenever it runs)",
+            end,
+            f"end the crash loop and start {self.target}",
+        )

@@ -253,8 +253,7 @@ class LoadIncrease(Fault):
         deadline = handle.clock.monotonic() + self.duration_s
         handle.load_started_at = handle.clock.monotonic()
         for user in users:
-            client = drill_client(stack, timeout_s=self.request_timeout_s,
-                                  keepalive=self.keepalive)
+            client = drill_client(stack, timeout_s=self.request_timeout_s, keepalive=self.keepalive)
             clients.append(client)
             thread = threading.Thread(
                 target=self._user_loop,

@@ -28,8 +28,11 @@ class Entry:
     index: int  # position in the file (1-based), for messages
 
     def matches(self, finding: Finding) -> bool:
-        return (finding.section_id == self.section and finding.kind == self.kind
-                and normalise_statement(finding.statement) == normalise_statement(self.statement))
+        return (
+            finding.section_id == self.section
+            and finding.kind == self.kind
+            and normalise_statement(finding.statement) == normalise_statement(self.statement)
+        )
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,15 @@ def load_baseline(path: Path | None, *, runbook: Path | None = None) -> Baseline
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(f"{path}: baseline file not found",
-                         hint="give an existing file with --baseline, or omit it") from None
+        raise UsageError(
+            f"{path}: baseline file not found",
+            hint="give an existing file with --baseline, or omit it",
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: not valid TOML: {exc}",
-                         hint="fix the file; each entry is an [[acknowledged]] table") from None
+        raise UsageError(
+            f"{path}: not valid TOML: {exc}",
+            hint="fix the file; each entry is an [[acknowledged]] table",
+        ) from None
     raw = data.get("acknowledged", [])
     if not isinstance(raw, list):
         raise UsageError(f"{path}: `acknowledged` must be an array of tables ([[acknowledged]])")
@@ -76,10 +83,19 @@ def load_baseline(path: Path | None, *, runbook: Path | None = None) -> Baseline
         missing = [k for k in REQUIRED if not str(item.get(k, "")).strip() and k not in optional]
         missing += [] if "section" in item else ["section"]
         if missing:
-            raise UsageError(f"{path}: entry {index} lacks {', '.join(missing)}",
-                             hint="every entry needs section, kind, statement and a reason")
-        entries.append(Entry(str(item["section"]), str(item["kind"]),
-                             str(item.get("statement", "")), str(item["reason"]), index))
+            raise UsageError(
+                f"{path}: entry {index} lacks {', '.join(missing)}",
+                hint="every entry needs section, kind, statement and a reason",
+            )
+        entries.append(
+            Entry(
+                str(item["section"]),
+                str(item["kind"]),
+                str(item.get("statement", "")),
+                str(item["reason"]),
+                index,
+            )
+        )
     return Baseline(path, tuple(entries))
 
 
@@ -89,5 +105,7 @@ def render_entry(finding: Finding, reason: str) -> str:
     def q(text: str) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
-    return (f"[[acknowledged]]\nsection = {q(finding.section_id)}\nkind = {q(finding.kind)}\n"
-            f"statement = {q(normalise_statement(finding.statement))}\nreason = {q(reason)}\n")
+    return (
+        f"[[acknowledged]]\nsection = {q(finding.section_id)}\nkind = {q(finding.kind)}\n"
+        f"statement = {q(normalise_statement(finding.statement))}\nreason = {q(reason)}\n"
+    )

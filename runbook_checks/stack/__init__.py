@@ -24,8 +24,9 @@ def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
     if config.backend == "docker":  # containers; DockerStack is a LocalStack
         from runbook_checks.stack.docker.stack import DockerStack
 
-        return DockerStack(images=config.images,
-                           api_settings={"DB_POOL_SIZE": str(config.pool_size)})
+        return DockerStack(
+            images=config.images, api_settings={"DB_POOL_SIZE": str(config.pool_size)}
+        )
     raise UsageError(
         f"the {config.backend!r} backend is not available yet",
         hint="use --backend local (the embedded default)",

@@ -35,8 +35,15 @@ class TargetGroups:
 
 
 class TargetGroupBalancer(FaultProxy):
-    def __init__(self, name: str, aws_endpoint: str, groups: TargetGroups,
-                 *, poll_interval_s: float = 0.5, region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        name: str,
+        aws_endpoint: str,
+        groups: TargetGroups,
+        *,
+        poll_interval_s: float = 0.5,
+        region: str = "us-east-1",
+    ) -> None:
         super().__init__(name, NO_TARGET)
         self.mirror_refusal = False  # one dead target must not close the front door
         self.groups = groups
@@ -77,8 +84,9 @@ class TargetGroupBalancer(FaultProxy):
         super().start()
         if self._poller is None:
             self._stop_polling.clear()
-            self._poller = threading.Thread(target=self._poll, name=f"{self.name}-targets",
-                                            daemon=True)
+            self._poller = threading.Thread(
+                target=self._poll, name=f"{self.name}-targets", daemon=True
+            )
             self._poller.start()
 
     def stop(self) -> None:
@@ -127,28 +135,39 @@ def _client(service: str, endpoint: str, region: str) -> Any:
     """One boto3 client per service and endpoint: creating one loads the service model,
     which costs far more than the calls made with it."""
     return boto3.client(  # type: ignore[call-overload]
-        service, endpoint_url=endpoint, region_name=region,
-        aws_access_key_id="testing", aws_secret_access_key="testing",
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
         config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),
     )
 
 
-def seed_target_groups(aws_endpoint: str, groups: TargetGroups, *, region: str = "us-east-1"
-                       ) -> dict[str, str]:
+def seed_target_groups(
+    aws_endpoint: str, groups: TargetGroups, *, region: str = "us-east-1"
+) -> dict[str, str]:
     """Create the VPC and target groups in the control plane; name -> ARN."""
     ec2 = _client("ec2", aws_endpoint, region)
     elb = _client("elbv2", aws_endpoint, region)
     vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
     arns = {}
     for name in groups.names:
-        group = elb.create_target_group(Name=name, Protocol="HTTP", Port=80, VpcId=vpc,
-                                        TargetType="ip", HealthCheckPath="/health")
+        group = elb.create_target_group(
+            Name=name,
+            Protocol="HTTP",
+            Port=80,
+            VpcId=vpc,
+            TargetType="ip",
+            HealthCheckPath="/health",
+        )
         arns[name] = str(group["TargetGroups"][0]["TargetGroupArn"])
     return arns
 
 
-def register(aws_endpoint: str, arn: str, port: int, *, deregister: bool = False,
-             region: str = "us-east-1") -> None:
+def register(
+    aws_endpoint: str, arn: str, port: int, *, deregister: bool = False, region: str = "us-east-1"
+) -> None:
     elb = _client("elbv2", aws_endpoint, region)
     targets = [{"Id": "127.0.0.1", "Port": port}]
     if deregister:

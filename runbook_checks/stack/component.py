@@ -77,8 +77,13 @@ class LocalComponent:
             return self.is_ready()
 
         try:
-            wait_until(ready, what=f"{self.name} to accept connections", timeout_s=timeout_s,
-                       interval_s=0.03, clock=self.clock)
+            wait_until(
+                ready,
+                what=f"{self.name} to accept connections",
+                timeout_s=timeout_s,
+                interval_s=0.03,
+                clock=self.clock,
+            )
         except WaitTimeout as exc:
             raise self.process.failure(
                 f"not ready after {timeout_s:.0f}s",

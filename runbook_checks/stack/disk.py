@@ -16,8 +16,10 @@ def can_mount() -> bool:
 def _run(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     if done.returncode != 0:
-        raise StackError(f"{' '.join(argv)} failed: {done.stderr.strip() or done.stdout.strip()}",
-                         hint="disk faults need root and a kernel that allows tmpfs mounts")
+        raise StackError(
+            f"{' '.join(argv)} failed: {done.stderr.strip() or done.stdout.strip()}",
+            hint="disk faults need root and a kernel that allows tmpfs mounts",
+        )
 
 
 def mount_tmpfs(path: Path, size_mb: int) -> None:

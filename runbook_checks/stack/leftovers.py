@@ -27,7 +27,9 @@ STATE_FILE = "state.json"
 
 
 def work_root() -> Path:
-    root = Path(os.environ.get("RUNBOOK_CHECKS_WORK_ROOT", tempfile.gettempdir())) / "runbook-checks"
+    root = (
+        Path(os.environ.get("RUNBOOK_CHECKS_WORK_ROOT", tempfile.gettempdir())) / "runbook-checks"
+    )
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)  # the postgres user must traverse it
     return root
@@ -114,8 +116,7 @@ class SweepReport:
 
     @property
     def empty(self) -> bool:
-        return not (self.folders or self.killed or self.unmounted or self.faults
-                    or self.problems)
+        return not (self.folders or self.killed or self.unmounted or self.faults or self.problems)
 
 
 def _revert_faults(folder: Path, data: dict[str, object]) -> tuple[list[str], list[str]]:
@@ -197,5 +198,6 @@ def sweep() -> SweepReport:
         unmounted += report.unmounted
         faults += report.faults
         problems += report.problems
-    return SweepReport(tuple(folders), tuple(killed), tuple(unmounted), tuple(faults),
-                       tuple(problems))
+    return SweepReport(
+        tuple(folders), tuple(killed), tuple(unmounted), tuple(faults), tuple(problems)
+    )

@@ -48,11 +48,13 @@ class LocalStack:
 
     backend = "local"
 
-    def __init__(self, *, api_settings: Mapping[str, str] | None = None,
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, *, api_settings: Mapping[str, str] | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.clock = clock
         self.capabilities = frozenset(Capability) - (
-            frozenset() if can_mount() else frozenset({Capability.DISK}))
+            frozenset() if can_mount() else frozenset({Capability.DISK})
+        )
         self.api_settings = dict(api_settings or {})
         self.folder: Path | None = None
         self.state: StateFile | None = None
@@ -72,8 +74,12 @@ class LocalStack:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     # -- life cycle -----------------------------------------------------------------------
@@ -94,12 +100,17 @@ class LocalStack:
             raise
 
     def _start_components(self) -> None:
-        assert self.folder is not None and self.state is not None
+        assert self.folder is not None
+        assert self.state is not None
         folder, clock = self.folder, self.clock
-        pg = LocalPostgres(folder / "postgres", clock=clock,
-                           password=secrets.token_urlsafe(16),
-                           app_password=secrets.token_urlsafe(16),
-                           disk_mb=PG_DISK_MB, on_mount=self.state.add_mount)
+        pg = LocalPostgres(
+            folder / "postgres",
+            clock=clock,
+            password=secrets.token_urlsafe(16),
+            app_password=secrets.token_urlsafe(16),
+            disk_mb=PG_DISK_MB,
+            on_mount=self.state.add_mount,
+        )
         cache = LocalRedis(folder / "redis", clock=clock)
         store = MotoServer("object_store", folder / "object_store", clock=clock)
         aws = MotoServer("aws", folder / "aws", clock=clock)
@@ -107,8 +118,12 @@ class LocalStack:
             self._track(component)
         # the API's dependencies, and the control plane (whose proxy also tells reset_data
         # whether anyone used it)
-        upstreams = {"postgres": pg.port, "object_store": store.port, "redis": cache.port,
-                     "aws": aws.port}
+        upstreams = {
+            "postgres": pg.port,
+            "object_store": store.port,
+            "redis": cache.port,
+            "aws": aws.port,
+        }
         for name, port in upstreams.items():
             proxy = FaultProxy(name, ("127.0.0.1", port))
             self.proxies.add(proxy)
@@ -151,8 +166,12 @@ class LocalStack:
             admin_token=self.admin_token,
             log_dir=api.log_dir,
             api_process=api.instance,
-            data_dirs={"postgres": pg.data_dir or folder, "redis": folder / "redis",
-                       "object_store": folder / "object_store", "api": api.work_dir},
+            data_dirs={
+                "postgres": pg.data_dir or folder,
+                "redis": folder / "redis",
+                "object_store": folder / "object_store",
+                "api": api.work_dir,
+            },
         )
         self._ensure_bucket()
         self.wait_healthy()
@@ -204,8 +223,9 @@ class LocalStack:
         try:
             return self.components[name]
         except KeyError:
-            raise StackError(f"no component {name!r}; this stack has {', '.join(COMPONENTS)}"
-                             ) from None
+            raise StackError(
+                f"no component {name!r}; this stack has {', '.join(COMPONENTS)}"
+            ) from None
 
     @property
     def postgres(self) -> LocalPostgres:
@@ -227,16 +247,24 @@ class LocalStack:
             return response if response.status_code == 200 else None
 
         try:
-            wait_until(healthy, what="GET /health to answer 200", timeout_s=timeout_s,
-                       transient=(httpx.HTTPError,), clock=self.clock, interval_s=0.05)
+            wait_until(
+                healthy,
+                what="GET /health to answer 200",
+                timeout_s=timeout_s,
+                transient=(httpx.HTTPError,),
+                clock=self.clock,
+                interval_s=0.05,
+            )
         except WaitTimeout as exc:
             raise self.api.process.failure(f"/health did not turn green: {exc.last!r}") from exc
 
     def disk(self, name: str) -> Path:
         """The root of the size-limited filesystem that holds `name`'s data."""
         if name != "postgres" or self.postgres.disk_mb is None:
-            raise StackError(f"{name} has no size-limited disk on this stack",
-                             hint="disk faults need root (tmpfs mounts)")
+            raise StackError(
+                f"{name} has no size-limited disk on this stack",
+                hint="disk faults need root (tmpfs mounts)",
+            )
         return self.postgres.disk_dir
 
     def restart_api(self, **env: str) -> None:
@@ -275,8 +303,9 @@ class LocalStack:
         if name in self.components:
             raise StackError(f"a component named {name!r} exists already")
         self._control_plane_dirty = True  # the balancer's view may change
-        instance = LocalApi(self.folder / name, {**self.api.settings, **env}, name=name,
-                            clock=self.clock)
+        instance = LocalApi(
+            self.folder / name, {**self.api.settings, **env}, name=name, clock=self.clock
+        )
         self._track(instance)
         instance.start()
         return instance
@@ -284,8 +313,9 @@ class LocalStack:
     def api_instances(self) -> list[LocalApi]:
         return [c for c in self.components.values() if isinstance(c, LocalApi)]
 
-    def register_api(self, instance: LocalApi, group: str = "files-primary", *,
-                     deregister: bool = False) -> None:
+    def register_api(
+        self, instance: LocalApi, group: str = "files-primary", *, deregister: bool = False
+    ) -> None:
         aws = self.components["aws"]
         assert isinstance(aws, MotoServer)
         self._control_plane_dirty = True
@@ -369,8 +399,9 @@ class LocalStack:
                 ).fetchall()
                 self._tables = tuple(str(r[0]) for r in rows)
             if self._tables:
-                conn.execute(f"TRUNCATE {', '.join(self._tables)} RESTART IDENTITY CASCADE"
-                             .encode())
+                conn.execute(
+                    f"TRUNCATE {', '.join(self._tables)} RESTART IDENTITY CASCADE".encode()
+                )
             with contextlib.suppress(Exception):
                 conn.execute("SELECT pg_stat_statements_reset()")
         self._empty_bucket()
@@ -399,10 +430,12 @@ class LocalStack:
         """A boto3 S3 client talking to the object store directly."""
         if self._s3_client is None:
             self._s3_client = boto3.client(
-                "s3", endpoint_url=self.endpoints.s3_endpoint, region_name=REGION,
-                aws_access_key_id="testing", aws_secret_access_key="testing",
-                config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=2,
-                                  read_timeout=10),
+                "s3",
+                endpoint_url=self.endpoints.s3_endpoint,
+                region_name=REGION,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+                config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
             )
         return self._s3_client
 
@@ -415,7 +448,8 @@ class LocalStack:
         client = self.s3()
         for keys in _object_pages(client):
             client.delete_objects(  # type: ignore[attr-defined]
-                Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+                Bucket=BUCKET, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )
 
 
 def _object_pages(client: object) -> Iterator[list[str]]:

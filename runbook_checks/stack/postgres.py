@@ -62,16 +62,21 @@ def find_postgres() -> PgInstall:
     pg_config = shutil.which("pg_config")
     if pg_config:
         with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                 timeout=5, check=True).stdout.strip()
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=5, check=True
+            ).stdout.strip()
             candidates.append(Path(out))
-    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
-                    key=lambda p: _version_key(p.parent.name), reverse=True)
+    debian = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: _version_key(p.parent.name),
+        reverse=True,
+    )
     candidates.extend(debian)
     for bin_dir in candidates:
         if (bin_dir / "initdb").exists() and (bin_dir / "postgres").exists():
-            out = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True,
-                                 text=True, timeout=10).stdout
+            out = subprocess.run(
+                [str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, timeout=10
+            ).stdout
             match = re.search(r"(\d+(?:\.\d+)*)", out)
             return PgInstall(bin_dir, match.group(1) if match else "unknown")
     raise StackError(
@@ -155,11 +160,19 @@ def server_args(port: int, socket_dir: Path) -> list[str]:
 class LocalPostgres(LocalComponent):
     """A PostgreSQL cluster in `data_dir`, on 127.0.0.1:`port`."""
 
-    def __init__(self, work_dir: Path, *, clock: Clock = SYSTEM_CLOCK,
-                 install: PgInstall | None = None, password: str, app_password: str,
-                 name: str = "postgres", template: Path | None = None,
-                 disk_mb: int | None = None,
-                 on_mount: Callable[[Path], None] | None = None) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        install: PgInstall | None = None,
+        password: str,
+        app_password: str,
+        name: str = "postgres",
+        template: Path | None = None,
+        disk_mb: int | None = None,
+        on_mount: Callable[[Path], None] | None = None,
+    ) -> None:
         # With root, the cluster lives on a tmpfs of its own (`disk_mb`): disk-full faults
         # then hit a real ENOSPC on exactly this server's disk, as `df` shows it.
         self.disk_dir = work_dir / "disk"
@@ -176,8 +189,12 @@ class LocalPostgres(LocalComponent):
         self.template = template
         self.process = ManagedProcess(
             name,
-            [self.install.tool("postgres"), "-D", str(self.data_dir),
-             *server_args(self.port, self.socket_dir)],
+            [
+                self.install.tool("postgres"),
+                "-D",
+                str(self.data_dir),
+                *server_args(self.port, self.socket_dir),
+            ],
             log_path=work_dir / "postgres.log",
             user=self.user,
             stop_signal=signal.SIGINT,  # "fast" shutdown
@@ -215,8 +232,11 @@ class LocalPostgres(LocalComponent):
     def after_ready(self) -> None:
         with self.admin_connect() as conn:
             for role, password in ((SUPERUSER, self.password), (APP_USER, self.app_password)):
-                conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(password)))
+                conn.execute(
+                    sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                        sql.Identifier(role), sql.Literal(password)
+                    )
+                )
 
     def release_disk(self) -> None:
         """Unmount the tmpfs (after the server stopped)."""
@@ -225,15 +245,27 @@ class LocalPostgres(LocalComponent):
 
     # -- connections --------------------------------------------------------------------
     def probe(self) -> bool:
-        with psycopg.connect(host=str(self.socket_dir), port=self.port, user=SUPERUSER,
-                             dbname=APP_DB, connect_timeout=1, autocommit=True) as conn:
+        with psycopg.connect(
+            host=str(self.socket_dir),
+            port=self.port,
+            user=SUPERUSER,
+            dbname=APP_DB,
+            connect_timeout=1,
+            autocommit=True,
+        ) as conn:
             conn.execute("SELECT 1")
         return True
 
     def admin_connect(self, dbname: str = APP_DB) -> psycopg.Connection[tuple[object, ...]]:
         """Superuser connection over the unix socket (trust), for the stack's own work."""
-        return psycopg.connect(host=str(self.socket_dir), port=self.port, user=SUPERUSER,
-                               dbname=dbname, connect_timeout=3, autocommit=True)
+        return psycopg.connect(
+            host=str(self.socket_dir),
+            port=self.port,
+            user=SUPERUSER,
+            dbname=dbname,
+            connect_timeout=3,
+            autocommit=True,
+        )
 
     def url(self, *, user: str = APP_USER, port: int | None = None) -> str:
         password = self.app_password if user == APP_USER else self.password
@@ -258,9 +290,23 @@ def ensure_template(install: PgInstall, clock: Clock = SYSTEM_CLOCK) -> Path:
         data = staging / "data"
         _chown_tree(staging, user)
         init = subprocess.run(
-            [install.tool("initdb"), "-D", str(data), "-U", SUPERUSER, "-E", "UTF8",
-             "--locale=C.UTF-8", "-A", "trust", "--no-sync"],
-            capture_output=True, text=True, user=user, timeout=120,
+            [
+                install.tool("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "-A",
+                "trust",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            user=user,
+            timeout=120,
         )
         if init.returncode != 0:
             raise ComponentFailed("postgres", "initdb failed", log_tail=init.stdout + init.stderr)
@@ -293,15 +339,26 @@ class _TemplateBuilder:
     def bootstrap(self) -> None:
         proc = ManagedProcess(
             "postgres-template",
-            [self.install.tool("postgres"), "-D", str(self.staging / "data"),
-             *server_args(self.port, self.socket_dir)],
-            log_path=self.staging / "template.log", user=self.user,
-            stop_signal=signal.SIGINT, clock=self.clock,
+            [
+                self.install.tool("postgres"),
+                "-D",
+                str(self.staging / "data"),
+                *server_args(self.port, self.socket_dir),
+            ],
+            log_path=self.staging / "template.log",
+            user=self.user,
+            stop_signal=signal.SIGINT,
+            clock=self.clock,
         )
         proc.spawn()
         try:
-            wait_until(self._connectable, what="template postgres to start", timeout_s=30,
-                       transient=(psycopg.OperationalError,), clock=self.clock)
+            wait_until(
+                self._connectable,
+                what="template postgres to start",
+                timeout_s=30,
+                transient=(psycopg.OperationalError,),
+                clock=self.clock,
+            )
             with self._connect("postgres") as conn:
                 conn.execute(f"CREATE ROLE {APP_USER} LOGIN".encode())
                 conn.execute(f"GRANT pg_signal_backend, pg_read_all_stats TO {APP_USER}".encode())
@@ -319,8 +376,14 @@ class _TemplateBuilder:
         proc.stop()
 
     def _connect(self, dbname: str) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(host=str(self.socket_dir), port=self.port, user=SUPERUSER,
-                               dbname=dbname, connect_timeout=2, autocommit=True)
+        return psycopg.connect(
+            host=str(self.socket_dir),
+            port=self.port,
+            user=SUPERUSER,
+            dbname=dbname,
+            connect_timeout=2,
+            autocommit=True,
+        )
 
     def _connectable(self) -> bool:
         with self._connect("postgres"):
@@ -333,11 +396,17 @@ class _TemplateBuilder:
         env["DATABASE_URL"] = (
             f"postgresql://{APP_USER}@/{APP_DB}?host={self.socket_dir}&port={self.port}"
         )
-        done = subprocess.run([sys.executable, "-m", "files_api", "migrate"], env=env,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "files_api", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if done.returncode != 0:
             raise ComponentFailed(
-                "postgres", "the Files API migrations failed on the template cluster",
+                "postgres",
+                "the Files API migrations failed on the template cluster",
                 log_tail=done.stdout + done.stderr,
                 hint="fix the migration named above (files_api/migrations/)",
             )

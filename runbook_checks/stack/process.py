@@ -102,7 +102,7 @@ class ManagedProcess:
                 cwd=self.cwd,
                 user=self.user,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for PDEATHSIG
+                preexec_fn=_die_with_parent,
             )
         except OSError as exc:
             raise ComponentFailed(
@@ -172,8 +172,13 @@ class ManagedProcess:
             return False
 
         try:
-            wait_until(gone, what=f"{self.name} process group {pgid} to exit", timeout_s=5.0,
-                       interval_s=0.02, clock=self.clock)
+            wait_until(
+                gone,
+                what=f"{self.name} process group {pgid} to exit",
+                timeout_s=5.0,
+                interval_s=0.02,
+                clock=self.clock,
+            )
         except WaitTimeout:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGKILL)

@@ -747,7 +747,8 @@ class FaultProxy:
             while True:
                 try:
                     _, probe = await asyncio.wait_for(
-                        asyncio.open_connection(*self.upstream), _CONNECT_TIMEOUT_S)
+                        asyncio.open_connection(*self.upstream), _CONNECT_TIMEOUT_S
+                    )
                 except (OSError, TimeoutError):
                     await asyncio.sleep(_REFUSAL_PROBE_S)
                     continue

@@ -40,16 +40,35 @@ class LocalRedis(LocalComponent):
         super().__init__("redis", data_dir=work_dir, clock=clock)
         binary = shutil.which("redis-server")
         if binary is None:
-            raise StackError("redis-server is not installed",
-                             hint="run `make setup` as root (apt-get install redis-server)")
+            raise StackError(
+                "redis-server is not installed",
+                hint="run `make setup` as root (apt-get install redis-server)",
+            )
         self.port = free_port()
         work_dir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
             "redis",
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(work_dir), "--daemonize", "no",
-             "--protected-mode", "no", "--loglevel", "notice"],
-            log_path=work_dir / "redis.log", clock=clock,
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(work_dir),
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+                "--loglevel",
+                "notice",
+            ],
+            log_path=work_dir / "redis.log",
+            clock=clock,
         )
 
     @property
@@ -57,8 +76,9 @@ class LocalRedis(LocalComponent):
         return f"redis://127.0.0.1:{self.port}/0"
 
     def client(self, port: int | None = None) -> redis.Redis[bytes]:
-        return redis.Redis(host="127.0.0.1", port=port or self.port, socket_timeout=1,
-                           socket_connect_timeout=1)
+        return redis.Redis(
+            host="127.0.0.1", port=port or self.port, socket_timeout=1, socket_connect_timeout=1
+        )
 
     def probe(self) -> bool:
         with self.client() as client:
@@ -79,7 +99,9 @@ class MotoServer(LocalComponent):
         self.process = ManagedProcess(
             name,
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            log_path=work_dir / f"{name}.log", env=_clean_env(), clock=clock,
+            log_path=work_dir / f"{name}.log",
+            env=_clean_env(),
+            clock=clock,
         )
 
     @property
@@ -101,8 +123,14 @@ class LocalApi(LocalComponent):
 
     ready_timeout_s = 30.0
 
-    def __init__(self, work_dir: Path, env: Mapping[str, str], *, name: str = "api",
-                 clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        work_dir: Path,
+        env: Mapping[str, str],
+        *,
+        name: str = "api",
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         super().__init__(name, data_dir=work_dir, clock=clock)
         self.port = free_port()
         self.work_dir = work_dir
@@ -116,17 +144,22 @@ class LocalApi(LocalComponent):
         self.process = self._make_process()
 
     def _make_process(self) -> ManagedProcess:
-        env = _clean_env({
-            **self.settings,
-            "API_HOST": "127.0.0.1",
-            "API_PORT": str(self.port),
-            "LOG_DIR": str(self.log_dir),
-            "SPOOL_DIR": str(self.spool_dir),
-        })
-        return ManagedProcess(self.name, [sys.executable, "-m", "files_api", "serve",
-                                          "--instance", self.instance],
-                              log_path=self.work_dir / "api.stdout.log", env=env,
-                              clock=self.clock)
+        env = _clean_env(
+            {
+                **self.settings,
+                "API_HOST": "127.0.0.1",
+                "API_PORT": str(self.port),
+                "LOG_DIR": str(self.log_dir),
+                "SPOOL_DIR": str(self.spool_dir),
+            }
+        )
+        return ManagedProcess(
+            self.name,
+            [sys.executable, "-m", "files_api", "serve", "--instance", self.instance],
+            log_path=self.work_dir / "api.stdout.log",
+            env=env,
+            clock=self.clock,
+        )
 
     def reconfigure(self, **changes: str) -> None:
         """Changed settings for the next start (the process must be stopped)."""

@@ -644,7 +644,8 @@ def _run_delegate(step: Step, plan: Delegate, ctx: ExecContext, base: StepResult
             break
         ctx.clock.sleep(plan.interval_s)
     note = f"watch ran the command {runs} time(s); " + (
-        "it answered healthy" if healthy else "it never answered healthy")
+        "it answered healthy" if healthy else "it never answered healthy"
+    )
     return replace(result, step=step, notes=(*plan.notes, note, *result.notes))
 
 

@@ -52,11 +52,19 @@ def test_pause_and_resume_redis(fresh_stack: Stack) -> None:
 def test_reset_empties_tables_bucket_and_cache(fresh_stack: Stack) -> None:
     ep = fresh_stack.endpoints
     admin = {"Authorization": f"Bearer {ep.admin_token}"}
-    user = httpx.post(f"{ep.api_url}/admin/users", headers=admin, timeout=5,
-                      json={"email": "reset@example.com", "subscription_tier": "free"}).json()
+    user = httpx.post(
+        f"{ep.api_url}/admin/users",
+        headers=admin,
+        timeout=5,
+        json={"email": "reset@example.com", "subscription_tier": "free"},
+    ).json()
     token = {"Authorization": f"Bearer {user['token']}"}
-    up = httpx.post(f"{ep.api_url}/api/storage/files/upload", headers=token, timeout=10,
-                    files={"file": ("a.txt", b"hello", "text/plain")})
+    up = httpx.post(
+        f"{ep.api_url}/api/storage/files/upload",
+        headers=token,
+        timeout=10,
+        files={"file": ("a.txt", b"hello", "text/plain")},
+    )
     assert up.status_code == 201, up.text
     fresh_stack.reset_data()
     with psycopg.connect(ep.database_url) as conn:
@@ -71,7 +79,8 @@ def test_stop_leaves_no_process_and_no_folder() -> None:
     stack.start()
     folder = stack.folder
     pids = [c.pid for c in stack.components.values()]
-    assert folder is not None and folder.exists()
+    assert folder is not None
+    assert folder.exists()
     stack.stop()
     assert not folder.exists()
     for pid in pids:
@@ -90,7 +99,8 @@ def test_a_failed_start_names_the_component_and_cleans_up(monkeypatch: pytest.Mo
 
 def test_the_balancer_follows_the_target_groups(fresh_stack: Stack) -> None:
     stack = fresh_stack
-    assert isinstance(stack, LocalStack) and stack.balancer is not None
+    assert isinstance(stack, LocalStack)
+    assert stack.balancer is not None
     standby = stack.add_api_instance("api-standby")
     assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)
     stack.register_api(standby, "files-standby")

@@ -56,13 +56,28 @@ def test_the_flag_wins_over_the_ini_key(pytester: pytest.Pytester) -> None:
 
 
 def _result(verdict: Verdict, *findings: Finding) -> DrillResult:
-    return DrillResult(scenario="s", section_id="sev-1-x", section_title="SEV-1: X", option="A",
-                       section_hash="h", severity="SEV-1", fault="f", budget_s=900,
-                       findings=list(findings), verdict=verdict)
+    return DrillResult(
+        scenario="s",
+        section_id="sev-1-x",
+        section_title="SEV-1: X",
+        option="A",
+        section_hash="h",
+        severity="SEV-1",
+        fault="f",
+        budget_s=900,
+        findings=list(findings),
+        verdict=verdict,
+    )
 
 
-DEFECT = Finding(Level.ERROR, "mitigation-step-failed", "sev-1-x", "fails", line=12,
-                 statement="aws elb register-targets")
+DEFECT = Finding(
+    Level.ERROR,
+    "mitigation-step-failed",
+    "sev-1-x",
+    "fails",
+    line=12,
+    statement="aws elb register-targets",
+)
 
 
 def test_a_passed_drill_passes() -> None:
@@ -70,20 +85,28 @@ def test_a_passed_drill_passes() -> None:
 
 
 def test_an_acknowledged_runbook_defect_is_an_xfail_naming_the_reason() -> None:
-    baseline = Baseline(Path("b.toml"), (Entry("sev-1-x", "mitigation-step-failed",
-                                               "aws elb  register-targets", "elb has none", 1),))
+    baseline = Baseline(
+        Path("b.toml"),
+        (
+            Entry(
+                "sev-1-x", "mitigation-step-failed", "aws elb  register-targets", "elb has none", 1
+            ),
+        ),
+    )
     with pytest.raises(pytest.xfail.Exception, match="elb has none"):
         conclude(_result(Verdict.RUNBOOK_WRONG, DEFECT), baseline)
 
 
 def test_a_new_runbook_defect_fails_with_the_finding() -> None:
-    with pytest.raises(pytest.fail.Exception, match="(?s)new finding.*line 12"):
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)new finding.*line 12"):
         conclude(_result(Verdict.RUNBOOK_WRONG, DEFECT), Baseline(None))
 
 
 def test_lost_data_fails_even_when_its_findings_are_acknowledged() -> None:
-    baseline = Baseline(Path("b.toml"), (Entry("sev-1-x", "mitigation-step-failed",
-                                               "aws elb register-targets", "known", 1),))
+    baseline = Baseline(
+        Path("b.toml"),
+        (Entry("sev-1-x", "mitigation-step-failed", "aws elb register-targets", "known", 1),),
+    )
     lost = _result(Verdict.FAILED, DEFECT)
     lost.error = "acknowledged uploads lost: 3"
     with pytest.raises(pytest.fail.Exception, match="uploads lost"):

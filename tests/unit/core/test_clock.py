@@ -15,8 +15,9 @@ def test_wait_until_returns_the_first_truthy_value() -> None:
 def test_wait_until_times_out_with_what_and_last_value() -> None:
     clock = FakeClock()
     with pytest.raises(WaitTimeout) as info:
-        wait_until(lambda: False, what="the API to answer", timeout_s=1.0, interval_s=0.25,
-                   clock=clock)
+        wait_until(
+            lambda: False, what="the API to answer", timeout_s=1.0, interval_s=0.25, clock=clock
+        )
     assert "the API to answer" in str(info.value)
     assert info.value.attempts == 5
     assert clock.now == pytest.approx(1.0)
@@ -34,8 +35,13 @@ def test_transient_errors_are_retried_and_reported() -> None:
 
     assert wait_until(flaky, what="db", timeout_s=1, transient=(OSError,), clock=clock)
     with pytest.raises(WaitTimeout) as info:
-        wait_until(lambda: (_ for _ in ()).throw(ConnectionRefusedError("no")), what="db",
-                   timeout_s=0.1, transient=(OSError,), clock=clock)
+        wait_until(
+            lambda: (_ for _ in ()).throw(ConnectionRefusedError("no")),
+            what="db",
+            timeout_s=0.1,
+            transient=(OSError,),
+            clock=clock,
+        )
     assert isinstance(info.value.last, ConnectionRefusedError)
 
 

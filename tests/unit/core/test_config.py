@@ -19,9 +19,11 @@ def test_defaults_resolve_relative_to_the_root(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("backend", "k8s", "--backend 'k8s' is not one of"),
-     ("pool_size", "0", "--pool-size '0': expected a whole number"),
-     ("pool_size", "lots", "--pool-size 'lots'")],
+    [
+        ("backend", "k8s", "--backend 'k8s' is not one of"),
+        ("pool_size", "0", "--pool-size '0': expected a whole number"),
+        ("pool_size", "lots", "--pool-size 'lots'"),
+    ],
 )
 def test_bad_values_name_the_option(field: str, value: str, message: str, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=message):

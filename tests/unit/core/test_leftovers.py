@@ -21,8 +21,9 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_sweep_releases_folders_of_dead_owners_and_kills_their_processes(root: Path) -> None:
     folder = root / "stack-dead"
     folder.mkdir()
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                             start_new_session=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
     owner = subprocess.Popen([sys.executable, "-c", "pass"])
     owner.wait()
     state = leftovers.StateFile(folder, owner_pid=owner.pid)
@@ -44,11 +45,13 @@ def test_sweep_leaves_live_owners_alone(root: Path) -> None:
 def test_a_recycled_pid_is_never_killed(root: Path) -> None:
     folder = root / "stack-old"
     folder.mkdir()
-    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                                 start_new_session=True)
+    bystander = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+    )
     try:
-        (folder / "state.json").write_text(json.dumps(
-            {"owner_pid": 999_999_99, "pids": {"x": [bystander.pid, "1"]}, "mounts": []}))
+        (folder / "state.json").write_text(
+            json.dumps({"owner_pid": 999_999_99, "pids": {"x": [bystander.pid, "1"]}, "mounts": []})
+        )
         report = leftovers.sweep()
         assert report.killed == ()
         assert bystander.poll() is None

@@ -574,13 +574,11 @@ def test_a_refusing_upstream_is_mirrored_as_connection_refused() -> None:
         with socket.create_connection(proxy.listen_address, timeout=2) as first:
             first.settimeout(2)
             assert first.recv(1) == b""  # closed: the proxy found the upstream refusing
-        wait_until(lambda: not port_open(proxy.listen_port), what="listener closed",
-                   timeout_s=5)
+        wait_until(lambda: not port_open(proxy.listen_port), what="listener closed", timeout_s=5)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(proxy.listen_address, timeout=2)
         server = socket.create_server(("127.0.0.1", port))
         try:
-            wait_until(lambda: port_open(proxy.listen_port), what="listening again",
-                       timeout_s=5)
+            wait_until(lambda: port_open(proxy.listen_port), what="listening again", timeout_s=5)
         finally:
             server.close()
