@@ -189,3 +189,20 @@ def test_summary_names_status_exit_and_error() -> None:
     assert result.summary() == (
         "line 42: failed (exit 2): pg_isready -h 127.0.0.1 -p 1\n  error: no response"
     )
+
+
+def test_an_auditing_environment_hears_of_each_command_before_it_runs(tmp_path: Path) -> None:
+    """The external backend audits every runbook command before it runs (`on_step`);
+    manual steps are not actions, so they are not audited."""
+    heard: list[tuple[int, str]] = []
+
+    class AuditingStack(OfflineStack):
+        def on_step(self, line: int, text: str) -> None:
+            heard.append((line, text))
+
+    stack = AuditingStack(tmp_path)
+    context = ExecContext(stack, Bindings.from_stack(stack, tmp_path / "work"), clock=FakeClock())
+    run_step(step("ssh production-api-01", StepKind.MANUAL, "logs into a host"), context)
+    sql = step("SELECT 1;", StepKind.SQL)
+    run_step(sql, context)  # fails to connect (the offline stack): audited all the same
+    assert heard == [(sql.line, "SELECT 1;")]
