@@ -99,10 +99,12 @@ class LocalStack:
             self.stop()
             raise
 
-    def _start_components(self) -> None:
-        assert self.folder is not None
+    def _make_servers(
+        self, folder: Path
+    ) -> tuple[LocalPostgres, LocalRedis, MotoServer, MotoServer]:
+        """The four servers behind the API (a backend overrides this: containers ...)."""
         assert self.state is not None
-        folder, clock = self.folder, self.clock
+        clock = self.clock
         pg = LocalPostgres(
             folder / "postgres",
             clock=clock,
@@ -114,6 +116,17 @@ class LocalStack:
         cache = LocalRedis(folder / "redis", clock=clock)
         store = MotoServer("object_store", folder / "object_store", clock=clock)
         aws = MotoServer("aws", folder / "aws", clock=clock)
+        return pg, cache, store, aws
+
+    def _make_api(self, folder: Path, env: Mapping[str, str]) -> LocalApi:
+        """The Files API (a backend overrides this)."""
+        return LocalApi(folder / "api", env, clock=self.clock)
+
+    def _start_components(self) -> None:
+        assert self.folder is not None
+        assert self.state is not None
+        folder = self.folder
+        pg, cache, store, aws = self._make_servers(folder)
         for component in (pg, cache, store, aws):
             self._track(component)
         # the API's dependencies, and the control plane (whose proxy also tells reset_data
@@ -139,7 +152,7 @@ class LocalStack:
             **AWS_TEST_ENV,
             **self.api_settings,
         }
-        api = LocalApi(folder / "api", api_env, clock=clock)
+        api = self._make_api(folder, api_env)
         self._api_start_settings = dict(api.settings)
         self._track(api)
         # Spawn everything at once (the API tolerates its dependencies coming up late),
@@ -167,7 +180,7 @@ class LocalStack:
             log_dir=api.log_dir,
             api_process=api.instance,
             data_dirs={
-                "postgres": pg.data_dir or folder,
+                "postgres": pg.data_dir or folder / "postgres",
                 "redis": folder / "redis",
                 "object_store": folder / "object_store",
                 "api": api.work_dir,

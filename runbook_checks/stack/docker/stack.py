@@ -39,8 +39,7 @@ from pathlib import Path
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.config import ImageNames
 from runbook_checks.errors import StackError
-from runbook_checks.stack.balancer import TargetGroupBalancer
-from runbook_checks.stack.base import Capability, Endpoints
+from runbook_checks.stack.base import Capability
 from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.docker import labels as container_labels
 from runbook_checks.stack.docker.components import (
@@ -54,14 +53,9 @@ from runbook_checks.stack.docker.container import ContainerProcess
 from runbook_checks.stack.docker.engine import DockerClient, connect, engine_env
 from runbook_checks.stack.docker.images import ResolvedImage, resolve_images
 from runbook_checks.stack.local import (
-    BUCKET,
     PG_DISK_MB,
-    REGION,
-    TARGET_GROUPS,
     LocalStack,
 )
-from runbook_checks.stack.proxy import FaultProxy
-from runbook_checks.stack.servers import AWS_TEST_ENV
 
 
 class DockerStack(LocalStack):
@@ -109,13 +103,23 @@ class DockerStack(LocalStack):
         assert self.folder is not None
         assert self.state is not None
         assert self.client is not None
-        folder, clock = self.folder, self.clock
+        folder = self.folder
         stack_id = folder.name
         self.placement = Placement(
             self.client, stack_id, container_labels.owner_labels(stack_id, folder)
         )
         self._reaper = _spawn_reaper(stack_id, folder)
-        place, images = self.placement, self.resolved
+        super()._start_components()  # the same wiring, with the factories below
+        pg = self.components["postgres"]
+        assert isinstance(pg, DockerPostgres)
+        self.capabilities = self._capabilities(replica=_replica_possible(pg))
+
+    def _make_servers(
+        self, folder: Path
+    ) -> tuple[DockerPostgres, DockerRedis, DockerMoto, DockerMoto]:
+        assert self.state is not None
+        assert self.placement is not None
+        place, images, clock = self.placement, self.resolved, self.clock
         pg = DockerPostgres(
             folder / "postgres",
             placement=place,
@@ -135,66 +139,17 @@ class DockerStack(LocalStack):
             clock=clock,
         )
         aws = DockerMoto("aws", folder / "aws", placement=place, image=images["aws"], clock=clock)
-        for server in (pg, cache, store, aws):
-            self._track(server)
-        # as the local stack: the API's dependencies and the control plane behind proxies
-        upstreams = {
-            "postgres": pg.port,
-            "object_store": store.port,
-            "redis": cache.port,
-            "aws": aws.port,
-        }
-        for name, port in upstreams.items():
-            proxy = FaultProxy(name, ("127.0.0.1", port))
-            self.proxies.add(proxy)
-            proxy.start()
-        api_env = {
-            "DATABASE_URL": pg.url(port=self.proxies.get("postgres").listen_port),
-            "S3_ENDPOINT_URL": f"http://127.0.0.1:{self.proxies.get('object_store').listen_port}",
-            "S3_BUCKET": BUCKET,
-            "S3_REGION": REGION,
-            "REDIS_URL": f"redis://127.0.0.1:{self.proxies.get('redis').listen_port}/0",
-            "ADMIN_TOKEN": self.admin_token,
-            "MIGRATE_ON_START": "1",
-            **AWS_TEST_ENV,
-            **self.api_settings,
-        }
-        api = DockerApi(folder / "api", api_env, placement=place, image=images["api"], clock=clock)
-        self._api_start_settings = dict(api.settings)
-        self._track(api)
-        # create every container, then wait for each: the slowest sets the pace
-        for component in self.components.values():
-            component.spawn()
-        for component in self.components.values():
-            component.wait_ready(component.ready_timeout_s)
-        self._seed_control_plane()
-        self._aws_bytes_seen = self.proxies.get("aws").stats().bytes_upstream
-        self.balancer = TargetGroupBalancer("balancer", aws.url, TARGET_GROUPS)
-        self.balancer.start()
-        self._endpoints = Endpoints(
-            api_url=f"http://127.0.0.1:{self.balancer.listen_port}",
-            api_instance_url=api.url,
-            database_url=pg.url(),
-            app_database_url=api_env["DATABASE_URL"],
-            admin_database_url=pg.superuser_url,
-            s3_endpoint=store.url,
-            s3_bucket=BUCKET,
-            redis_url=cache.url,
-            aws_endpoint=f"http://127.0.0.1:{self.proxies.get('aws').listen_port}",
-            aws_region=REGION,
-            admin_token=self.admin_token,
-            log_dir=api.log_dir,
-            api_process=api.instance,
-            data_dirs={
-                "postgres": pg.data_dir or folder / "postgres",
-                "redis": folder / "redis",
-                "object_store": folder / "object_store",
-                "api": api.work_dir,
-            },
+        return pg, cache, store, aws
+
+    def _make_api(self, folder: Path, env: Mapping[str, str]) -> DockerApi:
+        assert self.placement is not None
+        return DockerApi(
+            folder / "api",
+            env,
+            placement=self.placement,
+            image=self.resolved["api"],
+            clock=self.clock,
         )
-        self.capabilities = self._capabilities(replica=_replica_possible(pg))
-        self._ensure_bucket()
-        self.wait_healthy()
 
     def stop(self) -> None:
         """Remove every container of the stack (also ones a test replaced), then what the
