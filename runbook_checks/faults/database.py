@@ -20,6 +20,7 @@ from runbook_checks.faults.base import Fault, FaultError, FaultHandle
 from runbook_checks.stack.base import Capability, Stack
 
 FAULT_APP_PREFIX = "runbook-checks-fault"
+ROUNDS = 10  # fill-and-cut rounds of MaxConnections
 
 
 def admin_connect(stack: Stack) -> psycopg.Connection[tuple[object, ...]]:
@@ -175,6 +176,16 @@ class MaxConnections(Fault):
     kind: ClassVar[str] = "max-connections"
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
 
+    def _fill(self, stack: Stack, conns: list[psycopg.Connection[tuple[object, ...]]]) -> None:
+        for _ in range(1000):
+            try:
+                conns.append(_session(stack, self.kind))
+            except psycopg.OperationalError as exc:
+                if "too many clients" in str(exc) or "remaining connection slots" in str(exc):
+                    return
+                raise
+        raise FaultError("opened 1000 sessions without reaching max_connections")
+
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
         conns: list[psycopg.Connection[tuple[object, ...]]] = []
 
@@ -187,21 +198,23 @@ class MaxConnections(Fault):
         handle.did(
             "filled every connection slot with idle sessions", undo, "close the idle sessions"
         )
-        for _ in range(1000):
-            try:
-                conns.append(_session(stack, self.kind))
-            except psycopg.OperationalError as exc:
-                if "too many clients" in str(exc) or "remaining connection slots" in str(exc):
-                    break
-                raise
+        # Cutting the API's sessions frees their slots, and the API reconnects at once:
+        # fill, cut, fill again, until a fill leaves no other client session standing.
+        for _ in range(ROUNDS):
+            self._fill(stack, conns)
+            with admin_connect(stack) as conn:  # superuser slots are reserved: this works
+                cut = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name NOT LIKE %s "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                    "AND usename <> 'postgres'",
+                    (f"{FAULT_APP_PREFIX}%",),
+                ).fetchall()
+            if not cut:
+                break
         else:
-            raise FaultError("opened 1000 sessions without reaching max_connections")
-        with admin_connect(stack) as conn:  # superuser slots are reserved, so this works
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND application_name NOT LIKE %s "
-                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-                (f"{FAULT_APP_PREFIX}%",),
+            raise FaultError(
+                f"after {ROUNDS} rounds of filling the slots, the API still held sessions"
             )
         handle.did(f"{len(conns)} idle sessions hold every slot; the API's sessions were cut")
 

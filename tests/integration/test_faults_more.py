@@ -418,3 +418,21 @@ def test_a_load_increase_counts_answers_and_revert_removes_its_users(
     assert sql(fresh_stack, "SELECT count(*) FROM storage_files") == [(0,)]
     assert api_settings(fresh_stack).get("DB_POOL_SIZE") == pool_before
     healthy_again(fresh_stack)
+
+
+def test_max_connections_holds_against_a_reconnecting_api(fresh_stack: Stack) -> None:
+    """Every slot taken, the API's own sessions cut: it cannot get back in until revert."""
+    from runbook_checks.faults.database import MaxConnections
+
+    url = f"{fresh_stack.endpoints.api_url}/health"
+    with MaxConnections().inject(fresh_stack):
+        for _ in range(3):  # not a blip: it stays out
+            answer = httpx.get(url, timeout=5)
+            assert answer.status_code == 503, answer.text
+            assert "database" in answer.json()["failed"]
+    wait_until(
+        lambda: httpx.get(url, timeout=5).status_code == 200,
+        what="/health back after revert",
+        timeout_s=30,
+        transient=(httpx.HTTPError,),
+    )
