@@ -46,6 +46,7 @@ class TargetGroupBalancer(FaultProxy):
     ) -> None:
         super().__init__(name, NO_TARGET)
         self.mirror_refusal = False  # one dead target must not close the front door
+        self._refresh_lock = threading.Lock()  # the poller's and a caller's, one at a time
         self.groups = groups
         self.poll_interval_s = poll_interval_s
         self._elb = _client("elbv2", aws_endpoint, region)
@@ -103,6 +104,10 @@ class TargetGroupBalancer(FaultProxy):
 
     def refresh(self) -> None:
         """Read the registered targets from the control plane and health-check them."""
+        with self._refresh_lock:  # a slow read must not overwrite a newer one
+            self._refresh()
+
+    def _refresh(self) -> None:
         registered: list[tuple[str, int]] = []
         try:
             found = self._elb.describe_target_groups(Names=list(self.groups.names))

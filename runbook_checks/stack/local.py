@@ -139,6 +139,7 @@ class LocalStack:
         }
         for name, port in upstreams.items():
             proxy = FaultProxy(name, ("127.0.0.1", port))
+            proxy.mirror_refusal = True  # a killed server looks killed (ECONNREFUSED)
             self.proxies.add(proxy)
             proxy.start()
         api_env = {

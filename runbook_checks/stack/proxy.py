@@ -514,7 +514,8 @@ class FaultProxy:
         self._refusing = False  # the upstream refused: the listener is closed meanwhile
         # Mirror an upstream that refuses connections (a killed server) as ECONNREFUSED
         # to the client, instead of accept-then-close (which a client sees as a reset).
-        self.mirror_refusal = True
+        # (the stack turns this on for its dependency proxies)
+        self.mirror_refusal = False
         self._counters = _Counters()
         # loop-side state
         self._loop: asyncio.AbstractEventLoop | None = None

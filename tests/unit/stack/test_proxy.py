@@ -570,7 +570,9 @@ def test_a_refusing_upstream_is_mirrored_as_connection_refused() -> None:
     """A killed server behind the proxy looks killed to the client: ECONNREFUSED, not a
     reset, and the proxy listens again (same port) once the server is back."""
     port = free_port()
-    with FaultProxy("mirror", ("127.0.0.1", port)) as proxy:
+    proxy = FaultProxy("mirror", ("127.0.0.1", port))
+    proxy.mirror_refusal = True
+    with proxy:
         with socket.create_connection(proxy.listen_address, timeout=2) as first:
             first.settimeout(2)
             assert first.recv(1) == b""  # closed: the proxy found the upstream refusing
