@@ -17,7 +17,7 @@ import hashlib
 import secrets
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -293,13 +293,9 @@ class Drill:
                     ctx.handle.revert()
             if ledger is not None:
                 ledger.stop()
-            samples = sampler.stop()
-            if ctx is not None and ctx.injected_at is not None:
-                # on the drill's own time axis: 0 is the moment the fault went in
-                shift = ctx.injected_at - sampler.started
-                samples = [replace(x, at_s=round(x.at_s - shift, 3)) for x in samples]
-                result.samples_aligned = True
-            result.samples = samples
+            injected_at = ctx.injected_at if ctx is not None else None
+            result.samples = sampler.stop_on_axis(injected_at)  # 0 = the fault went in
+            result.samples_aligned = injected_at is not None
             client.close()
             if self.on_result is not None:
                 self.on_result(result)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -70,3 +70,12 @@ class HealthSampler:
         if self._thread is not None:
             self._thread.join(timeout=self.timeout_s + 2)
         return list(self.samples)
+
+    def stop_on_axis(self, injected_at: float | None) -> list[Sample]:
+        """Stop; the samples with their times in seconds since `injected_at` (the events'
+        axis, 0 = the fault went in), or as sampled when nothing was injected."""
+        samples = self.stop()
+        if injected_at is None:
+            return samples
+        shift = injected_at - self.started
+        return [replace(s, at_s=round(s.at_s - shift, 3)) for s in samples]

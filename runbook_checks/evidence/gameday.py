@@ -245,11 +245,7 @@ class GameDay:
                     self.operator.say(f"reverting the fault failed: {exc}")
             if ledger is not None:
                 ledger.stop()
-            samples = sampler.stop()
-            if ctx is not None and ctx.injected_at is not None:  # onto the events' axis
-                offset = ctx.injected_at - sampler.started
-                samples = [replace(s, at_s=round(s.at_s - offset, 3)) for s in samples]
-            result.samples = samples
+            result.samples = sampler.stop_on_axis(ctx.injected_at if ctx is not None else None)
             client.close()
         return ScenarioRecord(
             result=result,
