@@ -3,8 +3,10 @@ and 3 (scale up)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
+import psycopg
 import pytest
 import redis
 
@@ -29,10 +31,23 @@ KEYSPACE = re.compile(r"keyspace_(hits|misses):(\d+)")
 LISTING = "SELECT * FROM storage_files WHERE user_id = %s"
 
 
-def _plan(ctx: DrillContext) -> str:
+def _explain(ctx: DrillContext, options: str = "") -> list[tuple[object, ...]]:
+    """EXPLAIN the listing query for the drill's user, out of sight of the runbook's
+    pg_stat_statements diagnostic (the drill's own probes are not part of the incident)."""
     with admin_connect(ctx.stack) as conn:
-        rows = conn.execute(f"EXPLAIN {LISTING}", (ctx.user.id,)).fetchall()
-    return "\n".join(str(r[0]) for r in rows)
+        with contextlib.suppress(psycopg.Error):  # a role that may not: its probes show
+            conn.execute("SET pg_stat_statements.track = 'none'")
+        return conn.execute(f"EXPLAIN {options} {LISTING}", (ctx.user.id,)).fetchall()
+
+
+def _plan(ctx: DrillContext) -> str:
+    return "\n".join(str(r[0]) for r in _explain(ctx))
+
+
+def _scan_ms(ctx: DrillContext) -> float:
+    """How long the listing query takes on this machine right now, as planned (ms)."""
+    (plan,) = _explain(ctx, "(ANALYZE, FORMAT JSON)")[0]
+    return float(plan[0]["Execution Time"])  # type: ignore[index]
 
 
 def _users_with_files(ctx: DrillContext) -> None:
@@ -50,6 +65,7 @@ def listing_scans_the_table(ctx: DrillContext) -> str | None:
     plan = _plan(ctx)
     if "Seq Scan on storage_files" not in plan:
         return f"the listing query still uses: {plan.splitlines()[0] if plan else '?'}"
+    ctx.scratch["scan_ms"] = _scan_ms(ctx)
     for user in ctx.scratch.get("users", []):  # type: ignore[attr-defined]
         ctx.client.list_files(user)  # each one a cache miss -> a sequential scan
     return None
@@ -62,7 +78,12 @@ def listing_uses_the_index(ctx: DrillContext) -> str | None:
     return health_and_canary(ctx)
 
 
-SLOW_MS = 50.0  # a listing that averages this much is what users feel as "slow"
+# A statement "shows" the missing index when it costs what the table scan costs here:
+# at least half the scan's measured time (machines differ tenfold; an indexed listing is
+# hundreds of times cheaper than the scan), and never less than a floor no healthy
+# statement of the twin reaches.
+SCAN_SHARE = 0.5
+FLOOR_MS = 5.0
 
 
 def _slow_query_on_top(result: StepResult, ctx: DrillContext) -> str | None:
@@ -76,7 +97,8 @@ def _slow_query_on_top(result: StepResult, ctx: DrillContext) -> str | None:
         mean_ms = float(str(top.get("mean_exec_time", 0)))
     except ValueError:
         return None
-    if mean_ms < SLOW_MS:
+    scan_ms = float(ctx.scratch.get("scan_ms", 0.0))  # type: ignore[arg-type]
+    if mean_ms < max(FLOOR_MS, SCAN_SHARE * scan_ms):
         return None
     text = str(top.get("query", ""))
     if " from " not in f" {text.lower()} ":
@@ -91,7 +113,10 @@ def _slow_query_on_top(result: StepResult, ctx: DrillContext) -> str | None:
             suggestion="show more of the statement, e.g. left(query, 200), or add "
             "pg_stat_statements' queryid and look the full text up",
         )
-    return f"pg_stat_statements ranks a {mean_ms:.0f} ms statement first: {text!r}"
+    return (
+        f"pg_stat_statements ranks a {mean_ms:.0f} ms statement first (the table scan "
+        f"takes {scan_ms:.0f} ms here): {text!r}"
+    )
 
 
 MISSING_INDEX = Scenario(

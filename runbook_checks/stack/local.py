@@ -427,6 +427,9 @@ class LocalStack:
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+        # A test that failed mid-fault may have left the API reconnecting to a server that
+        # is back: the next test starts from a green /health, not from the last one's debris.
+        self.wait_healthy()
 
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version

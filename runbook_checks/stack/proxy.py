@@ -512,6 +512,9 @@ class FaultProxy:
         self._serial = 0
         self._enabled = True
         self._refusing = False  # the upstream refused: the listener is closed meanwhile
+        # ... and this bound, non-listening socket keeps the port ours (a SYN to it is
+        # answered with a reset: ECONNREFUSED) until the listener comes back on it.
+        self._placeholder: socket.socket | None = None
         # Mirror an upstream that refuses connections (a killed server) as ECONNREFUSED
         # to the client, instead of accept-then-close (which a client sees as a reset).
         # (the stack turns this on for its dependency proxies)
@@ -707,16 +710,24 @@ class FaultProxy:
     async def _listen(self, *, bind_only: bool = False) -> None:
         if self._server is not None:
             return
+        held, self._placeholder = self._placeholder, None
         try:
-            server = await asyncio.start_server(
-                self._handle,
-                self.listen_host,
-                self._port,
-                limit=_READER_LIMIT_BYTES,
-                reuse_address=True,
-                backlog=256,
-            )
+            if held is not None:  # listen on the very socket that kept the port
+                server = await asyncio.start_server(
+                    self._handle, sock=held, limit=_READER_LIMIT_BYTES, backlog=256
+                )
+            else:
+                server = await asyncio.start_server(
+                    self._handle,
+                    self.listen_host,
+                    self._port,
+                    limit=_READER_LIMIT_BYTES,
+                    reuse_address=True,
+                    backlog=256,
+                )
         except OSError as exc:
+            if held is not None:
+                held.close()
             raise StackError(
                 f"fault proxy {self.name!r} could not listen on "
                 f"{self.listen_host}:{self._port}: {exc}",
@@ -738,10 +749,25 @@ class FaultProxy:
         self._refusing = True
         server, self._server = self._server, None
         if server is not None:
-            server.close()
+            server.close()  # closes the listening socket now: take its port back at once
+            self._placeholder = self._hold_port()
         probe = asyncio.ensure_future(self._await_upstream())
         self._handlers.add(probe)
         probe.add_done_callback(self._handlers.discard)
+
+    def _hold_port(self) -> socket.socket | None:
+        """A socket bound to the listen port but not listening: the port stays ours (no
+        other bind or outgoing connection can take it) while connections to it are
+        refused. None when the port could not be held (then it is bound again later)."""
+        held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            held.bind((self.listen_host, self._port))
+        except OSError as exc:
+            held.close()
+            log.warning("fault proxy %s: could not hold port %s: %s", self.name, self._port, exc)
+            return None
+        return held
 
     async def _await_upstream(self) -> None:
         try:
@@ -758,13 +784,19 @@ class FaultProxy:
         finally:
             self._refusing = False
         if self._enabled and self._server is None:
-            await self._listen()
+            try:
+                await self._listen()
+            except StackError as exc:  # nobody awaits this task: say it where it is seen
+                log.error("fault proxy %s: upstream is back, but %s", self.name, exc)
 
     async def _close_all(self) -> None:
         server, self._server = self._server, None
         if server is not None:
             server.close()
             await server.wait_closed()
+        held, self._placeholder = self._placeholder, None
+        if held is not None:
+            held.close()
         for conn in list(self._conns):
             conn.finish("abort")
         handlers = list(self._handlers)
@@ -789,6 +821,12 @@ class FaultProxy:
                 self._counters.upstream_failures += 1
                 if isinstance(exc, ConnectionRefusedError) and self.mirror_refusal:
                     self._mirror_refusal()
+                    # a reset, as the refusing server would give (and no TIME_WAIT
+                    # left on the port the proxy holds)
+                    with contextlib.suppress(OSError):
+                        writer.get_extra_info("socket").setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                 log.warning(
                     "fault proxy %s: upstream %s:%s unreachable (%s); closing the client",
                     self.name,

@@ -6,6 +6,7 @@ everything else is behaviour (bytes, errors, refusals). Waits poll with deadline
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import random
@@ -575,12 +576,30 @@ def test_a_refusing_upstream_is_mirrored_as_connection_refused() -> None:
     with proxy:
         with socket.create_connection(proxy.listen_address, timeout=2) as first:
             first.settimeout(2)
-            assert first.recv(1) == b""  # closed: the proxy found the upstream refusing
+            with pytest.raises(ConnectionResetError):  # the proxy found the upstream refusing
+                first.recv(1)
         wait_until(lambda: not port_open(proxy.listen_port), what="listener closed", timeout_s=5)
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(proxy.listen_address, timeout=2)
+        # meanwhile the port stays the proxy's: nothing else can bind it
+        with socket.socket() as intruder, pytest.raises(OSError, match="in use") as taken:
+            intruder.bind(proxy.listen_address)
+        assert taken.value.errno == errno.EADDRINUSE
         server = socket.create_server(("127.0.0.1", port))
         try:
             wait_until(lambda: port_open(proxy.listen_port), what="listening again", timeout_s=5)
         finally:
             server.close()
+
+
+def test_stopping_a_refusing_proxy_releases_its_port() -> None:
+    proxy = FaultProxy("mirror", ("127.0.0.1", free_port()))
+    proxy.mirror_refusal = True
+    with proxy:
+        with socket.create_connection(proxy.listen_address, timeout=2) as first:
+            first.settimeout(2)
+            with pytest.raises(ConnectionResetError):
+                first.recv(1)
+        wait_until(lambda: not port_open(proxy.listen_port), what="listener closed", timeout_s=5)
+    with socket.socket() as successor:
+        successor.bind(proxy.listen_address)  # free again: stop() let go of the held port
