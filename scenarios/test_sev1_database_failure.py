@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 
-import boto3
 import httpx
 import pytest
 from mypy_boto3_rds import RDSClient
@@ -74,14 +73,8 @@ def _local(ctx: DrillContext) -> LocalStack:
 
 
 def _rds(ctx: DrillContext) -> RDSClient:
-    endpoints = ctx.stack.endpoints
-    return boto3.client(
-        "rds",
-        endpoint_url=endpoints.aws_endpoint,
-        region_name=endpoints.aws_region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client: RDSClient = ctx.stack.endpoints.boto3_client("rds")
+    return client
 
 
 def _register_source_db(rds: RDSClient) -> None:

@@ -235,15 +235,7 @@ def test_fix_2_add_the_missing_index(drill: DrillFixture) -> None:
 
 def _an_instance_to_resize(ctx: DrillContext) -> None:
     """The control plane holds the API server instance the runbook resizes (i-xxx)."""
-    import boto3
-
-    ec2 = boto3.client(
-        "ec2",
-        endpoint_url=ctx.stack.endpoints.aws_endpoint,
-        region_name=ctx.stack.endpoints.aws_region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ec2 = ctx.stack.endpoints.boto3_client("ec2")
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     made = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.medium")
     ctx.values["i-xxx"] = made["Instances"][0]["InstanceId"]

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.steps.binding import redact as redact_text
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 _URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:([^@\s/]+)@")
 _SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET", re.IGNORECASE)
-_NOT_SECRET = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"})  # moto's "testing"
+_NOT_SECRET = frozenset({"AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY_ID"})  # key ids name, not prove
+_DUMMY_VALUES = frozenset({DUMMY_KEY})  # moto's "testing" is public (and an ordinary word)
 MIN_SECRET_LEN = 6  # shorter values would blank out ordinary words
 
 
@@ -42,7 +44,7 @@ class Redactor:
         variables named like a secret, and the passwords inside any URL."""
         found: set[str] = {e for e in extra if e}
         for name, value in env.items():
-            if _SECRET_NAME.search(name) and name not in _NOT_SECRET:
+            if _SECRET_NAME.search(name) and name not in _NOT_SECRET and value not in _DUMMY_VALUES:
                 found.add(value)
             found.update(url_passwords(value))
         for value in extra:

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
-import boto3
 import redis
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -85,16 +84,10 @@ def unsupported_without(fault: Fault, stack: Stack) -> str | None:
 
 
 def s3_client(stack: Stack) -> S3Client:
-    """A boto3 client of the stack's object store, direct (not through the fault proxy),
-    with the dummy credentials every S3 stand-in here accepts."""
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.endpoints.s3_endpoint,
-        region_name=stack.endpoints.aws_region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=BotoConfig(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=15),
-    )
+    """A boto3 client of the stack's object store, direct (not through the fault proxy)."""
+    config = BotoConfig(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=15)
+    client: S3Client = stack.endpoints.boto3_client("s3", config)
+    return client
 
 
 def bump_listing_cache(stack: Stack, user_id: object) -> str:

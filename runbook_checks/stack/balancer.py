@@ -22,6 +22,7 @@ import boto3
 import httpx
 from botocore.config import Config as BotoConfig
 
+from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.proxy import FaultProxy
 
 NO_TARGET = ("127.0.0.1", 1)  # a closed port: the client's connection is closed at once
@@ -143,8 +144,8 @@ def _client(service: str, endpoint: str, region: str) -> Any:
         service,
         endpoint_url=endpoint,
         region_name=region,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        aws_access_key_id=DUMMY_KEY,  # the embedded control plane is moto
+        aws_secret_access_key=DUMMY_KEY,
         config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),
     )
 

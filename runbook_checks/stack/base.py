@@ -10,8 +10,15 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from botocore.config import Config as BotoConfig
+
+# The dummy credentials moto accepts for anything. A real S3 server (MinIO: secret of
+# 8+ characters) or a real AWS account gets its own, carried in `Endpoints`.
+DUMMY_KEY = "testing"
 
 
 class Capability(enum.StrEnum):
@@ -87,6 +94,10 @@ class Endpoints:
     admin_database_url: str = ""  # superuser, for the stack's own faults and resets
     api_instance_url: str = ""  # one API instance directly (the host's localhost:5000)
     api_process: str = ""  # a pattern that matches this stack's API process in `ps` only
+    s3_access_key: str = DUMMY_KEY  # signs requests to s3_endpoint
+    s3_secret_key: str = DUMMY_KEY
+    aws_access_key: str = DUMMY_KEY  # signs requests to aws_endpoint (the control plane)
+    aws_secret_key: str = DUMMY_KEY
 
     @property
     def database_host(self) -> str:
@@ -116,10 +127,28 @@ class Endpoints:
             "REDIS_URL": self.redis_url,
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             "AWS_DEFAULT_REGION": self.aws_region,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": self.aws_access_key,
+            "AWS_SECRET_ACCESS_KEY": self.aws_secret_key,
+            "S3_ACCESS_KEY_ID": self.s3_access_key,
+            "S3_SECRET_ACCESS_KEY": self.s3_secret_key,
             "ADMIN_TOKEN": self.admin_token,
         }
+
+    def boto3_client(self, service: str, config: BotoConfig | None = None) -> Any:
+        """A boto3 client of `service`, signed with this stack's credentials: "s3" talks
+        to the object store (direct, not through a fault proxy), anything else to the
+        AWS control plane."""
+        import boto3
+
+        s3 = service == "s3"
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.s3_endpoint if s3 else self.aws_endpoint,
+            region_name=self.aws_region,
+            aws_access_key_id=self.s3_access_key if s3 else self.aws_access_key,
+            aws_secret_access_key=self.s3_secret_key if s3 else self.aws_secret_key,
+            config=config,
+        )
 
 
 class Stack(Protocol):

@@ -24,7 +24,9 @@ The config file (TOML; `${VAR}` in a value is taken from the environment):
     database_url = "postgresql://ops:${DB_PASSWORD}@db.staging.internal:5432/files"
     admin_token = "${FILES_ADMIN_TOKEN}"
     # optional: admin_database_url, s3_endpoint, s3_bucket, redis_url, aws_endpoint,
-    # aws_region, test_account_domain (default "drill.test")
+    # aws_region, test_account_domain (default "drill.test"), and the keys S3 and AWS
+    # requests are signed with: s3_access_key, s3_secret_key, aws_access_key,
+    # aws_secret_key (default: moto's dummy "testing"; secrets as "${VAR}")
 
     [safety]
     destructive_faults = ["long-running-query"]   # opt-in, by fault kind
@@ -65,7 +67,7 @@ from runbook_checks.evidence.redact import Redactor, stack_redactor
 from runbook_checks.safety.audit import AuditLog
 from runbook_checks.safety.guard import Guard, StopCondition, Trip, abort_thread, run_revert
 from runbook_checks.safety.policy import Risk, production_signs, risk_of
-from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoints
+from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Capability, Component, Endpoints
 from runbook_checks.stack.leftovers import StateFile, sweep, work_root
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
 
@@ -111,6 +113,12 @@ class EnvironmentConfig:
     redis_url: str = ""
     aws_endpoint: str = ""
     aws_region: str = "us-east-1"
+    # how S3 and AWS requests are signed (write "${VAR}" to take a secret from the
+    # environment); the defaults are the dummy ones moto accepts
+    s3_access_key: str = DUMMY_KEY
+    s3_secret_key: str = DUMMY_KEY
+    aws_access_key: str = DUMMY_KEY
+    aws_secret_key: str = DUMMY_KEY
     test_account_domain: str = "drill.test"
     destructive_faults: frozenset[str] = frozenset()
     production_override: str = ""
@@ -160,6 +168,10 @@ class EnvironmentConfig:
             redis_url=text("redis_url", ""),
             aws_endpoint=text("aws_endpoint", ""),
             aws_region=text("aws_region", "us-east-1"),
+            s3_access_key=text("s3_access_key", DUMMY_KEY),
+            s3_secret_key=text("s3_secret_key", DUMMY_KEY),
+            aws_access_key=text("aws_access_key", DUMMY_KEY),
+            aws_secret_key=text("aws_secret_key", DUMMY_KEY),
             test_account_domain=text("test_account_domain", "drill.test").lstrip("@"),
             destructive_faults=frozenset(destructive),
             production_override=text("production_override", "", safety),
@@ -188,6 +200,7 @@ class EnvironmentConfig:
             self.database_url,
             self.admin_database_url,
             self.redis_url,
+            *(key for key in (self.s3_secret_key, self.aws_secret_key) if key != DUMMY_KEY),
         )
 
 
@@ -448,6 +461,10 @@ class ExternalStack:
             redis_url=cfg.redis_url,
             aws_endpoint=cfg.aws_endpoint,
             aws_region=cfg.aws_region,
+            s3_access_key=cfg.s3_access_key,
+            s3_secret_key=cfg.s3_secret_key,
+            aws_access_key=cfg.aws_access_key,
+            aws_secret_key=cfg.aws_secret_key,
             admin_token=cfg.admin_token,
             log_dir=log_dir,
             api_instance_url=cfg.api_url,
@@ -776,6 +793,10 @@ def _remove_users_since(config: EnvironmentConfig, since: str) -> str:
             redis_url=config.redis_url,
             aws_endpoint=config.aws_endpoint,
             aws_region=config.aws_region,
+            s3_access_key=config.s3_access_key,
+            s3_secret_key=config.s3_secret_key,
+            aws_access_key=config.aws_access_key,
+            aws_secret_key=config.aws_secret_key,
             admin_token=config.admin_token,
             log_dir=Path("."),
             admin_database_url=config.admin_database_url,

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
-import boto3
 import httpx
 from botocore.config import Config as BotoConfig
 
@@ -151,6 +150,8 @@ class LocalStack:
             "ADMIN_TOKEN": self.admin_token,
             "MIGRATE_ON_START": "1",
             **AWS_TEST_ENV,
+            "AWS_ACCESS_KEY_ID": store.access_key,  # the API signs only S3 requests
+            "AWS_SECRET_ACCESS_KEY": store.secret_key,
             **self.api_settings,
         }
         api = self._make_api(folder, api_env)
@@ -174,6 +175,8 @@ class LocalStack:
             admin_database_url=pg.superuser_url,
             s3_endpoint=store.url,
             s3_bucket=BUCKET,
+            s3_access_key=store.access_key,
+            s3_secret_key=store.secret_key,
             redis_url=cache.url,
             aws_endpoint=f"http://127.0.0.1:{self.proxies.get('aws').listen_port}",
             aws_region=REGION,
@@ -446,13 +449,8 @@ class LocalStack:
     def s3(self) -> object:
         """A boto3 S3 client talking to the object store directly."""
         if self._s3_client is None:
-            self._s3_client = boto3.client(
-                "s3",
-                endpoint_url=self.endpoints.s3_endpoint,
-                region_name=REGION,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
-                config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
+            self._s3_client = self.endpoints.boto3_client(
+                "s3", BotoConfig(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10)
             )
         return self._s3_client
 

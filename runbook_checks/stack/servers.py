@@ -14,13 +14,14 @@ import redis
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import StackError
+from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.ports import free_port
 from runbook_checks.stack.process import ManagedProcess
 
 AWS_TEST_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_ACCESS_KEY_ID": DUMMY_KEY,
+    "AWS_SECRET_ACCESS_KEY": DUMMY_KEY,
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
@@ -91,6 +92,10 @@ class LocalRedis(LocalComponent):
 
 class MotoServer(LocalComponent):
     """moto's server: the S3 stand-in (`object_store`) or the AWS control plane (`aws`)."""
+
+    # what requests to it are signed with (moto takes anything; a real S3 server differs)
+    access_key: str = DUMMY_KEY
+    secret_key: str = DUMMY_KEY
 
     def __init__(self, name: str, work_dir: Path, *, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(name, data_dir=work_dir, clock=clock)

@@ -522,8 +522,8 @@ def run_aws(step: Step, ctx: ExecContext) -> StepResult:
     env = tool_env(
         ctx.folder,
         {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_ACCESS_KEY_ID": endpoints.aws_access_key,
+            "AWS_SECRET_ACCESS_KEY": endpoints.aws_secret_key,
             "AWS_DEFAULT_REGION": endpoints.aws_region,
             "AWS_CONFIG_FILE": str(ctx.folder / ".aws-config-none"),
             "AWS_SHARED_CREDENTIALS_FILE": str(ctx.folder / ".aws-credentials-none"),

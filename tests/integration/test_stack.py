@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
+from typing import Any
 
+import boto3
 import httpx
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 
-from runbook_checks.stack.base import COMPONENTS, Stack
+from runbook_checks.evidence.redact import stack_redactor
+from runbook_checks.faults.data import s3_client
+from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Stack
 from runbook_checks.stack.local import LocalStack
+from runbook_checks.stack.servers import MotoServer
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +120,105 @@ def test_the_balancer_follows_the_target_groups(fresh_stack: Stack) -> None:
     assert "api-standby" not in stack.components
     assert stack.api.is_ready()
     assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)
+
+
+# -- an object store that checks credentials (as MinIO and Supabase Storage do) --------
+
+
+UNCHECKED_REQUESTS = 30
+
+
+class _CheckedObjectStore(MotoServer):
+    """moto's server with its IAM authentication on: requests signed with anything but
+    the access key created here are refused (InvalidAccessKeyId, SignatureDoesNotMatch).
+    It is started while the stack is assembled, so its keys exist before the API's
+    environment is written."""
+
+    def __init__(self, work_dir: Path) -> None:
+        super().__init__("object_store", work_dir)
+        assert self.process.env is not None
+        # moto checks nothing for its first N requests (readiness probes and the IAM set-up
+        # below among them), then everything
+        self.process.env["INITIAL_NO_AUTH_ACTION_COUNT"] = str(UNCHECKED_REQUESTS)
+        self.start()
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id=DUMMY_KEY,
+            aws_secret_access_key=DUMMY_KEY,
+        )
+        iam.create_user(UserName="files-api")
+        iam.put_user_policy(
+            UserName="files-api",
+            PolicyName="s3",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName="files-api")["AccessKey"]
+        self.access_key, self.secret_key = key["AccessKeyId"], key["SecretAccessKey"]
+        for _ in range(UNCHECKED_REQUESTS):  # spend what is left of the unchecked allowance
+            try:
+                iam.list_users()
+            except ClientError:
+                return  # checking from now on
+        raise AssertionError("moto still accepts the dummy credentials")
+
+    def probe(self) -> bool:  # an unsigned GET / is an error now: ask moto's own page
+        return httpx.get(f"{self.url}/moto-api/", timeout=0.5).status_code == 200
+
+
+class _CheckedCredentialsStack(LocalStack):
+    def _make_servers(self, folder: Path) -> tuple[Any, Any, MotoServer, MotoServer]:
+        pg, cache, _unchecked, aws = super()._make_servers(folder)  # (never started)
+        return pg, cache, _CheckedObjectStore(folder / "object_store_checked"), aws
+
+
+def test_every_s3_client_signs_with_the_stacks_own_credentials() -> None:
+    """The credentials of the object store travel in `Endpoints` to the API, the stack's
+    reset, the faults' S3 client and the operator's environment; the dummy ones moto
+    usually accepts are refused here, so any path still using them fails."""
+    with _CheckedCredentialsStack() as stack:
+        ep = stack.endpoints
+        assert ep.s3_secret_key not in (DUMMY_KEY, "")
+        dummy = boto3.client(
+            "s3",
+            endpoint_url=ep.s3_endpoint,
+            region_name=ep.aws_region,
+            aws_access_key_id=DUMMY_KEY,
+            aws_secret_access_key=DUMMY_KEY,
+        )
+        with pytest.raises(ClientError, match="InvalidAccessKeyId"):
+            dummy.list_objects_v2(Bucket=ep.s3_bucket)
+        admin = {"Authorization": f"Bearer {ep.admin_token}"}
+        user = httpx.post(
+            f"{ep.api_url}/admin/users",
+            headers=admin,
+            timeout=5,
+            json={"email": "signed@example.com", "subscription_tier": "free"},
+        ).json()
+        auth = {"Authorization": f"Bearer {user['token']}"}
+        uploaded = httpx.post(
+            f"{ep.api_url}/api/storage/files/upload",
+            headers=auth,
+            files={"file": ("signed.txt", b"signed with the stack's key", "text/plain")},
+            timeout=10,
+        )
+        assert uploaded.status_code == 201, uploaded.text  # stored, not queued
+        keys = [o["Key"] for o in s3_client(stack).list_objects_v2(Bucket=ep.s3_bucket)["Contents"]]
+        assert len(keys) == 1
+        download = httpx.get(
+            f"{ep.api_url}/api/storage/files/{uploaded.json()['id']}/download",
+            headers=auth,
+            timeout=10,
+        )
+        assert download.content == b"signed with the stack's key"
+        stack.reset_data()
+        assert s3_client(stack).list_objects_v2(Bucket=ep.s3_bucket).get("KeyCount") == 0
+        env = ep.as_env()
+        assert env["S3_SECRET_ACCESS_KEY"] == ep.s3_secret_key
+        assert ep.s3_secret_key in stack_redactor(ep).secrets  # never in evidence

@@ -25,6 +25,7 @@ from runbook_checks.safety.audit import AuditLog
 from runbook_checks.safety.guard import Sample, StopCondition, evaluate, metric_value
 from runbook_checks.safety.policy import FAULT_RISK, Risk, production_signs, risk_of
 from runbook_checks.stack import leftovers
+from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.external import EnvironmentConfig, ExternalStack
 
 LOCAL = {"API": "http://127.0.0.1:8000", "database": "postgresql://u:pw@127.0.0.1:5432/f"}
@@ -141,6 +142,25 @@ def test_config_values_come_from_the_environment(
     monkeypatch.delenv("FILES_ADMIN")
     with pytest.raises(UsageError, match=r"e\.toml: `admin_token` uses \$\{FILES_ADMIN\}"):
         EnvironmentConfig.load(path)
+
+
+def test_s3_and_aws_keys_are_carried_to_the_endpoints_and_kept_out_of_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S3_SECRET", "s3-secret-from-the-env")
+    path = tmp_path / "e.toml"
+    path.write_text(
+        'name = "s"\napi_url = "http://127.0.0.1:1"\ndatabase_url = "postgresql://x"\n'
+        'admin_token = "admin-token-123"\ns3_access_key = "files-api"\n'
+        's3_secret_key = "${S3_SECRET}"\n'
+    )
+    config = EnvironmentConfig.load(path)
+    assert (config.s3_access_key, config.s3_secret_key) == ("files-api", "s3-secret-from-the-env")
+    assert config.aws_secret_key == DUMMY_KEY  # not given: moto's dummy, and no secret
+    redactor = config.redactor()
+    assert "s3-secret-from-the-env" in redactor.secrets
+    assert DUMMY_KEY not in redactor.secrets
+    assert "s3-secret-from-the-env" not in redactor.text("signed with s3-secret-from-the-env")
 
 
 @pytest.mark.parametrize(

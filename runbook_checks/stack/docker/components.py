@@ -12,6 +12,10 @@ commands reach it exactly as they reach the local servers.
   (the API migrates at its start, as on the local stack).
 - Redis: `redis-server` with the local stack's flags.
 - moto (object store, AWS control plane): `moto_server -H 127.0.0.1 -p PORT`.
+- MinIO (object store, when the configured image is MinIO): `minio server` on
+  127.0.0.1:PORT with root credentials generated per stack (MinIO wants a secret of 8+
+  characters, moto's dummy `testing` is refused); they reach the API and every S3 client
+  through `Endpoints`.
 - The Files API: `python -m files_api serve`, its log and spool folders mounted at the
   same paths as on the host (the runbook's `tail` reads them), run as the caller's uid.
 """
@@ -20,11 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from psycopg import sql
 
@@ -271,13 +277,11 @@ class DockerMoto(MotoServer):
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         LocalComponent.__init__(self, name, data_dir=work_dir, clock=clock)
-        if image.flavour == "minio":
+        if image.flavour != "moto":
             raise StackError(
-                f"{name}: {image.name} is MinIO, which needs a secret key of at least 8 "
-                "characters; the suite signs S3 requests with the dummy credentials "
-                "testing/testing that moto accepts, so MinIO would refuse every request",
-                hint="use the S3 stand-in `make images` builds (runbook-checks/moto:dev: "
-                "--image-object-store runbook-checks/moto:dev), or motoserver/moto",
+                f"{name}: {image.name} is a {image.flavour} image, not moto's server",
+                hint="the AWS control plane needs moto (motoserver/moto, or the stand-in "
+                "`make images` builds: runbook-checks/moto:dev)",
             )
         work_dir.mkdir(parents=True, exist_ok=True)
         self.image = image
@@ -291,6 +295,70 @@ class DockerMoto(MotoServer):
             command=("-H", "127.0.0.1", "-p", str(self.port)),
             environment=_container_env(AWS_TEST_ENV),
         )
+
+
+class DockerMinio(MotoServer):
+    """MinIO as the object store (S3 only: the control plane stays moto).
+
+    The image's contract: `minio server DIR`, root credentials from MINIO_ROOT_USER and
+    MINIO_ROOT_PASSWORD, liveness at /minio/health/live. Data lives in the container's
+    own filesystem (removed with it), like the moto stand-in's memory."""
+
+    DATA = "/data"
+
+    def __init__(
+        self,
+        work_dir: Path,
+        *,
+        placement: Placement,
+        image: ResolvedImage,
+        clock: Clock = SYSTEM_CLOCK,
+        name: str = "object_store",
+    ) -> None:
+        LocalComponent.__init__(self, name, data_dir=work_dir, clock=clock)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.image = image
+        self.port = free_port()
+        self.console_port = free_port()
+        self.access_key = f"drill{secrets.token_hex(4)}"
+        self.secret_key = secrets.token_urlsafe(24)
+        self.process = placement.process(
+            name,
+            image,
+            work_dir / f"{name}.log",
+            clock,
+            entrypoint=("minio",),
+            command=minio_command(self.port, self.console_port, self.DATA),
+            environment=_container_env(
+                {
+                    "MINIO_ROOT_USER": self.access_key,
+                    "MINIO_ROOT_PASSWORD": self.secret_key,
+                    "MINIO_BROWSER": "off",
+                    "MINIO_UPDATE": "off",
+                }
+            ),
+        )
+
+    def probe(self) -> bool:
+        response = httpx.get(f"{self.url}/minio/health/live", timeout=0.5)
+        return response.status_code == 200
+
+    def reset_state(self) -> None:
+        raise StackError(
+            f"{self.name} is MinIO: it has no reset endpoint",
+            hint="empty the bucket through S3 instead (the stack's reset does)",
+        )
+
+
+def minio_command(port: int, console_port: int, data: str) -> tuple[str, ...]:
+    return (
+        "server",
+        data,
+        "--address",
+        f"127.0.0.1:{port}",
+        "--console-address",
+        f"127.0.0.1:{console_port}",
+    )
 
 
 class DockerApi(LocalApi):

@@ -44,6 +44,7 @@ from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.docker import labels as container_labels
 from runbook_checks.stack.docker.components import (
     DockerApi,
+    DockerMinio,
     DockerMoto,
     DockerPostgres,
     DockerRedis,
@@ -56,6 +57,7 @@ from runbook_checks.stack.local import (
     PG_DISK_MB,
     LocalStack,
 )
+from runbook_checks.stack.servers import MotoServer
 
 
 class DockerStack(LocalStack):
@@ -116,7 +118,7 @@ class DockerStack(LocalStack):
 
     def _make_servers(
         self, folder: Path
-    ) -> tuple[DockerPostgres, DockerRedis, DockerMoto, DockerMoto]:
+    ) -> tuple[DockerPostgres, DockerRedis, MotoServer, DockerMoto]:
         assert self.state is not None
         assert self.placement is not None
         place, images, clock = self.placement, self.resolved, self.clock
@@ -131,13 +133,19 @@ class DockerStack(LocalStack):
             clock=clock,
         )
         cache = DockerRedis(folder / "redis", placement=place, image=images["redis"], clock=clock)
-        store = DockerMoto(
-            "object_store",
-            folder / "object_store",
-            placement=place,
-            image=images["object_store"],
-            clock=clock,
-        )
+        store: MotoServer
+        if images["object_store"].flavour == "minio":
+            store = DockerMinio(
+                folder / "object_store", placement=place, image=images["object_store"], clock=clock
+            )
+        else:
+            store = DockerMoto(
+                "object_store",
+                folder / "object_store",
+                placement=place,
+                image=images["object_store"],
+                clock=clock,
+            )
         aws = DockerMoto("aws", folder / "aws", placement=place, image=images["aws"], clock=clock)
         return pg, cache, store, aws
 
@@ -244,8 +252,8 @@ class DockerStack(LocalStack):
                     server = f"Redis {self.components['redis'].version()}, "  # type: ignore[attr-defined]
             elif name == "api":
                 server = f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}, "
-            elif image.flavour == "moto":
-                server = "moto, "
+            elif image.flavour in ("moto", "minio"):
+                server = f"{image.flavour}, "
             out[name] = f"{server}image {image.describe()} {image.image_id[7:19]}"
         return out
 
