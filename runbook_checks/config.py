@@ -11,6 +11,10 @@ from typing import Protocol
 from runbook_checks.errors import UsageError
 
 BACKENDS = ("local", "docker", "external")
+# the docker backend's networking: host (each container binds 127.0.0.1 on a free port in
+# the host's namespace), bridge (a network of the stack's own, ports published on
+# 127.0.0.1), auto (host where the engine has no network named "bridge", else bridge)
+DOCKER_NETWORKS = ("auto", "host", "bridge")
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,15 @@ OPTIONS: tuple[Option, ...] = (
     _image("redis", "redis:7", "Redis"),
     _image("aws", "motoserver/moto", "the AWS control plane (moto)"),
     _image("api", "runbook-checks/files-api:dev", "the Files API (docker/files-api/Dockerfile)"),
+    Option(
+        "docker_network",
+        "docker backend networking: host (127.0.0.1 and a free port each, in the host's "
+        "namespace), bridge (a network of the stack's own, ports published on 127.0.0.1), "
+        "auto (host where the engine has no 'bridge' network, as with dockerd --bridge=none; "
+        "else bridge)",
+        "auto",
+        env="RUNBOOK_CHECKS_DOCKER_NETWORK",
+    ),
 )
 IMAGE_COMPONENTS = ("postgres", "object_store", "redis", "aws", "api")
 _IMAGE_DEFAULTS = {o.name: o.fallback for o in OPTIONS if o.name.startswith("image_")}
@@ -72,6 +85,7 @@ class ChecksConfig:
     evidence_dir: Path
     pool_size: int
     images: ImageNames = field(default_factory=ImageNames)
+    docker_network: str = "auto"  # one of DOCKER_NETWORKS
 
     @classmethod
     def from_values(cls, values: dict[str, str], *, root: Path) -> ChecksConfig:
@@ -95,12 +109,18 @@ class ChecksConfig:
                 for c in IMAGE_COMPONENTS
             }
         )
+        network = (values.get("docker_network") or defaults["docker_network"]).strip().lower()
+        if network not in DOCKER_NETWORKS:
+            raise UsageError(
+                f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"
+            )
         return cls(
             runbook=runbook if runbook.is_absolute() else root / runbook,
             backend=backend,
             evidence_dir=evidence if evidence.is_absolute() else root / evidence,
             pool_size=pool,
             images=images,
+            docker_network=network,
         )
 
 

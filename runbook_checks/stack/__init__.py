@@ -25,7 +25,9 @@ def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
         from runbook_checks.stack.docker.stack import DockerStack
 
         return DockerStack(
-            images=config.images, api_settings={"DB_POOL_SIZE": str(config.pool_size)}
+            images=config.images,
+            network=config.docker_network,
+            api_settings={"DB_POOL_SIZE": str(config.pool_size)},
         )
     raise UsageError(
         f"the {config.backend!r} backend is not available yet",

@@ -121,6 +121,12 @@ class LocalStack:
         """The Files API (a backend overrides this)."""
         return LocalApi(folder / "api", env, clock=self.clock)
 
+    def _api_proxy_host(self) -> str:
+        """The address the API's dependency proxies listen on, and the API is given for its
+        database, object store and cache (a backend whose API runs in another network
+        namespace overrides it: the docker backend's bridge gateway)."""
+        return "127.0.0.1"
+
     def _start_components(self) -> None:
         assert self.folder is not None
         assert self.state is not None
@@ -136,17 +142,22 @@ class LocalStack:
             "redis": cache.port,
             "aws": aws.port,
         }
+        # the API's dependency proxies listen where the API reaches them; the control
+        # plane's serves the runbook's commands and the balancer, on the host's loopback
+        via = self._api_proxy_host()
         for name, port in upstreams.items():
-            proxy = FaultProxy(name, ("127.0.0.1", port))
+            listen = via if name in PROXIED else "127.0.0.1"
+            proxy = FaultProxy(name, ("127.0.0.1", port), listen_host=listen)
             proxy.mirror_refusal = True  # a killed server looks killed (ECONNREFUSED)
             self.proxies.add(proxy)
             proxy.start()
+        database_url = pg.url(port=self.proxies.get("postgres").listen_port)
         api_env = {
-            "DATABASE_URL": pg.url(port=self.proxies.get("postgres").listen_port),
-            "S3_ENDPOINT_URL": f"http://127.0.0.1:{self.proxies.get('object_store').listen_port}",
+            "DATABASE_URL": database_url.replace("@127.0.0.1:", f"@{via}:", 1),
+            "S3_ENDPOINT_URL": f"http://{via}:{self.proxies.get('object_store').listen_port}",
             "S3_BUCKET": BUCKET,
             "S3_REGION": REGION,
-            "REDIS_URL": f"redis://127.0.0.1:{self.proxies.get('redis').listen_port}/0",
+            "REDIS_URL": f"redis://{via}:{self.proxies.get('redis').listen_port}/0",
             "ADMIN_TOKEN": self.admin_token,
             "MIGRATE_ON_START": "1",
             **AWS_TEST_ENV,

@@ -13,8 +13,8 @@ from runbook_checks.stack.docker.engine import EngineUnavailable, connect, docke
 
 
 def sweep_engine() -> tuple[str, ...]:
-    """Remove the containers of every docker stack whose owner process is gone; their
-    names (none when no engine answers)."""
+    """Remove the containers (and bridge networks) of every docker stack whose owner
+    process is gone; the containers' names (none when no engine answers)."""
     if importlib.util.find_spec("docker") is None:
         return ()
     if docker_host() is None and not Path("/var/run/docker.sock").exists():

@@ -1,23 +1,31 @@
 """The stack's servers as containers: each is the local component of the same name (its
 probe, URLs, client and settings) with a `ContainerProcess` in place of the process.
 
-Every container uses host networking and binds 127.0.0.1 on a free port chosen here and
-passed on its command line, so the fault proxies, the load balancer and the runbook's own
-commands reach it exactly as they reach the local servers.
+Every container takes a free port chosen here and passed on its command line. With host
+networking it binds 127.0.0.1:PORT in the host's namespace; on the stack's bridge network
+(`network.py`) it listens on 0.0.0.0:PORT in its own namespace and publishes that port on
+127.0.0.1:PORT of the host. Either way the fault proxies, the load balancer and the
+runbook's own commands reach it on 127.0.0.1:PORT, exactly as they reach the local servers.
 
 - PostgreSQL: the postgres image's contract (POSTGRES_PASSWORD, POSTGRES_INITDB_ARGS,
   PGDATA; UTF8 and C.UTF-8). With root, PGDATA lives on a tmpfs of the host mounted into
   the container, so a disk-full fault hits a real ENOSPC and `df` on the host shows it.
   The roles, the database and pg_stat_statements are created over TCP once it answers
   (the API migrates at its start, as on the local stack).
-- Redis: `redis-server` with the local stack's flags.
-- moto (object store, AWS control plane): `moto_server -H 127.0.0.1 -p PORT`.
+  Bridged, it listens on 0.0.0.0 and is given a pg_hba.conf (`hba_file`) that admits the
+  stack network's clients with scram-sha-256: connections to a published port arrive from
+  the network's gateway, not from 127.0.0.1.
+- Redis: `redis-server` with the local stack's flags (`--bind 0.0.0.0` bridged).
+- moto (object store, AWS control plane): `moto_server -H 127.0.0.1 -p PORT` (`-H 0.0.0.0`
+  bridged).
 - MinIO (object store, when the configured image is MinIO): `minio server` on
-  127.0.0.1:PORT with root credentials generated per stack (MinIO wants a secret of 8+
-  characters, moto's dummy `testing` is refused); they reach the API and every S3 client
-  through `Endpoints`.
+  127.0.0.1:PORT (0.0.0.0:PORT bridged) with root credentials generated per stack (MinIO
+  wants a secret of 8+ characters, moto's dummy `testing` is refused); they reach the API
+  and every S3 client through `Endpoints`.
 - The Files API: `python -m files_api serve`, its log and spool folders mounted at the
-  same paths as on the host (the runbook's `tail` reads them), run as the caller's uid.
+  same paths as on the host (the runbook's `tail` reads them), run as the caller's uid;
+  bridged, API_HOST is 0.0.0.0 and its dependencies' addresses (the fault proxies) name
+  the network's gateway (the stack puts them in its settings).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from runbook_checks.stack.docker.container import ContainerProcess, ContainerSpe
 from runbook_checks.stack.docker.engine import DockerClient
 from runbook_checks.stack.docker.images import ResolvedImage
 from runbook_checks.stack.docker.labels import COMPONENT_LABEL
+from runbook_checks.stack.docker.network import StackNetwork
 from runbook_checks.stack.ports import free_port
 from runbook_checks.stack.postgres import (
     APP_DB,
@@ -57,15 +66,31 @@ from runbook_checks.stack.servers import AWS_TEST_ENV, LocalApi, LocalRedis, Mot
 PGDATA_MOUNT = "/var/lib/postgresql/data"  # where the host's disk is mounted
 PGDATA = f"{PGDATA_MOUNT}/pgdata"  # a folder below it: initdb wants an empty one
 INITDB_ARGS = "-E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256"
+HBA_FILE = "/etc/runbook-checks/pg_hba.conf"  # bridged: the stack's own, mounted read-only
 
 
 @dataclass(frozen=True)
 class Placement:
-    """What every container of one stack shares: the engine, its labels, its name."""
+    """What every container of one stack shares: the engine, its labels, its name, and its
+    network (None: host networking)."""
 
     client: DockerClient
     stack_id: str
     labels: Mapping[str, str]
+    network: StackNetwork | None = None
+
+    @property
+    def bind_host(self) -> str:
+        """The address a server in a container listens on."""
+        return "127.0.0.1" if self.network is None else "0.0.0.0"
+
+    def env(self, extra: Mapping[str, str]) -> dict[str, str]:
+        """A container's environment: only what it is given (never the host's), traffic to
+        loopback (and, bridged, to the host's address on the network) kept off any proxy."""
+        if self.network is None:
+            return _container_env(extra)
+        local = f"127.0.0.1,localhost,{self.network.gateway}"
+        return {"NO_PROXY": local, "no_proxy": local, **extra}
 
     def container_name(self, component: str, generation: int = 1) -> str:
         suffix = f"-{generation}" if generation > 1 else ""
@@ -82,12 +107,17 @@ class Placement:
         clock: Clock,
         *,
         generation: int = 1,
+        ports: tuple[int, ...] = (),
         **spec: Any,
     ) -> ContainerProcess:
+        """The component's container; `ports` are what it listens on (published on
+        127.0.0.1 when bridged)."""
         container = ContainerSpec(
             name=self.container_name(component, generation),
             image=image.name,
             labels=self.labels_for(component),
+            network=None if self.network is None else self.network.name,
+            published=() if self.network is None else ports,
             **spec,
         )
         return ContainerProcess(
@@ -137,14 +167,25 @@ class DockerPostgres(LocalPostgres):
         self.app_password = app_password
         self.template = None
         self._initialised = False
-        mounts = (Mount(self.disk_dir, PGDATA_MOUNT),) if self.disk_mb is not None else ()
+        mounts = [Mount(self.disk_dir, PGDATA_MOUNT)] if self.disk_mb is not None else []
+        args = server_args(self.port, Path("/var/run/postgresql"))
+        network = placement.network
+        self.hba_path: Path | None = None
+        self._hba = ""
+        if network is not None:  # bridged: clients of published ports come from the gateway
+            args[args.index("listen_addresses=127.0.0.1")] = "listen_addresses=0.0.0.0"
+            args += ["-c", f"hba_file={HBA_FILE}"]
+            self.hba_path = work_dir / "pg_hba.conf"
+            mounts.append(Mount(self.hba_path, HBA_FILE, "ro"))
+            self._hba = bridged_hba(network.subnet)
         self.process = placement.process(
             name,
             image,
             work_dir / "postgres.log",
             clock,
-            command=("postgres", *server_args(self.port, Path("/var/run/postgresql"))),
-            environment=_container_env(
+            ports=(self.port,),
+            command=("postgres", *args),
+            environment=placement.env(
                 {
                     "POSTGRES_USER": SUPERUSER,
                     "POSTGRES_PASSWORD": password,
@@ -152,13 +193,16 @@ class DockerPostgres(LocalPostgres):
                     "PGDATA": PGDATA,
                 }
             ),
-            mounts=mounts,
+            mounts=tuple(mounts),
         )
 
     def prepare(self) -> None:
         if self._initialised:
             return
         self.root.mkdir(parents=True, exist_ok=True)
+        if self.hba_path is not None:  # read by the container's postgres user
+            self.hba_path.write_text(self._hba)
+            self.hba_path.chmod(0o644)
         if self.disk_mb is not None:
             mount_tmpfs(self.disk_dir, self.disk_mb)
             if self.on_mount is not None:
@@ -218,6 +262,23 @@ class DockerPostgres(LocalPostgres):
         return "unknown"
 
 
+def bridged_hba(subnet: str) -> str:
+    """pg_hba.conf of a bridged stack's PostgreSQL: what the image's initdb would allow
+    (local trust, loopback with a password), and the stack network's clients (the host's
+    clients of the published port arrive from its gateway) with a password, replication
+    (pg_basebackup for the replica and snapshots) included."""
+    return (
+        "# runbook-checks: bridged docker stack (connections to the published port arrive\n"
+        "# from the stack network's gateway)\n"
+        "local   all          all                    trust\n"
+        "local   replication  all                    trust\n"
+        "host    all          all   127.0.0.1/32     scram-sha-256\n"
+        "host    replication  all   127.0.0.1/32     scram-sha-256\n"
+        f"host    all          all   {subnet:<16} scram-sha-256\n"
+        f"host    replication  all   {subnet:<16} scram-sha-256\n"
+    )
+
+
 def _host_install() -> PgInstall:
     """The host's PostgreSQL tools where there are any (pg_basebackup for snapshots and a
     replica running beside the containers), else a placeholder that names the gap."""
@@ -245,12 +306,13 @@ class DockerRedis(LocalRedis):
             image,
             work_dir / "redis.log",
             clock,
+            ports=(self.port,),
             command=(
                 "redis-server",
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                placement.bind_host,
                 "--save",
                 "",
                 "--appendonly",
@@ -260,7 +322,7 @@ class DockerRedis(LocalRedis):
                 "--loglevel",
                 "notice",
             ),
-            environment=_container_env({}),
+            environment=placement.env({}),
         )
 
 
@@ -291,9 +353,10 @@ class DockerMoto(MotoServer):
             image,
             work_dir / f"{name}.log",
             clock,
+            ports=(self.port,),
             entrypoint=("moto_server",),
-            command=("-H", "127.0.0.1", "-p", str(self.port)),
-            environment=_container_env(AWS_TEST_ENV),
+            command=("-H", placement.bind_host, "-p", str(self.port)),
+            environment=placement.env(AWS_TEST_ENV),
         )
 
 
@@ -327,9 +390,12 @@ class DockerMinio(MotoServer):
             image,
             work_dir / f"{name}.log",
             clock,
+            ports=(self.port,),
             entrypoint=("minio",),
-            command=minio_command(self.port, self.console_port, self.DATA),
-            environment=_container_env(
+            command=minio_command(
+                self.port, self.console_port, self.DATA, host=placement.bind_host
+            ),
+            environment=placement.env(
                 {
                     "MINIO_ROOT_USER": self.access_key,
                     "MINIO_ROOT_PASSWORD": self.secret_key,
@@ -350,14 +416,16 @@ class DockerMinio(MotoServer):
         )
 
 
-def minio_command(port: int, console_port: int, data: str) -> tuple[str, ...]:
+def minio_command(
+    port: int, console_port: int, data: str, *, host: str = "127.0.0.1"
+) -> tuple[str, ...]:
     return (
         "server",
         data,
         "--address",
-        f"127.0.0.1:{port}",
+        f"{host}:{port}",
         "--console-address",
-        f"127.0.0.1:{console_port}",
+        f"{host}:{console_port}",
     )
 
 
@@ -388,7 +456,7 @@ class DockerApi(LocalApi):
         settings = {
             **AWS_TEST_ENV,
             **self.settings,
-            "API_HOST": "127.0.0.1",
+            "API_HOST": self.placement.bind_host,
             "API_PORT": str(self.port),
             "LOG_DIR": str(self.log_dir),
             "SPOOL_DIR": str(self.spool_dir),
@@ -399,9 +467,10 @@ class DockerApi(LocalApi):
             self.work_dir / "api.stdout.log",
             self.clock,
             generation=self.generation,
+            ports=(self.port,),
             command=("serve", "--instance", self.instance),
             entrypoint=("python", "-m", "files_api"),
-            environment=_container_env(settings),
+            environment=self.placement.env(settings),
             mounts=(
                 Mount(self.log_dir, str(self.log_dir)),
                 Mount(self.spool_dir, str(self.spool_dir)),

@@ -6,7 +6,8 @@ through the engine, so the docker components reuse the local ones' probes, readi
 waits, URLs and resets, and only swap the process for this.
 
 - spawn: the first time, a container is created and started with testcontainers (host
-  networking, the stack's labels, never a pull); afterwards the same container is
+  networking, or the stack's bridge network with its ports published on 127.0.0.1; the
+  stack's labels; never a pull); afterwards the same container is
   started again (`docker start`), so its data (PostgreSQL's folder) survives a kill.
 - stop: `docker stop` (the image's stop signal, then SIGKILL after a grace period).
 - kill: `docker kill` (SIGKILL to the container's init: everything in it dies).
@@ -22,7 +23,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.errors import ComponentFailed
@@ -56,12 +57,24 @@ class ContainerSpec:
     stop_timeout_s: int = 10
     mem_limit_mb: int | None = None
     cpus: float | None = None
+    network: str | None = None  # a bridge network's name; None: host networking
+    published: Sequence[int] = ()  # bridge: ports published on 127.0.0.1, same number
 
     def run_kwargs(self) -> dict[str, Any]:
         """docker SDK `containers.create` arguments beyond image/command/env/name."""
-        # host networking: each server binds 127.0.0.1:PORT in the host's namespace; the
-        # stop signal stays the image's own (postgres: SIGINT, a fast shutdown)
-        kwargs: dict[str, Any] = {"network_mode": "host", "labels": dict(self.labels)}
+        # the stop signal stays the image's own (postgres: SIGINT, a fast shutdown)
+        kwargs: dict[str, Any]
+        if self.network is None:
+            # host networking: each server binds 127.0.0.1:PORT in the host's namespace
+            kwargs = {"network_mode": "host", "labels": dict(self.labels)}
+        else:
+            # bridged: the server listens on PORT in its own namespace, reached from the
+            # host on 127.0.0.1:PORT (never on the host's other addresses)
+            kwargs = {
+                "network": self.network,
+                "labels": dict(self.labels),
+                "ports": {f"{port}/tcp": ("127.0.0.1", port) for port in self.published},
+            }
         if self.entrypoint is not None:
             kwargs["entrypoint"] = list(self.entrypoint)
         if self.user is not None:
@@ -164,13 +177,18 @@ class ContainerProcess(ManagedProcess):
 
         spec = self.spec
         self._remove_named(spec.name)  # a container of that name left by an earlier run
+        kwargs = spec.run_kwargs()
+        # testcontainers has parameters of its own named `ports` (a port only, no host IP)
+        # and `network` (its Network object): these go to the SDK as they are
+        published = kwargs.pop("ports", None)
         tc = DockerContainer(
             spec.image,
             command=list(spec.command),  # type: ignore[arg-type]
             env=dict(spec.environment),
             name=spec.name,
-            **spec.run_kwargs(),
-        )
+        ).with_kwargs(**kwargs)
+        if published:
+            cast(Any, tc).ports = dict(published)
         for mount in spec.mounts:
             tc.with_volume_mapping(str(mount.host), mount.container, mount.mode)
         try:

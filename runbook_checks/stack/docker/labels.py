@@ -1,10 +1,12 @@
-"""Labels on every container a docker stack starts, and finding leftovers by them.
+"""Labels on every container (and bridge network) a docker stack starts, and finding
+leftovers by them.
 
 Each container carries the stack's id, its component, and its owner (the PID of the
-process that started the stack, that process's start time, and the host's name). A
-container whose owner is gone is a leftover: `sweep_containers()` removes those (run at
-every docker stack's start and by `runbook-checks cleanup`); a live owner's containers
-are never touched, and containers started from another host are only judged there.
+process that started the stack, that process's start time, and the host's name); a
+bridged stack's network carries the same owner labels. A container or network whose owner
+is gone is a leftover: `sweep_containers()` removes those (run at every docker stack's
+start and by `runbook-checks cleanup`); a live owner's are never touched, and those
+started from another host are only judged there.
 """
 
 from __future__ import annotations
@@ -63,18 +65,20 @@ def owner_alive(labels: dict[str, str]) -> bool:
 
 @dataclass(frozen=True)
 class Removed:
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # containers
+    networks: tuple[str, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.names
+        return not self.names and not self.networks
 
 
 def remove_containers(
     client: DockerClient, stack_id: str | None = None, *, only_orphans: bool = False
 ) -> Removed:
     """Remove (killing) the containers of stack `stack_id` (or of every stack), or only
-    those whose owner is gone."""
+    those whose owner is gone; then the bridge networks chosen the same way (a network
+    some container still uses stays)."""
     from docker.errors import APIError, NotFound
 
     selector = f"{STACK_LABEL}={stack_id}" if stack_id else STACK_LABEL
@@ -88,9 +92,17 @@ def remove_containers(
         with contextlib.suppress(NotFound, APIError):
             container.remove(force=True)
             removed.append(str(container.name))
-    return Removed(tuple(removed))
+    networks: list[str] = []
+    for network in client.networks.list(filters={"label": selector}):
+        labels = dict(network.attrs.get("Labels") or {})
+        if only_orphans and owner_alive(labels):
+            continue
+        with contextlib.suppress(NotFound, APIError):
+            network.remove()
+            networks.append(str(network.name))
+    return Removed(tuple(removed), tuple(networks))
 
 
 def sweep_containers(client: DockerClient) -> Removed:
-    """Remove every runbook-checks container whose owner process is gone."""
+    """Remove every runbook-checks container (and network) whose owner process is gone."""
     return remove_containers(client, only_orphans=True)

@@ -1,13 +1,14 @@
 """The reaper: a small process beside each docker stack that removes the stack's
-containers (and releases its folder) when the process that owns the stack dies without
-stopping it (SIGKILL, a crash, an OOM kill). testcontainers' Ryuk does this job with an
-image that would have to be pulled; this one needs nothing but this package.
+containers and its bridge network, if it has one (and releases its folder) when the
+process that owns the stack dies without stopping it (SIGKILL, a crash, an OOM kill).
+testcontainers' Ryuk does this job with an image that would have to be pulled; this one
+needs nothing but this package.
 
 `python -m runbook_checks.stack.docker.reaper --stack ID --owner PID --owner-start T
 --folder DIR` waits for the owner to exit (a pidfd: no polling where Linux has one), then
-removes every container labelled with the stack's id and releases the folder (its mounts
-and processes, as `runbook-checks cleanup` would). The stack stops it when it stops
-normally. It runs in a session of its own, so a Ctrl-C aimed at the drill spares it.
+removes every container and network labelled with the stack's id and releases the folder
+(its mounts and processes, as `runbook-checks cleanup` would). The stack stops it when it
+stops normally. It runs in a session of its own, so a Ctrl-C aimed at the drill spares it.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def reap(stack_id: str, folder: Path | None) -> list[str]:
     removed: list[str] = []
     try:
         client = connect(timeout_s=30)
-        removed = list(remove_containers(client, stack_id).names)
+        done = remove_containers(client, stack_id)  # and the stack's bridge network
+        removed = [*done.names, *(f"network {n}" for n in done.networks)]
         client.close()
     finally:
         if folder is not None and folder.exists():
@@ -83,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # from here on, finish the job
     removed = reap(args.stack, Path(args.folder) if args.folder else None)
     print(
-        f"reaper: owner {args.owner} gone; removed {len(removed)} container(s) of "
+        f"reaper: owner {args.owner} gone; removed {len(removed)} container(s)/network(s) of "
         f"{args.stack}: {' '.join(removed)}",
         flush=True,
     )

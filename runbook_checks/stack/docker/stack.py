@@ -4,19 +4,26 @@ The same five components (postgres, object_store, redis, api, aws), the same in-
 fault proxies between the API and each dependency (the API container is given the
 proxies' addresses), the same load balancer following the control plane's target groups,
 the same reset. Only the servers differ: each is a container (testcontainers and the
-docker SDK; host networking, 127.0.0.1 and a free port each), and the component
-operations go through the engine (kill, stop/start, pause/unpause, restart).
+docker SDK), and the component operations go through the engine (kill, stop/start,
+pause/unpause, restart).
+
+Networking (`--docker-network`, `network.py`): host networking (127.0.0.1 and a free port
+each, in the host's namespace), or a bridge network of the stack's own with each server's
+port published on 127.0.0.1 (the same number), so every host-side address is the same in
+both; bridged, the API's dependency proxies listen on the network's gateway (the host's
+address on that bridge, never 0.0.0.0) and the API is given that address for them.
 
 It subclasses `LocalStack` on purpose: everything that is not "how a server runs"
 (proxies, balancer, reset, API instances, database routing) is shared code, so the two
 backends cannot drift apart, and code written against the local stack's extras
 (`add_api_instance`, `target_groups`, `route_database`) runs unchanged here.
 
-Nothing is left behind: every container is labelled with the stack and its owner; `stop()`
-removes them; a reaper process removes them if the owner dies without stopping
-(`reaper.py`); `runbook-checks cleanup` and every docker stack's start remove the
-containers of owners that are gone (`labels.py`). Host-side things (the PostgreSQL disk's
-tmpfs, the stack folder) use the local stack's state file as before.
+Nothing is left behind: every container (and the bridge network) is labelled with the
+stack and its owner; `stop()` removes them; a reaper process removes them if the owner dies
+without stopping (`reaper.py`); `runbook-checks cleanup` and every docker stack's start
+remove the containers and networks of owners that are gone (`labels.py`). Host-side
+things (the PostgreSQL disk's tmpfs, the stack folder) use the local stack's state file as
+before.
 
 Capabilities: everything the local stack can do, except
 - DISK without root (the disk is a tmpfs mounted on the host),
@@ -37,8 +44,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
-from runbook_checks.config import ImageNames
-from runbook_checks.errors import StackError
+from runbook_checks.config import DOCKER_NETWORKS, ImageNames
+from runbook_checks.errors import StackError, UsageError
 from runbook_checks.stack.base import Capability
 from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.docker import labels as container_labels
@@ -53,6 +60,14 @@ from runbook_checks.stack.docker.components import (
 from runbook_checks.stack.docker.container import ContainerProcess
 from runbook_checks.stack.docker.engine import DockerClient, connect, engine_env
 from runbook_checks.stack.docker.images import ResolvedImage, resolve_images
+from runbook_checks.stack.docker.network import (
+    BRIDGE,
+    StackNetwork,
+    check_gateway_is_local,
+    create_network,
+    engine_mode,
+    remove_network,
+)
 from runbook_checks.stack.local import (
     PG_DISK_MB,
     LocalStack,
@@ -69,11 +84,19 @@ class DockerStack(LocalStack):
         self,
         *,
         images: ImageNames | None = None,
+        network: str = "auto",
         api_settings: Mapping[str, str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(api_settings=api_settings, clock=clock)
+        if network not in DOCKER_NETWORKS:
+            raise UsageError(
+                f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"
+            )
         self.images = images or ImageNames()
+        self.network_request = network  # auto, host or bridge
+        self.network_mode: str | None = None  # host or bridge, once started
+        self.network: StackNetwork | None = None  # the stack's bridge network, bridged
         self.resolved: dict[str, ResolvedImage] = {}
         self.client: DockerClient | None = None  # once started
         self.placement: Placement | None = None
@@ -96,8 +119,10 @@ class DockerStack(LocalStack):
             return
         client = connect()
         self.client = client
-        # before anything exists: which images run (and which are missing, never pulled)
+        # before anything exists: which images run (and which are missing, never pulled),
+        # and how the containers are networked
         self.resolved = resolve_images(client, self.images)
+        self.network_mode = engine_mode(client, self.network_request)
         container_labels.sweep_containers(client)  # leftovers of owners that are gone
         super().start()
 
@@ -107,10 +132,12 @@ class DockerStack(LocalStack):
         assert self.client is not None
         folder = self.folder
         stack_id = folder.name
-        self.placement = Placement(
-            self.client, stack_id, container_labels.owner_labels(stack_id, folder)
-        )
+        labels = container_labels.owner_labels(stack_id, folder)
         self._reaper = _spawn_reaper(stack_id, folder)
+        if self.network_mode == BRIDGE:
+            self.network = create_network(self.client, stack_id, labels)
+            check_gateway_is_local(self.network)
+        self.placement = Placement(self.client, stack_id, labels, self.network)
         super()._start_components()  # the same wiring, with the factories below
         pg = self.components["postgres"]
         assert isinstance(pg, DockerPostgres)
@@ -149,6 +176,11 @@ class DockerStack(LocalStack):
         aws = DockerMoto("aws", folder / "aws", placement=place, image=images["aws"], clock=clock)
         return pg, cache, store, aws
 
+    def _api_proxy_host(self) -> str:
+        """Bridged: the network's gateway, the host's address the API container reaches
+        (the proxies never listen on 0.0.0.0); host networking: the loopback."""
+        return "127.0.0.1" if self.network is None else self.network.gateway
+
     def _make_api(self, folder: Path, env: Mapping[str, str]) -> DockerApi:
         assert self.placement is not None
         return DockerApi(
@@ -160,8 +192,9 @@ class DockerStack(LocalStack):
         )
 
     def stop(self) -> None:
-        """Remove every container of the stack (also ones a test replaced), then what the
-        local stack releases (proxies, balancer, the disk's mount, the folder). Idempotent."""
+        """Remove every container of the stack (also ones a test replaced) and its bridge
+        network, then what the local stack releases (proxies, balancer, the disk's mount,
+        the folder). Idempotent."""
         errors: list[str] = []
         client, placement = self.client, self.placement
         # the API instances first: their dependencies' proxies then see no more clients
@@ -174,14 +207,21 @@ class DockerStack(LocalStack):
                 except Exception as exc:  # keep going: the label sweep below gets it
                     errors.append(f"{component.name}: {exc}")
         if client is not None and placement is not None:
-            try:
+            try:  # the network goes too, once its containers are gone
                 container_labels.remove_containers(client, placement.stack_id)
             except Exception as exc:
                 errors.append(f"removing containers by label: {exc}")
+        network = self.network
+        if client is not None and network is not None:
+            try:
+                remove_network(client, network.network_id)
+            except Exception as exc:
+                errors.append(f"removing the network {network.name}: {exc}")
         try:
             super().stop()
         finally:
             self.placement = None
+            self.network = None
             reaper, self._reaper = self._reaper, None
             if reaper is not None:
                 reaper.terminate()
