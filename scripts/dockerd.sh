@@ -23,11 +23,12 @@
 #                                           drills run against it: `nsenter --net`)
 #
 # It shares the data root (and so the images `make images` built) with the host's engine:
-# two engines cannot share one, so `start --netns` refuses while the host's engine runs and
-# `start` waits (up to 5 minutes) while an engine in a namespace runs. Its socket, pidfile,
-# log and exec-root are under $ROOT/netns/NAME. It enters only the namespace's network
-# (`nsenter --net`), not a mount namespace of its own as `ip netns exec` would make: the
-# stack's PostgreSQL disk (a tmpfs the drill mounts) must be the one the engine bind-mounts.
+# two engines cannot share one, so `start --netns` refuses while another engine runs on it,
+# and `start` waits (up to $RUNBOOK_CHECKS_DOCKERD_WAIT_S, default 300 s) while an engine in
+# a namespace runs. Its socket, pidfile, log and exec-root are under $ROOT/netns/NAME.
+# It enters only the namespace's network (`nsenter --net`), not a mount namespace of its
+# own as `ip netns exec` would make: the stack's PostgreSQL disk (a tmpfs the drill
+# mounts) must be the one the engine bind-mounts.
 #
 # Needs root and Linux; installs Debian's docker.io when dockerd is missing (as root).
 # RUNBOOK_CHECKS_DOCKERD_ALLOW_PULL=1 leaves the proxy variables out (pulls work where a
@@ -119,7 +120,7 @@ start() {
     fi
   else
     local i
-    for i in $(seq 300); do
+    for i in $(seq "${RUNBOOK_CHECKS_DOCKERD_WAIT_S:-300}"); do
       other=$(other_engine) || break
       [ "$i" = 1 ] && echo "dockerd.sh: waiting for the engine in $other to stop" \
         "(it holds $ROOT/data)" >&2
@@ -140,8 +141,10 @@ start() {
   local enter=() network=(--bridge=none)
   if [ -n "$NETNS" ]; then
     if ! netns_exists; then
+      # ours to delete at stop; and so is iproute2's /run/netns (a mount) if it made it now
+      if [ -d /run/netns ]; then echo netns >"$RUN/created-netns"; else echo netns run \
+        >"$RUN/created-netns"; fi
       ip netns add "$NETNS"
-      touch "$RUN/created-netns"  # ours to delete at stop
     fi
     ip netns exec "$NETNS" ip link set lo up
     enter=(nsenter "--net=/run/netns/$NETNS")
@@ -175,6 +178,12 @@ forget_netns() {  # after a --netns engine stopped: its folder, and NAME if star
   [ -n "$NETNS" ] || return 0
   if [ -e "$RUN/created-netns" ] && netns_exists; then
     ip netns del "$NETNS" 2>/dev/null || echo "dockerd.sh: could not delete netns $NETNS" >&2
+  fi
+  # /run/netns, if our start made it and no namespace is left in it
+  if grep -qw run "$RUN/created-netns" 2>/dev/null && [ -d /run/netns ] \
+      && [ -z "$(ls -A /run/netns)" ]; then
+    umount /run/netns 2>/dev/null || true
+    rmdir /run/netns 2>/dev/null || true
   fi
   rm -rf "$RUN"
   rmdir "$ROOT/netns" 2>/dev/null || true

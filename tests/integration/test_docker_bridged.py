@@ -13,6 +13,7 @@ engine, the project's engine busy with another process's drills).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -47,14 +48,22 @@ def bridged() -> Iterator[NetnsEngine]:
             reason="the project's docker extra is not installed "
             "(pip install -e '.[docker]'; make setup does)",
         )
-    ready = prepare_bridged()
-    if isinstance(ready, str):
-        pytest.skip(ready)
-    try:
-        yield ready
-    finally:
-        print(f"bridged: {ready.stop()}")
-        print("bridged timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in ready.timings.items()))
+    # this process's environment as found (connect() leaves DOCKER_HOST set in it): the
+    # docker backend's tests, before or after this module, see the engine as it is
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("DOCKER_HOST", "TESTCONTAINERS_RYUK_DISABLED", "TC_HOST"):
+            env.setenv(name, os.environ.get(name, ""))
+            if not os.environ[name]:
+                env.delenv(name)
+        ready = prepare_bridged()
+        if isinstance(ready, str):
+            pytest.skip(ready)
+        try:
+            yield ready
+        finally:
+            print(f"bridged: {ready.stop()}")
+            timings = ", ".join(f"{k} {v:.1f} s" for k, v in ready.timings.items())
+            print(f"bridged timings: {timings}")
 
 
 def _labelled(engine: NetnsEngine) -> tuple[list[str], list[str]]:
@@ -79,6 +88,33 @@ def test_the_namespaced_engine_has_a_bridge_and_auto_picks_it(bridged: NetnsEngi
     finally:
         client.close()
     assert _labelled(bridged) == ([], [])
+
+
+def test_no_second_engine_starts_on_the_shared_data_root(bridged: NetnsEngine) -> None:
+    """Two engines on one data root would corrupt it: another namespaced engine is refused,
+    and the project's engine does not start while this one runs (it would wait)."""
+    second = f"{bridged.netns}-2"
+    refused = _dockerd("start", "--netns", second)
+    assert refused.returncode == 2
+    assert "two engines cannot share a data root" in refused.stderr
+    assert f"netns {bridged.netns}" in refused.stderr
+    assert not (bridged.runtime_dir.parent / second).exists()
+    assert not Path(f"/run/netns/{second}").exists()
+    host = _dockerd("start", env={"RUNBOOK_CHECKS_DOCKERD_WAIT_S": "1"})
+    assert host.returncode == 2
+    assert f"the engine in netns {bridged.netns}" in host.stderr
+    assert _dockerd("status").returncode == 1
+
+
+def _dockerd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "dockerd.sh"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 def test_the_bridged_stack_and_its_scenarios_pass_inside_the_namespace(
@@ -149,10 +185,8 @@ def test_teardown_leaves_no_engine_namespace_or_folder(bridged: NetnsEngine) -> 
     assert left == [], left
     with open("/proc/mounts") as mounts:
         assert not [line for line in mounts if str(runtime) in line]
-    status = subprocess.run(
-        [str(ROOT / "scripts" / "dockerd.sh"), "status"], capture_output=True, timeout=30
-    )
-    assert (status.returncode == 0) == bridged.restart_host_engine
+    assert Path("/run/netns").exists() == bridged.run_netns_existed  # iproute2's, if ours
+    assert (_dockerd("status").returncode == 0) == bridged.restart_host_engine
 
 
 def _cmdlines() -> list[str]:

@@ -34,7 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runbook_checks.stack.docker.engine import DOCKERD_SCRIPT, DockerClient, project_root
+from runbook_checks.stack.docker.engine import (
+    DOCKERD_SCRIPT,
+    DockerClient,
+    project_root,
+    project_socket,
+)
 from runbook_checks.stack.docker.labels import start_time
 from runbook_checks.stack.docker.testing import (
     EngineError,
@@ -60,6 +65,7 @@ class NetnsEngine:
     env: dict[str, str]
     restart_host_engine: bool  # the project's engine ran before: started again at stop()
     timings: dict[str, float] = field(default_factory=dict)  # step -> seconds
+    run_netns_existed: bool = True  # iproute2's /run/netns was there before (else removed)
     stopped: bool = False
 
     @property
@@ -131,8 +137,17 @@ def _script(*args: str, timeout_s: float = 120) -> str:
     return done.stdout
 
 
+def _forget_own_docker_host() -> None:
+    """`engine.connect()` leaves DOCKER_HOST naming the project's engine in this process
+    (testcontainers reads it there); that is not another engine: `prepare()` finds the
+    project's engine's state for itself (the caller restores the environment)."""
+    if os.environ.get("DOCKER_HOST") == f"unix://{project_socket()}":
+        del os.environ["DOCKER_HOST"]
+
+
 def cannot_run_bridged_here() -> str | None:
     """Why the bridged-mode tests cannot run here, or None."""
+    _forget_own_docker_host()
     if os.environ.get("DOCKER_HOST"):
         return (
             "the bridged-mode tests start their own engine in a network namespace, and "
@@ -171,7 +186,8 @@ def sweep_leftovers() -> list[str]:
 
 def prepare_bridged() -> NetnsEngine | str:
     """An engine with bridged networking in a new namespace (the images ready), or the
-    reason it cannot be had here (to skip with)."""
+    reason it cannot be had here (to skip with). May change this process's DOCKER_HOST
+    (as `engine.connect()` does): a test fixture restores its environment afterwards."""
     reason = cannot_run_bridged_here()
     if reason is not None:
         return reason
@@ -196,6 +212,7 @@ def prepare_bridged() -> NetnsEngine | str:
         [str(DOCKERD_SCRIPT), "stop"], 120, "stopping the project's engine"
     )
     netns = f"{PREFIX}{secrets.token_hex(3)}"
+    run_netns_existed = Path("/run/netns").exists()
     begin = time.monotonic()
     try:
         out = _script("start", "--netns", netns)
@@ -209,4 +226,10 @@ def prepare_bridged() -> NetnsEngine | str:
     timings["netns engine start"] = time.monotonic() - begin
     host = out.strip().splitlines()[-1].removeprefix("DOCKER_HOST=")
     env = {"DOCKER_HOST": host, "TESTCONTAINERS_RYUK_DISABLED": "true", "TC_HOST": "127.0.0.1"}
-    return NetnsEngine(netns, env, restart_host_engine=host_ran_before, timings=timings)
+    return NetnsEngine(
+        netns,
+        env,
+        restart_host_engine=host_ran_before,
+        timings=timings,
+        run_netns_existed=run_netns_existed,
+    )
