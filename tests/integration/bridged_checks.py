@@ -14,6 +14,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -25,6 +28,8 @@ from runbook_checks.config import ChecksConfig
 from runbook_checks.stack.base import COMPONENTS, Capability, Stack
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -128,5 +133,54 @@ def test_a_network_fault_on_the_proxy_reaches_the_api_container(fresh_stack: Sta
         lambda: answer(200),
         what="/health to turn green once the path is back",
         timeout_s=20,
+        interval_s=0.2,
+    )
+
+
+OWNER = (
+    "import time\n"
+    "from runbook_checks.stack.docker.stack import DockerStack\n"
+    "with DockerStack(network='bridge') as stack:\n"
+    "    print(stack.folder, stack.network.name, flush=True)\n"
+    "    time.sleep(300)\n"
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_an_interrupted_or_killed_drill_leaves_no_container_or_network(
+    stack: Stack, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """Ctrl-C unwinds through the stack's teardown; after SIGKILL the reaper removes the
+    containers, the network and the folder."""
+    from runbook_checks.stack.docker.labels import STACK_LABEL
+    from runbook_checks.stack.docker.stack import DockerStack
+
+    assert isinstance(stack, DockerStack)
+    assert stack.client is not None
+    client = stack.client
+    script = tmp_path / "owner.py"
+    script.write_text(OWNER)
+    owner = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        assert owner.stdout is not None
+        line = owner.stdout.readline().split()
+        assert len(line) == 2, f"the owner did not start its stack: {line!r}"
+        folder, network = Path(line[0]), line[1]
+        selector = {"label": f"{STACK_LABEL}={folder.name}"}
+        assert len(client.containers.list(all=True, filters=selector)) == len(COMPONENTS)
+        assert [n.name for n in client.networks.list(filters=selector)] == [network]
+    finally:
+        owner.send_signal(sig)
+        owner.wait(timeout=60)
+    wait_until(
+        lambda: (
+            not client.containers.list(all=True, filters=selector)
+            and not client.networks.list(filters=selector)
+            and not folder.exists()
+        ),
+        what="the drill's containers, network and folder to be gone",
+        timeout_s=30,
         interval_s=0.2,
     )

@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKS = "tests/integration/bridged_checks.py"
+CHECKS_COUNT = 4  # the stack's shape, a proxy fault, Ctrl-C and SIGKILL of a drill
 SCENARIOS = {
     "API down": "scenarios/test_sev1_api_server_down.py::"
     "test_option_a_restart_recovers_a_killed_api",
@@ -121,9 +122,10 @@ def test_the_bridged_stack_and_its_scenarios_pass_inside_the_namespace(
     bridged: NetnsEngine, tmp_path: Path
 ) -> None:
     """(a) the stack starts bridged, every container on its own network with its port
-    published on 127.0.0.1; (b) a fault on the proxy reaches the API container; (c) the
-    API-down and database-down drills pass unchanged; then its containers, network and
-    folder are gone."""
+    published on 127.0.0.1; (b) a fault on the proxy reaches the API container; a drill
+    interrupted (Ctrl-C) or killed (the reaper) leaves no container or network; (c) the
+    API-down and database-down drills pass unchanged; (d) then the session's stack, its
+    containers, network and folder are gone."""
     report = tmp_path / "stack.json"
     argv = [
         sys.executable,
@@ -154,7 +156,7 @@ def test_the_bridged_stack_and_its_scenarios_pass_inside_the_namespace(
         for line in done.stdout.splitlines()
         if line.startswith("PASSED ")
     }
-    assert sum(node.startswith(CHECKS) for node in passed) == 2, output
+    assert sum(node.startswith(CHECKS) for node in passed) == CHECKS_COUNT, output
     for what, node in SCENARIOS.items():
         assert node in passed, f"{what}: {node} did not pass\n{output}"
     assert done.returncode == 0, output
