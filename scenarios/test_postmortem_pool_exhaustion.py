@@ -4,10 +4,11 @@ traffic increase (50% more users) 2. Pool size not scaled with traffic (still at
 
 Drilled to scale on a 2-core machine: the same ratios with a pool of 4 (for 20) and a fix
 of 10 (for 50), 100 ms between the API and its database (a managed database's distance),
-and a 1 s pool timeout. The load is well past what the small pool carries, so the verdict
-does not hang on the machine's speed: measured here, 60 users downloading get ~40% of
-their requests refused with the pool of 4 and none with the pool of 10, whereas 30-40
-users sit at the pool's edge (0-15% refused, depending on what else the machine does). Two questions: does the runbook's own option A (restart) recover
+and a 1 s pool timeout. The load is well past what the small pool carries, so the
+verdict does not hang on the machine's speed: measured here, 60 users downloading get
+~40% of their requests refused with the pool of 4 and none with the pool of 10, whereas
+30-40 users sit at the pool's edge (0-15% refused, depending on what else the machine
+does). Two questions: does the runbook's own option A (restart) recover
 this incident? (it cannot: the load comes straight back), and does the post-mortem's fix,
 which the runbook mentions only inside a status-page template, recover it?
 """

@@ -156,6 +156,7 @@ def _static(
     findings: list[Finding] = []
     with timer.check("structure", structure.KINDS):
         findings += structure.check_structure(runbook)
+        findings += structure.check_parse_warnings(runbook)
     with timer.check("text", text.KINDS):
         findings += text.check_text(runbook, lines, today)
     with timer.check("sql-syntax", sql_check.STATIC_KINDS):

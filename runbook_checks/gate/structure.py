@@ -3,6 +3,8 @@ and the severity its title names is in the severity table."""
 
 from __future__ import annotations
 
+import re
+
 from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.runbook.model import Runbook, Section
 
@@ -11,13 +13,19 @@ MISSING_INVESTIGATION = "structure-missing-investigation"
 MISSING_MITIGATION = "structure-missing-mitigation"
 UNKNOWN_SEVERITY = "structure-unknown-severity"
 NO_SCENARIOS = "structure-no-scenarios"
+UNCLOSED = "structure-unclosed"  # a fence or a quote that swallows what follows
+SOURCE = "structure-source"  # how the file was read: encoding, BOM, front matter ...
 KINDS = (
     MISSING_SYMPTOMS,
     MISSING_INVESTIGATION,
     MISSING_MITIGATION,
     UNKNOWN_SEVERITY,
     NO_SCENARIOS,
+    UNCLOSED,
+    SOURCE,
 )
+# the parser's warnings read "<path>:<line>: <what> ..."
+_WARNING = re.compile(r"^(?P<path>.*?):(?P<line>\d+): (?P<message>.*)$", re.DOTALL)
 
 
 def _has_heading(section: Section, *words: str) -> bool:
@@ -92,3 +100,36 @@ def check_structure(runbook: Runbook) -> list[Finding]:
                 f"add a {section.severity} row to the severity table, or use one of: {known}",
             )
     return findings
+
+
+def check_parse_warnings(runbook: Runbook) -> list[Finding]:
+    """What the parser noticed while reading the file, each at its line: an unclosed code
+    fence or quote (everything after it is read as code: an error), and oddities of the
+    source (encoding, byte-order mark, front matter, code before the first heading)."""
+    findings: list[Finding] = []
+    for warning in runbook.warnings:
+        match = _WARNING.match(warning)
+        line = int(match["line"]) if match else 1
+        message = match["message"] if match else warning
+        unclosed = "never closed" in message
+        section = next((s.id for s in reversed(runbook.sections) if s.line <= line), "")
+        findings.append(
+            Finding(
+                Level.ERROR if unclosed else Level.WARNING,
+                UNCLOSED if unclosed else SOURCE,
+                section,
+                message,
+                line=line,
+                statement=message.split(";")[0].split(".")[0],
+                suggestion=_suggestion(message),
+            )
+        )
+    return findings
+
+
+def _suggestion(message: str) -> str:
+    """The parser's own advice where it gave one (its last sentence), else a general one."""
+    for sentence in reversed([s.strip() for s in message.split(". ") if s.strip()]):
+        if sentence.split()[0] in ("Close", "Re-save", "Remove", "Save", "Move"):
+            return sentence.rstrip(".")
+    return "fix the file at this line so it reads as intended"

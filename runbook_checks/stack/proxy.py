@@ -418,7 +418,8 @@ class _Link:
 
     async def _wait_changed(self, timeout_s: float | None) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.changed.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):  # (not wait_for: see _await_upstream)
+                await self.changed.wait()
 
     async def _gate(self, arrival: float) -> None:
         """Hold the chunk while black-holed, then until its latency has passed."""
@@ -773,9 +774,11 @@ class FaultProxy:
         try:
             while True:
                 try:
-                    _, probe = await asyncio.wait_for(
-                        asyncio.open_connection(*self.upstream), _CONNECT_TIMEOUT_S
-                    )
+                    # (asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the
+                    # cancel of stop() when the connect fails at the same moment, and this
+                    # loop would then never end)
+                    async with asyncio.timeout(_CONNECT_TIMEOUT_S):
+                        _, probe = await asyncio.open_connection(*self.upstream)
                 except (OSError, TimeoutError):
                     await asyncio.sleep(_REFUSAL_PROBE_S)
                     continue
@@ -813,10 +816,10 @@ class FaultProxy:
         conn: _Connection | None = None
         try:
             try:
-                up_reader, up_writer = await asyncio.wait_for(
-                    asyncio.open_connection(*self.upstream, limit=_READER_LIMIT_BYTES),
-                    _CONNECT_TIMEOUT_S,
-                )
+                async with asyncio.timeout(_CONNECT_TIMEOUT_S):
+                    up_reader, up_writer = await asyncio.open_connection(
+                        *self.upstream, limit=_READER_LIMIT_BYTES
+                    )
             except (OSError, TimeoutError) as exc:
                 self._counters.upstream_failures += 1
                 if isinstance(exc, ConnectionRefusedError) and self.mirror_refusal:

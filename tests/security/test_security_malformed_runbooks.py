@@ -130,11 +130,6 @@ def test_the_parser_names_an_unclosed_fence_with_its_line(tmp_path: Path) -> Non
     ), runbook.warnings
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`runbook-checks gate` does not report the parser's warnings (Runbook.warnings: "
-    "an unclosed fence, front matter, encodings) as findings yet",
-)
 def test_the_gate_reports_an_unclosed_fence_with_its_line(tmp_path: Path) -> None:
     path = CASES["unclosed-fence"](tmp_path)
     report = tmp_path / "gate.json"
