@@ -261,8 +261,9 @@ SCALE_UP = Scenario(
                 (("DB_POOL_SIZE", "2"), ("DB_POOL_TIMEOUT_S", "1")),
                 why="one instance's share of the database",
             ),
-            NetworkLatency("postgres", latency_ms=100),
+            # sign-ups first, then the distance (as in the post-mortem drill)
             LoadIncrease(users=16, duration_s=90, pattern="download", keepalive=False),
+            NetworkLatency("postgres", latency_ms=100),
         )
     ),
     confirm=overloaded,
