@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import secrets
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,6 +204,76 @@ def health_and_canary(ctx: DrillContext) -> str | None:
     return None
 
 
+@dataclass
+class DrillSession:
+    """What one drill or game day works with: the API client, the health sampler, and,
+    once `begin` made its user, the context and the ledger of acknowledged writes. The
+    drill runner and game days set up and close a run the same way through this."""
+
+    stack: Stack
+    result: DrillResult
+    client: FilesClient
+    sampler: HealthSampler
+    ctx: DrillContext | None = None
+    ledger: Ledger | None = None
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(
+        cls, stack: Stack, result: DrillResult, *, clock: Clock, sample_interval_s: float = 0.2
+    ) -> Iterator[DrillSession]:
+        """A session whose ledger stops, whose health samples land in `result` on the
+        fault's time axis (0 = the fault went in) and whose client closes, however the
+        run ends. Revert the fault inside the block: the ledger still writes meanwhile."""
+        endpoints = stack.endpoints
+        session = cls(
+            stack,
+            result,
+            FilesClient(endpoints.api_url, endpoints.admin_token),
+            HealthSampler(endpoints.api_url, clock=clock, interval_s=sample_interval_s),
+        )
+        try:
+            yield session
+        finally:
+            if session.ledger is not None:
+                session.ledger.stop()
+            injected_at = session.ctx.injected_at if session.ctx is not None else None
+            result.samples = session.sampler.stop_on_axis(injected_at)
+            result.samples_aligned = injected_at is not None
+            session.client.close()
+
+    def begin(
+        self,
+        runbook: Runbook,
+        section: Section,
+        option: Option | None,
+        work_dir: Path,
+        clock: Clock,
+        *,
+        who: str,
+        ledger: Mapping[str, int] | None,
+        on_event: Callable[[DrillResult, Event], None] | None = None,
+    ) -> DrillContext:
+        """Make the run's own user (`who`-<random>@drill.test, pro plan), its context, and
+        (unless `ledger` is None; it holds the Ledger's options) its ledger."""
+        user = self.client.create_user(f"{who}-{secrets.token_hex(4)}@drill.test", "pro")
+        self.ctx = DrillContext(
+            self.stack,
+            runbook,
+            section,
+            option,
+            self.client,
+            user,
+            work_dir,
+            clock,
+            self.result,
+            on_event=on_event,
+        )
+        if ledger is not None:
+            self.ledger = Ledger(self.client, user, clock=clock, **ledger)
+        return self.ctx
+
+
 class Drill:
     """Runs `Scenario`s for one runbook section (and option) against a stack."""
 
@@ -253,27 +323,28 @@ class Drill:
             started_wall=self.clock.wall(),
             title=scenario.title,
         )
-        endpoints = self.stack.endpoints
-        client = FilesClient(endpoints.api_url, endpoints.admin_token)
-        sampler = HealthSampler(endpoints.api_url, clock=self.clock)
-        ledger: Ledger | None = None
-        ctx: DrillContext | None = None
         try:
-            user = client.create_user(f"ledger-{secrets.token_hex(4)}@drill.test", "pro")
-            ctx = DrillContext(
-                self.stack,
+            with DrillSession.open(self.stack, result, clock=self.clock) as session:
+                self._run_in(session, scenario)
+        finally:  # also on Ctrl-C: what was measured so far is evidence too
+            if self.on_result is not None:
+                self.on_result(result)
+        return result
+
+    def _run_in(self, session: DrillSession, scenario: Scenario) -> None:
+        result = session.result
+        try:
+            ctx = session.begin(
                 self.runbook,
                 self.section,
                 self.option,
-                client,
-                user,
                 self.work_dir,
                 self.clock,
-                result,
+                who="ledger",
+                ledger={} if scenario.ledger else None,
                 on_event=self.on_event,
             )
-            ledger = Ledger(client, user, clock=self.clock) if scenario.ledger else None
-            self._phases(scenario, ctx, sampler, ledger)
+            self._phases(scenario, ctx, session.sampler, session.ledger)
         except Exception as exc:
             result.verdict = Verdict.ERROR
             result.error = f"{type(exc).__name__}: {exc}"
@@ -288,18 +359,9 @@ class Drill:
                 )
             )
         finally:
-            if ctx is not None and ctx.handle is not None:
+            if session.ctx is not None and session.ctx.handle is not None:
                 with contextlib.suppress(Exception):
-                    ctx.handle.revert()
-            if ledger is not None:
-                ledger.stop()
-            injected_at = ctx.injected_at if ctx is not None else None
-            result.samples = sampler.stop_on_axis(injected_at)  # 0 = the fault went in
-            result.samples_aligned = injected_at is not None
-            client.close()
-            if self.on_result is not None:
-                self.on_result(result)
-        return result
+                    session.ctx.handle.revert()
 
     # -- the phases ------------------------------------------------------------------------
     def _phases(

@@ -19,7 +19,6 @@ import logging
 import os
 import queue
 import random
-import secrets
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -28,10 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
-from runbook_checks.drill.client import FilesClient
 from runbook_checks.drill.ledger import Ledger
 from runbook_checks.drill.result import DrillResult, Event, Verdict
-from runbook_checks.drill.runner import DrillContext, health_and_canary
+from runbook_checks.drill.runner import DrillContext, DrillSession, health_and_canary
 from runbook_checks.drill.sampler import HealthSampler
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence.bundle import new_journal, write_bundle
@@ -205,29 +203,35 @@ class GameDay:
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> ScenarioRecord:
-        endpoints = self.stack.endpoints
-        client = FilesClient(endpoints.api_url, endpoints.admin_token)
-        sampler = HealthSampler(endpoints.api_url, clock=self.clock, interval_s=0.5)
+        with DrillSession.open(
+            self.stack, self.result, clock=self.clock, sample_interval_s=0.5
+        ) as session:
+            self._run_in(session)
+        return ScenarioRecord(
+            result=self.result,
+            outcome="gameday",
+            outcome_reason=self.result.error,
+            samples_aligned=True,
+            operator=self.operator_name,
+        )
+
+    def _run_in(self, session: DrillSession) -> None:
         result = self.result
         handle: FaultHandle | None = None
-        ledger: Ledger | None = None
         ctx: DrillContext | None = None
         try:
-            user = client.create_user(f"gameday-{secrets.token_hex(4)}@drill.test", "pro")
-            self.redactor = self.redactor.merged(Redactor(frozenset({user.token})))
-            ctx = DrillContext(
-                self.stack,
+            ctx = session.begin(
                 self.runbook,
                 self.section,
                 self.option,
-                client,
-                user,
                 self.work_dir,
                 self.clock,
-                result,
+                who="gameday",
+                ledger={"max_writes": 1200},
             )
-            ledger = Ledger(client, user, clock=self.clock, max_writes=1200)
-            handle = self._play(ctx, sampler, ledger)
+            self.redactor = self.redactor.merged(Redactor(frozenset({ctx.user.token})))
+            assert session.ledger is not None
+            handle = self._play(ctx, session.sampler, session.ledger)
         except Exception as exc:
             result.verdict = Verdict.ERROR
             result.error = f"{type(exc).__name__}: {exc}"
@@ -243,17 +247,6 @@ class GameDay:
                         self._event(ctx, "reverted", "fault reverted")
                 except Exception as exc:  # say so: the stack is stopped next anyway
                     self.operator.say(f"reverting the fault failed: {exc}")
-            if ledger is not None:
-                ledger.stop()
-            result.samples = sampler.stop_on_axis(ctx.injected_at if ctx is not None else None)
-            client.close()
-        return ScenarioRecord(
-            result=result,
-            outcome="gameday",
-            outcome_reason=result.error,
-            samples_aligned=True,
-            operator=self.operator_name,
-        )
 
     def _play(
         self, ctx: DrillContext, sampler: HealthSampler, ledger: Ledger
