@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -86,17 +85,30 @@ class LocalStack:
         if self._endpoints is not None:
             return
         sweep()  # leftovers of interrupted drills go first
-        self.folder = Path(tempfile.mkdtemp(prefix="stack-", dir=work_root()))
-        self.folder.chmod(0o755)
-        self.state = StateFile(self.folder)
-        self.state.write()
         try:
+            # the folder is known before it exists: an interrupt at any point from here
+            # on finds it in self.folder, and stop() removes it
+            self.state = StateFile(self._make_folder(work_root()))
+            self.state.write()
             self._start_components()
         except BaseException as exc:
             if isinstance(exc, ComponentFailed | StackError):
                 exc.add_note(f"stack folder (removed): {self.folder}")
             self.stop()
             raise
+
+    def _make_folder(self, root: Path) -> Path:
+        """self.folder: a fresh stack-<random> folder under `root`, named in self.folder
+        before it is made, so that no interrupt can leave it made but unknown."""
+        while True:
+            self.folder = root / f"stack-{secrets.token_hex(6)}"
+            try:
+                self.folder.mkdir(mode=0o755)
+            except FileExistsError:  # someone else's: never ours to remove
+                self.folder = None
+                continue
+            self.folder.chmod(0o755)  # whatever the umask (the postgres user traverses it)
+            return self.folder
 
     def _make_servers(
         self, folder: Path
