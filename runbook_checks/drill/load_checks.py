@@ -11,7 +11,10 @@ from runbook_checks.drill.runner import DrillContext, health_and_canary
 from runbook_checks.faults.base import FaultHandle
 from runbook_checks.faults.traffic import LoadHandle, LoadStats
 
-WINDOW_S = 5.0  # "now": the last seconds of load
+# "now": the last seconds of load. Long enough for MIN_REQUESTS at the drills' loads (16
+# users give ~60 requests in 3 s, 60 users ~90), short enough that a symptom or a
+# recovery shows within seconds of happening.
+WINDOW_S = 3.0
 MAX_ERROR_RATE = 0.05  # the runbook's SEV-2 line: "Error rate > 5%"
 MIN_REQUESTS = 20  # fewer requests in the window say nothing
 
