@@ -123,15 +123,9 @@ def check_parse_warnings(runbook: Runbook) -> list[Finding]:
                 message,
                 line=line,
                 statement=message.split(";")[0].split(".")[0],
-                suggestion=_suggestion(message),
+                suggestion="close it where the code ends (the message says which line)"
+                if unclosed
+                else "fix the file at this line so that it reads as intended",
             )
         )
     return findings
-
-
-def _suggestion(message: str) -> str:
-    """The parser's own advice where it gave one (its last sentence), else a general one."""
-    for sentence in reversed([s.strip() for s in message.split(". ") if s.strip()]):
-        if sentence.split()[0] in ("Close", "Re-save", "Remove", "Save", "Move"):
-            return sentence.rstrip(".")
-    return "fix the file at this line so it reads as intended"

@@ -163,9 +163,8 @@ class LocalStack:
             proxy.mirror_refusal = True  # a killed server looks killed (ECONNREFUSED)
             self.proxies.add(proxy)
             proxy.start()
-        database_url = pg.url(port=self.proxies.get("postgres").listen_port)
         api_env = {
-            "DATABASE_URL": database_url.replace("@127.0.0.1:", f"@{via}:", 1),
+            "DATABASE_URL": pg.url(host=via, port=self.proxies.get("postgres").listen_port),
             "S3_ENDPOINT_URL": f"http://{via}:{self.proxies.get('object_store').listen_port}",
             "S3_BUCKET": BUCKET,
             "S3_REGION": REGION,
@@ -424,8 +423,6 @@ class LocalStack:
         for name, component in list(self.components.items()):
             if name not in COMPONENTS and isinstance(component, LocalPostgres):
                 self.remove_component(name)
-        if rerouted:
-            self.wait_healthy()
         if self.api.settings != self._api_start_settings:
             self.api.stop()
             self.api.configure(self._api_start_settings)

@@ -245,31 +245,26 @@ class LocalPostgres(LocalComponent):
 
     # -- connections --------------------------------------------------------------------
     def probe(self) -> bool:
-        with psycopg.connect(
-            host=str(self.socket_dir),
-            port=self.port,
-            user=SUPERUSER,
-            dbname=APP_DB,
-            connect_timeout=1,
-            autocommit=True,
-        ) as conn:
+        with self.admin_connect(connect_timeout=1) as conn:
             conn.execute("SELECT 1")
         return True
 
-    def admin_connect(self, dbname: str = APP_DB) -> psycopg.Connection[tuple[object, ...]]:
+    def admin_connect(
+        self, dbname: str = APP_DB, *, connect_timeout: int = 3
+    ) -> psycopg.Connection[tuple[object, ...]]:
         """Superuser connection over the unix socket (trust), for the stack's own work."""
         return psycopg.connect(
             host=str(self.socket_dir),
             port=self.port,
             user=SUPERUSER,
             dbname=dbname,
-            connect_timeout=3,
+            connect_timeout=connect_timeout,
             autocommit=True,
         )
 
-    def url(self, *, user: str = APP_USER, port: int | None = None) -> str:
+    def url(self, *, user: str = APP_USER, port: int | None = None, host: str = "127.0.0.1") -> str:
         password = self.app_password if user == APP_USER else self.password
-        return f"postgresql://{user}:{password}@127.0.0.1:{port or self.port}/{APP_DB}"
+        return f"postgresql://{user}:{password}@{host}:{port or self.port}/{APP_DB}"
 
     @property
     def superuser_url(self) -> str:
