@@ -2,7 +2,9 @@
 
 A placeholder's role comes from its name (`PID`, `*_TOKEN`, `*_ID`) or, for example
 words written in lower case (`'abc123xyz'`, `'xxx'`), from what stands before it in the
-command (`token = '...'`, `/share/...`, `user_id = '...'`). Two sets of values:
+command (`token = '...'`, `/share/...`, `user_id = '...'`). `named_like_placeholder` says
+whether a bare word's name makes it a placeholder at all (the SQL check binds no other;
+see `gate.sql_binding`). Two sets of values:
 
 - harmless ones, for validating SQL against the live schema: a backend PID that cannot
   exist (above any kernel's pid_max), random uuids and share-token-shaped strings that
@@ -17,10 +19,10 @@ import enum
 import re
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from runbook_checks.steps.binding import Bindings, bind
+from runbook_checks.steps.binding import KNOWN_PLACEHOLDERS, Bindings, bind
 
 # Linux's pid_max is at most 2**22: this PID is never a process, hence never a backend.
 IMPOSSIBLE_PID = 2**31 - 1
@@ -40,6 +42,22 @@ class Role(enum.StrEnum):
 _BEFORE_TOKEN = re.compile(r"(?:token\W{0,6}|/share/)$", re.IGNORECASE)
 _BEFORE_USER_ID = re.compile(r"user_?id\W{0,6}$", re.IGNORECASE)
 _BEFORE_FILE_ID = re.compile(r"(?:file_?id|\bid)\W{0,6}$|/files/$", re.IGNORECASE)
+
+
+def named_like_placeholder(name: str, known: Collection[str] = KNOWN_PLACEHOLDERS) -> bool:
+    """Whether `name` says by itself that it stands for a value: a known placeholder
+    (`PID`, `FILE_ID`, `abc123xyz`), an example word with "xxx", or an upper-case name
+    that is compound (`BLOCKING_PID`, `SHARE_ID`) or ends in PID or TOKEN.
+
+    A single capitalised word (`ACTIVE`, `SELEC`, `INTEGR`) is not: in SQL it is far more
+    often a keyword, a type, a value or a name written in capitals, misspelled or not,
+    than a placeholder. `role_of` gives any name a role; this says whether it has one.
+    """
+    if name in known or "xxx" in name.lower():
+        return True
+    if not name.isupper():
+        return False
+    return "_" in name.strip("_") or name.endswith(("PID", "TOKEN"))
 
 
 def role_of(name: str, before: str = "") -> Role:
