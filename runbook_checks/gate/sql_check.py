@@ -8,8 +8,14 @@ transaction. `EXPLAIN ANALYZE` would execute, so its inner statement is planned 
 Transactional DDL (CREATE INDEX, ALTER TABLE ...) runs inside the rolled-back transaction
 with short lock and statement timeouts; `CONCURRENTLY`, which refuses transactions, is
 checked in its plain form. Statements with effects outside a transaction (VACUUM, DO,
-CALL, COPY, BEGIN/COMMIT ...) are parsed only, and said so. Placeholders are bound to
-harmless values of the right shape (see `gate.placeholders`).
+CALL, COPY, BEGIN/COMMIT ...) are parsed only, and said so.
+
+Every statement ends either validated or reported (`check_statements`): one that does
+not parse is a syntax error, one that cannot be sent (those above, a psql meta-command)
+is `sql-not-validated` with the reason. Placeholders are bound to harmless values of the
+right shape (`gate.placeholders`), and a bare word only where the statement needs a value
+(`gate.sql_binding`): a misspelled keyword, type or value in capitals (`SELEC`, `INTEGR`,
+`ACTIVE`) reaches the parser and the server as written.
 """
 
 from __future__ import annotations
@@ -19,15 +25,23 @@ import difflib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.gate.locate import Located
-from runbook_checks.gate.placeholders import harmless_values, placeholder_values
+from runbook_checks.gate.placeholders import RoleValues, harmless_values
+from runbook_checks.gate.sql_binding import (
+    Occurrence,
+    candidates,
+    describe,
+    parse_error,
+    substitute,
+    value_positions,
+)
 from runbook_checks.runbook.model import StepKind
 from runbook_checks.runbook.sql import Statement, split_statements
-from runbook_checks.steps.binding import Bindings, Bound, bind
-from runbook_checks.steps.sql import runbook_line, sql_source
+from runbook_checks.steps.binding import Bound
+from runbook_checks.steps.sql import sql_source
 
 if TYPE_CHECKING:
     import psycopg
@@ -44,6 +58,7 @@ NOT_VALIDATED = "sql-not-validated"
 SQL_ERROR = "sql-error"
 STATIC_KINDS = (SYNTAX,)
 LIVE_KINDS = (
+    SYNTAX,  # a statement that parses only without its placeholders bound
     UNDEFINED_COLUMN,
     UNDEFINED_TABLE,
     UNDEFINED_FUNCTION,
@@ -182,34 +197,64 @@ def _finding(
 # -- static ------------------------------------------------------------------------------
 
 
-def check_sql_syntax(steps: Sequence[Located], source: str | None = None) -> list[Finding]:
-    """Every statement parses with pglast (PostgreSQL's parser)."""
-    from pglast import parse_sql
-    from pglast.parser import ParseError
+@dataclass(frozen=True)
+class SyntaxProblem:
+    """Why a statement does not parse, as written and with its placeholders bound."""
 
+    message: str  # pglast's, for the statement as written
+    offset: int  # where it points, in the statement as written
+    tried: str = ""  # the placeholder binding also tried ("" when there was none)
+
+
+def syntax_problem(statement: str, roles: RoleValues) -> SyntaxProblem | None:
+    """None when `statement` parses as written, or once the words that may be
+    placeholders are bound to literals (`sql_binding`); else what pglast says."""
+    error = parse_error(statement)
+    if error is None:
+        return None
+    found = candidates(statement)
+    if not found.bare:
+        return SyntaxProblem(*error)
+    chosen = (*found.quoted, *found.bare)
+    if parse_error(substitute(statement, chosen, roles).text) is None:
+        return None
+    return SyntaxProblem(*error, tried=describe(found.bare))
+
+
+def _statement_offset(text: SqlText, statement: Statement) -> int:
+    offset = text.sql.find(statement.text, statement.start)
+    return statement.start if offset < 0 else offset
+
+
+def _syntax_finding(text: SqlText, statement: Statement, problem: SyntaxProblem) -> Finding:
+    """The one finding for a statement that does not parse (the static check and the live
+    one make the same, so the gate keeps one)."""
+    message = f"PostgreSQL cannot parse this statement: {problem.message}"
+    if problem.tried:
+        message += f" (nor with {problem.tried})"
+    return _finding(
+        text,
+        Level.ERROR,
+        SYNTAX,
+        statement.text,
+        message,
+        _line_at(text.sql, text.first_line, _statement_offset(text, statement) + problem.offset),
+        "correct the statement's syntax (it fails before reaching the server)",
+    )
+
+
+def check_sql_syntax(steps: Sequence[Located], source: str | None = None) -> list[Finding]:
+    """Every statement parses with pglast (PostgreSQL's parser), as written or once its
+    placeholders are bound."""
+    roles = harmless_values()
     findings: list[Finding] = []
     for text in sql_texts(steps, source):
         for statement in split_statements(text.sql):
             if statement.text.startswith("\\"):
-                continue
-            try:
-                parse_sql(statement.text)
-            except ParseError as exc:
-                message = str(exc.args[0]) if exc.args else str(exc)
-                where = int(exc.args[1]) if len(exc.args) > 1 else 0
-                offset = text.sql.find(statement.text, statement.start)
-                offset = statement.start if offset < 0 else offset
-                findings.append(
-                    _finding(
-                        text,
-                        Level.ERROR,
-                        SYNTAX,
-                        statement.text,
-                        f"PostgreSQL cannot parse this statement: {message}",
-                        _line_at(text.sql, text.first_line, offset + where),
-                        "correct the statement's syntax (it fails before reaching the server)",
-                    )
-                )
+                continue  # psql's, not the server's; the live check reports it
+            problem = syntax_problem(statement.text, roles)
+            if problem is not None:
+                findings.append(_syntax_finding(text, statement, problem))
     return findings
 
 
@@ -217,7 +262,7 @@ def check_sql_syntax(steps: Sequence[Located], source: str | None = None) -> lis
 
 
 @dataclass(frozen=True)
-class _Plan:
+class Plan:
     sql: str  # what is sent
     prefix: int  # characters before the statement's own text (0: sent as written)
     read_only: bool
@@ -226,7 +271,7 @@ class _Plan:
     skip: str = ""  # why it is not sent at all
 
 
-def plan_statement(text: str) -> _Plan:
+def plan_statement(text: str) -> Plan:
     """How to validate one (bound) statement without effects."""
     from pglast import parse_sql
     from pglast.parser import ParseError
@@ -235,28 +280,28 @@ def plan_statement(text: str) -> _Plan:
     try:
         parsed = parse_sql(text)
     except ParseError as exc:
-        return _Plan("", 0, True, False, skip=f"does not parse: {exc.args[0]}")
+        return Plan("", 0, True, False, skip=f"does not parse: {exc.args[0]}")
     if len(parsed) != 1:
-        return _Plan("", 0, True, False, skip="not a single statement")
+        return Plan("", 0, True, False, skip="not a single statement")
     node: Any = parsed[0].stmt
     name = type(node).__name__
     if name == "ExplainStmt":
         options = {getattr(o, "defname", "") for o in (node.options or ())}
         if "analyze" in options:
             inner = RawStream()(node.query)
-            return _Plan(
+            return Plan(
                 f"EXPLAIN {inner}",
                 0,
                 True,
                 False,
                 note="EXPLAIN ANALYZE executes: its statement was planned instead",
             )
-        return _Plan(text, 0, True, True)
+        return Plan(text, 0, True, True)
     if name in EXPLAINABLE:
-        return _Plan(f"EXPLAIN {text}", len("EXPLAIN "), True, True)
+        return Plan(f"EXPLAIN {text}", len("EXPLAIN "), True, True)
     if name == "IndexStmt" and getattr(node, "concurrent", False):
         node.concurrent = False
-        return _Plan(
+        return Plan(
             RawStream()(node),
             0,
             False,
@@ -264,8 +309,8 @@ def plan_statement(text: str) -> _Plan:
             note="CONCURRENTLY cannot run in a transaction: checked without it",
         )
     if name in TRANSACTIONAL:
-        return _Plan(text, 0, False, True)
-    return _Plan(
+        return Plan(text, 0, False, True)
+    return Plan(
         "",
         0,
         True,
@@ -306,7 +351,7 @@ class SchemaValidator:
         self.conn.execute(f"SET LOCAL statement_timeout = {self.timeout_ms}")
         self.conn.execute(f"SET LOCAL lock_timeout = {min(self.timeout_ms, 1000)}")
 
-    def attempt(self, plan: _Plan) -> psycopg.Error | None:
+    def attempt(self, plan: Plan) -> psycopg.Error | None:
         """Send `plan.sql` in a transaction that is rolled back; the error, if any."""
         import psycopg
 
@@ -389,7 +434,7 @@ def relations_in(statement: str) -> list[str]:
     return names
 
 
-def _suggest(kind: str, exc: psycopg.Error, statement: str, db: SchemaValidator) -> str:
+def _suggest(kind: str, exc: psycopg.Error, statement: str, db: Validator) -> str:
     primary = exc.diag.message_primary or ""
     hint = exc.diag.message_hint or ""
     parts: list[str] = [hint] if hint else []
@@ -436,78 +481,185 @@ def _suggest(kind: str, exc: psycopg.Error, statement: str, db: SchemaValidator)
     return "; ".join(p for p in parts if p)
 
 
-def _error_line(
-    exc: psycopg.Error, plan: _Plan, statement_start: int, bound: Bound, text: SqlText
-) -> int:
+def _error_line(exc: psycopg.Error, plan: Plan, start: int, bound: Bound, text: SqlText) -> int:
+    """The runbook line an error points at; `bound` came from the statement that starts at
+    offset `start` of `text.sql`."""
     position = exc.diag.statement_position
     if position and plan.mappable:
-        in_statement = max(int(position) - plan.prefix, 1)
-        return runbook_line(in_statement, statement_start, bound, text.sql, text.first_line)
+        in_statement = max(int(position) - plan.prefix, 1) - 1
+        return _line_at(text.sql, text.first_line, start + bound.source_offset(in_statement))
     # no usable position: the first name the message quotes, found in the statement
-    source_start = bound.source_offset(statement_start)
-    for name in _QUOTED.findall(exc.diag.message_primary or ""):
-        pattern = re.compile(rf"(?<![\w\"]){re.escape(name.split('.')[-1])}(?![\w\"])")
-        match = pattern.search(text.sql, source_start)
+    for name in _QUOTED.findall(exc.diag.message_primary or str(exc)):
+        # an unquoted name comes back folded to lower case
+        word = re.escape(name.split(".")[-1])
+        pattern = re.compile(rf"(?<![\w\"]){word}(?![\w\"])", re.IGNORECASE)
+        match = pattern.search(text.sql, start)
         if match:
             return _line_at(text.sql, text.first_line, match.start())
-    return _line_at(text.sql, text.first_line, source_start)
+    return _line_at(text.sql, text.first_line, start)
+
+
+class Validator(Protocol):
+    """What `validate_sql` needs from the database (`SchemaValidator`)."""
+
+    def attempt(self, plan: Plan) -> psycopg.Error | None: ...
+    def columns(self, table: str) -> list[str]: ...
+    def relations(self) -> list[str]: ...
+    def extension(self, name: str) -> tuple[str, str | None] | None: ...
+    def functions(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What became of one SQL statement: validated (`finding` is None), or a finding."""
+
+    text: SqlText
+    statement: str  # as written
+    line: int  # of its first character
+    finding: Finding | None = None
+    sent: str = ""  # validated: what the server accepted
+    bound: tuple[str, ...] = ()  # the placeholders bound in what was sent
+
+    @property
+    def validated(self) -> bool:
+        return self.finding is None
+
+
+def check_statements(
+    steps: Sequence[Located], db: Validator, source: str | None = None
+) -> list[Checked]:
+    """Every SQL statement of `steps`, in order, each validated against the live schema
+    behind `db` or reported: never skipped without a word."""
+    roles = harmless_values()
+    return [
+        _check(text, statement, db, roles)
+        for text in sql_texts(steps, source)
+        for statement in split_statements(text.sql)
+    ]
 
 
 def validate_sql(
-    steps: Sequence[Located], db: SchemaValidator, source: str | None = None
+    steps: Sequence[Located], db: Validator, source: str | None = None
 ) -> list[Finding]:
-    """Validate every SQL statement of `steps` against the live schema behind `db`."""
-    roles = harmless_values()
-    findings: list[Finding] = []
-    for text in sql_texts(steps, source):
-        values = placeholder_values(text.sql, roles, sql=True)
-        bound = bind(text.sql, Bindings(values=values), sql=True)
-        for statement in split_statements(bound.text):
-            if statement.text.startswith("\\"):
-                continue
-            source_start = bound.source_offset(statement.start)
-            written = split_statements(text.sql[source_start:])
-            as_written = written[0].text if written else statement.text
-            line = _line_at(text.sql, text.first_line, source_start)
-            plan = plan_statement(statement.text)
-            if plan.skip:
-                if "does not parse" in plan.skip:
-                    continue  # the syntax check reports it
-                findings.append(
-                    _finding(
-                        text,
-                        Level.INFO,
-                        NOT_VALIDATED,
-                        as_written,
-                        f"not validated against the schema: {plan.skip}",
-                        line,
-                    )
-                )
-                continue
-            error = db.attempt(plan)
-            if error is None:
-                continue
-            findings.append(_from_error(error, plan, statement, bound, text, as_written, db))
-    return findings
+    """The findings of `check_statements`."""
+    return [c.finding for c in check_statements(steps, db, source) if c.finding is not None]
+
+
+def _check(text: SqlText, statement: Statement, db: Validator, roles: RoleValues) -> Checked:
+    """Validate one statement as written, binding a bare placeholder only where the
+    statement needs a value: where it does not parse without one, or where the server
+    does not know the column the word names (`pg_terminate_backend(PID)`)."""
+    written = statement.text
+    start = _statement_offset(text, statement)
+    line = _line_at(text.sql, text.first_line, start)
+
+    def report(finding: Finding) -> Checked:
+        return Checked(text, written, line, finding)
+
+    def not_validated(why: str, level: Level = Level.INFO, evidence: str = "") -> Checked:
+        message = f"not validated against the schema: {why}"
+        return report(_finding(text, level, NOT_VALIDATED, written, message, line, "", evidence))
+
+    if written.startswith("\\"):
+        return not_validated("a psql meta-command: psql runs it, the server never sees it")
+    found = candidates(written)
+    positions = value_positions(written)
+    chosen: list[Occurrence] = list(found.quoted)
+    if positions is None:  # does not parse as written
+        problem = syntax_problem(written, roles)
+        if problem is not None:
+            return report(_syntax_finding(text, statement, problem))
+        chosen += found.bare  # a literal in their place makes it parse
+    expression = positions is not None  # bare words bound only where a column can stand
+    bound = substitute(written, chosen, roles, expression=expression)
+    while True:
+        plan = plan_statement(bound.text)
+        if plan.skip:  # a statement that does not parse here is an error all the same
+            level = Level.ERROR if plan.skip.startswith("does not parse") else Level.INFO
+            return not_validated(plan.skip, level, _sent(bound))
+        error = db.attempt(plan)
+        if error is None:
+            return Checked(text, written, line, sent=plan.sql, bound=bound.bound)
+        needed = _needed(error, found.bare, chosen, positions)
+        if not needed:
+            return report(_from_error(error, plan, start, bound, text, written, db))
+        chosen += needed
+        bound = substitute(written, chosen, roles, expression=True)
+        broken = parse_error(bound.text)
+        if broken is not None:
+            return report(_unparsable_once_bound(text, start, written, bound, needed, broken))
+
+
+def _sent(bound: Bound) -> str:
+    return f"bound: {bound.text}" if bound.bound else ""
+
+
+def _needed(
+    exc: psycopg.Error,
+    bare: Sequence[Occurrence],
+    chosen: Sequence[Occurrence],
+    positions: frozenset[int] | None,
+) -> list[Occurrence]:
+    """The bare placeholders to bind after `exc`: those standing where a value goes whose
+    name is the column the server says does not exist (an unquoted word is folded to
+    lower case, as PostgreSQL does)."""
+    if exc.sqlstate != "42703" or positions is None:
+        return []
+    match = _COLUMN.search(exc.diag.message_primary or str(exc))
+    if match is None or match.group(1):
+        return []
+    missing = match.group(2)
+    return [
+        o
+        for o in bare
+        if o not in chosen and o.start in positions and o.name.lower() == missing.lower()
+    ]
+
+
+def _unparsable_once_bound(
+    text: SqlText,
+    start: int,
+    written: str,
+    bound: Bound,
+    needed: Sequence[Occurrence],
+    broken: tuple[str, int],
+) -> Finding:
+    message, where = broken
+    tried = describe(needed, expression=True)
+    names = ", ".join(dict.fromkeys(o.name for o in needed))
+    return _finding(
+        text,
+        Level.ERROR,
+        SYNTAX,
+        written,
+        f"parses as written, but not with {tried}: {message} (as written, {names} is a "
+        "column the schema does not have)",
+        _line_at(text.sql, text.first_line, start + bound.source_offset(where)),
+        f"write {names} where a value can stand (a literal, or a function's argument), or "
+        "quote it as a string literal if it stands for text",
+        f"sent: {bound.text}",
+    )
 
 
 def _from_error(
     exc: psycopg.Error,
-    plan: _Plan,
-    statement: Statement,
+    plan: Plan,
+    start: int,
     bound: Bound,
     text: SqlText,
     as_written: str,
-    db: SchemaValidator,
+    db: Validator,
 ) -> Finding:
     state = exc.sqlstate or ""
     primary = exc.diag.message_primary or str(exc)
-    line = _error_line(exc, plan, statement.start, bound, text)
+    line = _error_line(exc, plan, start, bound, text)
     evidence = f"ERROR:  {primary} [SQLSTATE {state}]"
     if exc.diag.message_detail:
         evidence += f"\nDETAIL:  {exc.diag.message_detail}"
     if plan.note:
         evidence += f"\n({plan.note})"
+    if bound.bound:
+        evidence += f"\n({_sent(bound)})"
     if state in _NOT_VALIDATED_STATES:
         return _finding(
             text,
@@ -532,6 +684,6 @@ def _from_error(
         as_written,
         message,
         line,
-        _suggest(kind, exc, statement.text, db),
+        _suggest(kind, exc, bound.text, db),
         evidence,
     )
