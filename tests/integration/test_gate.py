@@ -77,6 +77,25 @@ def test_a_renamed_sql_column(stack: Stack, tmp_path: Path) -> None:
     assert "expires_at" in result.finding.suggestion
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "kind"),
+    [
+        # a value in capitals is a column the schema does not have, not a placeholder
+        ("WHERE state = 'active'", "WHERE state = ACTIVE", "sql-undefined-column"),
+        # parses as written; with PID bound to a value, it does not
+        ("pg_terminate_backend(PID);", "pg_terminate_backend(PID[1]);", "sql-syntax-error"),
+    ],
+)
+def test_a_capitalised_sql_typo(
+    stack: Stack, tmp_path: Path, old: str, new: str, kind: str
+) -> None:
+    path, line = copy_with(tmp_path, old, new)
+    report = gate(path, stack)
+    assert report.exit_code == 1
+    (result,) = new_errors(report, kind)
+    assert result.finding.line == line
+
+
 def test_a_changed_curl_route(stack: Stack, tmp_path: Path) -> None:
     path, line = copy_with(tmp_path, "/admin/storage/stats", "/admin/storage/statistics")
     report = gate(path, stack)
