@@ -26,6 +26,7 @@ from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.proxy import FaultProxy
 
 NO_TARGET = ("127.0.0.1", 1)  # a closed port: the client's connection is closed at once
+LOOPBACK_CIDR = "127.0.0.0/16"  # the VPC (and its one subnet) the API instances live in
 
 
 @dataclass(frozen=True)
@@ -153,10 +154,15 @@ def _client(service: str, endpoint: str, region: str) -> Any:
 def seed_target_groups(
     aws_endpoint: str, groups: TargetGroups, *, region: str = "us-east-1"
 ) -> dict[str, str]:
-    """Create the VPC and target groups in the control plane; name -> ARN."""
+    """Create the VPC, its subnet and the target groups in the control plane; name -> ARN.
+
+    The API instances are IP targets on 127.0.0.1: AWS accepts an IP target from a subnet
+    of the group's VPC (or a private range, with an Availability Zone), so the VPC has a
+    subnet holding 127.0.0.1, as a real one holds its instances' addresses."""
     ec2 = _client("ec2", aws_endpoint, region)
     elb = _client("elbv2", aws_endpoint, region)
-    vpc = ec2.create_vpc(CidrBlock="127.0.0.0/16")["Vpc"]["VpcId"]
+    vpc = ec2.create_vpc(CidrBlock=LOOPBACK_CIDR)["Vpc"]["VpcId"]
+    ec2.create_subnet(VpcId=vpc, CidrBlock=LOOPBACK_CIDR)
     arns = {}
     for name in groups.names:
         group = elb.create_target_group(

@@ -1,9 +1,10 @@
 """The local backend (the embedded default): real servers as processes on 127.0.0.1.
 
 PostgreSQL (a cluster of its own), Redis, moto's S3 server as the object store, a second
-moto server as the AWS control plane, and the Files API twin. The API reaches PostgreSQL,
-the object store and Redis through one fault proxy each, so network faults act on the
-API's path only; operators (and the runbook's commands) connect directly.
+moto server as the AWS control plane (behind AWS's documented preconditions:
+aws_rules.py), and the Files API twin. The API reaches PostgreSQL, the object store and
+Redis through one fault proxy each, so network faults act on the API's path only;
+operators (and the runbook's commands) connect directly.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
 from runbook_checks.stack.postgres import LocalPostgres
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
-from runbook_checks.stack.servers import AWS_TEST_ENV, LocalApi, LocalRedis, MotoServer
+from runbook_checks.stack.servers import (
+    AWS_TEST_ENV,
+    AwsControlPlane,
+    LocalApi,
+    LocalRedis,
+    MotoServer,
+)
 
 BUCKET = "files"
 REGION = "us-east-1"
@@ -126,7 +133,7 @@ class LocalStack:
         )
         cache = LocalRedis(folder / "redis", clock=clock)
         store = MotoServer("object_store", folder / "object_store", clock=clock)
-        aws = MotoServer("aws", folder / "aws", clock=clock)
+        aws = AwsControlPlane(folder / "aws", clock=clock)
         return pg, cache, store, aws
 
     def _make_api(self, folder: Path, env: Mapping[str, str]) -> LocalApi:
@@ -461,7 +468,7 @@ class LocalStack:
             "postgres": self.postgres.install.version,
             "redis": self.components["redis"].version(),  # type: ignore[attr-defined]
             "object_store": f"moto {version('moto')}",
-            "aws": f"moto {version('moto')}",
+            "aws": f"moto {version('moto')} behind AWS's preconditions (stack/aws_rules.py)",
             "api": f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}",
         }
 

@@ -1,5 +1,5 @@
-"""Redis, the S3 server (moto), the AWS control plane (moto) and the Files API as
-local processes on 127.0.0.1."""
+"""Redis, the S3 server (moto), the AWS control plane (moto behind AWS's preconditions)
+and the Files API as local processes on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ class MotoServer(LocalComponent):
     # what requests to it are signed with (moto takes anything; a real S3 server differs)
     access_key: str = DUMMY_KEY
     secret_key: str = DUMMY_KEY
+    module = "moto.server"  # what `python -m` runs: `-H HOST -p PORT`
 
     def __init__(self, name: str, work_dir: Path, *, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(name, data_dir=work_dir, clock=clock)
@@ -103,7 +104,7 @@ class MotoServer(LocalComponent):
         work_dir.mkdir(parents=True, exist_ok=True)
         self.process = ManagedProcess(
             name,
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", self.module, "-H", "127.0.0.1", "-p", str(self.port)],
             log_path=work_dir / f"{name}.log",
             env=_clean_env(),
             clock=clock,
@@ -121,6 +122,17 @@ class MotoServer(LocalComponent):
     def reset_state(self) -> None:
         """Drop every resource (moto's own reset endpoint)."""
         httpx.post(f"{self.url}/moto-api/reset", timeout=5).raise_for_status()
+
+
+class AwsControlPlane(MotoServer):
+    """The AWS control plane: moto's server behind AWS's documented preconditions
+    (`python -m runbook_checks.stack.aws_control_plane`, see aws_rules.py), so the
+    runbook's aws commands are refused here where AWS refuses them."""
+
+    module = "runbook_checks.stack.aws_control_plane"
+
+    def __init__(self, work_dir: Path, *, name: str = "aws", clock: Clock = SYSTEM_CLOCK) -> None:
+        super().__init__(name, work_dir, clock=clock)
 
 
 class LocalApi(LocalComponent):

@@ -246,6 +246,8 @@ def target_groups(fresh_stack: Stack) -> Iterator[dict[str, str]]:
     ec2 = boto3.client("ec2", **kwargs)  # type: ignore[call-overload]
     elb = boto3.client("elbv2", **kwargs)  # type: ignore[call-overload]
     vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    # AWS takes an IP target from a subnet of the group's VPC (else it wants its zone)
+    ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.0.0/24")
     arns = {}
     for name in ("exec-primary", "exec-standby"):
         group = elb.create_target_group(
@@ -355,7 +357,12 @@ def test_promote_replica_and_resize_on_the_runbooks_own_lines(
         db = promote.data["DBInstance"]
         assert isinstance(db, dict)
         assert db["DBInstanceIdentifier"] == "replica-01"
-        resize = run_step(runbook_step(runbook, "aws ec2 modify-instance-attribute"), ctx)
+        resize_step = runbook_step(runbook, "aws ec2 modify-instance-attribute")
+        running = run_step(resize_step, ctx)  # as on AWS: only a stopped instance is resized
+        assert running.status is StepStatus.FAILED
+        assert "IncorrectInstanceState" in running.error
+        ec2.stop_instances(InstanceIds=[instance])
+        resize = run_step(resize_step, ctx)
         assert_ok(resize)
         assert resize.bound_placeholders == ("i-xxx",)
         described = ec2.describe_instances(InstanceIds=[instance])
