@@ -17,7 +17,12 @@ runbook's own commands reach it on 127.0.0.1:PORT, exactly as they reach the loc
   the network's gateway, not from 127.0.0.1.
 - Redis: `redis-server` with the local stack's flags (`--bind 0.0.0.0` bridged).
 - moto (object store, AWS control plane): `moto_server -H 127.0.0.1 -p PORT` (`-H 0.0.0.0`
-  bridged).
+  bridged). The control plane is plain moto here, WITHOUT the local stack's AWS
+  preconditions (`stack/aws_control_plane.py` + `aws_rules.py`): that launcher is part of
+  this project, and the moto image (docker/moto, scripts/images.sh) installs moto alone;
+  the Files API image installs this project's dependencies but removes the project
+  itself. So on this backend the runbook's aws commands meet moto's leniency (a running
+  instance's type changed, a non-replica "promoted"); the stack's versions say so.
 - MinIO (object store, when the configured image is MinIO): `minio server` on
   127.0.0.1:PORT (0.0.0.0:PORT bridged) with root credentials generated per stack (MinIO
   wants a secret of 8+ characters, moto's dummy `testing` is refused); they reach the API
@@ -327,7 +332,8 @@ class DockerRedis(LocalRedis):
 
 
 class DockerMoto(MotoServer):
-    """moto's server in a container: the object store or the AWS control plane."""
+    """moto's server in a container: the object store or the AWS control plane (plain
+    `moto_server`: the image has no runbook_checks, so no precondition rules; see above)."""
 
     def __init__(
         self,

@@ -292,6 +292,8 @@ class DockerStack(LocalStack):
                     server = f"Redis {self.components['redis'].version()}, "  # type: ignore[attr-defined]
             elif name == "api":
                 server = f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}, "
+            elif name == "aws":  # plain moto_server: the image lacks the precondition rules
+                server = f"{image.flavour} without AWS's preconditions, "
             elif image.flavour in ("moto", "minio"):
                 server = f"{image.flavour}, "
             out[name] = f"{server}image {image.describe()} {image.image_id[7:19]}"
