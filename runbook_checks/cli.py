@@ -26,6 +26,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         kwargs: dict[str, object] = {"default": option.default, "help": option.help}
         if option.name == "backend":
             kwargs["choices"] = BACKENDS
+        if option.default == "no":  # a yes/no switch: the bare flag says yes
+            kwargs.update(nargs="?", const="yes", metavar="yes|no")
         parser.add_argument(f"--{option.name.replace('_', '-')}", **kwargs)  # type: ignore[arg-type]
 
 

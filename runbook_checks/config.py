@@ -45,6 +45,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("backend", f"where the stack runs: {', '.join(BACKENDS)}", "local"),
     Option("evidence_dir", "folder that receives the evidence of each drill", "evidence"),
     Option("pool_size", "DB_POOL_SIZE of the Files API in the stack", "20"),
+    Option(
+        "strict_baseline",
+        "fail the drill session when a baseline entry of a drill finding matched nothing "
+        "although every scenario of its section ran (a fixed defect still acknowledged): "
+        "yes or no",
+        "no",
+    ),
     _image("postgres", "postgres:15", "PostgreSQL"),
     _image("object_store", "minio/minio", "the S3 object store"),
     _image("redis", "redis:7", "Redis"),
@@ -86,6 +93,7 @@ class ChecksConfig:
     pool_size: int
     images: ImageNames = field(default_factory=ImageNames)
     docker_network: str = "auto"  # one of DOCKER_NETWORKS
+    strict_baseline: bool = False
 
     @classmethod
     def from_values(cls, values: dict[str, str], *, root: Path) -> ChecksConfig:
@@ -114,6 +122,9 @@ class ChecksConfig:
             raise UsageError(
                 f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"
             )
+        strict = (values.get("strict_baseline") or defaults["strict_baseline"]).strip().lower()
+        if strict not in ("yes", "no", "true", "false", "1", "0"):
+            raise UsageError(f"--strict-baseline {strict!r}: expected yes or no")
         return cls(
             runbook=runbook if runbook.is_absolute() else root / runbook,
             backend=backend,
@@ -121,6 +132,7 @@ class ChecksConfig:
             pool_size=pool,
             images=images,
             docker_network=network,
+            strict_baseline=strict in ("yes", "true", "1"),
         )
 
 

@@ -21,13 +21,16 @@ if TYPE_CHECKING:
     from runbook_checks.drill.fixture import DrillFixture, Journal
     from runbook_checks.drill.result import DrillResult, Event
     from runbook_checks.evidence.session import SessionEvidence
-    from runbook_checks.gate.baseline import Baseline
+    from runbook_checks.gate.baseline import Baseline, Entry
     from runbook_checks.runbook.model import Runbook
     from runbook_checks.stack.base import Stack
 
 _JOURNAL_KEY = pytest.StashKey["Journal"]()
 _EVIDENCE_KEY = pytest.StashKey["SessionEvidence"]()
 _FIGURES_KEY = pytest.StashKey[list[str]]()
+# nodeid -> (section title, option) of every collected scenario; deselected nodeids
+_SCENARIOS_KEY = pytest.StashKey[dict[str, tuple[str, "str | None"]]]()
+_DESELECTED_KEY = pytest.StashKey[set[str]]()
 
 MARKERS = (
     "runbook(section, option=None): the runbook section (and mitigation option) a scenario "
@@ -40,11 +43,13 @@ MARKERS = (
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("runbook-checks")
     for option in OPTIONS:
+        switch = {"nargs": "?", "const": "yes"} if option.default == "no" else {}
         group.addoption(
             f"--{option.name.replace('_', '-')}",
             dest=f"runbook_checks_{option.name}",
             default=None,
             help=f"{option.help} (default: {option.default})",
+            **switch,
         )
         parser.addini(f"runbook_checks_{option.name}", help=option.help, default=None)
     group.addoption(
@@ -89,6 +94,31 @@ def pytest_configure(config: pytest.Config) -> None:
     from runbook_checks.safety.interrupts import install
 
     install(only_if_default=True, persistent=True)
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Remember which items are scenarios (and of which section), so the summary can say
+    which did not run and why, and judge baseline entries only where all of a section ran."""
+    scenarios = config.stash.setdefault(_SCENARIOS_KEY, {})
+    for item in items:
+        marker = item.get_closest_marker("runbook")
+        if marker is not None and marker.args:
+            scenarios[item.nodeid] = (str(marker.args[0]), marker.kwargs.get("option"))
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if not items:
+        return
+    config = items[0].config
+    deselected = config.stash.setdefault(_DESELECTED_KEY, set())
+    scenarios = config.stash.setdefault(_SCENARIOS_KEY, {})
+    for item in items:
+        deselected.add(item.nodeid)
+        marker = item.get_closest_marker("runbook")
+        if marker is not None and marker.args:
+            scenarios[item.nodeid] = (str(marker.args[0]), marker.kwargs.get("option"))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -220,10 +250,23 @@ class _OutcomeRecorder:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
+    def _skipped(self, report: pytest.TestReport, section: str, option: str | None) -> None:
+        from runbook_checks.evidence.journal import SkippedScenario
+
+        longrepr = report.longrepr
+        reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr or "")
+        reason = reason.removeprefix("Skipped: ")
+        _session_evidence(self.config).skipped.append(
+            SkippedScenario(report.nodeid, section, option, reason)
+        )
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call":  # record_property("figure", ...): a line for the summary
             figures = self.config.stash.get(_FIGURES_KEY, [])
             figures += [str(v) for k, v in report.user_properties if k == "figure"]
+        scenario = self.config.stash.get(_SCENARIOS_KEY, {}).get(report.nodeid)
+        if scenario is not None and report.skipped and not hasattr(report, "wasxfail"):
+            self._skipped(report, *scenario)
         evidence = self.config.stash.get(_EVIDENCE_KEY, None)
         if evidence is None:
             return
@@ -250,12 +293,47 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     from runbook_checks.errors import RunbookChecksError
 
+    evidence.stale_baseline = [e.describe() for e in _stale_entries(config, journal)]
+    strict = from_pytest(config).strict_baseline
+    if evidence.stale_baseline and strict and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
     try:
         evidence.write(journal.results, config.rootpath)
     except RunbookChecksError as exc:
         evidence.error = str(exc)
         if session.exitstatus == pytest.ExitCode.OK:  # a drill without evidence did not happen
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _stale_entries(config: pytest.Config, journal: Journal) -> list[Entry]:
+    """Baseline entries of drill findings (with a cause) that no finding of this session
+    matched, judged only for sections whose every collected scenario ran here (a `-k`
+    subset or a skipped scenario leaves its section unjudged)."""
+    from runbook_checks.gate.baseline import load_baseline
+    from runbook_checks.runbook.parser import parse_runbook
+
+    checks = from_pytest(config)
+    baseline = load_baseline(None, runbook=checks.runbook)
+    if not baseline.drill_entries():
+        return []
+    runbook = parse_runbook(checks.runbook)
+    ran = {r.scenario for r in journal.results}
+    scenarios = config.stash.get(_SCENARIOS_KEY, {})
+    incomplete: set[str] = set()
+    for nodeid, (title, _option) in scenarios.items():
+        if nodeid not in ran:
+            try:
+                incomplete.add(runbook.section(title).id)
+            except KeyError:
+                continue
+    findings = [f for r in journal.results for f in r.findings]
+    drilled = {r.section_id for r in journal.results}
+    return [
+        entry
+        for entry in baseline.stale(findings)
+        if entry.cause and entry.section in drilled and entry.section not in incomplete
+    ]
 
 
 def pytest_terminal_summary(
@@ -277,6 +355,25 @@ def pytest_terminal_summary(
         for finding in result.runbook_errors:
             terminalreporter.write_line(f"    - line {finding.line}: {finding.message[:150]}")
     evidence = config.stash.get(_EVIDENCE_KEY, None)
+    if evidence is not None and evidence.skipped:
+        terminalreporter.write_line(f"{len(evidence.skipped)} scenario(s) did not run:")
+        for skipped in evidence.skipped:
+            option = f" / {skipped.option}" if skipped.option else ""
+            terminalreporter.write_line(
+                f"    {skipped.section_title}{option}: {skipped.reason}", yellow=True
+            )
+    if evidence is not None and evidence.stale_baseline:
+        strict = " (--strict-baseline: this fails the session)"
+        terminalreporter.write_line(
+            f"{len(evidence.stale_baseline)} baseline entr"
+            f"{'y matches' if len(evidence.stale_baseline) == 1 else 'ies match'} nothing any "
+            "more (fixed: remove them)" + (strict if from_pytest(config).strict_baseline else ""),
+            yellow=True,
+        )
+        for line in evidence.stale_baseline:
+            terminalreporter.write_line(f"    {line}")
+    elif evidence is not None:
+        terminalreporter.write_line("baseline: 0 stale entries")
     if evidence is not None and evidence.folder is not None:
         terminalreporter.write_line(f"evidence: {evidence.folder}")
         terminalreporter.write_line(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbook_checks.drill.detect import any_of, output_matches
+from runbook_checks.drill.detect import any_of, log_matches
 from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.load_checks import load_served, overloaded
 from runbook_checks.drill.runner import DrillContext
@@ -43,10 +43,8 @@ POOL_EXHAUSTED = AllOf(
     )
 )
 
-POOL_SHOWN = any_of(
-    output_matches(r"tail", r"pool exhausted"),
-    output_matches(r"grep", r"pool exhausted"),
-)
+# the section's `tail -100 /var/log/api/error.log`: pool errors written since the fault
+POOL_SHOWN = any_of(log_matches(r"^tail\b", r"pool exhausted"))
 
 
 def _bigger_pool(ctx: DrillContext) -> str:
@@ -63,6 +61,10 @@ RESTART_ONLY = Scenario(
     recovery_wait_s=15,  # the post-mortem's fix recovers ~10 s after its restart
 )
 
+# The shipped runbook writes the fix only in a status-page template: the harness applies
+# it (assisted, fix-not-documented). A runbook with an option for it (titled for the pool
+# or connections) is drilled by that option; its `heroku config:set DB_POOL_SIZE=N` is
+# applied at the drill's scale (N/5), so a pool that is still too small fails.
 POST_MORTEM_FIX = Scenario(
     title="the post-mortem's incident (traffic over the pool); the post-mortem's bigger pool",
     fault=POOL_EXHAUSTED,
@@ -70,6 +72,8 @@ POST_MORTEM_FIX = Scenario(
     detect=POOL_SHOWN,
     fix=_bigger_pool,
     fix_source="Fix: Increased pool size from 20 to 50 connections. (Resolution Update template)",
+    mitigation=r"(?i)pool|connection",
+    setting_scale={"DB_POOL_SIZE": SMALL_POOL / 20},
     recovered=load_served,
     recovery_wait_s=60,
 )

@@ -27,15 +27,18 @@ from runbook_checks.drill.detect import (
     sql_error,
 )
 from runbook_checks.drill.fixture import DrillFixture
+from runbook_checks.drill.result import Actor
 from runbook_checks.drill.runner import DrillContext
-from runbook_checks.drill.spec import Action, Scenario
+from runbook_checks.drill.spec import Action, Scenario, reads
 from runbook_checks.faults.database import IdleInTransaction, LongRunningQuery
 from runbook_checks.faults.disk import DiskFull
 from runbook_checks.faults.process import ProcessKill
 from runbook_checks.runbook.model import StepKind
 from runbook_checks.stack.backup import BaseBackup, restore_snapshot, take_snapshot
+from runbook_checks.stack.disk import resize_tmpfs, usage
 from runbook_checks.stack.local import LocalStack
 from runbook_checks.stack.replica import REPLICA, LocalReplica, start_replica
+from runbook_checks.steps.base import StepResult
 
 SECTION = "SEV-1: Database Failure"
 
@@ -92,27 +95,48 @@ def _register_source_db(rds: RDSClient) -> None:
 # -- Option A: kill long-running queries ---------------------------------------------------
 
 
-def _long_running(row: Mapping[str, object]) -> bool:
-    duration = row.get("duration")
-    long = isinstance(duration, timedelta) and duration > timedelta(minutes=1)
-    return long or "pg_sleep" in str(row.get("query") or "")
+# An API whose statements take milliseconds: a statement active for a second or more is
+# long-running (the section's query states no threshold of its own; the fault's statement
+# has run past this by the time the diagnostics run, as the confirm step takes longer).
+LONG_RUNNING = timedelta(seconds=1)
 
 
-LONG_QUERY_SHOWN = rows_where(
-    _long_running, "a long-running query", command_contains="state = 'active'"
-)
+def operators_pick(outcome: StepResult) -> dict[str, object] | None:
+    """The row an on-call engineer picks from query 3's output: the longest-running
+    active statement that is not the diagnostic itself (its own row shows its own text)."""
+    if not outcome.ok or "pid" not in outcome.columns:
+        return None
+    own = " ".join(outcome.step.text.split()).lower()
+    for row in outcome.rows:  # ORDER BY duration DESC: the first other row is the longest
+        record = dict(zip(outcome.columns, row, strict=False))
+        query = " ".join(str(record.get("query") or "").split()).lower()
+        if query and (query in own or own in query or "pg_stat_activity" in query):
+            continue
+        return record
+    return None
+
+
+@reads(r"(?is)pg_stat_activity.*state\s*=\s*'active'")
+def long_query_shown(result: StepResult, ctx: DrillContext) -> str | None:
+    """Query 3 lists, first after itself, a statement active for over LONG_RUNNING."""
+    record = operators_pick(result)
+    duration = record.get("duration") if record else None
+    if record is None or not isinstance(duration, timedelta) or duration < LONG_RUNNING:
+        return None
+    return (
+        f"a long-running query (pid {record.get('pid')}, running {duration}): "
+        + str(record.get("query"))[:100]
+    )
 
 
 def pid_from_diagnostics(ctx: DrillContext) -> Mapping[str, str]:
-    """PID for `SELECT pg_terminate_backend(PID);`: the long-running row that the
-    runbook's own query 3 printed (none when it printed none)."""
+    """PID for `SELECT pg_terminate_backend(PID);`: the row the operator picks from what
+    the runbook's own query 3 printed (none when it printed none)."""
     for outcome in ctx.diagnostics:
-        if not outcome.ok or "pid" not in outcome.columns:
-            continue
-        for row in outcome.rows:
-            record = dict(zip(outcome.columns, row, strict=True))
-            if _long_running(record):
-                return {"PID": str(record["pid"])}
+        record = operators_pick(outcome)
+        duration = record.get("duration") if record else None
+        if record is not None and isinstance(duration, timedelta) and duration >= LONG_RUNNING:
+            return {"PID": str(record["pid"])}
     return {}
 
 
@@ -124,7 +148,7 @@ LONG_RUNNING_QUERY = Scenario(
     title="a report holds a lock on storage_files and sleeps; the runbook kills it by PID",
     fault=LongRunningQuery(),
     confirm=uploads_failing,
-    detect=LONG_QUERY_SHOWN,
+    detect=long_query_shown,
     bind=pid_from_diagnostics,
     budget_s=KILL_BUDGET_S,
 )
@@ -197,40 +221,35 @@ def point_api_at_replica(ctx: DrillContext) -> str:
     )
 
 
-def restart_api(ctx: DrillContext) -> str:
-    ctx.stack.restart_api()
-    return "restarted the API process; its pool connects afresh"
-
-
 PRIMARY_DOWN_SHOWN = any_of(exit_code_not_zero(r"pg_isready"), sql_error())
 
 FAILOVER = Scenario(
     title="the primary database is killed; the runbook promotes the read replica",
     # An asynchronous replica (like an RDS read replica) can lack the last commits when it
-    # is promoted: measured, not failed (a warning finding says how many, when any).
-    expect_data_loss=True,
+    # is promoted; option B does not warn of it, so a lost acknowledged upload fails.
     loss_note="an asynchronous read replica can lack the last commits at promotion; option "
     "B neither warns of it nor checks the replica's lag before promoting",
     arrange=arrange_replica,
     fault=ProcessKill("postgres"),
     confirm=uploads_failing,
     detect=PRIMARY_DOWN_SHOWN,
+    # `heroku config:set DATABASE_URL=...` and `kubectl rollout restart deployment api`
+    # are carried out from their text; the URL's host names the database
+    database_hosts={READ_REPLICA: REPLICA},
     actions=(
         Action(
             r"^aws rds promote-read-replica",
             promote_replica,
             also_after_success=True,
-            why="the control plane only records the promotion; the real replica is promoted",
+            by=Actor.RUNBOOK,
+            why="the control plane records the promotion of the instance the command "
+            "names; the stack promotes that instance's real replica",
         ),
         Action(
             r"^heroku config:set DATABASE_URL=",
             point_api_at_replica,
-            why="no Heroku app: the stack repoints the API's database address",
-        ),
-        Action(
-            r"^kubectl rollout restart deployment api",
-            restart_api,
-            why="no Kubernetes: the stack restarts its API process",
+            why="the URL the text gives is not usable; the harness repoints the API's "
+            "database address at the promoted replica",
         ),
     ),
 )
@@ -278,11 +297,6 @@ def arrange_backup(ctx: DrillContext) -> None:
     rds = _rds(ctx)
     _register_source_db(rds)
     rds.create_db_snapshot(DBSnapshotIdentifier=SNAPSHOT, DBInstanceIdentifier=SOURCE_DB)
-
-
-def stop_api(ctx: DrillContext) -> str:
-    ctx.stack.component("api").stop()
-    return "stopped the API process (replicas=0)"
 
 
 def restore_backup(ctx: DrillContext) -> str:
@@ -357,31 +371,34 @@ RESTORE = Scenario(
     fault=ProcessKill("postgres"),
     confirm=uploads_failing,
     detect=PRIMARY_DOWN_SHOWN,
+    database_hosts={RESTORED_DB: RESTORED_DB},
     actions=(
         Action(
-            r"^kubectl scale deployment api --replicas=0",
-            stop_api,
-            why="no Kubernetes: the stack stops its API process",
-        ),
-        Action(
-            r"^aws rds restore-db-instance-from-snapshot",
+            r"^aws rds restore-db-instance-from(?:-db)?-snapshot",
             restore_backup,
             also_after_success=True,
-            why="the control plane only records a restore; the real backup is restored",
+            by=Actor.RUNBOOK,
+            why="the control plane records the restore the command names; the stack "
+            "restores that snapshot's real base backup",
         ),
         Action(
             r"Update DNS/config to point to restored DB",
             point_api_at_restored,
-            why="the stack repoints the API's database address",
+            why="the text names no command or address: the harness repoints the API's "
+            "database address",
         ),
-        Action(r"Start API servers", start_api, why="the stack starts its API process"),
+        Action(
+            r"Start API servers",
+            start_api,
+            why="the text names no command: the harness starts the API process",
+        ),
         Action(
             r"Verify data integrity",
             verify_uploads_before_backup,
             why="the uploads made before the backup are read back through the API",
+            by=Actor.CHECK,
         ),
     ),
-    expect_data_loss=True,
 )
 
 
@@ -396,11 +413,56 @@ def test_option_c_restores_the_backup_and_measures_the_loss(drill: DrillFixture)
 # -- a full disk: the section's diagnostics look for it, no option fixes it -----------------
 
 
+ALLOCATED_GB = 20  # the control plane's record of the primary's storage
+
+
+def arrange_disk_record(ctx: DrillContext) -> None:
+    """The primary as the control plane knows it, with its allocated storage."""
+    _register_source_db(_rds(ctx))
+
+
+_ALLOCATED = re.compile(r"--allocated-storage[ =](\d+)")
+
+
+def grow_the_disk(ctx: DrillContext) -> str:
+    """`aws rds modify-db-instance ... --allocated-storage N`: the control plane records
+    it; the stack grows the database's filesystem by the same factor (N / the allocated
+    size), every value taken from the command as written."""
+    step = ctx.current_step
+    match = _ALLOCATED.search(step.text) if step is not None else None
+    if match is None:
+        raise RuntimeError("the command names no --allocated-storage")
+    wanted = int(match.group(1))
+    if wanted <= ALLOCATED_GB:
+        raise RuntimeError(
+            f"--allocated-storage {wanted} does not grow the {ALLOCATED_GB} GB volume"
+        )
+    root = ctx.stack.disk("postgres")
+    total, _used = usage(root)
+    resize_tmpfs(root, int(total * wanted / ALLOCATED_GB))
+    return (
+        f"grew the database's filesystem {wanted / ALLOCATED_GB:g}x ({ALLOCATED_GB} -> {wanted} GB)"
+    )
+
+
+# The shipped runbook has no option for a full disk (no-mitigation); a runbook whose
+# section has one (an option titled for disk or storage space) is drilled with it.
 DISK_FULL = Scenario(
     title="the database server's disk is full",
+    arrange=arrange_disk_record,
     fault=DiskFull("postgres"),
     confirm=uploads_failing,
     detect=disk_full(),
+    mitigation=r"(?i)disk|storage space|allocated storage",
+    actions=(
+        Action(
+            r"^aws rds modify-db-instance\b.*--allocated-storage",
+            grow_the_disk,
+            also_after_success=True,
+            by=Actor.RUNBOOK,
+            why="the control plane records the new size; the stack grows the filesystem",
+        ),
+    ),
 )
 
 

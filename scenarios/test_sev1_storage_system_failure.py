@@ -22,8 +22,9 @@ from runbook_checks.clock import wait_until
 from runbook_checks.drill.client import User
 from runbook_checks.drill.detect import any_of
 from runbook_checks.drill.fixture import DrillFixture
+from runbook_checks.drill.result import Actor
 from runbook_checks.drill.runner import DrillContext, health_and_canary
-from runbook_checks.drill.spec import Action, Detector, Scenario
+from runbook_checks.drill.spec import Action, Detector, Scenario, reads
 from runbook_checks.faults.data import s3_client
 from runbook_checks.faults.database import admin_connect
 from runbook_checks.faults.deploy import api_settings
@@ -98,8 +99,9 @@ def _status_page_and_token(ctx: DrillContext) -> None:
 # -- detectors: what the runbook's investigation shows ---------------------------------
 
 
+@reads(rf"^curl\b.*{STATUS_HOST.replace('.', '[.]')}")
 def status_page_outage(result: StepResult, ctx: DrillContext) -> str | None:
-    if STATUS_HOST not in result.step.text or not isinstance(result.data, dict):
+    if not isinstance(result.data, dict):
         return None
     status = result.data.get("status")
     if isinstance(status, dict) and status.get("indicator") in ("major", "critical"):
@@ -108,18 +110,20 @@ def status_page_outage(result: StepResult, ctx: DrillContext) -> str | None:
 
 
 def upload_answered(statuses: set[int], what: str) -> Detector:
+    @reads(rf"^curl\b.*{UPLOAD_PATH}", name=f"upload_answered({sorted(statuses)})")
     def detect(result: StepResult, ctx: DrillContext) -> str | None:
-        if UPLOAD_PATH not in result.step.text or result.http_status not in statuses:
+        if result.http_status not in statuses:
             return None
         return f"the test upload answered {result.http_status} ({what}): {result.output[:160]}"
 
     return detect
 
 
+@reads(r"^curl\b.*/admin/")
 def admin_route_without_token(result: StepResult, ctx: DrillContext) -> str | None:
     """Never a detection: a diagnostic that cannot run as written is a runbook defect
     (the gate's kind for it, so one baseline entry covers the static and the live view)."""
-    if "/admin/" in result.step.text and result.http_status == 401:
+    if result.http_status == 401:
         ctx.finding(
             Level.ERROR,
             MISSING_AUTH,
@@ -128,6 +132,7 @@ def admin_route_without_token(result: StepResult, ctx: DrillContext) -> str | No
             step=result.step,
             evidence=result.output,
             suggestion='add -H "Authorization: Bearer $ADMIN_TOKEN" to the curl line',
+            cause="http-401",
         )
     return None
 
@@ -250,19 +255,28 @@ SUPABASE_OUTAGE = Scenario(
         Action(
             r"Uploads disabled.* banner",
             _banner_on,
-            why="the UI banner is the API's uploads switch (PUT /admin/uploads)",
+            why="the UI banner is the API's uploads switch (PUT /admin/uploads); the text "
+            "names no command for it",
         ),
         Action(
-            r"Queue uploads for retry",
+            r"Queue uploads for retry|/admin/storage/stats",
             _queue_holds_uploads,
-            why="the service queues on its own; the drill checks the queue instead",
+            why="the service queues on its own; the drill only checks the queue",
+            by=Actor.CHECK,
+            also_after_success=True,
         ),
         Action(
-            r"Monitor Supabase status page",
+            r"Monitor Supabase status page|^watch\b.*status[.]supabase[.]com",
             _provider_recovers,
-            why="the outage is the provider's to end; the drill ends it here",
+            why="the outage is the provider's to end: it ends by itself; the drill waits",
+            by=Actor.PROVIDER,
+            also_after_success=True,
         ),
-        Action(r"Re-enable when resolved", _banner_off, why="the banner is the uploads switch"),
+        Action(
+            r"Re-enable when resolved",
+            _banner_off,
+            why="the banner is the uploads switch; the text names no command for it",
+        ),
     ),
     recovered=outage_over,
 )
@@ -324,11 +338,8 @@ def room_again_and_live_files_kept(ctx: DrillContext) -> str | None:
 
 
 def _cleanup_with_admin_token(ctx: DrillContext) -> str:
-    """The runbook's cleanup, with the admin token it lacks (when soft-deleted bytes are
-    still held, i.e. the command as written freed nothing)."""
-    before = _stats(ctx)
-    if not before["deleted_bytes"]:
-        return "the runbook's command already purged the soft-deleted files"
+    """The runbook's cleanup, with the admin token it lacks (run only when the command
+    as written failed)."""
     command = (
         "curl -X POST https://api.rolerabbit.com/admin/cleanup/deleted "
         '-H "Authorization: Bearer $ADMIN_TOKEN"'
@@ -353,7 +364,6 @@ QUOTA_EXCEEDED = Scenario(
             r"^curl -X POST \S+/admin/cleanup/deleted",
             _cleanup_with_admin_token,
             why="the runbook's request carries no admin token",
-            also_after_success=True,
         ),
     ),
     recovered=room_again_and_live_files_kept,

@@ -13,7 +13,6 @@ import json
 import re
 import secrets
 from collections.abc import Iterator
-from datetime import datetime
 from typing import cast
 
 import httpx
@@ -21,10 +20,11 @@ import pytest
 
 from runbook_checks.clock import Clock
 from runbook_checks.drill.client import User
-from runbook_checks.drill.detect import any_of
+from runbook_checks.drill.detect import any_of, log_lines_since_injection
 from runbook_checks.drill.fixture import DrillFixture
+from runbook_checks.drill.result import Actor
 from runbook_checks.drill.runner import DrillContext, health_and_canary
-from runbook_checks.drill.spec import Action, Check, Detector, Scenario
+from runbook_checks.drill.spec import Action, Check, Detector, Scenario, reads
 from runbook_checks.faults.client import (
     UNUSUAL_CASES,
     ObservedResponse,
@@ -64,26 +64,14 @@ def _observed(ctx: DrillContext) -> list[ObservedResponse]:
     return handle.responses if isinstance(handle, ObservingHandle) else []
 
 
-def _log_records(result: StepResult, ctx: DrillContext) -> Iterator[dict[str, object]]:
-    """The JSON log lines `grep "upload" production.log | tail -100` printed that were
-    written during this drill (the log file outlives drills)."""
-    if not result.step.text.startswith("grep") or not result.ok:
-        return
-    for line in result.output.splitlines():
-        try:
-            record = json.loads(line)
-            written = datetime.fromisoformat(str(record["ts"])).timestamp()
-        except (ValueError, KeyError, TypeError):
-            continue  # an excerpt's cut line, or not a JSON line
-        if isinstance(record, dict) and written >= ctx.result.started_wall:
-            yield record
-
-
 def log_shows_failed_uploads(status: int) -> Detector:
-    """An upload answered `status` (the service's failure event or the request's line)."""
+    """An upload answered `status` (the service's failure event or the request's line),
+    in a log line `grep "upload" production.log | tail -100` printed, written after the
+    fault went in."""
 
+    @reads(r"^grep\b", name=f"log_shows_failed_uploads({status})")
     def detect(result: StepResult, ctx: DrillContext) -> str | None:
-        for record in _log_records(result, ctx):
+        for record in log_lines_since_injection(result, ctx):
             about = f"{record.get('path', '')} {record.get('msg', '')}"
             if record.get("status") == status and "upload" in about:
                 return f"production.log: {record.get('msg')}"
@@ -92,6 +80,7 @@ def log_shows_failed_uploads(status: int) -> Detector:
     return detect
 
 
+@reads(r"(?i)^\s*select\b|^psql\b")
 def sql_fails_as_written(result: StepResult, ctx: DrillContext) -> str | None:
     """Never a detection: a diagnostic query the schema rejects is a runbook defect (the
     gate's kind for it, so one baseline entry covers the static and the live view)."""
@@ -105,6 +94,7 @@ def sql_fails_as_written(result: StepResult, ctx: DrillContext) -> str | None:
         step=result.step,
         evidence=result.error,
         suggestion=result.suggestion or "fix the query against the service's schema",
+        cause=f"sqlstate-{state}",
     )
     return None
 
@@ -180,6 +170,7 @@ FILE_TOO_LARGE = Scenario(
             r"Update error message",
             _message_as_quoted,
             why="a code change: the drill checks the service already says it",
+            by=Actor.CHECK,
         ),
     ),
     recovered=with_the_fix(limit_stated_as_quoted),
@@ -201,11 +192,12 @@ def unusual_uploads_answered(ctx: DrillContext) -> str | None:
     return None
 
 
+@reads(r"^grep\b")
 def log_shows_the_unusual_uploads(result: StepResult, ctx: DrillContext) -> str | None:
     """The reported uploads are in the log with their outcome (stored or refused), so the
     engineer can tell whether file type is the cause."""
     names = {a.stored_name or a.name for a in _observed(ctx)}
-    for record in _log_records(result, ctx):
+    for record in log_lines_since_injection(result, ctx):
         message = str(record.get("msg"))
         if "upload" in message and any(name and name in message for name in names):
             return f"production.log shows the unusual uploads: {message[:160]}"
@@ -256,6 +248,7 @@ UNUSUAL_TYPES = Scenario(
             r"Allow all file types",
             _all_types_accepted,
             why="a code change: the drill checks the service has no type validation",
+            by=Actor.CHECK,
         ),
     ),
     recovered=with_the_fix(every_type_accepted_and_served_safely),
@@ -349,6 +342,7 @@ NETWORK_TIMEOUT = Scenario(
             _raise_upload_timeout,
             why="a code change (fastify.server.timeout): the stack restarts the API with "
             "the runbook's value as its UPLOAD_TIMEOUT_S",
+            by=Actor.RUNBOOK,
         ),
     ),
     recovered=with_the_fix(slow_large_upload_succeeds),

@@ -20,7 +20,7 @@ import pytest
 from runbook_checks.drill.detect import any_of, rows_where
 from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.runner import DrillContext
-from runbook_checks.drill.spec import Detector, Scenario
+from runbook_checks.drill.spec import Detector, Scenario, reads
 from runbook_checks.faults.base import Fault
 from runbook_checks.faults.data import (
     FilePurged,
@@ -101,22 +101,19 @@ def noting(detector: Detector) -> Detector:
     """`detector`, and every diagnostic that shows the fault goes on the timeline (the
     drill's time to detect counts only the first)."""
 
-    def detect(result: StepResult, ctx: DrillContext) -> str | None:
+    def judge(result: StepResult, ctx: DrillContext) -> str | None:
         shown = detector(result, ctx)
         if shown:
             ctx.event("shown", f"line {result.step.line}: {shown}")
         return shown
 
-    return detect
+    return Detector(detector.reads, judge, detector.name, parts=detector.leaves())
 
 
+@reads(r"^curl\b.*/share/")
 def link_refused_shown(result: StepResult, ctx: DrillContext) -> str | None:
     """The runbook's `curl .../share/abc123xyz` gets the users' error."""
-    if (
-        "/share/" in result.step.text
-        and result.http_status == 404
-        and SHARE_INVALID in (result.output)
-    ):
+    if result.http_status == 404 and SHARE_INVALID in result.output:
         return f"the share link answers 404: {result.output.strip()[:120]}"
     return None
 

@@ -1,9 +1,10 @@
 """What the `drill` fixture gives a scenario: `drill.verify(Scenario(...))`.
 
 It runs the drill for the test's `@pytest.mark.runbook(section, option=...)` and turns
-the verdict into the test's outcome: passed; runbook defects all acknowledged in the
-reviewed baseline -> xfail naming them; any new runbook defect, lost data or a drill
-that could not run -> failed, with the findings and evidence in the message.
+the verdict into the test's outcome: an earned verdict (passed, recovered-by-waiting)
+passes; assisted / runbook-wrong / lost writes whose findings are all acknowledged in the
+reviewed baseline -> xfail naming them; anything new, or a drill that could not run ->
+failed, with the findings and evidence in the message.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import pytest
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.drill.result import DrillResult, Event, Verdict
-from runbook_checks.drill.runner import Drill
+from runbook_checks.drill.runner import WRITES_LOST, Drill
 from runbook_checks.drill.spec import Scenario
-from runbook_checks.gate.baseline import Baseline
+from runbook_checks.gate.baseline import Baseline, Entry
+from runbook_checks.gate.findings import Finding
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Stack
 
@@ -77,21 +79,42 @@ def explain(result: DrillResult) -> str:
     return "\n".join(lines)
 
 
+def _acknowledged(result: DrillResult, baseline: Baseline) -> list[tuple[Finding, Entry | None]]:
+    """Each ERROR finding with the baseline entry that acknowledges it (None: new). A
+    lost-writes entry holds only up to its measured bound (`max_lost`)."""
+    lost = len(result.ledger.lost) if result.ledger is not None else 0
+    pairs: list[tuple[Finding, Entry | None]] = []
+    for finding in result.runbook_errors:
+        entry = baseline.entry_for(finding)
+        if (
+            entry is not None
+            and finding.kind == WRITES_LOST
+            and (entry.max_lost is None or lost > entry.max_lost)
+        ):
+            entry = None
+        pairs.append((finding, entry))
+    return pairs
+
+
 def conclude(result: DrillResult, baseline: Baseline) -> None:
-    """Raise the pytest outcome the verdict calls for (or return on a pass)."""
-    if result.verdict is Verdict.PASSED:
+    """Raise the pytest outcome the verdict calls for (or return on an earned pass).
+
+    `passed` and `recovered-by-waiting` pass; `assisted`, `runbook-wrong` and `failed`
+    (lost writes) xfail when every ERROR finding is acknowledged in the baseline (its
+    cause fingerprint too), else fail; a drill that could not run fails."""
+    if result.verdict.earned:
         return
-    if result.verdict is Verdict.RUNBOOK_WRONG:
-        new = [f for f in result.runbook_errors if baseline.entry_for(f) is None]
-        if not new:
+    if result.verdict in (Verdict.ASSISTED, Verdict.RUNBOOK_WRONG, Verdict.FAILED):
+        pairs = _acknowledged(result, baseline)
+        new = [f for f, entry in pairs if entry is None]
+        if pairs and not new:
             reasons = "; ".join(
-                f"{f.kind} at line {f.line} ({entry.reason})"
-                for f in result.runbook_errors
-                if (entry := baseline.entry_for(f)) is not None
+                f"{f.kind} at line {f.line} ({entry.reason})" for f, entry in pairs if entry
             )
-            pytest.xfail(f"runbook defect acknowledged in the baseline: {reasons}")
-        pytest.fail(
-            "the runbook is wrong here (new finding, not in the baseline):\n" + explain(result),
-            pytrace=False,
-        )
+            pytest.xfail(f"{result.verdict.value}, acknowledged in the baseline: {reasons}")
+        if result.verdict is not Verdict.FAILED or pairs:
+            pytest.fail(
+                f"{result.verdict.value}: new finding(s), not in the baseline:\n" + explain(result),
+                pytrace=False,
+            )
     pytest.fail(explain(result), pytrace=False)

@@ -11,10 +11,32 @@ from runbook_checks.gate.findings import Finding, Level
 
 
 class Verdict(enum.StrEnum):
-    PASSED = "passed"  # detected, recovered within budget, nothing acknowledged lost
+    """Who did the work decides the verdict: `passed` only when the runbook's own text,
+    run as written, detected the failure and recovered the service."""
+
+    PASSED = "passed"  # detected and recovered by steps run as written, nothing lost
+    # the failure was external and ended by itself (a provider's outage): the runbook's
+    # steps ran as written and kept data safe while it lasted, but did not end it
+    RECOVERED_BY_WAITING = "recovered-by-waiting"
+    ASSISTED = "assisted"  # recovery depended on the harness doing what the text could not
     RUNBOOK_WRONG = "runbook-wrong"  # the runbook's own steps failed to detect or recover
     FAILED = "failed"  # the service lost acknowledged data, or recovery never came
-    ERROR = "error"  # the drill itself could not run (stack, fault injection)
+    ERROR = "error"  # the drill itself could not run (stack, fault injection, a drill defect)
+
+    @property
+    def earned(self) -> bool:
+        """The runbook's text did the work (nothing done in its place)."""
+        return self in (Verdict.PASSED, Verdict.RECOVERED_BY_WAITING)
+
+
+class Actor(enum.StrEnum):
+    """Who did a step of a drill."""
+
+    RUNBOOK = "runbook"  # the runbook's text, run as written (values parsed from it)
+    PERSON = "person"  # only a person can do it (post an update, tell users): recorded
+    HARNESS = "harness"  # the harness did it in the runbook's place (never credited to it)
+    CHECK = "check"  # the harness only looked (read back data, checked a queue)
+    PROVIDER = "provider"  # an outside party ended the fault (a provider's outage ended)
 
 
 @dataclass(frozen=True)
@@ -35,6 +57,7 @@ class StepRecord:
     duration_s: float
     output: str = ""
     detail: str = ""  # detector verdict, error, or what was done on the runbook's behalf
+    by: Actor = Actor.RUNBOOK  # who did it
 
 
 @dataclass
@@ -59,6 +82,23 @@ class DrillResult:
     verdict: Verdict = Verdict.ERROR
     error: str = ""
     started_wall: float = 0.0
+    injected_wall: float | None = None  # wall clock when the fault went in
+
+    @property
+    def harness_steps(self) -> list[StepRecord]:
+        """What the harness did in the runbook's place (never credited to the runbook)."""
+        return [s for s in self.steps if s.by is Actor.HARNESS]
+
+    @property
+    def recovered_by(self) -> str:
+        """Who ended the failure: runbook, harness, waiting (a provider), or "" (not)."""
+        if self.time_to_recover_s is None:
+            return ""
+        if self.harness_steps:
+            return "harness"
+        if any(s.by is Actor.PROVIDER for s in self.steps):
+            return "waiting"
+        return "runbook"
 
     @property
     def runbook_errors(self) -> list[Finding]:

@@ -13,7 +13,9 @@ the verdict says whether the runbook, the service or the drill itself is at faul
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
+import re
 import secrets
 import traceback
 from collections.abc import Callable, Iterator, Mapping
@@ -25,16 +27,42 @@ import httpx
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.drill.client import FilesClient, User
 from runbook_checks.drill.ledger import Ledger
-from runbook_checks.drill.result import DrillResult, Event, StepRecord, Verdict
+from runbook_checks.drill.platform import StackPlatform
+from runbook_checks.drill.result import Actor, DrillResult, Event, StepRecord, Verdict
 from runbook_checks.drill.sampler import HealthSampler
 from runbook_checks.drill.spec import Action, Scenario
 from runbook_checks.faults.base import Fault, FaultHandle
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.gate.findings import Finding, Level, cause_class
 from runbook_checks.runbook.model import Option, Phase, Runbook, Section, Step, StepKind
 from runbook_checks.stack.base import Stack
 from runbook_checks.steps.base import Bindings, ExecContext, StepResult, run_step
 
 DEFAULT_MAX_WAIT_S = 60.0  # how long a drill waits for recovery before calling it failed
+
+# Finding kinds of the harness's own work: the runbook's text did not do it
+HARNESS_ASSISTED = "harness-assisted"
+FIX_NOT_DOCUMENTED = "fix-not-documented"
+WRITES_LOST = "acknowledged-writes-lost"
+DATA_LOSS_WARNED = "data-loss-measured"
+# the drill's own kinds (the baseline's drill entries carry a cause fingerprint)
+DRILL_KINDS = frozenset(
+    {
+        "detection-missed",
+        "mitigation-step-failed",
+        "mitigation-still-failing",
+        "mitigation-did-not-recover",
+        "recovery-over-budget",
+        "no-mitigation",
+        HARNESS_ASSISTED,
+        FIX_NOT_DOCUMENTED,
+        WRITES_LOST,
+        DATA_LOSS_WARNED,
+    }
+)
+# how a runbook warns that an option can lose data ("LAST RESORT - Data loss possible!")
+_WARNS_OF_LOSS = re.compile(
+    r"data[ -]loss|los(?:e|es|ing) (?:data|writes|the last|recent)|may lose", re.IGNORECASE
+)
 
 
 @dataclass
@@ -56,7 +84,10 @@ class DrillContext:
     scratch: dict[str, object] = field(default_factory=dict)  # scenario-private state
     handle: FaultHandle | None = None
     injected_at: float | None = None
+    injected_wall: float | None = None  # wall clock at injection (log lines are timed so)
     diagnostics: list[StepResult] = field(default_factory=list)
+    current_step: Step | None = None  # the option's step an Action is performed for
+    platform: StackPlatform | None = None  # what kubectl / heroku / npm / git lines act on
     on_event: Callable[[DrillResult, Event], None] | None = None  # live progress
 
     def since_inject(self) -> float:
@@ -74,10 +105,16 @@ class DrillContext:
         values = dict(self.values)
         if extra:
             values.update(extra)
-        return Bindings.from_stack(self.stack, self.work_dir, values=values, edges=self.edges)
+        bindings = Bindings.from_stack(self.stack, self.work_dir, values=values, edges=self.edges)
+        return dataclasses.replace(bindings, platform=self.platform)
 
     def run_step(
-        self, step: Step, phase: str, extra: Mapping[str, str] | None = None
+        self,
+        step: Step,
+        phase: str,
+        extra: Mapping[str, str] | None = None,
+        *,
+        by: Actor = Actor.RUNBOOK,
     ) -> StepResult:
         context = ExecContext(
             stack=self.stack,
@@ -98,6 +135,7 @@ class DrillContext:
                 duration_s=outcome.duration_s,
                 output=outcome.output[:2000],
                 detail=outcome.error,
+                by=by,
             )
         )
         return outcome
@@ -106,13 +144,23 @@ class DrillContext:
         self, text: str, kind: StepKind, *, line: int = 0, phase: str = "on-behalf"
     ) -> StepResult:
         """Run a command the runbook does not contain as written (a corrected form of one
-        of its steps), through the same executors, recorded under `phase`."""
+        of its steps), through the same executors, recorded under `phase` as the
+        harness's work."""
         step = Step(
             text=text, raw=text, line=line, language="bash", kind=kind, phase=Phase.MITIGATION
         )
-        return self.run_step(step, phase)
+        return self.run_step(step, phase, by=Actor.HARNESS)
 
-    def record(self, phase: str, written: str, status: str, detail: str, line: int = 0) -> None:
+    def record(
+        self,
+        phase: str,
+        written: str,
+        status: str,
+        detail: str,
+        line: int = 0,
+        *,
+        by: Actor = Actor.RUNBOOK,
+    ) -> None:
         self.result.steps.append(
             StepRecord(
                 phase=phase,
@@ -123,6 +171,7 @@ class DrillContext:
                 started_s=self.since_inject(),
                 duration_s=0.0,
                 detail=detail,
+                by=by,
             )
         )
 
@@ -148,10 +197,13 @@ class DrillContext:
         suggestion: str = "",
         evidence: str = "",
         per_scenario: bool = False,
+        cause: str = "",
     ) -> None:
         """Record a finding. Tied to a `step`, it is about that text wherever it runs;
         with `per_scenario` (or no step) it is about what happened in this scenario, so
-        its baseline entry never covers another scenario."""
+        its baseline entry never covers another scenario. `cause` is its fingerprint
+        (which check failed, the class of what was observed); by default the class of
+        the message."""
         if step is None:
             statement = self._scenario_statement()
         elif per_scenario:
@@ -169,8 +221,30 @@ class DrillContext:
                 suggestion=suggestion,
                 evidence=evidence[:1500],
                 source=f"drill:{self.result.scenario}",
+                cause=cause or cause_class(message),
             )
         )
+
+
+def outcome_cause(outcome: StepResult) -> str:
+    """The class of how a step ended: HTTP status, SQLSTATE, exit status or status."""
+    if outcome.http_status is not None:
+        return f"http-{outcome.http_status}"
+    if outcome.sqlstate:
+        return f"sqlstate-{outcome.sqlstate}"
+    if outcome.status.value == "error":
+        return f"not-run: {cause_class(outcome.error)}"
+    if outcome.exit_code not in (None, 0):
+        return f"exit-{outcome.exit_code}"
+    return outcome.status.value
+
+
+def warns_of_data_loss(option: Option | None) -> bool:
+    """Does the option's own text warn that it can lose data?"""
+    if option is None:
+        return False
+    text = "\n".join([option.title, option.prose, *(b.text for b in option.blocks)])
+    return _WARNS_OF_LOSS.search(text) is not None
 
 
 def _succeeded(outcome: StepResult) -> bool:
@@ -311,6 +385,11 @@ class Drill:
         return 15 * 60.0
 
     def run(self, scenario: Scenario) -> DrillResult:
+        if self.option is None and scenario.mitigation:
+            self.option = next(
+                (o for o in self.section.options if re.search(scenario.mitigation, o.title)),
+                None,
+            )
         result = DrillResult(
             scenario=self.scenario_id,
             section_id=self.section.id,
@@ -369,6 +448,11 @@ class Drill:
     ) -> None:
         result = ctx.result
         recovered = scenario.recovered or health_and_canary
+        ctx.platform = StackPlatform(
+            self.stack,
+            database_hosts=scenario.database_hosts,
+            setting_scale=scenario.setting_scale,
+        )
         if scenario.arrange is not None:
             scenario.arrange(ctx)
         sampler.start()
@@ -383,6 +467,9 @@ class Drill:
         if ledger is not None:
             ledger.phase = "fault"
             ledger.start()
+        # output judged as detection must be written after this (a client fault's own
+        # requests happen inside inject(), so the wall clock is read before it)
+        ctx.injected_wall = result.injected_wall = self.clock.wall()
         ctx.handle = fault.inject(self.stack, clock=self.clock)
         ctx.injected_at = self.clock.monotonic()  # the clock starts once the fault is in
         ctx.event("injected", fault.describe())
@@ -395,26 +482,27 @@ class Drill:
             ledger.phase = "mitigation"
         ctx.event("mitigating", self.option.title if self.option else "")
         self._mitigate(scenario, ctx)
-        if scenario.fix is not None:
+        if scenario.fix is not None and self.option is None:
+            done = scenario.fix(ctx)
             ctx.record(
                 "fix",
                 scenario.fix_source or "fix outside the runbook's options",
                 "performed",
-                scenario.fix(ctx),
+                done,
+                by=Actor.HARNESS,
+            )
+            ctx.finding(
+                Level.ERROR,
+                FIX_NOT_DOCUMENTED,
+                "the harness applied a fix the section's options do not contain ("
+                f"{done}); the runbook only mentions it as: {scenario.fix_source!r}",
+                suggestion="document it as a mitigation option with its command",
+                cause=f"fix: {getattr(scenario.fix, '__name__', 'fix').strip('_')}",
             )
 
         if self.option is None and scenario.fix is None:
             self._no_mitigation(ctx)
         else:
-            if self.option is None:
-                ctx.finding(
-                    Level.WARNING,
-                    "fix-not-documented",
-                    "the fix that recovers this failure is not among the section's "
-                    f"mitigation options; the runbook only mentions it as: "
-                    f"{scenario.fix_source!r}",
-                    suggestion="document it as a mitigation option with its command",
-                )
             self._await_recovery(recovered, ctx, scenario)
         assert ctx.handle is not None
         ctx.handle.revert()
@@ -436,6 +524,7 @@ class Drill:
         wait = min(result.budget_s, self.max_wait_s)
         if scenario.recovery_wait_s is not None:
             wait = min(wait, scenario.recovery_wait_s)
+        check = getattr(recovered, "__name__", "recovered").strip("_")
         try:
             self._await(recovered, ctx, "recovery after the runbook's mitigation", wait)
             result.time_to_recover_s = round(ctx.since_inject(), 3)
@@ -446,6 +535,7 @@ class Drill:
                     "recovery-over-budget",
                     f"recovered after {result.time_to_recover_s:.1f}s, over the "
                     f"{result.budget_s:.0f}s budget",
+                    cause=f"{check}: over-budget",
                 )
         except WaitTimeout as exc:
             ctx.finding(
@@ -455,6 +545,7 @@ class Drill:
                 f"{wait:.0f}s: {exc.last}",
                 suggestion="the option's steps do not fix this failure; see the "
                 "steps and their output in the journal",
+                cause=f"{check}: {cause_class(str(exc.last or ''))}",
             )
 
     def _no_mitigation(self, ctx: DrillContext) -> None:
@@ -467,6 +558,7 @@ class Drill:
             f"the section gives no mitigation for this failure ({ctx.result.fault}); "
             f"its options ({options}) are not meant for it",
             suggestion="add a mitigation for this failure to the section",
+            cause="no-option",
         )
 
     def _await(
@@ -521,9 +613,21 @@ class Drill:
         )
         result = ctx.result
         executable = [s for s in steps if s.executable]
+        # a detector part that reads none of these steps can never match: the drill's
+        # defect, not the runbook's (the suite's tests prove none exists for the shipped
+        # runbook); recorded so a changed runbook's drill says why it saw nothing
+        for leaf in scenario.detect.unread(steps):
+            ctx.event("detector-unread", f"{leaf.name}: no step of the section reads it")
         for step in steps:
             if not step.executable:
-                ctx.record("investigation", step.text, "manual", step.manual_reason, step.line)
+                ctx.record(
+                    "investigation",
+                    step.text,
+                    "manual",
+                    step.manual_reason,
+                    step.line,
+                    by=Actor.PERSON,
+                )
                 continue
             outcome = ctx.run_step(step, "investigation")
             ctx.diagnostics.append(outcome)
@@ -541,6 +645,7 @@ class Drill:
                 f"none of the section's {len(executable)} executable diagnostics shows "
                 f"the failure ({ctx.result.fault}); ran: {ran}",
                 suggestion="add a diagnostic that shows this failure directly",
+                cause=f"{scenario.detect.name}: not shown",
             )
 
     def _mitigate(self, scenario: Scenario, ctx: DrillContext) -> None:
@@ -553,6 +658,7 @@ class Drill:
                     "mitigation", step.text, "skipped", "not part of this scenario", step.line
                 )
                 continue
+            ctx.current_step = step
             actions = [a for a in scenario.actions if a.applies_to(step.text)]
             if step.executable:
                 outcome = ctx.run_step(step, "mitigation", extra)
@@ -563,8 +669,10 @@ class Drill:
                         else outcome.status
                     )
                     if _sees_the_failure(outcome):  # ran fine; the service is still down
+                        # evidence of one sample, not a defect of the text: whether the
+                        # option recovers is judged by the recovery wait that follows
                         ctx.finding(
-                            Level.ERROR,
+                            Level.WARNING,
                             "mitigation-still-failing",
                             f"after the option's earlier steps this step still sees the "
                             f"failure: {why}",
@@ -572,6 +680,7 @@ class Drill:
                             evidence=outcome.output,
                             per_scenario=True,
                             suggestion="the option's steps do not fix this failure",
+                            cause=outcome_cause(outcome),
                         )
                     else:
                         ctx.finding(
@@ -582,41 +691,100 @@ class Drill:
                             evidence=outcome.output,
                             suggestion=outcome.suggestion
                             or "fix the command so it runs as written",
+                            cause=outcome_cause(outcome),
                         )
-                    self._perform(ctx, actions, step)
+                    self._perform(ctx, actions, step, failed_as_written=True)
                 else:
                     self._perform(ctx, [a for a in actions if a.also_after_success], step)
             elif actions:
                 self._perform(ctx, actions, step)
             else:
-                ctx.record("mitigation", step.text, "manual", step.manual_reason, step.line)
+                ctx.record(
+                    "mitigation",
+                    step.text,
+                    "manual",
+                    step.manual_reason,
+                    step.line,
+                    by=Actor.PERSON,
+                )
+        ctx.current_step = None
 
-    def _perform(self, ctx: DrillContext, actions: list[Action], step: Step) -> None:
+    def _perform(
+        self,
+        ctx: DrillContext,
+        actions: list[Action],
+        step: Step,
+        *,
+        failed_as_written: bool = False,
+    ) -> None:
+        """Carry out `actions` for `step`, each recorded as who did it. What the text did
+        not do (a prose step, a value the text lacks, a step that failed as written) is
+        the harness's, with an ERROR finding naming it: the verdict is not `passed`."""
         for action in actions:
+            # an effect taken from the text counts as the runbook's only when the step
+            # did not fail as written (else the harness made up for it)
+            by = Actor.HARNESS if action.by is Actor.RUNBOOK and failed_as_written else action.by
             done = action.do(ctx)
             ctx.record(
-                "on-behalf",
+                "on-behalf" if by is Actor.HARNESS else by.value,
                 step.text,
-                "performed",
+                "performed" if by is not Actor.CHECK else "checked",
                 f"{done}" + (f" ({action.why})" if action.why else ""),
                 step.line,
+                by=by,
             )
+            if by is Actor.HARNESS:
+                reason = (
+                    "the step failed as written"
+                    if failed_as_written
+                    else "the text gives no command or value the stack could carry out"
+                )
+                ctx.finding(
+                    Level.ERROR,
+                    HARNESS_ASSISTED,
+                    f"the harness did this in the runbook's place ({reason}): {done}"
+                    + (f" ({action.why})" if action.why else ""),
+                    step=step,
+                    suggestion="write the command that does it, with its values, into the "
+                    "option, so the runbook's own text recovers the service",
+                    cause=f"harness: {action.name}",
+                )
 
     def _verdict(self, scenario: Scenario, ctx: DrillContext) -> None:
+        """`passed` only when the runbook's own text detected and recovered; `assisted`
+        when the harness did part of the work; `failed` when acknowledged writes were
+        lost and the option's text does not warn of it."""
         result = ctx.result
         ledger = result.ledger
+        lost_unwarned = False
         if ledger is not None and ledger.lost:
-            if scenario.expect_data_loss:
-                ctx.finding(
-                    Level.WARNING,
-                    "data-loss-measured",
-                    f"{len(ledger.lost)} of {ledger.acknowledged} acknowledged uploads "
-                    "were lost by this option: "
-                    + (scenario.loss_note or "the runbook warns of it"),
-                    evidence=", ".join(w.name for w in ledger.lost[:20]),
-                )
-            else:
-                result.verdict = Verdict.FAILED
+            warned = warns_of_data_loss(self.option)
+            note = scenario.loss_note or (
+                "the option warns of data loss" if warned else "the option does not warn of it"
+            )
+            ctx.finding(
+                Level.WARNING if warned else Level.ERROR,
+                DATA_LOSS_WARNED if warned else WRITES_LOST,
+                f"{len(ledger.lost)} of {ledger.acknowledged} acknowledged uploads were lost "
+                f"by this option: {note}",
+                evidence=", ".join(w.name for w in ledger.lost[:20]),
+                cause="ledger: lost",
+            )
+            if not warned:
+                lost_unwarned = True
                 result.error = f"acknowledged uploads lost: {ledger.summary()}"
-                return
-        result.verdict = Verdict.RUNBOOK_WRONG if result.runbook_errors else Verdict.PASSED
+        own = [
+            f
+            for f in result.runbook_errors
+            if f.kind not in (HARNESS_ASSISTED, FIX_NOT_DOCUMENTED, WRITES_LOST)
+        ]
+        if lost_unwarned:
+            result.verdict = Verdict.FAILED
+        elif own:
+            result.verdict = Verdict.RUNBOOK_WRONG
+        elif result.harness_steps:
+            result.verdict = Verdict.ASSISTED
+        elif result.recovered_by == "waiting":
+            result.verdict = Verdict.RECOVERED_BY_WAITING
+        else:
+            result.verdict = Verdict.PASSED

@@ -19,7 +19,13 @@ from pathlib import Path
 from runbook_checks.errors import RunbookChecksError
 from runbook_checks.evidence.coverage import CoverageRow, coverage
 from runbook_checks.evidence.html_report import report_html
-from runbook_checks.evidence.journal import Environment, Journal, ScenarioRecord, to_json
+from runbook_checks.evidence.journal import (
+    Environment,
+    Journal,
+    ScenarioRecord,
+    SkippedScenario,
+    to_json,
+)
 from runbook_checks.evidence.junit import junit_xml
 from runbook_checks.evidence.manifest import write_manifest
 from runbook_checks.evidence.md_report import report_md
@@ -44,6 +50,8 @@ def new_journal(
     *,
     kind: str = "drill",
     now: datetime | None = None,
+    skipped: Sequence[SkippedScenario] = (),
+    stale_baseline: Sequence[str] = (),
 ) -> Journal:
     created = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     return Journal(
@@ -52,6 +60,8 @@ def new_journal(
         kind=kind,
         environment=environment,
         scenarios=tuple(records),
+        skipped=tuple(skipped),
+        stale_baseline=tuple(stale_baseline),
     )
 
 
@@ -70,7 +80,9 @@ def findings_json(journal: Journal) -> str:
 
 def render(journal: Journal, runbook: Runbook | None) -> dict[str, str]:
     """Every file of the bundle but the manifest, by name (from a redacted journal)."""
-    rows: list[CoverageRow] = coverage(runbook, journal.scenarios) if runbook else []
+    rows: list[CoverageRow] = (
+        coverage(runbook, journal.scenarios, journal.skipped) if runbook else []
+    )
     return {
         "journal.json": json.dumps(to_json(journal), indent=2) + "\n",
         "findings.json": findings_json(journal),

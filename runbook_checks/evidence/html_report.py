@@ -57,8 +57,10 @@ pre { background: #0f172a; color: #e2e8f0; padding: 8px 10px; border-radius: 6px
 .badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px;
   font-weight: 600; white-space: nowrap; }
 .passed, .verified, .ok, .passed-by-hand { background: var(--okbg); color: var(--ok); }
+.recovered-by-waiting, .checked { background: #e0f2fe; color: #075985; }
 .runbook-wrong, .failed, .error, .lvl-error { background: var(--badbg); color: var(--bad); }
-.lvl-warning, .manual, .skipped, .performed { background: var(--warnbg); color: var(--warn); }
+.lvl-warning, .manual, .skipped, .performed, .assisted, .manual-only, .partly-verified,
+.by-harness { background: var(--warnbg); color: var(--warn); }
 .lvl-info, .not-drilled { background: #f1f5f9; color: var(--muted); }
 .scenario { border: 1px solid var(--line); border-radius: 10px; padding: 4px 16px 12px;
   margin: 16px 0; }
@@ -179,7 +181,7 @@ def _steps_html(result: DrillResult) -> str:
         rows.append(
             (
                 _e(step.line or "-"),
-                _e(step.phase),
+                _e(step.phase) + " " + badge(f"by {step.by.value}", f"by-{step.by.value}"),
                 f"<code>{_e(step.written)}</code>",
                 executed,
                 badge(step.status),
@@ -271,7 +273,7 @@ def coverage_html(rows: Sequence[CoverageRow]) -> str:
                 _e(row.manual),
                 _e(row.verified),
                 _e(row.failed),
-                badge(row.status, row.status.replace(" ", "-")),
+                badge(row.status, row.status.split(" (")[0].replace(" ", "-")),
                 "<br>".join(
                     f"<code title='{_e(d)}'>{_e(d.rpartition('::')[2] or d)}</code>"
                     for d in row.drills
@@ -294,6 +296,35 @@ def coverage_html(rows: Sequence[CoverageRow]) -> str:
         body,
         numeric=(2, 3, 4, 5, 6),
     )
+
+
+def skipped_html(journal: Journal) -> str:
+    """Scenarios that did not run, with why, and stale baseline entries."""
+    out = []
+    if journal.skipped:
+        out.append(
+            "<p><b>Did not run here</b> (coverage does not count them as drilled):</p>"
+            + table(
+                ("scenario", "section", "option", "reason"),
+                [
+                    (
+                        f"<code>{_e(s.scenario)}</code>",
+                        _e(s.section_title),
+                        _e(s.option or "-"),
+                        _e(s.reason),
+                    )
+                    for s in journal.skipped
+                ],
+            )
+        )
+    if journal.stale_baseline:
+        out.append(
+            "<p><b>Stale baseline entries</b> (acknowledged, matched nothing although their "
+            "section was drilled in full: remove them):</p><ul>"
+            + "".join(f"<li><code>{_e(line)}</code></li>" for line in journal.stale_baseline)
+            + "</ul>"
+        )
+    return "".join(out)
 
 
 def findings_html(records: Sequence[ScenarioRecord]) -> str:
@@ -360,8 +391,12 @@ def report_html(journal: Journal, coverage_rows: Sequence[CoverageRow]) -> str:
             *(scenario_html(i, r) for i, r in enumerate(records)),
             "<h2>Runbook coverage</h2>",
             "<p class='sub'>every scenario section's investigation and mitigation options: how "
-            "many steps can run here, how many need a person, and how many a drill ran "
-            "clean.</p>",
+            "many steps can run here, how many need a person, how many a drill ran clean as "
+            "written, and who did the work: <b>verified</b> (every executable step ran as "
+            "written), <b>assisted</b> (the harness did part of it in the runbook's place), "
+            "<b>recovered by waiting</b> (the failure ended by itself), <b>manual only</b>, "
+            "<b>failed</b>, <b>skipped</b> (with the reason), <b>not drilled</b>.</p>",
+            skipped_html(journal),
             coverage_html(coverage_rows),
             "<h2>Findings</h2>",
             findings_html(records),

@@ -21,7 +21,7 @@ from typing import Union, cast
 
 from runbook_checks import __version__
 from runbook_checks.drill.ledger import LedgerResult, LostWrite
-from runbook_checks.drill.result import DrillResult, Event, StepRecord, Verdict
+from runbook_checks.drill.result import Actor, DrillResult, Event, StepRecord, Verdict
 from runbook_checks.drill.sampler import Sample
 from runbook_checks.evidence.redact import Redactor
 from runbook_checks.gate.findings import Finding, Level
@@ -137,7 +137,18 @@ class ScenarioRecord:
 
     @property
     def needs_postmortem(self) -> bool:
-        return self.result.verdict is not Verdict.PASSED or self.slow
+        return not self.result.verdict.earned or self.slow
+
+
+@dataclass(frozen=True)
+class SkippedScenario:
+    """A scenario that did not run (a capability missing: root, docker, a replica): it
+    is listed with its reason, and coverage never counts its row as drilled."""
+
+    scenario: str  # test id
+    section_title: str
+    option: str | None
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -147,6 +158,10 @@ class Journal:
     kind: str  # "drill" or "gameday"
     environment: Environment
     scenarios: tuple[ScenarioRecord, ...]
+    skipped: tuple[SkippedScenario, ...] = ()
+    # baseline entries of drill findings that matched nothing although every scenario of
+    # their section ran (fixed: remove them), as `Entry.describe()` says them
+    stale_baseline: tuple[str, ...] = ()
 
     def redacted(self, redactor: Redactor) -> Journal:
         """The same journal with every string passed through `redactor`."""
@@ -175,6 +190,8 @@ def _result_json(result: DrillResult) -> dict[str, Json]:
         "budget_s": result.budget_s,
         "started": iso(result.started_wall) if result.started_wall else None,
         "started_wall": result.started_wall,
+        "injected_wall": result.injected_wall,
+        "recovered_by": result.recovered_by,
         "verdict": result.verdict.value,
         "error": result.error,
         "time_to_detect_s": result.time_to_detect_s,
@@ -230,6 +247,8 @@ def to_json(journal: Journal) -> dict[str, Json]:
             }
             for r in records
         ],
+        "skipped": [asdict(s) for s in journal.skipped],
+        "stale_baseline": list(journal.stale_baseline),
     }
 
 
@@ -299,6 +318,7 @@ def _finding(data: Mapping[str, object]) -> Finding:
         suggestion=_str(data, "suggestion"),
         evidence=_str(data, "evidence"),
         source=_str(data, "source", "gate"),
+        cause=_str(data, "cause"),
     )
 
 
@@ -349,6 +369,7 @@ def _result(data: Mapping[str, object]) -> DrillResult:
                 duration_s=_num(s, "duration_s"),
                 output=_str(s, "output"),
                 detail=_str(s, "detail"),
+                by=Actor(_str(s, "by", "runbook")),
             )
             for s in (_obj(x, "steps[]") for x in _list(data.get("steps", []), "steps"))
         ],
@@ -365,6 +386,7 @@ def _result(data: Mapping[str, object]) -> DrillResult:
         verdict=Verdict(_str(data, "verdict", "error")),
         error=_str(data, "error"),
         started_wall=_num(data, "started_wall"),
+        injected_wall=_opt_num(data, "injected_wall"),
     )
 
 
@@ -410,12 +432,20 @@ def from_json(value: object) -> Journal:
         )
         for s in (_obj(x, "scenarios[]") for x in _list(data.get("scenarios", []), "scenarios"))
     )
+    skipped = tuple(
+        SkippedScenario(
+            _str(s, "scenario"), _str(s, "section_title"), _opt_str(s, "option"), _str(s, "reason")
+        )
+        for s in (_obj(x, "skipped[]") for x in _list(data.get("skipped", []), "skipped"))
+    )
     return Journal(
         id=_str(data, "id"),
         created=parse_iso(_str(data, "created")),
         kind=_str(data, "kind", "drill"),
         environment=environment,
         scenarios=scenarios,
+        skipped=skipped,
+        stale_baseline=tuple(str(x) for x in _list(data.get("stale_baseline", []), "stale")),
     )
 
 

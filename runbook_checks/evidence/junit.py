@@ -92,7 +92,7 @@ def junit_xml(journal: Journal) -> str:
 
 def _kind(record: ScenarioRecord) -> str:
     verdict = record.result.verdict
-    if verdict is Verdict.PASSED:
+    if verdict.earned:
         return "passed"
     if record.outcome == "xfailed":
         return "skipped"

@@ -60,11 +60,12 @@ def _scenario(record: ScenarioRecord) -> list[str]:
     )
     out.append("")
     out += md_table(
-        ("line", "phase", "as written", "as executed", "status", "start", "took", "detail"),
+        ("line", "phase", "by", "as written", "as executed", "status", "start", "took", "detail"),
         (
             (
                 s.line or "-",
                 s.phase,
+                s.by.value,
                 f"`{one_line(s.written, 80)}`",
                 f"`{one_line(s.executed, 80)}`" if s.executed else "-",
                 s.status,
@@ -151,6 +152,16 @@ def report_md(
             for row in coverage_rows
         ),
     )
+    if journal.skipped:
+        out += ["", "Did not run here (not counted as drilled):", ""]
+        out += [
+            f"- `{s.scenario}` ({s.section_title}{' / ' + s.option if s.option else ''}): "
+            f"{s.reason}"
+            for s in journal.skipped
+        ]
+    if journal.stale_baseline:
+        out += ["", "Stale baseline entries (matched nothing; remove them):", ""]
+        out += [f"- `{line}`" for line in journal.stale_baseline]
     out += ["", "## Findings", ""]
     findings = sorted_findings([f for r in records for f in r.result.findings])
     if not findings:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runbook_checks.drill.result import Verdict
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence.journal import Journal, JournalError, ScenarioRecord, load_journal
 from runbook_checks.evidence.manifest import verify_manifest
@@ -128,7 +127,8 @@ class ScenarioTrend:
 
     @property
     def passed(self) -> int:
-        return sum(1 for r in self.runs if r.record.result.verdict is Verdict.PASSED)
+        # earned only: an assisted run is the harness's pass, not the runbook's
+        return sum(1 for r in self.runs if r.record.result.verdict.earned)
 
     @property
     def pass_rate(self) -> float:

@@ -116,7 +116,7 @@ def review_html(review: Review) -> str:
             _e(b.journal.kind),
             _e(f"{b.journal.created:%Y-%m-%d %H:%M}"),
             _e(len(b.journal.scenarios)),
-            _e(sum(1 for s in b.journal.scenarios if s.result.verdict.value == "passed")),
+            _e(sum(1 for s in b.journal.scenarios if s.result.verdict.earned)),
             badge("verified", "passed")
             if b.manifest_ok
             else badge("ALTERED", "failed")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from runbook_checks.drill.result import DrillResult
 from runbook_checks.evidence.bundle import new_journal, write_bundle
-from runbook_checks.evidence.journal import ScenarioRecord, environment_for
+from runbook_checks.evidence.journal import ScenarioRecord, SkippedScenario, environment_for
 from runbook_checks.evidence.redact import Redactor, stack_redactor
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Stack
@@ -29,6 +29,8 @@ class SessionEvidence:
     evidence_dir: Path = Path("evidence")
     folder: Path | None = None
     error: str = ""
+    skipped: list[SkippedScenario] = field(default_factory=list)
+    stale_baseline: list[str] = field(default_factory=list)
 
     def saw_stack(self, stack: Stack, runbook: Runbook, evidence_dir: Path) -> None:
         """Called for every drill; reads the stack the first time only."""
@@ -69,7 +71,13 @@ class SessionEvidence:
         env = environment_for(
             self.runbook, backend=self.backend, versions=self.versions, project_root=project_root
         )
-        journal = new_journal(env, self.records(results), kind="drill")
+        journal = new_journal(
+            env,
+            self.records(results),
+            kind="drill",
+            skipped=self.skipped,
+            stale_baseline=self.stale_baseline,
+        )
         self.folder = write_bundle(
             journal, self.evidence_dir, runbook=self.runbook, redactor=self.redactor
         )

@@ -7,6 +7,8 @@ from runbook_checks.gate.findings import Finding, Level
 
 VERDICT_LABEL = {
     Verdict.PASSED: "passed",
+    Verdict.RECOVERED_BY_WAITING: "recovered by waiting",
+    Verdict.ASSISTED: "assisted",
     Verdict.RUNBOOK_WRONG: "runbook wrong",
     Verdict.FAILED: "failed",
     Verdict.ERROR: "error",

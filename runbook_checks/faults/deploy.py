@@ -282,6 +282,16 @@ def _line_with(text: str, needle: str) -> str:
     return lines[-1].strip() if lines else "(no output)"
 
 
+def deployed_releases(stack: Stack) -> list[str]:
+    """The releases deployed on `stack` by BadRelease, oldest first (the one each
+    replaced, then each one): the deployment repository's history, as `git` sees it."""
+    with _DEPLOYED_LOCK:
+        live = [d for d in _DEPLOYED if d.stack is stack]
+    if not live:
+        return []
+    return [live[0].previous_release, *(d.release for d in live)]
+
+
 def rollback(stack: Stack) -> str:
     """Roll the latest bad release on `stack` back to the release it replaced (the
     drill's stand-in for `npm run deploy:rollback`); returns what was done."""

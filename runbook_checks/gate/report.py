@@ -45,6 +45,10 @@ def report_json(report: GateReport) -> dict[str, object]:
             {"section": e.section, "kind": e.kind, "statement": e.statement, "reason": e.reason}
             for e in report.stale
         ],
+        "unchecked_baseline": [
+            {"section": e.section, "kind": e.kind, "statement": e.statement, "cause": e.cause}
+            for e in report.unchecked
+        ],
         "baseline": str(report.baseline.path) if report.baseline.path else None,
         "drift": report.drift.to_json() if report.drift else None,
         "checks": [c.to_json() for c in report.checks],
@@ -144,6 +148,15 @@ def print_report(report: GateReport, stream: TextIO | None = None) -> None:
         for entry in report.stale:
             where = escape(f"[{entry.section or 'document'}]")
             console.print(f"  entry {entry.index}: {where} {entry.kind}: {escape(entry.statement)}")
+    if report.unchecked:
+        console.print(
+            f"\n[dim]{len(report.unchecked)} baseline entr"
+            f"{'y is' if len(report.unchecked) == 1 else 'ies are'} not checked by the gate "
+            "(drill findings: `runbook-checks drill` reports them stale when they match "
+            "nothing):[/dim]"
+        )
+        for entry in report.unchecked:
+            console.print(f"  [dim]{escape(entry.describe())}[/dim]")
     if report.drift is not None:
         drift = report.drift
         console.print(

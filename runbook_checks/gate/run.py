@@ -231,8 +231,9 @@ def run_gate(
     findings.sort(key=lambda f: (f.line or 10**9, _LEVEL_ORDER[f.level], f.kind))
     results = tuple(Result(f, baseline.entry_for(f)) for f in findings)
     produced = {k for run in timer.runs if run.ran for k in run.kinds}
-    stale = tuple(e for e in baseline.stale(findings) if e.kind in produced)
-    unchecked = tuple(e for e in baseline.entries if e.kind not in produced)
+    # entries with a cause fingerprint are a drill's findings: only a drill checks them
+    stale = tuple(e for e in baseline.stale(findings) if e.kind in produced and not e.cause)
+    unchecked = tuple(e for e in baseline.entries if e.kind not in produced or e.cause)
     order = [
         "structure",
         "text",

@@ -6,7 +6,10 @@ The rules, by the command's name (after `sudo`, `env`, `time`, `nohup` and
 - `curl` -> HTTP; `aws` -> AWS; `psql` -> SQL (one step per statement of its `-c`).
 - shell tools the stack's components can answer -> SHELL (`SHELL_TOOLS`).
 - `ssh` -> MANUAL: it logs into a host; the stack's components stand in for hosts.
-- deployment and platform tools -> MANUAL naming the missing system (`NOT_IN_STACK`).
+- platform commands the stack carries out from their text (`kubectl rollout restart` /
+  `scale`, `heroku config:set` / `restart`, `npm run SCRIPT`, `git checkout REV`: see
+  `runbook.platform`) -> PLATFORM.
+- other deployment and platform tools -> MANUAL naming the missing system (`NOT_IN_STACK`).
 - `docker` read-only subcommands (ps, logs, inspect, ...) -> SHELL, others MANUAL.
 - anything else -> MANUAL "unknown command <name>".
 """
@@ -14,6 +17,7 @@ The rules, by the command's name (after `sudo`, `env`, `time`, `nohup` and
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -109,6 +113,11 @@ def command_words(argv: list[str]) -> list[str]:
 
 def classify(argv: list[str]) -> Classification:
     words = command_words(argv)
+    if words:
+        from runbook_checks.runbook.platform import understood
+
+        if understood(shlex.join(words)):
+            return Classification(StepKind.PLATFORM, PurePosixPath(words[0]).name)
     if not words:
         return Classification(StepKind.MANUAL, "", UNKNOWN_REASON.format(name="(none)"))
     name = PurePosixPath(words[0]).name or words[0]

@@ -21,6 +21,9 @@ class StepKind(enum.StrEnum):
     HTTP = "http"  # a curl command line
     AWS = "aws"  # an aws CLI command line
     SHELL = "shell"  # a shell tool the stack can answer (pg_isready, df, redis-cli, ...)
+    # a platform command carried out from its text (kubectl scale, heroku config:set,
+    # npm run SCRIPT, git checkout): see runbook_checks.steps.platform
+    PLATFORM = "platform"
     MANUAL = "manual"  # needs a human or a system the stack does not have
     NOTE = "note"  # prose in a code block (status templates, numbered instructions)
 

@@ -186,6 +186,10 @@ def _dispatch(step: Step, ctx: ExecContext) -> StepResult:
         from runbook_checks.steps.aws import run_aws
 
         return run_aws(step, ctx)
+    if step.kind is StepKind.PLATFORM:
+        from runbook_checks.steps.platform import run_platform
+
+        return run_platform(step, ctx)
     from runbook_checks.steps.shell import run_shell
 
     return run_shell(step, ctx)

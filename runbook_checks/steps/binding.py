@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import httpx
 
     from runbook_checks.stack.base import Stack
+    from runbook_checks.steps.platform import Platform
 
 # Placeholders the runbook under test uses. A known placeholder without a value is
 # reported as unbound wherever it appears as a whole word (case-sensitive).
@@ -109,6 +110,8 @@ class Bindings:
       it (a status page stand-in, e.g. a respx router's `httpx.MockTransport`). curl
       lines to such a host are sent to that transport and never leave the process (the
       request's client closes it afterwards: give a stateless one).
+    - `platform`: what platform commands (kubectl, heroku, npm run, git checkout) act on
+      (runbook_checks.steps.platform); None: such steps are left to a person.
     - `placeholders`: names that are placeholders when they have no value.
     - `secrets`: extra values to redact from evidence.
     """
@@ -121,6 +124,7 @@ class Bindings:
     processes: Mapping[str, str] = field(default_factory=dict)
     files: Mapping[str, Path] = field(default_factory=dict)
     edges: Mapping[str, httpx.BaseTransport] = field(default_factory=dict)
+    platform: Platform | None = None
     placeholders: frozenset[str] = frozenset(KNOWN_PLACEHOLDERS)
     secrets: frozenset[str] = frozenset()
     work_dir: Path = Path(".")
@@ -202,6 +206,8 @@ class Bindings:
                 changes[name] = frozenset(getattr(self, name)) | frozenset(value)
             elif name == "work_dir":
                 changes[name] = Path(str(value))
+            elif name == "platform":
+                changes[name] = value
             else:
                 raise TypeError(f"Bindings has no field {name!r}")
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -190,9 +190,10 @@ def test_api_server_down_options(runbook: Runbook) -> None:
     failover = section.option("b")
     assert [s.kind for s in failover.steps] == [StepKind.AWS, StepKind.AWS, StepKind.SHELL]
     rollback = section.option("Option C: Rollback Deployment")
-    assert [s.manual_reason for s in rollback.steps] == [
-        "git: no deployment repository in the stack",
-        "npm: no build or deployment pipeline in the stack",
+    # carried out from their text on the stack's deployment history and pipeline
+    assert [(s.kind, s.text) for s in rollback.steps] == [
+        (StepKind.PLATFORM, "git checkout main@{1}"),
+        (StepKind.PLATFORM, "npm run deploy:rollback"),
     ]
     assert len(restart.blocks) == 1
     assert restart.blocks[0].line == 98
@@ -208,13 +209,11 @@ def test_database_failure_options(runbook: Runbook) -> None:
     assert kill[0].text == "SELECT pg_terminate_backend(PID);"
     assert kill[1].text.endswith("INTERVAL '10 minutes';")
     replica = section.option("B").steps
-    assert [s.kind for s in replica] == [StepKind.AWS, StepKind.MANUAL, StepKind.MANUAL]
-    assert replica[1].manual_reason == "heroku: no Heroku app in the stack"
-    assert replica[2].manual_reason == "kubectl: no Kubernetes cluster in the stack"
+    assert [s.kind for s in replica] == [StepKind.AWS, StepKind.PLATFORM, StepKind.PLATFORM]
     restore = section.option("C").steps
     assert [(s.line, s.kind) for s in restore] == [
         (211, StepKind.MANUAL),
-        (214, StepKind.MANUAL),
+        (214, StepKind.PLATFORM),
         (217, StepKind.AWS),
         (221, StepKind.MANUAL),
         (222, StepKind.MANUAL),
