@@ -21,6 +21,26 @@ def verdicts(folder: Path) -> dict[str, str]:
     return {s["scenario"]: s["verdict"] for s in journal.get("scenarios", [])}
 
 
+def fingerprints(folder: Path) -> dict[str, tuple[str, ...]]:
+    """Per scenario, the (kind, cause) of each ERROR finding: what the baseline matches."""
+    journal = json.loads((folder / "journal.json").read_text())
+    return {
+        s["scenario"]: tuple(
+            sorted(
+                f"{f['kind']}[{f.get('cause', '')}]"
+                for f in s.get("findings", [])
+                if f.get("level") == "error"
+            )
+        )
+        for s in journal.get("scenarios", [])
+    }
+
+
+def stale(folder: Path) -> int:
+    journal = json.loads((folder / "journal.json").read_text())
+    return len(journal.get("stale_baseline", []))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1)
@@ -28,6 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     evidence = ROOT / "evidence"
     runs: list[dict[str, str]] = []
+    prints: list[dict[str, tuple[str, ...]]] = []
     for n in range(args.runs):
         before = set(evidence.iterdir()) if evidence.exists() else set()
         begin = time.monotonic()
@@ -50,16 +71,23 @@ def main() -> None:
         new = sorted(p for p in set(evidence.iterdir()) - before if (p / "journal.json").exists())
         found = verdicts(new[-1]) if new else {}
         runs.append(found)
+        prints.append(fingerprints(new[-1]) if new else {})
         print(
             f"drill {n + 1}: {took:.0f} s wall (target < 180 s), exit {done.returncode}, "
             f"{len(found)} scenarios: "
             + ", ".join(f"{v}={list(found.values()).count(v)}" for v in sorted(set(found.values())))
+            + f"; stale baseline entries: {stale(new[-1]) if new else '?'}"
         )
     if len(runs) > 1:
         differing = {k for r in runs for k in r if len({x.get(k) for x in runs}) > 1}
         print(
             f"verdicts identical across {len(runs)} runs: {not differing}"
             + (f"; differ: {sorted(differing)}" if differing else "")
+        )
+        moved = {k for r in prints for k in r if len({x.get(k) for x in prints}) > 1}
+        print(
+            f"error findings (kind and cause) identical across {len(prints)} runs: {not moved}"
+            + (f"; differ: {sorted(moved)}" if moved else "")
         )
     sys.exit(0)
 

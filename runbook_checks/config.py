@@ -46,6 +46,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("evidence_dir", "folder that receives the evidence of each drill", "evidence"),
     Option("pool_size", "DB_POOL_SIZE of the Files API in the stack", "20"),
     Option(
+        "max_recovery_wait_s",
+        "how long a drill waits for recovery after the mitigation before calling it not "
+        "recovered (capped by the severity's response time and the scenario's own cap)",
+        "60",
+    ),
+    Option(
         "strict_baseline",
         "fail the drill session when a baseline entry of a drill finding matched nothing "
         "although every scenario of its section ran (a fixed defect still acknowledged): "
@@ -94,6 +100,7 @@ class ChecksConfig:
     images: ImageNames = field(default_factory=ImageNames)
     docker_network: str = "auto"  # one of DOCKER_NETWORKS
     strict_baseline: bool = False
+    max_recovery_wait_s: float = 60.0
 
     @classmethod
     def from_values(cls, values: dict[str, str], *, root: Path) -> ChecksConfig:
@@ -122,6 +129,15 @@ class ChecksConfig:
             raise UsageError(
                 f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"
             )
+        raw_wait = values.get("max_recovery_wait_s") or defaults["max_recovery_wait_s"]
+        try:
+            max_wait = float(raw_wait)
+            if not 0 < max_wait <= 24 * 3600:
+                raise ValueError
+        except ValueError:
+            raise UsageError(
+                f"--max-recovery-wait-s {raw_wait!r}: expected seconds, more than 0"
+            ) from None
         strict = (values.get("strict_baseline") or defaults["strict_baseline"]).strip().lower()
         if strict not in ("yes", "no", "true", "false", "1", "0"):
             raise UsageError(f"--strict-baseline {strict!r}: expected yes or no")
@@ -133,6 +149,7 @@ class ChecksConfig:
             images=images,
             docker_network=network,
             strict_baseline=strict in ("yes", "true", "1"),
+            max_recovery_wait_s=max_wait,
         )
 
 

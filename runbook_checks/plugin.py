@@ -233,6 +233,7 @@ def drill(
         baseline=baseline,
         on_result=journal.add,
         on_event=_progress_printer(request.config),
+        max_wait_s=checks_config.max_recovery_wait_s,
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.drill.result import DrillResult, Event, Verdict
-from runbook_checks.drill.runner import WRITES_LOST, Drill
+from runbook_checks.drill.runner import DEFAULT_MAX_WAIT_S, WRITES_LOST, Drill
 from runbook_checks.drill.spec import Scenario
 from runbook_checks.gate.baseline import Baseline, Entry
 from runbook_checks.gate.findings import Finding
@@ -47,6 +47,7 @@ class DrillFixture:
     on_result: Callable[[DrillResult], None]
     clock: Clock = SYSTEM_CLOCK
     on_event: Callable[[DrillResult, Event], None] | None = None
+    max_wait_s: float = DEFAULT_MAX_WAIT_S
 
     def run(self, scenario: Scenario) -> DrillResult:
         drill = Drill(
@@ -59,6 +60,7 @@ class DrillFixture:
             clock=self.clock,
             on_result=self.on_result,
             on_event=self.on_event,
+            max_wait_s=self.max_wait_s,
         )
         return drill.run(scenario)
 

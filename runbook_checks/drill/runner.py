@@ -53,6 +53,7 @@ DRILL_KINDS = frozenset(
         "mitigation-did-not-recover",
         "recovery-over-budget",
         "no-mitigation",
+        "service-left-broken",
         HARNESS_ASSISTED,
         FIX_NOT_DOCUMENTED,
         WRITES_LOST,
@@ -509,7 +510,22 @@ class Drill:
         ctx.event("reverted", "fault reverted")
         # the service's own steady state (a scenario's recovery check may name something
         # only the mitigation brings, like a warmed cache)
-        self._await(health_and_canary, ctx, "steady state after reverting the fault", 60.0)
+        try:
+            self._await(health_and_canary, ctx, "steady state after reverting the fault", 60.0)
+        except WaitTimeout as exc:
+            if not result.runbook_errors:
+                raise  # nothing the runbook did explains it: the drill cannot go on
+            # the runbook's own steps left the service broken even without the fault
+            # (uploads left disabled, a deployment left at 0 replicas ...)
+            ctx.finding(
+                Level.ERROR,
+                "service-left-broken",
+                f"with the fault reverted the service is still not healthy: {exc.last}; "
+                "the option's steps left it so",
+                suggestion="end the option with steps that restore normal service, and a "
+                "check that they did",
+                cause=f"health_and_canary: {cause_class(str(exc.last or ''))}",
+            )
         if ledger is not None:
             ledger.phase = "after"
             for _ in range(3):
@@ -538,11 +554,16 @@ class Drill:
                     cause=f"{check}: over-budget",
                 )
         except WaitTimeout as exc:
+            ran = "; ".join(
+                f"line {r.line} `{r.written[:60]}` ({r.status}, by {r.by.value})"
+                for r in result.steps
+                if r.phase not in ("investigation",) and r.line
+            )
             ctx.finding(
                 Level.ERROR,
                 "mitigation-did-not-recover",
                 f"after the runbook's mitigation the service did not recover within "
-                f"{wait:.0f}s: {exc.last}",
+                f"{wait:.0f}s: {exc.last}" + (f"; the option's steps: {ran}" if ran else ""),
                 suggestion="the option's steps do not fix this failure; see the "
                 "steps and their output in the journal",
                 cause=f"{check}: {cause_class(str(exc.last or ''))}",
@@ -724,7 +745,23 @@ class Drill:
             # an effect taken from the text counts as the runbook's only when the step
             # did not fail as written (else the harness made up for it)
             by = Actor.HARNESS if action.by is Actor.RUNBOOK and failed_as_written else action.by
-            done = action.do(ctx)
+            try:
+                done = action.do(ctx)
+            except Exception as exc:
+                if by not in (Actor.RUNBOOK, Actor.CHECK):
+                    raise  # the harness itself could not do its part: the drill errs
+                # what the text says cannot be carried out, or the check of what it
+                # promises fails: a defect of the text at its line
+                ctx.record(by.value, step.text, "failed", f"{exc}", step.line, by=by)
+                ctx.finding(
+                    Level.ERROR,
+                    "mitigation-step-failed",
+                    f"the stack cannot carry out what the step says, or it does not hold: {exc}",
+                    step=step,
+                    suggestion=action.why or "correct the step's values",
+                    cause=f"{by.value}: {action.name}",
+                )
+                continue
             ctx.record(
                 "on-behalf" if by is Actor.HARNESS else by.value,
                 step.text,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.drill.ledger import Ledger
-from runbook_checks.drill.result import DrillResult, Event, Verdict
+from runbook_checks.drill.result import Actor, DrillResult, Event, Verdict
 from runbook_checks.drill.runner import DrillContext, DrillSession, health_and_canary
 from runbook_checks.drill.sampler import HealthSampler
 from runbook_checks.errors import UsageError
@@ -387,7 +387,7 @@ class GameDay:
             )
         except WaitTimeout as exc:
             detail = f"not recovered: {exc.last}"
-            ctx.record("verification", "resolved?", "failed", detail)
+            ctx.record("verification", "resolved?", "failed", detail, by=Actor.CHECK)
             self.operator.say(f"T+{seconds(at)}: {detail}. The incident stays open.")
             self.state.phase = "incident open: work it through the runbook"
             return False
@@ -396,7 +396,8 @@ class GameDay:
             "verification",
             "resolved?",
             "ok",
-            "recovery confirmed ("
+            by=Actor.CHECK,
+            detail="recovery confirmed ("
             + (
                 "the scenario's check"
                 if self.entry.scenario.recovered
@@ -431,7 +432,9 @@ class GameDay:
             return
         if not step.executable:
             self.operator.say(f"line {step.line} is a manual step here: {step.manual_reason}")
-            ctx.record("operator", step.text, "manual", step.manual_reason, step.line)
+            ctx.record(
+                "operator", step.text, "manual", step.manual_reason, step.line, by=Actor.PERSON
+            )
             return
         self.operator.say(f"running line {step.line}: {step.text}")
         outcome = ctx.run_step(step, "operator")

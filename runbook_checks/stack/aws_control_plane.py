@@ -265,10 +265,75 @@ class PreconditionGate:
         return [body]
 
 
+def _target_key(target: Mapping[str, Any], default_port: object) -> str:
+    return f"{target['Id']}#{target.get('Port', default_port)}"
+
+
+def targets_by_id_and_port() -> None:
+    """AWS tells a target group's targets apart by Id *and* Port (the same IP address or
+    instance, registered on two ports, is two targets: ELBv2 RegisterTargets, "You can
+    register each EC2 instance or IP address with the same target group multiple times
+    using different ports"). moto keys them by Id alone, so registering a second API
+    instance on 127.0.0.1 replaced the first. This makes moto's target group keep them
+    apart, the way AWS does (idempotent; the launcher's process only)."""
+    from moto.elbv2.exceptions import InvalidTargetError
+    from moto.elbv2.models import FakeTargetGroup
+
+    if getattr(FakeTargetGroup, "_by_id_and_port", False):
+        return
+    original_health = FakeTargetGroup.health_for
+
+    def register(self: Any, targets: list[dict[str, Any]]) -> None:
+        from moto.elbv2.exceptions import TargetNotRunning
+
+        for target in targets:
+            instance = self.ec2_backend.get_instance_by_id(target["Id"])
+            if instance and instance.state != "running":
+                raise TargetNotRunning(instance_id=target["Id"])
+            key = _target_key(target, self.port)
+            self.targets[key] = {"Id": target["Id"], "Port": target.get("Port", self.port)}
+            self.deregistered_targets.pop(key, None)
+
+    def deregister(self: Any, targets: list[dict[str, Any]]) -> None:
+        for target in targets:
+            key = _target_key(target, self.port)
+            found = self.targets.pop(key, None)
+            if not found:
+                raise InvalidTargetError()
+            self.deregistered_targets[key] = found
+
+    def deregister_terminated_instances(self: Any, instance_ids: list[str]) -> None:
+        for key, target in list(self.targets.items()):
+            if target["Id"] in instance_ids:
+                self.terminated_targets[key] = self.targets.pop(key)
+
+    def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        key = _target_key(target, self.port)
+        # moto's own answer, looked up under the Id+Port key it now files targets by
+        views = {}
+        for name in ("targets", "deregistered_targets", "terminated_targets"):
+            table = getattr(self, name)
+            views[name] = table
+            setattr(self, name, {target["Id"]: table[key]} if key in table else {})
+        try:
+            return original_health(self, target, ec2_backend)
+        finally:
+            for name, table in views.items():
+                setattr(self, name, table)
+
+    FakeTargetGroup.register = register  # type: ignore[method-assign]
+    FakeTargetGroup.deregister = deregister  # type: ignore[method-assign]
+    FakeTargetGroup.deregister_terminated_instances = deregister_terminated_instances  # type: ignore[method-assign]
+    FakeTargetGroup.health_for = health_for  # type: ignore[method-assign]
+    FakeTargetGroup._by_id_and_port = True  # type: ignore[attr-defined]
+
+
 def build_app(rules: tuple[Rule, ...] = RULES) -> PreconditionGate:
-    """moto's server application (as `moto_server` builds it) behind the rules."""
+    """moto's server application (as `moto_server` builds it) behind the rules, with its
+    target groups keeping targets apart by Id and Port as AWS does."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    targets_by_id_and_port()
     moto_app = DomainDispatcherApplication(create_backend_app)
     return PreconditionGate(moto_app, rules=rules)
 

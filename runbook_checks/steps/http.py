@@ -587,6 +587,11 @@ def _transfer_info(
 
 
 def _json(content_type: str, raw: bytes) -> JsonValue:
+    """The body as data: JSON parsed; Prometheus' text exposition (a /metrics page) as
+    {series: value}, so a check reads every series however long the page (the output
+    text is an excerpt)."""
+    if "version=0.0.4" in content_type.lower() or "openmetrics" in content_type.lower():
+        return _prometheus(raw)
     if "json" not in content_type.lower():
         return None
     try:
@@ -594,6 +599,20 @@ def _json(content_type: str, raw: bytes) -> JsonValue:
     except ValueError:
         return None
     return value
+
+
+def _prometheus(raw: bytes) -> JsonValue:
+    series: dict[str, JsonValue] = {}
+    for line in raw.decode(errors="replace").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            series[name.strip()] = float(value)
+        except ValueError:
+            continue
+    return series
 
 
 def _emit_body(
