@@ -546,3 +546,39 @@ def test_the_moto_reader_sees_instances_replicas_snapshots_and_groups(
     )["TargetGroups"][0]["TargetGroupArn"]
     assert state.target_group(arn) == TargetGroup(arn, "ip", vpc, "ipv4", (SUBNET,))
     assert state.target_group(arn + "0") is None
+
+
+def test_target_groups_keep_targets_apart_by_id_and_port() -> None:
+    """AWS registers the same IP address on two ports as two targets (RegisterTargets);
+    the control plane's moto does too once the launcher has corrected it."""
+    import boto3
+    from moto import mock_aws
+
+    from runbook_checks.stack.aws_control_plane import targets_by_id_and_port
+
+    targets_by_id_and_port()
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="us-east-1")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        elb = boto3.client("elbv2", region_name="us-east-1")
+        group = elb.create_target_group(
+            Name="apis", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip"
+        )["TargetGroups"][0]["TargetGroupArn"]
+        elb.register_targets(
+            TargetGroupArn=group,
+            Targets=[{"Id": "10.0.0.5", "Port": 8001}, {"Id": "10.0.0.5", "Port": 8002}],
+        )
+
+        def registered() -> list[tuple[str, int]]:
+            health = elb.describe_target_health(TargetGroupArn=group)
+            return sorted(
+                (d["Target"]["Id"], d["Target"]["Port"]) for d in health["TargetHealthDescriptions"]
+            )
+
+        assert registered() == [("10.0.0.5", 8001), ("10.0.0.5", 8002)]
+        elb.deregister_targets(TargetGroupArn=group, Targets=[{"Id": "10.0.0.5", "Port": 8001}])
+        assert registered() == [("10.0.0.5", 8002)]
+        one = elb.describe_target_health(
+            TargetGroupArn=group, Targets=[{"Id": "10.0.0.5", "Port": 8001}]
+        )["TargetHealthDescriptions"][0]["TargetHealth"]
+        assert one["Reason"] == "Target.NotRegistered"
