@@ -6,7 +6,8 @@
 #   runbook-checks/redis:7           Debian's Redis                       (stand-in for redis:7)
 #   runbook-checks/python:3.11       Python + venv + the host's CA bundle (shared layer)
 #   runbook-checks/moto:dev          moto's server: the S3 stand-in (for minio/minio) and
-#                                    the AWS control plane (for motoserver/moto)
+#                                    the AWS control plane (for motoserver/moto), with the
+#                                    project's launcher (moto behind AWS's preconditions)
 #   runbook-checks/files-api:dev     the Files API twin, this project pip-installed
 #
 # Idempotent: every image carries a content hash (org.runbook-checks.hash) of what it is
@@ -164,6 +165,20 @@ redis_ctx=$(stage_dir redis)
 python_ctx=$(stage_dir python)
 cp "$ca" "$python_ctx/ca-certificates.crt"
 moto_ctx=$(stage_dir moto)
+# the AWS control plane's launcher (`python -m runbook_checks.stack.aws_control_plane`):
+# exactly the modules it imports, which need the standard library and moto alone
+# (tests/unit/stack/test_docker_moto.py imports it from these files only)
+LAUNCHER_FILES=(
+  runbook_checks/__init__.py
+  runbook_checks/errors.py
+  runbook_checks/stack/__init__.py
+  runbook_checks/stack/aws_rules.py
+  runbook_checks/stack/aws_control_plane.py
+)
+for file in "${LAUNCHER_FILES[@]}"; do
+  mkdir -p "$moto_ctx/launcher/$(dirname "$file")"
+  cp "$file" "$moto_ctx/launcher/$file"
+done
 # moto at the version the local backend runs (parity), else the newest 5.x
 moto_version=$("$ROOT_DIR/.venv/bin/python" -c 'import moto; print(moto.__version__)' 2>/dev/null || true)
 moto_spec="moto[server]>=5"
