@@ -17,9 +17,12 @@ request changes the state between the decision and moto's action. Requests of ot
 operations (describe, stop-instances ...) are not serialised: moto's backends take no
 locks of their own either.
 
-The docker backend cannot use this launcher: its moto image (docker/moto, built by
-scripts/images.sh) has moto installed and not this project, so its control plane is
-plain `moto_server`, without these rules (see stack/docker/components.py).
+The docker backend runs this same launcher in its moto image: docker/moto carries this
+module and aws_rules.py (with the package `__init__`s and errors.py, staged by
+scripts/images.sh) beside moto, and nothing else of the project. So both modules import
+only the standard library, each other and (lazily) moto; tests/unit/stack/test_docker_moto.py
+imports the launcher from those files alone. With a foreign moto image (motoserver/moto)
+that backend's control plane is plain `moto_server` (see stack/docker/components.py).
 """
 
 from __future__ import annotations

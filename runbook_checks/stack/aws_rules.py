@@ -17,6 +17,9 @@ already refuses the way AWS does is listed in `LEFT_TO_MOTO`, and the integratio
 Messages: where AWS's exact text was found (AWS's own answers quoted in public error
 reports) it is used (`Wording.AWS`); elsewhere the code and status are AWS's documented
 ones and the text says the same thing in our words (`Wording.SHAPE`).
+
+Standard library only: the docker backend's moto image carries this module and the
+launcher without the rest of the project (see aws_control_plane.py).
 """
 
 from __future__ import annotations

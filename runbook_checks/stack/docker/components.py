@@ -16,13 +16,16 @@ runbook's own commands reach it on 127.0.0.1:PORT, exactly as they reach the loc
   stack network's clients with scram-sha-256: connections to a published port arrive from
   the network's gateway, not from 127.0.0.1.
 - Redis: `redis-server` with the local stack's flags (`--bind 0.0.0.0` bridged).
-- moto (object store, AWS control plane): `moto_server -H 127.0.0.1 -p PORT` (`-H 0.0.0.0`
-  bridged). The control plane is plain moto here, WITHOUT the local stack's AWS
-  preconditions (`stack/aws_control_plane.py` + `aws_rules.py`): that launcher is part of
-  this project, and the moto image (docker/moto, scripts/images.sh) installs moto alone;
-  the Files API image installs this project's dependencies but removes the project
-  itself. So on this backend the runbook's aws commands meet moto's leniency (a running
-  instance's type changed, a non-replica "promoted"); the stack's versions say so.
+- moto, the object store: `moto_server -H 127.0.0.1 -p PORT` (`-H 0.0.0.0` bridged).
+- moto, the AWS control plane: the local stack's launcher, `python -m
+  runbook_checks.stack.aws_control_plane -H 127.0.0.1 -p PORT` (moto's app behind AWS's
+  preconditions, `aws_rules.py`, its target groups keeping targets apart by Id and Port),
+  when the image carries it: the moto image `make images` builds (docker/moto) has its
+  modules (standard library and moto only) and says so with a label
+  (`images.CONTROL_PLANE_LABEL`). A foreign moto image (motoserver/moto) has only moto:
+  there the control plane is plain `moto_server`, with moto's leniency (a running
+  instance's type changed, a non-replica "promoted", one target per IP address, so API
+  instances on 127.0.0.1 collapse into one); the stack's versions say which one runs.
 - MinIO (object store, when the configured image is MinIO): `minio server` on
   127.0.0.1:PORT (0.0.0.0:PORT bridged) with root credentials generated per stack (MinIO
   wants a secret of 8+ characters, moto's dummy `testing` is refused); they reach the API
@@ -72,6 +75,8 @@ PGDATA_MOUNT = "/var/lib/postgresql/data"  # where the host's disk is mounted
 PGDATA = f"{PGDATA_MOUNT}/pgdata"  # a folder below it: initdb wants an empty one
 INITDB_ARGS = "-E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256"
 HBA_FILE = "/etc/runbook-checks/pg_hba.conf"  # bridged: the stack's own, mounted read-only
+MOTO_SERVER = ("moto_server",)  # moto's own server: `-H HOST -p PORT`
+LAUNCHER = ("python", "-m", "runbook_checks.stack.aws_control_plane")  # the same arguments
 
 
 @dataclass(frozen=True)
@@ -332,8 +337,8 @@ class DockerRedis(LocalRedis):
 
 
 class DockerMoto(MotoServer):
-    """moto's server in a container: the object store or the AWS control plane (plain
-    `moto_server`: the image has no runbook_checks, so no precondition rules; see above)."""
+    """moto's server in a container: the object store (`moto_server`) or the AWS control
+    plane (the launcher where the image carries it, else plain `moto_server`; see above)."""
 
     def __init__(
         self,
@@ -354,16 +359,26 @@ class DockerMoto(MotoServer):
         work_dir.mkdir(parents=True, exist_ok=True)
         self.image = image
         self.port = free_port()
+        # the control plane refuses what AWS refuses where the image lets it
+        self.launcher = name == "aws" and image.has_launcher
         self.process = placement.process(
             name,
             image,
             work_dir / f"{name}.log",
             clock,
             ports=(self.port,),
-            entrypoint=("moto_server",),
+            entrypoint=LAUNCHER if self.launcher else MOTO_SERVER,
             command=("-H", placement.bind_host, "-p", str(self.port)),
             environment=placement.env(AWS_TEST_ENV),
         )
+
+    def describe(self) -> str:
+        """What serves: for the stack's versions."""
+        if self.launcher:
+            return "moto behind AWS's preconditions (stack/aws_rules.py)"
+        if self.name == "aws":
+            return "plain moto_server, without AWS's preconditions (the image has no launcher)"
+        return "moto"
 
 
 class DockerMinio(MotoServer):

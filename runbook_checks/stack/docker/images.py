@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 IMAGES_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "images.sh"
 FLAVOUR_LABEL = "org.runbook-checks.flavour"
 HASH_LABEL = "org.runbook-checks.hash"
+# a moto image that carries this project's AWS control plane launcher (docker/moto):
+# `python -m runbook_checks.stack.aws_control_plane`, moto behind AWS's preconditions
+CONTROL_PLANE_LABEL = "org.runbook-checks.control-plane"
+CONTROL_PLANE_RULES = "rules"
 
 # the default image -> the stand-in `make images` builds for it (no registry needed)
 STAND_INS = {
@@ -45,10 +49,17 @@ class ResolvedImage:
     name: str  # what runs (the configured image, or its stand-in)
     image_id: str
     flavour: str  # how to start it: postgres, redis, moto, minio, files-api
+    control_plane: str = ""  # its CONTROL_PLANE_LABEL ("rules": it has the launcher)
 
     @property
     def stand_in(self) -> bool:
         return self.name != self.configured
+
+    @property
+    def has_launcher(self) -> bool:
+        """Does it carry the project's AWS control plane launcher (a moto image that
+        `make images` built; a foreign motoserver/moto image does not)?"""
+        return self.flavour == "moto" and self.control_plane == CONTROL_PLANE_RULES
 
     def describe(self) -> str:
         return f"{self.name} (stand-in for {self.configured})" if self.stand_in else self.name
@@ -92,7 +103,12 @@ def resolve_images(client: DockerClient, images: ImageNames) -> dict[str, Resolv
                 continue
             labels = dict(image.labels or {})
             found[component] = ResolvedImage(
-                component, configured, name, str(image.id), _flavour(component, name, labels)
+                component,
+                configured,
+                name,
+                str(image.id),
+                _flavour(component, name, labels),
+                control_plane=labels.get(CONTROL_PLANE_LABEL, ""),
             )
             break
         else:

@@ -285,6 +285,7 @@ class DockerStack(LocalStack):
         pg = self.components.get("postgres")
         for name, image in self.resolved.items():
             server = ""
+            component = self.components.get(name)
             if name == "postgres" and isinstance(pg, DockerPostgres):
                 server = f"PostgreSQL {pg.server_version()}, "
             elif name == "redis":
@@ -292,8 +293,8 @@ class DockerStack(LocalStack):
                     server = f"Redis {self.components['redis'].version()}, "  # type: ignore[attr-defined]
             elif name == "api":
                 server = f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}, "
-            elif name == "aws":  # plain moto_server: the image lacks the precondition rules
-                server = f"{image.flavour} without AWS's preconditions, "
+            elif isinstance(component, DockerMoto):  # the launcher or plain moto_server
+                server = f"{component.describe()}, "
             elif image.flavour in ("moto", "minio"):
                 server = f"{image.flavour}, "
             out[name] = f"{server}image {image.describe()} {image.image_id[7:19]}"
