@@ -316,6 +316,70 @@ def test_container_faults_say_why_elsewhere() -> None:
         assert "--backend docker" in reason
 
 
+# -- the AWS control plane: the local stack's launcher, in the moto image ------------------
+
+
+def test_the_control_plane_refuses_what_aws_refuses(
+    fresh: object, runbook: object, tmp_path: Path
+) -> None:
+    """The runbook's own resize line, run by the aws executor (the real CLI) against the
+    container, is refused on a running instance with AWS's error, as on the local stack."""
+    from runbook_checks.steps.base import ExecContext, StepStatus, run_step
+    from runbook_checks.steps.binding import Bindings
+
+    stack = fresh
+    aws = stack.component("aws")  # type: ignore[attr-defined]
+    container = _client().containers.get(aws.process.container_id)  # type: ignore[attr-defined]
+    launcher = ["python", "-m", "runbook_checks.stack.aws_control_plane"]
+    assert container.attrs["Config"]["Entrypoint"] == launcher
+    assert "behind AWS's preconditions" in stack.versions()["aws"]  # type: ignore[attr-defined]
+    ec2 = stack.endpoints.boto3_client("ec2")  # type: ignore[attr-defined]
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    made = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.medium")
+    instance = made["Instances"][0]["InstanceId"]
+    resize = next(  # aws ec2 modify-instance-attribute --instance-id i-xxx --instance-type ...
+        step
+        for section in runbook.sections  # type: ignore[attr-defined]
+        for step in (*section.steps, *section.other_steps)
+        if step.text.startswith("aws ec2 modify-instance-attribute")
+    )
+    context = ExecContext(
+        stack,  # type: ignore[arg-type]
+        Bindings(values={"i-xxx": instance}, work_dir=tmp_path),
+        timeout_s=30.0,
+    )
+    result = run_step(resize, context)
+    assert result.status is StepStatus.FAILED, result.summary()
+    assert "An error occurred (IncorrectInstanceState)" in result.error, result.summary()
+    assert f"The instance '{instance}' is not in the 'stopped' state." in result.error
+    found = ec2.describe_instances(InstanceIds=[instance])["Reservations"][0]["Instances"][0]
+    assert (found["State"]["Name"], found["InstanceType"]) == ("running", "t3.medium")
+
+
+def test_api_instances_on_one_address_are_targets_apart_by_port(fresh: object) -> None:
+    """Scaled out: a second API container registered in the primary target group on
+    127.0.0.1 with its own port is a second target (AWS keys targets by Id and Port; plain
+    moto kept one per address, so the balancer never had more than one instance)."""
+    stack = fresh
+    api = stack.api  # type: ignore[attr-defined]
+    extra = stack.add_api_instance("api-2")  # type: ignore[attr-defined]
+    stack.register_api(extra)  # type: ignore[attr-defined]
+    assert api.port != extra.port
+    elb = stack.endpoints.boto3_client("elbv2")  # type: ignore[attr-defined]
+    primary = stack.target_groups["files-primary"]  # type: ignore[attr-defined]
+    health = elb.describe_target_health(TargetGroupArn=primary)["TargetHealthDescriptions"]
+    targets = sorted((d["Target"]["Id"], d["Target"]["Port"]) for d in health)
+    both = sorted([("127.0.0.1", api.port), ("127.0.0.1", extra.port)])
+    assert targets == both
+    balancer = stack.balancer  # type: ignore[attr-defined]
+    assert sorted(balancer.targets) == both
+    wait_until(
+        lambda: sorted(balancer.healthy_targets) == both or None,
+        what="the balancer to find both API containers healthy",
+        timeout_s=15,
+    )
+
+
 def test_stop_removes_every_container_and_the_folder(engine: dict[str, str]) -> None:
     from runbook_checks.stack.docker.stack import DockerStack
 
