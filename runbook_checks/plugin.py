@@ -353,6 +353,8 @@ def pytest_terminal_summary(
         option = f" / {result.option}" if result.option else ""
         terminalreporter.write_line(f"{result.section_title}{option}")
         terminalreporter.write_line(f"    {result.summary_line()}")
+        if result.note:
+            terminalreporter.write_line(f"    {result.note[:300]}")
         for finding in result.runbook_errors:
             terminalreporter.write_line(f"    - line {finding.line}: {finding.message[:150]}")
     evidence = config.stash.get(_EVIDENCE_KEY, None)

@@ -83,6 +83,7 @@ class DrillResult:
     error: str = ""
     started_wall: float = 0.0
     injected_wall: float | None = None  # wall clock when the fault went in
+    note: str = ""  # what the verdict rests on, when it is not plain (recovered by waiting)
 
     @property
     def harness_steps(self) -> list[StepRecord]:

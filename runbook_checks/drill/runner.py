@@ -823,5 +823,17 @@ class Drill:
             result.verdict = Verdict.ASSISTED
         elif result.recovered_by == "waiting":
             result.verdict = Verdict.RECOVERED_BY_WAITING
+            checked = "; ".join(s.detail for s in result.steps if s.by is Actor.CHECK)
+            kept = (
+                f"{ledger.acknowledged} uploads acknowledged, {len(ledger.lost)} lost"
+                if ledger is not None
+                else "no ledger"
+            )
+            result.note = (
+                "recovered by waiting: the provider ended its outage; meanwhile the "
+                f"runbook's steps ran as written and kept data safe ({kept}"
+                + (f"; {checked}" if checked else "")
+                + ")"
+            )
         else:
             result.verdict = Verdict.PASSED

@@ -136,7 +136,8 @@ def summary_html(records: Sequence[ScenarioRecord]) -> str:
                 f"<a href='#s{index}'>{_e(scenario_name(r))}</a><br><code>{_e(r.scenario)}</code>",
                 _e(r.fault or "-"),
                 badge(VERDICT_LABEL[r.verdict], r.verdict.value)
-                + (f" <small>({_e(record.outcome)})</small>" if record.outcome else ""),
+                + (f" <small>({_e(record.outcome)})</small>" if record.outcome else "")
+                + (f"<br><small>{_e(r.note)}</small>" if r.note else ""),
                 _e(seconds(r.time_to_detect_s)),
                 _e(seconds(r.time_to_recover_s)),
                 _e(seconds(r.budget_s)),

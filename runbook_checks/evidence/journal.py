@@ -192,6 +192,7 @@ def _result_json(result: DrillResult) -> dict[str, Json]:
         "started_wall": result.started_wall,
         "injected_wall": result.injected_wall,
         "recovered_by": result.recovered_by,
+        "note": result.note,
         "verdict": result.verdict.value,
         "error": result.error,
         "time_to_detect_s": result.time_to_detect_s,
@@ -387,6 +388,7 @@ def _result(data: Mapping[str, object]) -> DrillResult:
         error=_str(data, "error"),
         started_wall=_num(data, "started_wall"),
         injected_wall=_opt_num(data, "injected_wall"),
+        note=_str(data, "note"),
     )
 
 

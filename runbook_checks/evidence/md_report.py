@@ -53,6 +53,8 @@ def _scenario(record: ScenarioRecord) -> list[str]:
         f"section text `{r.section_hash[:12]}`",
         "",
     ]
+    if r.note:
+        out += [f"*{r.note}*", ""]
     if r.error:
         out += [f"**Error:** {r.error}", ""]
     out += md_table(
