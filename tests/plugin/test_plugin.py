@@ -111,3 +111,110 @@ def test_lost_data_fails_even_when_its_findings_are_acknowledged() -> None:
     lost.error = "acknowledged uploads lost: 3"
     with pytest.raises(pytest.fail.Exception, match="uploads lost"):
         conclude(lost, baseline)
+
+
+SESSION_CONFTEST = '''
+from pathlib import Path
+
+import pytest
+
+from runbook_checks.drill.result import DrillResult, Verdict
+from runbook_checks.plugin import _session_evidence
+from runbook_checks.runbook.parser import parse_runbook
+from runbook_checks.stack.base import Endpoints
+
+
+class FakeStack:
+    backend = "fake"
+    endpoints = Endpoints(
+        "http://127.0.0.1:1", "postgresql://u:pw-123456@127.0.0.1:2/f", "", "", "b",
+        "redis://127.0.0.1:3", "http://127.0.0.1:4", "us-east-1", "adm-token-xyz", Path(".")
+    )
+
+    def versions(self):
+        return {}
+
+
+@pytest.fixture
+def drilled(request, journal, checks_config):
+    """What the drill fixture records, without a stack: a drill of the test's section
+    that found nothing."""
+    runbook = parse_runbook(checks_config.runbook)
+    _session_evidence(request.config).saw_stack(
+        FakeStack(), runbook, checks_config.evidence_dir
+    )
+    marker = request.node.get_closest_marker("runbook")
+    section = runbook.section(marker.args[0])
+    journal.add(DrillResult(
+        scenario=request.node.nodeid, section_id=section.id, section_title=section.title,
+        option=marker.kwargs.get("option"), section_hash=section.content_hash,
+        severity=section.severity, fault="f", budget_s=900, verdict=Verdict.PASSED,
+        time_to_recover_s=1.0,
+    ))
+'''
+
+STALE_ENTRY = """
+[[acknowledged]]
+section = "sev-1-api-server-down"
+kind = "mitigation-did-not-recover"
+statement = "Option A: Restart API Server :: killed"
+cause = "health_and_canary: http-503"
+reason = "fixed since"
+
+[[acknowledged]]
+section = "sev-1-database-failure"
+kind = "no-mitigation"
+statement = "the database server's disk is full"
+cause = "no-option"
+reason = "its section did not run in full: not judged"
+"""
+
+
+def _session(pytester: pytest.Pytester) -> None:
+    shipped = Path(__file__).resolve().parents[2] / "runbooks" / "files-incident-response.md"
+    (pytester.path / "rb.md").write_bytes(shipped.read_bytes())
+    (pytester.path / "rb.baseline.toml").write_text(STALE_ENTRY)
+    pytester.makeconftest(SESSION_CONFTEST)
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.runbook("SEV-1: API Server Down", option="A")
+        def test_api(drilled):
+            pass
+
+        @pytest.mark.runbook("SEV-1: Database Failure", option="B")
+        def test_replica():
+            pytest.skip("the fake backend cannot replica")
+
+        @pytest.mark.runbook("SEV-1: Database Failure", option="A")
+        def test_db(drilled):
+            pass
+    """)
+
+
+def test_a_drill_session_lists_skipped_scenarios_and_stale_entries(
+    pytester: pytest.Pytester,
+) -> None:
+    _session(pytester)
+    result = pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev")
+    result.assert_outcomes(passed=2, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*1 scenario(s) did not run:*",
+            "*SEV-1: Database Failure / B: the fake backend cannot replica*",
+            "*1 baseline entry matches nothing any more*",
+            "*entry 1: sev-1-api-server-down / mitigation-did-not-recover*",
+        ]
+    )
+    assert "entry 2:" not in result.stdout.str()  # its section did not run in full
+    (folder,) = (pytester.path / "ev").iterdir()
+    journal = (folder / "journal.json").read_text()
+    assert "the fake backend cannot replica" in journal
+    assert "entry 1: sev-1-api-server-down" in journal
+
+
+def test_strict_baseline_fails_a_session_with_stale_entries(pytester: pytest.Pytester) -> None:
+    _session(pytester)
+    result = pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev", "--strict-baseline")
+    result.stdout.fnmatch_lines(["*--strict-baseline: this fails the session*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
