@@ -122,7 +122,13 @@ class StackPlatform:
             else:
                 env[key] = value
                 done.append(f"{key}={value}")
-        # Heroku restarts the app's dynos when its config changes
+        # Heroku restarts the app's running dynos when its config changes; an app scaled
+        # to zero only takes the new config for when it starts
+        local = _local(self.stack)
+        if local is not None and not any(i.is_running() for i in local.api_instances()):
+            if env:
+                local.api.reconfigure(**env)
+            return "set " + ", ".join(done) + "; the app has no running instance to restart"
         self.stack.restart_api(**env)
         return "set " + ", ".join(done) + "; restarted the app"
 
