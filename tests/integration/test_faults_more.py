@@ -436,3 +436,23 @@ def test_max_connections_holds_against_a_reconnecting_api(fresh_stack: Stack) ->
         timeout_s=30,
         transient=(httpx.HTTPError,),
     )
+
+
+# ------------------------------------------------------------------------ missing index
+
+
+def test_missing_index_reverts_to_exactly_the_index_it_dropped(fresh_stack: Stack) -> None:
+    """A mitigation that creates an index under the same name on the wrong column (as a
+    mutated runbook does) is undone too: the next drill finds the original index."""
+    from runbook_checks.faults.database import MissingIndex
+
+    definition = "SELECT pg_get_indexdef(to_regclass('idx_storage_files_user_id'))"
+    before = sql(fresh_stack, definition)
+    assert before[0][0] is not None
+    handle = MissingIndex(rows=100, users=5).inject(fresh_stack)
+    try:
+        assert sql(fresh_stack, definition) == [(None,)]
+        sql(fresh_stack, "CREATE INDEX idx_storage_files_user_id ON storage_files (name)")
+    finally:
+        handle.revert()
+    assert sql(fresh_stack, definition) == before
