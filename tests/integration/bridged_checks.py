@@ -174,9 +174,11 @@ def test_an_interrupted_or_killed_drill_leaves_no_container_or_network(
     finally:
         owner.send_signal(sig)
         owner.wait(timeout=60)
+    # ignore_removed: a container the reaper removes between the engine's list and
+    # docker-py's inspect of it is gone, not an error (the list raised NotFound)
     wait_until(
         lambda: (
-            not client.containers.list(all=True, filters=selector)
+            not client.containers.list(all=True, filters=selector, ignore_removed=True)
             and not client.networks.list(filters=selector)
             and not folder.exists()
         ),
