@@ -259,9 +259,7 @@ class MissingIndex(Fault):
                 remove_volume,
                 "remove the generated rows",
             )
-            row = conn.execute(
-                "SELECT pg_get_indexdef(to_regclass(%s))", (self.index,)
-            ).fetchone()
+            row = conn.execute("SELECT pg_get_indexdef(to_regclass(%s))", (self.index,)).fetchone()
             original = str(row[0]) if row and row[0] else None
             conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.index)))
 
@@ -275,9 +273,7 @@ class MissingIndex(Fault):
                     now = str(found[0]) if found and found[0] else None
                     if original is not None and now == original:
                         return
-                    c.execute(
-                        sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.index))
-                    )
+                    c.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.index)))
                     if original is not None:
                         c.execute(original.encode())
                     else:
