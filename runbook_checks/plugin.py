@@ -172,10 +172,13 @@ def runbook(checks_config: ChecksConfig) -> Runbook:
 
 @pytest.fixture(scope="session")
 def stack(checks_config: ChecksConfig) -> Iterator[Stack]:
-    from runbook_checks.stack import create_stack
+    from runbook_checks.stack import create_stack, start_with_retry
 
-    with create_stack(checks_config) as running:
+    running = start_with_retry(lambda: create_stack(checks_config))
+    try:
         yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture

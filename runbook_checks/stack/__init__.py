@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from runbook_checks.errors import UsageError
+from runbook_checks.errors import StackError, UsageError
 
 if TYPE_CHECKING:
     from runbook_checks.config import ChecksConfig
@@ -33,3 +34,27 @@ def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
         f"the {config.backend!r} backend is not available yet",
         hint="use --backend local (the embedded default)",
     )
+
+
+PORT_RACE = "address already in use"
+START_ATTEMPTS = 3
+
+
+def start_with_retry(
+    make: Callable[[], LocalStack | ExternalStack], attempts: int = START_ATTEMPTS
+) -> LocalStack | ExternalStack:
+    """A started stack from `make()`. A free port is only free when it is picked: another
+    process (an outgoing connection's local port among them) can take it before the
+    component binds it. Such a start fails with "Address already in use" in the
+    component's log; the failed stack cleans up after itself, and a new one (new ports)
+    is tried, up to `attempts` times. Any other failure is raised at once."""
+    for attempt in range(1, attempts + 1):
+        stack = make()
+        try:
+            stack.start()
+        except StackError as exc:
+            if PORT_RACE not in str(exc).lower() or attempt == attempts:
+                raise
+            continue
+        return stack
+    raise AssertionError("unreachable")

@@ -1,0 +1,53 @@
+"""A stack whose component lost its port to another process is started again, on new
+ports; any other start failure is raised at once (no servers)."""
+
+from __future__ import annotations
+
+import pytest
+
+from runbook_checks.errors import ComponentFailed
+from runbook_checks.stack import start_with_retry
+
+RACE = "bind: Address already in use"
+
+
+class FakeStack:
+    def __init__(self, failure: Exception | None) -> None:
+        self.failure = failure
+        self.started = False
+
+    def start(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.started = True
+
+
+def _maker(*failures: Exception | None) -> tuple[list[FakeStack], object]:
+    made: list[FakeStack] = []
+    pending = list(failures)
+
+    def make() -> FakeStack:
+        made.append(FakeStack(pending.pop(0) if pending else None))
+        return made[-1]
+
+    return made, make
+
+
+def test_a_port_lost_to_another_process_is_retried_on_a_new_stack() -> None:
+    made, make = _maker(ComponentFailed("redis", "exited", log_tail=RACE))
+    stack = start_with_retry(make)  # type: ignore[arg-type]
+    assert len(made) == 2
+    assert stack is made[1]
+    assert made[1].started
+
+
+def test_other_failures_and_the_last_attempt_are_raised() -> None:
+    made, make = _maker(ComponentFailed("postgres", "exited", log_tail="FATAL: bad config"))
+    with pytest.raises(ComponentFailed, match="bad config"):
+        start_with_retry(make)  # type: ignore[arg-type]
+    assert len(made) == 1
+    race = ComponentFailed("redis", "exited", log_tail=RACE)
+    made, make = _maker(race, race, race)
+    with pytest.raises(ComponentFailed, match="Address already in use"):
+        start_with_retry(make, attempts=3)  # type: ignore[arg-type]
+    assert len(made) == 3
