@@ -44,22 +44,6 @@ HARNESS_ASSISTED = "harness-assisted"
 FIX_NOT_DOCUMENTED = "fix-not-documented"
 WRITES_LOST = "acknowledged-writes-lost"
 DATA_LOSS_WARNED = "data-loss-measured"
-# the drill's own kinds (the baseline's drill entries carry a cause fingerprint)
-DRILL_KINDS = frozenset(
-    {
-        "detection-missed",
-        "mitigation-step-failed",
-        "mitigation-still-failing",
-        "mitigation-did-not-recover",
-        "recovery-over-budget",
-        "no-mitigation",
-        "service-left-broken",
-        HARNESS_ASSISTED,
-        FIX_NOT_DOCUMENTED,
-        WRITES_LOST,
-        DATA_LOSS_WARNED,
-    }
-)
 # how a runbook warns that an option can lose data ("LAST RESORT - Data loss possible!")
 _WARNS_OF_LOSS = re.compile(
     r"data[ -]loss|los(?:e|es|ing) (?:data|writes|the last|recent)|may lose", re.IGNORECASE
