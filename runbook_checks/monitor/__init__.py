@@ -1,1 +1,1 @@
-"""Monitoring as the on-call engineer sees it: alerts, probes, the status page and the runbook's communication rules."""
+"""Monitoring as the on-call engineer sees it: alerts, probes, the status page, cadence."""
