@@ -101,6 +101,8 @@ class Section:
     content_hash: str  # sha256 hex of the section's source text (normalised line endings)
     severity: str | None = None  # "SEV-1" when the title names one
     symptoms: tuple[str, ...] = ()
+    # the 1-based source line of each symptom bullet, parallel to `symptoms`
+    symptom_lines: tuple[int, ...] = ()
     investigation: tuple[Step, ...] = ()
     options: tuple[Option, ...] = ()
     blocks: tuple[CodeBlock, ...] = ()

@@ -312,6 +312,7 @@ class _OptionBuilder:
 @dataclass
 class _Contents:
     symptoms: list[str] = field(default_factory=list)
+    symptom_lines: list[int] = field(default_factory=list)
     investigation: list[Step] = field(default_factory=list)
     options: list[_OptionBuilder] = field(default_factory=list)
     other_steps: list[Step] = field(default_factory=list)
@@ -372,6 +373,7 @@ class _Reader:
                     phase_title = labelled[0] if labelled else plain_first.rstrip(":")
                     if found == SYMPTOMS and labelled and labelled[1]:
                         out.symptoms.append(labelled[1])
+                        out.symptom_lines.append(block.line)
                     continue
                 if phase == MITIGATION and labelled and not block.in_list:
                     name, rest, only = labelled
@@ -386,6 +388,7 @@ class _Reader:
                         continue
                 if phase == SYMPTOMS and block.in_list:
                     out.symptoms.append(block.text.strip())
+                    out.symptom_lines.append(block.line)
                 elif phase == MITIGATION and option is not None:
                     option.prose.append(block.text.strip())
                 elif labelled and labelled[2]:
@@ -653,6 +656,7 @@ def _section(
         content_hash=hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest(),
         severity=heading.severity if heading.machine else None,
         symptoms=tuple(contents.symptoms),
+        symptom_lines=tuple(contents.symptom_lines),
         investigation=tuple(contents.investigation),
         options=options,
         blocks=tuple(b.block for b in span if isinstance(b, Fence)),
