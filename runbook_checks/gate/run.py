@@ -265,16 +265,15 @@ def _start_stack(
     options: GateOptions, clock: Clock, say: Callable[[str], None], cleanup: contextlib.ExitStack
 ) -> tuple[Stack, float]:
     from runbook_checks.config import OPTIONS, ChecksConfig
-    from runbook_checks.stack import create_stack
+    from runbook_checks.stack import create_stack, start_with_retry
 
     config = options.config or ChecksConfig.from_values(
         {o.name: o.default for o in OPTIONS} | {"runbook": str(options.runbook)}, root=Path.cwd()
     )
     say(f"starting the stack ({config.backend}) ...")
     began = clock.monotonic()
-    stack = create_stack(config)
+    stack = start_with_retry(lambda: create_stack(config))
     cleanup.callback(stack.stop)
-    stack.start()
     took = clock.monotonic() - began
     say(f"stack up in {took:.1f}s")
     # LocalStack's `endpoints` is a read-only property where the protocol declares an
