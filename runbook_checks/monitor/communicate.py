@@ -57,7 +57,7 @@ _FEATURES = (
 DEFAULT_FEATURE = "Files API"
 
 PLACEHOLDER = re.compile(r"\[([^\[\]\n]{1,60})\]")
-_FROM_NOW = re.compile(r"(\d+|an?|one)\s+(minutes?|mins?|hours?)\s+from\s+now", re.IGNORECASE)
+FROM_NOW = re.compile(r"(\d+|an?|one)\s+(minutes?|mins?|hours?)\s+from\s+now", re.IGNORECASE)
 _CLOCK = re.compile(
     r"\b\d{1,2}:\d{2}(?:\s?[AaPp]\.?[Mm]\.?)?(?:\s?(?:UTC|GMT|[A-Z][SD]T|[A-Z]{3,4})\b)?"
 )
@@ -198,7 +198,7 @@ def clock_text(wall: float, timezone: str = "UTC") -> str:
     return moment.strftime("%I:%M %p %Z").lstrip("0")
 
 
-def _from_now(match: re.Match[str]) -> float:
+def from_now_s(match: re.Match[str]) -> float:
     count = match.group(1).lower()
     number = 1.0 if count in ("a", "an", "one") else float(count)
     return number * (3600.0 if match.group(2).lower().startswith("h") else 60.0)
@@ -228,9 +228,9 @@ def _value(key: str, after: str, facts: IncidentFacts, now_wall: float) -> str |
     }
     if word in simple:
         return simple[word]
-    match = _FROM_NOW.fullmatch(word)
+    match = FROM_NOW.fullmatch(word)
     if match:
-        return clock_text(now_wall + _from_now(match), facts.timezone)
+        return clock_text(now_wall + from_now_s(match), facts.timezone)
     if word in ("x", "n", "duration") and after.lstrip().lower().startswith("min"):
         return str(_duration_minutes(facts, now_wall))  # until recovery, else until now
     return None
@@ -432,6 +432,7 @@ def _finding(kind: str, filled: FilledTemplate, texts: tuple[str, ...], source: 
 
 
 __all__ = [
+    "FROM_NOW",
     "IMPACT_BY_SEVERITY",
     "STAGES",
     "STALE",
@@ -444,6 +445,7 @@ __all__ = [
     "communicate",
     "feature_for",
     "fill",
+    "from_now_s",
     "impact_for",
     "post_time",
     "stage_of",
