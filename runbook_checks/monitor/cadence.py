@@ -196,10 +196,11 @@ def parse_rules(text: str, templates: Mapping[str, Template] | None = None) -> C
 def rules_for(
     runbook: Runbook, section_id: str | None = None, *, text: str | None = None
 ) -> CommunicationRules:
-    """The runbook's rules, with the promises of the templates `section_id` uses. `text`
-    defaults to the runbook's file (pass it for a runbook parsed from text)."""
+    """The runbook's rules, with the promises of the templates `section_id` uses (None:
+    the general templates). `text` defaults to the runbook's file (pass it for a runbook
+    parsed from text)."""
     source = text if text is not None else read_source(runbook.path).text
-    templates = templates_for(runbook, section_id) if section_id else {}
+    templates = templates_for(runbook, section_id)
     return parse_rules(source, templates)
 
 

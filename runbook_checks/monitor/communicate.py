@@ -123,14 +123,14 @@ class CommunicationRecord:
 
     @property
     def due_stages(self) -> tuple[str, ...]:
-        """The stages posted (or due to be, without a status page): investigating once
+        """The stages posted, or due to be (without a status page): investigating once
         detected, resolved once recovered."""
-        due = []
+        due = [u.status for u in self.posted]
         if self.facts.detected_wall is not None:
             due.append("investigating")
         if self.facts.recovered_wall is not None:
             due.append("resolved")
-        return tuple(due)
+        return tuple(s for s in STAGES if s in due)
 
     def stage(self, stage: str) -> FilledTemplate | None:
         return next((f for f in self.filled if f.stage == stage), None)
@@ -159,17 +159,18 @@ def _within(template: Template, section: Section) -> bool:
     return section.line <= template.line <= section.end_line
 
 
-def templates_for(runbook: Runbook, section_id: str) -> dict[str, Template]:
+def templates_for(runbook: Runbook, section_id: str | None) -> dict[str, Template]:
     """Stage -> the template to use for `section_id`: the section's own where it has one
-    for the stage, else the runbook's general one (outside every scenario section)."""
-    section = runbook.section(section_id)
+    for the stage, else the runbook's general one (outside every scenario section).
+    `section_id` None: the general ones only."""
+    section = runbook.section(section_id) if section_id is not None else None
     chosen: dict[str, Template] = {}
     general: dict[str, Template] = {}
     for template in runbook.templates:
         stage = stage_of(template)
         if stage is None:
             continue
-        if _within(template, section):
+        if section is not None and _within(template, section):
             chosen.setdefault(stage, template)
         elif not any(_within(template, s) for s in runbook.scenarios):
             general.setdefault(stage, template)

@@ -382,7 +382,10 @@ class StatusPageClient:
         self.close()
 
     def post(self, stage: str, name: str, body: str, impact: str) -> PostedUpdate:
-        fields = {"name": name, "status": stage, "body": body, "impact_override": impact}
+        """Post one update; `impact` "" leaves the page's impact as it is (not overridden)."""
+        fields = {"name": name, "status": stage, "body": body}
+        if impact:
+            fields["impact_override"] = impact
         base = f"/v1/pages/{self.page_id}/incidents"
         try:
             if self.incident_id is None:

@@ -14,6 +14,7 @@ from runbook_checks.monitor.communicate import (
     STALE,
     UNFILLED,
     UNREADABLE,
+    CommunicationRecord,
     IncidentFacts,
     communicate,
     feature_for,
@@ -21,7 +22,7 @@ from runbook_checks.monitor.communicate import (
     template_findings,
     templates_for,
 )
-from runbook_checks.monitor.statuspage import StatusPageServer
+from runbook_checks.monitor.statuspage import PostedUpdate, StatusPageServer
 from runbook_checks.runbook.model import Runbook, Template
 from runbook_checks.runbook.parser import parse_runbook, parse_text
 
@@ -78,6 +79,7 @@ def test_a_section_uses_its_own_templates_and_the_guidelines_for_the_rest(
         "Monitoring",
         "Resolved",
     ]
+    assert templates_for(runbook, None) == general  # no section: the guidelines only
 
 
 @pytest.mark.parametrize(
@@ -243,8 +245,16 @@ def test_a_placeholder_left_in_a_posted_update_is_an_error() -> None:
     runbook = parse_text(text, Path("small.md"))
     posted = communicate(runbook, facts("sev-2-uploads", recovered_wall=None), None, now_wall=T0)
     [finding] = template_findings(posted)
+    assert posted.due_stages == ("investigating",)
     assert (finding.kind, finding.level, finding.line) == (UNFILLED, Level.ERROR, 14)
     assert "'[Customer]'" in finding.message
     assert "investigating" in finding.message
     # the resolved update is not due before recovery: its placeholder is not yet judged
     assert [f.stage for f in posted.filled] == ["investigating", "resolved"]
+
+
+def test_a_stage_posted_by_hand_is_judged_like_one_posted_at_detection() -> None:
+    open_incident = facts(detected_wall=None, recovered_wall=None)
+    update = PostedUpdate("i1", "identified", "Files API Issues", "", "none", T0, 0.0)
+    assert CommunicationRecord(open_incident, ()).due_stages == ()
+    assert CommunicationRecord(open_incident, (), (update,)).due_stages == ("identified",)

@@ -144,3 +144,11 @@ def test_a_client_with_the_wrong_key_is_told_so(page: StatusPageServer) -> None:
     client = StatusPageClient(page.url, page.page_id, "wrong")
     with client, pytest.raises(StatusPageError, match="HTTP 401 Could not authenticate"):
         client.post("investigating", "Files API Issues", "", "major")
+
+
+def test_an_update_without_an_impact_keeps_the_pages(page: StatusPageServer) -> None:
+    with page.client() as client:
+        client.post("investigating", "Files API Issues", "", "")
+        client.post("identified", "Files API Issues", "", "major")
+        client.post("monitoring", "Files API Issues", "", "")
+    assert [u.impact for u in page.updates()] == ["none", "major", "major"]
