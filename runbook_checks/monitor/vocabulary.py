@@ -93,6 +93,18 @@ def _files_routes() -> Mapping[str, str]:
     return MappingProxyType({t: t for t in templates})
 
 
+def _files_features() -> Mapping[str, str]:
+    return MappingProxyType(
+        {
+            "/api/storage/files/upload": "uploads",
+            "/api/storage/files": "listing",
+            "/api/storage/files/{file_id}/download": "downloads",
+            SHARE_ROUTES[0]: "share_links",
+            SHARE_ROUTES[1]: "share_links",
+        }
+    )
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """Names of one service's signals. Defaults: the Files twin."""
@@ -119,6 +131,13 @@ class Vocabulary:
     # concrete path ("/share/abc123xyz") is matched against the templates by `route_of`
     routes: Mapping[str, str] = field(default_factory=_files_routes)
     log_files: tuple[str, ...] = ("error.log", "production.log")
+    # route label -> the user-facing feature it serves (routes not listed are not
+    # user-facing: health, metrics, admin); the words a severity table uses for them
+    features: Mapping[str, str] = field(default_factory=lambda: _files_features())
+    # a provider a runbook names ("Supabase status page") -> its status page's host
+    status_pages: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({"supabase": "status.supabase.com"})
+    )
     server_errors: str = "5.."  # the statuses that are a route's failures (a label regex)
     # routes whose failures include 4xx answers: the twin records every refused upload
     # (400, 401, 408, 413, 507 as well as 503) in upload_failures (files_api/routes_files.py)
