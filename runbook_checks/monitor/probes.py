@@ -180,6 +180,13 @@ _QUANTILE = re.compile(
     re.IGNORECASE,
 )
 _STATUS = re.compile(r"(?<![\w.>=<])(?P<code>[1-5](?:\d\d|xx|XX))(?![\w.%]|\s*(?:ms|s|%)\b)")
+# a three-digit number is a status after these words, or before "errors"/"responses"
+_STATUS_BEFORE = re.compile(
+    r"\b(?:return\w*|answer\w*|respon\w*|http|status|code|with|gets?|got|throw\w*|gives?"
+    r"|sees?|fails? with)\W+(?:\w+\W+){0,2}$",
+    re.IGNORECASE,
+)
+_STATUS_AFTER = re.compile(r"\W*(?:errors?|responses?|answers?|status)\b", re.IGNORECASE)
 _TIMEOUT = re.compile(
     r"\b(?:times? out|timed out|timing out|timeouts?|no answer|no response|not respond\w*"
     r"|unreachable|hangs?)\b",
@@ -278,6 +285,9 @@ def _status(text: str) -> str | None:
         inside = any(a <= match.start() < b for a, b in numbers)
         if code[0] not in "45" or inside:
             continue
+        named = code.endswith("xx") or _STATUS_BEFORE.search(text[: match.start()])
+        if not named and not _STATUS_AFTER.match(text[match.end() :]):
+            continue  # "holds 400 files": a count, not a status
         if code.endswith("xx"):
             return f"{code[0]}.."
         return "5.." if code == "500" else code
