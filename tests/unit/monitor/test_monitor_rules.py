@@ -220,7 +220,10 @@ def test_without_a_runbook_the_section_label_is_kept_as_written(tmp_path: Path) 
     assert rule.section_id == "anything"
 
 
-@pytest.mark.skipif(promtool.find_promtool() is None, reason="promtool is not installed")
+@pytest.mark.skipif(
+    promtool.find_promtool() is None,
+    reason="promtool is not installed (scripts/setup.sh installs it; or set PROMTOOL)",
+)
 def test_a_promql_syntax_error_is_refused_with_its_line(tmp_path: Path) -> None:
     text = "groups:\n- name: g\n  rules:\n  - alert: Fine\n    expr: up == 0\n"
     path = write(tmp_path, text + "  - alert: Broken\n    expr: sum(rate(up[5m]) >\n")
