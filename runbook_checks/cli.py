@@ -1,4 +1,4 @@
-"""`runbook-checks`: drill, gate, up, cleanup.
+"""`runbook-checks`: drill, gate, up, cleanup, alerts.
 
 Errors the user can act on (`RunbookChecksError`) are printed without a traceback, with
 what to do; exit status 2 means "could not run".
@@ -158,6 +158,85 @@ def cmd_gameday(args: argparse.Namespace) -> int:
     return run_gameday_command(args, _config(args))
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from runbook_checks.errors import UsageError
+    from runbook_checks.monitor import promtool
+    from runbook_checks.monitor.probes import symptom_probes
+    from runbook_checks.monitor.rules import derive_rules, parse_duration, rule_tests
+    from runbook_checks.runbook.parser import parse_runbook
+
+    durations: dict[str, float] = {}
+    for flag, text in (("--window", args.window), ("--for", args.for_)):
+        try:
+            durations[flag] = parse_duration(text)
+        except ValueError as exc:
+            raise UsageError(f"{flag} {text}: {exc}") from None
+    if durations["--window"] <= 0:
+        raise UsageError(f"--window {args.window}: the rate window must be longer than 0s")
+    if args.tests and not args.out:
+        raise UsageError(
+            "--tests needs --out: the unit tests name the rule file they test",
+            hint="runbook-checks alerts RUNBOOK --out alerts.yml --tests alerts.test.yml",
+        )
+    runbook = parse_runbook(Path(args.runbook))
+    rules = derive_rules(
+        runbook, args.runbook, window_s=durations["--window"], for_s=durations["--for"]
+    )
+    with tempfile.TemporaryDirectory(prefix="runbook-checks-alerts-") as scratch:
+        out = Path(args.out) if args.out else Path(scratch) / "alerts.yml"
+        tests = Path(args.tests) if args.tests else Path(scratch) / "alerts.test.yml"
+        if not args.out:
+            print(rules.yaml(), end="")
+        if args.out or args.check:
+            _write(out, rules.yaml(), "--out" if args.out else "")
+        if args.tests or args.check:
+            relative = os.path.relpath(out.resolve(), tests.resolve().parent)
+            _write(tests, rule_tests(rules, relative), "--tests" if args.tests else "")
+        probes = symptom_probes(runbook, window_s=durations["--window"])
+        manual = sum(not p.measurable for p in probes)
+        print(
+            f"{len(rules.rules)} alert rule(s) from {len(probes)} symptom(s) of "
+            f"{args.runbook}: {len(probes) - manual - len(rules.rules)} measurable without "
+            f"a rule, {manual} manual (people, a browser)",
+            file=sys.stderr,
+        )
+        if not args.check:
+            return EXIT_OK
+        try:
+            promtool.check_rules(out)
+        except promtool.PromtoolRefused as exc:
+            print(f"runbook-checks: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        result = promtool.test_rules(tests)
+        if not result.ok:
+            print(f"runbook-checks: promtool test rules fails:\n{result.output}", file=sys.stderr)
+            return EXIT_FAILED
+        print(
+            f"promtool: {len(rules.rules)} rule(s) valid; each fires in its firing case(s) "
+            "and stays quiet on healthy series",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _write(path: Path, text: str, flag: str) -> None:
+    """Write a file the user asked for (`flag` names the option; "" for a scratch file)."""
+    from runbook_checks.errors import UsageError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"{flag or 'scratch file'} {path}: cannot write it: {exc.strerror or exc}",
+            hint="choose a path in a folder you can write to",
+        ) from None
+    if flag:
+        print(f"wrote {path}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runbook-checks",
@@ -237,6 +316,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="who works the incident (for the evidence)",
     )
     gameday.set_defaults(func=cmd_gameday)
+
+    alerts = sub.add_parser(
+        "alerts",
+        help="Prometheus alert rules derived from the runbook's symptoms",
+        description="Turn every symptom that carries a number or a measurable condition "
+        "into a Prometheus alert rule naming its runbook section (labels severity and "
+        "runbook_section; annotations summary, runbook, runbook_line). Prints the rule file "
+        "(YAML) unless --out is given.",
+    )
+    alerts.add_argument("runbook", metavar="RUNBOOK", help="the runbook (Markdown)")
+    alerts.add_argument("--out", metavar="FILE", default="", help="write the rules to FILE")
+    alerts.add_argument(
+        "--tests",
+        metavar="FILE",
+        default="",
+        help="write promtool unit tests of the rules to FILE (needs --out): each rule "
+        "fires in its firing case and stays quiet on healthy series",
+    )
+    alerts.add_argument(
+        "--window",
+        default="5m",
+        help="the rate window of the rules' expressions (a Prometheus duration; default "
+        "5m: a deployed rule should not page on one bad scrape)",
+    )
+    alerts.add_argument(
+        "--for",
+        dest="for_",
+        default="2m",
+        help="how long a condition holds before the alert fires (default 2m)",
+    )
+    alerts.add_argument(
+        "--check",
+        action="store_true",
+        help="run promtool check rules and test rules on them; exit 1 if promtool refuses",
+    )
+    alerts.set_defaults(func=cmd_alerts)
     return parser
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from runbook_checks.errors import UsageError
 from runbook_checks.monitor import promtool
 from runbook_checks.monitor.rules import RuleSet, derive_rules, rule_tests
 from runbook_checks.runbook import parse_runbook
@@ -113,6 +114,6 @@ def test_a_missing_promtool_is_a_usage_error(
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("PROMTOOL", raising=False)
     assert promtool.find_promtool() is None
-    with pytest.raises(promtool.UsageError, match="promtool is not installed") as caught:
+    with pytest.raises(UsageError, match="promtool is not installed") as caught:
         promtool.check_rules(tmp_path / "alerts.yml")
     assert "PROMTOOL" in (caught.value.hint or "")
