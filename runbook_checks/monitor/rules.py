@@ -27,6 +27,7 @@ from runbook_checks.monitor.probes import (
     format_duration,
     symptom_probes,
 )
+from runbook_checks.monitor.promtool import node_value
 from runbook_checks.monitor.vocabulary import FILES, Vocabulary
 from runbook_checks.runbook.model import Runbook
 
@@ -106,8 +107,7 @@ def derive_rules(
     for probe in symptom_probes(runbook, vocab, window_s=window_s):
         if not probe.alert or probe.rule is None:
             continue
-        section = runbook.section(probe.section_id)
-        title = re.sub(r"^[^:]*:\s*", "", section.title) if section.severity else section.title
+        title = re.sub(r"^[^:]*:\s*", "", probe.section_title)
         candidates = (
             f"{vocab.service}{probe.rule.name}",
             f"{vocab.service}{_camel(title)}{probe.rule.name}",
@@ -182,7 +182,7 @@ class _RuleFile:
         return UsageError(f"{self.path}:{line}: {message}", hint=hint)
 
     def rules(self, root: yaml.Node | None) -> Iterator[AlertRule]:
-        groups = _get(root, "groups") if isinstance(root, yaml.MappingNode) else None
+        groups = node_value(root, "groups") if isinstance(root, yaml.MappingNode) else None
         if groups is None:
             raise self.fail(
                 root,
@@ -192,7 +192,7 @@ class _RuleFile:
         if not isinstance(groups, yaml.SequenceNode):
             raise self.fail(groups, "`groups` is not a list", "write `groups:` as a list")
         for group in groups.value:
-            rules = _get(group, "rules") if isinstance(group, yaml.MappingNode) else None
+            rules = node_value(group, "rules") if isinstance(group, yaml.MappingNode) else None
             if not isinstance(rules, yaml.SequenceNode):
                 raise self.fail(
                     rules or group,
@@ -207,16 +207,16 @@ class _RuleFile:
     def rule(self, node: yaml.Node) -> AlertRule | None:
         if not isinstance(node, yaml.MappingNode):
             raise self.fail(node, "a rule that is not a mapping", "write `- alert: Name`")
-        if _get(node, "record") is not None and _get(node, "alert") is None:
+        if node_value(node, "record") is not None and node_value(node, "alert") is None:
             return None  # a recording rule: allowed, not ours
-        name = _scalar(_get(node, "alert"))
+        name = _scalar(node_value(node, "alert"))
         if not name:
             raise self.fail(
                 node,
                 "a rule without `alert` (or `record`)",
                 "name the alert: `- alert: FilesUploadErrorRateHigh`",
             )
-        expr_node = _get(node, "expr")
+        expr_node = node_value(node, "expr")
         expr = _scalar(expr_node)
         if not expr:
             raise self.fail(
@@ -224,7 +224,7 @@ class _RuleFile:
                 f"rule {name!r}: field `expr` missing or empty",
                 "give the PromQL condition: `expr: <query that returns series while it fires>`",
             )
-        for_node = _get(node, "for")
+        for_node = node_value(node, "for")
         for_s = 0.0
         if for_node is not None:
             try:
@@ -237,12 +237,12 @@ class _RuleFile:
                 ) from None
         labels = self.strings(node, "labels", name)
         annotations = self.strings(node, "annotations", name)
-        section_id = self.section(labels.get("runbook_section"), _get(node, "labels"), name)
+        section_id = self.section(labels.get("runbook_section"), node_value(node, "labels"), name)
         line = node.start_mark.line + 1
         return AlertRule(name, expr, for_s, labels, annotations, section_id, f"{self.path}:{line}")
 
     def strings(self, rule: yaml.MappingNode, key: str, name: str) -> dict[str, str]:
-        node = _get(rule, key)
+        node = node_value(rule, key)
         if node is None:
             return {}
         if not isinstance(node, yaml.MappingNode) or not all(
@@ -263,20 +263,11 @@ class _RuleFile:
         except KeyError:
             valid = ", ".join(s.id for s in self.runbook.scenarios)
             raise self.fail(
-                _get(labels, "runbook_section") or labels,
+                node_value(labels, "runbook_section") or labels,
                 f"rule {name!r}: label `runbook_section` is {ref!r}, which names no section "
                 f"of {self.runbook.path}",
                 f"use one of: {valid}",
             ) from None
-
-
-def _get(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    for k, v in node.value:
-        if isinstance(k, yaml.ScalarNode) and k.value == key:
-            return v
-    return None
 
 
 def _scalar(node: yaml.Node | None) -> str:

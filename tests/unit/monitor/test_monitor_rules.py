@@ -232,3 +232,28 @@ def test_a_promql_syntax_error_is_refused_with_its_line(tmp_path: Path) -> None:
     message = str(caught.value)
     assert f"{path}:7: rule 'Broken' (group 'g', rule 2), field `expr`:" in message
     assert "parse error" in message
+
+
+@pytest.mark.skipif(
+    promtool.find_promtool() is None,
+    reason="promtool is not installed (scripts/setup.sh installs it; or set PROMTOOL)",
+)
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("    severity: sev-1\n", ":6: field `severity` is not a field of Prometheus' rule"),
+        (
+            '    annotations:\n      summary: "{{ .Foo "\n',
+            ":4: rule 'A' (group 'g', rule 1), field `annotations`: annotation \"summary\"",
+        ),
+    ],
+)
+def test_what_only_promtool_refuses_is_named_at_its_line(
+    tmp_path: Path, extra: str, expected: str
+) -> None:
+    path = write(
+        tmp_path, "groups:\n- name: g\n  rules:\n  - alert: A\n    expr: up == 0\n" + extra
+    )
+    with pytest.raises(promtool.PromtoolRefused) as caught:
+        load_rules(path)
+    assert f"{path}{expected}" in str(caught.value)
