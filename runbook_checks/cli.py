@@ -38,11 +38,11 @@ def _config(args: argparse.Namespace) -> ChecksConfig:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from runbook_checks.clock import SYSTEM_CLOCK
-    from runbook_checks.stack import create_stack
+    from runbook_checks.stack import create_stack, start_with_retry
 
     config = _config(args)
     started = SYSTEM_CLOCK.monotonic()
-    with create_stack(config) as stack:
+    with start_with_retry(lambda: create_stack(config)) as stack:
         took = SYSTEM_CLOCK.monotonic() - started
         ep = stack.endpoints
         print(f"stack up ({stack.backend} backend) in {took:.1f}s. Ctrl-C stops it.\n")

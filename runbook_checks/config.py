@@ -58,6 +58,25 @@ OPTIONS: tuple[Option, ...] = (
         "yes or no",
         "no",
     ),
+    Option(
+        "alert_rules",
+        "a Prometheus rule file (YAML) the stack's Prometheus evaluates during drills; "
+        "empty: rules derived from the runbook's symptoms (`runbook-checks alerts` prints "
+        "them)",
+        "",
+    ),
+    Option(
+        "alert_window_s",
+        "the rate window of the derived alert rules and symptom probes, and the least time "
+        "a drill watches its fault before mitigating (Prometheus scrapes every second)",
+        "5",
+    ),
+    Option(
+        "alert_wait_s",
+        "how long after the injection a drill waits for an alert pointing at its section "
+        "before calling it missing (capped by the severity's response time)",
+        "10",
+    ),
     _image("postgres", "postgres:15", "PostgreSQL"),
     _image("object_store", "minio/minio", "the S3 object store"),
     _image("redis", "redis:7", "Redis"),
@@ -101,6 +120,9 @@ class ChecksConfig:
     docker_network: str = "auto"  # one of DOCKER_NETWORKS
     strict_baseline: bool = False
     max_recovery_wait_s: float = 60.0
+    alert_rules: Path | None = None  # None: derived from the runbook
+    alert_window_s: float = 5.0
+    alert_wait_s: float = 10.0
 
     @classmethod
     def from_values(cls, values: dict[str, str], *, root: Path) -> ChecksConfig:
@@ -129,15 +151,11 @@ class ChecksConfig:
             raise UsageError(
                 f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"
             )
-        raw_wait = values.get("max_recovery_wait_s") or defaults["max_recovery_wait_s"]
-        try:
-            max_wait = float(raw_wait)
-            if not 0 < max_wait <= 24 * 3600:
-                raise ValueError
-        except ValueError:
-            raise UsageError(
-                f"--max-recovery-wait-s {raw_wait!r}: expected seconds, more than 0"
-            ) from None
+        max_wait = _seconds(values, defaults, "max_recovery_wait_s")
+        rules = (values.get("alert_rules") or defaults["alert_rules"]).strip()
+        rules_path = Path(rules) if rules else None
+        if rules_path is not None and not rules_path.is_absolute():
+            rules_path = root / rules_path
         strict = (values.get("strict_baseline") or defaults["strict_baseline"]).strip().lower()
         if strict not in ("yes", "no", "true", "false", "1", "0"):
             raise UsageError(f"--strict-baseline {strict!r}: expected yes or no")
@@ -150,7 +168,25 @@ class ChecksConfig:
             docker_network=network,
             strict_baseline=strict in ("yes", "true", "1"),
             max_recovery_wait_s=max_wait,
+            alert_rules=rules_path,
+            alert_window_s=_seconds(values, defaults, "alert_window_s", least=2.0),
+            alert_wait_s=_seconds(values, defaults, "alert_wait_s"),
         )
+
+
+def _seconds(
+    values: dict[str, str], defaults: dict[str, str], name: str, *, least: float = 0.0
+) -> float:
+    """A duration option in seconds: more than `least` (and than 0), at most a day."""
+    raw = values.get(name) or defaults[name]
+    try:
+        value = float(raw)
+        if not (0 < value <= 24 * 3600 and value >= least):
+            raise ValueError
+    except ValueError:
+        floor = f"at least {least:g}" if least else "more than 0"
+        raise UsageError(f"--{name.replace('_', '-')} {raw!r}: expected seconds, {floor}") from None
+    return value
 
 
 class _PytestConfig(Protocol):

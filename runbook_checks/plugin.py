@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from runbook_checks.drill.fixture import DrillFixture, Journal
+    from runbook_checks.drill.incident import IncidentPlan
     from runbook_checks.drill.result import DrillResult, Event
     from runbook_checks.evidence.session import SessionEvidence
     from runbook_checks.gate.baseline import Baseline, Entry
@@ -181,6 +182,27 @@ def stack(checks_config: ChecksConfig) -> Iterator[Stack]:
         running.stop()
 
 
+@pytest.fixture(scope="session")
+def incident_plan(
+    stack: Stack,
+    runbook: Runbook,
+    checks_config: ChecksConfig,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> IncidentPlan:
+    """The runbook's symptom probes, and the alert rules the stack's Prometheus evaluates
+    (the --alert-rules file, or rules derived from the runbook's symptoms)."""
+    from runbook_checks.drill.incident import make_plan
+
+    return make_plan(
+        runbook,
+        stack,
+        rules_file=checks_config.alert_rules,
+        window_s=checks_config.alert_window_s,
+        alert_wait_s=checks_config.alert_wait_s,
+        work_dir=tmp_path_factory.mktemp("alerts"),
+    )
+
+
 @pytest.fixture
 def fresh_stack(stack: Stack, request: pytest.FixtureRequest) -> Stack:
     for marker in request.node.iter_markers("needs"):
@@ -216,6 +238,7 @@ def drill(
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     checks_config: ChecksConfig,
+    incident_plan: IncidentPlan,
 ) -> DrillFixture:
     from runbook_checks.drill.fixture import DrillFixture
 
@@ -237,6 +260,7 @@ def drill(
         on_result=journal.add,
         on_event=_progress_printer(request.config),
         max_wait_s=checks_config.max_recovery_wait_s,
+        incident=incident_plan,
     )
 
 

@@ -1,7 +1,7 @@
 """SEV-1: Storage System Failure — the runbook's two causes: a Supabase outage (the object
 store out of the API's reach) and the storage quota exceeded.
 
-Supabase's status page is the one true outside edge here: respx answers
+Supabase's status page is the one true outside edge here: drill/provider.py answers
 https://status.supabase.com/api/v2/status.json in-process (`DrillContext.edges`), and
 what it reports is measured, not scripted: the object store probed on the API's own
 network path, as the provider's monitoring would see it.
@@ -11,88 +11,35 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
 from typing import cast
 
 import httpx
 import pytest
-import respx
 
 from runbook_checks.clock import wait_until
 from runbook_checks.drill.client import User
 from runbook_checks.drill.detect import any_of
 from runbook_checks.drill.fixture import DrillFixture
+from runbook_checks.drill.provider import ProviderStatusPage
 from runbook_checks.drill.result import Actor
 from runbook_checks.drill.runner import DrillContext, health_and_canary
 from runbook_checks.drill.spec import Action, Detector, Scenario, reads
 from runbook_checks.faults.data import s3_client
 from runbook_checks.faults.database import admin_connect
-from runbook_checks.faults.deploy import api_settings
 from runbook_checks.faults.storage import StorageOutage, StorageQuotaExceeded, stored_bytes
 from runbook_checks.gate.curl_check import MISSING_AUTH
 from runbook_checks.gate.findings import Level
 from runbook_checks.runbook.model import Step, StepKind
-from runbook_checks.stack.base import Stack
 from runbook_checks.steps.base import StepResult
 
 SECTION = "SEV-1: Storage System Failure"
 STATUS_HOST = "status.supabase.com"
-STATUS_URL = f"https://{STATUS_HOST}/api/v2/status.json"
 BANNER = "Uploads are paused while our storage provider recovers; downloads still work."
 UPLOAD_PATH = "/api/storage/files/upload"
 
 
-# -- the status page (an outside edge, answered in-process) ----------------------------
-
-
-class StatusPage:
-    """Supabase's Statuspage summary (`/api/v2/status.json`). Storage counts as up when
-    the object store answers HTTP on the API's own path to it (through the fault proxy),
-    so the page shows an outage exactly while there is one."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.store_url = api_settings(stack)["S3_ENDPOINT_URL"].rstrip("/")
-        self.router = respx.Router(assert_all_called=False)
-        self.router.get(STATUS_URL).mock(side_effect=self._answer)
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self._serve)
-
-    def _serve(self, request: httpx.Request) -> httpx.Response:
-        # respx answers with a response already read; the curl executor reads the raw
-        # stream, as from a server, so hand it an unread one with the same bytes
-        answer = self.router.handler(request)
-        return httpx.Response(
-            answer.status_code, headers=answer.headers, stream=httpx.ByteStream(answer.content)
-        )
-
-    def storage_up(self) -> bool:
-        try:
-            httpx.get(f"{self.store_url}/", timeout=1.0)
-        except httpx.HTTPError:
-            return False
-        return True
-
-    def _answer(self, request: httpx.Request) -> httpx.Response:
-        up = self.storage_up()
-        status = (
-            {"indicator": "none", "description": "All Systems Operational"}
-            if up
-            else {"indicator": "major", "description": "Partial System Outage"}
-        )
-        page = {
-            "id": "xmltf7dy8rbn",
-            "name": "Supabase",
-            "url": f"https://{STATUS_HOST}",
-            "time_zone": "Etc/UTC",
-            "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        return httpx.Response(200, json={"page": page, "status": status})
-
-
 def _status_page_and_token(ctx: DrillContext) -> None:
-    page = StatusPage(ctx.stack)
-    ctx.edges[STATUS_HOST] = page.transport()
+    ctx.edges[STATUS_HOST] = ProviderStatusPage(ctx.stack, STATUS_HOST).transport()
     ctx.values["TOKEN"] = ctx.user.token  # the runbook's test upload, as a real user
 
 

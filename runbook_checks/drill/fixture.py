@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
+from runbook_checks.drill.incident import IncidentPlan
 from runbook_checks.drill.result import DrillResult, Event, Verdict
 from runbook_checks.drill.runner import DEFAULT_MAX_WAIT_S, WRITES_LOST, Drill
 from runbook_checks.drill.spec import Scenario
@@ -48,6 +49,7 @@ class DrillFixture:
     clock: Clock = SYSTEM_CLOCK
     on_event: Callable[[DrillResult, Event], None] | None = None
     max_wait_s: float = DEFAULT_MAX_WAIT_S
+    incident: IncidentPlan | None = None  # alerts, triage, severity (None: not watched)
 
     def run(self, scenario: Scenario) -> DrillResult:
         drill = Drill(
@@ -61,6 +63,7 @@ class DrillFixture:
             on_result=self.on_result,
             on_event=self.on_event,
             max_wait_s=self.max_wait_s,
+            incident=self.incident,
         )
         return drill.run(scenario)
 

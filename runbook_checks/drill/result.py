@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from runbook_checks.drill.ledger import LedgerResult
 from runbook_checks.drill.sampler import Sample
 from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.monitor.triage import Observation
 
 
 class Verdict(enum.StrEnum):
@@ -60,6 +61,34 @@ class StepRecord:
     by: Actor = Actor.RUNBOOK  # who did it
 
 
+@dataclass(frozen=True)
+class AlertSeen:
+    """An alert that reached the drill's webhook inbox after the injection."""
+
+    alertname: str
+    section_id: str | None  # the runbook section it points to (its runbook_section label)
+    severity: str | None
+    fired_s: float  # seconds from the injection to its arrival
+    summary: str = ""
+
+
+@dataclass
+class Alerting:
+    """The detect stage of one drill: which alerts fired, when, pointing where."""
+
+    measured: bool  # False: no Prometheus/Alertmanager in the stack (note says why)
+    note: str = ""
+    rules: str = ""  # where the rules came from: "derived from <runbook>" or a file
+    window_s: float = 0.0  # how long after the injection the drill waited for its alert
+    time_to_alert_s: float | None = None  # injection -> the first firing alert received
+    alerts: list[AlertSeen] = field(default_factory=list)
+    preexisting: list[str] = field(default_factory=list)  # firing before the fault: ignored
+    still_firing: list[str] = field(default_factory=list)  # after recovery and revert
+
+    def pointing_at(self, section_id: str) -> list[AlertSeen]:
+        return [a for a in self.alerts if a.section_id == section_id]
+
+
 @dataclass
 class DrillResult:
     scenario: str  # test id
@@ -84,6 +113,15 @@ class DrillResult:
     started_wall: float = 0.0
     injected_wall: float | None = None  # wall clock when the fault went in
     note: str = ""  # what the verdict rests on, when it is not plain (recovered by waiting)
+    alerting: Alerting | None = None  # detect: None when the drill did not watch alerts
+    triage: list[Observation] = field(default_factory=list)  # every section's symptoms
+    # severity: the measured impact (MeasuredImpact.as_json) and the level it fits
+    impact: dict[str, object] | None = None
+
+    @property
+    def time_to_alert_s(self) -> float | None:
+        """Injection -> the first firing alert received (None: none, or not measured)."""
+        return self.alerting.time_to_alert_s if self.alerting is not None else None
 
     @property
     def harness_steps(self) -> list[StepRecord]:

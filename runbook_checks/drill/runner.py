@@ -26,13 +26,23 @@ import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.drill.client import FilesClient, User
+from runbook_checks.drill.incident import IncidentPlan, IncidentWatch
 from runbook_checks.drill.ledger import Ledger
 from runbook_checks.drill.platform import StackPlatform
-from runbook_checks.drill.result import Actor, DrillResult, Event, StepRecord, Verdict
+from runbook_checks.drill.result import (
+    Actor,
+    Alerting,
+    DrillResult,
+    Event,
+    StepRecord,
+    Verdict,
+)
 from runbook_checks.drill.sampler import HealthSampler
 from runbook_checks.drill.spec import Action, Scenario
 from runbook_checks.faults.base import Fault, FaultHandle
 from runbook_checks.gate.findings import Finding, Level, cause_class
+from runbook_checks.monitor.severity import SEVERITY_MISMATCH, MeasuredImpact, judge, mismatch
+from runbook_checks.monitor.triage import triage_issues
 from runbook_checks.runbook.model import Option, Phase, Runbook, Section, Step, StepKind
 from runbook_checks.stack.base import Stack
 from runbook_checks.steps.base import Bindings, ExecContext, StepResult, run_step
@@ -44,6 +54,10 @@ HARNESS_ASSISTED = "harness-assisted"
 FIX_NOT_DOCUMENTED = "fix-not-documented"
 WRITES_LOST = "acknowledged-writes-lost"
 DATA_LOSS_WARNED = "data-loss-measured"
+# the detect stage (drill/incident.py)
+ALERT_MISSING = "alert-missing"
+ALERT_WRONG_SECTION = "alert-wrong-section"
+ALERT_STILL_FIRING = "alert-still-firing"
 # how a runbook warns that an option can lose data ("LAST RESORT - Data loss possible!")
 _WARNS_OF_LOSS = re.compile(
     r"data[ -]loss|los(?:e|es|ing) (?:data|writes|the last|recent)|may lose", re.IGNORECASE
@@ -183,13 +197,17 @@ class DrillContext:
         evidence: str = "",
         per_scenario: bool = False,
         cause: str = "",
+        statement: str = "",
+        line: int = 0,
     ) -> None:
         """Record a finding. Tied to a `step`, it is about that text wherever it runs;
         with `per_scenario` (or no step) it is about what happened in this scenario, so
         its baseline entry never covers another scenario. `cause` is its fingerprint
         (which check failed, the class of what was observed); by default the class of
         the message."""
-        if step is None:
+        if statement:  # about a text of the runbook that is not a step (a symptom line)
+            pass
+        elif step is None:
             statement = self._scenario_statement()
         elif per_scenario:
             statement = f"{step.text} :: {self.result.title or self.result.fault}"
@@ -201,7 +219,7 @@ class DrillContext:
                 kind=kind,
                 section_id=self.section.id,
                 message=message,
-                line=step.line if step else self.section.line,
+                line=line or (step.line if step else self.section.line),
                 statement=statement,
                 suggestion=suggestion,
                 evidence=evidence[:1500],
@@ -349,8 +367,10 @@ class Drill:
         max_wait_s: float = DEFAULT_MAX_WAIT_S,
         on_result: Callable[[DrillResult], None] | None = None,
         on_event: Callable[[DrillResult, Event], None] | None = None,
+        incident: IncidentPlan | None = None,
     ) -> None:
         self.stack = stack
+        self.incident = incident
         self.runbook = runbook
         self.section = runbook.section(section)
         self.option = self.section.option(option) if option is not None else None
@@ -445,6 +465,7 @@ class Drill:
             for _ in range(3):
                 ledger.write()
         self._await(recovered, ctx, "steady state before the fault", 30.0)
+        watch = self._watch(ctx, sampler)
         ctx.event("steady", "steady state holds")
 
         fault = scenario.fault if isinstance(scenario.fault, Fault) else scenario.fault(ctx)
@@ -457,11 +478,20 @@ class Drill:
         ctx.injected_wall = result.injected_wall = self.clock.wall()
         ctx.handle = fault.inject(self.stack, clock=self.clock)
         ctx.injected_at = self.clock.monotonic()  # the clock starts once the fault is in
+        if watch is not None:
+            watch.start(ctx.injected_at)
         ctx.event("injected", fault.describe())
-        symptom = self._await_symptom(scenario, ctx)
-        ctx.event("symptom", symptom)
-
-        self._diagnose(scenario, ctx)
+        try:
+            symptom = self._await_symptom(scenario, ctx)
+            ctx.event("symptom", symptom)
+            self._diagnose(scenario, ctx)
+            if watch is not None:  # alerts and every section's symptoms, before anyone acts
+                watch.finish()
+        finally:
+            if watch is not None:
+                watch.stop()
+        if watch is not None:
+            self._detect_and_triage(watch, ctx)
 
         if ledger is not None:
             ledger.phase = "mitigation"
@@ -515,7 +545,124 @@ class Drill:
             for _ in range(3):
                 ledger.write()
             result.ledger = ledger.verify()
+        if watch is not None:
+            self._after_recovery(watch, ctx)
         self._verdict(scenario, ctx)
+
+    # -- detect, triage, severity (drill/incident.py) ------------------------------------
+    def _watch(self, ctx: DrillContext, sampler: HealthSampler) -> IncidentWatch | None:
+        if self.incident is None:
+            return None
+        watch = IncidentWatch(
+            self.incident,
+            ctx,
+            getattr(self.stack, "monitoring", None),
+            section_id=self.section.id,
+            clock=self.clock,
+            sampler=sampler,
+        )
+        watch.settle(self.incident.window_s + 5.0)
+        return watch
+
+    def _detect_and_triage(self, watch: IncidentWatch, ctx: DrillContext) -> None:
+        result = ctx.result
+        alerting = result.alerting = watch.alerting()
+        result.triage = watch.observations()
+        ctx.scratch["impact"] = watch.impact(0)
+        if alerting.measured:
+            ctx.event(
+                "alerted" if alerting.alerts else "no-alert",
+                ", ".join(
+                    f"{a.alertname} -> {a.section_id or '?'} at {a.fired_s:.1f}s"
+                    for a in alerting.alerts
+                ),
+            )
+            self._alert_findings(alerting, ctx)
+        titles = {s.id: s.title for s in self.runbook.sections}
+        for issue in triage_issues(self.section.id, result.triage, titles):
+            ctx.finding(
+                Level.INFO if issue.level == "info" else Level.WARNING,
+                issue.kind,
+                issue.message,
+                suggestion=issue.suggestion,
+                cause=issue.cause,
+                statement=issue.statement,
+                line=issue.line,
+            )
+
+    def _alert_findings(self, alerting: Alerting, ctx: DrillContext) -> None:
+        own = alerting.pointing_at(self.section.id)
+        if own:
+            return
+        severity = self.runbook.severity(self.section.severity or "")
+        allowed = (
+            f"; the severity {severity.level} allows {severity.response_time} to respond"
+            if severity is not None and severity.response_time
+            else ""
+        )
+        if not alerting.alerts:
+            ctx.finding(
+                Level.ERROR,
+                ALERT_MISSING,
+                f"no alert fired within {alerting.window_s:.0f}s of the injection "
+                f"({alerting.rules or 'no rules'}){allowed}: nobody would be paged",
+                suggestion="give the section a symptom with a measurable threshold (an "
+                "error rate, a latency, a count) so an alert rule can watch it",
+                cause="alert: none",
+            )
+            return
+        elsewhere = ", ".join(
+            f"{a.alertname} -> {a.section_id or 'no section'}" for a in alerting.alerts
+        )
+        ctx.finding(
+            Level.WARNING,
+            ALERT_WRONG_SECTION,
+            f"alerts fired ({elsewhere}) but none points to this section: the on-call "
+            "engineer would be sent elsewhere first",
+            suggestion="label an alert that this failure fires with this section "
+            "(runbook_section), or add a symptom this failure shows",
+            cause="alert: " + ",".join(sorted({a.section_id or "-" for a in alerting.alerts})),
+        )
+
+    def _after_recovery(self, watch: IncidentWatch, ctx: DrillContext) -> None:
+        result = ctx.result
+        alerting = result.alerting
+        if alerting is not None and alerting.measured and alerting.alerts:
+            names = sorted({a.alertname for a in alerting.alerts})
+            left = watch.still_firing(names, watch.plan.window_s + 3.0)
+            alerting.still_firing = left
+            if left:
+                ctx.finding(
+                    Level.WARNING,
+                    ALERT_STILL_FIRING,
+                    f"{', '.join(left)} still firing after the service recovered and the "
+                    f"fault was reverted (waited {watch.plan.window_s + 3.0:.0f}s)",
+                    suggestion="make the rule's expression describe the current state "
+                    "(a rate over a short window), so it resolves with the service",
+                    cause="alert: " + ",".join(left),
+                )
+        measured = ctx.scratch.get("impact")
+        if not isinstance(measured, MeasuredImpact):
+            return
+        lost = len(result.ledger.lost) if result.ledger is not None else 0
+        measured = dataclasses.replace(measured, lost_writes=lost)
+        judgement = judge(self.section.severity, self.runbook.severities, measured)
+        result.impact = {
+            **measured.as_json(),
+            "written": judgement.written,
+            "measured": judgement.measured,
+            "why": judgement.why,
+        }
+        wrong = mismatch(judgement)
+        if wrong is not None:
+            ctx.finding(
+                Level.WARNING,
+                SEVERITY_MISMATCH,
+                wrong.message,
+                suggestion=wrong.suggestion,
+                cause=wrong.cause,
+                statement=f"severity of {self.section.title}",
+            )
 
     def _await_recovery(
         self, recovered: Callable[[DrillContext], str | None], ctx: DrillContext, scenario: Scenario

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from runbook_checks.drill.result import DrillResult
-from runbook_checks.evidence import svg
+from runbook_checks.evidence import incident_html, svg
 from runbook_checks.evidence.coverage import CoverageRow
 from runbook_checks.evidence.journal import Environment, Journal, ScenarioRecord
 from runbook_checks.evidence.text import (
@@ -25,7 +25,8 @@ from runbook_checks.evidence.text import (
     sorted_findings,
 )
 
-CSS = """
+CSS = (
+    """
 :root { --fg:#0f172a; --muted:#475569; --line:#e2e8f0; --bg:#ffffff; --panel:#f8fafc;
   --ok:#15803d; --okbg:#dcfce7; --bad:#b91c1c; --badbg:#fee2e2; --warn:#b45309;
   --warnbg:#fef3c7; --info:#1d4ed8; --infobg:#dbeafe; }
@@ -77,6 +78,8 @@ details summary { cursor: pointer; color: var(--info); margin: 6px 0; }
   border-radius: 2px; vertical-align: -1px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 """
+    + incident_html.CSS
+)
 
 
 def _e(value: object) -> str:
@@ -138,6 +141,7 @@ def summary_html(records: Sequence[ScenarioRecord]) -> str:
                 badge(VERDICT_LABEL[r.verdict], r.verdict.value)
                 + (f" <small>({_e(record.outcome)})</small>" if record.outcome else "")
                 + (f"<br><small>{_e(r.note)}</small>" if r.note else ""),
+                _e(incident_html.alert_cell(r)),
                 _e(seconds(r.time_to_detect_s)),
                 _e(seconds(r.time_to_recover_s)),
                 _e(seconds(r.budget_s)),
@@ -152,6 +156,7 @@ def summary_html(records: Sequence[ScenarioRecord]) -> str:
             "scenario",
             "fault",
             "verdict",
+            "alert",
             "detect",
             "recover",
             "budget",
@@ -160,7 +165,7 @@ def summary_html(records: Sequence[ScenarioRecord]) -> str:
             "findings",
         ),
         rows,
-        numeric=(3, 4, 5, 7, 8),
+        numeric=(3, 4, 5, 6, 8, 9),
     )
 
 
@@ -251,6 +256,7 @@ def scenario_html(index: int, record: ScenarioRecord) -> str:
     return (
         f"<section class='scenario'>{head}{error}{chart}{LEGEND}"
         + table(("at", "event", "detail"), events, numeric=(0,))
+        + incident_html.incident_block(r)
         + f"<details><summary>{len(r.steps)} step(s) run</summary>"
         + _steps_html(r)
         + "</details>"
@@ -390,6 +396,12 @@ def report_html(journal: Journal, coverage_rows: Sequence[CoverageRow]) -> str:
             summary_html(records),
             "<h2>Scenarios</h2>",
             *(scenario_html(i, r) for i, r in enumerate(records)),
+            "<h2>Triage matrix</h2>",
+            "<p class='sub'>for each drill, how many of each section's measurable symptoms "
+            "the fault showed (darker: more). The drilled section's own cell is outlined; "
+            "a cell as dark elsewhere in the row is where an on-call engineer going by "
+            "symptoms would likely turn first.</p>",
+            incident_html.triage_matrix_html(records),
             "<h2>Runbook coverage</h2>",
             "<p class='sub'>every scenario section's investigation and mitigation options: how "
             "many steps can run here, how many need a person, how many a drill ran clean as "

@@ -21,10 +21,19 @@ from typing import Union, cast
 
 from runbook_checks import __version__
 from runbook_checks.drill.ledger import LedgerResult, LostWrite
-from runbook_checks.drill.result import Actor, DrillResult, Event, StepRecord, Verdict
+from runbook_checks.drill.result import (
+    Actor,
+    Alerting,
+    AlertSeen,
+    DrillResult,
+    Event,
+    StepRecord,
+    Verdict,
+)
 from runbook_checks.drill.sampler import Sample
 from runbook_checks.evidence.redact import Redactor
 from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.monitor.triage import Observation
 from runbook_checks.runbook.model import Runbook
 
 Json = Union[None, bool, int, float, str, list["Json"], dict[str, "Json"]]  # noqa: UP007
@@ -205,6 +214,10 @@ def _result_json(result: DrillResult) -> dict[str, Json]:
         "samples": [asdict(s) for s in result.samples],
         "ledger": ledger,
         "findings": [cast(Json, f.to_json()) for f in result.findings],
+        "alerting": cast(Json, asdict(result.alerting)) if result.alerting else None,
+        "time_to_alert_s": result.alerting.time_to_alert_s if result.alerting else None,
+        "triage": [cast(Json, o.as_json()) for o in result.triage],
+        "impact": cast(Json, result.impact),
     }
 
 
@@ -389,6 +402,51 @@ def _result(data: Mapping[str, object]) -> DrillResult:
         started_wall=_num(data, "started_wall"),
         injected_wall=_opt_num(data, "injected_wall"),
         note=_str(data, "note"),
+        alerting=_alerting(data.get("alerting")),
+        triage=[
+            Observation(
+                section_id=_str(o, "section_id"),
+                line=_int(o, "line"),
+                symptom=_str(o, "symptom"),
+                kind=_str(o, "kind"),
+                observed=_opt_bool(o, "observed"),
+                detail=_str(o, "detail"),
+            )
+            for o in (_obj(x, "triage[]") for x in _list(data.get("triage", []), "triage"))
+        ],
+        impact=dict(_obj(data["impact"], "impact")) if data.get("impact") else None,
+    )
+
+
+def _opt_bool(data: Mapping[str, object], key: str) -> bool | None:
+    value = data.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    raise JournalError(f"{key}: expected true, false or null, got {value!r}")
+
+
+def _alerting(value: object) -> Alerting | None:
+    if value is None:
+        return None
+    data = _obj(value, "alerting")
+    return Alerting(
+        measured=bool(data.get("measured")),
+        note=_str(data, "note"),
+        rules=_str(data, "rules"),
+        window_s=_num(data, "window_s"),
+        time_to_alert_s=_opt_num(data, "time_to_alert_s"),
+        alerts=[
+            AlertSeen(
+                alertname=_str(a, "alertname"),
+                section_id=_opt_str(a, "section_id"),
+                severity=_opt_str(a, "severity"),
+                fired_s=_num(a, "fired_s"),
+                summary=_str(a, "summary"),
+            )
+            for a in (_obj(x, "alerts[]") for x in _list(data.get("alerts", []), "alerts"))
+        ],
+        preexisting=[str(x) for x in _list(data.get("preexisting", []), "preexisting")],
+        still_firing=[str(x) for x in _list(data.get("still_firing", []), "still_firing")],
     )
 
 

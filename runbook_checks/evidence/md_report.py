@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from runbook_checks.drill.result import DrillResult
 from runbook_checks.evidence import postmortem
 from runbook_checks.evidence.coverage import CoverageRow
+from runbook_checks.evidence.incident_html import alert_cell
 from runbook_checks.evidence.journal import Journal, ScenarioRecord
 from runbook_checks.evidence.text import (
     VERDICT_LABEL,
@@ -18,6 +20,7 @@ from runbook_checks.evidence.text import (
     short_commit,
     sorted_findings,
 )
+from runbook_checks.monitor.triage import Score, matrix
 from runbook_checks.runbook.model import Runbook
 
 
@@ -85,7 +88,87 @@ def _scenario(record: ScenarioRecord) -> list[str]:
         + (f" Ledger: {r.ledger.summary()}." if r.ledger else "")
     )
     out.append("")
+    out += _incident(r)
     return out
+
+
+def _incident(r: DrillResult) -> list[str]:
+    """Detect, triage and severity of one drill."""
+    out: list[str] = []
+    alerting = r.alerting
+    if alerting is not None and not alerting.measured:
+        out += [f"Alerts: {alerting.note}.", ""]
+    elif alerting is not None:
+        fired = "; ".join(
+            f"`{a.alertname}` at {seconds(a.fired_s)} -> {a.section_id or 'no section'}"
+            for a in alerting.alerts
+        )
+        out += [
+            f"Time to alert: {alert_cell(r)} ({alerting.rules}); fired: {fired or 'nothing'}"
+            + (
+                f"; still firing after recovery: {', '.join(alerting.still_firing)}"
+                if (alerting.still_firing)
+                else ""
+            )
+            + ".",
+            "",
+        ]
+    own = [o for o in r.triage if o.section_id == r.section_id]
+    if own:
+        out += md_table(
+            ("line", "symptom (this section)", "probe", "during the fault", "evidence"),
+            (
+                (
+                    o.line,
+                    o.symptom,
+                    o.kind,
+                    {True: "seen", False: "not seen", None: "not measured"}[o.observed],
+                    o.detail,
+                )
+                for o in own
+            ),
+        )
+        out.append("")
+    if r.impact:
+        out += [
+            f"Severity: written {r.impact.get('written') or '-'}, measured "
+            f"{r.impact.get('measured') or '-'} ({r.impact.get('why', '')}); impact: "
+            f"{r.impact.get('description', '')}.",
+            "",
+        ]
+    return out
+
+
+def triage_matrix_md(records: Sequence[ScenarioRecord]) -> list[str]:
+    """The triage matrix: drill x section, observed / measurable symptoms (the drilled
+    section's own cell in bold)."""
+    rows = {r.result.scenario: r.result.triage for r in records if r.result.triage}
+    if not rows:
+        return []
+    columns, table = matrix(rows)
+    out = [
+        "## Triage matrix",
+        "",
+        "Each section's measurable symptoms that the drill's fault showed (observed / "
+        "measurable); the drilled section in bold.",
+        "",
+    ]
+    out += md_table(
+        ("drill", *columns),
+        (
+            (
+                scenario_name(r.result),
+                *(
+                    (f"**{cell}**" if c == r.result.section_id else cell)
+                    for c in columns
+                    for cell in [table[r.result.scenario].get(c, Score(0, 0, 0)).text()]
+                ),
+            )
+            for r in records
+            if r.result.scenario in table
+        ),
+    )
+    return [*out, ""]
 
 
 def report_md(
@@ -112,6 +195,7 @@ def report_md(
             "scenario",
             "fault",
             "verdict",
+            "alert",
             "detect",
             "recover",
             "budget",
@@ -124,6 +208,7 @@ def report_md(
                 scenario_name(r.result),
                 r.result.fault,
                 VERDICT_LABEL[r.result.verdict] + (f" ({r.outcome})" if r.outcome else ""),
+                alert_cell(r.result),
                 seconds(r.result.time_to_detect_s),
                 seconds(r.result.time_to_recover_s),
                 seconds(r.result.budget_s),
@@ -137,6 +222,7 @@ def report_md(
     out += ["", "## Scenarios", ""]
     for record in records:
         out += _scenario(record)
+    out += triage_matrix_md(records)
     out += ["## Runbook coverage", ""]
     out += md_table(
         ("section", "option", "steps", "executable", "manual", "verified", "failed", "status"),

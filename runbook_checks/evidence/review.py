@@ -178,6 +178,43 @@ class Gap:
     scenario: str = ""
 
 
+@dataclass(frozen=True)
+class SymptomGap:
+    """A measurable symptom a section lists that no drill of that section showed."""
+
+    section_id: str
+    section_title: str
+    line: int
+    symptom: str
+    runs: int  # drills of the section that measured it
+    last_detail: str  # what the last of them measured instead
+
+
+def _symptoms_never_seen(trends: Sequence[ScenarioTrend]) -> list[SymptomGap]:
+    """Per section and symptom line: measured in the section's own drills, never seen."""
+    runs: dict[tuple[str, int], int] = {}
+    ever: dict[tuple[str, int], bool] = {}
+    last: dict[tuple[str, int], tuple[str, str]] = {}  # symptom, detail
+    titles: dict[str, str] = {}
+    for trend in trends:
+        titles[trend.section_id] = trend.section_title
+        for run in sorted(trend.runs, key=lambda r: r.created):
+            for o in run.record.result.triage:
+                if o.section_id != trend.section_id or o.observed is None:
+                    continue
+                key = (o.section_id, o.line)
+                runs[key] = runs.get(key, 0) + 1
+                ever[key] = ever.get(key, False) or o.observed
+                last[key] = (o.symptom, o.detail)
+    return [
+        SymptomGap(section, titles.get(section, section), line, *last[key][:1], runs[key],
+                   last[key][1])
+        for key in sorted(runs)
+        if not ever[key]
+        for section, line in [key]
+    ]  # fmt: skip
+
+
 @dataclass
 class Review:
     period: Period
@@ -190,6 +227,7 @@ class Review:
     outdated: list[Gap]
     runbook_path: str = ""
     runbook_note: str = ""  # why never-drilled/outdated could not be computed
+    symptoms_never_seen: list[SymptomGap] = field(default_factory=list)
 
     @property
     def runs(self) -> int:
@@ -294,4 +332,5 @@ def aggregate(
         outdated=outdated,
         runbook_path=str(runbook.path) if runbook else "",
         runbook_note=runbook_note,
+        symptoms_never_seen=_symptoms_never_seen(trends),
     )

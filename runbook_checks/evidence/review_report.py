@@ -40,6 +40,11 @@ def trend_chart(trend: ScenarioTrend) -> str:
                 tuple(zip(labels, trend.times("time_to_recover_s"), strict=True)),
                 "#16a34a",
             ),
+            svg.Series(
+                "time to alert",
+                tuple(zip(labels, trend.times("time_to_alert_s"), strict=True)),
+                "#d97706",
+            ),
         ],
         budget_s=trend.budget_s,
         title=f"trend: {trend.scenario}",
@@ -70,6 +75,7 @@ def review_html(review: Review) -> str:
             _e(t.passed),
             _e(_pct(t.pass_rate)),
             badge(t.last_verdict),
+            _e(seconds(t.median("time_to_alert_s"))),
             _e(seconds(t.median("time_to_detect_s"))),
             _e(seconds(t.median("time_to_recover_s"))),
             _e(seconds(t.budget_s)),
@@ -150,16 +156,17 @@ def review_html(review: Review) -> str:
                     "passed",
                     "pass rate",
                     "last verdict",
+                    "median alert",
                     "median detect",
                     "median recover",
                     "budget",
                 ),
                 rows,
-                numeric=(1, 2, 3, 5, 6, 7),
+                numeric=(1, 2, 3, 5, 6, 7, 8),
             )
             if rows
             else "<p class='sub'>no drills in this period</p>",
-            "<h2>Trends: time to detect and to recover</h2>",
+            "<h2>Trends: time to alert, to detect and to recover</h2>",
             charts,
             "<h2>Findings opened and closed</h2>",
             "<p class='sub'>opened: the first drill of the scenario in the period that had the "
@@ -169,6 +176,25 @@ def review_html(review: Review) -> str:
             )
             if findings
             else "<p class='sub'>no findings in the period</p>",
+            "<h2>Symptoms never seen in their own drills</h2>",
+            "<p class='sub'>a section lists these symptoms, its drills measured them, and "
+            "none showed them: the runbook describes something its failure does not do.</p>",
+            table(
+                ("section", "line", "symptom", "drills", "measured instead"),
+                [
+                    (
+                        _e(g.section_title),
+                        _e(g.line),
+                        _e(g.symptom),
+                        _e(g.runs),
+                        _e(g.last_detail),
+                    )
+                    for g in review.symptoms_never_seen
+                ],
+                numeric=(1, 3),
+            )
+            if review.symptoms_never_seen
+            else "<p class='sub'>none: every measured symptom showed in its own drill.</p>",
             "<h2>Never drilled</h2>",
             note,
             table(("section", "option"), never)
@@ -212,9 +238,11 @@ def review_md(review: Review) -> str:
             "passed",
             "pass rate",
             "last verdict",
+            "median alert",
             "median detect",
             "median recover",
             "budget",
+            "alert trend",
             "detect trend",
             "recover trend",
         ),
@@ -225,9 +253,11 @@ def review_md(review: Review) -> str:
                 t.passed,
                 _pct(t.pass_rate),
                 t.last_verdict,
+                seconds(t.median("time_to_alert_s")),
                 seconds(t.median("time_to_detect_s")),
                 seconds(t.median("time_to_recover_s")),
                 seconds(t.budget_s),
+                _series(t.times("time_to_alert_s")),
                 _series(t.times("time_to_detect_s")),
                 _series(t.times("time_to_recover_s")),
             )
@@ -250,6 +280,12 @@ def review_md(review: Review) -> str:
             for h in review.findings
         ),
     )
+    out += ["", "## Symptoms never seen in their own drills", ""]
+    out += [
+        f"- {g.section_title}, line {g.line}: {g.symptom!r} (measured in {g.runs} drill(s); "
+        f"last: {g.last_detail})"
+        for g in review.symptoms_never_seen
+    ] or ["None."]
     out += ["", "## Never drilled", ""]
     if review.runbook_note:
         out += [review.runbook_note, ""]

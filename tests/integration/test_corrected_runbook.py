@@ -15,8 +15,6 @@ non-passing one whose findings name the mutated line.
 
 from __future__ import annotations
 
-import ast
-import importlib.util
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -26,10 +24,10 @@ import pytest
 
 from runbook_checks.drill.result import Actor, Verdict
 from runbook_checks.drill.runner import Drill
-from runbook_checks.drill.spec import Scenario
 from runbook_checks.evidence.journal import Journal, load_journal
 from runbook_checks.runbook.parser import parse_runbook
 from runbook_checks.stack.base import Stack
+from tests.integration.scenario_objects import scenario_of
 
 pytestmark = pytest.mark.integration
 
@@ -282,41 +280,13 @@ def test_every_earned_scenario_has_a_mutation() -> None:
     assert scenarios - mutated == set(NOT_FIXABLE_BY_THIS_OPTION)
 
 
-def _scenario(test_name: str) -> tuple[Scenario, str, str | None, tuple[str, ...]]:
-    """The Scenario a scenario test verifies, its section, option and needed capabilities
-    (read from the test's markers and its `drill.verify(NAME)` call)."""
-    for path in sorted((ROOT / "scenarios").glob("test_*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name == test_name:
-                spec = importlib.util.spec_from_file_location(f"_mutated_{path.stem}", path)
-                assert spec is not None
-                assert spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                marks = getattr(module, test_name).pytestmark
-                runbook = next(m for m in marks if m.name == "runbook")
-                needs = tuple(a for m in marks if m.name == "needs" for a in m.args)
-                call = next(
-                    n
-                    for n in ast.walk(node)
-                    if isinstance(n, ast.Call)
-                    and isinstance(n.func, ast.Attribute)
-                    and n.func.attr == "verify"
-                )
-                assert isinstance(call.args[0], ast.Name)
-                scenario = getattr(module, call.args[0].id)
-                return scenario, runbook.args[0], runbook.kwargs.get("option"), needs
-    raise LookupError(test_name)
-
-
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.scenario[5:] for m in MUTATIONS])
 def test_a_one_line_mutation_of_the_text_fails_the_drill_naming_the_line(
     mutation: Mutation, fresh_stack: Stack, tmp_path: Path
 ) -> None:
     """Drilled in this process on the session's stack (as the scenario's own test would
     be, with the mutated runbook and no baseline)."""
-    scenario, section, option, needs = _scenario(mutation.scenario)
+    scenario, section, option, needs = scenario_of(mutation.scenario)
     missing = [c for c in needs if c not in fresh_stack.capabilities]
     if missing:
         pytest.skip(f"the {fresh_stack.backend} backend cannot {', '.join(missing)}")
