@@ -510,6 +510,16 @@ class PromAlert:
 
 
 @dataclass(frozen=True)
+class RuleGroup:
+    """One rule group of Prometheus' /api/v1/rules."""
+
+    name: str
+    file: str  # the copy in the stack folder Prometheus read it from
+    rules: int
+    last_evaluation: str
+
+
+@dataclass(frozen=True)
 class Sample:
     labels: dict[str, str]
     value: float
@@ -558,32 +568,43 @@ class Freshness:
         return not (self.missing or self.stale or self.unevaluated)
 
 
-def freshness(
-    targets: object, rules: object, *, expected: Iterable[str], after_wall: float
-) -> Freshness:
-    """`targets`/`rules`: the `data` of /api/v1/targets and /api/v1/rules. Fresh when
-    every expected address is an active target, every active target was scraped (up or
-    not) after `after_wall`, and every rule group was evaluated after those scrapes."""
-    active = targets.get("activeTargets", []) if isinstance(targets, dict) else []
-    seen: dict[str, float] = {}
-    for target in active:
-        address = str(target.get("labels", {}).get("instance", ""))
-        scraped = parse_timestamp(str(target.get("lastScrape", "0001-01-01T00:00:00Z")))
-        took = float(target.get("lastScrapeDuration", 0.0) or 0.0)
-        seen[f"{target.get('scrapePool', '')}/{address}"] = scraped + took if scraped else 0.0
-    addresses = {key.split("/", 1)[1] for key in seen}
-    missing = tuple(sorted(set(expected) - addresses))
-    stale = tuple(sorted(key for key, when in seen.items() if when <= after_wall))
-    newest = max(seen.values(), default=after_wall)
-    groups = rules.get("groups", []) if isinstance(rules, dict) else []
-    unevaluated = tuple(
-        sorted(
-            str(group.get("name"))
-            for group in groups
-            if parse_timestamp(str(group.get("lastEvaluation", "0001-01-01T00:00:00Z"))) <= newest
+class FreshnessWatch:
+    """Is Prometheus' view fresh for a moment (`after_wall`)? Fed the `data` of
+    /api/v1/targets and /api/v1/rules again and again: fresh once every expected address
+    is an active target, every active target has been scraped (up or not) after the
+    moment, and every rule group has been evaluated after the FIRST such scrape of each
+    (the latest scrape keeps moving: a rule group evaluated just before the scrapes'
+    phase would never look newer than them)."""
+
+    def __init__(self, expected: Iterable[str], after_wall: float) -> None:
+        self.expected = frozenset(expected)
+        self.after_wall = after_wall
+        self.first_fresh: dict[str, float] = {}  # pool/instance -> end of its first scrape
+
+    def observe(self, targets: object, rules: object) -> Freshness:
+        active = targets.get("activeTargets", []) if isinstance(targets, dict) else []
+        keys = []
+        for target in active:
+            key = f"{target.get('scrapePool', '')}/{target.get('labels', {}).get('instance', '')}"
+            keys.append(key)
+            scraped = parse_timestamp(str(target.get("lastScrape", "0001-01-01T00:00:00Z")))
+            ended = scraped + float(target.get("lastScrapeDuration", 0.0) or 0.0)
+            if scraped and ended > self.after_wall:
+                self.first_fresh.setdefault(key, ended)
+        missing = tuple(sorted(self.expected - {key.split("/", 1)[1] for key in keys}))
+        stale = tuple(sorted(key for key in keys if key not in self.first_fresh))
+        newest = max((self.first_fresh[k] for k in keys if k in self.first_fresh), default=0.0)
+        newest = max(newest, self.after_wall)
+        groups = rules.get("groups", []) if isinstance(rules, dict) else []
+        unevaluated = tuple(
+            sorted(
+                str(group.get("name"))
+                for group in groups
+                if parse_timestamp(str(group.get("lastEvaluation", "0001-01-01T00:00:00Z")))
+                <= newest
+            )
         )
-    )
-    return Freshness(missing, stale, unevaluated)
+        return Freshness(missing, stale, unevaluated)
 
 
 # -- the whole ----------------------------------------------------------------------------------
@@ -746,11 +767,9 @@ class Monitoring:
         want = {self.rule_path(c): n for c, n in zip(copies, counts, strict=True) if n}
 
         def loaded() -> bool:
-            answer = self._api("/api/v1/rules")
             have: dict[str, int] = {}
-            for group in answer.get("groups", []) if isinstance(answer, dict) else []:
-                key = str(group.get("file"))
-                have[key] = have.get(key, 0) + len(group.get("rules", []))
+            for group in self.rule_groups():
+                have[group.file] = have.get(group.file, 0) + group.rules
             return have == want
 
         wait_until(
@@ -761,6 +780,20 @@ class Monitoring:
             transient=(httpx.HTTPError,),
             clock=self.clock,
         )
+
+    def rule_groups(self) -> list[RuleGroup]:
+        """The rule groups Prometheus has loaded (/api/v1/rules)."""
+        data = self._api("/api/v1/rules")
+        groups = data.get("groups", []) if isinstance(data, dict) else []
+        return [
+            RuleGroup(
+                name=str(g.get("name", "")),
+                file=str(g.get("file", "")),
+                rules=len(g.get("rules", [])),
+                last_evaluation=str(g.get("lastEvaluation", "")),
+            )
+            for g in groups
+        ]
 
     def rule_path(self, copy: Path) -> str:
         """A copied rule file's path as Prometheus names it (another backend may map it)."""
@@ -841,20 +874,18 @@ class Monitoring:
             )
         return out
 
-    def freshness(self, after_wall: float) -> Freshness:
-        return freshness(
-            self._api("/api/v1/targets", {"state": "active"}),
-            self._api("/api/v1/rules"),
-            expected=self.expected_targets,
-            after_wall=after_wall,
+    def _observe(self, watch: FreshnessWatch) -> Freshness:
+        return watch.observe(
+            self._api("/api/v1/targets", {"state": "active"}), self._api("/api/v1/rules")
         )
 
     def wait_fresh(self, after_wall: float, timeout_s: float = 5.0) -> None:
         """Until every expected target was scraped after `after_wall` (the clock's wall
         time) and every rule group evaluated after those scrapes."""
+        watch = FreshnessWatch(self.expected_targets, after_wall)
         try:
             wait_until(
-                lambda: self.freshness(after_wall).fresh,
+                lambda: self._observe(watch).fresh,
                 what="Prometheus to scrape every target and evaluate its rules",
                 timeout_s=timeout_s,
                 interval_s=0.05,
@@ -863,8 +894,7 @@ class Monitoring:
             )
         except WaitTimeout as exc:
             raise StackError(
-                f"Prometheus' view is not fresh after {timeout_s:.1f}s: "
-                f"{self.freshness(after_wall)}",
+                f"Prometheus' view is not fresh after {timeout_s:.1f}s: {self._observe(watch)}",
                 hint="a target added less than 5 s ago may not be scraped yet "
                 "(Prometheus batches target changes every 5 s)",
             ) from exc

@@ -21,11 +21,11 @@ from runbook_checks.errors import UsageError
 from runbook_checks.stack import monitoring as mon
 from runbook_checks.stack.monitoring import (
     AlertInbox,
+    FreshnessWatch,
     Monitoring,
     MonitoringBinaries,
     Notification,
     find_monitoring,
-    freshness,
     parse_samples,
     parse_timestamp,
 )
@@ -306,17 +306,35 @@ def test_freshness_needs_every_target_scraped_and_a_later_evaluation() -> None:
     }
     rules = {"groups": [{"name": "files", "lastEvaluation": "2026-12-05T19:00:00.300Z"}]}
     expected = ("127.0.0.1:8001", "127.0.0.1:9187", "127.0.0.1:8002")
-    seen = freshness(targets, rules, expected=expected, after_wall=moment)
+    seen = FreshnessWatch(expected, moment).observe(targets, rules)
     assert seen.missing == ("127.0.0.1:8002",)  # not discovered yet
     assert seen.stale == ("postgres/127.0.0.1:9187",)
-    assert seen.unevaluated == ("files",)  # evaluated before the newest scrape
+    assert seen.unevaluated == ("files",)  # evaluated before the fresh scrape
     assert not seen.fresh
     targets["activeTargets"][1]["lastScrape"] = "2026-12-05T19:00:00.600Z"  # type: ignore[index]
     rules["groups"][0]["lastEvaluation"] = "2026-12-05T19:00:01.000Z"
-    assert freshness(targets, rules, expected=expected[:2], after_wall=moment).fresh
+    assert FreshnessWatch(expected[:2], moment).observe(targets, rules).fresh
     never = {"activeTargets": [_target("redis", "127.0.0.1:9121", "0001-01-01T00:00:00Z")]}
-    assert freshness(never, {"groups": []}, expected=(), after_wall=moment).stale
-    assert not freshness({"activeTargets": []}, {}, expected=("a:1",), after_wall=moment).fresh
+    assert FreshnessWatch((), moment).observe(never, {"groups": []}).stale
+    assert not FreshnessWatch(("a:1",), moment).observe({"activeTargets": []}, {}).fresh
+
+
+def test_freshness_compares_evaluations_with_the_first_fresh_scrapes() -> None:
+    """Evaluations just before the scrapes' phase (x.00 against x.05): the latest scrape
+    is always newer than the latest evaluation, yet the second evaluation after the
+    moment has seen the first scrape after it."""
+    watch = FreshnessWatch(["127.0.0.1:8001"], parse_timestamp("2026-12-05T19:00:00Z"))
+    for second in range(3):
+        scraped = {
+            "activeTargets": [
+                _target("files-api", "127.0.0.1:8001", f"2026-12-05T19:00:0{second}.050Z")
+            ]
+        }
+        evaluated = {
+            "groups": [{"name": "files", "lastEvaluation": f"2026-12-05T19:00:0{second}.000Z"}]
+        }
+        seen = watch.observe(scraped, evaluated)
+        assert seen.fresh == (second > 0), second
 
 
 # -- the inbox ------------------------------------------------------------------------------
