@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from botocore.config import Config as BotoConfig
 
+    from runbook_checks.stack.monitoring import Monitoring
+
 # The dummy credentials moto accepts for anything. A real S3 server (MinIO: secret of
 # 8+ characters) or a real AWS account gets its own, carried in `Endpoints`.
 DUMMY_KEY = "testing"
@@ -156,6 +158,10 @@ class Stack(Protocol):
 
     backend: str  # "local", "docker", "external"
     capabilities: frozenset[Capability]
+    # the stack's Prometheus + Alertmanager and the drill's alert inbox (stack/monitoring.py);
+    # None where there are none, and monitoring_missing says why (time-to-alert unmeasured)
+    monitoring: Monitoring | None
+    monitoring_missing: str
 
     @property
     def endpoints(self) -> Endpoints: ...

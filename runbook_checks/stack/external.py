@@ -74,6 +74,7 @@ from runbook_checks.stack.proxy import FaultProxy, ProxySet
 if TYPE_CHECKING:
     from runbook_checks.faults.base import Fault, FaultHandle
     from runbook_checks.stack.base import Stack
+    from runbook_checks.stack.monitoring import Monitoring
 
 ENV_VAR = "RUNBOOK_CHECKS_ENVIRONMENT"
 DEFAULT_FILE = "runbook-checks.environment.toml"
@@ -334,6 +335,8 @@ class ExternalStack:
     """An existing environment behind the Stack protocol, with the guards above."""
 
     backend = "external"
+    monitoring: Monitoring | None = None
+    monitoring_missing = "the external backend has no Prometheus of the project's"
 
     def __init__(
         self,

@@ -31,6 +31,12 @@ from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoin
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
+from runbook_checks.stack.monitoring import (
+    Monitoring,
+    MonitoringBinaries,
+    find_monitoring,
+    monitoring_switched_off,
+)
 from runbook_checks.stack.postgres import LocalPostgres
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
 from runbook_checks.stack.servers import (
@@ -54,8 +60,14 @@ class LocalStack:
     backend = "local"
 
     def __init__(
-        self, *, api_settings: Mapping[str, str] | None = None, clock: Clock = SYSTEM_CLOCK
+        self,
+        *,
+        api_settings: Mapping[str, str] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        monitoring: bool | None = None,
     ) -> None:
+        """`monitoring`: run Prometheus, Alertmanager and the exporters (None: unless
+        $RUNBOOK_CHECKS_MONITORING is off; missing binaries leave it None either way)."""
         self.clock = clock
         self.capabilities = frozenset(Capability) - (
             frozenset() if can_mount() else frozenset({Capability.DISK})
@@ -73,6 +85,13 @@ class LocalStack:
         self._aws_bytes_seen = 0
         self.target_groups: dict[str, str] = {}  # name -> ARN in the control plane
         self.admin_token = secrets.token_urlsafe(24)
+        # the stack's Prometheus and Alertmanager, or None and why (monitoring_missing)
+        self.monitoring: Monitoring | None = None
+        self.monitoring_missing = ""
+        if monitoring is False:
+            self.monitoring_missing = "switched off (monitoring=False)"
+        elif monitoring is None:
+            self.monitoring_missing = monitoring_switched_off()
 
     # -- context manager ------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -186,6 +205,7 @@ class LocalStack:
         api = self._make_api(folder, api_env)
         self._api_start_settings = dict(api.settings)
         self._track(api)
+        self._add_monitoring(folder, pg, cache, api)
         # Spawn everything at once (the API tolerates its dependencies coming up late),
         # then wait for each: the start costs the slowest component, not the sum.
         for started in self.components.values():
@@ -222,6 +242,45 @@ class LocalStack:
         self._ensure_bucket()
         self.wait_healthy()
 
+    def _add_monitoring(
+        self, folder: Path, pg: LocalPostgres, cache: LocalRedis, api: LocalApi
+    ) -> None:
+        """Prometheus, Alertmanager and the exporters join the components to spawn (where
+        the binaries are, and unless switched off); else monitoring_missing says why."""
+        if self.monitoring_missing:
+            return
+        binaries = find_monitoring()
+        if isinstance(binaries, str):
+            self.monitoring_missing = binaries
+            return
+        self.monitoring = self._make_monitoring(folder, binaries, pg, cache, api)
+        for component in self.monitoring.components:
+            self._track(component)
+
+    def _make_monitoring(
+        self,
+        folder: Path,
+        binaries: MonitoringBinaries,
+        pg: LocalPostgres,
+        cache: LocalRedis,
+        api: LocalApi,
+    ) -> Monitoring:
+        """The monitoring of this stack (a backend overrides this: containers ...). The
+        exporters connect directly, as an operator's monitoring does (not via the proxy)."""
+        return Monitoring(
+            folder / "monitoring",
+            binaries,
+            postgres_url=pg.superuser_url,
+            redis_url=cache.url,
+            api_urls=[api.url],
+            clock=self.clock,
+        )
+
+    def _monitor_api_instances(self) -> None:
+        """Prometheus scrapes every API instance there is (directly, not the balancer)."""
+        if self.monitoring is not None:
+            self.monitoring.set_api_targets([i.url for i in self.api_instances()])
+
     def _track(self, component: LocalComponent) -> None:
         assert self.state is not None
         state = self.state
@@ -245,6 +304,9 @@ class LocalStack:
         self.proxies.stop_all()
         if self.balancer is not None:
             self.balancer.stop()
+        if self.monitoring is not None:
+            self.monitoring.close()
+            self.monitoring = None
         pg = self.components.get("postgres")
         if isinstance(pg, LocalPostgres):
             try:
@@ -354,6 +416,7 @@ class LocalStack:
         )
         self._track(instance)
         instance.start()
+        self._monitor_api_instances()
         return instance
 
     def api_instances(self) -> list[LocalApi]:
@@ -387,6 +450,7 @@ class LocalStack:
         component = self.components.pop(name, None)
         if component is not None:
             component.stop()
+        self._monitor_api_instances()
 
     def route_database(self, name: str = "postgres") -> int:
         """Point the API's database address (the postgres fault proxy, which dials its
@@ -421,6 +485,9 @@ class LocalStack:
         for extra in [c for c in self.api_instances() if c.name != "api"]:
             extra.stop()
             del self.components[extra.name]
+        if self.monitoring is not None:  # the inbox emptied, the targets: the one instance
+            self.monitoring.reset()
+            self._monitor_api_instances()
         # a failover or a restore a test left behind: the API's database is the primary
         # again (the API's pool finds its connections to the removed cluster closed and
         # reconnects through the proxy, now to the primary; no restart needed)
@@ -464,12 +531,14 @@ class LocalStack:
     def versions(self) -> dict[str, str]:
         from importlib.metadata import version
 
+        monitoring = self.monitoring.versions() if self.monitoring is not None else {}
         return {
             "postgres": self.postgres.install.version,
             "redis": self.components["redis"].version(),  # type: ignore[attr-defined]
             "object_store": f"moto {version('moto')}",
             "aws": f"moto {version('moto')} behind AWS's preconditions (stack/aws_rules.py)",
             "api": f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}",
+            **monitoring,
         }
 
     # -- object store ---------------------------------------------------------------------
