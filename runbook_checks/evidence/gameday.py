@@ -9,6 +9,17 @@ mean the stack's stand-ins there, as in the drills), and `abort`. "resolved" is 
 for real (the scenario's recovery check, or /health plus a canary write); then the fault
 is reverted and the same evidence as a drill is written, with the human times against
 the severity's response time. Ctrl-C reverts the fault and stops everything.
+
+The panel shows what an on-call engineer sees: the alerts firing in the stack's
+Prometheus (name, summary, since when), never the hidden scenario's severity or SLA
+(they give the answer away; they are shown once resolved, or with `--reveal`). `ack`
+records the time to acknowledge (from the first alert's arrival, or from the injection
+when none fired). `post STAGE [words]` fills the runbook's status template for that
+stage with the game day's facts (the words: what was found), shows what customers will
+read, and posts it to a local status page (a Statuspage-shaped stand-in the game day
+starts). The runbook's update cadence and escalation rules come due against the clock
+and are said once each. Alerts, the acknowledgement, the posts and the reminders are
+events of the evidence; the posts are steps done by a person, with the text posted.
 """
 
 from __future__ import annotations
@@ -21,16 +32,17 @@ import queue
 import random
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
-from runbook_checks.drill.ledger import Ledger
-from runbook_checks.drill.result import Actor, DrillResult, Event, Verdict
+from runbook_checks.drill.ledger import Ledger, LedgerEntry
+from runbook_checks.drill.result import Actor, DrillResult, Event, StepRecord, Verdict
 from runbook_checks.drill.runner import DrillContext, DrillSession, health_and_canary
-from runbook_checks.drill.sampler import HealthSampler
+from runbook_checks.drill.sampler import HealthSampler, Sample
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence.bundle import new_journal, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, environment_for
@@ -39,7 +51,27 @@ from runbook_checks.evidence.scenarios import Catalogue, CatalogueEntry, discove
 from runbook_checks.evidence.text import seconds
 from runbook_checks.faults.base import Fault, FaultHandle
 from runbook_checks.gate.findings import Finding, Level
-from runbook_checks.runbook.model import Runbook, Step
+from runbook_checks.monitor.cadence import CommunicationRules, due_reminders, rules_for
+from runbook_checks.monitor.communicate import (
+    DEFAULT_FEATURE,
+    STAGES,
+    CommunicationRecord,
+    FilledTemplate,
+    IncidentFacts,
+    feature_for,
+    fill,
+    impact_for,
+    template_findings,
+    template_section,
+    templates_for,
+)
+from runbook_checks.monitor.statuspage import (
+    PostedUpdate,
+    StatusPageClient,
+    StatusPageError,
+    StatusPageServer,
+)
+from runbook_checks.runbook.model import Runbook, Section, Step
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -54,11 +86,15 @@ COMMANDS = {
     "r": "resolved", "resolved": "resolved", "resolve": "resolved",
     "abort": "abort", "q": "abort", "quit": "abort",
     "s": "status", "status": "status", "?": "help", "h": "help", "help": "help",
+    "a": "ack", "ack": "ack", "acknowledge": "ack",
 }  # fmt: skip
 HELP = (
     "d / detected · m / mitigating · r / resolved (recovery is then checked) · "
+    "a / ack · post STAGE [what you know] (investigating|identified|monitoring|resolved) · "
     "run LINE (a runbook command, by its line) · status · abort"
 )
+NO_ALERTING = "no alerting in this stack (time-to-alert not measured)"
+ALERT_POLL_S = 2.0  # how often Prometheus' active alerts are read for the panel
 
 
 # -- the operator's side ------------------------------------------------------------------
@@ -66,17 +102,18 @@ HELP = (
 
 @dataclass
 class GameDayState:
-    """What the live view shows."""
+    """What the live view shows: only what the operator may see."""
 
-    scenario: str  # what the operator may see ("hidden" unless revealed)
-    severity: str
-    sla_s: float
+    scenario: str  # "hidden" unless revealed
+    severity: str  # "hidden" unless revealed (or resolved)
+    sla_s: float | None  # None while hidden: the SLA would name the severity
     phase: str = "starting"
     injected_at: float | None = None  # monotonic
     stopped_at: float | None = None  # monotonic: the clock stops once recovery is verified
     marks: dict[str, float] = field(default_factory=dict)  # event -> seconds since injection
     health: str = "-"
     ledger: str = "-"
+    alerts: list[str] = field(default_factory=list)  # as the panel lists them
     last: str = ""  # the last thing that happened, in words
 
 
@@ -90,6 +127,352 @@ class Operator(Protocol):
     def command(self, timeout_s: float) -> str | None:
         """The next line typed, or None when nothing was typed within `timeout_s`."""
         ...
+
+
+# -- what the on-call engineer sees and says ----------------------------------------------
+
+
+class AlertView(Protocol):
+    """An active alert as Prometheus lists it (`stack.monitoring.firing()`)."""
+
+    @property
+    def alertname(self) -> str: ...
+    @property
+    def state(self) -> str: ...  # "pending" | "firing"
+    @property
+    def annotations(self) -> Mapping[str, str]: ...
+    @property
+    def active_at(self) -> object: ...  # RFC 3339 text (or a wall time)
+
+
+class NotificationView(Protocol):
+    """An alert Alertmanager delivered to the stack's inbox."""
+
+    @property
+    def received_wall(self) -> float: ...
+    @property
+    def status(self) -> str: ...  # "firing" | "resolved"
+    @property
+    def alertname(self) -> str: ...
+    @property
+    def annotations(self) -> Mapping[str, str]: ...
+
+
+class InboxView(Protocol):
+    def notifications(self) -> Sequence[NotificationView]: ...
+
+
+class MonitoringView(Protocol):
+    """What a game day reads of `stack.monitoring` (runbook_checks.stack.monitoring)."""
+
+    @property
+    def inbox(self) -> InboxView: ...
+
+    def firing(self) -> Sequence[AlertView]: ...
+
+
+def monitoring_of(stack: object) -> MonitoringView | None:
+    return cast("MonitoringView | None", getattr(stack, "monitoring", None))
+
+
+def _wall(value: object) -> float | None:
+    """A wall time from a number, a datetime or RFC 3339 text (Prometheus' activeAt;
+    its nine digits of fraction are read to the microsecond)."""
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            return None
+    return None
+
+
+def measured_impact(
+    entries: Sequence[LedgerEntry], samples: Sequence[Sample], since_s: float
+) -> tuple[str, float | None]:
+    """What users experience since the injection, in words, and the share failing:
+    the ledger's uploads during the fault, else the health checks after `since_s` (on
+    the sampler's axis)."""
+    uploads = [e for e in entries if e.phase == "fault"]
+    checks = [s for s in samples if s.at_s >= since_s]
+    parts: list[str] = []
+    share: float | None = None
+    if uploads:
+        failed = sum(1 for e in uploads if not e.upload.acknowledged)
+        share = failed / len(uploads)
+        if failed:
+            parts.append(f"uploads fail ({share:.0%} of {len(uploads)} uploads)")
+    if checks:
+        down = sum(1 for s in checks if not s.ok)
+        if share is None:
+            share = down / len(checks)
+        if down:
+            parts.append(f"the service does not answer ({down / len(checks):.0%} of checks)")
+    return ("; ".join(parts) or "no failures measured so far"), share
+
+
+class OnCall:
+    """The on-call engineer's side of a game day: alerts, acknowledgement, status updates,
+    the runbook's reminders. Everything said goes through `say`; everything done is
+    recorded in `result` (events; posts as steps done by a person)."""
+
+    def __init__(
+        self,
+        runbook: Runbook,
+        section: Section,
+        result: DrillResult,
+        *,
+        say: Callable[[str], None],
+        clock: Clock,
+        monitoring: MonitoringView | None,
+        no_monitoring: str = "",
+        reveal: bool = False,
+        revealed_issue: str = "",
+        source: str = "gameday",
+        alert_poll_s: float = ALERT_POLL_S,
+    ) -> None:
+        self.runbook = runbook
+        self.section = section
+        self.result = result
+        self.say = say
+        self.clock = clock
+        self.monitoring = monitoring
+        self.no_monitoring = no_monitoring
+        self.revealed = reveal
+        self.revealed_issue = revealed_issue
+        self.source = source
+        self.alert_poll_s = alert_poll_s
+        self.page: StatusPageClient | None = None
+        self.injected_mono: float | None = None
+        self.injected_wall: float | None = None
+        self.alerts_seen: dict[str, float] = {}  # alertname -> seconds since injection
+        self.first_alert: tuple[str, float] | None = None
+        self.active: list[str] = []  # the panel's lines for the active alerts
+        self._polled: float | None = None
+        self.acknowledged_s: float | None = None
+        self.issue: str | None = None  # the operator's words: what users report
+        self.root_cause: str | None = None  # the operator's words: what was found
+        self.filled: list[FilledTemplate] = []
+        self.posted: list[PostedUpdate] = []
+        self.posts: list[tuple[str, float]] = []  # (stage, seconds since injection)
+        self.reminded: dict[str, float] = {}  # reminder key -> when it was said
+        self.rules = self._rules()
+
+    # -- what the runbook says ------------------------------------------------------------
+    def _section_id(self) -> str | None:
+        """The section whose templates are used: the scenario's once revealed; while
+        hidden, the general ones only (the section's own would name the scenario)."""
+        return self.section.id if self.revealed else None
+
+    def _rules(self) -> CommunicationRules:
+        try:
+            return rules_for(self.runbook, self._section_id())
+        except (OSError, UsageError):
+            return CommunicationRules()  # a runbook not read from a file: none to remind
+
+    def reveal(self) -> None:
+        self.revealed = True
+        self.rules = self._rules()
+
+    # -- the clock ------------------------------------------------------------------------
+    def start(self, injected_mono: float, injected_wall: float) -> None:
+        self.injected_mono, self.injected_wall = injected_mono, injected_wall
+
+    def since(self) -> float:
+        return 0.0 if self.injected_mono is None else self.clock.monotonic() - self.injected_mono
+
+    # -- alerts ---------------------------------------------------------------------------
+    def watch(self, affected_share: float | None = None) -> None:
+        """Alerts that arrived, the panel's active alerts, reminders now due."""
+        if self.injected_wall is None:
+            return
+        self._arrivals(self.injected_wall)
+        self._poll_active()
+        self._remind(affected_share)
+
+    def _arrivals(self, injected_wall: float) -> None:
+        if self.monitoring is None:
+            return
+        for note in self.monitoring.inbox.notifications():
+            if note.status != "firing" or note.received_wall < injected_wall:
+                continue  # resolved, or firing before the fault (not this incident)
+            if note.alertname in self.alerts_seen:
+                continue
+            at = round(note.received_wall - injected_wall, 3)
+            self.alerts_seen[note.alertname] = at
+            if self.first_alert is None:
+                self.first_alert = (note.alertname, at)
+            summary = note.annotations.get("summary", "")
+            self.result.events.append(
+                Event(at, "alert", f"{note.alertname}" + (f": {summary}" if summary else ""))
+            )
+            self.say(f"ALERT {note.alertname} firing" + (f": {summary}" if summary else ""))
+
+    def _poll_active(self) -> None:
+        now = self.clock.monotonic()
+        if self.monitoring is None or (
+            self._polled is not None and now - self._polled < self.alert_poll_s
+        ):
+            return
+        self._polled = now
+        try:
+            active = self.monitoring.firing()
+        except Exception as exc:  # Prometheus not answering: say so, keep going
+            self.active = [f"(alerts unknown: {type(exc).__name__}: {str(exc)[:120]})"]
+            return
+        self.active = [self._line(alert) for alert in active]
+
+    def _line(self, alert: AlertView) -> str:
+        summary = alert.annotations.get("summary", "")
+        since = _wall(alert.active_at)
+        when = ""
+        if since is not None and self.injected_wall is not None:
+            offset = since - self.injected_wall
+            when = f" since T{'+' if offset >= 0 else '-'}{seconds(abs(offset))}"
+        state = "" if alert.state == "firing" else f" ({alert.state})"
+        return f"{alert.alertname}{state}" + (f": {summary}" if summary else "") + when
+
+    def alert_lines(self) -> list[str]:
+        if self.monitoring is None:
+            return [NO_ALERTING + (f": {self.no_monitoring}" if self.no_monitoring else "")]
+        return self.active or ["none firing"]
+
+    # -- acknowledge ----------------------------------------------------------------------
+    def ack(self) -> None:
+        at = self.since()
+        if self.acknowledged_s is not None:
+            self.say(f"already acknowledged ({seconds(self.acknowledged_s)} to acknowledge)")
+            return
+        first = self.first_alert
+        if first is not None and first[1] <= at:
+            took = at - first[1]
+            detail = f"{seconds(took)} after the first alert ({first[0]} at T+{seconds(first[1])})"
+        else:
+            took = at
+            detail = f"{seconds(took)} after the injection (no alert had arrived)"
+        self.acknowledged_s = round(took, 3)
+        self.result.events.append(Event(round(at, 3), "acknowledged", detail))
+        self.say(f"acknowledged at T+{seconds(at)}: {detail}")
+
+    # -- status updates -------------------------------------------------------------------
+    def facts(self, impact: str, marks: Mapping[str, float]) -> IncidentFacts:
+        start = self.injected_wall if self.injected_wall is not None else self.clock.wall()
+
+        def wall(mark: str) -> float | None:
+            return start + marks[mark] if mark in marks else None
+
+        alert = next(iter(self.alerts_seen), None)
+        hidden_issue = "errors" if alert is None else f"{alert} alerts"
+        return IncidentFacts(
+            section_id=self.section.id,
+            section_title=self.section.title if self.revealed else "",
+            severity=self.section.severity if self.revealed else None,
+            feature=feature_for(self.section.title) if self.revealed else DEFAULT_FEATURE,
+            issue=self.issue or (self.revealed_issue if self.revealed else hidden_issue),
+            impact=impact,
+            started_wall=start,
+            detected_wall=wall("detected"),
+            recovered_wall=wall("recovered"),
+            root_cause=self.root_cause,
+            fix=None,
+        )
+
+    def post(self, words: str, impact: str, marks: Mapping[str, float]) -> None:
+        stage_word, _, what = words.strip().partition(" ")
+        stages = [s for s in STAGES if stage_word and s.startswith(stage_word.lower())]
+        if len(stages) != 1:
+            self.say(f"post what? post STAGE [what you know], STAGE one of {', '.join(STAGES)}")
+            return
+        stage, what = stages[0], " ".join(what.split())
+        template = templates_for(self.runbook, self._section_id()).get(stage)
+        if template is None:
+            self.say(
+                f"the runbook has no {stage} template"
+                + ("" if self.revealed else " for any incident (a section's own would name it)")
+            )
+            return
+        if what and stage == "investigating":
+            self.issue = what
+        elif what:
+            self.root_cause = what
+        at, now = self.since(), self.clock.wall()
+        text = fill(
+            template,
+            stage,
+            self.facts(impact, marks),
+            now_wall=now,
+            section_id=template_section(self.runbook, template),
+        )
+        self.say(
+            f"customers will read (the runbook's {template.title!r} template, line "
+            f"{template.line}):\n" + "\n".join(f"    {line}" for line in text.text.split("\n"))
+        )
+        for label, items in (
+            ("mis-encoded, as the runbook has it", text.mis_encoded),
+            ("not filled by any fact", text.unfilled),
+            ("written for another incident", text.stale),
+        ):
+            if items:
+                self.say(f"  note: {label}: " + ", ".join(f"'{i}'" for i in items))
+        status, detail = "ok", "posted to the status page"
+        if self.page is None:
+            status, detail = "manual", "no status page in this game day: shown only"
+        else:
+            try:
+                # while hidden the impact is left to the page: the severity would name it
+                impact_level = impact_for(self.section.severity) if self.revealed else ""
+                self.posted.append(self.page.post(stage, text.name, text.body, impact_level))
+            except StatusPageError as exc:
+                status, detail = "failed", exc.message
+        self.filled.append(text)
+        self.posts.append((stage, at))
+        self.result.steps.append(
+            StepRecord(
+                phase="communication",
+                line=template.line,
+                written=f"{template.title} ({stage})",
+                executed=text.text,
+                status=status,
+                started_s=round(at, 3),
+                duration_s=round(self.since() - at, 3),
+                output=text.text,
+                detail=detail,
+                by=Actor.PERSON,
+            )
+        )
+        self.result.events.append(Event(round(at, 3), "posted", f"{stage}: {text.name}"))
+        self.say(f"{stage} update: {detail} at T+{seconds(at)}")
+
+    def has_posted(self, stage: str) -> bool:
+        return any(posted == stage for posted, _ in self.posts)
+
+    # -- reminders ------------------------------------------------------------------------
+    def _remind(self, affected_share: float | None) -> None:
+        at = self.since()
+        for reminder in due_reminders(
+            self.rules,
+            at,
+            affected_share=affected_share,
+            root_cause_known=self.root_cause is not None,
+            posts=self.posts,
+        ):
+            if reminder.key in self.reminded:
+                continue
+            self.reminded[reminder.key] = at
+            self.result.events.append(Event(round(at, 3), "reminder", reminder.message))
+            self.say(reminder.message)
+
+    # -- the runbook's text, judged by what was posted --------------------------------------
+    def findings(self, impact: str, marks: Mapping[str, float]) -> list[Finding]:
+        if not self.filled:
+            return []
+        record = CommunicationRecord(
+            self.facts(impact, marks), tuple(self.filled), tuple(self.posted)
+        )
+        return template_findings(record, source=self.source)
 
 
 # -- one game day -------------------------------------------------------------------------
@@ -167,8 +550,8 @@ class GameDay:
         self.redactor = stack_redactor(stack.endpoints)
         self.state = GameDayState(
             scenario=(entry.title if reveal else "hidden (the fault is for you to find)"),
-            severity=self.section.severity or "-",
-            sla_s=self.sla_s,
+            severity=(self.section.severity or "-") if reveal else "hidden",
+            sla_s=self.sla_s if reveal else None,
         )
         self.result = DrillResult(
             scenario=f"gameday:{entry.name}",
@@ -181,6 +564,19 @@ class GameDay:
             budget_s=self.sla_s,
             started_wall=clock.wall(),
         )
+        self.oncall = OnCall(
+            runbook,
+            self.section,
+            self.result,
+            say=operator.say,
+            clock=clock,
+            monitoring=monitoring_of(stack),
+            no_monitoring=str(getattr(stack, "monitoring_missing", "") or ""),
+            reveal=reveal,
+            revealed_issue=entry.title.split(";")[0].strip(),
+            source=f"gameday:{entry.name}",
+        )
+        self.status_page: StatusPageServer | None = None
 
     # -- helpers --------------------------------------------------------------------------
     def _event(self, ctx: DrillContext, name: str, detail: str = "") -> None:
@@ -195,7 +591,23 @@ class GameDay:
             )
         acked = sum(1 for e in list(ledger.entries) if e.upload.acknowledged)
         self.state.ledger = f"{acked} of {len(ledger.entries)} writes acknowledged"
+        self.state.alerts = self.oncall.alert_lines()
         self.operator.show(self.state)
+
+    def _impact(
+        self, ctx: DrillContext, sampler: HealthSampler, ledger: Ledger
+    ) -> tuple[str, float | None]:
+        """What users experience since the injection (uploads, health checks)."""
+        injected = ctx.injected_at if ctx.injected_at is not None else self.clock.monotonic()
+        since = injected - sampler.started
+        return measured_impact(list(ledger.entries), list(sampler.samples), since)
+
+    def _reveal(self) -> None:
+        """Once resolved (or aborted): what was hidden may be shown."""
+        self.state.scenario = self.entry.title
+        self.state.severity = self.section.severity or "-"
+        self.state.sla_s = self.sla_s
+        self.oncall.reveal()
 
     def _check(self, ctx: DrillContext) -> str | None:
         check = self.entry.scenario.recovered or health_and_canary
@@ -203,10 +615,19 @@ class GameDay:
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> ScenarioRecord:
-        with DrillSession.open(
-            self.stack, self.result, clock=self.clock, sample_interval_s=0.5
-        ) as session:
+        with (
+            StatusPageServer(clock=self.clock) as page,
+            page.client() as client,
+            DrillSession.open(
+                self.stack, self.result, clock=self.clock, sample_interval_s=0.5
+            ) as session,
+        ):
+            self.status_page, self.oncall.page = page, client
+            self.operator.say(
+                f"status page (a local stand-in): {page.url}/v1/pages/{page.page_id}/incidents"
+            )
             self._run_in(session)
+            self.oncall.page = None
         return ScenarioRecord(
             result=self.result,
             outcome="gameday",
@@ -232,6 +653,8 @@ class GameDay:
             self.redactor = self.redactor.merged(Redactor(frozenset({ctx.user.token})))
             assert session.ledger is not None
             handle = self._play(ctx, session.sampler, session.ledger)
+            impact, _ = self._impact(ctx, session.sampler, session.ledger)
+            result.findings.extend(self.oncall.findings(impact, self.state.marks))
         except Exception as exc:
             result.verdict = Verdict.ERROR
             result.error = f"{type(exc).__name__}: {exc}"
@@ -277,6 +700,7 @@ class GameDay:
         ctx.injected_at = self.clock.monotonic()
         result.started_wall = self.clock.wall()
         self.state.injected_at = ctx.injected_at
+        self.oncall.start(ctx.injected_at, result.started_wall)
         self._event(ctx, "injected", fault.describe())
         self.state.phase = "incident open: work it through the runbook"
         self.operator.say(
@@ -284,6 +708,7 @@ class GameDay:
             + (f" Injected: {fault.describe()}" if self.reveal else "")
         )
         resolved = self._prompt(ctx, sampler, ledger)
+        self._reveal()
         if not resolved:
             result.verdict = Verdict.FAILED
             result.error = f"aborted by the operator after {seconds(ctx.since_inject())}"
@@ -314,7 +739,37 @@ class GameDay:
             ledger.write()
         result.ledger = ledger.verify()
         self._verdict(ctx)
+        self._epilogue(ctx, sampler, ledger)
         return handle
+
+    def _epilogue(self, ctx: DrillContext, sampler: HealthSampler, ledger: Ledger) -> None:
+        """After the verified recovery: the resolved update, if not posted yet."""
+        if self.oncall.has_posted("resolved"):
+            return
+        self.state.phase = "resolved: post the resolved update, or press Enter to finish"
+        self.operator.say(
+            "post the resolved update (post resolved [root cause]), or press Enter to finish"
+        )
+        while True:
+            self._refresh(ctx, sampler, ledger)
+            line = self.operator.command(self.poll_s)
+            if line is None:
+                continue
+            words = line.strip().split(maxsplit=1)
+            if not words or COMMANDS.get(words[0].lower()) == "abort" or words[0] == "done":
+                return
+            if words[0].lower() != "post":
+                self.operator.say("post STAGE [words], or Enter to finish")
+                continue
+            self._post(ctx, sampler, ledger, words)
+            if self.oncall.has_posted("resolved"):
+                return
+
+    def _post(
+        self, ctx: DrillContext, sampler: HealthSampler, ledger: Ledger, words: list[str]
+    ) -> None:
+        impact, _ = self._impact(ctx, sampler, ledger)
+        self.oncall.post(words[1] if len(words) > 1 else "", impact, self.state.marks)
 
     def _watch_symptom(self, ctx: DrillContext) -> None:
         """The scenario's own proof that the fault took effect, checked quietly while the
@@ -336,6 +791,7 @@ class GameDay:
         self.operator.say(HELP)
         while True:
             self._watch_symptom(ctx)
+            self.oncall.watch(self._impact(ctx, sampler, ledger)[1])
             self._refresh(ctx, sampler, ledger)
             line = self.operator.command(self.poll_s)
             if line is None:
@@ -346,6 +802,9 @@ class GameDay:
             if words[0].lower() == "run":
                 self._run(ctx, words[1] if len(words) > 1 else "")
                 continue
+            if words[0].lower() == "post":
+                self._post(ctx, sampler, ledger, words)
+                continue
             command = COMMANDS.get(words[0].lower())
             at = ctx.since_inject()
             if command is None:
@@ -354,8 +813,11 @@ class GameDay:
                 self.operator.say(HELP)
             elif command == "status":
                 self.operator.say(
-                    f"T+{seconds(at)}: /health {self.state.health}; {self.state.ledger}"
+                    f"T+{seconds(at)}: /health {self.state.health}; {self.state.ledger}; "
+                    f"alerts: {'; '.join(self.oncall.alert_lines())}"
                 )
+            elif command == "ack":
+                self.oncall.ack()
             elif command == "abort":
                 self._event(ctx, "aborted", f"by {self.operator_name or 'the operator'}")
                 return False
@@ -564,20 +1026,24 @@ class TerminalOperator:
         else:
             now = state.stopped_at if state.stopped_at is not None else self.clock.monotonic()
             elapsed = now - state.injected_at if state.injected_at is not None else 0.0
-            left = state.sla_s - elapsed
             clock_text = Text(f"{seconds(elapsed)}", style="bold")
-            clock_text.append(f"   SLA {seconds(state.sla_s)} ({state.severity}): ", style="dim")
-            clock_text.append(
-                f"{seconds(abs(left))} {'left' if left >= 0 else 'OVER'}",
-                style="green"
-                if left > state.sla_s * 0.25
-                else "yellow"
-                if left >= 0
-                else "bold red",
-            )
+            if state.sla_s is not None:  # hidden until revealed: it would name the severity
+                left = state.sla_s - elapsed
+                clock_text.append(
+                    f"   SLA {seconds(state.sla_s)} ({state.severity}): ", style="dim"
+                )
+                clock_text.append(
+                    f"{seconds(abs(left))} {'left' if left >= 0 else 'OVER'}",
+                    style="green"
+                    if left > state.sla_s * 0.25
+                    else "yellow"
+                    if left >= 0
+                    else "bold red",
+                )
             grid.add_row("scenario", state.scenario)
             grid.add_row("phase", state.phase)
             grid.add_row("elapsed", clock_text)
+            grid.add_row("alerts", Text("\n".join(state.alerts) or "-", style="bold yellow"))
             marks = (
                 "  ".join(
                     f"{name} T+{seconds(at)}"

@@ -1,9 +1,11 @@
 """Game-day mode end to end, with a scripted operator at a real terminal (a pty).
 
-The operator waits for the clock to start, marks "detected" and "mitigating", mitigates
-for real with the runbook's own restart command (`run LINE`: systemctl means the stack's
-API there), marks "resolved", and the tool verifies recovery, reverts the fault and
-writes an evidence folder whose manifest verifies.
+The operator waits for the clock to start, acknowledges, posts the investigating update
+(the panel shows neither the hidden severity nor its SLA), marks "detected" and
+"mitigating", mitigates for real with the runbook's own restart command (`run LINE`:
+systemctl means the stack's API there), marks "resolved", and the tool verifies recovery;
+the operator posts the resolved update, the fault is reverted and an evidence folder is
+written whose manifest verifies, with the acknowledgement and the posts in it.
 """
 
 from __future__ import annotations
@@ -128,16 +130,31 @@ def test_a_scripted_operator_works_a_game_day(tmp_path: Path, restart_line: int)
     )
     try:
         term.expect(r"export ADMIN_TOKEN=", 120)  # the stack is up, its exports printed
+        term.expect(r"status page \(a local stand-in\): http://127\.0\.0\.1:\d+/v1/pages/", 120)
         term.expect(r"the fault is in; the clock runs\.", 60)
+        term.expect(r"alerts\s+(no alerting in this stack|none firing|\w+)", 10)
         assert "process-kill" not in term.screen  # not revealed
+        term.send("a\r")
+        term.expect(r"acknowledged at T\+[\d.ms]+: [\d.ms]+ after the (injection|first alert)")
+        term.send("post investigating the API does not answer\r")
+        term.expect(r"customers will read \(the runbook's 'Investigating' template, line 556\)")
+        term.expect(r"We're investigating reports of the API does not answer\.")
+        term.expect(r"investigating update: posted to the status page at T\+")
         term.send("d\r")
         term.expect(r"detected at T\+")
         term.send("mitigating\r")
         term.expect(r"mitigating at T\+")
         term.send(f"run {restart_line}\r")
         term.expect(rf"line {restart_line}: ok", 60)
+        hidden = term.screen
+        for answer in ("SLA", "(SEV-1)", "15m00s"):  # the panel never gave it away
+            assert answer not in hidden
         term.send("r\r")
         term.expect(r"recovery verified at T\+", 30)
+        term.expect(r"post the resolved update \(post resolved \[root cause\]\)", 60)
+        term.send("post resolved the API process had died\r")
+        term.expect(r"Root cause: Database connection pool exhaustion\.")  # the section's own
+        term.expect(r"resolved update: posted to the status page at T\+")
         folder = Path(term.expect(r"evidence: (\S+)", 90).group(1))
         assert term.wait() == 0, term.screen[-2000:]
     finally:
@@ -155,8 +172,18 @@ def test_a_scripted_operator_works_a_game_day(tmp_path: Path, restart_line: int)
         assert name in names
     at = {e["name"]: e["at_s"] for e in record["events"]}
     assert at["injected"] <= at["detected"] <= at["mitigating"] <= at["resolved"]
-    operator_steps = [s for s in record["steps"] if s["phase"] == "operator"]
+    operator_steps = [s for s in record["steps"] if s["phase"] == "operator"]  # run LINE
     assert [(s["line"], s["status"]) for s in operator_steps] == [(restart_line, "ok")]
     assert record["samples_aligned"] is True
     assert any(s["status"] != 200 and s["at_s"] >= 0 for s in record["samples"])
     assert "Game day" in (folder / "report.html").read_text()
+    for name in ("acknowledged", "posted"):
+        assert name in names
+    posts = [(s["written"], s["status"], s["by"]) for s in record["steps"]]
+    assert ("Investigating (investigating)", "ok", "person") in posts
+    assert ("Resolution Update (resolved)", "ok", "person") in posts
+    investigating = next(s for s in record["steps"] if s["phase"] == "communication")
+    assert "We're investigating reports of the API does not answer." in investigating["output"]
+    kinds = {(f["kind"], f["line"]) for f in record["findings"]}
+    assert ("status-update-unreadable", 557) in kinds  # the Investigating template, as posted
+    assert ("status-update-stale", 141) in kinds  # a pool exhaustion in the resolution
