@@ -304,6 +304,12 @@ class HttpServerComponent(LocalComponent):
 
     @property
     def address(self) -> str:
+        """host:port where Prometheus reaches it."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def listen_address(self) -> str:
+        """host:port it binds (another backend's container may bind otherwise)."""
         return f"127.0.0.1:{self.port}"
 
     def probe(self) -> bool:
@@ -664,7 +670,7 @@ class Monitoring:
                     binary,
                     *flags(
                         config=str(folder / f"{name}.yml"),
-                        listen=server.address,
+                        listen=server.listen_address,
                         external_url=server.url,
                         data=str(server.work_dir / "data"),
                     ),
@@ -679,7 +685,7 @@ class Monitoring:
             )
             # the password travels in the environment, never on the command line (ps)
             exporter.run(
-                [binaries.postgres_exporter, f"--web.listen-address={exporter.address}"],
+                [binaries.postgres_exporter, f"--web.listen-address={exporter.listen_address}"],
                 {"DATA_SOURCE_NAME": postgres_exporter_dsn(postgres_url)},
             )
             exporters.append(exporter)
@@ -688,7 +694,7 @@ class Monitoring:
             exporter.run(
                 [
                     binaries.redis_exporter,
-                    *redis_exporter_flags(listen=exporter.address, redis_url=redis_url),
+                    *redis_exporter_flags(listen=exporter.listen_address, redis_url=redis_url),
                 ]
             )
             exporters.append(exporter)
@@ -743,17 +749,26 @@ class Monitoring:
         return (*self._api_targets, *self._exporter_targets)
 
     def set_rules(self, files: Sequence[Path]) -> None:
-        """Exactly these rule files, loaded: each is checked with `promtool check rules`
-        (a refused one is a UsageError naming it, nothing changes), copied into the stack
-        folder, Prometheus reloaded, and waited for until /api/v1/rules lists them."""
-        counts = [self._check_rules(Path(f)) for f in files]
+        """Exactly these rule files, loaded: each is copied into the stack folder and
+        checked there with `promtool check rules` (a refused one is a UsageError naming
+        it, and nothing changes), then Prometheus is reloaded and waited for until
+        /api/v1/rules lists them."""
+        sources = [Path(f) for f in files]
+        for source in sources:
+            if not source.is_file():
+                raise UsageError(f"rule file {source} does not exist")
+        staging = self.rules_dir / ".staged"  # outside the rules glob
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        staged = [staging / f"{i:02d}-{s.stem}.yml" for i, s in enumerate(sources, 1)]
+        for source, copy in zip(sources, staged, strict=True):
+            shutil.copyfile(source, copy)
+        counts = [self._check_rules(s, c) for s, c in zip(sources, staged, strict=True)]
         for old in self.rules_dir.glob("*.yml"):
             old.unlink()
-        copies = []
-        for index, source in enumerate(files, 1):
-            copy = self.rules_dir / f"{index:02d}-{Path(source).stem}.yml"
-            shutil.copyfile(source, copy)
-            copies.append(copy)
+        copies = [self.rules_dir / copy.name for copy in staged]
+        for copy, final in zip(staged, copies, strict=True):
+            os.replace(copy, final)
         try:
             self._reload()
         except UsageError:
@@ -763,8 +778,8 @@ class Monitoring:
             with contextlib.suppress(StackError):
                 self._reload()
             raise
-        self._rule_files = tuple(Path(f) for f in files)
-        want = {self.rule_path(c): n for c, n in zip(copies, counts, strict=True) if n}
+        self._rule_files = tuple(sources)
+        want = {str(c): n for c, n in zip(copies, counts, strict=True) if n}
 
         def loaded() -> bool:
             have: dict[str, int] = {}
@@ -795,30 +810,31 @@ class Monitoring:
             for g in groups
         ]
 
-    def rule_path(self, copy: Path) -> str:
-        """A copied rule file's path as Prometheus names it (another backend may map it)."""
-        return str(copy)
-
     @property
     def rule_files(self) -> tuple[Path, ...]:
         return self._rule_files
 
-    def _check_rules(self, path: Path) -> int:
-        """The file's number of rules per promtool; UsageError when it refuses the file."""
-        if not path.is_file():
-            raise UsageError(f"rule file {path} does not exist")
+    def promtool(self, *args: str) -> tuple[int, str]:
+        """`promtool ARGS` (exit status, output), where Prometheus runs (another backend
+        runs it in Prometheus' container)."""
         done = subprocess.run(
-            [self.binaries.promtool, "check", "rules", str(path)],
+            [self.binaries.promtool, *args],
             capture_output=True,
             text=True,
             timeout=30,
             check=False,
         )
-        output = (done.stdout + done.stderr).strip()
-        if done.returncode != 0:
+        return done.returncode, done.stdout + done.stderr
+
+    def _check_rules(self, source: Path, staged: Path) -> int:
+        """The file's number of rules per promtool; UsageError naming `source` when it
+        refuses the file (`staged`, its copy in the stack folder)."""
+        status, output = self.promtool("check", "rules", str(staged))
+        output = output.replace(str(staged), str(source)).strip()
+        if status != 0:
             raise UsageError(
-                f"Prometheus refuses the rule file {path}: {output}",
-                hint=f"check it with `promtool check rules {path}`",
+                f"Prometheus refuses the rule file {source}: {output}",
+                hint=f"check it with `promtool check rules {source}`",
             )
         found = re.search(r"SUCCESS: (\d+) rules found", output)
         return int(found.group(1)) if found else 0

@@ -221,7 +221,7 @@ def test_a_rule_file_promtool_refuses_is_a_usage_error_naming_it(tmp_path: Path)
             built.set_rules([broken])  # refused before Prometheus is asked (none runs here)
         assert "parse error" in str(info.value)
         assert "promtool check rules" in str(info.value)
-        assert list(built.rules_dir.iterdir()) == []
+        assert list(built.rules_dir.glob("*.yml")) == []
     finally:
         built.close()
 
