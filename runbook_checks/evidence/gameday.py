@@ -1144,6 +1144,18 @@ def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
         )
         if reason:
             raise UsageError(f"{entry.name}: {reason}")
+        from runbook_checks.drill.incident import make_plan
+
+        # the alert rules (--alert-rules, else derived from the runbook) into the stack's
+        # Prometheus, so the panel shows what would page the on-call engineer
+        make_plan(
+            runbook,
+            stack,
+            rules_file=config.alert_rules,
+            window_s=config.alert_window_s,
+            alert_wait_s=config.alert_wait_s,
+            work_dir=Path(work) / "alerts",
+        )
         _print_stack(console, stack)
         operator = TerminalOperator(console)
         day = GameDay(
