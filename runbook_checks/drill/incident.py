@@ -38,6 +38,7 @@ from runbook_checks.monitor.rules import derive_rules, load_rules
 from runbook_checks.monitor.severity import FeatureLoad, MeasuredImpact
 from runbook_checks.monitor.triage import Observation
 from runbook_checks.monitor.vocabulary import FILES, Vocabulary
+from runbook_checks.stack.monitoring import parse_timestamp
 
 if TYPE_CHECKING:
     from runbook_checks.drill.sampler import HealthSampler
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 EVALUATE_EVERY_S = 1.0  # one evaluation of every probe per scrape
 HTTP_PROBE_TIMEOUT_S = 2.0
+STARTED_SLACK_S = 0.5  # clocks of Prometheus and the drill: the same machine's
 
 
 @dataclass(frozen=True)
@@ -267,10 +269,15 @@ class IncidentWatch:
     def _fired(self) -> list[Notification]:
         if self.monitoring is None:
             return []
+        began = self.ctx.injected_wall
         return [
             n
             for n in self.monitoring.inbox.since(self.injected_mono)
-            if n.status == "firing" and n.alertname not in self.preexisting
+            if n.status == "firing"
+            and n.alertname not in self.preexisting
+            # an alert that started before the fault (a late notification of the last
+            # test's) is not this fault's
+            and (began is None or _started(n) >= began - STARTED_SLACK_S)
         ]
 
     def _section_of(self, notification: Notification) -> str | None:
@@ -387,7 +394,8 @@ class IncidentWatch:
 
     def _p95(self, span: float) -> float | None:
         assert self.monitoring is not None
-        routes = "|".join(re.escape(r) for r in self.plan.features)
+        # a PromQL string literal holds the RE2 regex: its backslashes doubled
+        routes = "|".join(re.escape(r).replace("\\", "\\\\") for r in self.plan.features)
         query = (
             "max(histogram_quantile(0.95, sum by (le, route) (rate("
             f'http_request_duration_seconds_bucket{{route=~"{routes}"}}[{span:.0f}s]))))'
@@ -404,6 +412,13 @@ class IncidentWatch:
         if not window:
             return None
         return round(sum(not s.ok for s in window) / len(window), 3)
+
+
+def _started(notification: Notification) -> float:
+    try:
+        return parse_timestamp(notification.starts_at)
+    except ValueError:
+        return float("inf")  # no start time: count it (it arrived after the injection)
 
 
 def _failed(status: str, feature: str) -> bool:

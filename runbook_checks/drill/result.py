@@ -117,6 +117,9 @@ class DrillResult:
     triage: list[Observation] = field(default_factory=list)  # every section's symptoms
     # severity: the measured impact (MeasuredImpact.as_json) and the level it fits
     impact: dict[str, object] | None = None
+    # communicate: each stage's status update as customers would read it (stage, name,
+    # body, template and its line, posted, at_s since the injection)
+    communication: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def time_to_alert_s(self) -> float | None:

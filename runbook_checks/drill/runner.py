@@ -41,7 +41,21 @@ from runbook_checks.drill.sampler import HealthSampler
 from runbook_checks.drill.spec import Action, Scenario
 from runbook_checks.faults.base import Fault, FaultHandle
 from runbook_checks.gate.findings import Finding, Level, cause_class
-from runbook_checks.monitor.severity import SEVERITY_MISMATCH, MeasuredImpact, judge, mismatch
+from runbook_checks.monitor.communicate import (
+    IncidentFacts,
+    communicate,
+    feature_for,
+    post_time,
+    template_findings,
+)
+from runbook_checks.monitor.severity import (
+    SEVERITY_MISMATCH,
+    Impact,
+    MeasuredImpact,
+    judge,
+    mismatch,
+)
+from runbook_checks.monitor.statuspage import StatusPageClient, StatusPageServer
 from runbook_checks.monitor.triage import triage_issues
 from runbook_checks.runbook.model import Option, Phase, Runbook, Section, Step, StepKind
 from runbook_checks.stack.base import Stack
@@ -601,14 +615,23 @@ class Drill:
             else ""
         )
         if not alerting.alerts:
+            # users measurably hurt and nobody paged is the runbook's defect; a failure
+            # that hurt no request the drill measured (one user's odd upload) is noted
+            measured = ctx.scratch.get("impact")
+            hurt = isinstance(measured, MeasuredImpact) and measured.impact > Impact.NONE
+            seen = (
+                f"; measured: {measured.describe()}" if isinstance(measured, MeasuredImpact) else ""
+            )
             ctx.finding(
-                Level.ERROR,
+                Level.ERROR if hurt else Level.WARNING,
                 ALERT_MISSING,
                 f"no alert fired within {alerting.window_s:.0f}s of the injection "
-                f"({alerting.rules or 'no rules'}){allowed}: nobody would be paged",
+                f"({alerting.rules or 'no rules'}){allowed}: nobody would be paged"
+                + ("" if hurt else " (the drill measured no impact on the service's requests")
+                + (seen if hurt else f"{seen})"),
                 suggestion="give the section a symptom with a measurable threshold (an "
                 "error rate, a latency, a count) so an alert rule can watch it",
-                cause="alert: none",
+                cause="alert: none" if hurt else "alert: none, no impact",
             )
             return
         elsewhere = ", ".join(
@@ -653,6 +676,7 @@ class Drill:
             "measured": judgement.measured,
             "why": judgement.why,
         }
+        self._communicate(ctx, measured)
         wrong = mismatch(judgement)
         if wrong is not None:
             ctx.finding(
@@ -663,6 +687,53 @@ class Drill:
                 cause=wrong.cause,
                 statement=f"severity of {self.section.title}",
             )
+
+    def _communicate(self, ctx: DrillContext, measured: MeasuredImpact) -> None:
+        """Fill the runbook's status-page templates with this drill's facts and post
+        the investigating and resolved updates to a status page stand-in (on 127.0.0.1):
+        what customers would read is kept; unreadable text is a finding."""
+        result = ctx.result
+        began = result.injected_wall
+        if began is None:
+            return
+        first = result.time_to_alert_s
+        if first is None:
+            first = result.time_to_detect_s
+        facts = IncidentFacts(
+            section_id=self.section.id,
+            section_title=self.section.title,
+            severity=self.section.severity,
+            feature=feature_for(self.section.title),
+            issue=result.title or result.fault,
+            impact=measured.describe(),
+            started_wall=began,
+            detected_wall=None if first is None else began + first,
+            recovered_wall=(
+                None if result.time_to_recover_s is None else began + result.time_to_recover_s
+            ),
+            root_cause=result.fault or None,
+            fix=self.option.title if self.option else None,
+        )
+        with (
+            StatusPageServer(clock=self.clock) as page,
+            StatusPageClient(page.url, page.page_id, page.api_key, clock=self.clock) as client,
+        ):
+            record = communicate(self.runbook, facts, client, now_wall=self.clock.wall())
+        posted = {(u.status, u.name) for u in record.posted}
+        result.communication = [
+            {
+                "stage": f.stage,
+                "name": f.name,
+                "body": f.body,
+                "template": f.template_title,
+                "line": f.template_line,
+                "posted": (f.stage, f.name) in posted,
+                "at_s": round(post_time(f.stage, facts, self.clock.wall()) - began, 3),
+            }
+            for f in record.filled
+        ]
+        for finding in template_findings(record, source=f"drill:{result.scenario}"):
+            result.findings.append(finding)
 
     def _await_recovery(
         self, recovered: Callable[[DrillContext], str | None], ctx: DrillContext, scenario: Scenario
@@ -676,11 +747,17 @@ class Drill:
             self._await(recovered, ctx, "recovery after the runbook's mitigation", wait)
             result.time_to_recover_s = round(ctx.since_inject(), 3)
             ctx.event("recovered")
-            if result.time_to_recover_s > result.budget_s:
+            # the severity's response time counts from the failure; a scenario's own
+            # budget is what its option may take once applied (alerting and triage
+            # come before anyone acts, and are timed on their own)
+            began = result.event("mitigating") if scenario.budget_s is not None else None
+            took = result.time_to_recover_s - (began.at_s if began is not None else 0.0)
+            if took > result.budget_s:
+                since = "after the mitigation began" if began is not None else ""
                 ctx.finding(
                     Level.ERROR,
                     "recovery-over-budget",
-                    f"recovered after {result.time_to_recover_s:.1f}s, over the "
+                    f"recovered {took:.1f}s {since or 'after the failure'}, over the "
                     f"{result.budget_s:.0f}s budget",
                     cause=f"{check}: over-budget",
                 )

@@ -105,7 +105,10 @@ class Scenario:
     bind: Callable[[DrillContext], Mapping[str, str]] | None = None  # placeholders for steps
     actions: tuple[Action, ...] = ()
     recovered: Check | None = None  # default: /health 200 and a canary write/read
-    budget_s: float | None = None  # default: the section severity's response time
+    # default: the section severity's response time, counted from the injection; a
+    # scenario's own budget counts from the start of the mitigation (what the option may
+    # take once applied: the alert and triage stages before it are timed on their own)
+    budget_s: float | None = None
     detect_steps: str = "investigation"  # or "option": diagnostics inside the option block
     step_filter: Callable[[str], bool] | None = None  # restrict which option steps run
     # lost acknowledged writes fail the drill unless the option's own text warns of data

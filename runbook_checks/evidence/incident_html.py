@@ -15,6 +15,11 @@ from runbook_checks.monitor.triage import Score, matrix
 CSS = """
 .heat td.cell { text-align: center; font-variant-numeric: tabular-nums; min-width: 64px; }
 .heat td.own { outline: 2px solid var(--fg); outline-offset: -2px; font-weight: 700; }
+.update { border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px;
+  margin: 6px 0; background: #fff; max-width: 640px; }
+.update b { display: block; margin-bottom: 4px; }
+.update p { white-space: pre-wrap; margin: 0; }
+.update small { color: var(--muted); }
 .heat th.col { writing-mode: vertical-rl; transform: rotate(180deg); text-transform: none;
   letter-spacing: 0; max-height: 180px; }
 """
@@ -33,6 +38,10 @@ def alert_cell(result: DrillResult) -> str:
     if alerting.time_to_alert_s is None:
         return "none"
     return seconds(alerting.time_to_alert_s)
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _heat(share: float) -> str:
@@ -90,6 +99,18 @@ def incident_block(result: DrillResult) -> str:
             f"<p class='sub'>severity: written {_e(impact.get('written') or '-')}, measured "
             f"{_e(impact.get('measured') or '-')} ({_e(impact.get('why', ''))}); impact: "
             f"{_e(impact.get('description', ''))}</p>"
+        )
+    posted = [u for u in result.communication if u.get("posted")]
+    if posted:
+        parts.append(
+            "<p class='sub'>status updates posted, as customers would read them:</p>"
+            + "".join(
+                f"<div class='update'><small>{_e(u.get('stage'))} · "
+                f"{_e(seconds(_number(u.get('at_s'))))} after the fault · from the template "
+                f"{_e(u.get('template'))!s} (line {_e(u.get('line'))})</small>"
+                f"<b>{_e(u.get('name'))}</b><p>{_e(u.get('body'))}</p></div>"
+                for u in posted
+            )
         )
     if not parts:
         return ""

@@ -218,6 +218,7 @@ def _result_json(result: DrillResult) -> dict[str, Json]:
         "time_to_alert_s": result.alerting.time_to_alert_s if result.alerting else None,
         "triage": [cast(Json, o.as_json()) for o in result.triage],
         "impact": cast(Json, result.impact),
+        "communication": cast(Json, result.communication),
     }
 
 
@@ -415,6 +416,10 @@ def _result(data: Mapping[str, object]) -> DrillResult:
             for o in (_obj(x, "triage[]") for x in _list(data.get("triage", []), "triage"))
         ],
         impact=dict(_obj(data["impact"], "impact")) if data.get("impact") else None,
+        communication=[
+            dict(_obj(x, "communication[]"))
+            for x in _list(data.get("communication", []), "communication")
+        ],
     )
 
 

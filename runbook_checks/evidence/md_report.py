@@ -129,6 +129,16 @@ def _incident(r: DrillResult) -> list[str]:
             ),
         )
         out.append("")
+    for update in (u for u in r.communication if u.get("posted")):
+        out += [
+            f"Status update ({update.get('stage')}, from the template "
+            f"{update.get('template')!r}, line {update.get('line')}):",
+            "",
+            *(f"> {line}" if line else ">" for line in str(update.get("name")).splitlines()),
+            ">",
+            *(f"> {line}" if line else ">" for line in str(update.get("body")).splitlines()),
+            "",
+        ]
     if r.impact:
         out += [
             f"Severity: written {r.impact.get('written') or '-'}, measured "
