@@ -35,7 +35,7 @@ from runbook_checks.drill.provider import ProviderStatusPage
 from runbook_checks.drill.result import Alerting, AlertSeen
 from runbook_checks.monitor.probes import Probe, ProbeKind, symptom_probes
 from runbook_checks.monitor.rules import derive_rules, load_rules
-from runbook_checks.monitor.severity import FeatureLoad, MeasuredImpact
+from runbook_checks.monitor.severity import FeatureLoad, Impact, MeasuredImpact
 from runbook_checks.monitor.triage import Observation
 from runbook_checks.monitor.vocabulary import FILES, Vocabulary
 from runbook_checks.stack.monitoring import parse_timestamp
@@ -43,9 +43,13 @@ from runbook_checks.stack.monitoring import parse_timestamp
 if TYPE_CHECKING:
     from runbook_checks.drill.sampler import HealthSampler
     from runbook_checks.monitor.rules import RuleSet
-    from runbook_checks.runbook.model import Runbook
+    from runbook_checks.runbook.model import Runbook, SeverityLevel
     from runbook_checks.stack.base import Stack
     from runbook_checks.stack.monitoring import Monitoring, Notification
+
+ALERT_MISSING = "alert-missing"
+ALERT_WRONG_SECTION = "alert-wrong-section"
+ALERT_STILL_FIRING = "alert-still-firing"
 
 EVALUATE_EVERY_S = 1.0  # one evaluation of every probe per scrape
 HTTP_PROBE_TIMEOUT_S = 2.0
@@ -183,12 +187,16 @@ class IncidentWatch:
         with httpx.Client(timeout=HTTP_PROBE_TIMEOUT_S) as http:
             while not self._stop.is_set():
                 began = self.clock.monotonic()
-                for probe in self.plan.probes:
-                    if self._stop.is_set():
-                        break
-                    observed, detail = self._evaluate(probe, http)
-                    self._note(probe, observed, detail)
+                self.evaluate_once(http)
                 self._stop.wait(max(0.0, EVALUATE_EVERY_S - (self.clock.monotonic() - began)))
+
+    def evaluate_once(self, http: httpx.Client) -> None:
+        """Every probe once (a symptom seen once stays seen)."""
+        for probe in self.plan.probes:
+            if self._stop.is_set():
+                break
+            observed, detail = self._evaluate(probe, http)
+            self._note(probe, observed, detail)
 
     def _note(self, probe: Probe, observed: bool | None, detail: str) -> None:
         with self._lock:
@@ -412,6 +420,67 @@ class IncidentWatch:
         if not window:
             return None
         return round(sum(not s.ok for s in window) / len(window), 3)
+
+
+@dataclass(frozen=True)
+class AlertIssue:
+    kind: str
+    level: str  # "error" | "warning"
+    message: str
+    suggestion: str
+    cause: str
+
+
+def alert_issue(
+    alerting: Alerting,
+    section_id: str,
+    severity: SeverityLevel | None,
+    measured: MeasuredImpact | None,
+) -> AlertIssue | None:
+    """What the detect stage says about the runbook: nothing when an alert pointed at
+    the drilled section; `alert-missing` when none fired (an error when the drill
+    measured users hurt: nobody paged; a warning when it measured no impact, as for one
+    user's odd upload); `alert-wrong-section` when alerts fired for other sections only."""
+    if not alerting.measured or alerting.pointing_at(section_id):
+        return None
+    allowed = (
+        f"; the severity {severity.level} allows {severity.response_time} to respond"
+        if severity is not None and severity.response_time
+        else ""
+    )
+    if not alerting.alerts:
+        hurt = measured is not None and measured.impact > Impact.NONE
+        seen = f"measured: {measured.describe()}" if measured is not None else ""
+        message = (
+            f"no alert fired within {alerting.window_s:.0f}s of the injection "
+            f"({alerting.rules or 'no rules'}){allowed}: nobody would be paged"
+        )
+        if hurt:
+            message += f"; {seen}"
+        else:
+            message += " (the drill measured no impact on the service's requests" + (
+                f"; {seen})" if seen else ")"
+            )
+        return AlertIssue(
+            ALERT_MISSING,
+            "error" if hurt else "warning",
+            message,
+            "give the section a symptom with a measurable threshold (an error rate, a "
+            "latency, a count) so an alert rule can watch it",
+            "alert: none" if hurt else "alert: none, no impact",
+        )
+    elsewhere = ", ".join(
+        f"{a.alertname} -> {a.section_id or 'no section'}" for a in alerting.alerts
+    )
+    return AlertIssue(
+        ALERT_WRONG_SECTION,
+        "warning",
+        f"alerts fired ({elsewhere}) but none points to this section: the on-call engineer "
+        "would be sent elsewhere first",
+        "label an alert that this failure fires with this section (runbook_section), or add "
+        "a symptom this failure shows",
+        "alert: " + ",".join(sorted({a.section_id or "-" for a in alerting.alerts})),
+    )
 
 
 def _started(notification: Notification) -> float:

@@ -26,7 +26,7 @@ import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.drill.client import FilesClient, User
-from runbook_checks.drill.incident import IncidentPlan, IncidentWatch
+from runbook_checks.drill.incident import IncidentPlan, IncidentWatch, alert_issue
 from runbook_checks.drill.ledger import Ledger
 from runbook_checks.drill.platform import StackPlatform
 from runbook_checks.drill.result import (
@@ -50,7 +50,6 @@ from runbook_checks.monitor.communicate import (
 )
 from runbook_checks.monitor.severity import (
     SEVERITY_MISMATCH,
-    Impact,
     MeasuredImpact,
     judge,
     mismatch,
@@ -68,10 +67,6 @@ HARNESS_ASSISTED = "harness-assisted"
 FIX_NOT_DOCUMENTED = "fix-not-documented"
 WRITES_LOST = "acknowledged-writes-lost"
 DATA_LOSS_WARNED = "data-loss-measured"
-# the detect stage (drill/incident.py)
-ALERT_MISSING = "alert-missing"
-ALERT_WRONG_SECTION = "alert-wrong-section"
-ALERT_STILL_FIRING = "alert-still-firing"
 # how a runbook warns that an option can lose data ("LAST RESORT - Data loss possible!")
 _WARNS_OF_LOSS = re.compile(
     r"data[ -]loss|los(?:e|es|ing) (?:data|writes|the last|recent)|may lose", re.IGNORECASE
@@ -605,47 +600,21 @@ class Drill:
             )
 
     def _alert_findings(self, alerting: Alerting, ctx: DrillContext) -> None:
-        own = alerting.pointing_at(self.section.id)
-        if own:
-            return
-        severity = self.runbook.severity(self.section.severity or "")
-        allowed = (
-            f"; the severity {severity.level} allows {severity.response_time} to respond"
-            if severity is not None and severity.response_time
-            else ""
+        measured = ctx.scratch.get("impact")
+        issue = alert_issue(
+            alerting,
+            self.section.id,
+            self.runbook.severity(self.section.severity or ""),
+            measured if isinstance(measured, MeasuredImpact) else None,
         )
-        if not alerting.alerts:
-            # users measurably hurt and nobody paged is the runbook's defect; a failure
-            # that hurt no request the drill measured (one user's odd upload) is noted
-            measured = ctx.scratch.get("impact")
-            hurt = isinstance(measured, MeasuredImpact) and measured.impact > Impact.NONE
-            seen = (
-                f"; measured: {measured.describe()}" if isinstance(measured, MeasuredImpact) else ""
-            )
+        if issue is not None:
             ctx.finding(
-                Level.ERROR if hurt else Level.WARNING,
-                ALERT_MISSING,
-                f"no alert fired within {alerting.window_s:.0f}s of the injection "
-                f"({alerting.rules or 'no rules'}){allowed}: nobody would be paged"
-                + ("" if hurt else " (the drill measured no impact on the service's requests")
-                + (seen if hurt else f"{seen})"),
-                suggestion="give the section a symptom with a measurable threshold (an "
-                "error rate, a latency, a count) so an alert rule can watch it",
-                cause="alert: none" if hurt else "alert: none, no impact",
+                Level.ERROR if issue.level == "error" else Level.WARNING,
+                issue.kind,
+                issue.message,
+                suggestion=issue.suggestion,
+                cause=issue.cause,
             )
-            return
-        elsewhere = ", ".join(
-            f"{a.alertname} -> {a.section_id or 'no section'}" for a in alerting.alerts
-        )
-        ctx.finding(
-            Level.WARNING,
-            ALERT_WRONG_SECTION,
-            f"alerts fired ({elsewhere}) but none points to this section: the on-call "
-            "engineer would be sent elsewhere first",
-            suggestion="label an alert that this failure fires with this section "
-            "(runbook_section), or add a symptom this failure shows",
-            cause="alert: " + ",".join(sorted({a.section_id or "-" for a in alerting.alerts})),
-        )
 
     def _after_recovery(self, watch: IncidentWatch, ctx: DrillContext) -> None:
         result = ctx.result
@@ -657,7 +626,7 @@ class Drill:
             if left:
                 ctx.finding(
                     Level.WARNING,
-                    ALERT_STILL_FIRING,
+                    "alert-still-firing",
                     f"{', '.join(left)} still firing after the service recovered and the "
                     f"fault was reverted (waited {watch.plan.window_s + 3.0:.0f}s)",
                     suggestion="make the rule's expression describe the current state "

@@ -62,7 +62,8 @@ def test_a_section_rated_milder_than_its_measured_impact_is_a_mismatch() -> None
     )
     found = mismatch(judgement)
     assert found is not None
-    assert "SEV-3" in found.message and "SEV-2" in found.message
+    assert "SEV-3" in found.message
+    assert "SEV-2" in found.message
     assert "share links not working" in found.message
     assert found.cause == "severity: SEV-3 -> SEV-2"
 

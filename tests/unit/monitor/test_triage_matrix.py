@@ -46,7 +46,8 @@ def test_unmeasurable_symptoms_are_listed_once_per_section() -> None:
     unmeasurable = [i for i in issues if i.kind == SYMPTOM_UNMEASURABLE]
     assert len(unmeasurable) == 1
     assert unmeasurable[0].level == "info"
-    assert "line 2" in unmeasurable[0].message and "line 3" in unmeasurable[0].message
+    assert "line 2" in unmeasurable[0].message
+    assert "line 3" in unmeasurable[0].message
 
 
 def test_another_section_matching_as_well_is_ambiguous() -> None:
@@ -73,7 +74,8 @@ def test_a_failure_whose_section_lists_no_symptoms_is_ambiguous_when_any_match()
     # the post-mortem's pool exhaustion: its section has no symptom list
     issues = triage_issues("post-mortem", [obs(API, 1, True), obs(API, 2, False)], TITLES)
     ambiguous = [i for i in issues if i.kind == TRIAGE_AMBIGUOUS]
-    assert ambiguous and "lists no measurable symptom" in ambiguous[0].message
+    assert ambiguous
+    assert "lists no measurable symptom" in ambiguous[0].message
 
 
 def test_matrix_columns_keep_first_seen_order() -> None:
