@@ -120,6 +120,8 @@ class DrillResult:
     # communicate: each stage's status update as customers would read it (stage, name,
     # body, template and its line, posted, at_s since the injection)
     communication: list[dict[str, object]] = field(default_factory=list)
+    # game day: the first alert's arrival (else the injection) -> the operator's `ack`
+    acknowledged_s: float | None = None
 
     @property
     def time_to_alert_s(self) -> float | None:

@@ -40,7 +40,15 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.drill.ledger import Ledger, LedgerEntry
-from runbook_checks.drill.result import Actor, DrillResult, Event, StepRecord, Verdict
+from runbook_checks.drill.result import (
+    Actor,
+    Alerting,
+    AlertSeen,
+    DrillResult,
+    Event,
+    StepRecord,
+    Verdict,
+)
 from runbook_checks.drill.runner import DrillContext, DrillSession, health_and_canary
 from runbook_checks.drill.sampler import HealthSampler, Sample
 from runbook_checks.errors import UsageError
@@ -155,6 +163,8 @@ class NotificationView(Protocol):
     @property
     def alertname(self) -> str: ...
     @property
+    def labels(self) -> Mapping[str, str]: ...  # severity, runbook_section (derived rules)
+    @property
     def annotations(self) -> Mapping[str, str]: ...
 
 
@@ -248,11 +258,9 @@ class OnCall:
         self.page: StatusPageClient | None = None
         self.injected_mono: float | None = None
         self.injected_wall: float | None = None
-        self.alerts_seen: dict[str, float] = {}  # alertname -> seconds since injection
-        self.first_alert: tuple[str, float] | None = None
+        self.alerts_seen: dict[str, AlertSeen] = {}  # by alertname, the first arrival
         self.active: list[str] = []  # the panel's lines for the active alerts
         self._polled: float | None = None
-        self.acknowledged_s: float | None = None
         self.issue: str | None = None  # the operator's words: what users report
         self.root_cause: str | None = None  # the operator's words: what was found
         self.filled: list[FilledTemplate] = []
@@ -302,10 +310,14 @@ class OnCall:
             if note.alertname in self.alerts_seen:
                 continue
             at = round(note.received_wall - injected_wall, 3)
-            self.alerts_seen[note.alertname] = at
-            if self.first_alert is None:
-                self.first_alert = (note.alertname, at)
             summary = note.annotations.get("summary", "")
+            self.alerts_seen[note.alertname] = AlertSeen(
+                alertname=note.alertname,
+                section_id=note.labels.get("runbook_section"),
+                severity=note.labels.get("severity"),
+                fired_s=at,
+                summary=summary,
+            )
             self.result.events.append(
                 Event(at, "alert", f"{note.alertname}" + (f": {summary}" if summary else ""))
             )
@@ -335,6 +347,23 @@ class OnCall:
         state = "" if alert.state == "firing" else f" ({alert.state})"
         return f"{alert.alertname}{state}" + (f": {summary}" if summary else "") + when
 
+    @property
+    def first_alert(self) -> AlertSeen | None:
+        return min(self.alerts_seen.values(), key=lambda a: a.fired_s, default=None)
+
+    def alerting(self, rules: str = "") -> Alerting:
+        """The detect stage as drills record it: the alerts that arrived, time-to-alert."""
+        if self.monitoring is None:
+            why = self.no_monitoring or "no Prometheus"
+            return Alerting(measured=False, note=f"time-to-alert not measured: {why}")
+        first = self.first_alert
+        return Alerting(
+            measured=True,
+            rules=rules,
+            time_to_alert_s=first.fired_s if first is not None else None,
+            alerts=sorted(self.alerts_seen.values(), key=lambda a: a.fired_s),
+        )
+
     def alert_lines(self) -> list[str]:
         if self.monitoring is None:
             return [NO_ALERTING + (f": {self.no_monitoring}" if self.no_monitoring else "")]
@@ -343,17 +372,21 @@ class OnCall:
     # -- acknowledge ----------------------------------------------------------------------
     def ack(self) -> None:
         at = self.since()
-        if self.acknowledged_s is not None:
-            self.say(f"already acknowledged ({seconds(self.acknowledged_s)} to acknowledge)")
+        if self.result.acknowledged_s is not None:
+            took = self.result.acknowledged_s
+            self.say(f"already acknowledged ({seconds(took)} to acknowledge)")
             return
         first = self.first_alert
-        if first is not None and first[1] <= at:
-            took = at - first[1]
-            detail = f"{seconds(took)} after the first alert ({first[0]} at T+{seconds(first[1])})"
+        if first is not None and first.fired_s <= at:
+            took = at - first.fired_s
+            detail = (
+                f"{seconds(took)} after the first alert "
+                f"({first.alertname} at T+{seconds(first.fired_s)})"
+            )
         else:
             took = at
             detail = f"{seconds(took)} after the injection (no alert had arrived)"
-        self.acknowledged_s = round(took, 3)
+        self.result.acknowledged_s = round(took, 3)
         self.result.events.append(Event(round(at, 3), "acknowledged", detail))
         self.say(f"acknowledged at T+{seconds(at)}: {detail}")
 
@@ -364,8 +397,8 @@ class OnCall:
         def wall(mark: str) -> float | None:
             return start + marks[mark] if mark in marks else None
 
-        alert = next(iter(self.alerts_seen), None)
-        hidden_issue = "errors" if alert is None else f"{alert} alerts"
+        first = self.first_alert
+        hidden_issue = "errors" if first is None else f"{first.alertname} alerts"
         return IncidentFacts(
             section_id=self.section.id,
             section_title=self.section.title if self.revealed else "",
@@ -429,6 +462,17 @@ class OnCall:
                 status, detail = "failed", exc.message
         self.filled.append(text)
         self.posts.append((stage, at))
+        self.result.communication.append(  # as drills keep it (DrillResult.communication)
+            {
+                "stage": stage,
+                "name": text.name,
+                "body": text.body,
+                "template": template.title,
+                "line": template.line,
+                "posted": status == "ok",
+                "at_s": round(at, 3),
+            }
+        )
         self.result.steps.append(
             StepRecord(
                 phase="communication",
@@ -533,7 +577,9 @@ class GameDay:
         operator_name: str = "",
         clock: Clock = SYSTEM_CLOCK,
         poll_s: float = 0.25,
+        alert_rules: str = "",
     ) -> None:
+        """`alert_rules`: where the stack's Prometheus got its rules, for the evidence."""
         self.entry = entry
         self.stack = stack
         self.runbook = runbook
@@ -543,6 +589,7 @@ class GameDay:
         self.operator_name = operator_name
         self.clock = clock
         self.poll_s = poll_s
+        self.alert_rules = alert_rules
         self._symptom_done = False
         self.section = runbook.section(entry.section)
         self.option = self.section.option(entry.option) if entry.option else None
@@ -655,6 +702,7 @@ class GameDay:
             handle = self._play(ctx, session.sampler, session.ledger)
             impact, _ = self._impact(ctx, session.sampler, session.ledger)
             result.findings.extend(self.oncall.findings(impact, self.state.marks))
+            result.alerting = self.oncall.alerting(self.alert_rules)
         except Exception as exc:
             result.verdict = Verdict.ERROR
             result.error = f"{type(exc).__name__}: {exc}"
@@ -1148,7 +1196,7 @@ def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
 
         # the alert rules (--alert-rules, else derived from the runbook) into the stack's
         # Prometheus, so the panel shows what would page the on-call engineer
-        make_plan(
+        plan = make_plan(
             runbook,
             stack,
             rules_file=config.alert_rules,
@@ -1156,6 +1204,7 @@ def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
             alert_wait_s=config.alert_wait_s,
             work_dir=Path(work) / "alerts",
         )
+        rules = "" if plan.rules is None else f"{len(plan.rules.rules)} rules ({plan.rules.origin})"
         _print_stack(console, stack)
         operator = TerminalOperator(console)
         day = GameDay(
@@ -1166,6 +1215,7 @@ def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
             work_dir=Path(work),
             reveal=args.reveal,
             operator_name=args.operator,
+            alert_rules=rules,
         )
         try:
             with operator.session():

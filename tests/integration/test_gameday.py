@@ -188,6 +188,14 @@ def test_a_scripted_operator_works_a_game_day(tmp_path: Path, restart_line: int)
     assert ("Resolution Update (resolved)", "ok", "person") in posts
     investigating = next(s for s in record["steps"] if s["phase"] == "communication")
     assert "We're investigating reports of the API does not answer." in investigating["output"]
+    assert [(c["stage"], c["posted"]) for c in record["communication"]] == [
+        ("investigating", True),
+        ("resolved", True),
+    ]
+    assert record["alerting"]["measured"] is alerting
+    if alerting:  # time-to-alert, as drills record it
+        assert record["time_to_alert_s"] is not None
+        assert record["alerting"]["alerts"]
     kinds = {(f["kind"], f["line"]) for f in record["findings"]}
     assert ("status-update-unreadable", 557) in kinds  # the Investigating template, as posted
     assert ("status-update-stale", 141) in kinds  # a pool exhaustion in the resolution

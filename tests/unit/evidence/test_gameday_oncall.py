@@ -48,6 +48,7 @@ class FakeNotification:
     status: str
     alertname: str
     annotations: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -227,6 +228,11 @@ def test_without_alerting_the_panel_says_time_to_alert_is_not_measured(
     assert day.oncall.alert_lines() == [f"{NO_ALERTING}: prometheus not installed"]
     bare = GameDay(entry, _stack(tmp_path), runbook, screen, work_dir=tmp_path, clock=clock)
     assert bare.oncall.alert_lines() == [NO_ALERTING]  # a stack without the attribute
+    unmeasured = day.oncall.alerting()
+    assert (unmeasured.measured, unmeasured.note) == (
+        False,
+        "time-to-alert not measured: prometheus not installed",
+    )
 
 
 def test_rfc3339_times_with_nanoseconds_are_read() -> None:
@@ -246,16 +252,36 @@ def test_alerts_that_arrive_are_said_and_kept_once(
     monitoring.inbox.received = [
         FakeNotification(INJECTED_WALL - 5, "firing", "Preexisting", {}),
         FakeNotification(INJECTED_WALL + 12, "resolved", "Gone", {}),
-        FakeNotification(INJECTED_WALL + 12, "firing", "FilesApiDown", {"summary": "down"}),
+        FakeNotification(
+            INJECTED_WALL + 12,
+            "firing",
+            "FilesApiDown",
+            {"summary": "down"},
+            {"runbook_section": "sev-1-api-server-down", "severity": "sev-1"},
+        ),
         FakeNotification(INJECTED_WALL + 40, "firing", "FilesApiDown", {"summary": "down"}),
+        FakeNotification(INJECTED_WALL + 45, "firing", "Later", {}),
     ]
     oncall = _oncall(runbook, screen, clock, monitoring)
     oncall.watch()
     oncall.watch()
     alerts = [(e.at_s, e.detail) for e in oncall.result.events if e.name == "alert"]
-    assert alerts == [(12.0, "FilesApiDown: down")]
-    assert screen.said == ["ALERT FilesApiDown firing: down"]
-    assert oncall.first_alert == ("FilesApiDown", 12.0)
+    assert alerts == [(12.0, "FilesApiDown: down"), (45.0, "Later")]
+    assert screen.said == ["ALERT FilesApiDown firing: down", "ALERT Later firing"]
+    alerting = oncall.alerting("12 rules (derived)")
+    assert (alerting.measured, alerting.time_to_alert_s, alerting.rules) == (
+        True,
+        12.0,
+        "12 rules (derived)",
+    )
+    first = alerting.alerts[0]
+    assert (first.alertname, first.section_id, first.severity, first.fired_s) == (
+        "FilesApiDown",
+        "sev-1-api-server-down",
+        "sev-1",
+        12.0,
+    )
+    assert [a.alertname for a in alerting.alerts] == ["FilesApiDown", "Later"]
 
 
 def _acknowledged(
@@ -276,12 +302,12 @@ def test_acknowledging_counts_from_the_first_alert(
     runbook: Runbook, clock: FakeClock, screen: Screen
 ) -> None:
     oncall = _acknowledged(runbook, screen, clock, [12.0], 50.0)
-    assert oncall.acknowledged_s == 38.0
+    assert oncall.result.acknowledged_s == 38.0
     [event] = [e for e in oncall.result.events if e.name == "acknowledged"]
     assert (event.at_s, event.detail) == (50.0, "38.0s after the first alert (A at T+12.0s)")
     clock.advance(10)
     oncall.ack()
-    assert oncall.acknowledged_s == 38.0  # the first acknowledgement counts
+    assert oncall.result.acknowledged_s == 38.0  # the first acknowledgement counts
     assert "already acknowledged" in screen.said[-1]
 
 
@@ -294,7 +320,7 @@ def test_acknowledging_without_an_earlier_alert_counts_from_the_injection(
     runbook: Runbook, clock: FakeClock, screen: Screen, arrivals: list[float]
 ) -> None:
     oncall = _acknowledged(runbook, screen, clock, arrivals, 20.0)
-    assert oncall.acknowledged_s == 20.0
+    assert oncall.result.acknowledged_s == 20.0
     assert "after the injection (no alert had arrived)" in screen.said[-1]
 
 
@@ -329,6 +355,17 @@ def test_a_post_shows_what_customers_read_and_posts_it(
         90.0,
     )
     assert step.output == f"{update.name}\n\n{update.body}"
+    assert oncall.result.communication == [
+        {
+            "stage": "investigating",
+            "name": update.name,
+            "body": update.body,
+            "template": "Investigating",
+            "line": 556,
+            "posted": True,
+            "at_s": 90.0,
+        }
+    ]
     [event] = [e for e in oncall.result.events if e.name == "posted"]
     assert event.detail == "investigating: ðŸŸ¡ Investigating - Files API Issues"
 
@@ -374,6 +411,7 @@ def test_without_a_status_page_the_text_is_shown_only(
     oncall.post("identified a full disk", "-", {})
     [step] = oncall.result.steps
     assert step.status == "manual"
+    assert oncall.result.communication[0]["posted"] is False
     assert "We've identified the issue: a full disk." in step.output
 
 
