@@ -680,7 +680,7 @@ class Drill:
             recovered_wall=(
                 None if result.time_to_recover_s is None else began + result.time_to_recover_s
             ),
-            root_cause=result.fault or None,
+            root_cause=result.title or result.fault or None,
             fix=self.option.title if self.option else None,
         )
         with (

@@ -80,6 +80,11 @@ def incident_block(result: DrillResult) -> str:
                     else ""
                 )
             )
+    if result.acknowledged_s is not None:
+        parts.append(
+            f"<p class='sub'>acknowledged by the on-call engineer "
+            f"{_e(seconds(result.acknowledged_s))} after the first alert (or the fault)</p>"
+        )
     own = [o for o in result.triage if o.section_id == result.section_id]
     if own:
         rows = "".join(

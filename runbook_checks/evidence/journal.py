@@ -219,6 +219,7 @@ def _result_json(result: DrillResult) -> dict[str, Json]:
         "triage": [cast(Json, o.as_json()) for o in result.triage],
         "impact": cast(Json, result.impact),
         "communication": cast(Json, result.communication),
+        "acknowledged_s": result.acknowledged_s,
     }
 
 
@@ -420,6 +421,7 @@ def _result(data: Mapping[str, object]) -> DrillResult:
             dict(_obj(x, "communication[]"))
             for x in _list(data.get("communication", []), "communication")
         ],
+        acknowledged_s=_opt_num(data, "acknowledged_s"),
     )
 
 
