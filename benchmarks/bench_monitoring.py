@@ -23,17 +23,15 @@ import time
 from pathlib import Path
 
 from runbook_checks.stack.local import LocalStack
-from runbook_checks.stack.monitoring import Monitoring, MonitoringBinaries, find_monitoring
+from runbook_checks.stack.monitoring import (
+    Monitoring,
+    MonitoringBinaries,
+    Notification,
+    find_monitoring,
+)
 from runbook_checks.stack.postgres import ensure_template, find_postgres
 
-RULES = """\
-groups:
-  - name: files-api
-    rules:
-      - alert: FilesApiDown
-        expr: up{job="files-api"} == 0
-        labels: {runbook_section: sev-1-api-server-down}
-"""
+RULES = Path(__file__).resolve().parents[1] / "tests/fixtures/monitoring/files-api-down.rules.yml"
 
 
 def _figure(values: list[float]) -> str:
@@ -145,14 +143,14 @@ def alert_times(rules: Path) -> None:
         api = stack.component("api")
         times = {}
         for act, status in ((api.kill, "firing"), (api.start, "resolved")):
+
+            def api_down(n: Notification, status: str = status) -> bool:
+                return n.alertname == "FilesApiDown" and n.status == status
+
             begin = time.monotonic()
             act()
             times[status] = (
-                monitoring.inbox.wait_for(
-                    lambda n, s=status: n.alertname == "FilesApiDown" and n.status == s,
-                    after_mono=begin,
-                    timeout_s=30,
-                ),
+                monitoring.inbox.wait_for(api_down, after_mono=begin, timeout_s=30),
                 begin,
             )
         (firing, killed), (resolved, started) = times["firing"], times["resolved"]
@@ -182,10 +180,7 @@ def main() -> None:
     servers_ready(binaries, args.servers)
     stack_starts(args.starts)
     idle_cost(args.idle_s)
-    with tempfile.TemporaryDirectory(prefix="bench-monitoring-") as folder:
-        rules = Path(folder) / "files-api.rules.yml"
-        rules.write_text(RULES)
-        alert_times(rules)
+    alert_times(RULES)
 
 
 if __name__ == "__main__":

@@ -31,12 +31,7 @@ from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoin
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
-from runbook_checks.stack.monitoring import (
-    Monitoring,
-    MonitoringBinaries,
-    find_monitoring,
-    monitoring_switched_off,
-)
+from runbook_checks.stack.monitoring import Monitoring, find_monitoring, monitoring_switched_off
 from runbook_checks.stack.postgres import LocalPostgres
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
 from runbook_checks.stack.servers import (
@@ -246,27 +241,26 @@ class LocalStack:
         self, folder: Path, pg: LocalPostgres, cache: LocalRedis, api: LocalApi
     ) -> None:
         """Prometheus, Alertmanager and the exporters join the components to spawn (where
-        the binaries are, and unless switched off); else monitoring_missing says why."""
+        they can run, and unless switched off); else monitoring_missing says why."""
         if self.monitoring_missing:
             return
-        binaries = find_monitoring()
-        if isinstance(binaries, str):
-            self.monitoring_missing = binaries
+        made = self._make_monitoring(folder, pg, cache, api)
+        if isinstance(made, str):
+            self.monitoring_missing = made
             return
-        self.monitoring = self._make_monitoring(folder, binaries, pg, cache, api)
-        for component in self.monitoring.components:
+        self.monitoring = made
+        for component in made.components:
             self._track(component)
 
     def _make_monitoring(
-        self,
-        folder: Path,
-        binaries: MonitoringBinaries,
-        pg: LocalPostgres,
-        cache: LocalRedis,
-        api: LocalApi,
-    ) -> Monitoring:
-        """The monitoring of this stack (a backend overrides this: containers ...). The
-        exporters connect directly, as an operator's monitoring does (not via the proxy)."""
+        self, folder: Path, pg: LocalPostgres, cache: LocalRedis, api: LocalApi
+    ) -> Monitoring | str:
+        """The monitoring of this stack, or why it has none (a backend overrides this:
+        containers ...). The exporters connect directly, as an operator's monitoring does
+        (not through the fault proxies)."""
+        binaries = find_monitoring()
+        if isinstance(binaries, str):
+            return binaries
         return Monitoring(
             folder / "monitoring",
             binaries,

@@ -144,7 +144,11 @@ def binary_version(path: str) -> str:
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    text = done.stdout + done.stderr
+    return parse_version(done.stdout + done.stderr)
+
+
+def parse_version(text: str) -> str:
+    """The version in a monitoring program's `--version` output."""
     found = re.search(r"version[\s:=]+v?(\d[\w.+~-]*)", text, re.IGNORECASE)
     if found is None:  # redis_exporter: 'Redis Metrics Exporter 1.45.0-2+b4 build date ...'
         found = re.search(r"Exporter v?(\d[\w.+~-]*)", text)
@@ -654,17 +658,21 @@ class Monitoring:
         self._api_targets: tuple[str, ...] = ()
         self.set_api_targets(api_urls)
 
-    # subclasses (other backends) override this: their servers, the same configuration
+    def _server(self, name: str) -> HttpServerComponent:
+        """One monitoring server, its command line still to give (`run`); another backend
+        overrides this: its servers, the same flags and configuration."""
+        return HttpServerComponent(name, self.folder / name, clock=self.clock)
+
     def _make_components(
         self, postgres_url: str | None, redis_url: str | None
     ) -> list[HttpServerComponent]:
-        folder, binaries, clock = self.folder, self.binaries, self.clock
+        folder, binaries = self.folder, self.binaries
         servers = []
         for name, binary, flags in (
             ("prometheus", binaries.prometheus, prometheus_flags),
             ("alertmanager", binaries.alertmanager, alertmanager_flags),
         ):
-            server = HttpServerComponent(name, folder / name, clock=clock)
+            server = self._server(name)
             server.run(
                 [
                     binary,
@@ -680,9 +688,7 @@ class Monitoring:
         prometheus, alertmanager = servers
         exporters: list[HttpServerComponent] = []
         if binaries.postgres_exporter and postgres_url:
-            exporter = HttpServerComponent(
-                "postgres_exporter", folder / "postgres_exporter", clock=clock
-            )
+            exporter = self._server("postgres_exporter")
             # the password travels in the environment, never on the command line (ps)
             exporter.run(
                 [binaries.postgres_exporter, f"--web.listen-address={exporter.listen_address}"],
@@ -690,7 +696,7 @@ class Monitoring:
             )
             exporters.append(exporter)
         if binaries.redis_exporter and redis_url:
-            exporter = HttpServerComponent("redis_exporter", folder / "redis_exporter", clock=clock)
+            exporter = self._server("redis_exporter")
             exporter.run(
                 [
                     binaries.redis_exporter,
@@ -927,15 +933,8 @@ class Monitoring:
                 component.start()
 
     def versions(self) -> dict[str, str]:
-        paths = {
-            "prometheus": self.binaries.prometheus,
-            "alertmanager": self.binaries.alertmanager,
-            "postgres_exporter": self.binaries.postgres_exporter,
-            "redis_exporter": self.binaries.redis_exporter,
-        }
-        running = {c.name for c in self.components}
-        return {
-            name: f"{name} {binary_version(path)}"
-            for name, path in paths.items()
-            if path and name in running
-        }
+        """Server -> its program's version (for evidence)."""
+        return {c.name: f"{c.name} {self.version_of(c)}" for c in self.components}
+
+    def version_of(self, server: HttpServerComponent) -> str:
+        return binary_version(server.process.argv[0])

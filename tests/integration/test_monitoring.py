@@ -20,18 +20,9 @@ from runbook_checks.stack.monitoring import Monitoring, Notification, find_monit
 pytestmark = pytest.mark.integration
 
 SECTION = "sev-1-api-server-down"
-API_DOWN_RULES = f"""\
-groups:
-  - name: files-api
-    rules:
-      - alert: FilesApiDown
-        expr: up{{job="files-api"}} == 0
-        labels:
-          runbook_section: {SECTION}
-          severity: sev-1
-        annotations:
-          summary: "API instance {{{{ $labels.instance }}}} is down"
-"""
+API_DOWN_RULES = (
+    Path(__file__).resolve().parents[1] / "fixtures/monitoring/files-api-down.rules.yml"
+)
 FIRST_SCRAPE_S = 15.0  # a young Prometheus scrapes ~5.5 s after its start (see monitoring.py)
 ALERT_S = 20.0
 
@@ -43,14 +34,12 @@ def monitoring_of(stack: Stack) -> Monitoring:
 
 
 @pytest.fixture
-def monitored(fresh_stack: Stack, tmp_path: Path) -> Iterator[tuple[Stack, Monitoring, Path]]:
+def monitored(fresh_stack: Stack) -> Iterator[tuple[Stack, Monitoring, Path]]:
     """The session stack with FilesApiDown loaded; the rules go again afterwards."""
     monitoring = monitoring_of(fresh_stack)
-    rules = tmp_path / "files-api.rules.yml"
-    rules.write_text(API_DOWN_RULES)
-    monitoring.set_rules([rules])
+    monitoring.set_rules([API_DOWN_RULES])
     try:
-        yield fresh_stack, monitoring, rules
+        yield fresh_stack, monitoring, API_DOWN_RULES
     finally:
         monitoring.set_rules([])
 
@@ -67,7 +56,7 @@ def _api_down(status: str) -> Callable[[Notification], bool]:
 
 
 def test_killing_the_api_fires_the_alert_and_starting_it_resolves_it(
-    monitored: tuple[Stack, Monitoring, Path], record_property: pytest.RecordProperty
+    monitored: tuple[Stack, Monitoring, Path], record_property: Callable[[str, object], None]
 ) -> None:
     stack, monitoring, _ = monitored
     clock = monitoring.clock
@@ -106,7 +95,7 @@ def test_a_rule_file_prometheus_refuses_names_the_file(
 ) -> None:
     _, monitoring, good = monitored
     broken = tmp_path / "typo.rules.yml"
-    broken.write_text(API_DOWN_RULES.replace("== 0", "=="))
+    broken.write_text(API_DOWN_RULES.read_text().replace("== 0", "=="))
     with pytest.raises(UsageError, match=r"typo\.rules\.yml") as info:
         monitoring.set_rules([good, broken])
     assert "parse error" in str(info.value)  # promtool's own words

@@ -231,7 +231,7 @@ def test_a_rule_file_promtool_refuses_is_a_usage_error_naming_it(tmp_path: Path)
 
 def test_missing_binaries_are_named_with_the_apt_get_line(monkeypatch: pytest.MonkeyPatch) -> None:
     present = {"prometheus": "/usr/bin/prometheus", "amtool": "/usr/bin/amtool"}
-    monkeypatch.setattr(mon.shutil, "which", present.get)
+    monkeypatch.setattr("shutil.which", present.get)
     reason = find_monitoring()
     assert isinstance(reason, str)
     assert "alertmanager" in reason
@@ -247,7 +247,7 @@ def test_exporters_are_optional(monkeypatch: pytest.MonkeyPatch) -> None:
         "promtool": "/p/promtool",
         "redis_exporter": "/p/redis_exporter",
     }
-    monkeypatch.setattr(mon.shutil, "which", present.get)
+    monkeypatch.setattr("shutil.which", present.get)
     assert find_monitoring() == MonitoringBinaries(
         "/p/prometheus", "/p/alertmanager", "/p/promtool", None, None, "/p/redis_exporter"
     )
@@ -311,7 +311,7 @@ def test_freshness_needs_every_target_scraped_and_a_later_evaluation() -> None:
     assert seen.stale == ("postgres/127.0.0.1:9187",)
     assert seen.unevaluated == ("files",)  # evaluated before the fresh scrape
     assert not seen.fresh
-    targets["activeTargets"][1]["lastScrape"] = "2026-12-05T19:00:00.600Z"  # type: ignore[index]
+    targets["activeTargets"][1]["lastScrape"] = "2026-12-05T19:00:00.600Z"
     rules["groups"][0]["lastEvaluation"] = "2026-12-05T19:00:01.000Z"
     assert FreshnessWatch(expected[:2], moment).observe(targets, rules).fresh
     never = {"activeTargets": [_target("redis", "127.0.0.1:9121", "0001-01-01T00:00:00Z")]}
