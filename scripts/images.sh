@@ -9,6 +9,8 @@
 #                                    the AWS control plane (for motoserver/moto), with the
 #                                    project's launcher (moto behind AWS's preconditions)
 #   runbook-checks/files-api:dev     the Files API twin, this project pip-installed
+#   runbook-checks/monitoring:dev    Debian's Prometheus, Alertmanager and the postgres and
+#                                    redis exporters (the stack's real alerts)
 #
 # Idempotent: every image carries a content hash (org.runbook-checks.hash) of what it is
 # built from; an image whose hash matches is skipped. The debootstrap rootfs is cached as
@@ -162,6 +164,7 @@ ca=/etc/ssl/certs/ca-certificates.crt
 
 postgres_ctx=$(stage_dir postgres)
 redis_ctx=$(stage_dir redis)
+monitoring_ctx=$(stage_dir monitoring)
 python_ctx=$(stage_dir python)
 cp "$ca" "$python_ctx/ca-certificates.crt"
 moto_ctx=$(stage_dir moto)
@@ -188,10 +191,11 @@ cp pyproject.toml README.md "$api_ctx/"
 # the service without caches or build leftovers (its content decides the rebuild)
 tar -C . --exclude=__pycache__ --exclude='*.pyc' -cf - files_api | tar -C "$api_ctx" -xf -
 
-# three independent chains, side by side (the builds wait on the network and the disk)
+# four independent chains, side by side (the builds wait on the network and the disk)
 start=$(now)
 build "$P/postgres:15" "$postgres_ctx" "$BASE" & pids=($!)
 build "$P/redis:7" "$redis_ctx" "$BASE" & pids+=($!)
+build "$P/monitoring:dev" "$monitoring_ctx" "$BASE" & pids+=($!)
 { build "$P/python:3.11" "$python_ctx" "$BASE" \
   && build "$P/moto:dev" "$moto_ctx" "$P/python:3.11" --build-arg "MOTO_SPEC=$moto_spec" \
   && build "$P/files-api:dev" "$api_ctx" "$P/moto:dev"; } & pids+=($!)

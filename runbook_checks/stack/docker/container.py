@@ -269,6 +269,14 @@ class ContainerProcess(ManagedProcess):
         if self._container is not None and self.status() == "paused":
             self._container.unpause()
 
+    def exec(self, argv: Sequence[str]) -> tuple[int, str]:
+        """`docker exec`: ARGV in the running container (exit status, output)."""
+        container = self._container
+        if container is None or self.status() != "running":
+            raise self.failure(f"is not running: cannot run {argv[0]} in it")
+        result = container.exec_run(list(argv))
+        return int(result.exit_code), bytes(result.output or b"").decode("utf-8", "replace")
+
     def update_limits(self, *, mem_limit_mb: int | None = None, cpus: float | None = None) -> None:
         """Change the running container's memory and CPU limits (docker update)."""
         container = self._container

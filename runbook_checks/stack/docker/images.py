@@ -65,6 +65,28 @@ class ResolvedImage:
         return f"{self.name} (stand-in for {self.configured})" if self.stand_in else self.name
 
 
+# the stack's monitoring (Prometheus, Alertmanager, the exporters): Debian's packages in
+# an image of `make images` (docker/monitoring), not a configurable component: where it is
+# missing the stack runs without monitoring and says so
+MONITORING_IMAGE = "runbook-checks/monitoring:dev"
+
+
+def find_monitoring_image(client: DockerClient) -> ResolvedImage | str:
+    """The monitoring image, or why the stack runs without it."""
+    from docker.errors import ImageNotFound
+
+    try:
+        image = client.images.get(MONITORING_IMAGE)
+    except ImageNotFound:
+        return (
+            f"the monitoring image {MONITORING_IMAGE} is not built: `make images` "
+            f"({IMAGES_SCRIPT}) builds it without any registry"
+        )
+    return ResolvedImage(
+        "monitoring", MONITORING_IMAGE, MONITORING_IMAGE, str(image.id), "monitoring"
+    )
+
+
 class MissingImages(StackError):
     """Images that are not present locally (and are never pulled)."""
 

@@ -13,6 +13,11 @@ port published on 127.0.0.1 (the same number), so every host-side address is the
 both; bridged, the API's dependency proxies listen on the network's gateway (the host's
 address on that bridge, never 0.0.0.0) and the API is given that address for them.
 
+Monitoring (`stack.monitoring`): Prometheus, Alertmanager and the exporters as containers
+of `runbook-checks/monitoring:dev` with the local stack's config (docker/monitoring.py),
+host networking only; without the image (`make images`), or bridged, the stack runs
+without them and `monitoring_missing` says why.
+
 It subclasses `LocalStack` on purpose: everything that is not "how a server runs"
 (proxies, balancer, reset, API instances, database routing) is shared code, so the two
 backends cannot drift apart, and code written against the local stack's extras
@@ -59,7 +64,12 @@ from runbook_checks.stack.docker.components import (
 )
 from runbook_checks.stack.docker.container import ContainerProcess
 from runbook_checks.stack.docker.engine import DockerClient, connect, engine_env
-from runbook_checks.stack.docker.images import ResolvedImage, resolve_images
+from runbook_checks.stack.docker.images import (
+    ResolvedImage,
+    find_monitoring_image,
+    resolve_images,
+)
+from runbook_checks.stack.docker.monitoring import BRIDGED, DockerMonitoring
 from runbook_checks.stack.docker.network import (
     BRIDGE,
     StackNetwork,
@@ -72,7 +82,9 @@ from runbook_checks.stack.local import (
     PG_DISK_MB,
     LocalStack,
 )
-from runbook_checks.stack.servers import MotoServer
+from runbook_checks.stack.monitoring import Monitoring
+from runbook_checks.stack.postgres import LocalPostgres
+from runbook_checks.stack.servers import LocalApi, LocalRedis, MotoServer
 
 
 class DockerStack(LocalStack):
@@ -87,8 +99,9 @@ class DockerStack(LocalStack):
         network: str = "auto",
         api_settings: Mapping[str, str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        monitoring: bool | None = None,
     ) -> None:
-        super().__init__(api_settings=api_settings, clock=clock)
+        super().__init__(api_settings=api_settings, clock=clock, monitoring=monitoring)
         if network not in DOCKER_NETWORKS:
             raise UsageError(
                 f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"
@@ -101,6 +114,8 @@ class DockerStack(LocalStack):
         self.client: DockerClient | None = None  # once started
         self.placement: Placement | None = None
         self._reaper: subprocess.Popen[bytes] | None = None
+        # the monitoring image once started, or why the stack runs without monitoring
+        self.monitoring_image: ResolvedImage | str = ""
         # until start() knows better: DISK needs root; REPLICA needs the host's tools
         self.capabilities = self._capabilities(replica=False)
 
@@ -122,6 +137,7 @@ class DockerStack(LocalStack):
         # before anything exists: which images run (and which are missing, never pulled),
         # and how the containers are networked
         self.resolved = resolve_images(client, self.images)
+        self.monitoring_image = find_monitoring_image(client)
         self.network_mode = engine_mode(client, self.network_request)
         container_labels.sweep_containers(client)  # leftovers of owners that are gone
         super().start()
@@ -175,6 +191,26 @@ class DockerStack(LocalStack):
             )
         aws = DockerMoto("aws", folder / "aws", placement=place, image=images["aws"], clock=clock)
         return pg, cache, store, aws
+
+    def _make_monitoring(
+        self, folder: Path, pg: LocalPostgres, cache: LocalRedis, api: LocalApi
+    ) -> Monitoring | str:
+        """Prometheus, Alertmanager and the exporters as containers of the monitoring
+        image (host networking), or why not: the image is not built, the stack is bridged."""
+        if isinstance(self.monitoring_image, str):
+            return self.monitoring_image
+        if self.network is not None:
+            return BRIDGED
+        assert self.placement is not None
+        return DockerMonitoring(
+            folder / "monitoring",
+            placement=self.placement,
+            image=self.monitoring_image,
+            postgres_url=pg.superuser_url,
+            redis_url=cache.url,
+            api_urls=[api.url],
+            clock=self.clock,
+        )
 
     def _api_proxy_host(self) -> str:
         """Bridged: the network's gateway, the host's address the API container reaches
@@ -298,6 +334,8 @@ class DockerStack(LocalStack):
             elif image.flavour in ("moto", "minio"):
                 server = f"{image.flavour}, "
             out[name] = f"{server}image {image.describe()} {image.image_id[7:19]}"
+        if self.monitoring is not None:
+            out.update(self.monitoring.versions())
         return out
 
     def containers(self) -> dict[str, str]:
