@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from runbook_checks.clock import FakeClock
-from runbook_checks.errors import UsageError
+from runbook_checks.errors import StackError, UsageError
 from runbook_checks.stack import monitoring as mon
 from runbook_checks.stack.monitoring import (
     AlertInbox,
@@ -418,3 +418,49 @@ def test_wait_for_sees_a_post_that_arrives_while_it_waits() -> None:
         assert got.fingerprint == "cec46109b86b920e"
     finally:
         box.stop()
+
+
+# -- the docker backend's choice, without an engine -----------------------------------------
+
+
+def test_the_docker_stack_runs_monitoring_only_with_host_networking(tmp_path: Path) -> None:
+    pytest.importorskip("docker", reason="the docker extra is not installed")
+    from runbook_checks.stack.docker.components import Placement
+    from runbook_checks.stack.docker.images import ResolvedImage
+    from runbook_checks.stack.docker.monitoring import BRIDGED, DockerMonitoring
+    from runbook_checks.stack.docker.network import StackNetwork
+    from runbook_checks.stack.docker.stack import DockerStack
+
+    image = ResolvedImage("monitoring", "m", "m", "sha256:" + "0" * 64, "monitoring")
+    network = StackNetwork("rc-stack-t1", "f" * 64, "172.18.0.0/16", "172.18.0.1")
+    stack = DockerStack(network="bridge", monitoring=True)
+    stack.monitoring_image = "the monitoring image m is not built: `make images`"
+    made = stack._make_monitoring(tmp_path, None, None, None)  # type: ignore[arg-type]
+    assert made == stack.monitoring_image  # no image: its reason, nothing started
+    stack.monitoring_image = image
+    stack.network = network
+    assert stack._make_monitoring(tmp_path, None, None, None) == BRIDGED  # type: ignore[arg-type]
+    bridged = Placement(None, "stack-t1", {}, network)  # type: ignore[arg-type]
+    with pytest.raises(StackError, match="host networking"):
+        DockerMonitoring(
+            tmp_path, placement=bridged, image=image, postgres_url=None, redis_url=None, api_urls=[]
+        )
+    host = Placement(None, "stack-t1", {}, None)  # type: ignore[arg-type]
+    built = DockerMonitoring(
+        tmp_path / "host",
+        placement=host,
+        image=image,
+        postgres_url=SUPERUSER_URL,
+        redis_url="redis://127.0.0.1:6999/0",
+        api_urls=["http://127.0.0.1:8001"],
+    )
+    try:  # the local stack's flags, with the image's binaries as entrypoints
+        specs = {c.name: c.process.spec for c in built.components}  # type: ignore[attr-defined]
+        assert specs["alertmanager"].entrypoint == ("/usr/bin/prometheus-alertmanager",)
+        assert "--cluster.listen-address=" in specs["alertmanager"].command
+        assert specs["prometheus"].network is None  # host networking
+        assert all(str(tmp_path / "host") == m.container for s in specs.values() for m in s.mounts)
+        dsn = specs["postgres_exporter"].environment["DATA_SOURCE_NAME"]
+        assert "pg_stat_statements.track=none" in dsn
+    finally:
+        built.close()
