@@ -1,5 +1,5 @@
-"""The whole drill's wall time, and whether repeated drills give the same verdicts
-(printed, never asserted).
+"""The whole drill's wall time, whether repeated drills give the same verdicts, and each
+scenario's time to alert, detect and recover (printed, never asserted).
 
     .venv/bin/python benchmarks/bench_drill.py [--runs 1] [-- extra pytest args]
 """
@@ -34,6 +34,32 @@ def fingerprints(folder: Path) -> dict[str, tuple[str, ...]]:
         )
         for s in journal.get("scenarios", [])
     }
+
+
+def stage_times(folder: Path) -> list[str]:
+    """One line per scenario: time to alert (and the section the first alert points to),
+    to detect, to recover."""
+    journal = json.loads((folder / "journal.json").read_text())
+
+    def cell(value: object) -> str:
+        return f"{value:6.2f}s" if isinstance(value, int | float) else "      -"
+
+    lines = []
+    for s in journal.get("scenarios", []):
+        alerting = s.get("alerting") or {}
+        if not alerting.get("measured"):
+            alert = "not measured"
+        elif alerting.get("time_to_alert_s") is None:
+            alert = "  none "
+        else:
+            first = (alerting.get("alerts") or [{}])[0]
+            own = "own" if first.get("section_id") == s["section_id"] else "other"
+            alert = f"{cell(alerting['time_to_alert_s'])} ({own} section)"
+        lines.append(
+            f"  {s['scenario'].rpartition('::')[2][:60]:60} alert {alert:22} detect "
+            f"{cell(s.get('time_to_detect_s'))}  recover {cell(s.get('time_to_recover_s'))}"
+        )
+    return lines
 
 
 def stale(folder: Path) -> int:
@@ -78,6 +104,9 @@ def main() -> None:
             + ", ".join(f"{v}={list(found.values()).count(v)}" for v in sorted(set(found.values())))
             + f"; stale baseline entries: {stale(new[-1]) if new else '?'}"
         )
+        if new and n == 0:
+            print("time to alert / detect / recover per scenario (first run):")
+            print("\n".join(stage_times(new[-1])))
     if len(runs) > 1:
         differing = {k for r in runs for k in r if len({x.get(k) for x in runs}) > 1}
         print(

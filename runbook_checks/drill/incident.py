@@ -255,7 +255,9 @@ class IncidentWatch:
         """Before the mitigation: keep watching until the window has passed and the
         drilled section's alert arrived (or the alert wait ran out); then stop."""
         least = self.plan.window_s if least_s is None else least_s
-        deadline = self.injected_mono + max(least, self.plan.alert_wait_s)
+        # an alert for this section can come only from a rule that names it
+        wait = self.plan.alert_wait_s if self.rules_for_section() else least
+        deadline = self.injected_mono + max(least, wait)
         window_end = self.injected_mono + least
         while self.clock.monotonic() < deadline:
             now = self.clock.monotonic()
@@ -292,6 +294,13 @@ class IncidentWatch:
         return notification.labels.get("runbook_section") or self.plan.rule_section(
             notification.alertname
         )
+
+    def rules_for_section(self) -> int:
+        """How many of the plan's rules name the drilled section (a user's rule without
+        a runbook_section label may name it at run time: counted as one)."""
+        if self.plan.rules is None:
+            return 0
+        return sum(1 for r in self.plan.rules.rules if r.section_id in (self.section_id, None))
 
     def _own_alert(self) -> Notification | None:
         return next((n for n in self._fired() if self._section_of(n) == self.section_id), None)
@@ -333,10 +342,12 @@ class IncidentWatch:
                     summary=n.annotations.get("summary", ""),
                 )
         alerts = sorted(seen.values(), key=lambda a: a.fired_s)
+        watched = (self.finished_mono or self.clock.monotonic()) - self.injected_mono
         return Alerting(
             measured=True,
             rules=self._origin(),
-            window_s=self.plan.alert_wait_s,
+            window_s=round(watched, 1),
+            rules_for_section=self.rules_for_section(),
             time_to_alert_s=alerts[0].fired_s if alerts else None,
             alerts=alerts,
             preexisting=sorted(self.preexisting),
@@ -350,12 +361,16 @@ class IncidentWatch:
             return f"{len(rules.rules)} rules derived from the runbook's symptoms"
         return f"{len(rules.rules)} rules from {rules.origin}"
 
-    def still_firing(self, names: Sequence[str], timeout_s: float) -> list[str]:
-        """Of `names` (this drill's alerts), those Prometheus still has firing after
-        waiting up to `timeout_s` for them to resolve."""
+    def still_firing(
+        self, names: Sequence[str], timeout_s: float, *, since_mono: float | None = None
+    ) -> list[str]:
+        """Of `names` (this drill's alerts), those Prometheus still has firing `timeout_s`
+        after `since_mono` (the recovery; default now), waiting until then for them to
+        resolve."""
         if self.monitoring is None or not names:
             return []
-        deadline = self.clock.monotonic() + timeout_s
+        start = self.clock.monotonic() if since_mono is None else since_mono
+        deadline = start + timeout_s
         while True:
             firing = {a.alertname for a in self.monitoring.firing()}
             left = [n for n in names if n in firing]
@@ -451,9 +466,14 @@ def alert_issue(
     if not alerting.alerts:
         hurt = measured is not None and measured.impact > Impact.NONE
         seen = f"measured: {measured.describe()}" if measured is not None else ""
+        named = (
+            "no rule points to this section"
+            if not alerting.rules_for_section
+            else f"{alerting.rules_for_section} rule(s) point to this section"
+        )
         message = (
             f"no alert fired within {alerting.window_s:.0f}s of the injection "
-            f"({alerting.rules or 'no rules'}){allowed}: nobody would be paged"
+            f"({alerting.rules or 'no rules'}; {named}){allowed}: nobody would be paged"
         )
         if hurt:
             message += f"; {seen}"

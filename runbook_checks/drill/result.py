@@ -79,7 +79,8 @@ class Alerting:
     measured: bool  # False: no Prometheus/Alertmanager in the stack (note says why)
     note: str = ""
     rules: str = ""  # where the rules came from: "derived from <runbook>" or a file
-    window_s: float = 0.0  # how long after the injection the drill waited for its alert
+    window_s: float = 0.0  # how long after the injection the drill watched for its alert
+    rules_for_section: int = 0  # rules that can point to the drilled section
     time_to_alert_s: float | None = None  # injection -> the first firing alert received
     alerts: list[AlertSeen] = field(default_factory=list)
     preexisting: list[str] = field(default_factory=list)  # firing before the fault: ignored

@@ -26,7 +26,12 @@ import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.drill.client import FilesClient, User
-from runbook_checks.drill.incident import IncidentPlan, IncidentWatch, alert_issue
+from runbook_checks.drill.incident import (
+    ALERT_STILL_FIRING,
+    IncidentPlan,
+    IncidentWatch,
+    alert_issue,
+)
 from runbook_checks.drill.ledger import Ledger
 from runbook_checks.drill.platform import StackPlatform
 from runbook_checks.drill.result import (
@@ -621,14 +626,22 @@ class Drill:
         alerting = result.alerting
         if alerting is not None and alerting.measured and alerting.alerts:
             names = sorted({a.alertname for a in alerting.alerts})
-            left = watch.still_firing(names, watch.plan.window_s + 3.0)
+            # a rate over the window resolves one window after the errors stopped: the
+            # grace counts from the recovery (the revert and the ledger ran meanwhile)
+            grace = watch.plan.window_s + 3.0
+            recovered = (
+                None
+                if result.time_to_recover_s is None or ctx.injected_at is None
+                else ctx.injected_at + result.time_to_recover_s
+            )
+            left = watch.still_firing(names, grace, since_mono=recovered)
             alerting.still_firing = left
             if left:
                 ctx.finding(
                     Level.WARNING,
-                    "alert-still-firing",
-                    f"{', '.join(left)} still firing after the service recovered and the "
-                    f"fault was reverted (waited {watch.plan.window_s + 3.0:.0f}s)",
+                    ALERT_STILL_FIRING,
+                    f"{', '.join(left)} still firing {grace:.0f}s after the service "
+                    "recovered (the fault reverted meanwhile)",
                     suggestion="make the rule's expression describe the current state "
                     "(a rate over a short window), so it resolves with the service",
                     cause="alert: " + ",".join(left),

@@ -441,6 +441,7 @@ def _alerting(value: object) -> Alerting | None:
         note=_str(data, "note"),
         rules=_str(data, "rules"),
         window_s=_num(data, "window_s"),
+        rules_for_section=int(_num(data, "rules_for_section")),
         time_to_alert_s=_opt_num(data, "time_to_alert_s"),
         alerts=[
             AlertSeen(

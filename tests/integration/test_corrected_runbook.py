@@ -85,6 +85,8 @@ def corrected_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Journal, st
     return drill(runbook, runbook.parent)
 
 
+# the whole drill of the corrected runbook runs in the first test's setup
+@pytest.mark.timeout(900)
 def test_every_scenario_ran_against_the_corrected_runbook(
     corrected_run: tuple[Journal, str],
 ) -> None:

@@ -66,7 +66,8 @@ def test_api_down_fires_its_sections_alert_which_resolves_after_recovery(
     assert result.time_to_recover_s is not None
     # resolved after recovery: Prometheus no longer has them firing
     assert alerting.still_firing == []
-    monitoring = fresh_stack.monitoring  # type: ignore[attr-defined]
+    monitoring = fresh_stack.monitoring
+    assert monitoring is not None
     firing = {a.alertname for a in monitoring.firing() if a.state == "firing"}
     assert not firing & {a.alertname for a in own}
     assert not [f for f in result.findings if f.kind.startswith("alert-")]
@@ -82,16 +83,22 @@ def test_api_down_fires_its_sections_alert_which_resolves_after_recovery(
 def test_pool_exhaustion_looks_like_another_section_in_the_triage_matrix(
     fresh_stack: Stack, plan: IncidentPlan, tmp_path: Path
 ) -> None:
+    """The post-mortem's incident (drilled under API Server Down, as it was declared):
+    the pool refuses and slows requests, so the performance section's p95 symptom shows
+    as fully as the API section's own symptoms do: the matrix names the confusion."""
     result = _drill("test_a_restart_does_not_fix_pool_exhaustion", fresh_stack, plan, tmp_path)
-    seen = {o.section_id for o in result.triage if o.observed}
-    # its own section (the post-mortem's) lists no symptom; what it shows is another's
-    assert not [o for o in result.triage if o.section_id == result.section_id]
-    assert seen, [(o.section_id, o.line, o.detail) for o in result.triage]
-    ambiguous = [f for f in result.findings if f.kind == "triage-ambiguous"]
-    assert len(ambiguous) == 1
-    assert "lists no measurable symptom" in ambiguous[0].message
-    named = ambiguous[0].statement.split(" | ")
-    assert set(named) == seen
+    assert result.section_id == API
     # every section's probes were evaluated, not only the drilled one's
     evaluated = {o.section_id for o in result.triage}
     assert evaluated == {s.id for s in RUNBOOK.scenarios if s.symptoms}
+    own = [o for o in result.triage if o.section_id == API and o.observed is not None]
+    seen_own = [o for o in own if o.observed]
+    assert seen_own, [(o.line, o.detail) for o in own]
+    ambiguous = [f for f in result.findings if f.kind == "triage-ambiguous"]
+    assert len(ambiguous) == 1, [f.message for f in result.findings]
+    rivals = set(ambiguous[0].statement.split(" | "))
+    assert "sev-2-performance-degradation" in rivals
+    for rival in rivals:
+        cells = [o for o in result.triage if o.section_id == rival and o.observed is not None]
+        share = sum(bool(o.observed) for o in cells) / len(cells)
+        assert share >= len(seen_own) / len(own)

@@ -273,3 +273,15 @@ def test_alerts_for_other_sections_only_send_the_engineer_elsewhere() -> None:
     own = AlertSeen("DbDown", DB, "sev-1", 2.0)
     assert alert_issue(Alerting(measured=True, alerts=[other, own]), DB, SEV1, None) is None
     assert alert_issue(Alerting(measured=False), DB, SEV1, None) is None
+
+
+def test_a_section_no_rule_names_is_watched_for_the_window_only() -> None:
+    clock = FakeClock(epoch=EPOCH)
+    w = watch(FakeMonitoring(), clock, rules=RuleSet((rule("DbDown", DB),), "derived"))
+    assert w.rules_for_section() == 0
+    w.finish()
+    assert 5.0 <= clock.now < 6.0
+    alerting = w.alerting()
+    issue = alert_issue(alerting, API, SEV1, MeasuredImpact(health_failing_share=1.0))
+    assert issue is not None
+    assert "no rule points to this section" in issue.message
