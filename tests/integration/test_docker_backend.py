@@ -144,6 +144,13 @@ def test_a_missing_image_is_named_with_how_to_build_it_and_never_pulled(
 # -- the stack --------------------------------------------------------------------------
 
 
+def _expected(stack: object) -> set[str]:
+    """The containers a stack runs: its components, and its monitoring's where it has
+    Prometheus (runbook-checks/monitoring:dev built, host networking)."""
+    monitoring = getattr(stack, "monitoring", None)
+    return set(COMPONENTS) | ({c.name for c in monitoring.components} if monitoring else set())
+
+
 def test_every_component_is_a_labelled_host_network_container(docker_stack: object) -> None:
     from runbook_checks.stack.docker.labels import COMPONENT_LABEL
 
@@ -153,8 +160,8 @@ def test_every_component_is_a_labelled_host_network_container(docker_stack: obje
         c.labels[COMPONENT_LABEL]: c  # type: ignore[attr-defined]
         for c in _containers_of(stack.folder.name)
     }  # type: ignore[attr-defined]
-    assert set(containers) == set(COMPONENTS)
-    for name in COMPONENTS:
+    assert set(containers) == _expected(stack)
+    for name in containers:
         container = containers[name]
         assert container.attrs["HostConfig"]["NetworkMode"] == "host"  # type: ignore[attr-defined]
         assert container.status == "running", name  # type: ignore[attr-defined]
@@ -233,7 +240,7 @@ def test_restart_api_with_settings_replaces_its_container_and_reset_restores_it(
     ids = {c.id for c in _containers_of(stack.folder.name)}  # type: ignore[attr-defined]
     assert before not in ids
     assert after not in ids  # replaced containers are removed, not piled up
-    assert len(ids) == len(COMPONENTS)
+    assert len(ids) == len(_expected(stack))
 
 
 def test_api_logs_land_on_the_host_where_the_runbook_reads_them(fresh: object) -> None:
@@ -387,7 +394,7 @@ def test_stop_removes_every_container_and_the_folder(engine: dict[str, str]) -> 
     stack.start()
     stack_id, folder = stack.folder.name, stack.folder  # type: ignore[union-attr]
     stack.add_api_instance("api-extra")
-    assert len(_containers_of(stack_id)) == len(COMPONENTS) + 1
+    assert len(_containers_of(stack_id)) == len(_expected(stack)) + 1
     stack.stop()
     assert _containers_of(stack_id) == []
     assert not folder.exists()
@@ -397,7 +404,9 @@ OWNER = (
     "import time\n"
     "from runbook_checks.stack.docker.stack import DockerStack\n"
     "with DockerStack() as stack:\n"
-    "    print(stack.folder, flush=True)\n"
+    "    monitoring = stack.monitoring\n"
+    "    extra = len(monitoring.components) if monitoring is not None else 0\n"
+    "    print(stack.folder, extra, flush=True)\n"
     "    time.sleep(300)\n"
 )
 
@@ -421,9 +430,10 @@ def test_an_interrupted_or_killed_drill_leaves_no_container(
         assert owner.stdout is not None
         line = owner.stdout.readline().strip()
         assert line.startswith("/"), f"the owner did not start its stack: {line!r}"
-        folder = Path(line)
+        path, _, extra = line.partition(" ")
+        folder = Path(path)
         assert folder.is_dir()
-        assert len(_containers_of(folder.name)) == len(COMPONENTS)
+        assert len(_containers_of(folder.name)) == len(COMPONENTS) + int(extra)
     finally:
         owner.send_signal(sig)
         owner.wait(timeout=30)
