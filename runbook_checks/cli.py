@@ -51,6 +51,12 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"  object store   {ep.s3_endpoint}  bucket {ep.s3_bucket}")
         print(f"  Redis          {ep.redis_url}")
         print(f"  AWS (moto)     {ep.aws_endpoint}")
+        monitoring = stack.monitoring
+        if monitoring is not None:
+            print(f"  Prometheus     {monitoring.prometheus_url}")
+            print(f"  Alertmanager   {monitoring.alertmanager_url}")
+        else:
+            print(f"  (no alerting: {stack.monitoring_missing})")
         print(f"  API logs       {ep.log_dir}\n")
         print("# paste into another shell to poke at it:")
         for key, value in ep.as_env().items():

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,7 @@ import httpx
 from runbook_checks.clock import Clock
 from runbook_checks.drill.provider import ProviderStatusPage
 from runbook_checks.drill.result import Alerting, AlertSeen
+from runbook_checks.errors import StackError
 from runbook_checks.monitor.probes import Probe, ProbeKind, symptom_probes
 from runbook_checks.monitor.rules import derive_rules, load_rules
 from runbook_checks.monitor.severity import FeatureLoad, Impact, MeasuredImpact
@@ -119,6 +121,11 @@ def make_plan(
         path = work_dir / "derived-alert-rules.yml"
         path.write_text(rules.yaml(), encoding="utf-8")
     monitoring.set_rules([path])
+    # Prometheus hands new targets to its scrapers every 5 s: right after a stack start
+    # the API is not scraped yet, and the first drill would see no alert for that
+    # reason alone. A stack that never gets fresh says so at its first drill instead.
+    with contextlib.suppress(StackError):
+        monitoring.wait_fresh(time.time(), timeout_s=15.0)
     return plan(rules)
 
 
