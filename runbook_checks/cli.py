@@ -108,7 +108,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
     for option in OPTIONS:
         argv += [f"--{option.name.replace('_', '-')}", str(getattr(args, option.name))]
     argv += list(args.pytest_args)
-    code = int(pytest.main(argv))
+    code = pytest.main(argv)
+    if code == pytest.ExitCode.USAGE_ERROR:  # bad input (an option, a rules file): said once
+        return EXIT_ERROR
     return EXIT_OK if code == 0 else EXIT_FAILED
 
 

@@ -95,6 +95,27 @@ def pytest_configure(config: pytest.Config) -> None:
     from runbook_checks.safety.interrupts import install
 
     install(only_if_default=True, persistent=True)
+    _check_alert_rules(config)
+
+
+def _check_alert_rules(config: pytest.Config) -> None:
+    """A user's --alert-rules file is read once, up front: a bad one is one clear error
+    (file, line, field), not one per scenario."""
+    from runbook_checks.errors import RunbookChecksError
+
+    try:
+        checks = from_pytest(config)
+    except RunbookChecksError:
+        return  # the options' own errors are reported where they are used
+    if checks.alert_rules is None:
+        return
+    from runbook_checks.monitor.rules import load_rules
+    from runbook_checks.runbook.parser import parse_runbook
+
+    try:
+        load_rules(checks.alert_rules, parse_runbook(checks.runbook))
+    except RunbookChecksError as exc:
+        raise pytest.UsageError(f"--alert-rules: {exc}") from None
 
 
 def pytest_collection_modifyitems(

@@ -218,3 +218,18 @@ def test_strict_baseline_fails_a_session_with_stale_entries(pytester: pytest.Pyt
     result = pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev", "--strict-baseline")
     result.stdout.fnmatch_lines(["*--strict-baseline: this fails the session*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_a_bad_alert_rules_file_is_one_usage_error(pytester: pytest.Pytester) -> None:
+    runbook = Path(__file__).resolve().parents[2] / "runbooks" / "files-incident-response.md"
+    rules = pytester.makefile(
+        ".yml", rules="groups:\n  - name: x\n    rules:\n      - alert: A\n        expr: 'up =='\n"
+    )
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest("--runbook", str(runbook), "--alert-rules", str(rules))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    err = result.stderr.str()
+    assert err.count("--alert-rules") == 1
+    assert "rules.yml" in err
+    assert "expr" in err
+    assert "passed" not in result.stdout.str()  # nothing ran
