@@ -401,7 +401,9 @@ def report_html(journal: Journal, coverage_rows: Sequence[CoverageRow]) -> str:
             "the fault showed (darker: more). The drilled section's own cell is outlined; "
             "a cell as dark elsewhere in the row is where an on-call engineer going by "
             "symptoms would likely turn first.</p>",
-            incident_html.triage_matrix_html(records),
+            incident_html.triage_matrix_html(
+                records, {t.id: t.title for t in journal.environment.runbook.sections}
+            ),
             "<h2>Runbook coverage</h2>",
             "<p class='sub'>every scenario section's investigation and mitigation options: how "
             "many steps can run here, how many need a person, how many a drill ran clean as "

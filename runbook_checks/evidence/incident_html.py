@@ -4,7 +4,7 @@ map (fault x section: the share of a section's measurable symptoms the fault sho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
 
 from runbook_checks.drill.result import DrillResult
@@ -126,7 +126,9 @@ def incident_block(result: DrillResult) -> str:
     )
 
 
-def triage_matrix_html(records: Sequence[ScenarioRecord]) -> str:
+def triage_matrix_html(
+    records: Sequence[ScenarioRecord], section_titles: Mapping[str, str] | None = None
+) -> str:
     """Rows: the drills (faults); columns: the sections; a cell: observed / measurable
     symptoms of that section during that fault, shaded by the share. The drilled
     section's own cell is outlined: a darker cell elsewhere in its row is a likely
@@ -135,7 +137,7 @@ def triage_matrix_html(records: Sequence[ScenarioRecord]) -> str:
     if not rows:
         return "<p class='sub'>no drill evaluated the runbook's symptoms</p>"
     columns, table = matrix(rows)
-    titles: dict[str, str] = {}
+    titles: dict[str, str] = dict(section_titles or {})
     for record in records:
         titles.setdefault(record.result.section_id, record.result.section_title)
         for o in record.result.triage:
