@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: ## create .venv and install what is missing (Debian packages too, as root)
+setup: ## create .venv and install what is missing (Debian packages too: as root, or with sudo -n)
 	@scripts/setup.sh
 
 test: setup ## run the whole test suite (unit, integration, scenarios)
