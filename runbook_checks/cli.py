@@ -16,7 +16,7 @@ from pathlib import Path
 
 from runbook_checks import __version__
 from runbook_checks.config import BACKENDS, OPTIONS, ChecksConfig
-from runbook_checks.errors import RunbookChecksError
+from runbook_checks.errors import RunbookChecksError, UsageError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -103,7 +103,18 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 def cmd_drill(args: argparse.Namespace) -> int:
     import pytest
 
-    scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+    from runbook_checks.profile import find_profile
+
+    config = _config(args)
+    profile = find_profile(config.runbook, config.profile)
+    scenarios = profile.scenarios or Path(__file__).resolve().parents[1] / "scenarios"
+    if not scenarios.is_dir():
+        raise UsageError(
+            f"{config.runbook}: no scenarios to drill it with"
+            + (f" (its profile {profile.source} names none)" if profile.source else ""),
+            hint="write a profile beside the runbook (runbook-checks init RUNBOOK) whose "
+            "[profile] scenarios = names the folder of its scenario modules",
+        )
     argv = [str(scenarios), "-p", "no:cacheprovider", "-q", "-rfEX", "--drill-progress"]
     for option in OPTIONS:
         argv += [f"--{option.name.replace('_', '-')}", str(getattr(args, option.name))]

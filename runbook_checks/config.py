@@ -42,6 +42,13 @@ def _image(component: str, default: str, what: str) -> Option:
 
 OPTIONS: tuple[Option, ...] = (
     Option("runbook", "the runbook under test (Markdown)", "runbooks/files-incident-response.md"),
+    Option(
+        "profile",
+        "the runbook's profile (TOML: what its hosts, placeholders, services and paths mean, "
+        "and its scenarios folder); empty: <runbook>.runbook-checks.toml or "
+        "runbook-checks.toml beside the runbook",
+        "",
+    ),
     Option("backend", f"where the stack runs: {', '.join(BACKENDS)}", "local"),
     Option("evidence_dir", "folder that receives the evidence of each drill", "evidence"),
     Option("pool_size", "DB_POOL_SIZE of the Files API in the stack", "20"),
@@ -121,6 +128,7 @@ class ChecksConfig:
     strict_baseline: bool = False
     max_recovery_wait_s: float = 60.0
     alert_rules: Path | None = None  # None: derived from the runbook
+    profile: Path | None = None  # None: found beside the runbook
     alert_window_s: float = 5.0
     alert_wait_s: float = 10.0
 
@@ -152,6 +160,10 @@ class ChecksConfig:
                 f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"
             )
         max_wait = _seconds(values, defaults, "max_recovery_wait_s")
+        profile = (values.get("profile") or defaults["profile"]).strip()
+        profile_path = Path(profile) if profile else None
+        if profile_path is not None and not profile_path.is_absolute():
+            profile_path = root / profile_path
         rules = (values.get("alert_rules") or defaults["alert_rules"]).strip()
         rules_path = Path(rules) if rules else None
         if rules_path is not None and not rules_path.is_absolute():
@@ -169,6 +181,7 @@ class ChecksConfig:
             strict_baseline=strict in ("yes", "true", "1"),
             max_recovery_wait_s=max_wait,
             alert_rules=rules_path,
+            profile=profile_path,
             alert_window_s=_seconds(values, defaults, "alert_window_s", least=2.0),
             alert_wait_s=_seconds(values, defaults, "alert_wait_s"),
         )

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from runbook_checks.drill.result import DrillResult, Event
     from runbook_checks.evidence.session import SessionEvidence
     from runbook_checks.gate.baseline import Baseline, Entry
+    from runbook_checks.profile import Profile
     from runbook_checks.runbook.model import Runbook
     from runbook_checks.stack.base import Stack
 
@@ -204,11 +205,20 @@ def stack(checks_config: ChecksConfig) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
+def profile(checks_config: ChecksConfig) -> Profile:
+    """The runbook's profile (--profile, else the one beside the runbook, else empty)."""
+    from runbook_checks.profile import find_profile
+
+    return find_profile(checks_config.runbook, checks_config.profile)
+
+
+@pytest.fixture(scope="session")
 def incident_plan(
     stack: Stack,
     runbook: Runbook,
     checks_config: ChecksConfig,
     tmp_path_factory: pytest.TempPathFactory,
+    profile: Profile,
 ) -> IncidentPlan:
     """The runbook's symptom probes, and the alert rules the stack's Prometheus evaluates
     (the --alert-rules file, or rules derived from the runbook's symptoms)."""
@@ -221,6 +231,7 @@ def incident_plan(
         window_s=checks_config.alert_window_s,
         alert_wait_s=checks_config.alert_wait_s,
         work_dir=tmp_path_factory.mktemp("alerts"),
+        profile=profile,
     )
 
 
@@ -260,6 +271,7 @@ def drill(
     tmp_path_factory: pytest.TempPathFactory,
     checks_config: ChecksConfig,
     incident_plan: IncidentPlan,
+    profile: Profile,
 ) -> DrillFixture:
     from runbook_checks.drill.fixture import DrillFixture
 
@@ -282,6 +294,7 @@ def drill(
         on_event=_progress_printer(request.config),
         max_wait_s=checks_config.max_recovery_wait_s,
         incident=incident_plan,
+        profile=profile,
     )
 
 

@@ -22,6 +22,7 @@ from runbook_checks.drill.runner import DEFAULT_MAX_WAIT_S, WRITES_LOST, Drill
 from runbook_checks.drill.spec import Scenario
 from runbook_checks.gate.baseline import Baseline, Entry
 from runbook_checks.gate.findings import Finding
+from runbook_checks.profile import Profile
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Stack
 
@@ -50,6 +51,7 @@ class DrillFixture:
     on_event: Callable[[DrillResult, Event], None] | None = None
     max_wait_s: float = DEFAULT_MAX_WAIT_S
     incident: IncidentPlan | None = None  # alerts, triage, severity (None: not watched)
+    profile: Profile | None = None  # None: the runbook's own, found beside it
 
     def run(self, scenario: Scenario) -> DrillResult:
         drill = Drill(
@@ -64,6 +66,7 @@ class DrillFixture:
             on_event=self.on_event,
             max_wait_s=self.max_wait_s,
             incident=self.incident,
+            profile=self.profile,
         )
         return drill.run(scenario)
 

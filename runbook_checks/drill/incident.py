@@ -45,6 +45,7 @@ from runbook_checks.stack.monitoring import parse_timestamp
 if TYPE_CHECKING:
     from runbook_checks.drill.sampler import HealthSampler
     from runbook_checks.monitor.rules import RuleSet
+    from runbook_checks.profile import Profile
     from runbook_checks.runbook.model import Runbook, SeverityLevel
     from runbook_checks.stack.base import Stack
     from runbook_checks.stack.monitoring import Monitoring, Notification
@@ -88,6 +89,7 @@ def make_plan(
     alert_wait_s: float,
     work_dir: Path,
     vocab: Vocabulary = FILES,
+    profile: Profile | None = None,
 ) -> IncidentPlan:
     """The session's plan: the runbook's symptom probes, and the alert rules (the user's
     file, or derived from the runbook's symptoms) loaded into the stack's Prometheus.
@@ -102,7 +104,8 @@ def make_plan(
             alert_wait_s,
             not_measured=not_measured,
             features=vocab.features,
-            status_pages=vocab.status_pages,
+            # the runbook's profile names its providers' status pages
+            status_pages=(profile.status_pages if profile is not None else vocab.status_pages),
         )
 
     monitoring = getattr(stack, "monitoring", None)

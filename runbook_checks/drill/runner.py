@@ -61,6 +61,7 @@ from runbook_checks.monitor.severity import (
 )
 from runbook_checks.monitor.statuspage import StatusPageClient, StatusPageServer
 from runbook_checks.monitor.triage import triage_issues
+from runbook_checks.profile import EMPTY, Profile, find_profile
 from runbook_checks.runbook.model import Option, Phase, Runbook, Section, Step, StepKind
 from runbook_checks.stack.base import Stack
 from runbook_checks.steps.base import Bindings, ExecContext, StepResult, run_step
@@ -102,6 +103,7 @@ class DrillContext:
     current_step: Step | None = None  # the option's step an Action is performed for
     platform: StackPlatform | None = None  # what kubectl / heroku / npm / git lines act on
     on_event: Callable[[DrillResult, Event], None] | None = None  # live progress
+    profile: Profile = EMPTY  # what the runbook's hosts, paths and names mean here
 
     def since_inject(self) -> float:
         if self.injected_at is None:
@@ -118,7 +120,9 @@ class DrillContext:
         values = dict(self.values)
         if extra:
             values.update(extra)
-        bindings = Bindings.from_stack(self.stack, self.work_dir, values=values, edges=self.edges)
+        bindings = Bindings.from_stack(
+            self.stack, self.work_dir, self.profile, values=values, edges=self.edges
+        )
         return dataclasses.replace(bindings, platform=self.platform)
 
     def run_step(
@@ -344,6 +348,7 @@ class DrillSession:
         who: str,
         ledger: Mapping[str, int] | None,
         on_event: Callable[[DrillResult, Event], None] | None = None,
+        profile: Profile | None = None,
     ) -> DrillContext:
         """Make the run's own user (`who`-<random>@drill.test, pro plan), its context, and
         (unless `ledger` is None; it holds the Ledger's options) its ledger."""
@@ -359,6 +364,7 @@ class DrillSession:
             clock,
             self.result,
             on_event=on_event,
+            profile=profile if profile is not None else find_profile(runbook.path),
         )
         if ledger is not None:
             self.ledger = Ledger(self.client, user, clock=clock, **ledger)
@@ -382,9 +388,11 @@ class Drill:
         on_result: Callable[[DrillResult], None] | None = None,
         on_event: Callable[[DrillResult, Event], None] | None = None,
         incident: IncidentPlan | None = None,
+        profile: Profile | None = None,
     ) -> None:
         self.stack = stack
         self.incident = incident
+        self.profile = profile if profile is not None else find_profile(runbook.path)
         self.runbook = runbook
         self.section = runbook.section(section)
         self.option = self.section.option(option) if option is not None else None
@@ -441,6 +449,7 @@ class Drill:
                 who="ledger",
                 ledger={} if scenario.ledger else None,
                 on_event=self.on_event,
+                profile=self.profile,
             )
             self._phases(scenario, ctx, session.sampler, session.ledger)
         except Exception as exc:

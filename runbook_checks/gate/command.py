@@ -60,6 +60,7 @@ def add_gate_command(sub: Any) -> None:
         "scenarios/ folder found from the runbook's folder upwards)",
     )
     defaults = {o.name: o for o in OPTIONS}
+    gate.add_argument("--profile", metavar="TOML", default=None, help=defaults["profile"].help)
     gate.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -75,6 +76,7 @@ def add_gate_command(sub: Any) -> None:
 def cmd_gate(args: argparse.Namespace) -> int:
     from runbook_checks.gate.report import print_report, write_error_json, write_json
     from runbook_checks.gate.run import GateOptions, GateReport, run_gate
+    from runbook_checks.profile import find_profile
 
     reports: list[GateReport] = []
     json_path = Path(args.json) if args.json else None
@@ -97,6 +99,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
                 offline=args.offline,
                 scenarios=Path(args.scenarios) if args.scenarios else None,
                 config=config,
+                profile=find_profile(runbook, Path(args.profile) if args.profile else None),
             )
             reports.append(run_gate(options, on_progress=_progress))
     except RunbookChecksError as exc:

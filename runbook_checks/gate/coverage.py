@@ -175,15 +175,6 @@ def scan_scenarios(folder: Path) -> Scan:
     return Scan(tuple(markers), tuple(problems), folder, len(modules), tuple(unmarked))
 
 
-def find_scenarios_folder(runbook_path: Path) -> Path | None:
-    """`scenarios/` beside the runbook's folder or above it; else this repository's."""
-    for parent in [runbook_path.resolve().parent, *runbook_path.resolve().parents]:
-        if (parent / "scenarios").is_dir():
-            return parent / "scenarios"
-    own = Path(__file__).resolve().parents[2] / "scenarios"
-    return own if own.is_dir() else None
-
-
 def section_for(runbook: Runbook, ref: str) -> Section | None:
     wanted = ref.strip().lower()
     for section in runbook.scenarios:
@@ -204,12 +195,15 @@ def check_coverage(runbook: Runbook, scan: Scan) -> list[Finding]:
     if scan.folder is None:
         return [
             Finding(
-                Level.WARNING,
+                Level.INFO,
                 NO_SCENARIOS,
                 "",
-                "no scenarios folder found: coverage of sections and options not checked",
+                "no scenarios drill this runbook: coverage of its sections and options is "
+                "not checked",
                 statement="scenarios/",
-                suggestion="give --scenarios DIR (the folder of the drill modules)",
+                suggestion="name the folder of its drill modules in the runbook's profile "
+                "([profile] scenarios = ...; `runbook-checks init RUNBOOK` writes one), or "
+                "give --scenarios DIR",
             )
         ]
     for problem in scan.problems:

@@ -27,6 +27,7 @@ from runbook_checks.gate.placeholders import (
     RoleValues,
     placeholder_values,
 )
+from runbook_checks.profile import EMPTY, Profile
 from runbook_checks.runbook.model import Phase, StepKind
 from runbook_checks.steps.base import ExecContext, StepResult, StepStatus, excerpt, run_step
 from runbook_checks.steps.binding import Bindings
@@ -96,8 +97,9 @@ def run_diagnostics(
     *,
     clock: Clock = SYSTEM_CLOCK,
     timeout_s: float = 10.0,
+    profile: Profile = EMPTY,
 ) -> list[tuple[Located, StepResult]]:
-    base = Bindings.from_stack(stack, work_dir)
+    base = Bindings.from_stack(stack, work_dir, profile)
     results: list[tuple[Located, StepResult]] = []
     for item in investigation_steps(steps):
         step = item.step

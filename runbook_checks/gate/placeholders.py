@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from runbook_checks.steps.binding import KNOWN_PLACEHOLDERS, Bindings, bind
+from runbook_checks.steps.binding import EXAMPLE_MARKS, Bindings, bind
 
 # Linux's pid_max is at most 2**22: this PID is never a process, hence never a backend.
 IMPOSSIBLE_PID = 2**31 - 1
@@ -44,7 +44,7 @@ _BEFORE_USER_ID = re.compile(r"user_?id\W{0,6}$", re.IGNORECASE)
 _BEFORE_FILE_ID = re.compile(r"(?:file_?id|\bid)\W{0,6}$|/files/$", re.IGNORECASE)
 
 
-def named_like_placeholder(name: str, known: Collection[str] = KNOWN_PLACEHOLDERS) -> bool:
+def named_like_placeholder(name: str, known: Collection[str] = ()) -> bool:
     """Whether `name` says by itself that it stands for a value: a known placeholder
     (`PID`, `FILE_ID`, `abc123xyz`), an example word with "xxx", or an upper-case name
     that is compound (`BLOCKING_PID`, `SHARE_ID`) or ends in PID or TOKEN.
@@ -53,7 +53,7 @@ def named_like_placeholder(name: str, known: Collection[str] = KNOWN_PLACEHOLDER
     often a keyword, a type, a value or a name written in capitals, misspelled or not,
     than a placeholder. `role_of` gives any name a role; this says whether it has one.
     """
-    if name in known or "xxx" in name.lower():
+    if name in known or any(mark in name.lower() for mark in EXAMPLE_MARKS):
         return True
     if not name.isupper():
         return False

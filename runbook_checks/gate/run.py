@@ -33,6 +33,7 @@ from runbook_checks.gate.baseline import Baseline, Entry, load_baseline
 from runbook_checks.gate.drift import Drift, drift_since
 from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.gate.locate import Located, runbook_steps
+from runbook_checks.profile import Profile, find_profile
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.runbook.parser import parse_runbook
 from runbook_checks.runbook.source import read_source
@@ -55,6 +56,7 @@ class GateOptions:
     clock: Clock = SYSTEM_CLOCK
     config: ChecksConfig | None = None  # for starting the stack (backend, pool size)
     timeout_s: float = 10.0  # per live step
+    profile: Profile | None = None  # default: the runbook's own (runbook_checks/profile.py)
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,10 @@ def run_gate(
     lines = read_source(options.runbook).lines
     baseline = load_baseline(options.baseline, runbook=options.runbook)
     steps = runbook_steps(runbook)
-    folder = options.scenarios or coverage.find_scenarios_folder(options.runbook)
+    # the scenarios that drill this runbook: named on the command line, else by its
+    # profile; a runbook without a profile has none (never another runbook's)
+    profile = _profile(options)
+    folder = options.scenarios or profile.scenarios
     scan = coverage.scan_scenarios(folder) if folder else coverage.Scan()
     timer = _Timer(clock)
     findings: list[Finding] = []
@@ -211,10 +216,10 @@ def run_gate(
         static = pool.submit(_static, options, runbook, lines, steps, scan, timer, today)
         if options.offline:
             from runbook_checks.gate.openapi import offline_document
-            from runbook_checks.steps.binding import API_HOSTS
 
             say("offline: static checks only")
-            findings += _curl(steps, offline_document(), API_HOSTS, timer)
+            hosts = _profile(options).hosts_to("api", "api-instance")
+            findings += _curl(steps, offline_document(), hosts, timer)
             for name, kinds in live_checks:
                 timer.skipped(name, kinds, "--offline: no stack")
             result = static.result()
@@ -261,6 +266,10 @@ def run_gate(
     )
 
 
+def _profile(options: GateOptions) -> Profile:
+    return options.profile if options.profile is not None else find_profile(options.runbook)
+
+
 def _start_stack(
     options: GateOptions, clock: Clock, say: Callable[[str], None], cleanup: contextlib.ExitStack
 ) -> tuple[Stack, float]:
@@ -291,10 +300,10 @@ def _live(
     source: str,
 ) -> list[Finding]:
     from runbook_checks.gate.openapi import from_stack
-    from runbook_checks.steps.binding import API_HOSTS, INSTANCE_HOSTS
 
     endpoints = stack.endpoints
-    found = _curl(steps, from_stack(endpoints.api_url), (*API_HOSTS, *INSTANCE_HOSTS), timer)
+    hosts = _profile(options).hosts_to("api", "api-instance")
+    found = _curl(steps, from_stack(endpoints.api_url), hosts, timer)
     say("validating SQL against the live schema ...")
     with (
         timer.check("sql-schema", sql_check.LIVE_KINDS, "each statement rolled back"),
@@ -308,7 +317,13 @@ def _live(
     ):
         roles = diagnostics.seed(stack, timeout_s=options.timeout_s)
         results = diagnostics.run_diagnostics(
-            steps, stack, roles, Path(work), clock=options.clock, timeout_s=options.timeout_s
+            steps,
+            stack,
+            roles,
+            Path(work),
+            clock=options.clock,
+            timeout_s=options.timeout_s,
+            profile=_profile(options),
         )
         merged = diagnostics.diagnostic_findings(results, [*so_far, *found])
     # what is new, and earlier findings that now carry live evidence (`_dedupe` keeps

@@ -1,11 +1,12 @@
 """Placeholders in runbook commands, and the values that stand in for them.
 
-A runbook writes `Bearer TOKEN`, `pg_terminate_backend(PID)`, `WHERE token = 'abc123xyz'`,
-`--target-group-arn PRIMARY`, `psql $DATABASE_URL`, `https://api.rolerabbit.com/...`,
-`/var/log/api/error.log`, `systemctl restart rolerabbit-api`. `Bindings` say what each
-of those means on the stack under test; `bind` substitutes them in a command's text and
-reports which placeholders it bound and which it saw without a value. A token that
-looks like a placeholder but has no binding is reported, never guessed.
+A runbook writes `Bearer TOKEN`, `pg_terminate_backend(PID)`, `psql $DATABASE_URL`,
+`https://api.example.com/...`, `/var/log/app/error.log`, `systemctl restart example-api`.
+The runbook's profile (runbook_checks/profile.py) says what each name means; `Bindings`
+say what it is on the stack under test (`Bindings.from_stack` builds them from the
+profile); `bind` substitutes them in a command's text and reports which placeholders it
+bound and which it saw without a value. A token that looks like a placeholder but has no
+binding is reported, never guessed.
 
 `redact` takes secrets (passwords in URLs, bearer tokens, bound token values) out of
 any text that goes into evidence.
@@ -20,42 +21,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from runbook_checks.profile import EMPTY, TO_BE_MAPPED, Profile
+
 if TYPE_CHECKING:
     import httpx
 
     from runbook_checks.stack.base import Stack
     from runbook_checks.steps.platform import Platform
-
-# Placeholders the runbook under test uses. A known placeholder without a value is
-# reported as unbound wherever it appears as a whole word (case-sensitive).
-KNOWN_PLACEHOLDERS: tuple[str, ...] = (
-    "PID",
-    "TOKEN",
-    "USER_TOKEN",
-    "FILE_ID",
-    "abc123xyz",
-    "xxx",
-    "i-xxx",
-    "PRIMARY",
-    "STANDBY",
-    "replica-01",
-    "snapshot-20240115",
-)
-
-# Example names the runbook writes that are valid identifiers as they stand: a scenario
-# creates the resource under that name (a moto RDS replica called replica-01), so by
-# default they bind to themselves. Override them like any other value.
-IDENTITY_DEFAULTS: tuple[str, ...] = ("replica-01", "snapshot-20240115")
-
-# Hosts the runbook addresses that are the Files API.
-API_HOSTS: tuple[str, ...] = (
-    "api.rolerabbit.com",
-    "rolerabbit.com",
-    "localhost:5000",
-    "production-api-01",
-)
-
-INSTANCE_HOSTS: tuple[str, ...] = ("localhost:5000", "production-api-01")
 
 # Sample files the runbook uploads or reads, created in the work folder.
 CURL_FORMAT = (
@@ -125,7 +97,7 @@ class Bindings:
     files: Mapping[str, Path] = field(default_factory=dict)
     edges: Mapping[str, httpx.BaseTransport] = field(default_factory=dict)
     platform: Platform | None = None
-    placeholders: frozenset[str] = frozenset(KNOWN_PLACEHOLDERS)
+    placeholders: frozenset[str] = frozenset()
     secrets: frozenset[str] = frozenset()
     work_dir: Path = Path(".")
 
@@ -139,13 +111,18 @@ class Bindings:
         cls,
         stack: Stack,
         work_dir: Path,
+        profile: Profile = EMPTY,
         **overrides: Mapping[str, object] | Iterable[str] | Path,
     ) -> Bindings:
-        """Defaults for the stack, with `overrides` merged over them.
+        """What `profile`'s names are on `stack`, with `overrides` merged over them.
 
-        Mapping fields (`values`, `hosts`, ...) are merged key by key (a value of "" does
-        not remove a default: build a `Bindings` yourself for that); `placeholders` and
-        `secrets` are added to. The sample files are written into `work_dir`.
+        Hosts mapped to "api" reach the stack's front door, "api-instance" one API
+        instance; paths reach a component's logs or data folder; services and processes
+        name components; "itself" placeholders bind to their own name. Names still "to be
+        mapped" stay unbound (a step using one stops, saying so). Mapping fields
+        (`values`, `hosts`, ...) are merged key by key (a value of "" does not remove a
+        default: build a `Bindings` yourself for that); `placeholders` and `secrets` are
+        added to. The sample files are written into `work_dir`.
         """
         endpoints = stack.endpoints
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -155,31 +132,25 @@ class Bindings:
             if not path.exists():
                 path.write_bytes(content)
             files[name] = path
-        paths: dict[str, Path] = {"/var/log/api": Path(endpoints.log_dir)}
-        if "postgres" in endpoints.data_dirs:
-            paths["/var/lib/postgresql"] = Path(endpoints.data_dirs["postgres"])
-        if "redis" in endpoints.data_dirs:
-            paths["/var/lib/redis"] = Path(endpoints.data_dirs["redis"])
-        env = endpoints.as_env()
+        urls = {
+            "api": endpoints.api_url.rstrip("/"),
+            "api-instance": (endpoints.api_instance_url or endpoints.api_url).rstrip("/"),
+        }
+        folders = {f"{c}:data": Path(d) for c, d in endpoints.data_dirs.items()}
+        folders["api:logs"] = Path(endpoints.log_dir)
         base = cls(
-            values={name: name for name in IDENTITY_DEFAULTS},
-            env=env,
-            hosts={
-                **dict.fromkeys(API_HOSTS, endpoints.api_url.rstrip("/")),
-                # on the API host itself: the instance, not the load balancer
-                **dict.fromkeys(
-                    INSTANCE_HOSTS, (endpoints.api_instance_url or endpoints.api_url).rstrip("/")
-                ),
+            values={name: name for name in profile.identity_placeholders},
+            env=endpoints.as_env(),
+            hosts={h: urls[t] for h, t in profile.hosts.items() if t in urls},
+            paths={p: folders[t] for p, t in profile.paths.items() if t in folders},
+            services={n: t for n, t in profile.services.items() if t != TO_BE_MAPPED},
+            processes={
+                n: api_process_pattern(stack) if t in ("api", "api-instance") else t
+                for n, t in profile.processes.items()
+                if t != TO_BE_MAPPED
             },
-            paths=paths,
-            services={
-                "rolerabbit-api": "api",
-                "postgresql": "postgres",
-                "redis": "redis",
-                "redis-server": "redis",
-            },
-            processes={"node": api_process_pattern(stack)},
             files=files,
+            placeholders=frozenset(profile.known_placeholders),
             secrets=frozenset({endpoints.admin_token}),
             work_dir=work_dir,
         )
@@ -310,7 +281,12 @@ SQL_WORDS = frozenset(
 
 _ENV_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _CAPS = re.compile(r"(?<![\w$%{.\-])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*(?![\w\-.(=])")
-_XXX = re.compile(r"(?<![\w.\-])[\w\-]*(?:xxx|XXX)[\w\-]*(?![\w\-])")
+# the marks of an example value that the reader is to replace ("i-xxx", "abc123xyz")
+EXAMPLE_MARKS = ("xxx", "xyz", "abc123")
+_XXX = re.compile(
+    r"(?<![\w.\-])[\w\-]*(?:" + "|".join(EXAMPLE_MARKS) + r")[\w\-]*(?![\w\-])",
+    re.IGNORECASE,
+)
 _ANGLE = re.compile(r"<([A-Za-z][\w\-]*)>")
 
 

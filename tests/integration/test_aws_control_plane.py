@@ -25,7 +25,8 @@ from runbook_checks.stack.balancer import TargetGroups, register, seed_target_gr
 from runbook_checks.stack.base import DUMMY_KEY, Endpoints
 from runbook_checks.stack.servers import AwsControlPlane
 from runbook_checks.steps.base import ExecContext, StepResult, StepStatus, run_step
-from runbook_checks.steps.binding import IDENTITY_DEFAULTS, Bindings
+from runbook_checks.steps.binding import Bindings
+from tests.profiles import FILES
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +88,9 @@ def aws(plane: ControlPlaneOnly, text: str | Step, tmp_path: Path, **values: str
     ctx = ExecContext(
         plane,  # type: ignore[arg-type]
         # the runbook's example names stand for themselves, as on a stack
-        Bindings(values={**{n: n for n in IDENTITY_DEFAULTS}, **values}, work_dir=tmp_path),
+        Bindings(
+            values={**{n: n for n in FILES.identity_placeholders}, **values}, work_dir=tmp_path
+        ),
         timeout_s=30.0,
     )
     return run_step(step, ctx)

@@ -28,6 +28,7 @@ from runbook_checks.evidence.journal import Journal, load_journal
 from runbook_checks.runbook.parser import parse_runbook
 from runbook_checks.stack.base import Stack
 from tests.integration.scenario_objects import scenario_of
+from tests.profiles import FILES, FILES_PROFILE_PATH
 
 pytestmark = pytest.mark.integration
 
@@ -65,6 +66,9 @@ def drill(runbook: Path, folder: Path, *select: str, max_wait_s: float = 60) -> 
         str(evidence),
         "--max-recovery-wait-s",
         str(max_wait_s),
+        # the copy is the Files runbook: its names mean what the Files profile says
+        "--profile",
+        str(FILES_PROFILE_PATH),
     ]
     if select:
         argv += ["-k", " or ".join(select)]
@@ -305,6 +309,7 @@ def test_a_one_line_mutation_of_the_text_fails_the_drill_naming_the_line(
         scenario_id=mutation.scenario,
         work_dir=tmp_path / "work",
         max_wait_s=20,
+        profile=FILES,
     ).run(scenario)
     assert not result.verdict.earned, f"line {line} mutated, still {result.verdict.value}"
     assert result.verdict is not Verdict.ERROR, result.error

@@ -20,6 +20,7 @@ from runbook_checks.runbook.model import Phase, Runbook, Step, StepKind
 from runbook_checks.stack.base import Stack
 from runbook_checks.steps.base import ExecContext, StepResult, StepStatus, run_step
 from runbook_checks.steps.binding import Bindings
+from tests.profiles import FILES
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,7 @@ def adhoc(text: str, kind: StepKind, line: int = 0) -> Step:
 def context(stack: Stack, work: Path, timeout_s: float = 10.0, **bindings: object) -> ExecContext:
     return ExecContext(
         stack,
-        Bindings.from_stack(stack, work, **bindings),  # type: ignore[arg-type]
+        Bindings.from_stack(stack, work, FILES, **bindings),  # type: ignore[arg-type]
         timeout_s=timeout_s,
     )
 

@@ -21,6 +21,7 @@ from runbook_checks.cli import main
 from runbook_checks.gate.findings import Level
 from runbook_checks.gate.run import GateOptions, GateReport, Result, run_gate
 from runbook_checks.stack.base import Stack
+from tests.profiles import FILES
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +44,7 @@ def copy_with(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
 
 
 def gate(path: Path, stack: Stack) -> GateReport:
-    return run_gate(GateOptions(path, scenarios=SCENARIOS), stack=stack)
+    return run_gate(GateOptions(path, scenarios=SCENARIOS, profile=FILES), stack=stack)
 
 
 def new_errors(report: GateReport, kind: str) -> list[Result]:

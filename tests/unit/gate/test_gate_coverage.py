@@ -132,7 +132,21 @@ def test_no_scenarios_folder(make_runbook: MakeRunbook) -> None:
     assert finding.kind == coverage.NO_SCENARIOS
 
 
-def test_scenarios_folder_is_found_from_the_runbook(tmp_path: Path) -> None:
-    runbook = write(tmp_path / "repo" / "runbooks", "r.md", "# R\n")
-    (tmp_path / "repo" / "scenarios").mkdir()
-    assert coverage.find_scenarios_folder(runbook) == tmp_path / "repo" / "scenarios"
+def test_a_runbook_is_covered_only_by_the_scenarios_its_profile_names(tmp_path: Path) -> None:
+    """Another runbook in the same repository (no profile of its own) gets no coverage
+    findings from the Files scenarios beside it."""
+    from runbook_checks.gate.run import GateOptions, run_gate
+
+    runbook = write(
+        tmp_path / "runbooks",
+        "alerts.md",
+        "# Disk alerts\n\n## Disk filling\n\n### Mitigation\n\n```bash\ndf -h\n```\n",
+    )
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "test_api.py").write_text(
+        'import pytest\n\n@pytest.mark.runbook("SEV-1: API Down")\ndef test_a(): ...\n'
+    )
+    report = run_gate(GateOptions(runbook, offline=True))
+    found = {r.finding.kind: r.finding for r in report.results}
+    assert not {coverage.MISSING, coverage.UNKNOWN_SECTION, coverage.UNKNOWN_OPTION} & set(found)
+    assert found[coverage.NO_SCENARIOS].level is Level.INFO

@@ -14,7 +14,7 @@ from runbook_checks.gate.locate import runbook_steps
 from runbook_checks.gate.openapi import ApiRoutes
 from runbook_checks.runbook import Runbook
 from runbook_checks.runbook.source import read_source
-from runbook_checks.steps.binding import API_HOSTS
+from tests.profiles import FILES
 
 MakeRunbook = Callable[..., Runbook]
 
@@ -51,7 +51,8 @@ def check(make_runbook: MakeRunbook, *commands: str) -> tuple[list[Finding], Run
         f"{block}\n### Mitigation\n\n**Option A: Warm**\n```bash\nsleep 1\n```\n"
     )
     runbook = make_runbook(SEVERITIES, scenario)
-    return curl_check.check_curl(runbook_steps(runbook), ROUTES, API_HOSTS), runbook
+    hosts = FILES.hosts_to("api", "api-instance")
+    return curl_check.check_curl(runbook_steps(runbook), ROUTES, hosts), runbook
 
 
 def line_text(runbook: Runbook, finding: Finding) -> str:

@@ -38,6 +38,11 @@ def layout(tmp_path: Path) -> Path:
     (tmp_path / "scenarios").mkdir()
     (tmp_path / "scenarios" / "test_api.py").write_text(MARKED)
     (tmp_path / "runbooks").mkdir()
+    # the runbooks' profile: its curl lines' host is the API (checked against its routes)
+    (tmp_path / "runbooks" / "runbook-checks.toml").write_text(
+        '[profile]\nscenarios = "../scenarios"\n[hosts]\n"api.rolerabbit.com" = "api"\n',
+        encoding="utf-8",
+    )
     return tmp_path
 
 

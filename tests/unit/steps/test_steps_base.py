@@ -19,6 +19,7 @@ from runbook_checks.steps.base import (
 )
 from runbook_checks.steps.binding import Bindings
 from runbook_checks.steps.http import resolve_url
+from tests.profiles import FILES
 
 
 class OfflineStack:
@@ -55,7 +56,7 @@ class OfflineStack:
 @pytest.fixture
 def ctx(tmp_path: Path) -> ExecContext:
     stack = OfflineStack(tmp_path)
-    bindings = Bindings.from_stack(stack, tmp_path / "work")
+    bindings = Bindings.from_stack(stack, tmp_path / "work", FILES)
     return ExecContext(stack, bindings, clock=FakeClock())
 
 
@@ -201,7 +202,9 @@ def test_an_auditing_environment_hears_of_each_command_before_it_runs(tmp_path: 
             heard.append((line, text))
 
     stack = AuditingStack(tmp_path)
-    context = ExecContext(stack, Bindings.from_stack(stack, tmp_path / "work"), clock=FakeClock())
+    context = ExecContext(
+        stack, Bindings.from_stack(stack, tmp_path / "work", FILES), clock=FakeClock()
+    )
     run_step(step("ssh production-api-01", StepKind.MANUAL, "logs into a host"), context)
     sql = step("SELECT 1;", StepKind.SQL)
     run_step(sql, context)  # fails to connect (the offline stack): audited all the same
