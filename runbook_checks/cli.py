@@ -282,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_gate_command(sub)
 
+    from runbook_checks.init import add_init_command
+
+    add_init_command(sub)
+
     faults = sub.add_parser("faults", help="list the fault catalogue (kind, settings, needs)")
     faults.add_argument("--markdown", action="store_true", help="as a Markdown table")
     faults.set_defaults(func=cmd_faults)
