@@ -9,9 +9,15 @@ The rules, by the command's name (after `sudo`, `env`, `time`, `nohup` and
 - platform commands the stack carries out from their text (`kubectl rollout restart` /
   `scale`, `heroku config:set` / `restart`, `npm run SCRIPT`, `git checkout REV`: see
   `runbook.platform`) -> PLATFORM.
-- other deployment and platform tools -> MANUAL naming the missing system (`NOT_IN_STACK`).
+- other deployment and platform tools (kubectl/oc, helm, cf, gcloud, az, heroku, mysql
+  ...) -> MANUAL naming the missing system (`NOT_IN_STACK`).
 - `docker` read-only subcommands (ps, logs, inspect, ...) -> SHELL, others MANUAL.
+- other shell commands of a host (ls, kill, lsof, dig, jq ...) -> MANUAL naming the tool
+  (`HOST_TOOLS`): the stack answers only the tools above.
 - anything else -> MANUAL "unknown command <name>".
+
+Whatever the kind, `Classification.name` is the tool ("kubectl", "cf"): a step keeps it
+(`Step.tool`), so a command that cannot run here is still said to be what it is.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ SHELL_TOOLS = frozenset(
         "tail",
         "head",
         "grep",
+        "egrep",
+        "wc",
         "cat",
         "ps",
         "systemctl",
@@ -43,11 +51,27 @@ SHELL_TOOLS = frozenset(
         "journalctl",
         "watch",
         "uptime",
+        "vmstat",
+        "nproc",
     }
 )
 
 NOT_IN_STACK = {
     "kubectl": "kubectl: no Kubernetes cluster in the stack",
+    "oc": "oc: no OpenShift cluster in the stack",
+    "eksctl": "eksctl: no Kubernetes cluster in the stack",
+    "cf": "cf: no Cloud Foundry space in the stack",
+    "gsutil": "gsutil: no Google Cloud project in the stack",
+    "doctl": "doctl: no DigitalOcean account in the stack",
+    "mysql": "mysql: no MySQL server in the stack",
+    "mysqladmin": "mysqladmin: no MySQL server in the stack",
+    "mongosh": "mongosh: no MongoDB server in the stack",
+    "mongo": "mongo: no MongoDB server in the stack",
+    "vault": "vault: no Vault server in the stack",
+    "consul": "consul: no Consul cluster in the stack",
+    "etcdctl": "etcdctl: no etcd cluster in the stack",
+    "ansible": "ansible: no inventory of hosts in the stack",
+    "ansible-playbook": "ansible-playbook: no inventory of hosts in the stack",
     "helm": "helm: no Kubernetes cluster in the stack",
     "heroku": "heroku: no Heroku app in the stack",
     "git": "git: no deployment repository in the stack",
@@ -65,6 +89,19 @@ NOT_IN_STACK = {
     "rsync": "rsync: copies files between hosts; the stack has no hosts",
 }
 
+# shell commands of a host that the stack does not answer (it answers SHELL_TOOLS)
+HOST_TOOLS = frozenset(
+    {"ls", "find", "stat", "lsof", "lsblk", "mount", "netstat", "ss", "ip", "ifconfig",
+     "dig", "nslookup", "host", "ping", "traceroute", "mtr", "nc", "telnet", "openssl",
+     "wget", "iostat", "sar", "dmesg", "kill", "pkill", "killall", "pgrep", "strace",
+     "sysctl", "ulimit", "jq", "awk", "sed", "sort", "uniq", "cut", "less", "more",
+     "zcat", "tar", "gzip", "echo", "printf", "export", "cd",
+     "mkdir", "rm", "mv", "cp", "ln", "chmod", "chown", "touch", "tee", "truncate",
+     "xargs", "sleep", "date", "hostname", "whoami", "id", "crontab", "logrotate",
+     "pg_ctl", "pg_ctlcluster", "pg_lsclusters", "pg_dump", "pg_restore", "pg_basebackup",
+     "createdb", "dropdb", "vacuumdb", "reindexdb", "pgbench", "promtool", "amtool"}
+)  # fmt: skip
+HOST_TOOL_REASON = "{name}: a command on the service's host; the stack does not answer it"
 SSH_REASON = "logs into a host: the stack's components stand in for it"
 UNKNOWN_REASON = "unknown command {name}"
 INSTRUCTION_REASON = "instruction for a person (comment in a code block)"
@@ -140,7 +177,14 @@ def classify(argv: list[str]) -> Classification:
             return Classification(StepKind.SHELL, name)
     if name in NOT_IN_STACK:
         return Classification(StepKind.MANUAL, name, NOT_IN_STACK[name])
+    if name in HOST_TOOLS:
+        return Classification(StepKind.MANUAL, name, HOST_TOOL_REASON.format(name=name))
     return Classification(StepKind.MANUAL, name, UNKNOWN_REASON.format(name=name))
+
+
+def known(argv: list[str]) -> bool:
+    """Is `argv` a command of a tool the classifier knows (runnable here or not)?"""
+    return not classify(argv).manual_reason.startswith("unknown command")
 
 
 def _ssh_target(args: list[str]) -> tuple[str, bool]:

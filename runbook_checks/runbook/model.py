@@ -58,6 +58,11 @@ class Step:
     # the host of an earlier bare `ssh host` in the same block ("production-api-01"):
     # the step still runs, against the stack component standing in for that host
     host: str = ""
+    # the tool the command is written for ("kubectl", "cf", "psql", "redis-cli"), "sql"
+    # for a statement of a SQL block, a query language for a query block ("promql");
+    # "" for prose and instructions. With `kind` it says what a step is even when it
+    # cannot run here.
+    tool: str = ""
 
     @property
     def executable(self) -> bool:
@@ -111,10 +116,17 @@ class Section:
     # steps from code blocks that belong to no investigation or option (Phase.OTHER):
     # blocks directly under this heading, or under a child that is not a phase heading
     other_steps: tuple[Step, ...] = ()
+    # read as a scenario-like unit: it has phase parts (Symptoms, Diagnosis, Mitigation,
+    # Troubleshooting, Resolution ...) whether or not its title names a severity (an
+    # alert page, a troubleshooting entry)
+    unit: bool = False
+    # where `severity` comes from: "title" ("SEV-1: ..."), "page" (the runbook's front
+    # matter or its severity field table), "" when there is none
+    severity_source: str = ""
 
     @property
     def is_scenario(self) -> bool:
-        return self.severity is not None
+        return self.severity is not None or self.unit
 
     def option(self, key: str) -> Option:
         for option in self.options:
@@ -178,6 +190,9 @@ class Metadata:
     audience: str | None = None
     priority: str | None = None
     review_frequency: str | None = None
+    # the page's own severity: `severity: critical` in the front matter, or a
+    # "Severity | warning" row of a field table (an alert page's)
+    severity: str | None = None
     lines: dict[str, int] = field(default_factory=dict, compare=False, hash=False)
     # other "**Label**: value" lines ("Emergency Slack" -> "`#incidents`"); their line
     # numbers are in `lines` under the same label
@@ -198,6 +213,9 @@ class Runbook:
     encoding: str = "utf-8"
     warnings: tuple[str, ...] = ()  # parse-time oddities (unterminated fences ...)
     mis_encoded: tuple[MisEncoded, ...] = ()  # mojibake runs, in document order
+    # how the runbook is organised (runbook_checks.runbook.shape.Shape's values):
+    # "severity-sections", "alert", "troubleshooting", "procedure" or "reference"
+    shape: str = ""
 
     @property
     def scenarios(self) -> tuple[Section, ...]:

@@ -4,12 +4,16 @@ The token stream is flattened into a list of blocks (headings, paragraphs, list 
 code blocks, tables), each with its 1-based source line (from `token.map`). Every
 heading becomes a `Section` spanning to the next heading of the same or higher level.
 
-A section is read as a scenario (symptoms, investigation, mitigation options) when it
-has phase children: "Symptoms", "Investigation"/"Diagnosis", "Mitigation"/"Common
-Causes"/"Resolution"/"Fix" headings or bold labels. Its severity comes from its title
-("SEV-1", "Sev 2", "P1", or a level named in the severity table), spelt as the table
-spells it; a severity heading that only groups scenario headings passes its severity
-down to them.
+A section is read as a scenario-like unit (symptoms, investigation, mitigation options)
+when it has phase children: "Symptoms", "Investigation"/"Diagnosis"/"Troubleshooting",
+"Mitigation"/"Common Causes"/"Resolution"/"Fix" headings or bold labels, whether or not
+its title names a severity (`Section.unit`: an alert page's "Diagnosis" and "Mitigation"
+make it one). Its severity comes from its title ("SEV-1", "Sev 2", "P1", or a level
+named in the severity table), spelt as the table spells it; a severity heading that only
+groups scenario headings passes its severity down to them; a unit whose title names none
+takes the page's own (front matter `severity:`, a "**Severity**:" line or a field
+table's row: `runbook.shape.page_severity`). `runbook.shape` says how the whole runbook
+is organised (severity sections, alert pages, troubleshooting, a procedure).
 
 Within a mitigation phase an option starts at a bold paragraph ("**Option A: ...**",
 "**If Supabase Outage:**", "**1. Warm Up Cache**") or a sub-heading, and owns the code
@@ -31,6 +35,7 @@ from markdown_it.token import Token
 
 from runbook_checks.errors import UsageError
 from runbook_checks.runbook import mojibake, severity
+from runbook_checks.runbook import shape as shapes
 from runbook_checks.runbook.model import (
     CodeBlock,
     Metadata,
@@ -58,7 +63,8 @@ _PHASE_TITLES = (
         INVESTIGATION,
         re.compile(
             r"^(?:investigation(?: steps)?|investigate|diagnosis|diagnostics?|diagnose"
-            r"|troubleshooting(?: steps)?|triage steps)$"
+            r"|troubleshooting(?: steps)?|triage steps|(?:possible )?checks|debugging"
+            r"|how to (?:investigate|diagnose))$"
         ),
     ),
     (
@@ -67,7 +73,8 @@ _PHASE_TITLES = (
             r"^(?:mitigations?(?: steps| options)?|mitigate|common causes?"
             r"(?: (?:&|and) (?:fix(?:es)?|solutions?|resolutions?|mitigations?))?"
             r"|resolution(?: steps| options)?|resolve|fix(?:es)?|remediation(?: steps)?"
-            r"|recovery(?: steps)?|workarounds?|how to fix|possible causes?)$"
+            r"|recovery(?: steps)?|workarounds?|how to fix|possible causes?"
+            r"|possible resolutions?|solutions?|how to resolve|remed(?:y|ies))$"
         ),
     ),
 )
@@ -146,6 +153,7 @@ class _Heading:
     block: int = 0  # position in the block list
     end_block: int = 0  # position of the block after the span
     severity: str | None = None
+    severity_source: str = ""  # "title" (its own or a group's), "page"
     machine: bool = False  # read as a scenario (has phase children)
     children: list[_Heading] = field(default_factory=list)
 
@@ -170,19 +178,28 @@ def _markdown() -> MarkdownIt:
 
 
 def _blocks(
-    tokens: Sequence[Token], lines: list[str], path: Path, warnings: list[str]
+    tokens: Sequence[Token],
+    lines: list[str],
+    path: Path,
+    warnings: list[str],
+    numbered: list[Fence] | None = None,
 ) -> list[_Block]:
+    """The blocks of the token stream; the fences inside numbered list items are also
+    added to `numbered`."""
     blocks: list[_Block] = []
     headings = 0
     list_depth = 0
+    ordered = 0  # depth of numbered lists
     i = 0
     while i < len(tokens):
         token = tokens[i]
         start = token.map[0] if token.map else 0
         if token.type in ("bullet_list_open", "ordered_list_open"):
             list_depth += 1
+            ordered += token.type == "ordered_list_open"
         elif token.type in ("bullet_list_close", "ordered_list_close"):
             list_depth -= 1
+            ordered -= token.type == "ordered_list_close"
         elif token.type == "heading_open":
             title = tokens[i + 1].content.strip()
             blocks.append(_Heading(headings, int(token.tag[1]), title, start + 1))
@@ -194,7 +211,10 @@ def _blocks(
             i += 3
             continue
         elif token.type in ("fence", "code_block") and token.map:
-            blocks.append(_fence(token, lines, path, warnings))
+            fence = _fence(token, lines, path, warnings)
+            blocks.append(fence)
+            if ordered and numbered is not None:
+                numbered.append(fence)
         elif token.type == "table_open":
             table, i = _table(tokens, i)
             blocks.append(_TableBlock(table))
@@ -453,7 +473,8 @@ def _parse(source: Source) -> Runbook:
     lines = source.lines
     warnings = list(source.warnings)
     tokens = _markdown().parse(source.text)
-    blocks = _blocks(tokens, lines, path, warnings)
+    numbered: list[Fence] = []
+    blocks = _blocks(tokens, lines, path, warnings, numbered)
     headings = [b for b in blocks if isinstance(b, _Heading)]
     if not headings:
         raise _no_headings(path, lines, blocks)
@@ -469,6 +490,11 @@ def _parse(source: Source) -> Runbook:
     _link(headings, lines, positions, len(blocks))
     spans = {h.index: _span(blocks, h) for h in headings}
     _mark_scenarios(headings, spans, levels)
+    metadata = _metadata(blocks, source, tables)
+    if metadata.severity is not None:
+        for heading in headings:
+            if heading.machine and heading.severity is None:
+                heading.severity, heading.severity_source = metadata.severity, "page"
 
     process, process_fences = _process(blocks, headings)
     reader = _Reader(path, warnings, process_fences)
@@ -499,11 +525,12 @@ def _parse(source: Source) -> Runbook:
     if found:
         warnings.append(_mojibake_warning(path, found))
     title = next((h.title for h in headings if h.level == 1), headings[0].title)
+    fences = sum(1 for b in blocks if isinstance(b, Fence))
     return Runbook(
         path=path,
         title=title,
         sha256=source.sha256,
-        metadata=_metadata(blocks, source),
+        metadata=metadata,
         severities=levels,
         sections=sections,
         process=process,
@@ -512,6 +539,7 @@ def _parse(source: Source) -> Runbook:
         encoding=source.encoding,
         warnings=tuple(warnings),
         mis_encoded=found,
+        shape=shapes.detect(sections, len(numbered), fences).value,
     )
 
 
@@ -595,6 +623,7 @@ def _mark_scenarios(
         if _under_severity_definitions(heading):
             continue
         heading.severity = severity.severity_in(heading.title, levels)
+        heading.severity_source = "title" if heading.severity else ""
         heading.machine = _has_phases(heading, spans[heading.index])
     for heading in headings:
         if heading.severity is None or heading.machine:
@@ -602,8 +631,9 @@ def _mark_scenarios(
         groups = [h for h in _descendants(heading) if h.machine]
         if groups:  # "## SEV-1 incidents" / "### API down" / "#### Symptoms"
             for child in groups:
-                child.severity = child.severity or heading.severity
-            heading.severity = None
+                if child.severity is None:
+                    child.severity, child.severity_source = heading.severity, "title"
+            heading.severity, heading.severity_source = None, ""
         else:  # a scenario that says nothing yet: still a scenario
             heading.machine = True
 
@@ -663,6 +693,8 @@ def _section(
         subsections=tuple(child.title for child in heading.children),
         parent=heading.parent.id if heading.parent else None,
         other_steps=tuple(contents.other_steps),
+        unit=heading.machine,
+        severity_source=heading.severity_source if heading.machine else "",
     )
 
 
@@ -709,7 +741,7 @@ def _process(
     return (), set()
 
 
-def _metadata(blocks: Sequence[_Block], source: Source) -> Metadata:
+def _metadata(blocks: Sequence[_Block], source: Source, tables: Sequence[Table]) -> Metadata:
     values: dict[str, str] = {}
     lines: dict[str, int] = {}
     extra: dict[str, str] = {}
@@ -731,6 +763,13 @@ def _metadata(blocks: Sequence[_Block], source: Source) -> Metadata:
                     values[name], lines[name] = match.group("value"), block.line + offset
             elif not block.in_list and label not in extra:
                 extra[label], lines[label] = match.group("value"), block.line + offset
+    page = shapes.page_severity(source.front_matter, ())
+    label = next((k for k in extra if k.strip().lower() == "severity"), None)
+    if page is None and label is not None:
+        page = extra[label], lines[label]
+    page = page or shapes.page_severity((), tables)
+    if page is not None:
+        values["severity"], lines["severity"] = page
     return Metadata(
         last_updated=values.get("last_updated"),
         next_review=values.get("next_review"),
@@ -738,6 +777,7 @@ def _metadata(blocks: Sequence[_Block], source: Source) -> Metadata:
         audience=values.get("audience"),
         priority=values.get("priority"),
         review_frequency=values.get("review_frequency"),
+        severity=values.get("severity"),
         lines=lines,
         extra=extra,
     )

@@ -13,13 +13,19 @@ No shell is run and no expansion happens: the text stays as written.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _NUMBERED = re.compile(r"^\d+[.)]\s")
-# "$ ", "% ", "user@host:~$ ", "root@db:/# ", "~/app$ " (not "100% " in output)
+# "$ ", "% ", "user@host:~$ ", "root@db:/# ", "[user@host dir]$ ", "~/app$ " (not
+# "100% " in output)
 _PROMPT = re.compile(
-    r"^\s*(?:[\w.-]+@[\w.-]+:\S*[#$]|[\w~/.:-]*[A-Za-z~/][\w~/.:-]*[$%]|[$%])(?:\s|$)"
+    r"^\s*(?:[\w.-]+@[\w.-]+:\S*[#$]|\[[\w.-]+@[\w.-]+(?:\s[^\]\n]*)?\][#$]"
+    r"|[\w~/.:-]*[A-Za-z~/][\w~/.:-]*[$%]|[$%])(?:\s|$)"
 )
+# "# systemctl restart pgbouncer": a root shell's prompt, when the caller says the
+# command after it is one (a `#` line is a comment otherwise)
+_ROOT_PROMPT = re.compile(r"^\s*#\s")
 _CONTINUATION_PROMPT = re.compile(r"^\s*>\s?")
 _HEREDOC = re.compile(r"(?<!<)<<-?\s*(['\"]?)([A-Za-z_]\w*)\1")
 # runs of characters with no meaning to the scanners, matched at once (long lines stay fast)
@@ -53,11 +59,15 @@ class ShellInstruction:
 ShellItem = ShellCommand | ShellInstruction
 
 
-def split_commands(block: str, *, console: bool = False) -> list[ShellItem]:
+def split_commands(
+    block: str, *, console: bool = False, root_prompt: Callable[[str], bool] | None = None
+) -> list[ShellItem]:
     """Commands and instructions of a shell block, in order.
 
     With `console`, lines are a terminal transcript: commands start with a prompt
-    ("$ ", "user@host:~$ "), and other lines are output and ignored.
+    ("$ ", "user@host:~$ ", "[user@host dir]$ "), and other lines are output and
+    ignored. With `root_prompt` too, a "# " line is a root shell's prompt when
+    `root_prompt` says the text after it is a command ("# systemctl restart x").
     """
     lines = block.split("\n")
     items: list[ShellItem] = []
@@ -68,6 +78,10 @@ def split_commands(block: str, *, console: bool = False) -> list[ShellItem]:
         line = lines[i]
         if console:
             prompt = _PROMPT.match(line)
+            if prompt is None and root_prompt is not None:
+                root = _ROOT_PROMPT.match(line)
+                if root is not None and root_prompt(line[root.end() :]):
+                    prompt = root
             if prompt is None:  # output, or a blank line
                 if not line.strip():
                     items.extend(_instructions(pending, context))
@@ -101,6 +115,12 @@ def split_commands(block: str, *, console: bool = False) -> list[ShellItem]:
         )
     items.extend(_instructions(pending, context))
     return items
+
+
+def shell_prompt(line: str) -> int | None:
+    """Where the command after a shell prompt starts in `line`; None without a prompt."""
+    match = _PROMPT.match(line)
+    return match.end() if match else None
 
 
 def split_pipeline(text: str) -> list[str]:

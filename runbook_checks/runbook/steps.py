@@ -6,23 +6,37 @@ What a block is follows from its info string and, for unlabelled blocks, its con
   per command (`runbook_checks.runbook.shell`), classified by
   `runbook_checks.runbook.classify`; `psql ... -c "SQL"` gives one SQL step per
   statement; comment lines no command follows give MANUAL steps.
+- console transcripts (any of those, or a sql/plain block, with prompts): the commands
+  typed after a prompt, never the output. Shell prompts (`$ `, `user@host:~$ `,
+  `[user@host dir]$ `, and `# ` where the block shows it is a root shell's: a known
+  command after it, output below it); database clients' (`runbook.transcript`): psql
+  (`db=# select ...;` -> one SQL step per statement), redis-cli (`host:6379> INFO` ->
+  a `redis-cli INFO` step, with the options of the `redis-cli -h host` that opened the
+  session), mysql (classified, a MANUAL step: no MySQL here).
 - sql: one SQL step per statement (`runbook_checks.runbook.sql`).
+- a query language (promql, logql ...): one MANUAL step per block, saying whose query.
 - program code (javascript, python ...): one NOTE step, "code change, not a command".
 - numbered prose ("1. Post status update"): one MANUAL step per line.
 - other prose: one NOTE step.
+
+Every step says its `tool` (the classifier's name for the command, "sql" for a SQL
+block's statement, the language of a query or code block).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import shlex
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from runbook_checks.runbook import classify as rules
+from runbook_checks.runbook import transcript
 from runbook_checks.runbook.model import CodeBlock, Phase, Step, StepKind
 from runbook_checks.runbook.shell import (
     ShellCommand,
     ShellInstruction,
+    shell_prompt,
     split_commands,
     split_pipeline,
     words,
@@ -36,10 +50,26 @@ CONSOLE_LANGUAGES = frozenset({"console", "shell-session", "shellsession", "term
 SQL_LANGUAGES = frozenset({"sql", "postgresql", "postgres", "psql", "pgsql", "plpgsql"})
 PLAIN_LANGUAGES = frozenset({"", "text", "txt", "plain", "plaintext", "none"})
 MARKDOWN_LANGUAGES = frozenset({"markdown", "md"})
+# query languages of monitoring systems: whose query it is
+QUERY_LANGUAGES = {
+    "promql": "a Prometheus query",
+    "logql": "a Loki query",
+    "metricsql": "a VictoriaMetrics query",
+    "traceql": "a Tempo query",
+    "kql": "an Azure Monitor (Kusto) query",
+    "kusto": "an Azure Monitor (Kusto) query",
+    "spl": "a Splunk search",
+    "splunk": "a Splunk search",
+    "nrql": "a New Relic query",
+}
+QUERY_REASON = "{language}: {what}, run in the monitoring system; no such system in the stack"
+SESSION_REASON = "{tool} without a command: an interactive session; what is typed in it follows"
 
 _NUMBERED_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*+]|\[[ xX]\])\s+\S")
 _COMMAND_WORD = re.compile(r"^(?:\./|/|~/)?[a-z0-9_][a-z0-9_.+/-]*$")
-_PROMPT_LINE = re.compile(r"^\s*[$%]\s")
+_ROOT_LINE = re.compile(r"^\s*#\s+(?P<command>\S.*)$")
+# redis-cli options that take a value: an interactive session has no other word
+_REDIS_VALUE_OPTIONS = frozenset({"-h", "-p", "-a", "-n", "-u", "-s", "--user", "--pass"})
 _CODE_COMMENT = re.compile(r"^\s*(?://|#|--|/\*)\s*(.*?)\s*(?:\*/)?$")
 
 
@@ -56,12 +86,17 @@ class Fence:
 
 
 def nature(fence: Fence) -> str:
-    """ "shell", "sql", "code", "numbered" or "prose"."""
+    """ "shell", "sql", "query", "code", "numbered" or "prose"."""
     language = fence.language
     if language in SHELL_LANGUAGES:
         return "shell"
+    plain_or_sql = language in SQL_LANGUAGES or language in PLAIN_LANGUAGES
+    if plain_or_sql and transcript.has_client_prompts(fence.block.text):
+        return "shell"  # a transcript: `db=# select ...` and its output
     if language in SQL_LANGUAGES:
         return "sql"
+    if language in QUERY_LANGUAGES:
+        return "query"
     if language in PLAIN_LANGUAGES:
         if _looks_like_commands(fence.block.text):
             return "shell"
@@ -96,19 +131,28 @@ def steps_from(fence: Fence, phase: Phase, path: Path, warnings: list[str]) -> l
         ]
     first = next(i for i, line in enumerate(fence.block.text.split("\n")) if line.strip())
     comment = ""
-    if kind == "code":
+    step_kind, tool = StepKind.NOTE, ""
+    if kind == "query":  # a query for a system the stack does not have
+        step_kind, tool = StepKind.MANUAL, fence.language
+        what = QUERY_LANGUAGES[fence.language]
+        reason = QUERY_REASON.format(language=fence.language, what=what)
+    elif kind == "code":
         match = _CODE_COMMENT.match(fence.block.text.split("\n")[first])
         comment = match.group(1) if match else ""
+        reason, tool = rules.CODE_REASON, fence.language
+    else:
+        reason = rules.PROSE_REASON
     return [
         Step(
             text=text.strip(),
             raw=fence.block.text.rstrip("\n"),
             line=fence.content_line + first,
             language=fence.language,
-            kind=StepKind.NOTE,
+            kind=step_kind,
             phase=phase,
             comment=comment,
-            manual_reason=rules.CODE_REASON if kind == "code" else rules.PROSE_REASON,
+            manual_reason=reason,
+            tool=tool,
         )
     ]
 
@@ -121,7 +165,10 @@ def _is_numbered(text: str) -> bool:
 def _looks_like_commands(text: str) -> bool:
     """An unlabelled block is commands when every command's name looks like one and
     at least half of them are commands the classifier knows."""
-    commands = [i for i in split_commands(text, console=_is_console(text, "")) if _is_cmd(i)]
+    console = _is_console(text, "")
+    lines = [line for line in text.split("\n") if line.strip()]
+    root = _root_prompt if console and _root_transcript(lines) else None
+    commands = [i for i in split_commands(text, console=console, root_prompt=root) if _is_cmd(i)]
     if not commands:
         return False
     known = 0
@@ -129,7 +176,7 @@ def _looks_like_commands(text: str) -> bool:
         argv = rules.command_words(words(split_pipeline(item.text)[0]))
         if not argv or not _COMMAND_WORD.match(argv[0]):
             return False
-        if not rules.classify(argv).manual_reason.startswith("unknown command"):
+        if rules.known(argv):
             known += 1
     return known * 2 >= len(commands)
 
@@ -139,68 +186,208 @@ def _is_cmd(item: ShellCommand | ShellInstruction) -> bool:
 
 
 def _is_console(text: str, language: str) -> bool:
+    """Is the block a terminal transcript (commands after prompts, output between)?
+
+    Yes when a database client's prompt is in it; in a console block, when a line has
+    a shell prompt; in another, when the first line that is not a comment has one (then
+    the lines without are output), or when its `# ` lines are a root shell's prompts."""
+    if transcript.has_client_prompts(text):
+        return True
     lines = [line for line in text.split("\n") if line.strip()]
-    prompted = [line for line in lines if _PROMPT_LINE.match(line)]
-    if language in CONSOLE_LANGUAGES:
-        return bool(prompted)
-    commands = [line for line in lines if not line.lstrip().startswith("#")]
-    return bool(commands) and len(prompted) == len(commands)
+    if any(shell_prompt(line) is not None for line in lines):
+        if language in CONSOLE_LANGUAGES:
+            return True
+        first = next((line for line in lines if not line.lstrip().startswith("#")), "")
+        if shell_prompt(first) is not None:
+            return True
+    return _root_transcript(lines)
+
+
+def _root_prompt(command: str) -> bool:
+    """Is the text after a `# ` a command (the root prompt's) rather than a comment?"""
+    argv = words(split_pipeline(command)[0])
+    return bool(argv) and _COMMAND_WORD.match(argv[0]) is not None and rules.known(argv)
+
+
+def _root_transcript(lines: list[str]) -> bool:
+    """Are the block's `# ` lines a root shell's prompts (not comments)? When one is a
+    known command followed by output: a line that is neither a comment nor a command
+    ("# systemctl status x" / "● x.service - ..."). A commented-out command followed by
+    commands or comments stays a comment."""
+    for index, line in enumerate(lines):
+        match = _ROOT_LINE.match(line)
+        if match is None or not _root_prompt(match.group("command")):
+            continue
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if following and not following.lstrip().startswith("#") and not _is_command(following):
+            return True
+    return False
+
+
+def _is_command(line: str) -> bool:
+    if shell_prompt(line) is not None:
+        return True
+    argv = rules.command_words(words(split_pipeline(line)[0]))
+    return bool(argv) and _COMMAND_WORD.match(argv[0]) is not None and rules.known(argv)
 
 
 def _shell_steps(fence: Fence, phase: Phase, path: Path, warnings: list[str]) -> list[Step]:
-    steps: list[Step] = []
-    host = ""
-    console = _is_console(fence.block.text, fence.language)
-    for item in split_commands(fence.block.text, console=console):
-        line = fence.content_line + item.line
-        if isinstance(item, ShellInstruction):
-            steps.append(
-                Step(
-                    text=item.text,
-                    raw=item.raw,
-                    line=line,
-                    language=fence.language,
-                    kind=StepKind.MANUAL,
-                    phase=phase,
-                    comment=item.comment,
-                    manual_reason=rules.INSTRUCTION_REASON,
-                    host=host,
-                )
+    text = fence.block.text
+    console = _is_console(text, fence.language)
+    lines = [line for line in text.split("\n") if line.strip()]
+    root = _root_prompt if console and _root_transcript(lines) else None
+    shell: list[ShellItem | transcript.Entry] = list(
+        split_commands(text, console=console, root_prompt=root)
+    )
+    entries = transcript.client_entries(text) if console else []
+    items = sorted([*shell, *entries], key=lambda item: item.line)
+    reader = _ShellReader(fence, phase, path, warnings, bool(entries))
+    for item in items:
+        if isinstance(item, transcript.Entry):
+            reader.entry(item)
+        elif isinstance(item, ShellInstruction):
+            reader.instruction(item)
+        else:
+            reader.command(item)
+    return reader.steps
+
+
+ShellItem = ShellCommand | ShellInstruction
+
+
+class _ShellReader:
+    """The steps of one shell block, read in order: an `ssh host` or an interactive
+    `redis-cli -h host` is remembered for what follows it."""
+
+    def __init__(
+        self, fence: Fence, phase: Phase, path: Path, warnings: list[str], sessions: bool
+    ) -> None:
+        self.fence = fence
+        self.phase = phase
+        self.path = path
+        self.warnings = warnings
+        self.sessions = sessions  # the block has database clients' prompts
+        self.steps: list[Step] = []
+        self.host = ""
+        self.redis = ["redis-cli"]  # the command an interactive session was opened with
+
+    def step(
+        self,
+        text: str,
+        raw: str,
+        line: int,
+        kind: StepKind,
+        *,
+        comment: str = "",
+        pipeline: tuple[str, ...] = (),
+        manual_reason: str = "",
+        host: str | None = None,
+        tool: str = "",
+    ) -> None:
+        self.steps.append(
+            Step(
+                text=text,
+                raw=raw,
+                line=line,
+                language=self.fence.language,
+                kind=kind,
+                phase=self.phase,
+                comment=comment,
+                pipeline=pipeline,
+                manual_reason=manual_reason,
+                host=self.host if host is None else host,
+                tool=tool,
             )
-            continue
+        )
+
+    def instruction(self, item: ShellInstruction) -> None:
+        line = self.fence.content_line + item.line
+        self.step(
+            item.text,
+            item.raw,
+            line,
+            StepKind.MANUAL,
+            comment=item.comment,
+            manual_reason=rules.INSTRUCTION_REASON,
+        )
+
+    def command(self, item: ShellCommand) -> None:
+        line = self.fence.content_line + item.line
         if item.unterminated:
-            warnings.append(
-                f"{path}:{line}: a quote or here-document in this command is never closed; "
-                "the command runs to the end of its code block"
+            self.warnings.append(
+                f"{self.path}:{line}: a quote or here-document in this command is never "
+                "closed; the command runs to the end of its code block"
             )
         stages = split_pipeline(item.text)
         argv = words(stages[0])
         found = rules.classify(argv)
         if found.name == "psql":
-            steps.extend(_psql_steps(fence, phase, item, line, argv, stages, host))
-            continue
-        if found.name in ("exit", "logout") and host:
-            host = ""
+            steps = _psql_steps(self.fence, self.phase, item, line, argv, stages, self.host)
+            if self.sessions and psql_sql(argv) is None and steps[0].kind is StepKind.MANUAL:
+                reason = SESSION_REASON.format(tool="psql")
+                steps = [replace(steps[0], manual_reason=reason)]
+            self.steps.extend(steps)
+            return
+        kind, reason = found.kind, found.manual_reason
+        if found.name in ("exit", "logout") and self.host:
+            self.host = ""
             reason = "leaves the host an earlier ssh logged into"
-        else:
-            reason = found.manual_reason
-        steps.append(
-            Step(
-                text=stages[0],
-                raw=item.raw,
-                line=line,
-                language=fence.language,
-                kind=found.kind,
-                phase=phase,
-                comment=item.comment,
-                pipeline=tuple(stages[1:]),
-                manual_reason=reason,
-                host=found.host or host,
-            )
+        elif found.name == "redis-cli" and not stages[1:] and _interactive_redis(argv):
+            self.redis = rules.command_words(argv)
+            kind, reason = StepKind.MANUAL, SESSION_REASON.format(tool="redis-cli")
+        self.step(
+            stages[0],
+            item.raw,
+            line,
+            kind,
+            comment=item.comment,
+            pipeline=tuple(stages[1:]),
+            manual_reason=reason,
+            host=found.host or self.host,
+            tool=found.name,
         )
         if found.host:
-            host = found.host
-    return steps
+            self.host = found.host
+
+    def entry(self, entry: transcript.Entry) -> None:
+        line = self.fence.content_line + entry.line
+        if entry.dialect == transcript.REDIS:
+            command = shlex.join(self.redis) + " " + entry.text.strip()
+            found = rules.classify(words(command))
+            self.step(command, entry.raw, line, found.kind, tool="redis-cli")
+            return
+        if entry.dialect == transcript.MYSQL:
+            reason = rules.NOT_IN_STACK["mysql"]
+            self.step(
+                entry.text, entry.raw, line, StepKind.MANUAL, manual_reason=reason, tool="mysql"
+            )
+            return
+        raw_lines = entry.raw.split("\n")
+        for statement in split_statements(entry.text):
+            first = statement.line
+            last = min(first + statement.text.count("\n"), len(raw_lines) - 1)
+            self.step(
+                statement.text,
+                "\n".join(raw_lines[first : last + 1]),
+                self.fence.content_line + entry.lines[first],
+                StepKind.SQL,
+                comment=statement.comment,
+                tool="psql",
+            )
+
+
+def _interactive_redis(argv: list[str]) -> bool:
+    """`redis-cli [-h host] [-p port] ...` with no command: an interactive session."""
+    args = rules.command_words(argv)[1:]
+    i = 0
+    while i < len(args):
+        if args[i] in _REDIS_VALUE_OPTIONS:
+            i += 2
+        elif args[i].startswith("-"):
+            i += 1
+        else:
+            return False
+    return True
 
 
 def psql_sql(argv: list[str]) -> list[str] | None:
@@ -243,6 +430,7 @@ def _psql_steps(
             pipeline=tuple(stages[1:]),
             manual_reason=reason,
             host=host,
+            tool="psql",
         )
 
     sources = psql_sql(argv)
@@ -274,6 +462,7 @@ def _psql_steps(
                     comment=statement.comment or item.comment,
                     pipeline=tuple(stages[1:]),
                     host=host,
+                    tool="psql",
                 )
             )
     return steps or [manual("psql -c gives no SQL statement")]
@@ -290,6 +479,7 @@ def _sql_steps(fence: Fence, phase: Phase) -> list[Step]:
             kind=StepKind.SQL,
             phase=phase,
             comment=statement.comment,
+            tool="sql",
         )
         for statement in split_statements(text)
     ]

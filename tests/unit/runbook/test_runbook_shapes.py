@@ -211,9 +211,10 @@ def test_no_severity_table_and_no_severity_names() -> None:
         """
     )
     assert runbook.severities == ()
-    assert runbook.scenarios == ()
-    # still read as a scenario-shaped section, without a severity
+    # a scenario-like unit without a severity (it was no scenario at all before)
     section = runbook.section("database-down")
+    assert runbook.scenarios == (section,)
+    assert section.unit
     assert section.severity is None
     assert [s.kind for s in section.steps] == [StepKind.SHELL, StepKind.SHELL]
     assert section.option("1").title == "1. Restart"
