@@ -105,7 +105,10 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
     from runbook_checks.profile import find_profile
 
+    from runbook_checks.runbook.parser import parse_runbook
+
     config = _config(args)
+    parse_runbook(config.runbook)  # an empty, binary or missing runbook: one error, here
     profile = find_profile(config.runbook, config.profile)
     scenarios = profile.scenarios or Path(__file__).resolve().parents[1] / "scenarios"
     if not scenarios.is_dir():
