@@ -12,10 +12,10 @@ import hashlib
 import re
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from mypy_boto3_rds import RDSClient
 
 from runbook_checks.clock import WaitTimeout, wait_until
 from runbook_checks.drill.client import Upload
@@ -39,6 +39,9 @@ from runbook_checks.stack.disk import resize_tmpfs, usage
 from runbook_checks.stack.local import LocalStack
 from runbook_checks.stack.replica import REPLICA, LocalReplica, start_replica
 from runbook_checks.steps.base import StepResult
+
+if TYPE_CHECKING:  # the stubs are in the dev extra only; a user's install drills too
+    from mypy_boto3_rds import RDSClient
 
 SECTION = "SEV-1: Database Failure"
 

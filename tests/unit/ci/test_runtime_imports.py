@@ -2,10 +2,12 @@
 
 `pip install runbook-checks[load,docker]` brings the `[project].dependencies` and the
 runtime extras, with what they require in turn; never the `dev` extra (linters, type
-stubs, test helpers). Every import of `runbook_checks/` and `files_api/` that runs (at
-module level or inside a function: a lazy import fails just as late, in a user's hands)
-must name the standard library, the project's own packages, or a distribution of that
-runtime closure. Imports under `if TYPE_CHECKING:` never run and may name anything.
+stubs, test helpers). Every import that runs (at module level or inside a function: a
+lazy import fails just as late, in a user's hands) must name the standard library, the
+project's own modules, or a distribution of that runtime closure. That holds for the
+packages (`runbook_checks/`, `files_api/`) and for what a user's install runs beside
+them: the drills' `scenarios/` (`runbook-checks drill`) and `loadtests/` (`load`).
+Imports under `if TYPE_CHECKING:` never run and may name anything.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[3]
 RUNTIME_PACKAGES = ("runbook_checks", "files_api")
+#: folders of modules a user's install runs: `drill` collects the scenarios, `load` runs
+#: the locustfile (whose modules import each other by their file names)
+RUNTIME_SCRIPTS = ("scenarios", "loadtests")
 OWN = frozenset(RUNTIME_PACKAGES)
 #: extras a user installs to run the product (README: load tests, the docker backend)
 RUNTIME_EXTRAS = ("load", "docker")
@@ -107,12 +112,15 @@ def dev_only(pyproject: Path) -> frozenset[str]:
 
 
 def offending_imports(
-    imports: list[Import], closure: frozenset[str], providers: Mapping[str, list[str]]
+    imports: list[Import],
+    closure: frozenset[str],
+    providers: Mapping[str, list[str]],
+    own: frozenset[str] = OWN,
 ) -> list[str]:
     """The imports whose module no distribution of `closure` provides, each with why."""
     bad = []
     for imp in imports:
-        if imp.module in OWN or imp.module in sys.stdlib_module_names:
+        if imp.module in own or imp.module in sys.stdlib_module_names:
             continue
         dists = {canonicalize_name(d) for d in providers.get(imp.module, [])}
         if not dists:
@@ -126,17 +134,20 @@ def offending_imports(
     return bad
 
 
-def _all_imports() -> list[Import]:
+def _imports(folder: str) -> list[Import]:
     found: list[Import] = []
-    for package in RUNTIME_PACKAGES:
-        for path in sorted((REPO / package).rglob("*.py")):
-            found += runtime_imports(path, path.read_text(encoding="utf-8"))
+    for path in sorted((REPO / folder).rglob("*.py")):
+        found += runtime_imports(path, path.read_text(encoding="utf-8"))
     return found
 
 
-def test_runtime_code_imports_only_runtime_dependencies() -> None:
+@pytest.mark.parametrize("folder", RUNTIME_PACKAGES + RUNTIME_SCRIPTS)
+def test_runtime_code_imports_only_runtime_dependencies(folder: str) -> None:
     closure = runtime_closure(REPO / "pyproject.toml")
-    bad = offending_imports(_all_imports(), closure, metadata.packages_distributions())
+    own = OWN | {path.stem for path in (REPO / folder).glob("*.py")}
+    found = _imports(folder)
+    assert found, f"no import found in {folder}/"
+    bad = offending_imports(found, closure, metadata.packages_distributions(), own)
     assert not bad, "runtime imports an installed copy lacks:\n" + "\n".join(bad)
 
 
