@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -78,13 +79,23 @@ def _requirements(name: str, extras: frozenset[str]) -> Iterator[Requirement]:
             yield req
 
 
-def runtime_closure(pyproject: Path) -> frozenset[str]:
-    """Canonical names of the distributions `pip install .[load,docker]` brings (as
-    installed here: each requirement's own requirements, with the extras asked for)."""
-    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-    wanted = [Requirement(r) for r in project["dependencies"]]
-    for extra in RUNTIME_EXTRAS:
-        wanted += [Requirement(r) for r in project["optional-dependencies"][extra]]
+def _project(pyproject: Path) -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    return project
+
+
+def declared(pyproject: Path, groups: tuple[str, ...]) -> list[Requirement]:
+    """The requirements of `groups`: "" is `[project].dependencies`, others are extras."""
+    project = _project(pyproject)
+    texts: list[str] = []
+    for group in groups:
+        texts += project["dependencies"] if group == "" else project["optional-dependencies"][group]
+    return [Requirement(text) for text in texts]
+
+
+def closure(wanted: list[Requirement]) -> frozenset[str]:
+    """Canonical names of the distributions installing `wanted` brings (as installed here:
+    each requirement's own requirements, with the extras asked for)."""
     seen: set[str] = set()
     todo = [
         (r.name, frozenset(r.extras)) for r in wanted if r.marker is None or r.marker.evaluate()
@@ -104,33 +115,59 @@ def runtime_closure(pyproject: Path) -> frozenset[str]:
     return frozenset(seen)
 
 
-def dev_only(pyproject: Path) -> frozenset[str]:
-    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-    return frozenset(
-        canonicalize_name(Requirement(r).name) for r in project["optional-dependencies"]["dev"]
-    )
+@dataclass(frozen=True)
+class Requirements:
+    """What runtime code may import (`direct`: declared by the project for a runtime
+    install), and what explains a refusal."""
+
+    direct: frozenset[str]
+    runtime: frozenset[str]  # all that a runtime install brings
+    dev: frozenset[str]  # all that the dev extra brings
+
+    @classmethod
+    def of(cls, pyproject: Path) -> Requirements:
+        wanted = declared(pyproject, ("", *RUNTIME_EXTRAS))
+        return cls(
+            direct=frozenset(canonicalize_name(r.name) for r in wanted),
+            runtime=closure(wanted),
+            dev=closure(declared(pyproject, ("dev",))),
+        )
+
+
+INSTALL = f"`pip install runbook-checks[{','.join(RUNTIME_EXTRAS)}]`"
 
 
 def offending_imports(
     imports: list[Import],
-    closure: frozenset[str],
+    requirements: Requirements,
     providers: Mapping[str, list[str]],
     own: frozenset[str] = OWN,
 ) -> list[str]:
-    """The imports whose module no distribution of `closure` provides, each with why."""
+    """The imports of a distribution the project does not declare for a runtime install,
+    each with why: dev-only, only brought by another requirement, or nowhere."""
     bad = []
     for imp in imports:
         if imp.module in own or imp.module in sys.stdlib_module_names:
             continue
         dists = {canonicalize_name(d) for d in providers.get(imp.module, [])}
+        names = ", ".join(sorted(dists))
+        if dists & requirements.direct:
+            continue
         if not dists:
             bad.append(f"{imp}: no installed distribution provides {imp.module!r}")
-        elif not dists & closure:
+        elif dists & requirements.runtime:
             bad.append(
-                f"{imp}: {imp.module!r} comes from {', '.join(sorted(dists))}, which "
-                f"`pip install runbook-checks[{','.join(RUNTIME_EXTRAS)}]` does not bring "
-                "(put the import under `if TYPE_CHECKING:` or declare the dependency)"
+                f"{imp}: {imp.module!r} comes from {names}, which only another requirement "
+                "brings: declare it in pyproject.toml's dependencies (or the extra that "
+                "uses it)"
             )
+        elif dists & requirements.dev:
+            bad.append(
+                f"{imp}: {imp.module!r} comes from {names}, of the dev extra only, which "
+                f"{INSTALL} does not bring: put the import under `if TYPE_CHECKING:`"
+            )
+        else:
+            bad.append(f"{imp}: {imp.module!r} comes from {names}, which {INSTALL} lacks")
     return bad
 
 
@@ -142,23 +179,22 @@ def _imports(folder: str) -> list[Import]:
 
 
 @pytest.mark.parametrize("folder", RUNTIME_PACKAGES + RUNTIME_SCRIPTS)
-def test_runtime_code_imports_only_runtime_dependencies(folder: str) -> None:
-    closure = runtime_closure(REPO / "pyproject.toml")
+def test_runtime_code_imports_only_declared_runtime_dependencies(folder: str) -> None:
+    requirements = Requirements.of(REPO / "pyproject.toml")
     own = OWN | {path.stem for path in (REPO / folder).glob("*.py")}
     found = _imports(folder)
     assert found, f"no import found in {folder}/"
-    bad = offending_imports(found, closure, metadata.packages_distributions(), own)
-    assert not bad, "runtime imports an installed copy lacks:\n" + "\n".join(bad)
+    bad = offending_imports(found, requirements, metadata.packages_distributions(), own)
+    assert not bad, "runtime imports an installed copy may lack:\n" + "\n".join(bad)
 
 
 def test_dev_extra_is_not_in_the_runtime_closure() -> None:
     """What the check leans on: the dev extra's tools are really absent from an install
-    (else importing them would pass unnoticed). A dev package that a runtime dependency
-    also requires is allowed; none of the type stubs or linters may be."""
-    closure = runtime_closure(REPO / "pyproject.toml")
-    for name in ("respx", "mypy", "ruff", "boto3-stubs", "types-redis", "schemathesis"):
-        assert canonicalize_name(name) in dev_only(REPO / "pyproject.toml")
-        assert canonicalize_name(name) not in closure, name
+    (else importing them would pass unnoticed)."""
+    requirements = Requirements.of(REPO / "pyproject.toml")
+    for name in ("respx", "mypy", "ruff", "boto3-stubs", "mypy-boto3-s3", "types-redis"):
+        assert canonicalize_name(name) in requirements.dev, name
+        assert canonicalize_name(name) not in requirements.runtime, name
 
 
 SAMPLE = """
@@ -195,17 +231,24 @@ def test_the_walk_sees_lazy_imports_and_skips_type_checking_blocks() -> None:
 @pytest.mark.parametrize(
     ("module", "dists", "problem"),
     [
-        ("respx", ["respx"], r"comes from respx, which `pip install"),
-        ("mypy_boto3_s3", ["mypy-boto3-s3"], r"comes from mypy-boto3-s3"),
+        ("respx", ["respx"], r"comes from respx, of the dev extra only"),
+        ("mypy_boto3_s3", ["mypy-boto3-s3"], r"mypy-boto3-s3, of the dev extra only"),
+        ("starlette", ["starlette"], r"starlette, which only another requirement brings"),
         ("nowhere_to_be_found", [], r"no installed distribution provides"),
+        ("elsewhere", ["elsewhere"], r"elsewhere, which `pip install runbook-checks\[.*lacks"),
     ],
 )
-def test_an_import_outside_the_closure_is_named(
+def test_an_undeclared_import_is_named_with_why(
     module: str, dists: list[str], problem: str
 ) -> None:
     imp = Import(REPO / "runbook_checks" / "x.py", 7, module)
     providers = {module: dists, "httpx": ["httpx"]}
-    bad = offending_imports([imp, Import(imp.path, 8, "httpx")], frozenset({"httpx"}), providers)
+    requirements = Requirements(
+        direct=frozenset({"httpx"}),
+        runtime=frozenset({"httpx", "starlette"}),
+        dev=frozenset({"respx", "mypy-boto3-s3"}),
+    )
+    bad = offending_imports([imp, Import(imp.path, 8, "httpx")], requirements, providers)
     assert len(bad) == 1
     assert re.search(r"runbook_checks/x\.py:7: import " + module, bad[0])
     assert re.search(problem, bad[0])
