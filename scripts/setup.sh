@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 PG_LIB=${PG_LIB:-/usr/lib/postgresql} # where Debian's server binaries live
-POLICY_RC_D=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
+POLICY_RC_D=${POLICY_RC_D:-/usr/sbin/policy-rc.d} # where invoke-rc.d asks (tests: elsewhere)
 
 dry_run=0
 for arg in "$@"; do
