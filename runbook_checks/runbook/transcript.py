@@ -8,7 +8,8 @@ the client's own prompts:
   or `?` for the transaction state), continued on `orders-# ` / `orders(# ` / `orders'# `
   lines (PROMPT2); `psql> ` as some documents write it;
 - mysql / MariaDB: `mysql> ` / `MariaDB [db]> `, continued on `    -> ` (and `'> `, `"> `);
-- redis-cli: `127.0.0.1:6379> `, `cache:6379[1]> `, `redis> `, `redis-cli> `, one line each.
+- redis-cli: `127.0.0.1:6379> `, `cache:6379[1]> `, `redis> `, `redis-cli> `, one line each
+  (it has no continuation prompt).
 
 Every line without a prompt is output: result tables (`----+----`), `(3 rows)`, JSON,
 `OK`. An `Entry` is one input of the client, its lines joined with "\\n" (a psql entry may
@@ -104,7 +105,5 @@ def client_entries(block: str) -> list[Entry]:
         typed.append(line[end:].rstrip())
         raw.append(line)
         numbers.append(number)
-        if kind == REDIS:
-            flush()
     flush()
     return entries
