@@ -1,5 +1,14 @@
-"""Structure: each scenario section has symptoms, investigation and mitigation options,
-and the severity its title names is in the severity table."""
+"""Structure, as the runbook's shape asks for it (`Runbook.shape`).
+
+A section whose title names a severity ("## SEV-1: ...") has symptoms, investigation and
+mitigation options, and its severity is in the severity table. A scenario-like unit
+without one (an alert page's Diagnosis/Mitigation, a troubleshooting entry) is only
+asked for what a reader cannot do without: a way out once the diagnosis is done (a
+warning). Severity levels are checked against a severity table only where there is one:
+without a table, a named severity is an INFO. A runbook without any scenario section is
+an error only when it defines severity levels (it was meant to have SEV sections); one
+with commands but no problem sections (a procedure, a reference page) is fine, and one
+with neither gets a warning: nothing in it can be checked."""
 
 from __future__ import annotations
 
@@ -35,71 +44,153 @@ def _has_heading(section: Section, *words: str) -> bool:
 def check_structure(runbook: Runbook) -> list[Finding]:
     findings: list[Finding] = []
     if not runbook.scenarios:
+        findings += _no_scenarios(runbook)
+    for section in runbook.scenarios:
+        if section.severity_source == "title":
+            findings += _severity_section(runbook, section)
+        else:
+            findings += _unit(runbook, section)
+    return findings
+
+
+def _known(runbook: Runbook) -> str:
+    return ", ".join(s.level for s in runbook.severities) or "none (no severity table)"
+
+
+def _at(
+    section: Section, kind: str, message: str, suggestion: str, level: Level = Level.ERROR
+) -> Finding:
+    return Finding(
+        level,
+        kind,
+        section.id,
+        message,
+        line=section.line,
+        statement=section.title,
+        suggestion=suggestion,
+    )
+
+
+def _unit(runbook: Runbook, section: Section) -> list[Finding]:
+    """A scenario-like unit whose title names no severity (an alert page, a
+    troubleshooting entry): a way out is expected once there is a diagnosis."""
+    findings: list[Finding] = []
+    if section.investigation and not section.options:
         findings.append(
-            Finding(
-                Level.ERROR,
-                NO_SCENARIOS,
-                "",
-                "no scenario section: no heading names a severity ('## SEV-1: <failure>')",
-                line=1,
-                statement=runbook.title,
-                suggestion="write one '## SEV-N: <failure>' section per documented failure",
+            _at(
+                section,
+                MISSING_MITIGATION,
+                f"{section.title!r} says how to diagnose the problem but not what to do "
+                "about it: it has no Mitigation or Resolution part",
+                f"under {section.title!r} add a 'Mitigation' heading with the commands that "
+                "recover",
+                Level.WARNING,
             )
         )
-    known = ", ".join(s.level for s in runbook.severities) or "none (no severity table)"
-    for section in runbook.scenarios:
-        heading = f"## {section.title}"
-
-        def add(kind: str, message: str, suggestion: str, s: Section = section) -> None:
-            findings.append(
-                Finding(
-                    Level.ERROR,
-                    kind,
-                    s.id,
-                    message,
-                    line=s.line,
-                    statement=s.title,
-                    suggestion=suggestion,
-                )
+    if section.severity and runbook.severities and not runbook.severity(section.severity):
+        known = _known(runbook)
+        findings.append(
+            _at(
+                section,
+                UNKNOWN_SEVERITY,
+                f"the page's severity {section.severity!r} is not a level of the severity "
+                f"table (it has: {known})",
+                f"use one of: {known}",
+                Level.WARNING,
             )
+        )
+    return findings
 
-        if not section.symptoms:
-            add(
+
+def _severity_section(runbook: Runbook, section: Section) -> list[Finding]:
+    """A section whose title names a severity: symptoms, investigation, options, and a
+    severity the table defines."""
+    findings: list[Finding] = []
+    heading = f"## {section.title}"
+    if not section.symptoms:
+        findings.append(
+            _at(
+                section,
                 MISSING_SYMPTOMS,
                 f"{section.title!r} lists no symptoms: the on-call engineer cannot tell "
                 "whether this section applies",
                 f"under {heading!r} add '### Symptoms' with a bullet per observable sign",
             )
-        if not section.investigation:
-            where = (
-                "its Investigation heading holds no command"
-                if _has_heading(section, "investigat", "diagnos")
-                else "it has no Investigation part"
-            )
-            add(
+        )
+    if not section.investigation:
+        where = (
+            "its Investigation heading holds no command"
+            if _has_heading(section, "investigat", "diagnos")
+            else "it has no Investigation part"
+        )
+        findings.append(
+            _at(
+                section,
                 MISSING_INVESTIGATION,
                 f"{section.title!r} has no investigation steps: {where}",
                 "add '### Investigation' with the commands that confirm the failure",
             )
-        if not section.options:
-            where = (
-                "its Mitigation heading holds no option"
-                if _has_heading(section, "mitigat", "fix", "cause", "resolution")
-                else "it has no Mitigation part"
-            )
-            add(
+        )
+    if not section.options:
+        where = (
+            "its Mitigation heading holds no option"
+            if _has_heading(section, "mitigat", "fix", "cause", "resolution")
+            else "it has no Mitigation part"
+        )
+        findings.append(
+            _at(
+                section,
                 MISSING_MITIGATION,
                 f"{section.title!r} has no mitigation options: {where}",
                 "add '### Mitigation' with '**Option A: ...**' and the commands that recover",
             )
-        if section.severity and runbook.severity(section.severity) is None:
-            add(
+        )
+    if section.severity and runbook.severity(section.severity) is None:
+        known = _known(runbook)
+        findings.append(
+            _at(
+                section,
                 UNKNOWN_SEVERITY,
                 f"{section.title!r} names severity {section.severity}, which the severity "
                 f"table does not define (it has: {known})",
                 f"add a {section.severity} row to the severity table, or use one of: {known}",
+                # without a table there is nothing it could contradict
+                Level.ERROR if runbook.severities else Level.INFO,
             )
+        )
     return findings
+
+
+def _no_scenarios(runbook: Runbook) -> list[Finding]:
+    """No scenario section: an error where severity levels are defined (the runbook was
+    meant to have SEV sections), a warning where there is no command either."""
+    if runbook.severities:
+        message = (
+            "no scenario section: the runbook defines severity levels, but no heading "
+            "names one ('## SEV-1: <failure>') and none has Symptoms/Diagnosis/Mitigation parts"
+        )
+        level = Level.ERROR
+    elif not any(s.blocks for s in runbook.sections):
+        message = (
+            f"nothing to check: no section describes a problem (Symptoms, Diagnosis, "
+            f"Mitigation) and no code block holds a command (read as a {runbook.shape} page)"
+        )
+        level = Level.WARNING
+    else:
+        return []  # a procedure or a reference page: its commands are checked as they are
+    return [
+        Finding(
+            level,
+            NO_SCENARIOS,
+            "",
+            message,
+            line=1,
+            statement=runbook.title,
+            suggestion="write one section per documented failure, with its symptoms, the "
+            "commands that confirm it and those that recover ('## SEV-N: <failure>' where "
+            "the runbook has severity levels)",
+        )
+    ]
 
 
 def check_parse_warnings(runbook: Runbook) -> list[Finding]:
