@@ -73,8 +73,21 @@ def test_the_journal_holds_the_measured_drill(drill_run: tuple[Path, str]) -> No
     assert {"postgres", "redis", "api"} <= set(env["versions"])
     assert len(env["runbook"]["sections"]) > 10
     [scenario] = journal["scenarios"]
-    assert scenario["verdict"] == "passed"
-    assert scenario["outcome"] == "passed"
+    # the restart recovers by the runbook's own text; what keeps it from `passed` is the
+    # shipped runbook's mis-encoded status templates (acknowledged in the baseline)
+    assert scenario["verdict"] == "runbook-wrong"
+    assert scenario["outcome"] == "xfailed"
+    errors = {f["kind"] for f in scenario["findings"] if f["level"] == "error"}
+    assert errors == {"status-update-unreadable"}
+    assert scenario["recovered_by"] == "runbook"
+    # the stages before investigation: the alert, every section's symptoms, the updates
+    assert scenario["alerting"]["measured"] is True
+    assert scenario["time_to_alert_s"] is not None
+    assert {o["section_id"] for o in scenario["triage"]} >= {"sev-1-api-server-down"}
+    assert [u["stage"] for u in scenario["communication"] if u["posted"]] == [
+        "investigating",
+        "resolved",
+    ]
     names = [e["name"] for e in scenario["events"]]
     for name in ("injected", "symptom", "detected", "mitigating", "recovered", "reverted"):
         assert name in names

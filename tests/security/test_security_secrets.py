@@ -166,8 +166,11 @@ def test_no_planted_secret_reaches_any_output(
         bundles = [p for p in evidence.iterdir() if p.is_dir() and p.name != "audit"]
         assert bundles, "the drills wrote no evidence bundle"
         assert (evidence / "audit" / "secrets-drill.jsonl").exists()
-        # the runbook's own commands ran with the planted credentials
-        assert b"passed" in done.stdout, done.stdout[-6000:].decode(errors="replace")
+        # the runbook's own commands ran with the planted credentials (a drill reached a
+        # verdict: passed, or xfailed on a finding the baseline acknowledges)
+        assert re.search(rb"\d+ (passed|xfailed)", done.stdout), done.stdout[-6000:].decode(
+            errors="replace"
+        )
 
         outputs = [p for p in out.rglob("*") if p.is_file()]
         outputs += [p for p in Path(fresh_stack.endpoints.log_dir).rglob("*") if p.is_file()]
