@@ -1,4 +1,11 @@
-"""The gate's output: a readable table (rich) and the JSON document CI keeps."""
+"""The gate's output: a readable table (rich) and the JSON document CI keeps.
+
+Beside the findings, the JSON lists every step the parser found (`steps`): its line,
+kind, tool, text, and what checked it, read from the checks that ran and the findings
+they made at the step's lines: "sql: stock catalog", "sql: the stack's live schema",
+"sql: not validated: no schema for table orders", "aws: botocore", "curl: the API's
+routes", "diagnostics: run on the stack", "classified only: kubectl", "manual: <why>".
+"""
 
 from __future__ import annotations
 
@@ -9,9 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from runbook_checks.gate import curl_check, sql_check
 from runbook_checks.gate.baseline import render_entry
-from runbook_checks.gate.findings import Level
+from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.gate.locate import Located, runbook_steps
 from runbook_checks.gate.run import GateReport, Result
+from runbook_checks.runbook import classify
+from runbook_checks.runbook.model import Phase, StepKind
 
 JSON_VERSION = 1
 _STYLE = {Level.ERROR: "bold red", Level.WARNING: "yellow", Level.INFO: "dim"}
@@ -52,9 +63,70 @@ def report_json(report: GateReport) -> dict[str, object]:
         "baseline": str(report.baseline.path) if report.baseline.path else None,
         "drift": report.drift.to_json() if report.drift else None,
         "checks": [c.to_json() for c in report.checks],
+        "shape": report.runbook.shape,
+        "steps": step_list(report),
         "duration_s": round(report.duration_s, 3),
         "stack_start_s": round(report.stack_start_s, 3) if report.stack_start_s else None,
     }
+
+
+def step_list(report: GateReport) -> list[dict[str, object]]:
+    """Every step of the runbook, in order, with what checked it."""
+    ran = {c.name for c in report.checks if c.ran}
+    findings = [r.finding for r in report.results]
+    out: list[dict[str, object]] = []
+    for item in runbook_steps(report.runbook):
+        step = item.step
+        at = [f for f in findings if f.line and step.line <= f.line <= item.end_line]
+        out.append(
+            {
+                "line": step.line,
+                "kind": step.kind.value,
+                "tool": step.tool,
+                "text": step.text,
+                "section": item.section.id,
+                "phase": step.phase.value,
+                "checked": checked_by(item, at, ran),
+                "reason": step.manual_reason,
+                "findings": [f.kind for f in at],
+            }
+        )
+    return out
+
+
+def checked_by(item: Located, findings: Sequence[Finding], ran: set[str]) -> str:
+    """What checked the step, given the checks that ran and the findings at its lines."""
+    step = item.step
+    if step.kind is StepKind.SQL:
+        from runbook_checks.steps.sql import sql_source
+
+        source = sql_source(step)
+        if source.manual_reason:
+            return f"manual: {source.manual_reason}"
+        skipped = next((f for f in findings if f.kind == sql_check.NOT_VALIDATED), None)
+        if skipped is not None and ("sql-stock" in ran or "sql-schema" in ran):
+            why = skipped.message.split(": ", 1)[-1]
+            return f"sql: not validated: {why}"
+        if "sql-stock" in ran:
+            return f"sql: {sql_check.STOCK}"
+        if "sql-schema" in ran:
+            return "sql: the stack's live schema"
+        return "sql: syntax only (pglast)"
+    if step.kind is StepKind.AWS:
+        return "aws: botocore"
+    if step.kind is StepKind.HTTP:
+        if any(f.kind == curl_check.EXTERNAL for f in findings) or "curl" not in ran:
+            return "classified only: curl (not the service's API)"
+        return "curl: the API's routes"
+    if step.kind in (StepKind.SHELL, StepKind.PLATFORM):
+        investigated = item.section.is_scenario and step.phase is Phase.INVESTIGATION
+        if "diagnostics" in ran and investigated:
+            return "diagnostics: run on the stack"
+        return f"classified only: {step.tool or step.kind.value}"
+    unknown = step.manual_reason.startswith(classify.UNKNOWN_REASON.format(name=""))
+    if step.tool and step.kind is StepKind.MANUAL and not unknown:
+        return f"classified only: {step.tool}"
+    return f"manual: {step.manual_reason}"
 
 
 def write_json(reports: Sequence[GateReport], path: Path) -> None:

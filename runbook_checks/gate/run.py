@@ -6,6 +6,12 @@ database for the SQL schema, and the whole stack, healthy, for the investigation
 With `offline`, curl lines are checked against the document built in-process and the
 live checks are skipped. The static checks run on a worker thread while the stack
 starts on this one (the stack's processes die with the thread that spawned them).
+
+A runbook whose profile names no stack (another team's, with no twin of its service)
+is checked without one: its SQL is resolved against a stock PostgreSQL's system catalogs
+(`sql_check.check_stock`: pg_stat_activity, pg_locks, settings ... and "no schema for
+table X" for its own tables), its aws lines against botocore, everything else classified
+and reported; no stack is started for it (mode "static").
 """
 
 from __future__ import annotations
@@ -98,7 +104,7 @@ class GateReport:
     stale: tuple[Entry, ...]  # entries of checks that ran, matching nothing
     unchecked: tuple[Entry, ...]  # entries of kinds this run does not produce (drills ...)
     checks: tuple[CheckRun, ...]
-    mode: str  # "live" or "offline"
+    mode: str  # "live", "offline", or "static" (no stack: the profile names none)
     today: dt.date
     drift: Drift | None = None
     duration_s: float = 0.0
@@ -154,6 +160,7 @@ def _static(
     scan: coverage.Scan,
     timer: _Timer,
     today: dt.date,
+    stock: bool = False,
 ) -> _Static:
     findings: list[Finding] = []
     with timer.check("structure", structure.KINDS):
@@ -163,6 +170,12 @@ def _static(
         findings += text.check_text(runbook, lines, today)
     with timer.check("sql-syntax", sql_check.STATIC_KINDS):
         findings += sql_check.check_sql_syntax(steps, "\n".join(lines))
+    if stock:
+        from runbook_checks.gate.stock_catalog import VERSION
+
+        note = f"PostgreSQL {VERSION}'s system catalogs: the profile names no stack"
+        with timer.check("sql-stock", sql_check.STOCK_KINDS, note):
+            findings += sql_check.validate_stock(steps, "\n".join(lines))
     with timer.check("aws", aws_check.KINDS):
         findings += aws_check.check_aws_steps(steps)
     where = str(scan.folder) if scan.folder else "no scenarios folder"
@@ -207,21 +220,26 @@ def run_gate(
     timer = _Timer(clock)
     findings: list[Finding] = []
     stack_start_s: float | None = None
+    # SQL is validated on the stack's live schema only where the profile names the stack
+    # that stands in for the service; else against a stock catalog, and with no stack
+    stock = not profile.stack
+    static_only = options.offline or (stock and stack is None)
 
     live_checks = (
         ("sql-schema", sql_check.LIVE_KINDS),
         ("diagnostics", diagnostics.KINDS),
     )
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-static") as pool:
-        static = pool.submit(_static, options, runbook, lines, steps, scan, timer, today)
-        if options.offline:
+        static = pool.submit(_static, options, runbook, lines, steps, scan, timer, today, stock)
+        if static_only:
             from runbook_checks.gate.openapi import offline_document
 
-            say("offline: static checks only")
-            hosts = _profile(options).hosts_to("api", "api-instance")
+            why = "--offline" if options.offline else "the runbook's profile names no stack"
+            say(f"{why}: static checks only")
+            hosts = profile.hosts_to("api", "api-instance")
             findings += _curl(steps, offline_document(), hosts, timer)
             for name, kinds in live_checks:
-                timer.skipped(name, kinds, "--offline: no stack")
+                timer.skipped(name, kinds, f"{why}: no stack")
             result = static.result()
         else:
             with contextlib.ExitStack() as cleanup:
@@ -229,7 +247,14 @@ def run_gate(
                     stack, stack_start_s = _start_stack(options, clock, say, cleanup)
                 result = static.result()
                 findings += _live(
-                    steps, stack, options, timer, say, findings + result.findings, "\n".join(lines)
+                    steps,
+                    stack,
+                    options,
+                    timer,
+                    say,
+                    findings + result.findings,
+                    "\n".join(lines),
+                    stock,
                 )
     findings = result.findings + findings
     findings = _dedupe(findings)
@@ -243,6 +268,7 @@ def run_gate(
         "structure",
         "text",
         "sql-syntax",
+        "sql-stock",
         "aws",
         "coverage",
         "drift",
@@ -258,7 +284,7 @@ def run_gate(
         stale=stale,
         unchecked=unchecked,
         checks=checks,
-        mode="offline" if options.offline else "live",
+        mode="offline" if options.offline else "static" if static_only else "live",
         today=today,
         drift=result.drift,
         duration_s=clock.monotonic() - started,
@@ -298,18 +324,22 @@ def _live(
     say: Callable[[str], None],
     so_far: list[Finding],
     source: str,
+    stock: bool = False,
 ) -> list[Finding]:
     from runbook_checks.gate.openapi import from_stack
 
     endpoints = stack.endpoints
     hosts = _profile(options).hosts_to("api", "api-instance")
     found = _curl(steps, from_stack(endpoints.api_url), hosts, timer)
-    say("validating SQL against the live schema ...")
-    with (
-        timer.check("sql-schema", sql_check.LIVE_KINDS, "each statement rolled back"),
-        sql_check.SchemaValidator(endpoints.database_url, timeout_s=5.0) as db,
-    ):
-        found += sql_check.validate_sql(steps, db, source)
+    if stock:  # the stack is not the runbook's service: its schema says nothing
+        timer.skipped("sql-schema", sql_check.LIVE_KINDS, "the profile names no stack")
+    else:
+        say("validating SQL against the live schema ...")
+        with (
+            timer.check("sql-schema", sql_check.LIVE_KINDS, "each statement rolled back"),
+            sql_check.SchemaValidator(endpoints.database_url, timeout_s=5.0) as db,
+        ):
+            found += sql_check.validate_sql(steps, db, source)
     say("running the investigation steps on the healthy stack ...")
     with (
         timer.check("diagnostics", diagnostics.KINDS),

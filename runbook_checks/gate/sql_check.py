@@ -27,6 +27,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pglast import ast as pg_ast
+from pglast.enums import SetOperation as SetOp
+from pglast.enums import VariableSetKind as VarSet
+
 from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.gate.locate import Located
 from runbook_checks.gate.placeholders import RoleValues, harmless_values
@@ -687,3 +691,430 @@ def _from_error(
         _suggest(kind, exc, bound.text, db),
         evidence,
     )
+
+
+# -- stock catalog -----------------------------------------------------------------------
+#
+# A runbook whose service has no schema to check on (its profile names no stack) still
+# has SQL worth checking: what it asks of PostgreSQL itself (pg_stat_activity, pg_locks,
+# pg_stat_replication, settings, built-in functions). Each statement is resolved against
+# a stock PostgreSQL's system catalogs (`gate.stock_catalog`, generated from a real
+# server): relations, the columns a query names of them, functions and settings. Only
+# what cannot be anything else is an error (a column a system view does not have, a
+# misspelt catalog, function or setting close to a real one); a table nobody described
+# is "not validated: no schema for table X" (INFO), and so is a name a later version or
+# another extension may have.
+
+STOCK_KINDS = (
+    SYNTAX,
+    UNDEFINED_COLUMN,
+    UNDEFINED_TABLE,
+    UNDEFINED_FUNCTION,
+    UNDEFINED_OBJECT,
+    NOT_VALIDATED,
+)
+STOCK = "stock catalog"
+# newer than the catalog's version: never an error, only "not validated"
+_LATER_RELATIONS = frozenset(
+    {"pg_stat_io", "pg_stat_checkpointer", "pg_wait_events", "pg_aios",
+     "pg_shmem_allocations_numa", "pg_stat_subscription_stats"}
+)  # fmt: skip
+_LATER_FUNCTIONS = frozenset(
+    {"pg_input_is_valid", "pg_input_error_info", "pg_split_walfile_name",
+     "pg_log_standby_snapshot", "pg_sync_replication_slots", "pg_get_wal_summarizer_state",
+     "pg_available_wal_summaries", "pg_wal_summary_contents", "pg_stat_reset_backend_stats",
+     "pg_get_loaded_modules", "pg_numa_available"}
+)  # fmt: skip
+# settings SHOW and SET know that pg_settings does not list
+_HIDDEN_SETTINGS = frozenset({"all", "role", "session_authorization", "is_superuser", "seed"})
+_CATALOG_SCHEMAS = ("pg_catalog", "information_schema")
+
+
+@dataclass(frozen=True)
+class StockProblem:
+    """A name the stock catalog cannot have meant as written."""
+
+    kind: str
+    name: str  # as written, to find its line
+    message: str
+    suggestion: str = ""
+
+
+@dataclass
+class StockResolution:
+    """What resolving one statement against the stock catalog found."""
+
+    problems: list[StockProblem]
+    unresolved: list[str]  # why parts of it could not be checked ("no schema for table X")
+    extensions: list[str]  # the extensions whose relations or functions it uses
+
+
+class _Scope:
+    """The relations a SELECT's FROM makes visible, and its output names."""
+
+    def __init__(self, parent: _Scope | None) -> None:
+        self.parent = parent
+        self.tables: dict[str, tuple[str, tuple[str, ...] | None]] = {}  # alias -> (rel, cols)
+        self.ctes: set[str] = set()
+        self.outputs: set[str] = set()
+        self.open = False  # a FROM item whose columns are not known
+
+    def chain(self) -> Iterator[_Scope]:
+        scope: _Scope | None = self
+        while scope is not None:
+            yield scope
+            scope = scope.parent
+
+    def add(self, alias: str, relation: str, columns: tuple[str, ...] | None) -> None:
+        self.tables[alias] = (relation, columns)
+        if columns is None:
+            self.open = True
+
+
+def _close(name: str, known: Sequence[str] | frozenset[str]) -> list[str]:
+    return difflib.get_close_matches(name, list(known), n=3, cutoff=0.85)
+
+
+def _names(nodes: Sequence[Any] | None) -> list[str]:
+    """The words of a qualified name (`pg_catalog.now`, `t.col`)."""
+    return [n.sval for n in nodes or () if isinstance(n, pg_ast.String) and n.sval]
+
+
+class _StockResolver:
+    def __init__(self) -> None:
+        from runbook_checks.gate import stock_catalog
+
+        self.catalog = stock_catalog
+        self.result = StockResolution([], [], [])
+
+    # -- names ---------------------------------------------------------------------------
+    def _problem(self, kind: str, name: str, message: str, suggestion: str = "") -> None:
+        self.result.problems.append(StockProblem(kind, name, message, suggestion))
+
+    def _unresolved(self, why: str) -> None:
+        if why not in self.result.unresolved:
+            self.result.unresolved.append(why)
+
+    def _extension(self, name: str) -> None:
+        if name not in self.result.extensions:
+            self.result.extensions.append(name)
+
+    def relation(self, node: Any) -> tuple[str, tuple[str, ...] | None]:
+        """The relation a RangeVar names and its columns (None: not known)."""
+        schema, name = node.schemaname, str(node.relname or "")
+        written = f"{schema}.{name}" if schema else name
+        relations = self.catalog.RELATIONS
+        for candidate in (schema,) if schema else ("pg_catalog",):
+            columns = relations.get(f"{candidate}.{name}")
+            if columns is not None:
+                return written, tuple(columns.split())
+        if schema not in _CATALOG_SCHEMAS and name in self.catalog.EXTENSION_RELATIONS:
+            extension, columns = self.catalog.EXTENSION_RELATIONS[name]
+            self._extension(extension)
+            return written, tuple(columns.split())
+        version = self.catalog.VERSION
+        if name in _LATER_RELATIONS:
+            self._unresolved(f"{written} is newer than PostgreSQL {version}'s catalog")
+        elif schema in _CATALOG_SCHEMAS or (schema is None and name.startswith("pg_")):
+            names = [k.split(".", 1)[1] for k in relations if k.startswith(f"{schema or 'pg'}")]
+            close = _close(name, names + list(self.catalog.EXTENSION_RELATIONS))
+            if schema in _CATALOG_SCHEMAS or close:
+                self._problem(
+                    UNDEFINED_TABLE,
+                    name,
+                    f'relation "{written}" does not exist in PostgreSQL {version}\'s '
+                    "system catalogs",
+                    f"did you mean {' or '.join(close)}?" if close else "",
+                )
+            else:
+                self._unresolved(
+                    f"{written} is not a relation of PostgreSQL {version}'s catalog "
+                    "(an extension's?)"
+                )
+        else:
+            self._unresolved(f"no schema for table {written}")
+        return written, None
+
+    def function(self, node: Any) -> None:
+        names = _names(node.funcname)
+        if not names:
+            return
+        name = names[-1]
+        schema = names[-2] if len(names) > 1 else None
+        if schema in (None, "pg_catalog") and name in self.catalog.FUNCTIONS:
+            return
+        if schema != "pg_catalog" and name in self.catalog.EXTENSION_FUNCTIONS:
+            self._extension(self.catalog.EXTENSION_FUNCTIONS[name])
+            return
+        written = ".".join(names)
+        version = self.catalog.VERSION
+        close = [] if name in _LATER_FUNCTIONS else _close(name, self.catalog.FUNCTIONS)
+        if schema in (None, "pg_catalog") and name.startswith("pg_") and close:
+            self._problem(
+                UNDEFINED_FUNCTION,
+                name,
+                f"function {written}() does not exist in PostgreSQL {version}",
+                f"did you mean {' or '.join(close)}?",
+            )
+        else:
+            self._unresolved(f"{written}() is not a built-in function of PostgreSQL {version}")
+
+    def setting(self, name: str | None) -> None:
+        if not name:
+            return
+        lowered = name.lower()
+        if lowered in self.catalog.SETTINGS or lowered in _HIDDEN_SETTINGS:
+            return
+        version = self.catalog.VERSION
+        close = [] if "." in lowered else _close(lowered, self.catalog.SETTINGS)
+        if close:
+            self._problem(
+                UNDEFINED_OBJECT,
+                name,
+                f'unrecognized configuration parameter "{name}" (PostgreSQL {version})',
+                f"did you mean {' or '.join(close)}?",
+            )
+        elif "." in lowered:
+            self._unresolved(f"{name} is a custom or an extension's setting")
+        else:
+            self._unresolved(f"{name} is not a setting of PostgreSQL {version}")
+
+    # -- statements ----------------------------------------------------------------------
+    def statement(self, node: Any) -> None:
+        if isinstance(node, pg_ast.SelectStmt):
+            self.select(node, None)
+        elif isinstance(node, pg_ast.ExplainStmt):
+            self.statement(node.query)
+        elif isinstance(node, pg_ast.VariableShowStmt):
+            self.setting(node.name)
+        elif isinstance(node, pg_ast.VariableSetStmt):
+            if node.kind in (VarSet.VAR_SET_VALUE, VarSet.VAR_SET_DEFAULT, VarSet.VAR_RESET):
+                self.setting(node.name)
+        elif isinstance(node, pg_ast.AlterSystemStmt):
+            self.statement(node.setstmt)
+        elif isinstance(node, pg_ast.DoStmt | pg_ast.CreateFunctionStmt):
+            self._unresolved("the body of a DO block or a function is not checked")
+        else:  # relations and functions only: the columns of DML/DDL are not resolved
+            self.expression(node, _Scope(None), columns=False)
+
+    def select(self, node: Any, parent: _Scope | None) -> None:
+        if node.op != SetOp.SETOP_NONE:
+            self.select(node.larg, parent)
+            self.select(node.rarg, parent)
+            return
+        scope = _Scope(parent)
+        if node.withClause is not None:
+            for cte in node.withClause.ctes or ():
+                scope.ctes.add(str(cte.ctename))
+                self.expression(cte.ctequery, scope)
+        pending: list[Any] = []
+        for item in node.fromClause or ():
+            self.from_item(item, scope, pending)
+        for target in node.targetList or ():
+            if isinstance(target, pg_ast.ResTarget) and target.name:
+                scope.outputs.add(target.name)
+        parts = (
+            node.targetList,
+            node.whereClause,
+            node.groupClause,
+            node.havingClause,
+            node.sortClause,
+            node.windowClause,
+            node.distinctClause,
+            node.limitCount,
+            node.limitOffset,
+            node.valuesLists,
+            pending,
+        )
+        for part in parts:
+            self.expression(part, scope)
+
+    def from_item(self, item: Any, scope: _Scope, pending: list[Any]) -> None:
+        alias = str(getattr(getattr(item, "alias", None), "aliasname", None) or "")
+        renamed = bool(getattr(getattr(item, "alias", None), "colnames", None))
+        if isinstance(item, pg_ast.RangeVar):
+            name = str(item.relname or "")
+            if item.schemaname is None and any(name in s.ctes for s in scope.chain()):
+                scope.add(alias or name, name, None)
+                return
+            relation, columns = self.relation(item)
+            scope.add(alias or name, relation, None if renamed else columns)
+        elif isinstance(item, pg_ast.JoinExpr):
+            self.from_item(item.larg, scope, pending)
+            self.from_item(item.rarg, scope, pending)
+            if item.quals is not None:
+                pending.append(item.quals)
+            if alias:  # the join's own name: its columns are not resolved
+                scope.add(alias, alias, None)
+        elif isinstance(item, pg_ast.RangeSubselect):
+            self.expression(item.subquery, scope)
+            scope.add(alias, alias or "(subquery)", None)
+        else:  # a function in FROM, a sample ...: columns not known
+            self.expression(item, scope)
+            scope.add(alias, alias or "(function)", None)
+
+    def expression(self, node: Any, scope: _Scope, *, columns: bool = True) -> None:
+        if node is None:
+            return
+        if isinstance(node, list | tuple):
+            for item in node:
+                self.expression(item, scope, columns=columns)
+            return
+        if not isinstance(node, pg_ast.Node):
+            return
+        if isinstance(node, pg_ast.SelectStmt):
+            self.select(node, scope)
+            return
+        if isinstance(node, pg_ast.RangeVar):
+            self.relation(node)
+            return
+        if isinstance(node, pg_ast.ColumnRef):
+            if columns:
+                self.column(node, scope)
+            return
+        if isinstance(node, pg_ast.FuncCall):
+            self.function(node)
+        for attribute in getattr(type(node), "__slots__", ()):
+            value = getattr(node, attribute, None)
+            if isinstance(value, pg_ast.Node | list | tuple):
+                self.expression(value, scope, columns=columns)
+
+    def column(self, node: Any, scope: _Scope) -> None:
+        names = _names(node.fields)
+        if not names or isinstance(node.fields[-1], pg_ast.A_Star):
+            return  # `*`, `t.*`
+        if len(names) == 1:
+            self._bare_column(names[0], scope)
+            return
+        alias, name = names[-2], names[-1]
+        for level in scope.chain():
+            if alias in level.tables:
+                relation, known = level.tables[alias]
+                if known is not None and name not in known:
+                    close = _close(name, known) or difflib.get_close_matches(name, known, n=3)
+                    self._problem(
+                        UNDEFINED_COLUMN,
+                        name,
+                        f'column {alias}.{name} does not exist: {relation} has no "{name}"',
+                        f"did you mean {' or '.join(close)}?" if close else "",
+                    )
+                return
+        # not an alias in sight: a schema-qualified name, or a field of a composite
+
+    def _bare_column(self, name: str, scope: _Scope) -> None:
+        candidates: list[str] = []
+        where: list[str] = []
+        for level in scope.chain():
+            if name in level.outputs or name in level.tables:
+                return  # an output name (ORDER BY n), or a whole-row reference
+            for relation, known in level.tables.values():
+                if known is not None and name in known:
+                    return
+                if known is not None:
+                    candidates.extend(known)
+                    where.append(relation)
+            if level.open:
+                return  # it may come from a relation whose columns are not known
+        if not where:
+            return  # no relation at all (SELECT now()): nothing to resolve against
+        close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.6)
+        self._problem(
+            UNDEFINED_COLUMN,
+            name,
+            f'column "{name}" does not exist in {", ".join(dict.fromkeys(where))}',
+            f"did you mean {' or '.join(dict.fromkeys(close))}?" if close else "",
+        )
+
+
+def resolve_stock(statement: str) -> StockResolution:
+    """Resolve one (bound) statement against the stock catalog; a statement that does
+    not parse resolves to nothing (the syntax check reports it)."""
+    from pglast import parse_sql
+    from pglast.parser import ParseError
+
+    resolver = _StockResolver()
+    try:
+        parsed = parse_sql(statement)
+    except ParseError:
+        return resolver.result
+    for raw in parsed:
+        resolver.statement(raw.stmt)
+    return resolver.result
+
+
+def check_stock(steps: Sequence[Located], source: str | None = None) -> list[Checked]:
+    """Every SQL statement of `steps`, in order, each validated against a stock
+    PostgreSQL's system catalogs or reported (never skipped without a word)."""
+    roles = harmless_values()
+    return [
+        _check_stock(text, statement, roles)
+        for text in sql_texts(steps, source)
+        for statement in split_statements(text.sql)
+    ]
+
+
+def validate_stock(steps: Sequence[Located], source: str | None = None) -> list[Finding]:
+    """The findings of `check_stock`."""
+    return [c.finding for c in check_stock(steps, source) if c.finding is not None]
+
+
+def _check_stock(text: SqlText, statement: Statement, roles: RoleValues) -> Checked:
+    written = statement.text
+    start = _statement_offset(text, statement)
+    line = _line_at(text.sql, text.first_line, start)
+
+    def report(finding: Finding) -> Checked:
+        return Checked(text, written, line, finding)
+
+    def not_validated(why: str) -> Checked:
+        message = f"not validated: {why}"
+        return report(_finding(text, Level.INFO, NOT_VALIDATED, written, message, line))
+
+    if written.startswith("\\"):
+        return not_validated("a psql meta-command: psql runs it, the server never sees it")
+    found = candidates(written)
+    chosen: list[Occurrence] = list(found.quoted)
+    if parse_error(written) is not None:
+        problem = syntax_problem(written, roles)
+        if problem is not None:
+            return report(_syntax_finding(text, statement, problem))
+        chosen += found.bare
+    bound = substitute(written, chosen, roles)
+    resolution = resolve_stock(bound.text)
+    # a bare placeholder where a value goes reads as a column (`WHERE pid = PID`): as
+    # the live check binds it when the server knows no such column, it is no problem
+    placeholders = {o.name.lower() for o in found.bare if o not in chosen}
+    resolution.problems = [
+        p
+        for p in resolution.problems
+        if not (p.kind == UNDEFINED_COLUMN and p.name.lower() in placeholders)
+    ]
+    if resolution.problems:
+        first = resolution.problems[0]
+        more = resolution.problems[1:]
+        message = first.message + (f" (and {len(more)} more)" if more else "")
+        evidence = "\n".join(p.message for p in resolution.problems)
+        return report(
+            _finding(
+                text,
+                Level.ERROR,
+                first.kind,
+                written,
+                f"{message} [{STOCK}]",
+                _name_line(text, start, first.name),
+                first.suggestion,
+                evidence,
+            )
+        )
+    if resolution.unresolved:
+        return not_validated("; ".join(resolution.unresolved))
+    extensions = ", ".join(resolution.extensions)
+    sent = STOCK + (f" (with the {extensions} extension)" if extensions else "")
+    return Checked(text, written, line, sent=sent, bound=bound.bound)
+
+
+def _name_line(text: SqlText, start: int, name: str) -> int:
+    """The runbook line of the first occurrence of `name` in the statement at `start`."""
+    pattern = re.compile(rf"(?<![\w\"]){re.escape(name)}(?![\w\"])", re.IGNORECASE)
+    match = pattern.search(text.sql, start)
+    return _line_at(text.sql, text.first_line, match.start() if match else start)
