@@ -239,7 +239,7 @@ def run_gate(
             hosts = profile.hosts_to("api", "api-instance")
             findings += _curl(steps, offline_document(), hosts, timer)
             for name, kinds in live_checks:
-                timer.skipped(name, kinds, f"{why}: no stack")
+                timer.skipped(name, kinds, f"{why}: no stack" if options.offline else why)
             result = static.result()
         else:
             with contextlib.ExitStack() as cleanup:
