@@ -2,7 +2,7 @@
 it answers, path parameters have the right shape, and a route that needs a bearer token
 is sent one (else the twin answers 401).
 
-The runbook's hosts are mapped to the Files API the way the executors map them
+The runbook's hosts are mapped to the API by its profile, the way the executors map them
 (`steps.binding.API_HOSTS`, or the live bindings' hosts); a URL on any other host is
 not the API and is reported as not checked.
 """
@@ -129,7 +129,7 @@ def _check_one(line: CurlLine, routes: ApiRoutes, api_hosts: Collection[str]) ->
             finding(
                 Level.INFO,
                 EXTERNAL,
-                f"not checked: {netloc} is not the Files API (no route document for it)",
+                f"not checked: the profile maps {netloc} to no API (no route document for it)",
                 at=request.url,
             )
         )
@@ -155,7 +155,7 @@ def _check_route(
             finding(
                 Level.ERROR,
                 UNKNOWN_ROUTE,
-                f"{method} {path}: the Files API has no such route (it would answer 404)",
+                f"{method} {path}: the API has no such route (it would answer 404)",
                 suggestion,
                 path,
             )
