@@ -3,7 +3,7 @@ it answers, path parameters have the right shape, and a route that needs a beare
 is sent one (else the twin answers 401).
 
 The runbook's hosts are mapped to the API by its profile, the way the executors map them
-(`steps.binding.API_HOSTS`, or the live bindings' hosts); a URL on any other host is
+(the hosts the profile maps to "api" and "api-instance"); a URL on any other host is
 not the API and is reported as not checked.
 """
 
