@@ -1,0 +1,366 @@
+"""The built wheel, installed into an empty venv, works from a user's own folder.
+
+The wheel is built from a copy of the checkout (what `pip wheel .` packs: pyproject.toml,
+README.md and the packages setuptools finds), installed with its runtime extras
+(`[load,docker]`, never `dev`) into a venv without system site-packages, from a local
+wheelhouse only (`--no-index`). The wheelhouse holds this venv's own versions of the
+runtime requirements (`pip freeze` as constraints); it is made once per lock, under
+~/.cache/runbook-checks/wheelhouse/<hash of the freeze>/, so only its first fill reaches
+the package index. Then, from another folder holding a copy of the runbook and its
+baseline, the installed `runbook-checks` runs the commands that need no stack and no
+scenarios (gate --offline, faults, alerts, verify-evidence) and must answer as the
+checkout does, with no traceback. `drill` needs scenario modules, which the wheel does not
+carry: from the user's folder without a profile it must say so once and exit 2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from runbook_checks.evidence.manifest import write_manifest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+
+REPO = Path(__file__).resolve().parents[2]
+RUNBOOK = REPO / "runbooks" / "files-incident-response.md"
+BASELINE = RUNBOOK.with_name("files-incident-response.baseline.toml")
+RUNTIME_EXTRAS = "load,docker"
+PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+
+
+@dataclass(frozen=True)
+class Installed:
+    venv: Path
+    wheel: Path
+    timings: dict[str, float]
+
+    @property
+    def bin(self) -> Path:
+        return self.venv / "bin"
+
+
+def _run(argv: list[str], *, cwd: Path | None = None, timeout: float = 600) -> str:
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(argv)} exited {done.returncode}:\n{done.stdout[-3000:]}\n"
+            f"{done.stderr[-3000:]}"
+        )
+    return done.stdout
+
+
+def _cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "runbook-checks" / "wheelhouse"
+
+
+def _source_copy(dest: Path) -> Path:
+    """What `pip wheel .` packs, without the checkout's build/ and egg-info."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    dest.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, dest / name)
+    packages = [p for p in REPO.iterdir() if p.is_dir() and any(p.match(pat) for pat in patterns)]
+    assert {p.name for p in packages} >= {"runbook_checks", "files_api"}
+    for package in packages:
+        shutil.copytree(
+            package, dest / package.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    return dest
+
+
+def _build_wheel(root: Path) -> Path:
+    dist = root / "dist"
+    _run([*PIP, "wheel", "-q", "--no-deps", "-w", str(dist), str(_source_copy(root / "src"))])
+    (wheel,) = dist.glob("runbook_checks-*.whl")
+    return wheel
+
+
+def _wheelhouse(wheel: Path) -> Path:
+    """Wheels of the runtime requirements at this venv's versions, cached per lock and
+    runtime requirements."""
+    freeze = _run([*PIP, "freeze", "--exclude-editable"])
+    lock = "\n".join(
+        line
+        for line in freeze.splitlines()
+        if not re.match(r"runbook[-_]checks\b", line) and " @ " not in line  # no direct URLs
+    )
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [*project["dependencies"]]
+    for extra in RUNTIME_EXTRAS.split(","):
+        wanted += project["optional-dependencies"][extra]
+    # the lock and what the wheel asks for: a new requirement means a new wheelhouse
+    key = hashlib.sha256(
+        f"{sys.version}\n{sys.platform}\n{sorted(wanted)}\n{lock}".encode()
+    ).hexdigest()[:16]
+    house = _cache_root() / key
+    if (house / ".complete").exists():
+        (house / ".complete").touch()  # in use: kept by the pruning below
+        return house
+    house.parent.mkdir(parents=True, exist_ok=True)
+    filling = Path(f"{house}.{os.getpid()}.partial")
+    constraints = Path(f"{house}.{os.getpid()}.txt")
+    constraints.write_text(lock + "\n", encoding="utf-8")
+    try:
+        target = f"{wheel}[{RUNTIME_EXTRAS}]"
+        _run([*PIP, "wheel", "-q", "-w", str(filling), "-c", str(constraints), target])
+        for own in filling.glob("runbook_checks-*.whl"):
+            own.unlink()  # the wheel under test is always the fresh one
+        (filling / ".complete").write_text(lock + "\n", encoding="utf-8")
+        filling.rename(house)
+    except OSError:
+        if not (house / ".complete").exists():
+            raise
+        shutil.rmtree(filling, ignore_errors=True)  # another run filled it first
+    finally:
+        constraints.unlink(missing_ok=True)
+        shutil.rmtree(filling, ignore_errors=True)  # a failed fill leaves nothing half-made
+    _prune(house)
+    return house
+
+
+def _prune(keep: Path, days: float = 14) -> None:
+    """Wheelhouses of older locks, unused for `days`, go (each is ~100 MB)."""
+    for other in keep.parent.iterdir():
+        marker = other / ".complete"
+        if (
+            other != keep
+            and marker.exists()
+            and time.time() - marker.stat().st_mtime > days * 86400
+        ):
+            shutil.rmtree(other, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    root = tmp_path_factory.mktemp("wheel")
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    wheel = _build_wheel(root)
+    timings["build"] = time.monotonic() - started
+    started = time.monotonic()
+    house = _wheelhouse(wheel)
+    timings["wheelhouse"] = time.monotonic() - started
+    started = time.monotonic()
+    venv = root / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    _run(
+        [
+            *PIP,
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-compile",
+            "--no-index",
+            "--find-links",
+            str(house),
+            f"{wheel}[{RUNTIME_EXTRAS}]",
+        ]
+    )
+    timings["install"] = time.monotonic() - started
+    print(
+        "installed wheel: "
+        + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()),
+        file=sys.stderr,
+    )
+    return Installed(venv, wheel, timings)
+
+
+@pytest.fixture
+def userdir(tmp_path: Path) -> Path:
+    """A user's own folder: a copy of the runbook and its baseline, nothing else."""
+    folder = tmp_path / "userdir"
+    folder.mkdir()
+    shutil.copy2(RUNBOOK, folder / "runbook.md")
+    shutil.copy2(BASELINE, folder / "runbook.baseline.toml")
+    return folder
+
+
+def _clean_env(bin_dir: Path) -> dict[str, str]:
+    """The user's shell: this venv on PATH, nothing of the checkout's."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP"}
+        and not key.startswith(("PYTEST_", "RUNBOOK_CHECKS_"))
+    }
+    env["PATH"] = os.pathsep.join([str(bin_dir), "/usr/local/bin", "/usr/bin", "/bin"])
+    return env
+
+
+@dataclass(frozen=True)
+class Answer:
+    code: int
+    out: str
+    err: str
+
+
+def as_user(installed: Installed, cwd: Path, *args: str) -> Answer:
+    """`runbook-checks ARGS` of the installed wheel, run in the user's folder."""
+    done = subprocess.run(
+        [str(installed.bin / "runbook-checks"), *args],
+        cwd=cwd,
+        env=_clean_env(installed.bin),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return Answer(done.returncode, done.stdout, done.stderr)
+
+
+def from_checkout(cwd: Path, *args: str) -> Answer:
+    """The same command run by the checkout's code (the dev venv), in the same folder."""
+    done = subprocess.run(
+        [sys.executable, "-m", "runbook_checks.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return Answer(done.returncode, done.stdout, done.stderr)
+
+
+# -- the install itself ---------------------------------------------------------------------
+
+
+def test_the_installed_copy_is_the_wheel_and_has_no_dev_extra(installed: Installed) -> None:
+    probe = (
+        "import importlib.util, runbook_checks, files_api;"
+        "print(runbook_checks.__file__); print(files_api.__file__);"
+        "print([m for m in ('respx', 'mypy', 'mypy_boto3_s3', 'schemathesis', 'ruff') "
+        "if importlib.util.find_spec(m)])"
+    )
+    out = _run([str(installed.bin / "python"), "-c", probe], cwd=installed.venv.parent)
+    lines = out.splitlines()
+    site = installed.venv / "lib"
+    assert Path(lines[0]).is_relative_to(site), lines[0]
+    assert Path(lines[1]).is_relative_to(site), lines[1]
+    assert lines[2] == "[]", f"dev-only packages in a runtime install: {lines[2]}"
+    migrations = Path(lines[1]).parent / "migrations"
+    assert sorted(migrations.glob("*.sql")), "the Files twin's migrations are not packaged"
+
+
+def test_version_and_the_pytest_plugin(installed: Installed, userdir: Path) -> None:
+    version = as_user(installed, userdir, "--version")
+    assert version.code == 0
+    assert re.fullmatch(r"runbook-checks \S+\n", version.out)
+    done = subprocess.run(
+        [str(installed.bin / "python"), "-m", "pytest", "--help"],
+        cwd=userdir,
+        env=_clean_env(installed.bin),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--runbook" in done.stdout  # the pytest11 entry point registered the plugin
+
+
+# -- the commands, from the user's folder ---------------------------------------------------
+
+
+def _finding_keys(document: dict[str, object]) -> list[tuple[object, ...]]:
+    findings = document["findings"]
+    assert isinstance(findings, list)
+    return sorted(
+        (f["kind"], f["section_id"], f["line"], f["level"], f["acknowledged"]) for f in findings
+    )
+
+
+def test_gate_offline_answers_as_the_checkout_does(installed: Installed, userdir: Path) -> None:
+    gate = as_user(installed, userdir, "gate", "runbook.md", "--offline", "--json", "gate.json")
+    # the shipped runbook's errors are all acknowledged in its baseline: the gate passes
+    assert gate.code == 0, gate.out[-2000:] + gate.err[-2000:]
+    assert "PASSED: no new errors (exit 0)" in gate.out
+    document = json.loads((userdir / "gate.json").read_text(encoding="utf-8"))
+    assert document["exit_code"] == 0
+    assert document["mode"] == "offline"
+    assert Path(document["runbook"]).name == "runbook.md"
+    assert document["findings"], "the shipped runbook has findings; none were reported"
+    (userdir / "gate.json").rename(userdir / "installed.json")
+    checkout = from_checkout(userdir, "gate", "runbook.md", "--offline", "--json", "gate.json")
+    assert checkout.code == gate.code
+    expected = json.loads((userdir / "gate.json").read_text(encoding="utf-8"))
+    assert _finding_keys(document) == _finding_keys(expected)
+
+
+def test_gate_without_the_baseline_fails_on_the_new_errors(
+    installed: Installed, userdir: Path
+) -> None:
+    (userdir / "runbook.baseline.toml").unlink()
+    gate = as_user(installed, userdir, "gate", "runbook.md", "--offline", "--json", "gate.json")
+    assert gate.code == 1
+    document = json.loads((userdir / "gate.json").read_text(encoding="utf-8"))
+    assert document["exit_code"] == 1
+    assert any(f["new"] and f["level"] == "error" for f in document["findings"])
+
+
+def test_gate_of_a_missing_runbook_exits_2_with_one_message(
+    installed: Installed, userdir: Path
+) -> None:
+    gate = as_user(installed, userdir, "gate", "nowhere.md", "--offline")
+    assert gate.code == 2
+    assert "nowhere.md" in gate.err
+
+
+def test_faults_lists_the_catalogue(installed: Installed, userdir: Path) -> None:
+    listed = as_user(installed, userdir, "faults")
+    assert listed.code == 0
+    assert "process-kill" in listed.out
+    assert listed.out == from_checkout(userdir, "faults").out
+
+
+def test_alerts_writes_the_rules(installed: Installed, userdir: Path) -> None:
+    made = as_user(installed, userdir, "alerts", "runbook.md", "--out", "rules.yml")
+    assert made.code == 0, made.err
+    rules = yaml.safe_load((userdir / "rules.yml").read_text(encoding="utf-8"))
+    names = [rule["alert"] for group in rules["groups"] for rule in group["rules"]]
+    assert names, "no alert rule derived from the runbook's symptoms"
+    checkout = from_checkout(userdir, "alerts", "runbook.md")
+    assert checkout.code == 0
+    assert yaml.safe_load(checkout.out) == rules
+
+
+@pytest.fixture
+def evidence(userdir: Path) -> Path:
+    folder = userdir / "evidence" / "20261205T000000Z-abcdef"
+    folder.mkdir(parents=True)
+    (folder / "report.md").write_text("# a drill\n", encoding="utf-8")
+    (folder / "journal.json").write_text('{"runs": []}\n', encoding="utf-8")
+    write_manifest(folder)
+    return folder
+
+
+def test_verify_evidence(installed: Installed, userdir: Path, evidence: Path) -> None:
+    intact = as_user(installed, userdir, "verify-evidence", str(evidence))
+    assert intact.code == 0, intact.out
+    assert "2 file(s) match manifest.json; unaltered." in intact.out
+    (evidence / "report.md").write_text("# a drill, edited\n", encoding="utf-8")
+    altered = as_user(installed, userdir, "verify-evidence", str(evidence))
+    assert altered.code == 1
+    assert "altered: report.md" in altered.out
+
+
+def test_drill_without_scenarios_says_so_once(installed: Installed, userdir: Path) -> None:
+    """The wheel carries no scenario modules (they are found beside the runbook, through its
+    profile): from a folder without one, drill stops before any stack, with one message."""
+    drill = as_user(installed, userdir, "drill", "--runbook", "runbook.md")
+    assert drill.code == 2, drill.out[-2000:] + drill.err[-2000:]
+    assert "scenarios" in drill.out + drill.err
+    assert not list((userdir).glob("evidence*")), "a drill that could not run left evidence"
