@@ -73,7 +73,10 @@ need_deb=()
 command -v redis-server >/dev/null 2>&1 || need_deb+=(redis-server)
 ls "$PG_LIB"/*/bin/initdb >/dev/null 2>&1 || command -v pg_config >/dev/null 2>&1 \
   || need_deb+=(postgresql postgresql-contrib)
-command -v runuser >/dev/null 2>&1 || need_deb+=(util-linux)
+# runuser runs tools as the postgres user, which only root does (not on a user's PATH)
+if [ "$(id -u)" = 0 ]; then
+  command -v runuser >/dev/null 2>&1 || need_deb+=(util-linux)
+fi
 # A new venv needs ensurepip, which Debian ships apart (python3-venv).
 if [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1; then
   need_deb+=(python3-venv)
