@@ -10,7 +10,9 @@ the package index. Then, from another folder holding a copy of the runbook and i
 baseline, the installed `runbook-checks` runs the commands that need no stack and no
 scenarios (gate --offline, faults, alerts, verify-evidence) and must answer as the
 checkout does, with no traceback. `drill` needs scenario modules, which the wheel does not
-carry: from the user's folder without a profile it must say so once and exit 2.
+carry: from the user's folder without a profile it must say so once and exit 2; with the
+Files profile naming the checkout's scenarios it collects every one of them (collection
+only: no stack), as the checkout does.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = REPO / "runbooks" / "files-incident-response.md"
 BASELINE = RUNBOOK.with_name("files-incident-response.baseline.toml")
+PROFILE = RUNBOOK.with_name("files-incident-response.runbook-checks.toml")
 RUNTIME_EXTRAS = "load,docker"
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
 
@@ -364,3 +367,24 @@ def test_drill_without_scenarios_says_so_once(installed: Installed, userdir: Pat
     assert drill.code == 2, drill.out[-2000:] + drill.err[-2000:]
     assert "scenarios" in drill.out + drill.err
     assert not list((userdir).glob("evidence*")), "a drill that could not run left evidence"
+
+
+def test_drill_collects_the_scenarios_its_profile_names(
+    installed: Installed, userdir: Path
+) -> None:
+    """Every scenario module imports in a runtime install (no dev-only package), and the
+    installed drill finds them through the profile beside the user's runbook."""
+    text = PROFILE.read_text(encoding="utf-8")
+    pointed = re.sub(
+        r'^scenarios = "[^"]*"', f'scenarios = "{REPO / "scenarios"}"', text, flags=re.M
+    )
+    assert pointed != text, "the Files profile no longer names its scenarios folder"
+    (userdir / "runbook.runbook-checks.toml").write_text(pointed, encoding="utf-8")
+    args = ("drill", "--runbook", "runbook.md", "--", "--collect-only", "-q")
+    drill = as_user(installed, userdir, *args)
+    assert drill.code == 0, drill.out[-3000:] + drill.err[-3000:]
+    collected = re.findall(r"^(scenarios/\S+\.py): (\d+)$", drill.out, flags=re.M)
+    assert collected, drill.out[-3000:]
+    assert collected == re.findall(
+        r"^(scenarios/\S+\.py): (\d+)$", from_checkout(userdir, *args).out, flags=re.M
+    )
