@@ -27,9 +27,12 @@ STATE_FILE = "state.json"
 
 
 def work_root() -> Path:
-    root = (
-        Path(os.environ.get("RUNBOOK_CHECKS_WORK_ROOT", tempfile.gettempdir())) / "runbook-checks"
-    )
+    """The folder of this user's stack folders: runbook-checks for root, and
+    runbook-checks-UID for anyone else (one user's leftovers are never another's to
+    sweep, and root's folder is not writable by others)."""
+    uid = os.getuid()
+    name = "runbook-checks" if uid == 0 else f"runbook-checks-{uid}"
+    root = Path(os.environ.get("RUNBOOK_CHECKS_WORK_ROOT", tempfile.gettempdir())) / name
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)  # the postgres user must traverse it
     return root

@@ -3,6 +3,8 @@ ports; any other start failure is raised at once (no servers)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from runbook_checks.errors import ComponentFailed
@@ -51,3 +53,15 @@ def test_other_failures_and_the_last_attempt_are_raised() -> None:
     with pytest.raises(ComponentFailed, match="Address already in use"):
         start_with_retry(make, attempts=3)  # type: ignore[arg-type]
     assert len(made) == 3
+
+
+def test_each_user_has_a_work_root_of_their_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runbook_checks.stack.leftovers import work_root
+
+    monkeypatch.setenv("RUNBOOK_CHECKS_WORK_ROOT", str(tmp_path))
+    monkeypatch.setattr("os.getuid", lambda: 0)
+    assert work_root() == tmp_path / "runbook-checks"
+    monkeypatch.setattr("os.getuid", lambda: 1000)
+    assert work_root() == tmp_path / "runbook-checks-1000"
