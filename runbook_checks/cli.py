@@ -104,7 +104,6 @@ def cmd_drill(args: argparse.Namespace) -> int:
     import pytest
 
     from runbook_checks.profile import find_profile
-
     from runbook_checks.runbook.parser import parse_runbook
 
     config = _config(args)
