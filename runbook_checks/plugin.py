@@ -240,7 +240,10 @@ def fresh_stack(stack: Stack, request: pytest.FixtureRequest) -> Stack:
     for marker in request.node.iter_markers("needs"):
         missing = [c for c in marker.args if c not in stack.capabilities]
         if missing:
-            pytest.skip(f"the {stack.backend} backend cannot {', '.join(map(str, missing))}")
+            from runbook_checks.stack.base import Capability
+
+            abilities = ", ".join(Capability(c).ability for c in missing)
+            pytest.skip(f"the {stack.backend} backend cannot {abilities}")
     stack.reset_data()
     return stack
 

@@ -36,6 +36,24 @@ class Capability(enum.StrEnum):
     REPLICA = "replica"  # can start a streaming replica of postgres
     RECONFIGURE = "reconfigure"  # can restart the API with other settings (pool, release)
 
+    @property
+    def ability(self) -> str:
+        """What a backend without it cannot do, in words ("the local backend cannot ...")."""
+        return _ABILITY[self]
+
+
+_ABILITY = {
+    Capability.KILL: "kill a component",
+    Capability.STOP: "stop and start a component",
+    Capability.PAUSE: "freeze a component",
+    Capability.RESTART: "restart a component",
+    Capability.DISK: "give the database a size-limited disk (a tmpfs mount needs root)",
+    Capability.PROXY: "put a fault proxy between the API and its dependencies",
+    Capability.DATA: "reach the database, bucket and cache directly",
+    Capability.REPLICA: "start a streaming replica of the database",
+    Capability.RECONFIGURE: "restart the API with other settings",
+}
+
 
 COMPONENTS = ("postgres", "object_store", "redis", "api", "aws")
 

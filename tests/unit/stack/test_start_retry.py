@@ -65,3 +65,11 @@ def test_each_user_has_a_work_root_of_their_own(
     assert work_root() == tmp_path / "runbook-checks"
     monkeypatch.setattr("os.getuid", lambda: 1000)
     assert work_root() == tmp_path / "runbook-checks-1000"
+
+
+def test_every_capability_says_what_a_backend_without_it_cannot_do() -> None:
+    from runbook_checks.stack.base import Capability
+
+    for capability in Capability:
+        assert capability.ability, capability
+    assert "root" in Capability.DISK.ability  # why a non-root run skips the disk-full drill
