@@ -182,7 +182,6 @@ def cmd_gameday(args: argparse.Namespace) -> int:
 def cmd_alerts(args: argparse.Namespace) -> int:
     import tempfile
 
-    from runbook_checks.errors import UsageError
     from runbook_checks.monitor import promtool
     from runbook_checks.monitor.probes import symptom_probes
     from runbook_checks.monitor.rules import derive_rules, parse_duration, rule_tests

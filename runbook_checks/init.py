@@ -11,9 +11,9 @@ drills yet. No test stubs are generated: a drill that says nothing is worse than
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -52,7 +52,7 @@ class Inventory:
     processes: dict[str, int] = field(default_factory=dict)
     paths: dict[str, int] = field(default_factory=dict)
     status_pages: dict[str, int] = field(default_factory=dict)  # provider -> line
-    pages: dict[str, int] = field(default_factory=dict)  # status page hosts
+    pages: dict[str, str] = field(default_factory=dict)  # provider -> its status page host
 
     def note(self, table: dict[str, int], name: str, line: int) -> None:
         if name and name not in table:
@@ -84,8 +84,9 @@ def _scan(item: Located, found: Inventory) -> None:
         for match in _URL.finditer(text):
             host = urlsplit(f"http://{match.group(1)}").netloc
             if host.startswith("status."):  # a provider's page, not the service's host
-                found.note(found.status_pages, host.split(".")[1], line)
-                found.note(found.pages, host, line)
+                provider = host.split(".")[1]
+                found.note(found.status_pages, provider, line)
+                found.pages.setdefault(provider, host)
                 continue
             found.note(found.hosts, host, line)
     if step.host:
@@ -182,27 +183,16 @@ def render(runbook: Runbook, found: Inventory, existing: Profile) -> str:
             "a folder the commands read -> COMPONENT:logs or COMPONENT:data", _KNOWN_PATHS,
         ),
         *block(
-            "status pages", "status_pages", {p: n for p, n in found.status_pages.items()},
+            "status pages", "status_pages", found.status_pages,
             "a provider's status page (answered in-process, never fetched) -> its host",
+            found.pages,
         ),
     ]  # fmt: skip
-    text = "\n".join(lines).rstrip() + "\n"
-    # a status page maps to its own host: fill what the runbook wrote
-    for provider in found.status_pages:
-        host = next(h for h in found.pages if h.startswith(f"status.{provider}."))
-        text = text.replace(
-            f"{_key(provider)} = {_string(TO_BE_MAPPED)}", f"{_key(provider)} = {_string(host)}"
-        )
-    return text
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _relative(path: Path, start: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(start.resolve()))
-    except ValueError:
-        import os
-
-        return os.path.relpath(path.resolve(), start.resolve())
+    return os.path.relpath(path.resolve(), start.resolve())
 
 
 def _key(name: str) -> str:
@@ -278,9 +268,3 @@ def cmd_init(args: argparse.Namespace) -> int:
     )
     print(summary)
     return 0
-
-
-def names(found: Inventory) -> Iterable[str]:
-    """Every name of the inventory (for tests and messages)."""
-    for table in (found.hosts, found.placeholders, found.services, found.processes, found.paths):
-        yield from table

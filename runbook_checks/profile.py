@@ -228,7 +228,7 @@ def _check_targets(profile: Profile, where: str) -> None:
     def bad(section: str, name: str, target: str, allowed: str) -> UsageError:
         return UsageError(
             f"{where}{section}.{name}: {target!r} is not something the stack has",
-            hint=f"map it to one of {allowed}, or \"{TO_BE_MAPPED}\"",
+            hint=f'map it to one of {allowed}, or "{TO_BE_MAPPED}"',
         )
 
     components = ", ".join(COMPONENT_TARGETS)

@@ -172,6 +172,9 @@ class IncidentWatch:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.finished_mono: float | None = None
+        # the impact while nobody acted: measured once the watch stops (a later query
+        # would count what the mitigation did too)
+        self.measured: MeasuredImpact | None = None
 
     # -- before the fault ----------------------------------------------------------------
     def settle(self, timeout_s: float) -> None:
@@ -387,6 +390,11 @@ class IncidentWatch:
             if not left or self.clock.monotonic() >= deadline:
                 return left
             self.clock.sleep(0.5)
+
+    def measure(self) -> MeasuredImpact:
+        """Measure the impact now (right after `finish`) and keep it in `measured`."""
+        self.measured = self.impact(0)
+        return self.measured
 
     def impact(self, lost_writes: int) -> MeasuredImpact:
         """What the failure did from the injection until the watch finished (nobody had

@@ -591,7 +591,7 @@ class Drill:
         result = ctx.result
         alerting = result.alerting = watch.alerting()
         result.triage = watch.observations()
-        ctx.scratch["impact"] = watch.impact(0)
+        measured = watch.measure()
         if alerting.measured:
             ctx.event(
                 "alerted" if alerting.alerts else "no-alert",
@@ -600,7 +600,7 @@ class Drill:
                     for a in alerting.alerts
                 ),
             )
-            self._alert_findings(alerting, ctx)
+            self._alert_findings(alerting, ctx, measured)
         titles = {s.id: s.title for s in self.runbook.sections}
         for issue in triage_issues(self.section.id, result.triage, titles):
             ctx.finding(
@@ -613,13 +613,11 @@ class Drill:
                 line=issue.line,
             )
 
-    def _alert_findings(self, alerting: Alerting, ctx: DrillContext) -> None:
-        measured = ctx.scratch.get("impact")
+    def _alert_findings(
+        self, alerting: Alerting, ctx: DrillContext, measured: MeasuredImpact
+    ) -> None:
         issue = alert_issue(
-            alerting,
-            self.section.id,
-            self.runbook.severity(self.section.severity or ""),
-            measured if isinstance(measured, MeasuredImpact) else None,
+            alerting, self.section.id, self.runbook.severity(self.section.severity or ""), measured
         )
         if issue is not None:
             ctx.finding(
@@ -655,8 +653,8 @@ class Drill:
                     "(a rate over a short window), so it resolves with the service",
                     cause="alert: " + ",".join(left),
                 )
-        measured = ctx.scratch.get("impact")
-        if not isinstance(measured, MeasuredImpact):
+        measured = watch.measured
+        if measured is None:
             return
         lost = len(result.ledger.lost) if result.ledger is not None else 0
         measured = dataclasses.replace(measured, lost_writes=lost)

@@ -206,13 +206,14 @@ def _symptoms_never_seen(trends: Sequence[ScenarioTrend]) -> list[SymptomGap]:
                 runs[key] = runs.get(key, 0) + 1
                 ever[key] = ever.get(key, False) or o.observed
                 last[key] = (o.symptom, o.detail)
-    return [
-        SymptomGap(section, titles.get(section, section), line, *last[key][:1], runs[key],
-                   last[key][1])
-        for key in sorted(runs)
-        if not ever[key]
-        for section, line in [key]
-    ]  # fmt: skip
+    gaps = []
+    for key in sorted(runs):
+        if not ever[key]:
+            (section, line), (symptom, detail) = key, last[key]
+            gaps.append(
+                SymptomGap(section, titles.get(section, section), line, symptom, runs[key], detail)
+            )
+    return gaps
 
 
 @dataclass

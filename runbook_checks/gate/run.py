@@ -17,6 +17,7 @@ and reported; no stack is started for it (mode "static").
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -212,9 +213,11 @@ def run_gate(
     lines = read_source(options.runbook).lines
     baseline = load_baseline(options.baseline, runbook=options.runbook)
     steps = runbook_steps(runbook)
+    # the runbook's profile, read once: everything below uses options.profile
+    profile = options.profile if options.profile is not None else find_profile(options.runbook)
+    options = dataclasses.replace(options, profile=profile)
     # the scenarios that drill this runbook: named on the command line, else by its
     # profile; a runbook without a profile has none (never another runbook's)
-    profile = _profile(options)
     folder = options.scenarios or profile.scenarios
     scan = coverage.scan_scenarios(folder) if folder else coverage.Scan()
     timer = _Timer(clock)
@@ -293,7 +296,9 @@ def run_gate(
 
 
 def _profile(options: GateOptions) -> Profile:
-    return options.profile if options.profile is not None else find_profile(options.runbook)
+    """The profile `run_gate` resolved (it puts it in the options it passes on)."""
+    assert options.profile is not None, "run_gate resolves the profile first"
+    return options.profile
 
 
 def _start_stack(
