@@ -9,21 +9,27 @@ Inputs are the pool samples (`pool.PoolSample`, a few per second) and locust's h
   (`waiting > 0`), or a request giving up (`db_pool_timeouts_total` went up);
 - **stages**: per stretch of constant user count, requests/s and the pool's mean and
   peak use, so the table shows the step at which it breaks;
-- **needed pool**, by Little's law, L = λW: in the stages where the pool was not
-  saturated, W (connection-seconds per request) = mean in_use / requests per second,
-  and requests per second per user; at `u` users the mean number of connections busy is
-  L = (requests/s per user) * u * W. (A stage counts as unsaturated here when no
-  request waited for a connection: all of them lent out with nobody waiting does not
-  distort W or the request rate.) Busy connections of independent requests are
-  close to Poisson-distributed (an M/G/inf system), so the pool that covers 99% of
-  instants is the 0.99 quantile of Poisson(L). A margin (default 25%) on top.
-  When no stage ran unsaturated, W cannot be measured (requests queued for the pool, so
-  their time includes waiting); the fallback is the observed peak of in_use + waiting,
-  an upper bound, and the report says so.
+- **needed pool**, by Little's law (L = λW) applied to what the pool itself shows, so
+  that the figure does not depend on the pool it was measured with:
+  - W, how long a request holds a connection: the mean connections lent out over the
+    requests per second (`in_use / rps`). Only lent-out connections count, never the
+    requests queued for one, so W is the same whether the pool was ample or saturated.
+  - the share of users that hold a connection: a closed workload's user (locust's) is
+    either thinking, holding a connection, doing other work, or waiting for one. The
+    waiting ones (Little's law on the queue: `db_pool_waiting`) would have held one with
+    an adequate pool after the same think time, so per user not waiting, `in_use /
+    (users - waiting)` connections are busy; at `u` users with an ample pool
+    L = u * in_use / (users - waiting). With no queue it is simply in_use / users.
+  Busy connections of independent requests are close to Poisson-distributed (an M/G/inf
+  system), so the pool that covers 99% of instants is the 0.99 quantile of Poisson(L). A
+  margin (default 25%) on top. Only when no stage has a user not waiting is the figure
+  the observed peak of in_use + waiting, an upper bound, and the report says so.
 
 Assumptions the report states: W does not grow with load (true while the database
-itself is not the bottleneck), and requests/s grow in proportion to users (a closed
-workload with think time, as locust's users are).
+itself is not the bottleneck), and a user's think time does not depend on how long it
+waited (locust's `wait_time`). Requests that gave up waiting (`db_pool_timeouts_total`)
+went back to their users early, so a stage with timeouts slightly understates the share;
+the report notes it.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class StageLoad:
     samples: int
     rps: float | None
     mean_in_use: float
+    mean_waiting: float
     peak_in_use: int
     peak_waiting: int
     timeouts: int
@@ -84,7 +91,7 @@ class Saturation:
 @dataclass(frozen=True)
 class Projection:
     users: int
-    busy_connections: float  # L: mean connections busy at this many users
+    busy_connections: float  # L: mean connections busy at this many users, ample pool
     needed: int  # the quantile of Poisson(L)
     recommended: int  # with the margin
 
@@ -96,7 +103,7 @@ class Headroom:
     stages: tuple[StageLoad, ...]
     saturation: Saturation | None
     hold_ms_per_request: float | None  # W
-    rps_per_user: float | None
+    rps_per_user: float | None  # the request rate per user with an ample pool
     peak_users: int | None
     observed_peak_demand: int | None  # max(in_use + waiting)
     needed: int | None
@@ -213,40 +220,53 @@ def compute_headroom(
     observed_peak = max((s.demand for s in pool if s.demand is not None), default=None)
     notes: list[str] = []
 
-    unsaturated = [s for s in stages if not s.queued and s.rps and s.users > 0]
+    measured = [s for s in stages if s.rps and s.users > 0 and s.users - s.mean_waiting > 0]
     hold_s = rps_per_user = None
     projections: tuple[Projection, ...] = ()
     needed: int | None = None
-    if unsaturated:
-        weight = [s.samples for s in unsaturated]
-        busy = sum(s.mean_in_use * w for s, w in zip(unsaturated, weight, strict=True))
-        rate = sum((s.rps or 0.0) * w for s, w in zip(unsaturated, weight, strict=True))
-        users = sum(s.users * w for s, w in zip(unsaturated, weight, strict=True))
-        hold_s, rps_per_user = busy / rate, rate / users
+    if measured:
+        weight = [s.samples for s in measured]
+        in_use = sum(s.mean_in_use * w for s, w in zip(measured, weight, strict=True))
+        rate = sum((s.rps or 0.0) * w for s, w in zip(measured, weight, strict=True))
+        free = sum((s.users - s.mean_waiting) * w for s, w in zip(measured, weight, strict=True))
+        hold_s, busy_per_user = in_use / rate, in_use / free
+        rps_per_user = busy_per_user / hold_s if hold_s > 0 else None
         top = peak_users or max(s.users for s in stages)
         projections = tuple(
-            _project(round(top * g), rps_per_user, hold_s, quantile, margin) for g in GROWTH
+            _project(round(top * g), busy_per_user, quantile, margin) for g in GROWTH
         )
         needed = projections[0].needed
+        queued = [s for s in measured if s.queued]
         basis = (
-            f"Little's law from {len(unsaturated)} unsaturated stage(s): each request "
-            f"holds a connection {hold_s * 1000:.1f} ms on average, "
-            f"{rps_per_user:.2f} requests/s per user; at {top} users "
-            f"L = {projections[0].busy_connections:.1f} busy connections, "
-            f"p{quantile * 100:g} of Poisson(L) = {needed}"
+            f"Little's law on the pool's samples from {len(measured)} stage(s): each "
+            f"request holds a connection {hold_s * 1000:.1f} ms on average; "
+            f"{busy_per_user:.3f} connections busy per user not waiting for one"
+            + (
+                f" ({len(queued)} of the stages queued for the pool: their waiting "
+                "users are counted as they would be with an ample pool)"
+                if queued
+                else ""
+            )
+            + f"; at {top} users L = {projections[0].busy_connections:.1f} busy "
+            f"connections, p{quantile * 100:g} of Poisson(L) = {needed}"
         )
-        if peak_users and max(s.users for s in unsaturated) < peak_users:
+        if peak_users and max(s.users for s in measured) < peak_users:
             notes.append(
-                f"extrapolated from {max(s.users for s in unsaturated)} users (the "
-                f"highest unsaturated stage) to {peak_users}: assumes the hold time "
-                "per request stays the same"
+                f"extrapolated from {max(s.users for s in measured)} users to {peak_users}: "
+                "assumes the hold time per request stays the same"
+            )
+        if any(s.timeouts for s in measured):
+            notes.append(
+                "some requests gave up waiting for a connection (db_pool_timeouts_total): "
+                "they went back to their users early, so the share of users holding a "
+                "connection, and the pool needed, are slightly understated"
             )
     elif observed_peak is not None and observed_peak > 0:
         needed = observed_peak
         basis = (
-            "observed peak of in_use + waiting: the pool was saturated in every stage, "
-            "so the hold time per request cannot be separated from queueing; "
-            "an upper bound"
+            "observed peak of in_use + waiting: no stage had a user that was not "
+            "waiting for a connection, so the hold time cannot be separated from "
+            "queueing; an upper bound"
         )
     else:
         basis = "no database work observed"
@@ -278,10 +298,8 @@ def compute_headroom(
     )
 
 
-def _project(
-    users: int, rps_per_user: float, hold_s: float, quantile: float, margin: float
-) -> Projection:
-    busy = rps_per_user * users * hold_s
+def _project(users: int, busy_per_user: float, quantile: float, margin: float) -> Projection:
+    busy = busy_per_user * users
     needed = poisson_quantile(busy, quantile)
     return Projection(users, busy, needed, max(1, math.ceil(needed * (1 + margin))))
 
@@ -318,6 +336,7 @@ def _stages(
                 samples=len(chunk),
                 rps=_rps(history, start, end),
                 mean_in_use=sum(s.in_use or 0 for s in chunk) / len(chunk),
+                mean_waiting=sum(s.waiting or 0 for s in chunk) / len(chunk),
                 peak_in_use=max(s.in_use or 0 for s in chunk),
                 peak_waiting=max(s.waiting or 0 for s in chunk),
                 timeouts=int(max(timeouts) - min(timeouts)) if timeouts else 0,

@@ -93,6 +93,7 @@ def headroom_json(h: Headroom) -> dict[str, object]:
                 "samples": s.samples,
                 "rps": _round(s.rps, 2),
                 "mean_in_use": round(s.mean_in_use, 2),
+                "mean_waiting": round(s.mean_waiting, 2),
                 "peak_in_use": s.peak_in_use,
                 "peak_waiting": s.peak_waiting,
                 "pool_timeouts": s.timeouts,
@@ -345,14 +346,15 @@ def verdict_markdown(
     if h.stages:
         lines += [
             "",
-            "| users | seconds | req/s | mean in use | peak in use | peak waiting | "
-            "pool timeouts | saturated | peak active (pg) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| users | seconds | req/s | mean in use | mean waiting | peak in use | "
+            "peak waiting | pool timeouts | saturated | peak active (pg) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for s in h.stages:
             lines.append(
                 f"| {s.users} | {s.end_t - s.start_t:.0f} | {_num(s.rps, '.1f')} | "
-                f"{s.mean_in_use:.1f} | {s.peak_in_use} | {s.peak_waiting} | "
+                f"{s.mean_in_use:.1f} | {s.mean_waiting:.1f} | {s.peak_in_use} | "
+                f"{s.peak_waiting} | "
                 f"{s.timeouts} | {s.saturated_share:.0%} | {_num(s.peak_active)} |"
             )
     lines += [

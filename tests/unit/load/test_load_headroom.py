@@ -3,6 +3,11 @@ pool the measured load needs (Little's law), without servers."""
 
 from __future__ import annotations
 
+import collections
+import heapq
+import itertools
+import random
+
 import pytest
 
 from runbook_checks.load.headroom import Saturation, compute_headroom, poisson_quantile
@@ -85,11 +90,20 @@ def test_a_small_pool_saturates_at_the_step_that_breaks_it() -> None:
     assert saturated[10] == saturated[20] == 0
     assert saturated[40] >= 0.75
     assert result.stages[-1].timeouts > 0
-    # sized from the unsaturated stages, extrapolated to 40 users: more than 2 needed
+    # every stage counts: at 40 users 5 of them wait, so 2 / 35 connections per user
+    # not waiting; with an ample pool all 40 would hold them at that share
+    weights = {10: 36, 20: 40, 40: 40}  # samples per stage (the first begins at 0.1 s)
+    in_use = {10: 0.5, 20: 1.0, 40: 2.0}
+    free = {10: 10, 20: 20, 40: 35}
+    share = sum(in_use[u] * w for u, w in weights.items()) / sum(
+        free[u] * w for u, w in weights.items()
+    )
+    assert result.projections[0].busy_connections == pytest.approx(40 * share, rel=0.05)
     assert result.needed is not None
     assert result.needed > 2
     assert result.enough is False
-    assert any("extrapolated from 20 users" in note for note in result.notes)
+    assert "1 of the stages queued" in result.basis
+    assert any("gave up waiting" in note for note in result.notes)
 
 
 def test_timeouts_alone_count_as_saturation() -> None:
@@ -100,11 +114,26 @@ def test_timeouts_alone_count_as_saturation() -> None:
     assert "gave up waiting" in result.saturation.reason
 
 
-def test_saturated_everywhere_falls_back_to_the_observed_peak() -> None:
+def test_saturated_everywhere_still_sizes_from_the_users_not_waiting() -> None:
     pool = samples(2, {10: ([2], 3, 0), 20: ([2], 9, 0), 40: ([2], 17, 0)})
     result = compute_headroom(pool, history())
-    assert result.needed == 19  # max(in_use + waiting)
-    assert result.recommended == 24
+    assert "Little's law" in result.basis
+    assert "3 of the stages queued" in result.basis
+    # 2 busy per 7, 11 and 23 users not waiting (weighted by samples), times 40 users
+    stages = result.stages
+    share = sum(s.mean_in_use * s.samples for s in stages) / sum(
+        (s.users - s.mean_waiting) * s.samples for s in stages
+    )
+    assert 2 / 23 < share < 2 / 7
+    assert result.projections[0].busy_connections == pytest.approx(40 * share, rel=0.01)
+
+
+def test_everyone_waiting_falls_back_to_the_observed_peak() -> None:
+    # more requests queued than users run (other clients share the pool)
+    pool = samples(2, {10: ([2], 25, 0), 20: ([2], 25, 0), 40: ([2], 45, 0)})
+    result = compute_headroom([p for p in pool if p.t < T0 + 20], history())
+    assert result.needed == 27  # max(in_use + waiting)
+    assert result.recommended == 34
     assert "upper bound" in result.basis
     assert result.projections == ()
 
@@ -129,3 +158,73 @@ def test_saturation_during_a_ramp_names_both_counts() -> None:
     assert result.saturation is not None
     assert result.saturation.describe_users() == "0-30 users (while ramping)"
     assert Saturation(12, 1.0, "x", 12).describe_users() == "12 users"
+
+
+def closed_workload(
+    pool_size: int, *, hold_s: float = 0.1, think_s: float = 1.0, seed: int = 7
+) -> tuple[list[PoolSample], list[HistoryPoint]]:
+    """A simulated closed workload, as locust's users make one: each user thinks
+    (exponential, mean `think_s`), then sends a request that holds one of `pool_size`
+    connections for `hold_s` (first come, first served), over the STAGES of users. Pool
+    samples four times a second, history once a second, as the load runner takes them."""
+    rng = random.Random(seed)
+    end = 30.0
+    events: list[tuple[float, int, str, int]] = []  # (time, order, kind, user)
+    order = itertools.count()
+    started: set[int] = set()
+    in_use, queue, done = 0, collections.deque[int](), 0
+    marks = [(i / 4 + 0.1, "pool") for i in range(30 * 4)] + [(s, "hist") for s in range(31)]
+    for t, kind in marks:
+        heapq.heappush(events, (t, next(order), kind, -1))
+    pool_out: list[PoolSample] = []
+    hist_out: list[HistoryPoint] = []
+
+    def think(user: int, now: float) -> None:
+        heapq.heappush(events, (now + rng.expovariate(1 / think_s), next(order), "arrive", user))
+
+    def arrive(user: int, now: float) -> None:
+        nonlocal in_use
+        if in_use < pool_size:
+            in_use += 1
+            heapq.heappush(events, (now + hold_s, next(order), "release", user))
+        else:
+            queue.append(user)
+
+    while events:
+        now, _, kind, user = heapq.heappop(events)
+        if now > end:
+            break
+        for u in range(users_at(now)):  # users started at a stage's beginning
+            if u not in started:
+                started.add(u)
+                think(u, now)
+        if kind == "arrive":
+            arrive(user, now)
+        elif kind == "release":
+            done += 1
+            in_use -= 1
+            think(user, now)
+            if queue:
+                arrive(queue.popleft(), now)
+        elif kind == "pool":
+            pool_out.append(PoolSample(T0 + now, size=pool_size, in_use=in_use,
+                                       waiting=len(queue), timeouts_total=0.0))  # fmt: skip
+        elif kind == "hist":
+            hist_out.append(HistoryPoint(T0 + now, users_at(now), done, 0, None))
+    return pool_out, hist_out
+
+
+def test_the_needed_pool_is_the_same_whatever_pool_it_was_measured_with() -> None:
+    # 40 users, 1 s think time, 100 ms per connection: L = 40 * 0.1 / 1.1 = 3.6 busy
+    truth = 40 * 0.1 / 1.1
+    estimates = {}
+    for size in (2, 4, 50):
+        result = compute_headroom(*closed_workload(size))
+        assert result.hold_ms_per_request == pytest.approx(100, rel=0.1)
+        estimates[size] = result.projections[0].busy_connections
+    saturated_run = compute_headroom(*closed_workload(2))
+    assert saturated_run.saturation is not None
+    assert compute_headroom(*closed_workload(50)).saturation is None
+    for size, busy in estimates.items():
+        assert busy == pytest.approx(truth, rel=0.2), (size, estimates)
+    assert max(estimates.values()) / min(estimates.values()) < 1.25, estimates
