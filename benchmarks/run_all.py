@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("bench_stack.py", "bench_monitoring.py", "bench_gate.py", "bench_drill.py")
+ORDER = (
+    "bench_stack.py",
+    "bench_proxy.py",
+    "bench_monitoring.py",
+    "bench_gate.py",
+    "bench_drill.py",
+)
 
 
 def main() -> int:

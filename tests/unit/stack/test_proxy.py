@@ -257,6 +257,39 @@ def test_many_concurrent_connections_carry_data_intact(
     assert stats.bytes_upstream == stats.bytes_downstream == clients * 256 * 1024
 
 
+def test_bytes_keep_their_order_while_toxics_come_and_go(
+    echo_server: TcpServer, make_proxy: Callable[..., FaultProxy]
+) -> None:
+    # With no toxic, a socket passes its bytes on by itself; with one, they queue. A
+    # stream switching between the two, in both directions, must never reorder bytes.
+    proxy = make_proxy(echo_server.port)
+    payload = random.Random(3).randbytes(6 * 1024 * 1024)
+    with connect(proxy.listen_port, timeout_s=30) as sock:
+
+        def send() -> None:
+            view = memoryview(payload)
+            while view:
+                sock.sendall(view[:4096])
+                view = view[4096:]
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        toggles = 0
+        received = bytearray()
+        while len(received) < len(payload):
+            received += sock.recv(65536)
+            if len(received) // 65536 > toggles:  # every 64 KiB echoed: switch paths
+                toggles += 1
+                stream = "upstream" if toggles % 2 else "downstream"
+                if proxy.toxics():
+                    proxy.clear_toxics()
+                else:
+                    proxy.add_toxic(Latency(1, stream=stream, name="flip"))
+        sender.join()
+    assert toggles > 50
+    assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+
+
 def test_half_close_is_passed_on(
     echo_server: TcpServer, make_proxy: Callable[..., FaultProxy]
 ) -> None:
