@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from runbook_checks.tls import tls_context
+
 
 @dataclass(frozen=True)
 class User:
@@ -44,7 +46,9 @@ class FilesClient:
         # keepalive=False: a new connection per request, like many distinct clients (a
         # connection-level load balancer then spreads every request, not every client)
         limits = httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0)
-        self.http = httpx.Client(base_url=self.base_url, timeout=timeout_s, limits=limits)
+        self.http = httpx.Client(
+            base_url=self.base_url, timeout=timeout_s, limits=limits, verify=tls_context()
+        )
 
     def close(self) -> None:
         self.http.close()

@@ -41,6 +41,7 @@ from runbook_checks.monitor.severity import FeatureLoad, Impact, MeasuredImpact
 from runbook_checks.monitor.triage import Observation
 from runbook_checks.monitor.vocabulary import FILES, Vocabulary
 from runbook_checks.stack.monitoring import parse_timestamp
+from runbook_checks.tls import tls_context
 
 if TYPE_CHECKING:
     from runbook_checks.drill.sampler import HealthSampler
@@ -197,7 +198,7 @@ class IncidentWatch:
         self._thread.start()
 
     def _loop(self) -> None:
-        with httpx.Client(timeout=HTTP_PROBE_TIMEOUT_S) as http:
+        with httpx.Client(timeout=HTTP_PROBE_TIMEOUT_S, verify=tls_context()) as http:
             while not self._stop.is_set():
                 began = self.clock.monotonic()
                 self.evaluate_once(http)
@@ -257,7 +258,9 @@ class IncidentWatch:
             self.ctx.edges.get(host)
             or ProviderStatusPage(self.ctx.stack, host, probe.provider.title()).transport()
         )
-        with httpx.Client(transport=transport, timeout=HTTP_PROBE_TIMEOUT_S) as client:
+        with httpx.Client(
+            transport=transport, timeout=HTTP_PROBE_TIMEOUT_S, verify=tls_context()
+        ) as client:
             answer = client.get(f"https://{host}/api/v2/status.json")
         status = answer.json().get("status", {}) if answer.status_code == 200 else {}
         indicator = status.get("indicator") if isinstance(status, dict) else None

@@ -16,6 +16,7 @@ import httpx
 
 from runbook_checks.faults.deploy import api_settings
 from runbook_checks.stack.base import Stack
+from runbook_checks.tls import tls_context
 
 STATUS_PATH = "/api/v2/status.json"
 
@@ -33,7 +34,7 @@ class ProviderStatusPage:
 
     def storage_up(self) -> bool:
         try:
-            httpx.get(f"{self.store_url}/", timeout=1.0)
+            httpx.get(f"{self.store_url}/", timeout=1.0, verify=tls_context())
         except httpx.HTTPError:
             return False
         return True

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
+from runbook_checks.tls import tls_context
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class HealthSampler:
         self.started = self.clock.monotonic()
 
         def loop() -> None:
-            with httpx.Client(timeout=self.timeout_s) as http:
+            with httpx.Client(timeout=self.timeout_s, verify=tls_context()) as http:
                 while not self._stop.is_set() and len(self.samples) < self.max_samples:
                     self.samples.append(self._sample(http))
                     self._stop.wait(self.interval_s)

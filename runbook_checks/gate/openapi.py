@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbook_checks.errors import StackError
+from runbook_checks.tls import tls_context
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 _PARAM = re.compile(r"\{([^{}/]+)\}")
@@ -112,7 +113,7 @@ def from_stack(api_url: str, *, timeout_s: float = 5.0) -> ApiRoutes:
 
     url = f"{api_url.rstrip('/')}/openapi.json"
     try:
-        response = httpx.get(url, timeout=timeout_s)
+        response = httpx.get(url, timeout=timeout_s, verify=tls_context())
         response.raise_for_status()
         doc = response.json()
     except (httpx.HTTPError, ValueError) as exc:

@@ -22,6 +22,7 @@ import psycopg
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.runbook.model import Runbook
+from runbook_checks.tls import tls_context
 
 RUNBOOK_ACTIVITY_QUERY = "SELECT count(*), state FROM pg_stat_activity GROUP BY state;"
 NO_STATE = "(no state)"  # background processes: state is NULL
@@ -132,7 +133,7 @@ class PoolSampler:
 
     def start(self) -> None:
         def loop() -> None:
-            with httpx.Client(timeout=self.timeout_s) as http:
+            with httpx.Client(timeout=self.timeout_s, verify=tls_context()) as http:
                 try:
                     while not self._stop.is_set() and len(self.samples) < self.max_samples:
                         self.samples.append(self.sample(http))

@@ -41,6 +41,7 @@ from runbook_checks.load.pool import PoolSample, PoolSampler, activity_query
 from runbook_checks.load.thresholds import Thresholds, Verdict, evaluate
 from runbook_checks.load.timeline import Timeline, read_timeline
 from runbook_checks.runbook.model import Runbook
+from runbook_checks.tls import tls_context
 
 MAX_WORKERS = 16
 # The embedded stack's global storage quota for a load run: uploads of a long run must
@@ -283,9 +284,13 @@ def _preflight(api_url: str, admin_token: str) -> None:
     import httpx
 
     try:
-        health = httpx.get(f"{api_url}/health", timeout=10)
-        admin = httpx.get(f"{api_url}/admin/storage/stats", timeout=10,
-                          headers={"Authorization": f"Bearer {admin_token}"})  # fmt: skip
+        health = httpx.get(f"{api_url}/health", timeout=10, verify=tls_context())
+        admin = httpx.get(
+            f"{api_url}/admin/storage/stats",
+            timeout=10,
+            headers={"Authorization": f"Bearer {admin_token}"},
+            verify=tls_context(),
+        )
     except httpx.HTTPError as exc:
         raise LoadRunError(
             f"cannot reach the API at {api_url}: {type(exc).__name__}: {exc}",

@@ -35,6 +35,7 @@ import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import RunbookChecksError
+from runbook_checks.tls import tls_context
 
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
 IMPACTS = ("none", "minor", "major", "critical")
@@ -370,6 +371,7 @@ class StatusPageClient:
             headers={"Authorization": f"OAuth {api_key}"},
             timeout=timeout_s,
             trust_env=False,  # never through a proxy: the page is on this machine
+            verify=tls_context(),
         )
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import UsageError
+from runbook_checks.tls import tls_context
 
 METRICS = ("health_error_rate", "p95_latency_ms")
 
@@ -177,7 +178,7 @@ class Guard:
     def _run(self) -> None:
         interval = min(c.interval_s for c in self.conditions)
         timeouts = {c.path: c.timeout_s for c in self.conditions}
-        with httpx.Client() as http:
+        with httpx.Client(verify=tls_context()) as http:
             while not self._stop.is_set():
                 for path, series in self._samples.items():
                     series.append(self._sample(http, path, timeouts[path]))

@@ -24,6 +24,7 @@ from botocore.config import Config as BotoConfig
 
 from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.proxy import FaultProxy
+from runbook_checks.tls import tls_context
 
 NO_TARGET = ("127.0.0.1", 1)  # a closed port: the client's connection is closed at once
 LOOPBACK_CIDR = "127.0.0.0/16"  # the VPC (and its one subnet) the API instances live in
@@ -132,7 +133,8 @@ class TargetGroupBalancer(FaultProxy):
 
 def _healthy(address: tuple[str, int]) -> bool:
     try:
-        return httpx.get(f"http://{address[0]}:{address[1]}/health", timeout=1.0).status_code == 200
+        url = f"http://{address[0]}:{address[1]}/health"
+        return httpx.get(url, timeout=1.0, verify=tls_context()).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -70,6 +70,7 @@ from runbook_checks.safety.policy import Risk, production_signs, risk_of
 from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Capability, Component, Endpoints
 from runbook_checks.stack.leftovers import StateFile, sweep, work_root
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
+from runbook_checks.tls import tls_context
 
 if TYPE_CHECKING:
     from runbook_checks.faults.base import Fault, FaultHandle
@@ -300,7 +301,9 @@ class RemoteComponent:
     def is_ready(self) -> bool:
         try:
             if self.name == "api":
-                return httpx.get(f"{self._stack.config.api_url}/health", timeout=2).is_success
+                return httpx.get(
+                    f"{self._stack.config.api_url}/health", timeout=2, verify=tls_context()
+                ).is_success
             if self.name == "postgres":
                 with psycopg.connect(self._stack.config.database_url, connect_timeout=2) as c:
                     c.execute("SELECT 1")
@@ -556,7 +559,9 @@ class ExternalStack:
     def versions(self) -> dict[str, str]:
         found = {"environment": self.config.name}
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            body = httpx.get(f"{self.config.api_url}/health", timeout=3).json()
+            body = httpx.get(
+                f"{self.config.api_url}/health", timeout=3, verify=tls_context()
+            ).json()
             found["api"] = f"files_api {body.get('release', '?')}"
         with (
             contextlib.suppress(psycopg.Error),
@@ -574,7 +579,8 @@ class ExternalStack:
 
     def wait_healthy(self, timeout_s: float = 20.0) -> None:
         def healthy() -> bool:
-            return httpx.get(f"{self.config.api_url}/health", timeout=3).status_code == 200
+            url = f"{self.config.api_url}/health"
+            return httpx.get(url, timeout=3, verify=tls_context()).status_code == 200
 
         try:
             wait_until(

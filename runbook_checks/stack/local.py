@@ -41,6 +41,7 @@ from runbook_checks.stack.servers import (
     LocalRedis,
     MotoServer,
 )
+from runbook_checks.tls import tls_context
 
 BUCKET = "files"
 REGION = "us-east-1"
@@ -345,7 +346,9 @@ class LocalStack:
         from runbook_checks.clock import WaitTimeout, wait_until
 
         def healthy() -> httpx.Response | None:
-            response = httpx.get(f"{self.endpoints.api_url}/health", timeout=3)
+            response = httpx.get(
+                f"{self.endpoints.api_url}/health", timeout=3, verify=tls_context()
+            )
             return response if response.status_code == 200 else None
 
         try:

@@ -53,6 +53,7 @@ from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.ports import free_port
 from runbook_checks.stack.process import ManagedProcess
 from runbook_checks.stack.servers import _clean_env
+from runbook_checks.tls import tls_context
 
 SCRAPE_INTERVAL_S = 1.0
 EVALUATION_INTERVAL_S = 1.0
@@ -317,7 +318,8 @@ class HttpServerComponent(LocalComponent):
         return f"127.0.0.1:{self.port}"
 
     def probe(self) -> bool:
-        return httpx.get(f"{self.url}{self.ready_path}", timeout=0.5).status_code == 200
+        url = f"{self.url}{self.ready_path}"
+        return httpx.get(url, timeout=0.5, verify=tls_context()).status_code == 200
 
     def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         """The process to run (the environment: the parent's without proxies, plus `env`)."""
@@ -847,7 +849,9 @@ class Monitoring:
 
     def _reload(self) -> None:
         try:
-            response = httpx.post(f"{self.prometheus_url}/-/reload", timeout=10)
+            response = httpx.post(
+                f"{self.prometheus_url}/-/reload", timeout=10, verify=tls_context()
+            )
         except httpx.HTTPError as exc:
             raise StackError(f"Prometheus did not take a reload: {exc}") from exc
         if response.status_code != 200:
@@ -858,7 +862,9 @@ class Monitoring:
 
     # -- asking Prometheus ----------------------------------------------------------------------
     def _api(self, path: str, params: Mapping[str, str] | None = None) -> object:
-        response = httpx.get(f"{self.prometheus_url}{path}", params=params, timeout=5)
+        response = httpx.get(
+            f"{self.prometheus_url}{path}", params=params, timeout=5, verify=tls_context()
+        )
         body = response.json()
         if response.status_code != 200 or body.get("status") != "success":
             raise StackError(f"Prometheus {path}: {body.get('error', response.text)}")
@@ -867,7 +873,10 @@ class Monitoring:
     def query(self, promql: str) -> list[Sample]:
         """An instant query; a bad expression is a UsageError with Prometheus' words."""
         response = httpx.get(
-            f"{self.prometheus_url}/api/v1/query", params={"query": promql}, timeout=10
+            f"{self.prometheus_url}/api/v1/query",
+            params={"query": promql},
+            timeout=10,
+            verify=tls_context(),
         )
         body = response.json()
         if body.get("status") != "success":

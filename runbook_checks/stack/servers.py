@@ -18,6 +18,7 @@ from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.ports import free_port
 from runbook_checks.stack.process import ManagedProcess
+from runbook_checks.tls import tls_context
 
 AWS_TEST_ENV = {
     "AWS_ACCESS_KEY_ID": DUMMY_KEY,
@@ -116,12 +117,12 @@ class MotoServer(LocalComponent):
 
     def probe(self) -> bool:
         # any HTTP answer means the server is up (data.json grows with the state: too slow)
-        response = httpx.get(f"{self.url}/", timeout=0.5)
+        response = httpx.get(f"{self.url}/", timeout=0.5, verify=tls_context())
         return response.status_code < 500
 
     def reset_state(self) -> None:
         """Drop every resource (moto's own reset endpoint)."""
-        httpx.post(f"{self.url}/moto-api/reset", timeout=5).raise_for_status()
+        httpx.post(f"{self.url}/moto-api/reset", timeout=5, verify=tls_context()).raise_for_status()
 
 
 class AwsControlPlane(MotoServer):
@@ -195,11 +196,14 @@ class LocalApi(LocalComponent):
 
     def probe(self) -> bool:
         """Up means: it answers /health at all (200 or 503); health itself is for checks."""
-        response = httpx.get(f"{self.url}/health", timeout=2.0)
+        response = httpx.get(f"{self.url}/health", timeout=2.0, verify=tls_context())
         return response.status_code in (200, 503)
 
     def healthy(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200
+            return (
+                httpx.get(f"{self.url}/health", timeout=2.0, verify=tls_context()).status_code
+                == 200
+            )
         except httpx.HTTPError:
             return False

@@ -39,6 +39,7 @@ from runbook_checks.steps.curl import (
     parse_curl,
     render_write_out,
 )
+from runbook_checks.tls import tls_context
 
 __all__ = ["CurlRequest", "FormField", "parse_curl", "resolve_url", "run_http"]
 
@@ -346,7 +347,9 @@ def _send(request: CurlRequest, url: str, ctx: ExecContext, run: _Run) -> _Respo
     received = 0
     # outside hosts a scenario answers in-process: their requests never reach a network
     mounts = {f"all://{host}": transport for host, transport in ctx.bindings.edges.items()}
-    with httpx.Client(trust_env=False, follow_redirects=False, mounts=mounts) as client:
+    with httpx.Client(
+        trust_env=False, follow_redirects=False, mounts=mounts, verify=tls_context()
+    ) as client:
         client.headers.pop("Accept-Encoding", None)
         client.headers.pop("User-Agent", None)
         client.headers.pop("Accept", None)

@@ -70,6 +70,7 @@ from runbook_checks.stack.postgres import (
     server_args,
 )
 from runbook_checks.stack.servers import AWS_TEST_ENV, LocalApi, LocalRedis, MotoServer
+from runbook_checks.tls import tls_context
 
 PGDATA_MOUNT = "/var/lib/postgresql/data"  # where the host's disk is mounted
 PGDATA = f"{PGDATA_MOUNT}/pgdata"  # a folder below it: initdb wants an empty one
@@ -427,7 +428,7 @@ class DockerMinio(MotoServer):
         )
 
     def probe(self) -> bool:
-        response = httpx.get(f"{self.url}/minio/health/live", timeout=0.5)
+        response = httpx.get(f"{self.url}/minio/health/live", timeout=0.5, verify=tls_context())
         return response.status_code == 200
 
     def reset_state(self) -> None:
