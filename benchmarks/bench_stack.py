@@ -39,14 +39,14 @@ def main() -> None:
             stops.append(time.monotonic() - begin)
     print(
         f"stack start (all ready, /health 200): median {statistics.median(starts):.2f} s "
-        f"(min {min(starts):.2f}, max {max(starts):.2f}; target < 3 s)"
+        f"(min {min(starts):.2f}, max {max(starts):.2f}; target < 1 s)"
     )
-    print(f"stack stop: median {statistics.median(stops):.2f} s")
+    print(f"stack stop: median {statistics.median(stops):.2f} s (target < 0.2 s)")
     resets.sort()
     print(
         f"reset_data: median {statistics.median(resets) * 1000:.0f} ms, "
         f"p90 {resets[int(len(resets) * 0.9) - 1] * 1000:.0f} ms over {len(resets)} "
-        "(target < 300 ms)"
+        "(target < 50 ms)"
     )
 
 

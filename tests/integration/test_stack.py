@@ -82,6 +82,16 @@ def test_reset_empties_tables_bucket_and_cache(fresh_stack: Stack) -> None:
     assert s3.list_objects_v2(Bucket=ep.s3_bucket).get("KeyCount", 0) == 0
 
 
+def test_reset_brings_back_what_a_test_left_frozen_or_dead(fresh_stack: Stack) -> None:
+    # the components are asked at once; the ones that do not answer come back
+    fresh_stack.components["redis"].pause()
+    fresh_stack.components["object_store"].kill()
+    fresh_stack.reset_data()
+    assert all(fresh_stack.components[name].is_ready() for name in COMPONENTS)
+    health = httpx.get(f"{fresh_stack.endpoints.api_url}/health", timeout=5)
+    assert health.status_code == 200, health.text
+
+
 def test_stop_leaves_no_process_and_no_folder() -> None:
     stack = LocalStack()
     stack.start()
