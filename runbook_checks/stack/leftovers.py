@@ -16,12 +16,14 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from runbook_checks.errors import StackError
+from runbook_checks.stack.disk import umount
 
 STATE_FILE = "state.json"
 
@@ -161,13 +163,15 @@ def release(folder: Path, *, force: bool = True) -> SweepReport:
             killed.append(pid)
     for mount in reversed(data.get("mounts", [])):
         if os.path.ismount(mount):
-            subprocess.run(["umount", "-l", mount], capture_output=True, timeout=10, check=False)
+            with contextlib.suppress(StackError):
+                umount(Path(mount))
             unmounted.append(mount)
     # mounts we did not record (a crash between mount and write) under the folder
     for line in Path("/proc/self/mounts").read_text().splitlines() if force else []:
         target = line.split()[1]
         if target.startswith(str(folder) + "/"):
-            subprocess.run(["umount", "-l", target], capture_output=True, timeout=10, check=False)
+            with contextlib.suppress(StackError):
+                umount(Path(target))
             unmounted.append(target)
     if problems:  # keep the record: the faults are still out there
         return SweepReport((), tuple(killed), tuple(unmounted), tuple(faults), tuple(problems))

@@ -199,6 +199,7 @@ class LocalPostgres(LocalComponent):
             user=self.user,
             stop_signal=signal.SIGINT,  # "fast" shutdown
             clock=clock,
+            keeps_data=True,
         )
         self._initialised = False
 

@@ -57,6 +57,7 @@ class ManagedProcess:
         stop_signal: signal.Signals = signal.SIGTERM,
         clock: Clock = SYSTEM_CLOCK,
         on_spawn: Callable[[int], None] | None = None,
+        keeps_data: bool = False,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -67,6 +68,10 @@ class ManagedProcess:
         self.stop_signal = stop_signal
         self.clock = clock
         self.on_spawn = on_spawn
+        # a server with data on disk gets its whole graceful stop even when its stack is
+        # being removed (a killed PostgreSQL leaves shared memory behind); the others
+        # get a short grace then (`stop_together`)
+        self.keeps_data = keeps_data
         self._proc: subprocess.Popen[bytes] | None = None
         self._paused = False
 
@@ -125,17 +130,27 @@ class ManagedProcess:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Graceful stop (the configured signal), then SIGKILL after `timeout_s`."""
+        self.send_stop()
+        self.await_stop(timeout_s)
+
+    def send_stop(self) -> None:
+        """The stop signal, without waiting for the process to end."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        if self._paused:
+            self.signal_group(signal.SIGCONT)
+        self.signal_group(self.stop_signal)
+
+    def await_stop(self, timeout_s: float) -> None:
+        """Wait up to `timeout_s` for the process to end, then SIGKILL; reap its group."""
         proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
-            if self._paused:
-                self.signal_group(signal.SIGCONT)
-            self.signal_group(self.stop_signal)
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        try:
+            proc.wait(timeout=max(timeout_s, 0.0))
+        except subprocess.TimeoutExpired:
+            self.kill()
         self._reap_group(proc.pid)
         self._paused = False
 
@@ -191,3 +206,20 @@ class ManagedProcess:
         if code is not None:
             message += f" (process exited with status {code})"
         return ComponentFailed(self.name, message, log_tail=self.log_tail(), hint=hint)
+
+
+TEARDOWN_GRACE_S = 0.2  # what a server without data on disk gets when its stack goes
+DATA_GRACE_S = 10.0  # ... and one with data (PostgreSQL's fast shutdown)
+
+
+def stop_together(processes: Sequence[ManagedProcess], clock: Clock = SYSTEM_CLOCK) -> None:
+    """Stop several processes at once, as a stack being removed does: every one gets its
+    stop signal now; those that keep data on disk get their whole graceful stop, the
+    others `TEARDOWN_GRACE_S`, then SIGKILL (an in-memory server waiting for its clients'
+    keep-alive connections to close holds nothing worth the wait)."""
+    for process in processes:
+        process.send_stop()
+    start = clock.monotonic()
+    for process in sorted(processes, key=lambda p: p.keeps_data):
+        grace = DATA_GRACE_S if process.keeps_data else TEARDOWN_GRACE_S
+        process.await_stop(grace - (clock.monotonic() - start))
