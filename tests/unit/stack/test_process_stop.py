@@ -1,0 +1,51 @@
+"""`stop_together`: every process gets its stop signal at once; one that keeps data on
+disk gets its whole graceful stop, the others a short grace, then SIGKILL."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+from runbook_checks.stack.process import ManagedProcess, stop_together
+
+# ignores SIGTERM: only SIGKILL ends it
+STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+# takes a second to stop cleanly, then leaves a mark
+SLOW_CLEAN = (
+    "import signal, sys, time, pathlib\n"
+    "def stop(*_):\n"
+    "    time.sleep(1.0); pathlib.Path(sys.argv[1]).write_text('clean'); sys.exit(0)\n"
+    "signal.signal(signal.SIGTERM, stop)\n"
+    "print('up', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def spawn(tmp_path: Path, name: str, code: str, *args: str, keeps_data: bool) -> ManagedProcess:
+    process = ManagedProcess(
+        name,
+        [sys.executable, "-c", code, *args],
+        log_path=tmp_path / f"{name}.log",
+        keeps_data=keeps_data,
+        stop_signal=signal.SIGTERM,
+    )
+    process.spawn()
+    return process
+
+
+def test_servers_without_data_get_a_short_grace_and_ones_with_data_their_whole_stop(
+    tmp_path: Path,
+) -> None:
+    mark = tmp_path / "mark"
+    stubborn = [spawn(tmp_path, f"s{i}", STUBBORN, keeps_data=False) for i in range(3)]
+    careful = spawn(tmp_path, "db", SLOW_CLEAN, str(mark), keeps_data=True)
+    deadline = time.monotonic() + 10
+    while "up" not in (tmp_path / "db.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    stop_together([*stubborn, careful])
+    assert not any(p.is_alive() for p in [*stubborn, careful])
+    assert [p.returncode for p in stubborn] == [-signal.SIGKILL] * 3  # killed after the grace
+    assert careful.returncode == 0
+    assert mark.read_text() == "clean"  # the data-keeping one finished its own stop
