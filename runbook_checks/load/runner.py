@@ -100,8 +100,8 @@ class LoadSpec:
             if not self.admin_token:
                 raise UsageError(
                     "--host needs --admin-token (or ADMIN_TOKEN in the "
-                    "environment): the simulated users sign up through "
-                    "POST /admin/users"
+                    "environment): the locustfile gets it as ADMIN_TOKEN (the Files "
+                    "mix's users sign up with it)"
                 )
             if self.db_latency_ms:
                 raise UsageError(
