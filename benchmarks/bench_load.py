@@ -37,6 +37,7 @@ import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"  # the Files user mix
 sys.path.insert(0, str(ROOT))
 
 from runbook_checks.load.background import background_load  # noqa: E402
@@ -179,6 +180,7 @@ def run_locust(stack: LocalStack, task: str, users: int, seconds: float, work: P
         users=users,
         run_time_s=seconds,
         work_dir=work / task,
+        locustfile=LOCUSTFILE,
         spawn_rate=float(users),
         wait_s=(0.0, 0.0),
         html=False,
@@ -235,7 +237,7 @@ def main() -> None:
             seed(stack)
 
             started = time.monotonic()
-            with background_load(stack, users=10, duration_s=30) as load:
+            with background_load(stack, LOCUSTFILE, users=10, duration_s=30) as load:
                 ready = load.ready_after_s
             whole = time.monotonic() - started
             print(f"background_load: 10 users signed up and answered after {ready:.2f} s "

@@ -1,10 +1,13 @@
 """The Files API under realistic use: free and pro users listing, uploading, downloading,
 sharing, and the people they share with opening the links.
 
-Run it with the suite's runner (`runbook-checks load ...`, which adds a load shape, the
-pool sampler and the runbook's thresholds), or with locust directly:
+The Files runbook's profile names this folder (`[profile] load = "../loadtests"`). Run it
+with the suite's runner (`runbook-checks load ...`, which adds a load shape, the pool
+sampler and the runbook's thresholds), or with locust directly (the shapes are the
+engine's: runbook_checks/load/locust_shapes.py of the installed package):
 
-    ADMIN_TOKEN=... locust -f loadtests/locustfile.py,loadtests/shapes.py \
+    SHAPES=$(python -c 'import runbook_checks.load as m; print(m.__path__[0])')/locust_shapes.py
+    ADMIN_TOKEN=... locust -f loadtests/locustfile.py,$SHAPES \
         --host http://127.0.0.1:5000 --headless --shape step --users 20 --run-time 60s
 
 Environment:

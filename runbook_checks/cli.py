@@ -103,20 +103,13 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
 def cmd_drill(args: argparse.Namespace) -> int:
     import pytest
 
-    from runbook_checks.profile import find_profile
+    from runbook_checks.profile import find_profile, scenarios_folder
     from runbook_checks.runbook.parser import parse_runbook
 
     config = _config(args)
     parse_runbook(config.runbook)  # an empty, binary or missing runbook: one error, here
-    profile = find_profile(config.runbook, config.profile)
-    scenarios = profile.scenarios or Path(__file__).resolve().parents[1] / "scenarios"
-    if not scenarios.is_dir():
-        raise UsageError(
-            f"{config.runbook}: no scenarios to drill it with"
-            + (f" (its profile {profile.source} names none)" if profile.source else ""),
-            hint="write a profile beside the runbook (runbook-checks init RUNBOOK) whose "
-            "[profile] scenarios = names the folder of its scenario modules",
-        )
+    # the scenarios are the runbook's (its profile names them), never the engine's
+    scenarios = scenarios_folder(config.runbook, find_profile(config.runbook, config.profile))
     argv = [str(scenarios), "-p", "no:cacheprovider", "-q", "-rfEX", "--drill-progress"]
     for option in OPTIONS:
         argv += [f"--{option.name.replace('_', '-')}", str(getattr(args, option.name))]

@@ -164,6 +164,11 @@ def render(runbook: Runbook, found: Inventory, existing: Profile) -> str:
             if scenarios
             else '# scenarios = "../scenarios"  # the folder of the drills of this runbook'
         ),
+        (
+            f"load = {_string(_relative(existing.load, runbook.path.parent))}"
+            if existing.load
+            else '# load = "../loadtests"  # its locustfile (or folder): runbook-checks load'
+        ),
         "",
         *block(
             "hosts", "hosts", found.hosts,

@@ -5,7 +5,9 @@ writes placeholders (`Bearer TOKEN`, `pg_terminate_backend(PID)`), names service
 processes (`systemctl restart example-api`, `ps aux | grep node`), paths (`tail
 /var/log/api/error.log`), status pages and admin routes. None of that is the engine's
 business: a profile beside the runbook maps each name to a component of the stack (or
-says it is still "to be mapped"), and names the scenarios that drill the runbook.
+says it is still "to be mapped"), and names the scenarios that drill the runbook and
+the locustfile that loads its service (both beside the runbook, never inside the engine:
+an installed copy finds them through the profile).
 
 Where it is read from, first found wins:
 
@@ -26,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import NoReturn
 
 from runbook_checks.errors import UsageError
 
@@ -39,6 +42,8 @@ COMPONENT_TARGETS = ("api", "api-instance", "postgres", "redis", "object_store",
 PLACEHOLDER_BINDINGS = ("itself", "scenario", TO_BE_MAPPED)
 # A path prefix maps to a component's folder: "api:logs", "postgres:data", "redis:data".
 PATH_TARGET = re.compile(r"^(?P<component>[a-z_-]+):(?P<folder>logs|data)$")
+
+LOCUSTFILE = "locustfile.py"  # what `[profile] load = FOLDER` means
 
 SECTIONS = (
     "profile",
@@ -63,6 +68,7 @@ class Profile:
     source: Path | None = None  # the file it was read from (None: empty)
     name: str = ""
     scenarios: Path | None = None  # the folder of scenario modules that drill the runbook
+    load: Path | None = None  # the service's locustfile (`runbook-checks load`)
     stack: str = ""  # the stack that stands in for the service: "files-twin", or a file
     hosts: Mapping[str, str] = field(default_factory=dict)  # host -> component or address
     placeholders: Mapping[str, str] = field(default_factory=dict)  # name -> binding
@@ -211,6 +217,7 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
         source=path,
         name=str(head.get("name", path.stem)),
         scenarios=folder,
+        load=_locustfile(head.get("load"), path, where),
         stack=str(head.get("stack", "")),
         hosts=_table(data, "hosts", where),
         placeholders=_table(data, "placeholders", where),
@@ -222,6 +229,24 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
     )
     _check_targets(profile, where)
     return profile
+
+
+def _locustfile(value: object, path: Path, where: str) -> Path | None:
+    """`[profile] load`: a locustfile, or a folder holding `locustfile.py`, relative to
+    the profile."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"{where}profile.load: expected a locustfile or its folder (a string)")
+    named = (path.parent / value).resolve()
+    locustfile = named / LOCUSTFILE if named.is_dir() else named
+    if not locustfile.is_file():
+        raise UsageError(
+            f"{where}profile.load: {locustfile} is not a file",
+            hint=f"name the service's locustfile (or the folder holding {LOCUSTFILE}), "
+            "relative to the profile",
+        )
+    return locustfile
 
 
 def _check_targets(profile: Profile, where: str) -> None:
@@ -242,3 +267,45 @@ def _check_targets(profile: Profile, where: str) -> None:
     for name, target in profile.paths.items():
         if target != TO_BE_MAPPED and not PATH_TARGET.match(target):
             raise bad("paths", name, target, "COMPONENT:logs or COMPONENT:data (api:logs ...)")
+
+
+def scenarios_folder(runbook: Path, profile: Profile) -> Path:
+    """The folder of the scenario modules that drill `runbook` (drill, game days), or one
+    UsageError saying how to name it: the engine carries no scenarios of its own."""
+    if profile.scenarios is not None:
+        return profile.scenarios
+    return _missing(
+        runbook,
+        profile,
+        "no scenarios to drill it with",
+        'name the folder of its scenario modules in its profile: [profile] scenarios = "DIR"',
+    )
+
+
+def locustfile(runbook: Path, profile: Profile, explicit: Path | None = None) -> Path:
+    """The service's locustfile for a load run: `explicit` (--locustfile), else the
+    profile's `load`, else one UsageError saying how to name it."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise UsageError(
+                f"--locustfile {explicit}: no such file", hint="name the service's locustfile"
+            )
+        return explicit
+    if profile.load is not None:
+        return profile.load
+    return _missing(
+        runbook,
+        profile,
+        "no locustfile to load its service with",
+        "pass --locustfile FILE, or name it in the runbook's profile: [profile] load = "
+        f'"FILE" (or its folder, holding {LOCUSTFILE})',
+    )
+
+
+def _missing(runbook: Path, profile: Profile, what: str, how: str) -> NoReturn:
+    if profile.source is None:
+        raise UsageError(
+            f"{runbook}: {what} (it has no profile)",
+            hint=f"{how}; `runbook-checks init RUNBOOK` writes a profile beside the runbook",
+        )
+    raise UsageError(f"{runbook}: {what} (its profile {profile.source} names none)", hint=how)

@@ -55,7 +55,7 @@ from runbook_checks.errors import UsageError
 from runbook_checks.evidence.bundle import new_journal, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, environment_for
 from runbook_checks.evidence.redact import Redactor, stack_redactor
-from runbook_checks.evidence.scenarios import Catalogue, CatalogueEntry, discover
+from runbook_checks.evidence.scenarios import Catalogue, CatalogueEntry, runbook_catalogue
 from runbook_checks.evidence.text import seconds
 from runbook_checks.faults.base import Fault, FaultHandle
 from runbook_checks.gate.findings import Finding, Level
@@ -1163,7 +1163,7 @@ def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
     logging.getLogger("runbook_checks.stack").addHandler(logging.NullHandler())
     logging.getLogger("runbook_checks.stack").propagate = False
     runbook = parse_runbook(config.runbook)
-    catalogue = discover()
+    catalogue = runbook_catalogue(config.runbook, config.profile)
     if args.list:
         list_scenarios(catalogue, runbook, print)
         return 0

@@ -4,6 +4,9 @@ module level, with the runbook section (and option) their tests verify.
 A module's tests carry `@pytest.mark.runbook(section, option=...)`; the test whose code
 names a `Scenario` variable gives that scenario its section and option (else the
 module's first runbook mark, else its `SECTION`).
+
+The modules are the runbook's, found through its profile (`[profile] scenarios`), as
+`runbook-checks drill` finds them: the engine, installed or checked out, carries none.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from types import ModuleType
 
 from runbook_checks.drill.spec import Scenario
 from runbook_checks.errors import UsageError
-
-SCENARIOS_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,14 @@ def _entries(module: ModuleType, stem: str) -> list[CatalogueEntry]:
     return out
 
 
-def discover(folder: Path = SCENARIOS_DIR) -> Catalogue:
+def runbook_catalogue(runbook: Path, profile: Path | None = None) -> Catalogue:
+    """The scenarios of `runbook`'s profile (`profile`: an explicit profile file)."""
+    from runbook_checks.profile import find_profile, scenarios_folder
+
+    return discover(scenarios_folder(runbook, find_profile(runbook, profile)))
+
+
+def discover(folder: Path) -> Catalogue:
     entries: list[CatalogueEntry] = []
     problems: list[str] = []
     for path in sorted(folder.glob("test_*.py")):

@@ -1,6 +1,6 @@
 """Load kept running while a fault runs: what users saw across injection and recovery.
 
-    with background_load(stack, users=10, duration_s=120) as load:
+    with background_load(stack, locustfile, users=10, duration_s=120) as load:
         handle = fault.inject(stack)
         load.mark("fault injected")
         ...                               # the runbook's diagnostics and mitigation
@@ -8,9 +8,9 @@
         load.mark("fault reverted")
     load.timeline.write(evidence_folder, "load-timeline")   # per-second error rate, p95
 
-Locust runs in a subprocess (standalone, the same user mix as `runbook-checks load`, no
-shape: `users` held for at most `duration_s`), so the fault proxy's threads in this
-process do not compete with the load generator for the GIL, and locust's gevent
+Locust runs in a subprocess (standalone, the service's locustfile as `runbook-checks
+load` runs it, no shape: `users` held for at most `duration_s`), so the fault proxy's
+threads in this process do not compete with the load generator for the GIL, and locust's gevent
 patching never reaches the caller. Entering blocks until every user has signed up and
 requests flow (about 1.5-3 s: see benchmarks/bench_load.py), so the fault meets a
 steady load; a failure to get there raises `LoadRunError` with locust's log.
@@ -92,6 +92,7 @@ def _ready_total(folder: Path) -> int:
 @contextlib.contextmanager
 def background_load(
     stack: Stack,
+    locustfile: Path,
     *,
     users: int = 10,
     duration_s: float = 120.0,
@@ -100,7 +101,7 @@ def background_load(
     ready_timeout_s: float = READY_TIMEOUT_S,
     clock: Clock = SYSTEM_CLOCK,
 ) -> Iterator[BackgroundLoad]:
-    """Run the Files user mix against `stack` while the block runs (bounded by
+    """Run the service's user mix (`locustfile`) against `stack` while the block runs (bounded by
     `users` and `duration_s`); the handle's `timeline` is filled in on exit."""
     if not 1 <= users <= MAX_USERS:
         raise UsageError(f"background_load: users={users}, expected 1..{MAX_USERS}")
@@ -116,6 +117,7 @@ def background_load(
         users=users,
         run_time_s=duration_s,
         work_dir=folder,
+        locustfile=locustfile,
         spawn_rate=float(users),  # everyone within a second: the fault meets a steady load
         wait_s=wait_s,
         html=False,

@@ -16,11 +16,12 @@ from runbook_checks.load.shapes import SHAPES
 
 DEFAULT_DURATION_S = {"baseline": 60.0, "step": 120.0, "spike": 90.0, "soak": 1800.0}
 
-HELP = "load test the Files API with locust; judge it by the runbook's thresholds"
+HELP = "load test the service with its locustfile; judge it by the runbook's thresholds"
 DESCRIPTION = """\
 Run locust (headless, bounded in users and time) against the embedded stack, or an
-existing environment with --host, with a realistic user mix and one of the load shapes;
-sample the database pool meanwhile; judge p95 latency and error rate per endpoint
+existing environment with --host, with the service's user mix (its locustfile: the
+runbook's profile names it, [profile] load = "FILE", or --locustfile) and one of the
+load shapes; sample the database pool meanwhile; judge p95 latency and error rate per endpoint
 against the runbook's SEV-2 lines; report the pool's headroom. Evidence (locust's CSV
 and HTML, verdict.json, verdict.md, per-second timeline, pool samples) goes to
 EVIDENCE_DIR/<UTC time>-load-<shape>-<id>/.
@@ -39,6 +40,12 @@ def add_load_command(
     )
     add_config_options(load)
     load.set_defaults(pool_size=os.environ.get("DB_POOL_SIZE") or "20", func=cmd_load)
+    load.add_argument(
+        "--locustfile",
+        default=None,
+        metavar="FILE",
+        help="the service's locustfile (default: the runbook's profile's [profile] load)",
+    )
     load.add_argument(
         "--shape",
         choices=SHAPES,
@@ -78,8 +85,8 @@ def add_load_command(
         "--admin-token",
         default=None,
         metavar="T",
-        help="with --host: its admin token (default: $ADMIN_TOKEN); the "
-        "simulated users sign up through POST /admin/users",
+        help="with --host: its admin token (default: $ADMIN_TOKEN), handed to the "
+        "locustfile (the simulated users sign up with it)",
     )
     load.add_argument(
         "--database-url",
@@ -137,8 +144,8 @@ def add_load_command(
         action="append",
         default=[],
         metavar="ENDPOINT:LIMIT",
-        help="per-endpoint limit, e.g. 'POST /api/storage/files/upload:"
-        "p95_ms=5000' or '... :error_rate=0.1' (repeatable)",
+        help="per-endpoint limit, ENDPOINT as locust names it in its stats ('METHOD "
+        "NAME'), e.g. 'POST /upload:p95_ms=5000' or '... :error_rate=0.1' (repeatable)",
     )
     load.add_argument(
         "--min-requests",
@@ -181,6 +188,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     from runbook_checks.errors import UsageError
     from runbook_checks.load.runner import LoadSpec, run_load
     from runbook_checks.load.thresholds import from_runbook
+    from runbook_checks.profile import find_profile
+    from runbook_checks.profile import locustfile as find_locustfile
     from runbook_checks.runbook.parser import parse_runbook
 
     config = ChecksConfig.from_values(
@@ -192,6 +201,10 @@ def cmd_load(args: argparse.Namespace) -> int:
             f"{config.backend!r} backend is not supported here"
         )
     runbook = parse_runbook(config.runbook) if config.runbook.exists() else None
+    explicit = Path(args.locustfile) if args.locustfile else None
+    locustfile = find_locustfile(
+        config.runbook, find_profile(config.runbook, config.profile), explicit
+    )
     error_rate = None if args.max_error_rate is None else args.max_error_rate / 100
     thresholds = from_runbook(
         runbook, p95_ms=args.p95_ms, error_rate=error_rate, min_requests=args.min_requests
@@ -199,6 +212,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     admin_token = args.admin_token or os.environ.get("ADMIN_TOKEN")
     database_url = args.database_url or (os.environ.get("DATABASE_URL") if args.host else None)
     spec = LoadSpec(
+        locustfile=locustfile,
         shape=args.shape,
         users=args.users,
         duration_s=args.duration or DEFAULT_DURATION_S[args.shape],

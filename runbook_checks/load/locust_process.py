@@ -25,7 +25,8 @@ from runbook_checks.errors import RunbookChecksError
 from runbook_checks.stack.ports import free_port
 from runbook_checks.stack.process import ManagedProcess
 
-LOADTESTS = Path(__file__).resolve().parents[2] / "loadtests"
+# The load shapes are the engine's (loaded by locust beside the service's locustfile).
+SHAPES_FILE = Path(__file__).resolve().with_name("locust_shapes.py")
 CSV_PREFIX = "locust"
 START_ALLOWANCE_S = 30.0  # interpreter start, worker connection, user sign-ups
 STOP_ALLOWANCE_S = 20.0  # final stats, CSV and HTML
@@ -44,14 +45,14 @@ class LocustPlan:
     users: int
     run_time_s: float
     work_dir: Path  # logs, CSV, HTML and the per-second records go here
+    locustfile: Path  # the service's (the profile's `load`, or --locustfile)
     shape: str | None = None  # None: `users` at `spawn_rate`, held for `run_time_s`
     spawn_rate: float | None = None
     workers: int = 0  # 0: one standalone process; N: a master and N workers
     remote_workers: int = 0  # workers on other machines the master waits for
     master_bind: str = "127.0.0.1"  # where the master listens for workers
     master_port: int | None = None  # None: a free port (locust's default 5557 for remote)
-    locustfile: Path = LOADTESTS / "locustfile.py"
-    shapes_file: Path = LOADTESTS / "shapes.py"
+    shapes_file: Path = SHAPES_FILE
     html: bool = True
     wait_s: tuple[float, float] | None = None  # think time between actions
     env: Mapping[str, str] = field(default_factory=dict)
@@ -231,7 +232,7 @@ class LocustRun:
             argv,
             log_path=self.plan.work_dir / f"{name}.log",
             env=self.env,
-            cwd=self.plan.locustfile.parent.parent,
+            cwd=self.plan.locustfile.parent,
             clock=self.clock,
         )
 
@@ -244,7 +245,7 @@ class LocustRun:
     def worker_command(self) -> str:
         """What to run on another machine for it to join as a worker (token elided)."""
         host = self.plan.master_bind
-        return (f"ADMIN_TOKEN=... locust -f loadtests/locustfile.py --worker "
+        return (f"ADMIN_TOKEN=... locust -f {self.plan.locustfile} --worker "
                 f"--master-host {host} --master-port {self.master_port}")  # fmt: skip
 
     def running(self) -> bool:

@@ -169,6 +169,7 @@ def verdict_json(
             "folder": run.folder.name,
             "target": run.target,
             "api_url": run.api_url if not spec.embedded else "embedded (127.0.0.1)",
+            "locustfile": str(spec.locustfile),  # the service's user mix that ran
             "shape": spec.shape,
             "users": spec.users,
             "duration_s": spec.duration_s,
@@ -236,6 +237,7 @@ def verdict_markdown(
     processes = "standalone" if not spec.workers else f"master + {spec.workers} workers"
     lines += [
         f"- target: {run.target}",
+        f"- user mix: {spec.locustfile}",
         f"- shape: {spec.shape}: {shapes.describe(run.stages)}",
         f"- locust: {processes}, exit status {run.locust_exit}",
     ]

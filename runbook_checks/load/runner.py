@@ -53,6 +53,7 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class LoadSpec:
+    locustfile: Path | None = None  # the service's user mix (required: see `check`)
     shape: str = "step"
     users: int = 20  # the baseline user count (the step shape peaks at twice this)
     duration_s: float = 60.0
@@ -100,14 +101,20 @@ class LoadSpec:
             if not self.admin_token:
                 raise UsageError(
                     "--host needs --admin-token (or ADMIN_TOKEN in the "
-                    "environment): the simulated users sign up through "
-                    "POST /admin/users"
+                    "environment): the locustfile gets it as ADMIN_TOKEN (the Files "
+                    "mix's users sign up with it)"
                 )
             if self.db_latency_ms:
                 raise UsageError(
                     "--db-latency-ms acts on the embedded stack's fault proxy; "
                     "it cannot be applied to --host"
                 )
+        if self.locustfile is None or not self.locustfile.is_file():
+            raise UsageError(
+                f"no locustfile{f' at {self.locustfile}' if self.locustfile else ''}",
+                hint="pass --locustfile FILE, or name it in the runbook's profile: "
+                '[profile] load = "FILE"',
+            )
         return stages
 
 
@@ -171,6 +178,7 @@ def _run(run: _Run, runbook: Runbook | None, log: Log, clock: Clock) -> LoadOutc
 
     spec, folder, stages = run.spec, run.folder, run.stages
     query, run.activity_source = activity_query(runbook)
+    assert spec.locustfile is not None  # spec.check() refused a run without one
     with _environment(spec, run, log, clock) as (api_url, admin_token, database_url):
         run.api_url = api_url
         _preflight(api_url, admin_token)
@@ -179,6 +187,7 @@ def _run(run: _Run, runbook: Runbook | None, log: Log, clock: Clock) -> LoadOutc
             users=spec.users,
             run_time_s=spec.duration_s,
             work_dir=folder,
+            locustfile=spec.locustfile,
             shape=spec.shape,
             workers=spec.workers,
             remote_workers=spec.remote_workers,
@@ -197,7 +206,7 @@ def _run(run: _Run, runbook: Runbook | None, log: Log, clock: Clock) -> LoadOutc
         )
         if spec.remote_workers:
             log(f"waiting up to {plan.workers_wait_s:g}s for {spec.remote_workers} remote "
-                f"worker(s); on each machine run (same loadtests/ checkout):\n  "
+                f"worker(s); on each machine run (the same locustfile at that path):\n  "
                 f"LOAD_RUN_ID={run.run_id} {locust.worker_command()}")  # fmt: skip
         sampler.start()
         try:
@@ -303,7 +312,7 @@ def _preflight(api_url: str, admin_token: str) -> None:
         )
     if health.status_code not in (200, 503):
         raise LoadRunError(f"GET {api_url}/health answered {health.status_code}: is this the "
-                           "Files API?")  # fmt: skip
+                           "service under test?")  # fmt: skip
 
 
 def _password(url: str | None) -> list[str]:

@@ -13,6 +13,13 @@ checkout does, with no traceback. `drill` needs scenario modules, which the whee
 carry: from the user's folder without a profile it must say so once and exit 2; with the
 Files profile naming the checkout's scenarios it collects every one of them (collection
 only: no stack), as the checkout does.
+
+Then the folder a team keeps (a copy of the runbook, its baseline, its profile, its
+scenarios folder and its loadtests folder, the profile naming the copies): the installed
+copy drills one share-link scenario for real on the embedded stack, runs a bounded load
+(3 users, 5 s) with the copied locustfile and the runbook's thresholds, reviews that
+drill's evidence (`report`) and lists the game day's scenarios, as the checkout does.
+The docker backend's scripts are a checkout's: from the wheel, its messages say so.
 """
 
 from __future__ import annotations
@@ -213,12 +220,14 @@ class Answer:
     err: str
 
 
-def as_user(installed: Installed, cwd: Path, *args: str) -> Answer:
+def as_user(
+    installed: Installed, cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> Answer:
     """`runbook-checks ARGS` of the installed wheel, run in the user's folder."""
     done = subprocess.run(
         [str(installed.bin / "runbook-checks"), *args],
         cwd=cwd,
-        env=_clean_env(installed.bin),
+        env={**_clean_env(installed.bin), **(env or {})},
         capture_output=True,
         text=True,
         timeout=300,
@@ -379,6 +388,7 @@ def test_drill_collects_the_scenarios_its_profile_names(
         r'^scenarios = "[^"]*"', f'scenarios = "{REPO / "scenarios"}"', text, flags=re.M
     )
     assert pointed != text, "the Files profile no longer names its scenarios folder"
+    pointed = pointed.replace('load = "../loadtests"', f'load = "{REPO / "loadtests"}"')
     (userdir / "runbook.runbook-checks.toml").write_text(pointed, encoding="utf-8")
     args = ("drill", "--runbook", "runbook.md", "--", "--collect-only", "-q")
     drill = as_user(installed, userdir, *args)
@@ -388,3 +398,139 @@ def test_drill_collects_the_scenarios_its_profile_names(
     assert collected == re.findall(
         r"^(scenarios/\S+\.py): (\d+)$", from_checkout(userdir, *args).out, flags=re.M
     )
+
+
+# -- a team's own folder: runbook, baseline, profile, scenarios, locustfile -----------------
+
+SHARE_DRILL = "test_cause_2_a_used_up_share_gets_more_downloads"  # ~20 s, no root needed
+
+
+def _team_folder(folder: Path) -> Path:
+    """Copies of what a team keeps beside its runbook; the profile names the copies."""
+    folder.mkdir()
+    shutil.copy2(RUNBOOK, folder / "runbook.md")
+    shutil.copy2(BASELINE, folder / "runbook.baseline.toml")
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(REPO / "scenarios", folder / "scenarios", ignore=skip)
+    shutil.copytree(REPO / "loadtests", folder / "loadtests", ignore=skip)
+    text = PROFILE.read_text(encoding="utf-8")
+    profile = text.replace('scenarios = "../scenarios"', 'scenarios = "scenarios"').replace(
+        'load = "../loadtests"', 'load = "loadtests"'
+    )
+    assert profile.count('= "scenarios"') == 1, "the Files profile's scenarios line changed"
+    assert profile.count('= "loadtests"') == 1, "the Files profile's load line changed"
+    (folder / "runbook.runbook-checks.toml").write_text(profile, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _team_folder(tmp_path_factory.mktemp("team") / "oncall")
+
+
+@pytest.fixture(scope="module")
+def drilled(installed: Installed, team: Path) -> tuple[Answer, Path]:
+    """One real drill of a share-link scenario by the installed copy, in the team's folder:
+    its answer and its evidence folder."""
+    started = time.monotonic()
+    drill = as_user(installed, team, "drill", "--runbook", "runbook.md", "--", "-k", SHARE_DRILL)
+    print(f"installed drill: {time.monotonic() - started:.1f} s", file=sys.stderr)
+    folders = [p for p in (team / "evidence").glob("*") if (p / "journal.json").is_file()]
+    assert len(folders) == 1, drill.out[-3000:] + drill.err[-3000:]
+    return drill, folders[0]
+
+
+def test_a_real_drill_from_the_teams_folder(
+    installed: Installed, team: Path, drilled: tuple[Answer, Path]
+) -> None:
+    """The scenario copied beside the runbook drills the runbook's copy: its own steps, as
+    written, detect and recover; the findings the copied baseline acknowledges xfail."""
+    drill, evidence = drilled
+    assert drill.code == 0, drill.out[-3000:] + drill.err[-3000:]
+    journal = json.loads((evidence / "journal.json").read_text(encoding="utf-8"))
+    assert journal["environment"]["runbook"]["path"] == "runbook.md"  # the team's copy
+    (run,) = journal["scenarios"]
+    assert run["scenario"] == f"scenarios/test_sev3_share_links.py::{SHARE_DRILL}"
+    assert (run["section_title"], run["option"]) == ("SEV-3: Share Links Not Working", "2")
+    assert run["verdict"] != "error", run["error"]
+    assert run["recovered_by"] == "runbook"
+    assert run["time_to_detect_s"] is not None
+    assert run["steps"], "no step of the runbook ran"
+    assert all(step["status"] == "ok" for step in run["steps"]), run["steps"]
+    assert run["outcome"] in ("passed", "xfailed"), run["outcome_reason"]
+    intact = as_user(installed, team, "verify-evidence", str(evidence))
+    assert intact.code == 0, intact.out
+
+
+def test_report_reviews_that_drill(
+    installed: Installed, team: Path, drilled: tuple[Answer, Path]
+) -> None:
+    review = as_user(installed, team, "report", "--runbook", "runbook.md", "--since", "2020-01-01")
+    assert review.code == 0, review.out + review.err
+    assert "1 evidence bundle(s) since 2020-01-01: 1 scenario run(s)" in review.out
+    (md,) = (team / "evidence").glob("review-*/review.md")
+    text = md.read_text(encoding="utf-8")
+    assert "| SEV-3: Share Links Not Working / option 2 | 1 |" in text
+    never = text.split("## Never drilled", 1)[1]
+    assert "SEV-1: API Server Down: Option A: Restart API Server" in never  # from runbook.md
+    assert "SEV-3: Share Links Not Working: 1. Share Expired" in never
+    assert "Share Links Not Working: 2." not in never  # drilled, so not listed
+
+
+def test_load_runs_the_teams_locustfile_with_the_runbooks_thresholds(
+    installed: Installed, team: Path
+) -> None:
+    args = ("--shape", "baseline", "--users", "3", "--duration", "5", "--wait", "0.2,0.5")
+    load = as_user(installed, team, "load", "--runbook", "runbook.md", *args,
+                   "--evidence-dir", "load-evidence")  # fmt: skip
+    assert load.code == 0, load.out[-3000:] + load.err[-3000:]
+    (folder,) = (team / "load-evidence").glob("*-load-baseline-*")
+    verdict = json.loads((folder / "verdict.json").read_text(encoding="utf-8"))
+    assert verdict["run"]["locustfile"] == str(team / "loadtests" / "locustfile.py")
+    assert verdict["passed"] is True
+    thresholds = verdict["thresholds"]
+    assert [s.split(": ", 1)[1].split(" ")[0] for s in thresholds["sources"]] == [
+        "runbook",
+        "runbook",
+    ], thresholds["sources"]  # both limits read from the runbook's own lines
+    requests = {e["endpoint"]: e["requests"] for e in verdict["endpoints"]}
+    assert sum(requests.values()) > 10, requests  # the team's user mix ran
+    assert requests.get("POST /admin/users", 0) == 3, requests  # each user signed up once
+
+
+def test_load_without_a_locustfile_says_how_to_name_one(
+    installed: Installed, userdir: Path
+) -> None:
+    load = as_user(installed, userdir, "load", "--runbook", "runbook.md", "--duration", "5")
+    assert load.code == 2
+    assert "runbook.md: no locustfile" in load.err
+    assert "--locustfile" in load.err
+    assert not (userdir / "evidence").exists()
+
+
+def test_gameday_lists_the_profiles_scenarios(installed: Installed, team: Path) -> None:
+    listed = as_user(installed, team, "gameday", "--runbook", "runbook.md", "--list")
+    assert listed.code == 0, listed.err
+    names = re.findall(r"^  (\S+:\S+) ", listed.out, flags=re.M)
+    assert "sev3_share_links:limit_reached" in names, listed.out  # from the team's copy
+    assert "not loaded" not in listed.out
+    assert listed.out == from_checkout(team, "gameday", "--runbook", "runbook.md", "--list").out
+
+
+def test_gameday_without_scenarios_says_so_once(installed: Installed, userdir: Path) -> None:
+    listed = as_user(installed, userdir, "gameday", "--runbook", "runbook.md", "--list")
+    assert listed.code == 2
+    assert "runbook.md: no scenarios" in listed.err
+
+
+def test_the_docker_backends_scripts_are_a_checkouts(
+    installed: Installed, userdir: Path, tmp_path: Path
+) -> None:
+    """No engine answers: the hint says how to start one from a checkout, naming no
+    script path the installed copy does not have."""
+    dead = f"unix://{tmp_path / 'no-engine.sock'}"
+    up = as_user(installed, userdir, "up", "--backend", "docker", env={"DOCKER_HOST": dead})
+    assert up.code == 2, up.out + up.err
+    assert "no Docker engine answers" in up.err
+    assert "`scripts/dockerd.sh start` from a source checkout of runbook-checks" in up.err
+    assert str(installed.venv) not in up.err

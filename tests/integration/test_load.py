@@ -24,6 +24,7 @@ from runbook_checks.stack.base import Stack
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"  # the Files user mix
 # The post-mortem's traffic increase (+25%, +50%, +100% users: 30 -> 60) with 50 ms per
 # database round trip (a managed database across a network): pool size decides the
 # outcome. Uploads get a looser p95 line in both runs: each upload takes a global quota
@@ -148,7 +149,9 @@ def _clean_second_after(timeline: Timeline, t: float) -> bool:
 def test_load_runs_through_a_fault_and_the_timeline_shows_it(
     fresh_stack: Stack, tmp_path: Path
 ) -> None:
-    with background_load(fresh_stack, users=8, duration_s=60, work_dir=tmp_path) as load:
+    with background_load(
+        fresh_stack, LOCUSTFILE, users=8, duration_s=60, work_dir=tmp_path
+    ) as load:
         assert load.ready_after_s is not None
         wait_until(
             lambda: any(s.requests for s in load.snapshot().seconds),

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from runbook_checks.errors import StackError
+from runbook_checks.stack.docker.checkout import SCRIPTS, how_to_run
 
 # The docker SDK ships no type information (and the repository's docker/ folder of
 # Dockerfiles would shadow it for mypy): its objects are typed loosely here.
 DockerClient: TypeAlias = Any
 
 DEFAULT_ROOT = Path("/var/lib/runbook-checks-docker")
-DOCKERD_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "dockerd.sh"
+DOCKERD_SCRIPT = SCRIPTS / "dockerd.sh"  # a checkout's only (stack/docker/checkout.py)
 
 
 class EngineUnavailable(StackError):
@@ -86,8 +87,9 @@ def connect(timeout_s: float = 60.0) -> DockerClient:
         where = host or "the default socket (/var/run/docker.sock)"
         raise EngineUnavailable(
             f"no Docker engine answers at {where}: {exc}",
-            hint=f"start the project's engine as root ({DOCKERD_SCRIPT} start), or set "
-            "DOCKER_HOST to a running engine",
+            hint="start the project's engine as root, "
+            f"{how_to_run('dockerd.sh', 'scripts/dockerd.sh start')}; or set DOCKER_HOST "
+            "to a running engine",
         ) from exc
     if host:
         os.environ.setdefault("DOCKER_HOST", host)  # testcontainers reads it from here

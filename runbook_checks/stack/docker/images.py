@@ -13,16 +13,16 @@ build them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbook_checks.config import IMAGE_COMPONENTS, OPTIONS, ImageNames
 from runbook_checks.errors import StackError
+from runbook_checks.stack.docker.checkout import SCRIPTS, how_to_run
 
 if TYPE_CHECKING:
     from runbook_checks.stack.docker.engine import DockerClient
 
-IMAGES_SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "images.sh"
+IMAGES_SCRIPT = SCRIPTS / "images.sh"  # a checkout's only (stack/docker/checkout.py)
 FLAVOUR_LABEL = "org.runbook-checks.flavour"
 HASH_LABEL = "org.runbook-checks.hash"
 # a moto image that carries this project's AWS control plane launcher (docker/moto):
@@ -79,8 +79,8 @@ def find_monitoring_image(client: DockerClient) -> ResolvedImage | str:
         image = client.images.get(MONITORING_IMAGE)
     except ImageNotFound:
         return (
-            f"the monitoring image {MONITORING_IMAGE} is not built: `make images` "
-            f"({IMAGES_SCRIPT}) builds it without any registry"
+            f"the monitoring image {MONITORING_IMAGE} is not built: "
+            f"{how_to_run('images.sh', 'make images')} builds it without any registry"
         )
     return ResolvedImage(
         "monitoring", MONITORING_IMAGE, MONITORING_IMAGE, str(image.id), "monitoring"
@@ -140,7 +140,8 @@ def resolve_images(client: DockerClient, images: ImageNames) -> dict[str, Resolv
         raise MissingImages(
             "container images not present locally (the docker backend never pulls): "
             + "; ".join(missing),
-            hint=f"build them without any registry: `make images` ({IMAGES_SCRIPT}); or "
+            hint="build them without any registry: "
+            f"{how_to_run('images.sh', 'make images')}; or "
             "pull them where a registry is reachable; or choose images that are present "
             "with --image-<component> / RUNBOOK_CHECKS_IMAGE_<COMPONENT>",
         )

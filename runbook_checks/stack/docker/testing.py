@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from runbook_checks.stack.docker.checkout import FROM_A_CHECKOUT, script
 from runbook_checks.stack.docker.engine import (
     DOCKERD_SCRIPT,
     EngineUnavailable,
@@ -95,6 +96,10 @@ def _run(argv: list[str], timeout_s: float, what: str) -> float:
 
 def cannot_run_here() -> str | None:
     """Why no engine can be had here, or None."""
+    needed = ("images.sh",) if os.environ.get("DOCKER_HOST") else ("dockerd.sh", "images.sh")
+    missing = [f"scripts/{name}" for name in needed if script(name) is None]
+    if missing:
+        return f"{' and '.join(missing)} not here: run the tests {FROM_A_CHECKOUT}"
     if os.environ.get("DOCKER_HOST"):
         try:
             connect(timeout_s=10).close()

@@ -72,9 +72,14 @@ def test_force_keeps_what_the_owner_mapped(copy: Path) -> None:
     text = target.read_text().replace(
         '"api.rolerabbit.com" = "to be mapped"', '"api.rolerabbit.com" = "api"'
     )
-    target.write_text(text)
+    (copy.parent / "load").mkdir()
+    (copy.parent / "load" / "locustfile.py").write_text("# the user mix\n")
+    assert '# load = "../loadtests"' in text  # offered, commented out
+    target.write_text(text.replace('# load = "../loadtests"', 'load = "load"'))
     run_init(copy, out=None, force=True)
-    assert load_profile(target).hosts["api.rolerabbit.com"] == "api"
+    kept = load_profile(target)
+    assert kept.hosts["api.rolerabbit.com"] == "api"
+    assert kept.load == copy.parent / "load" / "locustfile.py"
 
 
 def test_coverage_counts_the_drills_the_profile_names() -> None:

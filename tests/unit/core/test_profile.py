@@ -8,7 +8,14 @@ from typing import ClassVar
 import pytest
 
 from runbook_checks.errors import UsageError
-from runbook_checks.profile import EMPTY, TO_BE_MAPPED, find_profile, load_profile
+from runbook_checks.profile import (
+    EMPTY,
+    TO_BE_MAPPED,
+    find_profile,
+    load_profile,
+    locustfile,
+    scenarios_folder,
+)
 from runbook_checks.steps.binding import Bindings, bind
 from tests.profiles import FILES, FILES_PROFILE_PATH, ROOT
 
@@ -19,6 +26,7 @@ def test_the_files_runbooks_profile_is_found_beside_it() -> None:
     profile = find_profile(RUNBOOK)
     assert profile.source == FILES_PROFILE_PATH
     assert profile.scenarios == ROOT / "scenarios"
+    assert profile.load == ROOT / "loadtests" / "locustfile.py"
     assert profile.hosts["api.rolerabbit.com"] == "api"
     assert profile.hosts_to("api-instance") == ("localhost:5000", "production-api-01")
     assert profile.identity_placeholders == ("replica-01", "snapshot-20240115")
@@ -56,6 +64,9 @@ def test_a_pyproject_without_the_table_is_not_a_profile(tmp_path: Path) -> None:
         ('[placeholders]\nPID = "guess"\n', "placeholders.PID"),
         ('[paths]\n"/var/log/x" = "api:cache"\n', "paths./var/log/x"),
         ('[profile]\nscenarios = "nowhere"\n', "profile.scenarios"),
+        ('[profile]\nload = "nowhere.py"\n', "profile.load: "),
+        ('[profile]\nload = "."\n', "locustfile.py is not a file"),  # a folder without one
+        ("[profile]\nload = 3\n", "profile.load: expected a locustfile"),
         ("hosts = 1\n", "hosts: expected a table"),
     ],
 )
@@ -118,3 +129,39 @@ def test_an_empty_profile_maps_nothing(tmp_path: Path) -> None:
     bound = bind("aws elbv2 register-targets --target-group-arn STANDBY", bindings)
     assert "STANDBY" in bound.unbound  # ALL-CAPS words are still found generically
     assert "snapshot-20240115" not in bind("x snapshot-20240115", bindings).unbound
+
+
+def test_the_locustfile_is_the_flag_s_else_the_profile_s(tmp_path: Path) -> None:
+    (tmp_path / "load").mkdir()
+    (tmp_path / "load" / "locustfile.py").write_text("# the service's user mix\n")
+    (tmp_path / "other.py").write_text("# another\n")
+    runbook = tmp_path / "db.md"
+    (tmp_path / "db.runbook-checks.toml").write_text('[profile]\nload = "load"\n')
+    profile = find_profile(runbook)
+    assert profile.load == tmp_path / "load" / "locustfile.py"  # a folder: its locustfile.py
+    assert locustfile(runbook, profile) == profile.load
+    assert locustfile(runbook, profile, tmp_path / "other.py") == tmp_path / "other.py"
+    with pytest.raises(UsageError, match=r"--locustfile .*missing\.py: no such file"):
+        locustfile(runbook, profile, tmp_path / "missing.py")
+
+
+@pytest.mark.parametrize("has_profile", [False, True])
+def test_no_locustfile_or_scenarios_is_one_error_saying_how_to_name_them(
+    tmp_path: Path, has_profile: bool
+) -> None:
+    runbook = tmp_path / "db.md"
+    if has_profile:
+        (tmp_path / "db.runbook-checks.toml").write_text('[hosts]\n"db" = "postgres"\n')
+    profile = find_profile(runbook)
+    with pytest.raises(UsageError) as raised:
+        locustfile(runbook, profile)
+    said = f"{raised.value} {raised.value.hint}"
+    assert f"{runbook}: no locustfile" in said
+    assert "--locustfile" in said
+    assert "[profile] load" in said
+    assert ("names none" in said) == has_profile
+    with pytest.raises(UsageError) as raised:
+        scenarios_folder(runbook, profile)
+    said = f"{raised.value} {raised.value.hint}"
+    assert f"{runbook}: no scenarios" in said
+    assert "[profile] scenarios" in said

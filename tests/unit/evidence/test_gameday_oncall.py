@@ -30,6 +30,7 @@ from runbook_checks.evidence.scenarios import discover
 from runbook_checks.monitor.statuspage import StatusPageServer
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Endpoints, Stack
+from tests.profiles import ROOT
 
 INJECTED_WALL = 1_700_000_000.0  # the FakeClock's epoch: injected at monotonic 0
 
@@ -166,7 +167,7 @@ def _oncall(
 def test_the_panel_hides_the_severity_and_sla_until_revealed(
     runbook: Runbook, tmp_path: Path, clock: FakeClock, screen: Screen
 ) -> None:
-    entry = discover().find("sev1_api_server_down:api_killed")
+    entry = discover(ROOT / "scenarios").find("sev1_api_server_down:api_killed")
     day = GameDay(entry, _stack(tmp_path), runbook, screen, work_dir=tmp_path, clock=clock)
     day.state.injected_at = 0.0
     clock.advance(75)
@@ -222,7 +223,7 @@ def test_the_panel_lists_the_firing_alerts_with_summary_and_since(
 def test_without_alerting_the_panel_says_time_to_alert_is_not_measured(
     runbook: Runbook, tmp_path: Path, clock: FakeClock, screen: Screen
 ) -> None:
-    entry = discover().find("sev1_api_server_down:api_killed")
+    entry = discover(ROOT / "scenarios").find("sev1_api_server_down:api_killed")
     stack = _stack(tmp_path, monitoring=None, monitoring_missing="prometheus not installed")
     day = GameDay(entry, stack, runbook, screen, work_dir=tmp_path, clock=clock)
     assert day.oncall.alert_lines() == [f"{NO_ALERTING}: prometheus not installed"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from runbook_checks.cli import build_parser
+from runbook_checks.cli import build_parser, main
 from runbook_checks.errors import UsageError
 from runbook_checks.load.locust_process import LocustPlan, LocustRun, locust_argv, locust_env
 from runbook_checks.load.runner import LoadSpec, new_run_folder
@@ -21,6 +21,7 @@ def plan(**changes: object) -> LocustPlan:
         "users": 20,
         "run_time_s": 60.0,
         "work_dir": Path("/tmp/run"),
+        "locustfile": Path("/srv/service/loadtests/locustfile.py"),
         "shape": "step",
     }
     values.update(changes)
@@ -30,7 +31,11 @@ def plan(**changes: object) -> LocustPlan:
 def test_standalone_with_a_shape() -> None:
     argv = locust_argv(plan(), "standalone")
     files = argv[argv.index("-f") + 1].split(",")
-    assert [Path(f).name for f in files] == ["locustfile.py", "shapes.py"]
+    assert files[0] == "/srv/service/loadtests/locustfile.py"  # the service's
+    shapes = Path(files[1])  # the engine's, inside the package (an installed copy has it)
+    assert shapes.is_file()
+    assert shapes.parent == Path(locust_argv.__code__.co_filename).parent
+    assert "class RunbookChecksShape(LoadTestShape)" in shapes.read_text(encoding="utf-8")
     assert argv[argv.index("--shape") + 1] == "step"
     assert argv[argv.index("--run-time") + 1] == "60s"
     assert "--headless" in argv
@@ -68,7 +73,9 @@ def test_a_master_for_workers_on_other_machines() -> None:
     assert float(master[master.index("--expect-workers-max-wait") + 1]) >= 300
     run = LocustRun(p, TOKEN, run_id="r1")
     assert run.master_port == 5557
-    assert run.worker_command().endswith("--worker --master-host 10.0.0.5 --master-port 5557")
+    assert run.worker_command().endswith(
+        "-f /srv/service/loadtests/locustfile.py --worker --master-host 10.0.0.5 --master-port 5557"
+    )
     assert TOKEN not in run.worker_command()
 
 
@@ -100,6 +107,8 @@ def test_the_load_subcommand(monkeypatch: pytest.MonkeyPatch) -> None:
         (LoadSpec(users=3000, shape="step"), "peaks at 6000"),
         (LoadSpec(pool_size=0), "--pool-size 0"),
         (LoadSpec(remote_workers=2), "cannot reach a master on 127.0.0.1"),
+        (LoadSpec(), "no locustfile"),
+        (LoadSpec(locustfile=Path("/nowhere/locustfile.py")), "no locustfile at /nowhere/"),
     ],
 )
 def test_specs_that_cannot_run_are_refused_before_anything_starts(
@@ -115,3 +124,23 @@ def test_run_folders_are_named_by_utc_time_and_shape(tmp_path: Path) -> None:
     assert len(stamp) == 16
     assert stamp.endswith("Z")
     assert rest.startswith("step-")
+
+
+def test_load_without_a_locustfile_says_so_once_before_any_stack(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The locustfile is the service's: a runbook whose profile names none, and no
+    --locustfile, is one error (exit 2) and no evidence folder."""
+    runbook = tmp_path / "runbook.md"
+    runbook.write_text("# Payments\n\n## SEV-2: slow\n\np95 above 2 seconds\n")
+    (tmp_path / "runbook.runbook-checks.toml").write_text('[profile]\nname = "payments"\n')
+    evidence = tmp_path / "evidence"
+    argv = ["load", "--runbook", str(runbook), "--evidence-dir", str(evidence)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1
+    assert f"{runbook}: no locustfile" in err
+    assert "--locustfile" in err
+    assert not evidence.exists()
+    assert main([*argv, "--locustfile", str(tmp_path / "gone.py")]) == 2
+    assert "--locustfile " + str(tmp_path / "gone.py") + ": no such file" in capsys.readouterr().err
