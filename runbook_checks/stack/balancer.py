@@ -83,9 +83,23 @@ class TargetGroupBalancer(FaultProxy):
     def healthy_targets(self) -> tuple[tuple[str, int], ...]:
         return self._healthy
 
-    def start(self) -> None:
-        self.refresh()
+    def start(self, *, known: tuple[tuple[str, int], ...] | None = None) -> None:
+        """Listen. With `known`, route to those targets until `follow()` (the control
+        plane may still be coming up); else read them from the control plane and follow
+        it from now on."""
+        if known is None:
+            self.refresh()
+        else:
+            with self._choice_lock:
+                self._registered = known
+                self._cycle = None
         super().start()
+        if known is None:
+            self.follow()
+
+    def follow(self) -> None:
+        """Read the targets from the control plane now, and every poll interval after."""
+        self.refresh()
         if self._poller is None:
             self._stop_polling.clear()
             self._poller = threading.Thread(

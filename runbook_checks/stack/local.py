@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
+import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -50,6 +51,8 @@ REGION = "us-east-1"
 PROXIED = ("postgres", "object_store", "redis")
 TARGET_GROUPS = TargetGroups(("files-primary", "files-standby"))
 PG_DISK_MB = 1024  # the database server's own disk (a tmpfs when root)
+TARGET_HOST = "127.0.0.1"  # the address the API instances are registered under (IP targets)
+CONTROL_PLANE_SEED_S = 30.0  # seeding the control plane, beyond its server's start
 
 
 class LocalStack:
@@ -81,7 +84,11 @@ class LocalStack:
         self.balancer: TargetGroupBalancer | None = None
         self._control_plane_dirty = False
         self._aws_bytes_seen = 0
-        self.target_groups: dict[str, str] = {}  # name -> ARN in the control plane
+        self._target_groups: dict[str, str] = {}  # name -> ARN in the control plane
+        # the control plane comes up and is seeded on a thread while the rest starts
+        self._control_plane: threading.Thread | None = None
+        self._control_plane_done = threading.Event()
+        self._control_plane_failure: BaseException | None = None
         self.admin_token = secrets.token_urlsafe(24)
         # the stack's Prometheus and Alertmanager, or None and why (monitoring_missing)
         self.monitoring: Monitoring | None = None
@@ -205,15 +212,25 @@ class LocalStack:
         self._track(api)
         self._add_monitoring(folder, pg, cache, api)
         # Spawn everything at once (the API tolerates its dependencies coming up late),
-        # then wait for each: the start costs the slowest component, not the sum.
+        # then wait for each: the start costs the slowest component, not the sum. The
+        # AWS control plane (moto with EC2, RDS and ELBv2: the slowest to come up) is not
+        # on the data path: it comes up and is seeded on a thread, the balancer routes to
+        # the API it will register meanwhile, and its proxy holds the runbook's AWS
+        # requests until it is ready (`_await_control_plane`).
         for started in self.components.values():
             started.spawn()
-        for started in self.components.values():
-            started.wait_ready(started.ready_timeout_s)
-        self._seed_control_plane()
-        self._aws_bytes_seen = self.proxies.get("aws").stats().bytes_upstream
         self.balancer = TargetGroupBalancer("balancer", aws.url, TARGET_GROUPS)
-        self.balancer.start()
+        self.balancer.start(known=((TARGET_HOST, api.port),))
+        self._control_plane_done.clear()
+        self._control_plane_failure = None
+        self.proxies.get("aws").hold()
+        self._control_plane = threading.Thread(
+            target=self._bring_up_control_plane, args=(aws,), name="control-plane", daemon=True
+        )
+        self._control_plane.start()
+        for started in self.components.values():
+            if started is not aws:
+                started.wait_ready(started.ready_timeout_s)
         self._endpoints = Endpoints(
             api_url=f"http://127.0.0.1:{self.balancer.listen_port}",
             api_instance_url=api.url,
@@ -296,6 +313,9 @@ class LocalStack:
             stop_together([c.process for c in self.components.values()], self.clock)
         except Exception as exc:  # keep going: leaving processes behind is worse
             errors.append(f"stopping the servers: {exc}")
+        if self._control_plane is not None:  # its server is gone: it ends at once
+            self._control_plane.join(timeout=CONTROL_PLANE_SEED_S)
+            self._control_plane = None
         self.proxies.stop_all()
         if self.balancer is not None:
             self.balancer.stop()
@@ -323,6 +343,8 @@ class LocalStack:
         return self._endpoints
 
     def component(self, name: str) -> Component:
+        if name == "aws":  # whoever asks for the control plane gets it up and seeded
+            self._await_control_plane()
         try:
             return self.components[name]
         except KeyError:
@@ -380,15 +402,51 @@ class LocalStack:
         api.start()
 
     # -- API instances behind the balancer ---------------------------------------------
+    def _bring_up_control_plane(self, aws: LocalComponent) -> None:
+        try:
+            aws.wait_ready(aws.ready_timeout_s)
+            self._seed_control_plane()
+            self._aws_bytes_seen = self.proxies.get("aws").stats().bytes_upstream
+            if self.balancer is not None:
+                self.balancer.follow()
+        except BaseException as exc:  # said by the first one who needs the control plane
+            self._control_plane_failure = exc
+        finally:
+            self.proxies.get("aws").release()
+            self._control_plane_done.set()
+
+    def _await_control_plane(self) -> None:
+        """Wait for the control plane's start and seed; raise what stopped them."""
+        if self._control_plane is None:
+            return
+        aws = self.components["aws"]
+        if not self._control_plane_done.wait(aws.ready_timeout_s + CONTROL_PLANE_SEED_S):
+            raise StackError(
+                "the AWS control plane is still coming up",
+                hint=f"read its log: {aws.log_path}",
+            )
+        if self._control_plane_failure is not None:
+            failure = self._control_plane_failure
+            if isinstance(failure, ComponentFailed | StackError):
+                raise failure
+            raise StackError(f"seeding the AWS control plane failed: {failure}") from failure
+
+    @property
+    def target_groups(self) -> dict[str, str]:
+        """Target group name -> ARN in the control plane (once it is seeded)."""
+        self._await_control_plane()
+        return self._target_groups
+
     def _seed_control_plane(self) -> None:
         aws = self.components["aws"]
         assert isinstance(aws, MotoServer)
-        self.target_groups = seed_target_groups(aws.url, TARGET_GROUPS)
-        register(aws.url, self.target_groups[TARGET_GROUPS.names[0]], self.api.port)
+        self._target_groups = seed_target_groups(aws.url, TARGET_GROUPS)
+        register(aws.url, self._target_groups[TARGET_GROUPS.names[0]], self.api.port)
 
     def _reset_control_plane(self, *, force: bool = False) -> None:
         """Back to the seed (target groups, the API registered) -- only when someone used
         it: every client reaches it through the `aws` proxy, whose byte count says so."""
+        self._await_control_plane()
         used = self.proxies.get("aws").stats().bytes_upstream
         if not force and not self._control_plane_dirty and used == self._aws_bytes_seen:
             return
@@ -471,6 +529,7 @@ class LocalStack:
     def reset_data(self) -> None:
         """Empty tables, bucket and cache; clear toxics; one API instance behind the
         balancer, with its start settings; the control plane back to its seed."""
+        self._await_control_plane()  # (not mistaken for a dead one while it comes up)
         self.proxies.clear_all()
         # anything a test left stopped, frozen or dead comes back (asked all at once: a
         # reset between tests costs the slowest answer, not the sum of them)
@@ -479,6 +538,8 @@ class LocalStack:
         for name in [n for n in COMPONENTS if not ready[n]]:
             self.components[name].stop()
             self.components[name].start()
+            if name == "object_store":  # a new one holds nothing: not even the bucket
+                self._ensure_bucket()
         for extra in [c for c in self.api_instances() if c.name != "api"]:
             extra.stop()
             del self.components[extra.name]

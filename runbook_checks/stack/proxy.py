@@ -96,6 +96,7 @@ _READER_LIMIT_BYTES = 256 * 1024  # asyncio StreamReader pauses the socket above
 _QUEUE_CHUNKS = 8  # chunks in flight per stream (held while black-holed or delayed)
 _PASS_BUFFER_BYTES = 256 * 1024  # above this unsent to a socket, chunks queue (backpressure)
 _CONNECT_TIMEOUT_S = 10.0
+_HOLD_POLL_S = 0.01  # how often a held connection looks whether it may go on
 _CALL_TIMEOUT_S = 15.0
 _REFUSAL_PROBE_S = 0.1  # how often a refusing upstream is probed
 _BANDWIDTH_SLICE_S = 0.1  # bandwidth-limited data is sent in slices of this duration
@@ -585,6 +586,9 @@ class FaultProxy:
         # to the client, instead of accept-then-close (which a client sees as a reset).
         # (the stack turns this on for its dependency proxies)
         self.mirror_refusal = False
+        # While held, an accepted connection waits before its upstream is dialled (a
+        # server still coming up: its clients wait instead of being refused).
+        self._holding = threading.Event()
         self._counters = _Counters()
         # loop-side state
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -687,6 +691,13 @@ class FaultProxy:
                 self._call(self._listen())
 
     # toxics -----------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """New connections wait (accepted, upstream not yet dialled) until `release()`."""
+        self._holding.set()
+
+    def release(self) -> None:
+        self._holding.clear()
 
     def add_toxic(self, toxic: Toxic) -> str:
         """Attach `toxic` (to open connections too); return its name."""
@@ -879,6 +890,8 @@ class FaultProxy:
         self._counters.active += 1
         conn: _Connection | None = None
         try:
+            while self._holding.is_set():
+                await asyncio.sleep(_HOLD_POLL_S)
             try:
                 async with asyncio.timeout(_CONNECT_TIMEOUT_S):
                     up_reader, up_writer = await _connect(self.upstream)

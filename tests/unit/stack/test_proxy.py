@@ -290,6 +290,24 @@ def test_bytes_keep_their_order_while_toxics_come_and_go(
     assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
 
 
+def test_a_held_proxy_keeps_new_connections_waiting_until_released(
+    echo_server: TcpServer, make_proxy: Callable[..., FaultProxy]
+) -> None:
+    # a server still coming up: its clients wait, accepted, instead of being refused
+    proxy = make_proxy(echo_server.port)
+    proxy.hold()
+    with connect(proxy.listen_port) as sock:
+        sock.sendall(b"early")
+        sock.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            sock.recv(5)
+        assert echo_server.accepted == 0  # the upstream is not even dialled
+        proxy.release()
+        sock.settimeout(5)
+        assert recv_exactly(sock, 5) == b"early"
+    assert echo_server.accepted == 1
+
+
 def test_half_close_is_passed_on(
     echo_server: TcpServer, make_proxy: Callable[..., FaultProxy]
 ) -> None:
