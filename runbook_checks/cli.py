@@ -41,10 +41,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     from runbook_checks.stack import create_stack, start_with_retry
 
     config = _config(args)
+    host = args.host
+    if host != "127.0.0.1":  # refused before anything starts: see stack/staging.py
+        from runbook_checks.stack.staging import check_bind_host
+
+        check_bind_host(host)
     started = SYSTEM_CLOCK.monotonic()
-    with start_with_retry(lambda: create_stack(config)) as stack:
-        took = SYSTEM_CLOCK.monotonic() - started
+    with start_with_retry(lambda: create_stack(config)) as stack, contextlib.ExitStack() as on:
         ep = stack.endpoints
+        if host != "127.0.0.1":
+            from runbook_checks.stack.staging import publish
+
+            published, ep = publish(ep, host)
+            on.callback(published.stop_all)
+        took = SYSTEM_CLOCK.monotonic() - started
         print(f"stack up ({stack.backend} backend) in {took:.1f}s. Ctrl-C stops it.\n")
         print(f"  Files API      {ep.api_url}   (docs: {ep.api_url}/docs)")
         print(f"  PostgreSQL     {ep.database_url}")
@@ -268,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the stack, print its URLs, stop it on Ctrl-C")
     _add_config_options(up)
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address operators reach the stack on (default 127.0.0.1); another one "
+        "only inside a network namespace runbook-checks made (stack/staging.py)",
+    )
     up.set_defaults(func=cmd_up)
 
     drill = sub.add_parser("drill", help="run every runbook scenario against the stack")
