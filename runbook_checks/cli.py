@@ -90,12 +90,16 @@ def cmd_faults(args: argparse.Namespace) -> int:
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from runbook_checks.stack.docker.cleanup import sweep_engine
     from runbook_checks.stack.leftovers import sweep
+    from runbook_checks.stack.staging import cannot_make_namespaces, sweep_namespaces
 
     report = sweep()
     containers = sweep_engine()  # the docker backend's containers of dead drills
     if containers:
         print(f"removed {len(containers)} container(s): {' '.join(containers)}")
-    if report.empty and not containers:
+    namespaces = sweep_namespaces() if cannot_make_namespaces() is None else []
+    if namespaces:  # staging namespaces whose creator died (stack/staging.py)
+        print(f"removed {len(namespaces)} network namespace(s): {' '.join(namespaces)}")
+    if report.empty and not containers and not namespaces:
         print("nothing to clean up.")
     elif not report.empty:
         print(

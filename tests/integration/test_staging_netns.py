@@ -274,3 +274,49 @@ def test_hosts_the_profile_does_not_allow_are_refused_and_audited(
         assert all(
             e.action == "run step" and "is not one the profile allows" in e.detail for e in entries
         )
+
+
+def test_cleanup_removes_the_namespace_of_a_dead_creator(tmp_path: Path) -> None:
+    """A session killed before its teardown leaves its namespace (and whatever runs in
+    it); `runbook-checks cleanup` removes it, and leaves a live creator's alone."""
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess\n"
+            "from runbook_checks.stack.staging import Namespace\n"
+            "ns = Namespace.create()\n"
+            "subprocess.Popen(ns.command(['sleep', '300']), start_new_session=True,\n"
+            "                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+            "print(ns.name, flush=True)\n"
+            "os._exit(0)\n",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    left = made.stdout.strip()
+    mine = Namespace.create()  # this process is alive: not swept
+    try:
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert left in listed
+        inside = subprocess.run(["ip", "netns", "pids", left], capture_output=True, text=True)
+        assert inside.stdout.split(), "the sleeper runs inside the dead creator's namespace"
+        done = subprocess.run(
+            [sys.executable, "-m", "runbook_checks.cli", "cleanup"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert f"network namespace(s): {left}" in done.stdout, done.stdout + done.stderr
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        assert left not in listed
+        assert mine.name in listed
+    finally:
+        mine.remove()
+        if left.startswith("rbc-staging-"):
+            subprocess.run(["ip", "netns", "del", left], capture_output=True, check=False)
