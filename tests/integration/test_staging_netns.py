@@ -32,9 +32,11 @@ from runbook_checks.profile import load_profile
 from runbook_checks.runbook.model import Phase, Step, StepKind
 from runbook_checks.stack.external import ExternalStack
 from runbook_checks.stack.staging import (
+    PREFIX,
     Namespace,
     cannot_make_namespaces,
     own_namespace,
+    remove_namespace,
     sweep_namespaces,
 )
 from runbook_checks.steps.base import ExecContext, StepStatus, run_step
@@ -318,5 +320,9 @@ def test_cleanup_removes_the_namespace_of_a_dead_creator(tmp_path: Path) -> None
         assert mine.name in listed
     finally:
         mine.remove()
-        if left.startswith("rbc-staging-"):
-            subprocess.run(["ip", "netns", "del", left], capture_output=True, check=False)
+        if (
+            left.startswith(PREFIX)
+            and left
+            in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        ):
+            remove_namespace(left)  # what runs inside too
