@@ -23,6 +23,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import httpx
 import pytest
@@ -51,12 +52,33 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
+CompletedText: TypeAlias = "subprocess.CompletedProcess[str]"
 FILES_PROFILE = ROOT / "runbooks" / "files-incident-response.runbook-checks.toml"
 UP_TIMEOUT_S = 90.0
 SHARE_DRILLS = (
     "test_cause_2_a_used_up_share_gets_more_downloads"
     " or test_cause_1_a_recently_expired_share_is_extended"
 )
+
+
+CLI = [sys.executable, "-m", "runbook_checks.cli"]
+
+
+def cli(*args: str, timeout_s: float = 60, env: dict[str, str] | None = None) -> CompletedText:
+    """`runbook-checks ARGS` from the checkout, as a user runs it."""
+    return subprocess.run(
+        [*CLI, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        env=env,
+    )
+
+
+def namespaces() -> str:
+    return subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
 @dataclass(frozen=True)
@@ -102,9 +124,7 @@ def staging() -> Iterator[Staging]:
     proc: subprocess.Popen[str] | None = None
     try:
         proc = subprocess.Popen(
-            namespace.command(
-                [sys.executable, "-m", "runbook_checks.cli", "up", "--host", namespace.address]
-            ),
+            namespace.command([*CLI, "up", "--host", namespace.address]),
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -121,12 +141,7 @@ def staging() -> Iterator[Staging]:
                 proc.kill()
                 proc.wait(timeout=10)
         namespace.remove()
-    assert (
-        namespace.name
-        not in subprocess.run(
-            ["ip", "netns", "list"], capture_output=True, text=True, check=True
-        ).stdout
-    )
+    assert namespace.name not in namespaces()
 
 
 def write_staging_profile(folder: Path, staging: Staging) -> Path:
@@ -159,14 +174,7 @@ def test_the_stack_listens_on_the_namespace_address_not_loopback(staging: Stagin
     assert httpx.get(staging.env["API_URL"] + "/health", timeout=5).json()["status"] == "ok"
     # this process is not in the namespace: `up --host` here is refused before it starts
     assert own_namespace() is None
-    done = subprocess.run(
-        [sys.executable, "-m", "runbook_checks.cli", "up", "--host", address],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = cli("up", "--host", address)
     assert done.returncode != 0
     assert "only inside a network namespace runbook-checks made" in done.stderr
 
@@ -177,27 +185,10 @@ def test_share_link_drills_reach_staging_through_the_profile(
     profile = write_staging_profile(tmp_path, staging)
     evidence = tmp_path / "evidence"
     env = {k: v for k, v in os.environ.items() if k != "RUNBOOK_CHECKS_ENVIRONMENT"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runbook_checks.cli",
-            "drill",
-            "--backend",
-            "external",
-            "--profile",
-            str(profile),
-            "--evidence-dir",
-            str(evidence),
-            "--",
-            "-k",
-            SHARE_DRILLS,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    done = cli(
+        *("drill", "--backend", "external", "--profile", str(profile)),
+        *("--evidence-dir", str(evidence), "--", "-k", SHARE_DRILLS),
+        timeout_s=300,
         env={**env, "RUNBOOK_CHECKS_MONITORING": "off"},
     )
     out = done.stdout + done.stderr
@@ -302,27 +293,16 @@ def test_cleanup_removes_the_namespace_of_a_dead_creator(tmp_path: Path) -> None
     left = made.stdout.strip()
     mine = Namespace.create()  # this process is alive: not swept
     try:
-        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        listed = namespaces()
         assert left in listed
         inside = subprocess.run(["ip", "netns", "pids", left], capture_output=True, text=True)
         assert inside.stdout.split(), "the sleeper runs inside the dead creator's namespace"
-        done = subprocess.run(
-            [sys.executable, "-m", "runbook_checks.cli", "cleanup"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = cli("cleanup")
         assert f"network namespace(s): {left}" in done.stdout, done.stdout + done.stderr
-        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        listed = namespaces()
         assert left not in listed
         assert mine.name in listed
     finally:
         mine.remove()
-        if (
-            left.startswith(PREFIX)
-            and left
-            in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        ):
+        if left.startswith(PREFIX) and left in namespaces():
             remove_namespace(left)  # what runs inside too

@@ -23,20 +23,21 @@ from tests.profiles import FILES
 
 
 class OfflineStack:
-    """A stack that is never reached: its endpoints are closed ports, it has no components."""
+    """A stack that is never reached: its endpoints are closed ports (on `host`: a name
+    that never resolves for a remote one), it has no components."""
 
     backend = "offline"
     capabilities: frozenset[Capability] = frozenset()
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, host: str = "127.0.0.1") -> None:
         self.endpoints = Endpoints(
-            api_url="http://127.0.0.1:9",
-            database_url="postgresql://u:pw@127.0.0.1:9/db",
+            api_url=f"http://{host}:9",
+            database_url=f"postgresql://u:pw@{host}:9/db",
             app_database_url="",
-            s3_endpoint="http://127.0.0.1:9",
+            s3_endpoint=f"http://{host}:9",
             s3_bucket="b",
-            redis_url="redis://127.0.0.1:9/0",
-            aws_endpoint="http://127.0.0.1:9",
+            redis_url=f"redis://{host}:9/0",
+            aws_endpoint=f"http://{host}:9",
             aws_region="us-east-1",
             admin_token="admin-token-123",
             log_dir=tmp,

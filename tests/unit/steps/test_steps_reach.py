@@ -13,13 +13,13 @@ from runbook_checks.clock import FakeClock
 from runbook_checks.errors import UsageError
 from runbook_checks.profile import Profile, load_profile
 from runbook_checks.runbook.model import Phase, Step, StepKind
-from runbook_checks.stack.base import Capability, Component, Endpoints
 from runbook_checks.steps.base import ExecContext, Refused, StepStatus, run_step
 from runbook_checks.steps.binding import Bindings
 from runbook_checks.steps.http import resolve_url
 from runbook_checks.steps.reach import Reach
 from runbook_checks.steps.shell import NotRun, Pipeline, plan_shell
 from runbook_checks.steps.sql import _database_url
+from tests.unit.steps.test_steps_base import OfflineStack
 
 STAGING = "files.staging.invalid"  # the environment's one host
 OTHER = "other.staging.invalid"  # a host nobody allowed
@@ -50,37 +50,6 @@ environment = "staging.environment.toml"
 "api.rolerabbit.com" = "api"
 "db.rolerabbit.com" = "10.213.0.9:5432"
 """
-
-
-class StagingStack:
-    """The endpoints of an environment on STAGING; never reached."""
-
-    backend = "external"
-    capabilities: frozenset[Capability] = frozenset()
-
-    def __init__(self, tmp: Path, host: str = STAGING) -> None:
-        self.endpoints = Endpoints(
-            api_url=f"http://{host}:8000",
-            database_url=f"postgresql://ops:pw@{host}:5432/files",
-            app_database_url="",
-            s3_endpoint=f"http://{host}:9000",
-            s3_bucket="files",
-            redis_url=f"redis://{host}:6379/0",
-            aws_endpoint=f"http://{host}:5000",
-            aws_region="us-east-1",
-            admin_token="admin-token-123",
-            log_dir=tmp,
-        )
-
-    def component(self, name: str) -> Component:
-        raise AssertionError(f"component {name} must not be touched")
-
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def reset_data(self) -> None: ...
-    def restart_api(self, **env: str) -> None: ...
-    def versions(self) -> dict[str, str]:
-        return {}
 
 
 def step(text: str, kind: StepKind) -> Step:
@@ -146,11 +115,11 @@ def test_hosts_may_map_to_an_address_of_the_environment(tmp_path: Path) -> None:
 
 
 def test_curl_reaches_allowed_hosts_and_refuses_others(tmp_path: Path, profile: Profile) -> None:
-    stack = StagingStack(tmp_path)
+    stack = OfflineStack(tmp_path, STAGING)
     bindings = Bindings.from_stack(stack, tmp_path / "work", profile)
     # a runbook host mapped to the environment's API
     assert resolve_url("https://api.rolerabbit.com/health", bindings)[0] == (
-        f"http://{STAGING}:8000/health"
+        f"http://{STAGING}:9/health"
     )
     # a runbook host mapped to an address
     assert resolve_url("http://db.rolerabbit.com/x", bindings)[0] == "http://10.213.0.9:5432/x"
@@ -168,7 +137,7 @@ def test_curl_reaches_allowed_hosts_and_refuses_others(tmp_path: Path, profile: 
 def test_psql_reaches_the_allowed_database_and_refuses_others(
     tmp_path: Path, profile: Profile
 ) -> None:
-    stack = StagingStack(tmp_path)
+    stack = OfflineStack(tmp_path, STAGING)
     ctx = ExecContext(stack, Bindings.from_stack(stack, tmp_path / "w", profile), clock=FakeClock())
     url, _, refused = _database_url(None, ctx)
     assert (url, refused) == (stack.endpoints.database_url, "")
@@ -185,7 +154,7 @@ def test_psql_reaches_the_allowed_database_and_refuses_others(
 def test_aws_refuses_an_endpoint_the_profile_does_not_allow(
     tmp_path: Path, profile: Profile
 ) -> None:
-    stack = StagingStack(tmp_path, host=OTHER)
+    stack = OfflineStack(tmp_path, OTHER)
     ctx = ExecContext(stack, Bindings.from_stack(stack, tmp_path / "w", profile), clock=FakeClock())
     result = run_step(step("aws s3api list-buckets", StepKind.AWS), ctx)
     assert result.status is StepStatus.ERROR
@@ -195,8 +164,8 @@ def test_aws_refuses_an_endpoint_the_profile_does_not_allow(
 def test_pg_isready_and_redis_cli_reach_only_allowed_hosts(
     tmp_path: Path, profile: Profile
 ) -> None:
-    allowed = Bindings.from_stack(StagingStack(tmp_path), tmp_path / "w", profile)
-    other = Bindings.from_stack(StagingStack(tmp_path, host=OTHER), tmp_path / "w", profile)
+    allowed = Bindings.from_stack(OfflineStack(tmp_path, STAGING), tmp_path / "w", profile)
+    other = Bindings.from_stack(OfflineStack(tmp_path, OTHER), tmp_path / "w", profile)
     pg = step("pg_isready -h $DB_HOST -p 5432", StepKind.SHELL)
     redis = step("redis-cli PING", StepKind.SHELL)
     for tool, name in ((pg, "pg_isready"), (redis, "redis-cli")):
