@@ -214,6 +214,24 @@ def _table(data: Mapping[str, object], name: str, where: str) -> dict[str, str]:
     return out
 
 
+def _relative(
+    head: Mapping[str, object], key: str, path: Path, where: str, kind: str, what: str
+) -> Path | None:
+    """`[profile] KEY`: a folder or file named relative to the profile, which must exist."""
+    value = head.get(key)
+    if value is not None and not isinstance(value, str):
+        raise UsageError(f"{where}profile.{key}: expected a {kind} (a string)")
+    if not value:
+        return None
+    found = (path.parent / value).resolve()
+    if not (found.is_dir() if kind == "folder" else found.is_file()):
+        raise UsageError(
+            f"{where}profile.{key}: {found} is not a {kind}",
+            hint=f"name {what}, relative to the profile",
+        )
+    return found
+
+
 def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
     where = f"{path}: {prefix}"
     unknown = sorted(set(data) - set(SECTIONS))
@@ -225,25 +243,17 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
     head = data.get("profile", {})
     if not isinstance(head, dict):
         raise UsageError(f"{where}profile: expected a table")
-    scenarios = head.get("scenarios")
-    if scenarios is not None and not isinstance(scenarios, str):
-        raise UsageError(f"{where}profile.scenarios: expected a folder (a string)")
-    folder = (path.parent / scenarios).resolve() if scenarios else None
-    if folder is not None and not folder.is_dir():
-        raise UsageError(
-            f"{where}profile.scenarios: {folder} is not a folder",
-            hint="name the folder of the scenario modules, relative to the profile",
-        )
-    environment = head.get("environment")
-    if environment is not None and not isinstance(environment, str):
-        raise UsageError(f"{where}profile.environment: expected a file name (a string)")
-    env_file = (path.parent / environment).resolve() if environment else None
-    if env_file is not None and not env_file.is_file():
-        raise UsageError(
-            f"{where}profile.environment: {env_file} is not a file",
-            hint="name the environment's config file (runbook_checks/stack/external.py), "
-            "relative to the profile",
-        )
+    folder = _relative(
+        head, "scenarios", path, where, "folder", "the folder of the scenario modules"
+    )
+    env_file = _relative(
+        head,
+        "environment",
+        path,
+        where,
+        "file",
+        "the environment's config file (runbook_checks/stack/external.py)",
+    )
     profile = Profile(
         source=path,
         environment=env_file,

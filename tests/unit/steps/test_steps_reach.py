@@ -107,11 +107,15 @@ def test_an_environment_that_overrides_by_name_may_look_like_production(tmp_path
     assert Reach.of(overridden).refusal("files-prod.invalid", "database") is None
 
 
-def test_hosts_may_map_to_an_address_of_the_environment(tmp_path: Path) -> None:
+def test_what_the_profile_names_must_be_there(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('[hosts]\n"api.rolerabbit.com" = "apii"\n')
     with pytest.raises(UsageError, match="or an address of the environment"):
         load_profile(bad)
+    missing = tmp_path / "missing.toml"
+    missing.write_text('[profile]\nenvironment = "nowhere.toml"\n')
+    with pytest.raises(UsageError, match=r"profile\.environment: .*nowhere\.toml is not a file"):
+        load_profile(missing)
 
 
 def test_curl_reaches_allowed_hosts_and_refuses_others(tmp_path: Path, profile: Profile) -> None:
