@@ -164,6 +164,12 @@ def render(runbook: Runbook, found: Inventory, existing: Profile) -> str:
             if scenarios
             else '# scenarios = "../scenarios"  # the folder of the drills of this runbook'
         ),
+        (
+            f"environment = {_string(_relative(existing.environment, runbook.path.parent))}"
+            if existing.environment
+            else '# environment = "staging.environment.toml"  # a staging environment the '
+            "commands may reach (the external backend's config)"
+        ),
         "",
         *block(
             "hosts", "hosts", found.hosts,
