@@ -72,7 +72,11 @@ class Reach:
         for host, source in profile.address_hosts().items():
             if not is_loopback(host):
                 allowed.setdefault(host, source)
-        where = str(profile.source) if profile.source else "the profile"
+        where = (
+            str(profile.source)
+            if profile.source
+            else "a profile beside the runbook (`runbook-checks init RUNBOOK` writes one)"
+        )
         if override != name:
             for host, source in allowed.items():
                 signs = production_signs("", {source: host})
