@@ -41,10 +41,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     from runbook_checks.stack import create_stack, start_with_retry
 
     config = _config(args)
+    host = args.host
+    if host != "127.0.0.1":  # refused before anything starts: see stack/staging.py
+        from runbook_checks.stack.staging import check_bind_host
+
+        check_bind_host(host)
     started = SYSTEM_CLOCK.monotonic()
-    with start_with_retry(lambda: create_stack(config)) as stack:
-        took = SYSTEM_CLOCK.monotonic() - started
+    with start_with_retry(lambda: create_stack(config)) as stack, contextlib.ExitStack() as on:
         ep = stack.endpoints
+        if host != "127.0.0.1":
+            from runbook_checks.stack.staging import publish
+
+            published, ep = publish(ep, host)
+            on.callback(published.stop_all)
+        took = SYSTEM_CLOCK.monotonic() - started
         print(f"stack up ({stack.backend} backend) in {took:.1f}s. Ctrl-C stops it.\n")
         print(f"  Files API      {ep.api_url}   (docs: {ep.api_url}/docs)")
         print(f"  PostgreSQL     {ep.database_url}")
@@ -80,12 +90,16 @@ def cmd_faults(args: argparse.Namespace) -> int:
 def cmd_cleanup(args: argparse.Namespace) -> int:
     from runbook_checks.stack.docker.cleanup import sweep_engine
     from runbook_checks.stack.leftovers import sweep
+    from runbook_checks.stack.staging import cannot_make_namespaces, sweep_namespaces
 
     report = sweep()
     containers = sweep_engine()  # the docker backend's containers of dead drills
     if containers:
         print(f"removed {len(containers)} container(s): {' '.join(containers)}")
-    if report.empty and not containers:
+    namespaces = sweep_namespaces() if cannot_make_namespaces() is None else []
+    if namespaces:  # staging namespaces whose creator died (stack/staging.py)
+        print(f"removed {len(namespaces)} network namespace(s): {' '.join(namespaces)}")
+    if report.empty and not containers and not namespaces:
         print("nothing to clean up.")
     elif not report.empty:
         print(
@@ -261,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the stack, print its URLs, stop it on Ctrl-C")
     _add_config_options(up)
+    up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address operators reach the stack on (default 127.0.0.1); another one "
+        "only inside a network namespace runbook-checks made (stack/staging.py)",
+    )
     up.set_defaults(func=cmd_up)
 
     drill = sub.add_parser("drill", help="run every runbook scenario against the stack")

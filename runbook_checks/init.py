@@ -169,6 +169,12 @@ def render(runbook: Runbook, found: Inventory, existing: Profile) -> str:
             if existing.load
             else '# load = "../loadtests"  # its locustfile (or folder): runbook-checks load'
         ),
+        (
+            f"environment = {_string(_relative(existing.environment, runbook.path.parent))}"
+            if existing.environment
+            else '# environment = "staging.environment.toml"  # a staging environment the '
+            "commands may reach (the external backend's config)"
+        ),
         "",
         *block(
             "hosts", "hosts", found.hosts,

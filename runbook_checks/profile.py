@@ -18,6 +18,12 @@ Where it is read from, first found wins:
 
 Without one the runbook gets an empty profile: nothing is mapped, every host is refused,
 and `runbook-checks init RUNBOOK` writes a starting one.
+
+The hosts the runbook's commands may reach (steps/reach.py): the local stack's loopback,
+and, for a staging environment, what the profile allows: the addresses of the environment
+it names (`[profile] environment = "FILE"`, the external backend's config format) and any
+`[hosts]` value that is an address rather than a component (`"db.example.com" =
+"10.1.2.3:5432"`, `"api.example.com" = "https://files.staging.internal"`).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from types import MappingProxyType
 from typing import NoReturn
 
 from runbook_checks.errors import UsageError
+from runbook_checks.safety.policy import host_of
 
 TO_BE_MAPPED = "to be mapped"
 
@@ -57,6 +64,16 @@ SECTIONS = (
 )
 
 
+def address_host(target: str) -> str:
+    """The host of a `[hosts]` value that is an address (a URL, host:port, an IP or a
+    dotted name), "" for a component name or "to be mapped"."""
+    if target == TO_BE_MAPPED or target in COMPONENT_TARGETS:
+        return ""
+    if "://" not in target and "." not in target and ":" not in target:
+        return ""
+    return host_of(target)
+
+
 def _frozen(mapping: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(mapping))
 
@@ -70,6 +87,7 @@ class Profile:
     scenarios: Path | None = None  # the folder of scenario modules that drill the runbook
     load: Path | None = None  # the service's locustfile (`runbook-checks load`)
     stack: str = ""  # the stack that stands in for the service: "files-twin", or a file
+    environment: Path | None = None  # an external environment (staging) the runbook may reach
     hosts: Mapping[str, str] = field(default_factory=dict)  # host -> component or address
     placeholders: Mapping[str, str] = field(default_factory=dict)  # name -> binding
     services: Mapping[str, str] = field(default_factory=dict)  # systemd unit -> component
@@ -93,6 +111,15 @@ class Profile:
     @property
     def empty(self) -> bool:
         return self.source is None
+
+    def address_hosts(self) -> dict[str, str]:
+        """Hosts `[hosts]` maps to an address (not a component): host -> the field."""
+        found: dict[str, str] = {}
+        for name, target in self.hosts.items():
+            host = address_host(target)
+            if host:
+                found.setdefault(host, f"hosts.{name}")
+        return found
 
     def hosts_to(self, *targets: str) -> tuple[str, ...]:
         """The hosts mapped to any of `targets` ("api", "api-instance" ...), in order."""
@@ -193,6 +220,24 @@ def _table(data: Mapping[str, object], name: str, where: str) -> dict[str, str]:
     return out
 
 
+def _relative(
+    head: Mapping[str, object], key: str, path: Path, where: str, kind: str, what: str
+) -> Path | None:
+    """`[profile] KEY`: a folder or file named relative to the profile, which must exist."""
+    value = head.get(key)
+    if value is not None and not isinstance(value, str):
+        raise UsageError(f"{where}profile.{key}: expected a {kind} (a string)")
+    if not value:
+        return None
+    found = (path.parent / value).resolve()
+    if not (found.is_dir() if kind == "folder" else found.is_file()):
+        raise UsageError(
+            f"{where}profile.{key}: {found} is not a {kind}",
+            hint=f"name {what}, relative to the profile",
+        )
+    return found
+
+
 def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
     where = f"{path}: {prefix}"
     unknown = sorted(set(data) - set(SECTIONS))
@@ -204,17 +249,20 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
     head = data.get("profile", {})
     if not isinstance(head, dict):
         raise UsageError(f"{where}profile: expected a table")
-    scenarios = head.get("scenarios")
-    if scenarios is not None and not isinstance(scenarios, str):
-        raise UsageError(f"{where}profile.scenarios: expected a folder (a string)")
-    folder = (path.parent / scenarios).resolve() if scenarios else None
-    if folder is not None and not folder.is_dir():
-        raise UsageError(
-            f"{where}profile.scenarios: {folder} is not a folder",
-            hint="name the folder of the scenario modules, relative to the profile",
-        )
+    folder = _relative(
+        head, "scenarios", path, where, "folder", "the folder of the scenario modules"
+    )
+    env_file = _relative(
+        head,
+        "environment",
+        path,
+        where,
+        "file",
+        "the environment's config file (runbook_checks/stack/external.py)",
+    )
     profile = Profile(
         source=path,
+        environment=env_file,
         name=str(head.get("name", path.stem)),
         scenarios=folder,
         load=_locustfile(head.get("load"), path, where),
@@ -257,7 +305,10 @@ def _check_targets(profile: Profile, where: str) -> None:
         )
 
     components = ", ".join(COMPONENT_TARGETS)
-    for section in ("hosts", "services", "processes"):
+    for name, target in profile.hosts.items():
+        if target != TO_BE_MAPPED and target not in COMPONENT_TARGETS and not address_host(target):
+            raise bad("hosts", name, target, components + ", or an address of the environment")
+    for section in ("services", "processes"):
         for name, target in getattr(profile, section).items():
             if target != TO_BE_MAPPED and target not in COMPONENT_TARGETS:
                 raise bad(section, name, target, components)

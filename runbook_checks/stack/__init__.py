@@ -18,10 +18,12 @@ def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
         from runbook_checks.stack.local import LocalStack
 
         return LocalStack(api_settings={"DB_POOL_SIZE": str(config.pool_size)})
-    if config.backend == "external":  # the environment file: $RUNBOOK_CHECKS_ENVIRONMENT
+    if config.backend == "external":  # $RUNBOOK_CHECKS_ENVIRONMENT, else the profile's
+        from runbook_checks.profile import find_profile
         from runbook_checks.stack.external import ExternalStack, environment_file
 
-        return ExternalStack.from_file(environment_file(), evidence_dir=config.evidence_dir)
+        named = find_profile(config.runbook, config.profile).environment
+        return ExternalStack.from_file(environment_file(named), evidence_dir=config.evidence_dir)
     if config.backend == "docker":  # containers; DockerStack is a LocalStack
         from runbook_checks.stack.docker.stack import DockerStack
 

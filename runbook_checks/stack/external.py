@@ -76,6 +76,7 @@ if TYPE_CHECKING:
     from runbook_checks.faults.base import Fault, FaultHandle
     from runbook_checks.stack.base import Stack
     from runbook_checks.stack.monitoring import Monitoring
+    from runbook_checks.steps.base import StepResult
 
 ENV_VAR = "RUNBOOK_CHECKS_ENVIRONMENT"
 DEFAULT_FILE = "runbook-checks.environment.toml"
@@ -86,10 +87,11 @@ STARTED_AT = "started_at"  # in the state folder: the database's now() when the 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def environment_file() -> Path:
-    """The config file of `--backend external`: $RUNBOOK_CHECKS_ENVIRONMENT, else
+def environment_file(profile_environment: Path | None = None) -> Path:
+    """The config file of `--backend external`: $RUNBOOK_CHECKS_ENVIRONMENT, else the one
+    the runbook's profile names (`[profile] environment`), else
     ./runbook-checks.environment.toml."""
-    return Path(os.environ.get(ENV_VAR) or DEFAULT_FILE)
+    return Path(os.environ.get(ENV_VAR) or profile_environment or DEFAULT_FILE)
 
 
 # ------------------------------------------------------------------------------ config
@@ -597,6 +599,17 @@ class ExternalStack:
         """Audit a runbook command before it runs against the environment (for the step
         executors to call; the audit redacts it)."""
         self.audit.before("run step", f"runbook line {line}", text)
+
+    def on_step_done(self, line: int, result: StepResult) -> None:
+        """Audit what a runbook command reached and how it ended: `refused` with the
+        reason when an executor refused its host, else `after` with the status, the
+        command as run and how its hosts were mapped (the audit redacts it)."""
+        if result.error.startswith("refused:"):
+            self.audit.refused("run step", f"runbook line {line}", result.error)
+            return
+        mapped = "; ".join(n for n in result.notes if " -> " in n)
+        detail = f"{result.status.value}: {result.executed}" + (f" ({mapped})" if mapped else "")
+        self.audit.after("run step", f"runbook line {line}", detail)
 
     # -- faults: policy, audit, stop conditions (called by faults.base) -----------------
     def on_fault_event(self, event: str, fault: Fault, handle: FaultHandle | None) -> None:

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["AwsCheck", "AwsCommand", "check_aws", "parse_aws", "run_aws", "validate_aws"]
 
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 # CLI command name -> botocore service name, where they differ
 CLI_SERVICES = {"s3api": "s3", "deploy": "codedeploy", "configservice": "config"}
@@ -485,12 +484,9 @@ def run_aws(step: Step, ctx: ExecContext) -> StepResult:
             base, error="a pipe after aws (| " + " | ".join(step.pipeline) + ") is not emulated"
         )
     endpoints = ctx.stack.endpoints
-    if (urlsplit(endpoints.aws_endpoint).hostname or "") not in LOOPBACK:
-        return replace(
-            base,
-            error=f"refused: the AWS endpoint {endpoints.aws_endpoint} is not "
-            "on 127.0.0.1/localhost",
-        )
+    refused = ctx.bindings.reach.refusal(urlsplit(endpoints.aws_endpoint).hostname or "", "AWS")
+    if refused is not None:
+        return replace(base, error=refused)
     binary = aws_cli()
     if binary is None:
         return replace(base, error="the AWS CLI is not installed (pip install awscli)")

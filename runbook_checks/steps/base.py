@@ -163,11 +163,15 @@ def run_step(step: Step, ctx: ExecContext) -> StepResult:
             status=StepStatus.ERROR,
             error=ctx.redact(f"{type(exc).__name__}: {exc}"),
         )
-    return replace(
+    result = replace(
         result,
         started_at=started_at,
         duration_s=max(ctx.clock.monotonic() - start, 0.0),
     )
+    done = getattr(ctx.stack, "on_step_done", None)  # ... and records what it reached
+    if step.executable and callable(done):
+        done(step.line, result)
+    return result
 
 
 def _dispatch(step: Step, ctx: ExecContext) -> StepResult:

@@ -21,7 +21,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from runbook_checks.profile import EMPTY, TO_BE_MAPPED, Profile
+from runbook_checks.profile import EMPTY, TO_BE_MAPPED, Profile, address_host
+from runbook_checks.steps.reach import NOWHERE, Reach
 
 if TYPE_CHECKING:
     import httpx
@@ -84,6 +85,8 @@ class Bindings:
       request's client closes it afterwards: give a stateless one).
     - `platform`: what platform commands (kubectl, heroku, npm run, git checkout) act on
       (runbook_checks.steps.platform); None: such steps are left to a person.
+    - `reach`: the hosts beyond loopback the commands may reach (steps/reach.py: what
+      the profile allows); every other is refused.
     - `placeholders`: names that are placeholders when they have no value.
     - `secrets`: extra values to redact from evidence.
     """
@@ -97,6 +100,7 @@ class Bindings:
     files: Mapping[str, Path] = field(default_factory=dict)
     edges: Mapping[str, httpx.BaseTransport] = field(default_factory=dict)
     platform: Platform | None = None
+    reach: Reach = NOWHERE
     placeholders: frozenset[str] = frozenset()
     secrets: frozenset[str] = frozenset()
     work_dir: Path = Path(".")
@@ -141,7 +145,9 @@ class Bindings:
         base = cls(
             values={name: name for name in profile.identity_placeholders},
             env=endpoints.as_env(),
-            hosts={h: urls[t] for h, t in profile.hosts.items() if t in urls},
+            hosts={
+                h: urls.get(t, t) for h, t in profile.hosts.items() if t in urls or address_host(t)
+            },
             paths={p: folders[t] for p, t in profile.paths.items() if t in folders},
             services={n: t for n, t in profile.services.items() if t != TO_BE_MAPPED},
             processes={
@@ -153,6 +159,7 @@ class Bindings:
             placeholders=frozenset(profile.known_placeholders),
             secrets=frozenset({endpoints.admin_token}),
             work_dir=work_dir,
+            reach=Reach.of(profile),
         )
         return base.merged(**overrides)
 
@@ -177,7 +184,7 @@ class Bindings:
                 changes[name] = frozenset(getattr(self, name)) | frozenset(value)
             elif name == "work_dir":
                 changes[name] = Path(str(value))
-            elif name == "platform":
+            elif name in ("platform", "reach"):
                 changes[name] = value
             else:
                 raise TypeError(f"Bindings has no field {name!r}")

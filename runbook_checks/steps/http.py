@@ -39,11 +39,11 @@ from runbook_checks.steps.curl import (
     parse_curl,
     render_write_out,
 )
+from runbook_checks.steps.reach import is_loopback
 from runbook_checks.tls import tls_context
 
 __all__ = ["CurlRequest", "FormField", "parse_curl", "resolve_url", "run_http"]
 
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 USER_AGENT = "curl/8.5.0 (runbook-checks)"
 MAX_REDIRECTS = 50
 CURL_HELP = "curl: try 'curl --help' or 'curl --manual' for more information"
@@ -62,7 +62,8 @@ def resolve_url(url: str, bindings: Bindings, stack_urls: Iterable[str] = ()) ->
     The host (host:port first, then host) is looked up in `bindings.hosts`; a URL that
     already points at one of `stack_urls` is kept, and so is one whose host is an
     in-process edge (`bindings.edges`: `_send` hands it to that transport). Anything
-    else, and any mapping that leads off the loopback interface, raises `Refused`.
+    else, and any mapping that leads to a host neither on loopback nor allowed by the
+    profile (`bindings.reach`), raises `Refused`.
     """
     parts = urlsplit(_with_scheme(url))
     netloc = parts.netloc.rsplit("@", 1)[-1]
@@ -77,7 +78,12 @@ def resolve_url(url: str, bindings: Bindings, stack_urls: Iterable[str] = ()) ->
             break
     if base is None:
         own = {urlsplit(u).netloc for u in stack_urls}
-        if netloc in own and host in LOOPBACK:
+        if not is_loopback(host):  # a host beyond loopback: only one the profile allows
+            refused = bindings.reach.refusal(host, "curl")
+            if refused is not None:
+                raise Refused(refused)
+            return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), ""
+        if netloc in own:  # on loopback, only the stack's own URLs
             return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), ""
         raise Refused(
             f"refused: host {netloc} is not part of the stack",
@@ -86,11 +92,9 @@ def resolve_url(url: str, bindings: Bindings, stack_urls: Iterable[str] = ()) ->
             + ")",
         )
     target = urlsplit(_with_scheme(base))
-    if (target.hostname or "") not in LOOPBACK:
-        raise Refused(
-            f"refused: host {netloc} is mapped to {target.netloc}, which is not on "
-            "127.0.0.1/localhost; only the local stack may be contacted"
-        )
+    refused = bindings.reach.refusal(target.hostname or "", f"curl ({netloc} ->)")
+    if refused is not None:
+        raise Refused(refused)
     path = target.path.rstrip("/") + (parts.path or "/")
     mapped = urlunsplit((target.scheme, target.netloc, path, parts.query, ""))
     return mapped, f"{parts.scheme}://{netloc} -> {target.scheme}://{target.netloc}"

@@ -447,6 +447,9 @@ def _plan_pg_isready(
     port = bindings.env.get("DB_PORT")
     if not host or not port:
         return NotRun(StepStatus.ERROR, "no database host/port bound (env DB_HOST, DB_PORT)")
+    refused = bindings.reach.refusal(host, "database")
+    if refused is not None:
+        return NotRun(StepStatus.ERROR, refused)
     if given.get("host", host) != host:
         notes.append(f"host {given['host']} -> {host} (the stack's PostgreSQL)")
     if given.get("port", port) != port:
@@ -470,6 +473,9 @@ def _plan_redis(args: list[str], bindings: Bindings, notes: list[str]) -> tuple[
     if not url:
         return NotRun(StepStatus.ERROR, "no Redis bound (env REDIS_URL)")
     parts = urlsplit(url)
+    refused = bindings.reach.refusal(parts.hostname or "127.0.0.1", "Redis")
+    if refused is not None:
+        return NotRun(StepStatus.ERROR, refused)
     rest: list[str] = []
     i = 0
     while i < len(args):

@@ -38,7 +38,6 @@ from runbook_checks.steps.binding import Bound, bind
 
 T = TypeVar("T")
 
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 APPLICATION_NAME = "runbook-checks"
 PSQL_EXIT_OK, PSQL_EXIT_SQL_ERROR, PSQL_EXIT_CONNECTION = 0, 1, 2
 
@@ -231,37 +230,32 @@ def _with_notes(result: StepResult, notes: list[str]) -> StepResult:
 
 
 def _database_url(conn: Bound | None, ctx: ExecContext) -> tuple[str, str, str]:
-    """(url to use, note, refusal). A psql connection argument that is a URL on the
-    loopback interface is honoured (a scenario may point $DATABASE_URL at a replica);
-    a remote one is refused; a database name alone gets the stack's database."""
-    stack_url = ctx.stack.endpoints.database_url
-    if conn is None or not conn.text:
-        return stack_url, "", ""
-    if conn.unbound:
-        return stack_url, "", ""
-    target = conn.text
-    if "://" in target:
-        host = urlsplit(target).hostname or ""
-        if host not in LOOPBACK:
-            return (
-                stack_url,
-                "",
-                (
-                    f"refused: database host {host!r} is not part of the stack "
-                    f"(bind {conn.source} to the stack's database)"
-                ),
-            )
-        return target, "", ""
-    if "=" in target:  # a conninfo string
-        match = re.search(r"\bhost\s*=\s*(\S+)", target)
-        if match and match.group(1) not in LOOPBACK:
-            return (
-                stack_url,
-                "",
-                f"refused: database host {match.group(1)!r} is not part of the stack",
-            )
-        return target, "", ""
-    return stack_url, f"psql database argument {target!r}: the stack's database is used", ""
+    """(url to use, note, refusal). A psql connection argument that is a URL or conninfo
+    naming a host on loopback or one the profile allows (`bindings.reach`) is honoured (a
+    scenario may point $DATABASE_URL at a replica); any other host is refused, the
+    stack's own database too when the profile does not allow it; a database name alone
+    gets the stack's database."""
+    url, note = _chosen_url(conn, ctx.stack.endpoints.database_url)
+    if "://" in url:
+        host = urlsplit(url).hostname or ""
+    else:  # a conninfo string
+        match = re.search(r"\bhost\s*=\s*(\S+)", url)
+        host = match.group(1) if match else "127.0.0.1"
+    refused = ctx.bindings.reach.refusal(host, "database")
+    if refused is not None:
+        if conn is not None and conn.text and not conn.unbound:
+            refused += f" (or bind {conn.source} to the stack's database)"
+        return url, "", refused
+    return url, note, ""
+
+
+def _chosen_url(conn: Bound | None, stack_url: str) -> tuple[str, str]:
+    """The connection the step asks for (as written, bound), and a note."""
+    if conn is None or not conn.text or conn.unbound:
+        return stack_url, ""
+    if "://" in conn.text or "=" in conn.text:
+        return conn.text, ""
+    return stack_url, f"psql database argument {conn.text!r}: the stack's database is used"
 
 
 def _executed(source: SqlSource, url: str, sql: Sequence[str]) -> str:

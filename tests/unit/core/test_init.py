@@ -82,6 +82,24 @@ def test_force_keeps_what_the_owner_mapped(copy: Path) -> None:
     assert kept.load == copy.parent / "load" / "locustfile.py"
 
 
+def test_force_keeps_the_staging_environment_and_address_hosts(copy: Path) -> None:
+    target, _ = run_init(copy, out=None, force=False)
+    (copy.parent / "staging.environment.toml").write_text(
+        'name = "staging"\napi_url = "http://files.staging.invalid"\n'
+        'database_url = "postgresql://ops@files.staging.invalid/files"\nadmin_token = "t"\n'
+    )
+    text = target.read_text().replace(
+        'db-server = "to be mapped"', 'db-server = "files.staging.invalid:5432"'
+    )
+    text = text.replace("# environment = ", "environment = ")
+    target.write_text(text)
+    assert load_profile(target).environment == copy.parent / "staging.environment.toml"
+    run_init(copy, out=None, force=True)
+    again = load_profile(target)
+    assert again.environment == copy.parent / "staging.environment.toml"
+    assert again.hosts["db-server"] == "files.staging.invalid:5432"
+
+
 def test_coverage_counts_the_drills_the_profile_names() -> None:
     rows = coverage_rows(parse_runbook(RUNBOOK), FILES.scenarios)
     by_option = {(s, o): c for s, o, c in rows}

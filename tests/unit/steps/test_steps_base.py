@@ -23,20 +23,21 @@ from tests.profiles import FILES
 
 
 class OfflineStack:
-    """A stack that is never reached: its endpoints are closed ports, it has no components."""
+    """A stack that is never reached: its endpoints are closed ports (on `host`: a name
+    that never resolves for a remote one), it has no components."""
 
     backend = "offline"
     capabilities: frozenset[Capability] = frozenset()
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, host: str = "127.0.0.1") -> None:
         self.endpoints = Endpoints(
-            api_url="http://127.0.0.1:9",
-            database_url="postgresql://u:pw@127.0.0.1:9/db",
+            api_url=f"http://{host}:9",
+            database_url=f"postgresql://u:pw@{host}:9/db",
             app_database_url="",
-            s3_endpoint="http://127.0.0.1:9",
+            s3_endpoint=f"http://{host}:9",
             s3_bucket="b",
-            redis_url="redis://127.0.0.1:9/0",
-            aws_endpoint="http://127.0.0.1:9",
+            redis_url=f"redis://{host}:9/0",
+            aws_endpoint=f"http://{host}:9",
             aws_region="us-east-1",
             admin_token="admin-token-123",
             log_dir=tmp,
@@ -121,7 +122,10 @@ def test_a_host_outside_the_stack_is_refused_before_any_traffic(ctx: ExecContext
         step("curl https://status.supabase.com/api/v2/status.json", StepKind.HTTP), ctx
     )
     assert result.status is StepStatus.ERROR
-    assert result.error == "refused: host status.supabase.com is not part of the stack"
+    assert result.error.startswith(
+        "refused: curl host status.supabase.com is not one the profile allows "
+        "(allowed: 127.0.0.1); to reach it, add it to [hosts] in "
+    )
     assert result.http_status is None
     assert result.exit_code is None
 
@@ -143,7 +147,7 @@ def test_host_mapping(ctx: ExecContext) -> None:
     with pytest.raises(Refused, match="localhost:5001 is not part of the stack"):
         resolve_url("http://localhost:5001/", bindings)
     remote = bindings.merged(hosts={"api.rolerabbit.com": "https://api.rolerabbit.com"})
-    with pytest.raises(Refused, match=r"not on 127\.0\.0\.1/localhost"):
+    with pytest.raises(Refused, match=r"host api\.rolerabbit\.com is not one the profile allows"):
         resolve_url("https://api.rolerabbit.com/health", remote)
 
 
