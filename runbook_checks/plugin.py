@@ -92,8 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_FIGURES_KEY] = []
     # SIGTERM unwinds like Ctrl-C (fixtures torn down: faults reverted, stacks stopped),
     # unless someone else handles it already; an interrupt Python drops (raised inside a
-    # finalizer) is delivered again until pytest takes it (runbook_checks.safety.interrupts)
-    from runbook_checks.safety.interrupts import install
+    # finalizer) is delivered again until pytest takes it (runbook_checks.interrupts)
+    from runbook_checks.interrupts import install
 
     install(only_if_default=True, persistent=True)
     _check_alert_rules(config)
@@ -164,7 +164,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-    from runbook_checks.safety.interrupts import acknowledge
+    from runbook_checks.interrupts import acknowledge
 
     acknowledge()
 
@@ -172,7 +172,7 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
 def pytest_unconfigure(config: pytest.Config) -> None:
     """After an interrupted session: revert what is still live, release our stack folders
     (a second Ctrl-C may have cut a fixture's teardown short)."""
-    from runbook_checks.safety.interrupts import acknowledge, final_cleanup, install, received
+    from runbook_checks.interrupts import acknowledge, final_cleanup, install, received
 
     acknowledge()
     install(only_if_default=True, persistent=False)

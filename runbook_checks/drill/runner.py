@@ -45,7 +45,7 @@ from runbook_checks.drill.result import (
 from runbook_checks.drill.sampler import HealthSampler
 from runbook_checks.drill.spec import Action, Scenario
 from runbook_checks.faults.base import Fault, FaultHandle
-from runbook_checks.gate.findings import Finding, Level, cause_class
+from runbook_checks.findings import Finding, Level, cause_class
 from runbook_checks.monitor.communicate import (
     IncidentFacts,
     communicate,

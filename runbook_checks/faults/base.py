@@ -21,21 +21,18 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
-from runbook_checks.errors import RunbookChecksError
+from runbook_checks.errors import FaultError as FaultError  # faults' error, kept in errors
 from runbook_checks.stack.base import Capability
 from runbook_checks.stack.leftovers import StateFile
+from runbook_checks.stack.live import ACTIVE as ACTIVE  # the registry lives below the stacks
 
 if TYPE_CHECKING:
     from runbook_checks.stack.base import Stack
-
-
-class FaultError(RunbookChecksError):
-    """A fault could not be injected or reverted."""
 
 
 _SERIAL = itertools.count(1)
@@ -201,43 +198,6 @@ def _record(handle: FaultHandle) -> dict[str, str]:
         "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "pid": str(os.getpid()),
     }
-
-
-@dataclass
-class _ActiveFaults:
-    handles: set[FaultHandle] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, handle: FaultHandle) -> None:
-        with self.lock:
-            self.handles.add(handle)
-
-    def discard(self, handle: FaultHandle) -> None:
-        with self.lock:
-            self.handles.discard(handle)
-
-    def abandon_stack(self, stack: object, why: str = "its stack was stopped") -> int:
-        """Abandon (see `FaultHandle.abandon`) every live fault injected on `stack`."""
-        with self.lock:
-            handles = [h for h in self.handles if h.stack is stack]
-        for handle in handles:
-            handle.abandon(why)
-        return len(handles)
-
-    def revert_all(self) -> list[str]:
-        """Revert every live fault; return the errors (an interrupt path: never raises)."""
-        with self.lock:
-            handles = list(self.handles)
-        errors = []
-        for handle in handles:
-            try:
-                handle.revert()
-            except Exception as exc:
-                errors.append(str(exc))
-        return errors
-
-
-ACTIVE = _ActiveFaults()
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import StackError
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate.locate import Located
 from runbook_checks.gate.placeholders import (
     IMPOSSIBLE_PID,

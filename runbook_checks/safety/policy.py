@@ -61,6 +61,8 @@ FAULT_RISK: Mapping[str, Risk] = {
     "process-freeze": Risk.DESTRUCTIVE,
     "crash-loop": Risk.DESTRUCTIVE,
     "api-settings": Risk.DESTRUCTIVE,
+    "memory-limit": Risk.DESTRUCTIVE,  # an OOM-killed server
+    "cpu-limit": Risk.DESTRUCTIVE,  # a starved server
     "all-of": Risk.COMBINED,
 }
 

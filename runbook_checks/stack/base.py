@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from runbook_checks.redact import DUMMY_KEY as DUMMY_KEY  # the stack's modules take it here
+from runbook_checks.redact import Redactor
+
 if TYPE_CHECKING:
     from botocore.config import Config as BotoConfig
 
     from runbook_checks.stack.monitoring import Monitoring
 
-# The dummy credentials moto accepts for anything. A real S3 server (MinIO: secret of
-# 8+ characters) or a real AWS account gets its own, carried in `Endpoints`.
-DUMMY_KEY = "testing"
+# DUMMY_KEY ("testing", from runbook_checks.redact: never a secret) is what moto accepts
+# for anything. A real S3 server (MinIO: secret of 8+ characters) or a real AWS account
+# gets its own, carried in `Endpoints`.
 
 
 class Capability(enum.StrEnum):
@@ -35,6 +38,7 @@ class Capability(enum.StrEnum):
     DATA = "data"  # direct SQL/S3/Redis access for data faults
     REPLICA = "replica"  # can start a streaming replica of postgres
     RECONFIGURE = "reconfigure"  # can restart the API with other settings (pool, release)
+    LIMITS = "limits"  # memory/CPU limits on a running server (docker update)
 
     @property
     def ability(self) -> str:
@@ -52,6 +56,7 @@ _ABILITY = {
     Capability.DATA: "reach the database, bucket and cache directly",
     Capability.REPLICA: "start a streaming replica of the database",
     Capability.RECONFIGURE: "restart the API with other settings",
+    Capability.LIMITS: "limit a running server's memory or CPU (a container's cgroup)",
 }
 
 
@@ -209,3 +214,15 @@ class Stack(Protocol):
     def wait_healthy(self, timeout_s: float = 20.0) -> None:
         """Until GET /health answers 200."""
         ...
+
+
+def stack_redactor(endpoints: Endpoints) -> Redactor:
+    """Secrets of a stack from its `Endpoints` (admin token, every URL's password)."""
+    return Redactor.for_values(
+        endpoints.as_env(),
+        endpoints.admin_token,
+        endpoints.admin_database_url,
+        endpoints.app_database_url,
+        endpoints.database_url,
+        endpoints.redis_url,
+    )

@@ -31,6 +31,7 @@ from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoin
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
+from runbook_checks.stack.live import ACTIVE
 from runbook_checks.stack.monitoring import Monitoring, find_monitoring, monitoring_switched_off
 from runbook_checks.stack.postgres import LocalPostgres
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
@@ -64,8 +65,10 @@ class LocalStack:
         """`monitoring`: run Prometheus, Alertmanager and the exporters (None: unless
         $RUNBOOK_CHECKS_MONITORING is off; missing binaries leave it None either way)."""
         self.clock = clock
-        self.capabilities = frozenset(Capability) - (
-            frozenset() if can_mount() else frozenset({Capability.DISK})
+        self.capabilities = (
+            frozenset(Capability)
+            - {Capability.LIMITS}
+            - (frozenset() if can_mount() else frozenset({Capability.DISK}))
         )
         self.api_settings = dict(api_settings or {})
         self.folder: Path | None = None
@@ -283,8 +286,6 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop everything, API first; remove the folder. Idempotent, never raises."""
-        from runbook_checks.faults.base import ACTIVE
-
         ACTIVE.abandon_stack(self)  # its faults go with it; undoing them would restart things
         errors: list[str] = []
         for name in ("api", *[n for n in self.components if n != "api"]):

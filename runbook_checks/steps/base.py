@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Union
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import RunbookChecksError
+from runbook_checks.redact import redact
 from runbook_checks.runbook.model import Step, StepKind
-from runbook_checks.steps.binding import Bindings, Bound, bind, redact
+from runbook_checks.steps.binding import Bindings, Bound, bind
 
 if TYPE_CHECKING:
     from runbook_checks.stack.base import Stack

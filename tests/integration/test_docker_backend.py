@@ -268,7 +268,7 @@ def test_a_memory_limit_gets_a_growing_server_oom_killed_and_revert_brings_it_ba
 ) -> None:
     import redis
 
-    from runbook_checks.stack.docker.faults import MemoryLimit
+    from runbook_checks.faults.container import MemoryLimit
 
     stack = fresh
     server = stack.component("redis")  # type: ignore[attr-defined]
@@ -292,7 +292,7 @@ def _grow(client: object) -> None:
 
 
 def test_a_cpu_limit_is_a_quota_on_the_container_and_revert_lifts_it(fresh: object) -> None:
-    from runbook_checks.stack.docker.faults import CpuLimit
+    from runbook_checks.faults.container import CpuLimit
 
     stack = fresh
     api = stack.component("api")  # type: ignore[attr-defined]
@@ -308,7 +308,7 @@ def test_a_cpu_limit_is_a_quota_on_the_container_and_revert_lifts_it(fresh: obje
 
 
 def test_container_faults_say_why_elsewhere() -> None:
-    from runbook_checks.stack.docker.faults import CpuLimit, MemoryLimit
+    from runbook_checks.faults.container import CpuLimit, MemoryLimit
 
     class LocalLike:
         backend = "local"

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from runbook_checks import interrupts
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import ACTIVE, AllOf, Fault, FaultHandle
 from runbook_checks.faults.catalogue import CATALOGUE
 from runbook_checks.faults.database import LongRunningQuery
 from runbook_checks.faults.network import NetworkDown
 from runbook_checks.faults.traffic import LoadIncrease
-from runbook_checks.safety import interrupts
 from runbook_checks.safety.audit import AuditLog
 from runbook_checks.safety.guard import Sample, StopCondition, evaluate, metric_value
 from runbook_checks.safety.policy import FAULT_RISK, Risk, production_signs, risk_of
@@ -298,7 +298,7 @@ def test_the_cli_turns_sigterm_into_a_clean_exit(tmp_path: Path) -> None:
     """`runbook-checks` itself (no stack): SIGTERM while it runs exits 130, not -15."""
     script = (
         "import os, signal, sys\n"
-        "from runbook_checks.safety.interrupts import run_guarded\n"
+        "from runbook_checks.interrupts import run_guarded\n"
         "def main():\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    signal.sigtimedwait([], 1)\n"
