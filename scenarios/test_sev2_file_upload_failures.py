@@ -34,8 +34,8 @@ from runbook_checks.faults.client import (
     UnusualUploads,
 )
 from runbook_checks.faults.database import admin_connect
+from runbook_checks.findings import Level
 from runbook_checks.gate.diagnostics import FAILS
-from runbook_checks.gate.findings import Level
 from runbook_checks.gate.sql_check import UNDEFINED_COLUMN, UNDEFINED_TABLE
 from runbook_checks.runbook.model import Step, StepKind
 from runbook_checks.steps.base import StepResult

@@ -20,7 +20,7 @@ from runbook_checks.faults.database import MissingIndex, admin_connect
 from runbook_checks.faults.deploy import ApiSettings
 from runbook_checks.faults.network import NetworkLatency
 from runbook_checks.faults.traffic import LoadIncrease
-from runbook_checks.gate.findings import Level
+from runbook_checks.findings import Level
 from runbook_checks.runbook.model import StepKind
 from runbook_checks.steps.base import StepResult
 
