@@ -64,7 +64,8 @@ from runbook_checks.monitor.triage import triage_issues
 from runbook_checks.profile import EMPTY, Profile, find_profile
 from runbook_checks.runbook.model import Option, Phase, Runbook, Section, Step, StepKind
 from runbook_checks.stack.base import Stack
-from runbook_checks.steps.base import Bindings, ExecContext, StepResult, run_step
+from runbook_checks.steps.base import Bindings, ExecContext, StepResult
+from runbook_checks.steps.run import run_step
 
 DEFAULT_MAX_WAIT_S = 60.0  # how long a drill waits for recovery before calling it failed
 

@@ -27,8 +27,8 @@ from runbook_checks.redact import MIN_SECRET_LEN, SECRET_NAME, url_passwords
 if TYPE_CHECKING:
     import httpx
 
+    from runbook_checks.runbook.platform import Platform
     from runbook_checks.stack.base import Stack
-    from runbook_checks.steps.platform import Platform
 
 # Sample files the runbook uploads or reads, created in the work folder.
 CURL_FORMAT = (

@@ -331,8 +331,9 @@ def test_the_control_plane_refuses_what_aws_refuses(
 ) -> None:
     """The runbook's own resize line, run by the aws executor (the real CLI) against the
     container, is refused on a running instance with AWS's error, as on the local stack."""
-    from runbook_checks.steps.base import ExecContext, StepStatus, run_step
+    from runbook_checks.steps.base import ExecContext, StepStatus
     from runbook_checks.steps.binding import Bindings
+    from runbook_checks.steps.run import run_step
 
     stack = fresh
     aws = stack.component("aws")  # type: ignore[attr-defined]

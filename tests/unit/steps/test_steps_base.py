@@ -15,10 +15,10 @@ from runbook_checks.steps.base import (
     StepResult,
     StepStatus,
     excerpt,
-    run_step,
 )
 from runbook_checks.steps.binding import Bindings
 from runbook_checks.steps.http import resolve_url
+from runbook_checks.steps.run import run_step
 from tests.profiles import FILES
 
 

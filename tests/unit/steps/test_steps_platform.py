@@ -12,8 +12,9 @@ import pytest
 from runbook_checks.drill.platform import StackPlatform
 from runbook_checks.runbook.model import Phase, Step, StepKind
 from runbook_checks.runbook.platform import PlatformCommand, cut_short, parse_platform
-from runbook_checks.steps.base import Bindings, ExecContext, StepStatus, run_step
+from runbook_checks.steps.base import Bindings, ExecContext, StepStatus
 from runbook_checks.steps.platform import PlatformError
+from runbook_checks.steps.run import run_step
 
 
 @pytest.mark.parametrize(
