@@ -18,7 +18,7 @@ from runbook_checks.config import OPTIONS, ChecksConfig, from_pytest
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from runbook_checks.drill.fixture import DrillFixture, Journal
+    from runbook_checks.drill.fixture import DrillFixture, SessionResults
     from runbook_checks.drill.incident import IncidentPlan
     from runbook_checks.drill.result import DrillResult, Event
     from runbook_checks.evidence.session import SessionEvidence
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from runbook_checks.runbook.model import Runbook
     from runbook_checks.stack.base import Stack
 
-_JOURNAL_KEY = pytest.StashKey["Journal"]()
+_JOURNAL_KEY = pytest.StashKey["SessionResults"]()
 _EVIDENCE_KEY = pytest.StashKey["SessionEvidence"]()
 _FIGURES_KEY = pytest.StashKey[list[str]]()
 # nodeid -> (section title, option) of every collected scenario; deselected nodeids
@@ -256,11 +256,11 @@ def baseline(checks_config: ChecksConfig) -> Baseline:
 
 
 @pytest.fixture(scope="session")
-def journal(pytestconfig: pytest.Config) -> Journal:
-    from runbook_checks.drill.fixture import Journal
+def journal(pytestconfig: pytest.Config) -> SessionResults:
+    from runbook_checks.drill.fixture import SessionResults
 
     if _JOURNAL_KEY not in pytestconfig.stash:
-        pytestconfig.stash[_JOURNAL_KEY] = Journal()
+        pytestconfig.stash[_JOURNAL_KEY] = SessionResults()
     return pytestconfig.stash[_JOURNAL_KEY]
 
 
@@ -269,7 +269,7 @@ def drill(
     fresh_stack: Stack,
     runbook: Runbook,
     baseline: Baseline,
-    journal: Journal,
+    journal: SessionResults,
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     checks_config: ChecksConfig,
@@ -371,7 +371,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def _stale_entries(config: pytest.Config, journal: Journal) -> list[Entry]:
+def _stale_entries(config: pytest.Config, journal: SessionResults) -> list[Entry]:
     """Baseline entries of drill findings (with a cause) that no finding of this session
     matched, judged only for sections whose every collected scenario ran here (a `-k`
     subset or a skipped scenario leaves its section unjudged)."""

@@ -28,8 +28,9 @@ from runbook_checks.stack.base import Stack
 
 
 @dataclass
-class Journal:
-    """Every drill result of the session, in order (evidence writes it out)."""
+class SessionResults:
+    """Every drill result of the session, in order (evidence writes them out as its
+    `evidence.journal.Journal`); the `journal` fixture."""
 
     results: list[DrillResult] = field(default_factory=list)
 
