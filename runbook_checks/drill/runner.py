@@ -580,7 +580,7 @@ class Drill:
         watch = IncidentWatch(
             self.incident,
             ctx,
-            getattr(self.stack, "monitoring", None),
+            self.stack.monitoring,
             section_id=self.section.id,
             clock=self.clock,
             sampler=sampler,

@@ -182,10 +182,6 @@ class MonitoringView(Protocol):
     def firing(self) -> Sequence[AlertView]: ...
 
 
-def monitoring_of(stack: object) -> MonitoringView | None:
-    return cast("MonitoringView | None", getattr(stack, "monitoring", None))
-
-
 def _wall(value: object) -> float | None:
     """A wall time from a number, a datetime or RFC 3339 text (Prometheus' activeAt;
     its nine digits of fraction are read to the microsecond)."""
@@ -618,8 +614,8 @@ class GameDay:
             self.result,
             say=operator.say,
             clock=clock,
-            monitoring=monitoring_of(stack),
-            no_monitoring=str(getattr(stack, "monitoring_missing", "") or ""),
+            monitoring=stack.monitoring,
+            no_monitoring=stack.monitoring_missing,
             reveal=reveal,
             revealed_issue=entry.title.split(";")[0].strip(),
             source=f"gameday:{entry.name}",

@@ -6,9 +6,9 @@ context manager whose `revert()` undoes exactly what was done, at most once, in 
 order, and keeps going when one undo step fails (then raises all the errors together).
 Every live handle is in `ACTIVE`, so an interrupted drill can revert what is left.
 
-Two optional hooks of the stack (duck-typed, so any backend can offer them):
-- `stack.state` (a `leftovers.StateFile`): each fault is recorded there BEFORE it acts and
-  removed once reverted, so `runbook-checks cleanup` knows what a killed drill left.
+Two members of the `Stack` protocol take part:
+- `stack.state` (a `leftovers.StateFile`, or None): each fault is recorded there BEFORE it
+  acts and removed once reverted, so `runbook-checks cleanup` knows what a killed drill left.
 - `stack.on_fault_event(event, fault, handle)`: told "injecting" before a fault acts (it
   may refuse by raising `FaultError`: the external backend's policy and audit log),
   "reverting" before its undo steps and "reverted" after them.
@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, ClassVar
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import FaultError as FaultError  # faults' error, kept in errors
 from runbook_checks.stack.base import Capability
-from runbook_checks.stack.leftovers import StateFile
 from runbook_checks.stack.live import ACTIVE as ACTIVE  # the registry lives below the stacks
 
 if TYPE_CHECKING:
@@ -38,17 +37,11 @@ if TYPE_CHECKING:
 _SERIAL = itertools.count(1)
 
 
-def _tell(stack: object, event: str, fault: Fault, handle: FaultHandle | None) -> None:
-    hook = getattr(stack, "on_fault_event", None)
-    if callable(hook):
-        hook(event, fault, handle)
-
-
 class FaultHandle:
     """The live state of one injected fault."""
 
     def __init__(
-        self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK, stack: object | None = None
+        self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK, stack: Stack | None = None
     ) -> None:
         self.fault = fault
         self.clock = clock
@@ -80,7 +73,7 @@ class FaultHandle:
             steps, self._undo = self._undo, []
         ACTIVE.discard(self)
         if self.stack is not None:
-            _tell(self.stack, "reverting", self.fault, self)
+            self.stack.on_fault_event("reverting", self.fault, self)
         errors: list[str] = []
         pending = list(reversed(steps))
         while pending:
@@ -118,16 +111,16 @@ class FaultHandle:
 
     def _forget(self, errors: list[str]) -> None:
         """Out of the state file (or marked there when its revert failed); hooks told."""
-        state = getattr(self.stack, "state", None)
+        state = self.stack.state if self.stack is not None else None
         try:
-            if isinstance(state, StateFile) and errors:
+            if state is not None and errors:
                 state.add_fault(self.id, {**_record(self), "revert_failed": "; ".join(errors)})
-            elif isinstance(state, StateFile):
+            elif state is not None:
                 state.remove_fault(self.id)
         except OSError:  # the stack's folder is gone already (it was stopped)
             pass
         if self.stack is not None:
-            _tell(self.stack, "reverted", self.fault, self)
+            self.stack.on_fault_event("reverted", self.fault, self)
 
     def __enter__(self) -> FaultHandle:
         return self
@@ -171,12 +164,11 @@ class Fault:
         reason = self.unsupported_reason(stack)
         if reason:
             raise FaultError(reason, hint="run this scenario on the local or docker backend")
-        _tell(stack, "injecting", self, None)  # may refuse (FaultError)
+        stack.on_fault_event("injecting", self, None)  # may refuse (FaultError)
         handle = FaultHandle(self, clock=clock, stack=stack)
         try:
-            state = getattr(stack, "state", None)
-            if isinstance(state, StateFile):
-                state.add_fault(handle.id, _record(handle))
+            if stack.state is not None:
+                stack.state.add_fault(handle.id, _record(handle))
             self._inject(stack, handle)
         except BaseException as exc:
             try:

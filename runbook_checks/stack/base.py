@@ -19,7 +19,10 @@ from runbook_checks.redact import Redactor
 if TYPE_CHECKING:
     from botocore.config import Config as BotoConfig
 
+    from runbook_checks.stack.leftovers import StateFile
+    from runbook_checks.stack.live import FaultView, LiveFault
     from runbook_checks.stack.monitoring import Monitoring
+    from runbook_checks.stack.proxy import ProxySet
 
 # DUMMY_KEY ("testing", from runbook_checks.redact: never a secret) is what moto accepts
 # for anything. A real S3 server (MinIO: secret of 8+ characters) or a real AWS account
@@ -185,6 +188,11 @@ class Stack(Protocol):
     # None where there are none, and monitoring_missing says why (time-to-alert unmeasured)
     monitoring: Monitoring | None
     monitoring_missing: str
+    # the stack's folder record (stack/leftovers.py): a fault is written there before it
+    # acts, so a killed drill's faults are swept; None before start
+    state: StateFile | None
+    # the fault proxies between the API and its dependencies (empty: no fault proxy)
+    proxies: ProxySet
 
     @property
     def endpoints(self) -> Endpoints: ...
@@ -213,6 +221,22 @@ class Stack(Protocol):
 
     def wait_healthy(self, timeout_s: float = 20.0) -> None:
         """Until GET /health answers 200."""
+        ...
+
+    @property
+    def api_env(self) -> dict[str, str] | None:
+        """The settings the API runs with (its environment as the stack starts it), live:
+        None where the stack does not start the API (an external environment)."""
+        ...
+
+    def on_fault_event(self, event: str, fault: FaultView, handle: LiveFault | None) -> None:
+        """Told "injecting" before a fault acts (it may refuse by raising FaultError: the
+        external backend's policy and audit log), "reverting" before its undo steps and
+        "reverted" after them. A stack with nothing to do here does nothing."""
+        ...
+
+    def on_step(self, line: int, text: str) -> None:
+        """Told before a runbook step runs on the stack (the external backend audits it)."""
         ...
 
 

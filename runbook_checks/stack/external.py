@@ -592,6 +592,11 @@ class ExternalStack:
         except WaitTimeout as exc:
             raise StackError(f"environment {self.config.name!r} is not healthy: {exc}") from exc
 
+    @property
+    def api_env(self) -> dict[str, str] | None:
+        """None: the environment's API is not started by us."""
+        return None
+
     def on_step(self, line: int, text: str) -> None:
         """Audit a runbook command before it runs against the environment (for the step
         executors to call; the audit redacts it)."""

@@ -31,7 +31,7 @@ from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoin
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
-from runbook_checks.stack.live import ACTIVE
+from runbook_checks.stack.live import ACTIVE, FaultView, LiveFault
 from runbook_checks.stack.monitoring import Monitoring, find_monitoring, monitoring_switched_off
 from runbook_checks.stack.postgres import LocalPostgres
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
@@ -341,6 +341,17 @@ class LocalStack:
         component = self.components["api"]
         assert isinstance(component, LocalApi)
         return component
+
+    @property
+    def api_env(self) -> dict[str, str] | None:
+        component = self.components.get("api")
+        return component.settings if isinstance(component, LocalApi) else None
+
+    def on_fault_event(self, event: str, fault: FaultView, handle: LiveFault | None) -> None:
+        """Nothing to do: a local stack records faults in its state file only."""
+
+    def on_step(self, line: int, text: str) -> None:
+        """Nothing to do: a local stack audits no step."""
 
     def wait_healthy(self, timeout_s: float = 20.0) -> None:
         from runbook_checks.clock import WaitTimeout, wait_until

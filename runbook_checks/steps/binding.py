@@ -202,7 +202,7 @@ class Bindings:
 
 def api_process_pattern(stack: Stack) -> str:
     """A `grep` pattern that matches the API's process in `ps aux` output."""
-    tag = getattr(stack.endpoints, "api_process", "")
+    tag = stack.endpoints.api_process
     if tag:  # unique to this stack: another stack's API on the same host never matches
         return str(tag)
     try:

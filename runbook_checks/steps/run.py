@@ -23,9 +23,8 @@ def run_step(step: Step, ctx: ExecContext) -> StepResult:
     command's own failures."""
     started_at = ctx.clock.wall()
     start = ctx.clock.monotonic()
-    audit = getattr(ctx.stack, "on_step", None)  # an environment that audits every action
-    if step.executable and callable(audit):
-        audit(step.line, step.text)  # written before the command runs
+    if step.executable:
+        ctx.stack.on_step(step.line, step.text)  # an environment audits it before it runs
     try:
         result = _dispatch(step, ctx)
     except Exception as exc:  # an executor bug or an unexpected environment problem

@@ -27,6 +27,7 @@ from runbook_checks.stack.servers import AwsControlPlane
 from runbook_checks.steps.base import ExecContext, StepResult, StepStatus
 from runbook_checks.steps.binding import Bindings
 from runbook_checks.steps.run import run_step
+from tests.fake_stack import NoStackExtras
 from tests.profiles import FILES
 
 pytestmark = pytest.mark.integration
@@ -35,7 +36,7 @@ REGION = "us-east-1"
 
 
 @dataclass
-class ControlPlaneOnly:
+class ControlPlaneOnly(NoStackExtras):
     """All the aws executor reads of a stack: where the control plane is, and its keys."""
 
     endpoints: Endpoints

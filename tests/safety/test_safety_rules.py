@@ -27,6 +27,7 @@ from runbook_checks.safety.policy import FAULT_RISK, Risk, production_signs, ris
 from runbook_checks.stack import leftovers
 from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.external import EnvironmentConfig, ExternalStack
+from tests.fake_stack import NoStackExtras
 
 LOCAL = {"API": "http://127.0.0.1:8000", "database": "postgresql://u:pw@127.0.0.1:5432/f"}
 
@@ -328,7 +329,7 @@ class _Recorded(Fault):
         handle.scratch["seen"] = json.loads(state.path.read_text())["faults"]
 
 
-class _FakeStack:
+class _FakeStack(NoStackExtras):
     backend = "fake"
     capabilities: frozenset[object] = frozenset()
 

@@ -30,6 +30,7 @@ from runbook_checks.evidence.scenarios import discover
 from runbook_checks.monitor.statuspage import StatusPageServer
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Endpoints, Stack
+from tests.fake_stack import NO_EXTRAS
 
 INJECTED_WALL = 1_700_000_000.0  # the FakeClock's epoch: injected at monotonic 0
 
@@ -103,7 +104,9 @@ def _stack(tmp_path: Path, **extra: object) -> Stack:
         admin_token="admin-token-123",
         log_dir=tmp_path,
     )
-    return cast("Stack", SimpleNamespace(endpoints=endpoints, backend="offline", **extra))
+    return cast(
+        "Stack", SimpleNamespace(endpoints=endpoints, backend="offline", **{**NO_EXTRAS, **extra})
+    )
 
 
 def _panel(state: GameDayState, clock: FakeClock) -> str:

@@ -19,10 +19,11 @@ from runbook_checks.steps.base import (
 from runbook_checks.steps.binding import Bindings
 from runbook_checks.steps.http import resolve_url
 from runbook_checks.steps.run import run_step
+from tests.fake_stack import NoStackExtras
 from tests.profiles import FILES
 
 
-class OfflineStack:
+class OfflineStack(NoStackExtras):
     """A stack that is never reached: its endpoints are closed ports, it has no components."""
 
     backend = "offline"
