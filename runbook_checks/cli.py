@@ -174,7 +174,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_gameday(args: argparse.Namespace) -> int:
-    from runbook_checks.evidence.gameday import run_gameday_command
+    from runbook_checks.gameday.game import run_gameday_command
 
     return run_gameday_command(args, _config(args))
 

@@ -17,7 +17,8 @@ from runbook_checks.clock import FakeClock
 from runbook_checks.drill.ledger import LedgerEntry
 from runbook_checks.drill.result import Actor, DrillResult
 from runbook_checks.drill.sampler import Sample
-from runbook_checks.evidence.gameday import (
+from runbook_checks.gameday.catalogue import discover
+from runbook_checks.gameday.game import (
     NO_ALERTING,
     GameDay,
     GameDayState,
@@ -26,7 +27,6 @@ from runbook_checks.evidence.gameday import (
     _wall,
     measured_impact,
 )
-from runbook_checks.evidence.scenarios import discover
 from runbook_checks.monitor.statuspage import StatusPageServer
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Endpoints, Stack

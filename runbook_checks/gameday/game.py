@@ -54,10 +54,10 @@ from runbook_checks.drill.sampler import HealthSampler, Sample
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence.bundle import new_journal, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, environment_for
-from runbook_checks.evidence.scenarios import Catalogue, CatalogueEntry, discover
 from runbook_checks.evidence.text import seconds
 from runbook_checks.faults.base import Fault, FaultHandle
 from runbook_checks.findings import Finding, Level
+from runbook_checks.gameday.catalogue import Catalogue, CatalogueEntry, discover
 from runbook_checks.monitor.cadence import CommunicationRules, due_reminders, rules_for
 from runbook_checks.monitor.communicate import (
     DEFAULT_FEATURE,
