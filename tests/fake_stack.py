@@ -1,6 +1,7 @@
 """The members of the `Stack` protocol a fake stack has nothing for, as every backend
 without them has them: no monitoring (and why), no state file, no fault proxies, no API
-settings of its own, nothing to do when told of a fault or a step."""
+settings of its own, no API instances of its own, nothing to do when told of a fault
+or a step."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ class NoStackExtras:
     def on_step(self, line: int, text: str) -> None:
         pass
 
+    def api_fleet(self) -> None:
+        return None
+
 
 NO_EXTRAS: dict[str, object] = {
     "monitoring": None,
@@ -38,5 +42,6 @@ NO_EXTRAS: dict[str, object] = {
     "api_env": None,
     "on_fault_event": lambda event, fault, handle: None,
     "on_step": lambda line, text: None,
+    "api_fleet": lambda: None,
 }
 """The same, for a `SimpleNamespace` fake."""

@@ -8,6 +8,7 @@ implement it; nothing outside `runbook_checks.stack` knows which one runs.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -179,6 +180,34 @@ class Endpoints:
         )
 
 
+class ApiInstance(Component, Protocol):
+    """One instance of the API that the backend runs itself."""
+
+    def reconfigure(self, **changes: str) -> None:
+        """Its settings changed, taken at its next start."""
+        ...
+
+
+class ApiFleet(Protocol):
+    """The API's instances where the backend runs them itself (local, docker): what the
+    runbook's platform lines (kubectl rollout restart / scale, heroku config:set) act on."""
+
+    @property
+    def api(self) -> ApiInstance:
+        """The first instance (the one the stack starts)."""
+        ...
+
+    def api_instances(self) -> Sequence[ApiInstance]: ...
+
+    def add_registered_api(self, name: str) -> ApiInstance:
+        """Start another instance and register it behind the load balancer."""
+        ...
+
+    def route_database(self, name: str = "postgres") -> int:
+        """Point the API's database address at the cluster `name`; the port now dialled."""
+        ...
+
+
 class Stack(Protocol):
     """A running environment of the Files service."""
 
@@ -237,6 +266,11 @@ class Stack(Protocol):
 
     def on_step(self, line: int, text: str) -> None:
         """Told before a runbook step runs on the stack (the external backend audits it)."""
+        ...
+
+    def api_fleet(self) -> ApiFleet | None:
+        """The API's instances, where the backend runs them itself; None where it does not
+        (an external environment: its API is restarted, never scaled, by the drill)."""
         ...
 
 

@@ -592,6 +592,10 @@ class ExternalStack:
         except WaitTimeout as exc:
             raise StackError(f"environment {self.config.name!r} is not healthy: {exc}") from exc
 
+    def api_fleet(self) -> None:
+        """None: the environment's API instances are not ours to scale."""
+        return None
+
     @property
     def api_env(self) -> dict[str, str] | None:
         """None: the environment's API is not started by us."""

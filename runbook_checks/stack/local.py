@@ -425,6 +425,14 @@ class LocalStack:
         self._monitor_api_instances()
         return instance
 
+    def add_registered_api(self, name: str) -> LocalApi:
+        instance = self.add_api_instance(name)
+        self.register_api(instance)
+        return instance
+
+    def api_fleet(self) -> LocalStack:
+        return self
+
     def api_instances(self) -> list[LocalApi]:
         return [c for c in self.components.values() if isinstance(c, LocalApi)]
 
