@@ -45,10 +45,11 @@ LOAD_ARGS ?=
 load: setup ## load test (locust) with the runbook's thresholds and the DB pool's headroom
 	$(RC) load --shape $(SHAPE) --users $(USERS) --duration $(DURATION) $(LOAD_ARGS)
 
-lint: setup ## ruff lint + format check, mypy strict
+lint: setup ## ruff lint + format check, mypy strict, the layers (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: setup ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
@@ -59,4 +60,4 @@ bench: setup ## print benchmark figures (start, reset, gate, drill)
 
 clean: ## remove the venv and leftovers of interrupted drills
 	-$(RC) cleanup 2>/dev/null
-	rm -rf $(VENV) .mypy_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .import_linter_cache

@@ -181,7 +181,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_gameday(args: argparse.Namespace) -> int:
-    from runbook_checks.evidence.gameday import run_gameday_command
+    from runbook_checks.gameday.game import run_gameday_command
 
     return run_gameday_command(args, _config(args))
 
@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from runbook_checks.safety.interrupts import run_guarded
+    from runbook_checks.interrupts import run_guarded
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -412,7 +412,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
 
     # SIGTERM and Ctrl-C unwind (faults reverted, stacks stopped), then a final cleanup
-    # that further signals cannot cut short (runbook_checks.safety.interrupts).
+    # that further signals cannot cut short (runbook_checks.interrupts).
     return run_guarded(run)
 
 

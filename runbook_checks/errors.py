@@ -35,3 +35,7 @@ class ComponentFailed(StackError):
         if log_tail:
             text += f"\n--- last lines of the {component} log ---\n{log_tail.rstrip()}"
         super().__init__(text, hint=hint)
+
+
+class FaultError(RunbookChecksError):
+    """A fault could not be injected or reverted (or a stack refused it)."""

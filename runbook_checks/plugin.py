@@ -18,7 +18,7 @@ from runbook_checks.config import OPTIONS, ChecksConfig, from_pytest
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from runbook_checks.drill.fixture import DrillFixture, Journal
+    from runbook_checks.drill.fixture import DrillFixture, SessionResults
     from runbook_checks.drill.incident import IncidentPlan
     from runbook_checks.drill.result import DrillResult, Event
     from runbook_checks.evidence.session import SessionEvidence
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from runbook_checks.runbook.model import Runbook
     from runbook_checks.stack.base import Stack
 
-_JOURNAL_KEY = pytest.StashKey["Journal"]()
+_JOURNAL_KEY = pytest.StashKey["SessionResults"]()
 _EVIDENCE_KEY = pytest.StashKey["SessionEvidence"]()
 _FIGURES_KEY = pytest.StashKey[list[str]]()
 # nodeid -> (section title, option) of every collected scenario; deselected nodeids
@@ -92,8 +92,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_FIGURES_KEY] = []
     # SIGTERM unwinds like Ctrl-C (fixtures torn down: faults reverted, stacks stopped),
     # unless someone else handles it already; an interrupt Python drops (raised inside a
-    # finalizer) is delivered again until pytest takes it (runbook_checks.safety.interrupts)
-    from runbook_checks.safety.interrupts import install
+    # finalizer) is delivered again until pytest takes it (runbook_checks.interrupts)
+    from runbook_checks.interrupts import install
 
     install(only_if_default=True, persistent=True)
     _check_alert_rules(config)
@@ -164,7 +164,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-    from runbook_checks.safety.interrupts import acknowledge
+    from runbook_checks.interrupts import acknowledge
 
     acknowledge()
 
@@ -172,7 +172,7 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
 def pytest_unconfigure(config: pytest.Config) -> None:
     """After an interrupted session: revert what is still live, release our stack folders
     (a second Ctrl-C may have cut a fixture's teardown short)."""
-    from runbook_checks.safety.interrupts import acknowledge, final_cleanup, install, received
+    from runbook_checks.interrupts import acknowledge, final_cleanup, install, received
 
     acknowledge()
     install(only_if_default=True, persistent=False)
@@ -256,11 +256,11 @@ def baseline(checks_config: ChecksConfig) -> Baseline:
 
 
 @pytest.fixture(scope="session")
-def journal(pytestconfig: pytest.Config) -> Journal:
-    from runbook_checks.drill.fixture import Journal
+def journal(pytestconfig: pytest.Config) -> SessionResults:
+    from runbook_checks.drill.fixture import SessionResults
 
     if _JOURNAL_KEY not in pytestconfig.stash:
-        pytestconfig.stash[_JOURNAL_KEY] = Journal()
+        pytestconfig.stash[_JOURNAL_KEY] = SessionResults()
     return pytestconfig.stash[_JOURNAL_KEY]
 
 
@@ -269,7 +269,7 @@ def drill(
     fresh_stack: Stack,
     runbook: Runbook,
     baseline: Baseline,
-    journal: Journal,
+    journal: SessionResults,
     request: pytest.FixtureRequest,
     tmp_path_factory: pytest.TempPathFactory,
     checks_config: ChecksConfig,
@@ -371,7 +371,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def _stale_entries(config: pytest.Config, journal: Journal) -> list[Entry]:
+def _stale_entries(config: pytest.Config, journal: SessionResults) -> list[Entry]:
     """Baseline entries of drill findings (with a cause) that no finding of this session
     matched, judged only for sections whose every collected scenario ran here (a `-k`
     subset or a skipped scenario leaves its section unjudged)."""

@@ -35,9 +35,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from runbook_checks.errors import UsageError
-from runbook_checks.safety.policy import host_of
+
+
+def host_of(address: str) -> str:
+    """The host of a URL ("postgresql://u:p@db:5432/x" -> "db") or of "host:port"."""
+    if "://" not in address:
+        address = "//" + address
+    try:
+        return (urlsplit(address).hostname or "").lower()
+    except ValueError:
+        return ""
+
 
 TO_BE_MAPPED = "to be mapped"
 

@@ -53,6 +53,8 @@ def _bigger_pool(ctx: DrillContext) -> str:
 
 
 RESTART_ONLY = Scenario(
+    section=SECTION,
+    option="A",
     title="the post-mortem's incident (traffic over the pool); the runbook restarts the API",
     fault=POOL_EXHAUSTED,
     confirm=overloaded,
@@ -66,6 +68,8 @@ RESTART_ONLY = Scenario(
 # or connections) is drilled by that option; its `heroku config:set DB_POOL_SIZE=N` is
 # applied at the drill's scale (N/5), so a pool that is still too small fails.
 POST_MORTEM_FIX = Scenario(
+    section=SECTION,
+    option=None,
     title="the post-mortem's incident (traffic over the pool); the post-mortem's bigger pool",
     fault=POOL_EXHAUSTED,
     confirm=overloaded,

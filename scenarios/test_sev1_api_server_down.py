@@ -33,6 +33,8 @@ API_DOWN_SHOWN = any_of(
 
 
 API_KILLED = Scenario(
+    section=SECTION,
+    option="A",
     title="API process killed (kill -9); the runbook restarts the service",
     fault=ProcessKill("api"),
     confirm=api_unreachable,
@@ -84,6 +86,8 @@ def _move_target(register: bool) -> Callable[[DrillContext], str]:
 
 
 API_FAILOVER = Scenario(
+    section=SECTION,
+    option="B",
     title="primary API instance killed; the runbook moves the load balancer to the standby",
     arrange=_start_standby,
     fault=ProcessKill("api"),
@@ -115,6 +119,8 @@ def test_option_b_failover_to_the_standby(drill: DrillFixture) -> None:
 # (runbook_checks.drill.platform): the revision must exist in the deployment history and
 # the script in the pipeline, or the step fails as it would for the on-call engineer.
 BAD_DEPLOY = Scenario(
+    section=SECTION,
+    option="C",
     title="a release with a broken setting crash-loops at start; the runbook rolls it back",
     fault=BadRelease(release="2024.01.15-bad", breakage="crash"),
     confirm=api_unreachable,

@@ -148,6 +148,8 @@ def without_kill_by_pid(text: str) -> bool:
 
 
 LONG_RUNNING_QUERY = Scenario(
+    section=SECTION,
+    option="A",
     title="a report holds a lock on storage_files and sleeps; the runbook kills it by PID",
     fault=LongRunningQuery(),
     confirm=uploads_failing,
@@ -157,6 +159,8 @@ LONG_RUNNING_QUERY = Scenario(
 )
 
 IDLE_IN_TRANSACTION = Scenario(
+    section=SECTION,
+    option="A",
     title="leaked transactions sit 'idle in transaction' holding a lock on storage_files",
     fault=IdleInTransaction(),
     confirm=uploads_failing,
@@ -227,6 +231,8 @@ def point_api_at_replica(ctx: DrillContext) -> str:
 PRIMARY_DOWN_SHOWN = any_of(exit_code_not_zero(r"pg_isready"), sql_error())
 
 FAILOVER = Scenario(
+    section=SECTION,
+    option="B",
     title="the primary database is killed; the runbook promotes the read replica",
     # An asynchronous replica (like an RDS read replica) can lack the last commits when it
     # is promoted; option B does not warn of it, so a lost acknowledged upload fails.
@@ -369,6 +375,8 @@ def verify_uploads_before_backup(ctx: DrillContext) -> str:
 
 
 RESTORE = Scenario(
+    section=SECTION,
+    option="C",
     title="the primary database is lost; the runbook restores the latest backup",
     arrange=arrange_backup,
     fault=ProcessKill("postgres"),
@@ -451,6 +459,8 @@ def grow_the_disk(ctx: DrillContext) -> str:
 # The shipped runbook has no option for a full disk (no-mitigation); a runbook whose
 # section has one (an option titled for disk or storage space) is drilled with it.
 DISK_FULL = Scenario(
+    section=SECTION,
+    option=None,
     title="the database server's disk is full",
     arrange=arrange_disk_record,
     fault=DiskFull("postgres"),

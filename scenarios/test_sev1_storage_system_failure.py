@@ -27,8 +27,8 @@ from runbook_checks.drill.spec import Action, Detector, Scenario, reads
 from runbook_checks.faults.data import s3_client
 from runbook_checks.faults.database import admin_connect
 from runbook_checks.faults.storage import StorageOutage, StorageQuotaExceeded, stored_bytes
+from runbook_checks.findings import Level
 from runbook_checks.gate.curl_check import MISSING_AUTH
-from runbook_checks.gate.findings import Level
 from runbook_checks.runbook.model import Step, StepKind
 from runbook_checks.steps.base import StepResult
 
@@ -188,6 +188,8 @@ def outage_over(ctx: DrillContext) -> str | None:
 
 
 SUPABASE_OUTAGE = Scenario(
+    section=SECTION,
+    option="supabase-outage",
     title="the object store is out of the API's reach; uploads are queued, a banner shown, "
     "and the queue drains once the provider recovers",
     arrange=_status_page_and_token,
@@ -298,6 +300,8 @@ def _cleanup_with_admin_token(ctx: DrillContext) -> str:
 
 
 QUOTA_EXCEEDED = Scenario(
+    section=SECTION,
+    option="storage-quota-exceeded",
     title="the storage quota is full, part of it soft-deleted files; cleanup frees room",
     arrange=_heavy_user_deleted_half,
     fault=_quota_at_what_is_held,

@@ -34,8 +34,8 @@ from runbook_checks.faults.client import (
     UnusualUploads,
 )
 from runbook_checks.faults.database import admin_connect
+from runbook_checks.findings import Level
 from runbook_checks.gate.diagnostics import FAILS
-from runbook_checks.gate.findings import Level
 from runbook_checks.gate.sql_check import UNDEFINED_COLUMN, UNDEFINED_TABLE
 from runbook_checks.runbook.model import Step, StepKind
 from runbook_checks.steps.base import StepResult
@@ -159,6 +159,8 @@ def limit_stated_as_quoted(ctx: DrillContext) -> str | None:
 
 
 FILE_TOO_LARGE = Scenario(
+    section=SECTION,
+    option="1",
     title="a Free-plan user uploads 15 MB (limit 10 MB); the 413 must say so in the "
     "runbook's words",
     arrange=_reporting_user,
@@ -237,6 +239,8 @@ def every_type_accepted_and_served_safely(ctx: DrillContext) -> str | None:
 
 
 UNUSUAL_TYPES = Scenario(
+    section=SECTION,
+    option="2",
     title="users upload odd files (HTML, SVG with script, an .exe, no extension, unicode, "
     "right-to-left and ../ names); every type must be accepted and served safely",
     arrange=_reporting_user,
@@ -330,6 +334,8 @@ def slow_large_upload_succeeds(ctx: DrillContext) -> str | None:
 
 
 NETWORK_TIMEOUT = Scenario(
+    section=SECTION,
+    option="3",
     title="a large upload over a slow link outlasts the API's upload timeout (408); the "
     "runbook raises the timeout",
     arrange=_reporting_user,

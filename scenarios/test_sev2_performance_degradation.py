@@ -20,7 +20,7 @@ from runbook_checks.faults.database import MissingIndex, admin_connect
 from runbook_checks.faults.deploy import ApiSettings
 from runbook_checks.faults.network import NetworkLatency
 from runbook_checks.faults.traffic import LoadIncrease
-from runbook_checks.gate.findings import Level
+from runbook_checks.findings import Level
 from runbook_checks.runbook.model import StepKind
 from runbook_checks.steps.base import StepResult
 
@@ -126,6 +126,8 @@ def _slow_query_on_top(result: StepResult, ctx: DrillContext) -> str | None:
 
 
 MISSING_INDEX = Scenario(
+    section=SECTION,
+    option="2",
     title="300k files and the user_id index gone: every listing scans the table",
     arrange=_users_with_files,
     fault=MissingIndex(rows=300_000, users=2_000),
@@ -208,6 +210,8 @@ def _warm_with_admin_token(ctx: DrillContext) -> str:
 
 
 COLD_CACHE = Scenario(
+    section=SECTION,
+    option="1",
     title="the cache restarted empty: every listing goes to the database until warmed",
     arrange=_warm_users_with_files,
     fault=ColdCache(),
@@ -281,6 +285,8 @@ def api_overload_shown(result: StepResult, ctx: DrillContext) -> str | None:
 # within ~25 s. (16 users at 100 ms, the earlier load, recovered by itself with 1
 # replica as fast as with 5: that drill could not tell whether scaling fixed anything.)
 SCALE_UP = Scenario(
+    section=SECTION,
+    option="3",
     title="traffic outgrows one API instance (its pool of 2, 300 ms to the database): "
     "errors; the runbook adds instances",
     arrange=_an_instance_to_resize,

@@ -139,9 +139,11 @@ FILE_ROW_DELETED = rows_where(
 
 
 def _share_scenario(
-    title: str, fault: Callable[[DrillContext], Fault], cause_shown: Detector
+    option: str, title: str, fault: Callable[[DrillContext], Fault], cause_shown: Detector
 ) -> Scenario:
     return Scenario(
+        section=SECTION,
+        option=option,
         title=title,
         arrange=_shared_file,
         fault=fault,
@@ -155,11 +157,13 @@ def _share_scenario(
 # -- 1. Share expired -----------------------------------------------------------------
 
 RECENTLY_EXPIRED = _share_scenario(
+    "1",
     "the share expired a minute ago; +7 days brings it back",
     lambda ctx: ShareExpired.recently(_token(ctx)),
     SHARE_ROW_EXPIRED,
 )
 LONG_EXPIRED = _share_scenario(
+    "1",
     "the share expired 90 days ago; +7 days on its expiry is still in the past",
     lambda ctx: ShareExpired.long_ago(_token(ctx)),
     SHARE_ROW_EXPIRED,
@@ -179,6 +183,7 @@ def test_cause_1_a_share_expired_long_ago_stays_expired(drill: DrillFixture) -> 
 # -- 2. Download limit reached --------------------------------------------------------
 
 LIMIT_REACHED = _share_scenario(
+    "2",
     f"the share's {MAX_DOWNLOADS} downloads are used up; +10 opens it again",
     lambda ctx: ShareDownloadLimitReached(_token(ctx)),
     SHARE_ROW_USED_UP,
@@ -193,11 +198,13 @@ def test_cause_2_a_used_up_share_gets_more_downloads(drill: DrillFixture) -> Non
 # -- 3. File deleted ------------------------------------------------------------------
 
 SOFT_DELETED = _share_scenario(
+    "3",
     "the shared file was deleted (soft); the UPDATE restores it",
     lambda ctx: FileSoftDeleted(ctx.values["FILE_ID"]),
     FILE_ROW_DELETED,
 )
 PURGED = _share_scenario(
+    "3",
     "the shared file was deleted and then purged by the cleanup; no row is left to restore",
     lambda ctx: FilePurged(ctx.values["FILE_ID"]),
     link_refused_shown,

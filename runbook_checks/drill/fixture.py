@@ -20,16 +20,17 @@ from runbook_checks.drill.incident import IncidentPlan
 from runbook_checks.drill.result import DrillResult, Event, Verdict
 from runbook_checks.drill.runner import DEFAULT_MAX_WAIT_S, WRITES_LOST, Drill
 from runbook_checks.drill.spec import Scenario
+from runbook_checks.findings import Finding
 from runbook_checks.gate.baseline import Baseline, Entry
-from runbook_checks.gate.findings import Finding
 from runbook_checks.profile import Profile
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Stack
 
 
 @dataclass
-class Journal:
-    """Every drill result of the session, in order (evidence writes it out)."""
+class SessionResults:
+    """Every drill result of the session, in order (evidence writes them out as its
+    `evidence.journal.Journal`); the `journal` fixture."""
 
     results: list[DrillResult] = field(default_factory=list)
 

@@ -109,11 +109,11 @@ def make_plan(
             status_pages=(profile.status_pages if profile is not None else vocab.status_pages),
         )
 
-    monitoring = getattr(stack, "monitoring", None)
+    monitoring = stack.monitoring
     if monitoring is None:
         return plan(
             None,
-            getattr(stack, "monitoring_missing", "")
+            stack.monitoring_missing
             or f"the {stack.backend} backend has no Prometheus of the project's",
         )
     if rules_file is not None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from runbook_checks.faults.deploy import (
@@ -27,9 +26,6 @@ from runbook_checks.faults.deploy import (
 from runbook_checks.runbook.platform import cut_short
 from runbook_checks.stack.base import Component, Stack
 from runbook_checks.steps.platform import PlatformError
-
-if TYPE_CHECKING:
-    from runbook_checks.stack.local import LocalStack
 
 DEPLOYMENT = "api"  # the one deployment the stack runs
 APP_DEFAULT = ""  # `heroku ...` without -a: the app of the current folder, the API
@@ -61,7 +57,7 @@ class StackPlatform:
 
     def restart_deployment(self, name: str) -> str:
         self._deployment(name)
-        local = _local(self.stack)
+        local = self.stack.api_fleet()
         if local is None:
             self.stack.restart_api()
             return f"deployment.apps/{name} restarted"
@@ -71,7 +67,7 @@ class StackPlatform:
 
     def scale_deployment(self, name: str, replicas: int) -> str:
         self._deployment(name)
-        local = _local(self.stack)
+        local = self.stack.api_fleet()
         if local is None:
             raise PlatformError(f"the {self.stack.backend} backend cannot scale the API")
         instances = local.api_instances()
@@ -88,11 +84,10 @@ class StackPlatform:
         ]
         for index in range(len(running), replicas):
             extra = f"api-{index + 1}"
-            if extra in local.components:
-                local.components[extra].start()
-            else:
-                local.register_api(local.add_api_instance(extra))
-            running.append(local.components[extra])
+            stopped = {i.name: i for i in local.api_instances()}.get(extra)
+            if stopped is not None:
+                stopped.start()
+            running.append(stopped or local.add_registered_api(extra))
         for surplus in running[replicas:]:
             surplus.stop()
         return f"deployment.apps/{name} scaled ({replicas} instance(s) running)"
@@ -124,7 +119,7 @@ class StackPlatform:
                 done.append(f"{key}={value}")
         # Heroku restarts the app's running dynos when its config changes; an app scaled
         # to zero only takes the new config for when it starts
-        local = _local(self.stack)
+        local = self.stack.api_fleet()
         if local is not None and not any(i.is_running() for i in local.api_instances()):
             if env:
                 local.api.reconfigure(**env)
@@ -137,7 +132,7 @@ class StackPlatform:
         if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
             raise PlatformError(f"DATABASE_URL {value!r} is not a postgres:// URL with a host")
         target = self.database_hosts.get(parts.hostname, parts.hostname)
-        local = _local(self.stack)
+        local = self.stack.api_fleet()
         if local is None:
             raise PlatformError(f"the {self.stack.backend} backend cannot repoint the database")
         try:
@@ -206,9 +201,3 @@ def _scaled(key: str, value: str, factor: float) -> str:
     except ValueError:
         raise PlatformError(f"config:set {key}: {value!r} is not a number") from None
     return str(max(1, round(number * factor)))
-
-
-def _local(stack: Stack) -> LocalStack | None:
-    from runbook_checks.stack.local import LocalStack
-
-    return stack if isinstance(stack, LocalStack) else None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from runbook_checks.drill.ledger import LedgerResult
 from runbook_checks.drill.sampler import Sample
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.monitor.triage import Observation
 
 

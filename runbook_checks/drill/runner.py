@@ -45,7 +45,7 @@ from runbook_checks.drill.result import (
 from runbook_checks.drill.sampler import HealthSampler
 from runbook_checks.drill.spec import Action, Scenario
 from runbook_checks.faults.base import Fault, FaultHandle
-from runbook_checks.gate.findings import Finding, Level, cause_class
+from runbook_checks.findings import Finding, Level, cause_class
 from runbook_checks.monitor.communicate import (
     IncidentFacts,
     communicate,
@@ -64,7 +64,8 @@ from runbook_checks.monitor.triage import triage_issues
 from runbook_checks.profile import EMPTY, Profile, find_profile
 from runbook_checks.runbook.model import Option, Phase, Runbook, Section, Step, StepKind
 from runbook_checks.stack.base import Stack
-from runbook_checks.steps.base import Bindings, ExecContext, StepResult, run_step
+from runbook_checks.steps.base import Bindings, ExecContext, StepResult
+from runbook_checks.steps.run import run_step
 
 DEFAULT_MAX_WAIT_S = 60.0  # how long a drill waits for recovery before calling it failed
 
@@ -579,7 +580,7 @@ class Drill:
         watch = IncidentWatch(
             self.incident,
             ctx,
-            getattr(self.stack, "monitoring", None),
+            self.stack.monitoring,
             section_id=self.section.id,
             clock=self.clock,
             sampler=sampler,

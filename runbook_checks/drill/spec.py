@@ -133,3 +133,8 @@ class Scenario:
     confirm_timeout_s: float = 30.0
     recovery_wait_s: float | None = None  # cap on waiting for recovery (default: the drill's)
     extra: Mapping[str, object] = field(default_factory=dict)
+    # the runbook section (title or id) and option this scenario drills ("" / None: not
+    # said); game days draw it by them, and the test that runs it is marked with the same
+    # (gameday/catalogue.py reports a scenario whose test's mark says otherwise)
+    section: str = ""
+    option: str | None = None

@@ -29,7 +29,7 @@ from runbook_checks.evidence.journal import (
 from runbook_checks.evidence.junit import junit_xml
 from runbook_checks.evidence.manifest import write_manifest
 from runbook_checks.evidence.md_report import report_md
-from runbook_checks.evidence.redact import Redactor
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
 
 FILES = ("journal.json", "findings.json", "junit.xml", "report.html", "report.md", "manifest.json")

@@ -31,9 +31,9 @@ from runbook_checks.drill.result import (
     Verdict,
 )
 from runbook_checks.drill.sampler import Sample
-from runbook_checks.evidence.redact import Redactor
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.monitor.triage import Observation
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
 
 Json = Union[None, bool, int, float, str, list["Json"], dict[str, "Json"]]  # noqa: UP007

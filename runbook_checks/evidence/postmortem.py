@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from runbook_checks.drill.result import DrillResult, Verdict
 from runbook_checks.evidence.journal import ScenarioRecord
-from runbook_checks.gate.findings import Level
+from runbook_checks.findings import Level
 from runbook_checks.runbook.model import Runbook, Template
 
 DEFAULT_HEADINGS = (

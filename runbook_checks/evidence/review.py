@@ -20,7 +20,7 @@ from pathlib import Path
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence.journal import Journal, JournalError, ScenarioRecord, load_journal
 from runbook_checks.evidence.manifest import verify_manifest
-from runbook_checks.gate.findings import Finding
+from runbook_checks.findings import Finding
 from runbook_checks.runbook.model import Runbook
 
 _QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")

@@ -14,9 +14,9 @@ from pathlib import Path
 from runbook_checks.drill.result import DrillResult
 from runbook_checks.evidence.bundle import new_journal, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, SkippedScenario, environment_for
-from runbook_checks.evidence.redact import Redactor, stack_redactor
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
-from runbook_checks.stack.base import Stack
+from runbook_checks.stack.base import Stack, stack_redactor
 
 
 @dataclass

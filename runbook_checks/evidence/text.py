@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from runbook_checks.drill.result import DrillResult, Verdict
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 
 VERDICT_LABEL = {
     Verdict.PASSED: "passed",

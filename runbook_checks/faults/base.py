@@ -6,9 +6,9 @@ context manager whose `revert()` undoes exactly what was done, at most once, in 
 order, and keeps going when one undo step fails (then raises all the errors together).
 Every live handle is in `ACTIVE`, so an interrupted drill can revert what is left.
 
-Two optional hooks of the stack (duck-typed, so any backend can offer them):
-- `stack.state` (a `leftovers.StateFile`): each fault is recorded there BEFORE it acts and
-  removed once reverted, so `runbook-checks cleanup` knows what a killed drill left.
+Two members of the `Stack` protocol take part:
+- `stack.state` (a `leftovers.StateFile`, or None): each fault is recorded there BEFORE it
+  acts and removed once reverted, so `runbook-checks cleanup` knows what a killed drill left.
 - `stack.on_fault_event(event, fault, handle)`: told "injecting" before a fault acts (it
   may refuse by raising `FaultError`: the external backend's policy and audit log),
   "reverting" before its undo steps and "reverted" after them.
@@ -21,37 +21,27 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
-from runbook_checks.errors import RunbookChecksError
+from runbook_checks.errors import FaultError as FaultError  # faults' error, kept in errors
 from runbook_checks.stack.base import Capability
-from runbook_checks.stack.leftovers import StateFile
+from runbook_checks.stack.live import ACTIVE as ACTIVE  # the registry lives below the stacks
 
 if TYPE_CHECKING:
     from runbook_checks.stack.base import Stack
 
 
-class FaultError(RunbookChecksError):
-    """A fault could not be injected or reverted."""
-
-
 _SERIAL = itertools.count(1)
-
-
-def _tell(stack: object, event: str, fault: Fault, handle: FaultHandle | None) -> None:
-    hook = getattr(stack, "on_fault_event", None)
-    if callable(hook):
-        hook(event, fault, handle)
 
 
 class FaultHandle:
     """The live state of one injected fault."""
 
     def __init__(
-        self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK, stack: object | None = None
+        self, fault: Fault, *, clock: Clock = SYSTEM_CLOCK, stack: Stack | None = None
     ) -> None:
         self.fault = fault
         self.clock = clock
@@ -83,7 +73,7 @@ class FaultHandle:
             steps, self._undo = self._undo, []
         ACTIVE.discard(self)
         if self.stack is not None:
-            _tell(self.stack, "reverting", self.fault, self)
+            self.stack.on_fault_event("reverting", self.fault, self)
         errors: list[str] = []
         pending = list(reversed(steps))
         while pending:
@@ -121,16 +111,16 @@ class FaultHandle:
 
     def _forget(self, errors: list[str]) -> None:
         """Out of the state file (or marked there when its revert failed); hooks told."""
-        state = getattr(self.stack, "state", None)
+        state = self.stack.state if self.stack is not None else None
         try:
-            if isinstance(state, StateFile) and errors:
+            if state is not None and errors:
                 state.add_fault(self.id, {**_record(self), "revert_failed": "; ".join(errors)})
-            elif isinstance(state, StateFile):
+            elif state is not None:
                 state.remove_fault(self.id)
         except OSError:  # the stack's folder is gone already (it was stopped)
             pass
         if self.stack is not None:
-            _tell(self.stack, "reverted", self.fault, self)
+            self.stack.on_fault_event("reverted", self.fault, self)
 
     def __enter__(self) -> FaultHandle:
         return self
@@ -174,12 +164,11 @@ class Fault:
         reason = self.unsupported_reason(stack)
         if reason:
             raise FaultError(reason, hint="run this scenario on the local or docker backend")
-        _tell(stack, "injecting", self, None)  # may refuse (FaultError)
+        stack.on_fault_event("injecting", self, None)  # may refuse (FaultError)
         handle = FaultHandle(self, clock=clock, stack=stack)
         try:
-            state = getattr(stack, "state", None)
-            if isinstance(state, StateFile):
-                state.add_fault(handle.id, _record(handle))
+            if stack.state is not None:
+                stack.state.add_fault(handle.id, _record(handle))
             self._inject(stack, handle)
         except BaseException as exc:
             try:
@@ -201,43 +190,6 @@ def _record(handle: FaultHandle) -> dict[str, str]:
         "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "pid": str(os.getpid()),
     }
-
-
-@dataclass
-class _ActiveFaults:
-    handles: set[FaultHandle] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, handle: FaultHandle) -> None:
-        with self.lock:
-            self.handles.add(handle)
-
-    def discard(self, handle: FaultHandle) -> None:
-        with self.lock:
-            self.handles.discard(handle)
-
-    def abandon_stack(self, stack: object, why: str = "its stack was stopped") -> int:
-        """Abandon (see `FaultHandle.abandon`) every live fault injected on `stack`."""
-        with self.lock:
-            handles = [h for h in self.handles if h.stack is stack]
-        for handle in handles:
-            handle.abandon(why)
-        return len(handles)
-
-    def revert_all(self) -> list[str]:
-        """Revert every live fault; return the errors (an interrupt path: never raises)."""
-        with self.lock:
-            handles = list(self.handles)
-        errors = []
-        for handle in handles:
-            try:
-                handle.revert()
-            except Exception as exc:
-                errors.append(str(exc))
-        return errors
-
-
-ACTIVE = _ActiveFaults()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Literal
 from runbook_checks.faults.base import AllOf, Fault
 from runbook_checks.faults.cache import ColdCache, RedisDown
 from runbook_checks.faults.client import OversizedUpload, SlowClientUpload, UnusualUploads
+from runbook_checks.faults.container import CpuLimit, MemoryLimit, _ContainerFault
 from runbook_checks.faults.data import (
     FilePurged,
     FileSoftDeleted,
@@ -95,11 +96,14 @@ _FAULTS: tuple[type[Fault], ...] = (
     ApiSettings,
     # traffic
     LoadIncrease,
+    # containers (the docker backend's engine: memory and CPU limits)
+    MemoryLimit,
+    CpuLimit,
     # several at once
     AllOf,
 )
 
-ABSTRACT: tuple[type[Fault], ...] = (Fault, NetworkFault)
+ABSTRACT: tuple[type[Fault], ...] = (Fault, NetworkFault, _ContainerFault)
 """Bases that are not faults of their own (not in the catalogue)."""
 
 COMBINATORS: tuple[type[Fault], ...] = (AllOf,)

@@ -52,8 +52,8 @@ DEFAULT_RELEASE = "dev"  # what files_api reports when FILES_API_RELEASE is not 
 
 def api_settings(stack: Stack) -> dict[str, str]:
     """A copy of the API's current settings (its environment as the stack starts it)."""
-    settings = getattr(getattr(stack, "api", None), "settings", None)
-    if not isinstance(settings, Mapping):
+    settings = stack.api_env
+    if settings is None:
         raise FaultError(
             f"cannot read the API's settings on the {stack.backend} backend, so a restart "
             "with other settings could not be undone exactly",
@@ -88,8 +88,8 @@ def _restart_with(stack: Stack, values: Mapping[str, str | None]) -> None:
     try:
         stack.restart_api(**{k: "" if v is None else v for k, v in values.items()})
     finally:
-        settings = getattr(getattr(stack, "api", None), "settings", None)
-        if isinstance(settings, dict):
+        settings = stack.api_env
+        if settings is not None:
             for name, value in values.items():
                 if value is None:
                     settings.pop(name, None)

@@ -13,8 +13,8 @@ Reverting after the proxy was stopped, or after someone cleared its toxics, is a
 rather than an error.
 
 What a network fault needs from the stack, beyond the catalogue's `capabilities`, is
-`stack.proxies`, a `ProxySet` keyed by dependency name (the `ProxiedStack` protocol);
-the `Stack` protocol does not promise it, so it is checked when the fault is injected.
+`stack.proxies`, a `ProxySet` keyed by dependency name (a member of the `Stack` protocol,
+empty where the backend has no fault proxy); it is checked when the fault is injected.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
@@ -31,7 +31,6 @@ from runbook_checks.stack.proxy import (
     Bandwidth,
     FaultProxy,
     Latency,
-    ProxySet,
     ResetPeer,
     Stream,
     Timeout,
@@ -46,20 +45,12 @@ __all__ = [
     "NetworkFault",
     "NetworkLatency",
     "NetworkReset",
-    "ProxiedStack",
 ]
 
 DEPENDENCIES = ("postgres", "object_store", "redis")
 
 _DIRECTION = {"upstream": "client->server", "downstream": "server->client"}
 _injection_serial = itertools.count(1)
-
-
-class ProxiedStack(Protocol):
-    """What a network fault needs from a stack: its proxies, keyed by dependency."""
-
-    @property
-    def proxies(self) -> ProxySet: ...
 
 
 def _remove_own_toxic(proxy: FaultProxy, name: str) -> None:
@@ -106,9 +97,9 @@ class NetworkFault(Fault):
         proxy = self._proxy(stack)
         self._apply(proxy, handle)
 
-    def _proxy(self, stack: object) -> FaultProxy:
-        proxies = getattr(stack, "proxies", None)
-        if not isinstance(proxies, ProxySet):
+    def _proxy(self, stack: Stack) -> FaultProxy:
+        proxies = stack.proxies
+        if not len(proxies):
             raise FaultError(
                 f"cannot inject {self.name}: this stack has no fault proxies",
                 hint="run this scenario on a backend that puts the fault proxy in front of "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate.locate import Located
 from runbook_checks.runbook.model import StepKind
 

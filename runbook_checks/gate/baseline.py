@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runbook_checks.errors import UsageError
-from runbook_checks.gate.findings import Finding, normalise_statement
+from runbook_checks.findings import Finding, normalise_statement
 
 REQUIRED = ("section", "kind", "statement", "reason")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.runbook.model import Option, Runbook, Section
 
 MISSING = "coverage-missing"

@@ -16,7 +16,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from runbook_checks.errors import UsageError
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate.locate import Located
 from runbook_checks.gate.openapi import ApiRoutes, looks_like_uuid
 from runbook_checks.runbook.model import Step, StepKind

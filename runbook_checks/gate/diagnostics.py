@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import StackError
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate.locate import Located
 from runbook_checks.gate.placeholders import (
     IMPOSSIBLE_PID,
@@ -29,8 +29,9 @@ from runbook_checks.gate.placeholders import (
 )
 from runbook_checks.profile import EMPTY, Profile
 from runbook_checks.runbook.model import Phase, StepKind
-from runbook_checks.steps.base import ExecContext, StepResult, StepStatus, excerpt, run_step
+from runbook_checks.steps.base import ExecContext, StepResult, StepStatus, excerpt
 from runbook_checks.steps.binding import Bindings
+from runbook_checks.steps.run import run_step
 
 if TYPE_CHECKING:
     from runbook_checks.stack.base import Stack

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate import curl_check, sql_check
 from runbook_checks.gate.baseline import render_entry
-from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.gate.locate import Located, runbook_steps
 from runbook_checks.gate.run import GateReport, Result
 from runbook_checks.runbook import classify

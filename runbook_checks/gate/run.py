@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate import (
     aws_check,
     coverage,
@@ -38,7 +39,6 @@ from runbook_checks.gate import (
 )
 from runbook_checks.gate.baseline import Baseline, Entry, load_baseline
 from runbook_checks.gate.drift import Drift, drift_since
-from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.gate.locate import Located, runbook_steps
 from runbook_checks.profile import Profile, find_profile
 from runbook_checks.runbook.model import Runbook

@@ -31,7 +31,7 @@ from pglast import ast as pg_ast
 from pglast.enums import SetOperation as SetOp
 from pglast.enums import VariableSetKind as VarSet
 
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate.locate import Located
 from runbook_checks.gate.placeholders import RoleValues, harmless_values
 from runbook_checks.gate.sql_binding import (

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.runbook.model import Runbook, Section
 
 MISSING_SYMPTOMS = "structure-missing-symptoms"

@@ -22,7 +22,7 @@ from runbook_checks.errors import RunbookChecksError
 from runbook_checks.load import shapes
 from runbook_checks.load.headroom import Headroom
 from runbook_checks.load.locust_csv import EndpointStats
-from runbook_checks.load.thresholds import ALL_ENDPOINTS, Thresholds, Verdict
+from runbook_checks.load.thresholds import ALL_ENDPOINTS, ThresholdResult, Thresholds
 from runbook_checks.load.timeline import Timeline, Window
 
 if TYPE_CHECKING:
@@ -160,7 +160,11 @@ def _window_json(users: int | None, w: Window) -> dict[str, object]:
 
 
 def verdict_json(
-    run: _Run, stats: list[EndpointStats], verdict: Verdict, headroom: Headroom, timeline: Timeline
+    run: _Run,
+    stats: list[EndpointStats],
+    verdict: ThresholdResult,
+    headroom: Headroom,
+    timeline: Timeline,
 ) -> dict[str, object]:
     spec = run.spec
     return {
@@ -229,7 +233,11 @@ def verdict_json(
 
 
 def verdict_markdown(
-    run: _Run, stats: list[EndpointStats], verdict: Verdict, headroom: Headroom, timeline: Timeline
+    run: _Run,
+    stats: list[EndpointStats],
+    verdict: ThresholdResult,
+    headroom: Headroom,
+    timeline: Timeline,
 ) -> str:
     spec = run.spec
     lines = [f"# Load run {run.run_id}: {'PASS' if verdict.passed else 'FAIL'}", ""]
@@ -372,7 +380,11 @@ def verdict_markdown(
 
 
 def write_report(
-    run: _Run, stats: list[EndpointStats], verdict: Verdict, headroom: Headroom, timeline: Timeline
+    run: _Run,
+    stats: list[EndpointStats],
+    verdict: ThresholdResult,
+    headroom: Headroom,
+    timeline: Timeline,
 ) -> None:
     folder = run.folder
     files = {

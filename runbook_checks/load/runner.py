@@ -38,7 +38,7 @@ from runbook_checks.load.locust_csv import (
 )
 from runbook_checks.load.locust_process import LoadRunError, LocustCpu, LocustPlan, LocustRun
 from runbook_checks.load.pool import PoolSample, PoolSampler, activity_query
-from runbook_checks.load.thresholds import Thresholds, Verdict, evaluate
+from runbook_checks.load.thresholds import ThresholdResult, Thresholds, evaluate
 from runbook_checks.load.timeline import Timeline, read_timeline
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.tls import tls_context
@@ -121,7 +121,7 @@ class LoadSpec:
 @dataclass(frozen=True)
 class LoadOutcome:
     folder: Path
-    verdict: Verdict
+    verdict: ThresholdResult
     headroom: Headroom
     stats: tuple[EndpointStats, ...]
     timeline: Timeline

@@ -145,7 +145,10 @@ class Check:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class ThresholdResult:
+    """A load run judged against the runbook's thresholds (not a drill's `Verdict`): one
+    check per endpoint and threshold, and the endpoints too quiet to judge."""
+
     checks: tuple[Check, ...]
     not_judged: tuple[str, ...]  # endpoints with fewer than min_requests requests
 
@@ -163,7 +166,7 @@ class Verdict:
         return "FAIL: " + "; ".join(c.describe() for c in self.breaches)
 
 
-def evaluate(stats: Iterable[EndpointStats], thresholds: Thresholds) -> Verdict:
+def evaluate(stats: Iterable[EndpointStats], thresholds: Thresholds) -> ThresholdResult:
     """Judge every endpoint against its limits.
 
     The aggregate is not judged: when every endpoint keeps at most 5% of its requests
@@ -182,4 +185,4 @@ def evaluate(stats: Iterable[EndpointStats], thresholds: Thresholds) -> Verdict:
         limit = thresholds.limit_for(endpoint)
         checks.append(Check(endpoint, "p95_ms", row.p95_ms, limit.p95_ms, row.requests))
         checks.append(Check(endpoint, "error_rate", row.error_rate, limit.error_rate, row.requests))
-    return Verdict(tuple(checks), tuple(skipped))
+    return ThresholdResult(tuple(checks), tuple(skipped))

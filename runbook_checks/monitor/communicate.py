@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
 from runbook_checks.monitor.statuspage import PostedUpdate, StatusPageClient
 from runbook_checks.runbook import mojibake
 from runbook_checks.runbook.model import Runbook, Section, Template

@@ -22,12 +22,13 @@ Whatever the kind, `Classification.name` is the tool ("kubectl", "cf"): a step k
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from runbook_checks.runbook.model import StepKind
+from runbook_checks.runbook.platform import understood
+from runbook_checks.runbook.words import command_words
 
 SHELL_TOOLS = frozenset(
     {
@@ -112,10 +113,7 @@ PROSE_REASON = "prose in a code block, not a command"
 _DOCKER_READ_ONLY = frozenset(
     {"ps", "logs", "inspect", "stats", "top", "images", "version", "info", "events", "port"}
 )
-_PREFIXES = frozenset({"sudo", "env", "time", "nohup", "command", "exec", "nice"})
-_ASSIGNMENT = re.compile(r"^[A-Za-z_]\w*=")
-# options of `sudo`/`ssh` that take a value, so the value is not the command or host
-_SUDO_VALUE_OPTIONS = frozenset({"-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U"})
+# options of `ssh` that take a value, so the value is not the host
 _SSH_VALUE_OPTIONS = frozenset(
     {"-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o"}
     | {"-p", "-Q", "-R", "-S", "-W", "-w"}
@@ -130,31 +128,10 @@ class Classification:
     host: str = ""  # for a bare `ssh host`: the host logged into
 
 
-def command_words(argv: list[str]) -> list[str]:
-    """`argv` without the prefixes that do not change what runs (sudo, env, VAR=x)."""
-    words = list(argv)
-    while words:
-        head = words[0]
-        if _ASSIGNMENT.match(head):
-            words.pop(0)
-        elif head in _PREFIXES:
-            words.pop(0)
-            while words and words[0].startswith("-"):
-                option = words.pop(0)
-                if head == "sudo" and option in _SUDO_VALUE_OPTIONS and words:
-                    words.pop(0)
-        else:
-            break
-    return words
-
-
 def classify(argv: list[str]) -> Classification:
     words = command_words(argv)
-    if words:
-        from runbook_checks.runbook.platform import understood
-
-        if understood(shlex.join(words)):
-            return Classification(StepKind.PLATFORM, PurePosixPath(words[0]).name)
+    if words and understood(shlex.join(words)):
+        return Classification(StepKind.PLATFORM, PurePosixPath(words[0]).name)
     if not words:
         return Classification(StepKind.MANUAL, "", UNKNOWN_REASON.format(name="(none)"))
     name = PurePosixPath(words[0]).name or words[0]

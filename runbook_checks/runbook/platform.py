@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from runbook_checks.runbook.classify import command_words
+from runbook_checks.runbook.words import command_words
 
-__all__ = ["PlatformCommand", "cut_short", "parse_platform", "understood"]
+__all__ = ["Platform", "PlatformCommand", "cut_short", "parse_platform", "understood"]
 
 _CUT_SHORT = re.compile(r"\.\.\.|…|<[^>]*>|\[[^\]]*\]|\bxxx\b|\bXXX\b")
 
@@ -157,3 +159,20 @@ def cut_short(value: str) -> str | None:
     if match:
         return f"the value is not complete in the text ({match.group(0)!r} in {value!r})"
     return None
+
+
+class Platform(Protocol):
+    """What the platform commands act on, on the stack under test (steps.platform carries
+    a command out on the one `Bindings.platform` names)."""
+
+    def restart_deployment(self, name: str) -> str: ...
+
+    def scale_deployment(self, name: str, replicas: int) -> str: ...
+
+    def set_config(self, app: str | None, settings: Mapping[str, str]) -> str: ...
+
+    def restart_app(self, app: str | None) -> str: ...
+
+    def run_script(self, tool: str, script: str) -> str: ...
+
+    def checkout(self, revision: str) -> str: ...

@@ -42,6 +42,7 @@ from runbook_checks.runbook.shell import (
     words,
 )
 from runbook_checks.runbook.sql import split_statements
+from runbook_checks.runbook.words import command_words
 
 SHELL_LANGUAGES = frozenset(
     {"bash", "sh", "shell", "zsh", "ksh", "console", "shell-session", "shellsession", "terminal"}
@@ -173,7 +174,7 @@ def _looks_like_commands(text: str) -> bool:
         return False
     known = 0
     for item in commands:
-        argv = rules.command_words(words(split_pipeline(item.text)[0]))
+        argv = command_words(words(split_pipeline(item.text)[0]))
         if not argv or not _COMMAND_WORD.match(argv[0]):
             return False
         if rules.known(argv):
@@ -227,7 +228,7 @@ def _root_transcript(lines: list[str]) -> bool:
 def _is_command(line: str) -> bool:
     if shell_prompt(line) is not None:
         return True
-    argv = rules.command_words(words(split_pipeline(line)[0]))
+    argv = command_words(words(split_pipeline(line)[0]))
     return bool(argv) and _COMMAND_WORD.match(argv[0]) is not None and rules.known(argv)
 
 
@@ -333,7 +334,7 @@ class _ShellReader:
             self.host = ""
             reason = "leaves the host an earlier ssh logged into"
         elif found.name == "redis-cli" and not stages[1:] and _interactive_redis(argv):
-            self.redis = rules.command_words(argv)
+            self.redis = command_words(argv)
             kind, reason = StepKind.MANUAL, SESSION_REASON.format(tool="redis-cli")
         self.step(
             stages[0],
@@ -378,7 +379,7 @@ class _ShellReader:
 
 def _interactive_redis(argv: list[str]) -> bool:
     """`redis-cli [-h host] [-p port] ...` with no command: an interactive session."""
-    args = rules.command_words(argv)[1:]
+    args = command_words(argv)[1:]
     i = 0
     while i < len(args):
         if args[i] in _REDIS_VALUE_OPTIONS:
@@ -393,7 +394,7 @@ def _interactive_redis(argv: list[str]) -> bool:
 def psql_sql(argv: list[str]) -> list[str] | None:
     """The SQL given to psql with -c/--command, in order; None when there is none."""
     values: list[str] = []
-    args = rules.command_words(argv)[1:]
+    args = command_words(argv)[1:]
     i = 0
     while i < len(args):
         arg = args[i]

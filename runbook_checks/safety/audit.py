@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runbook_checks.evidence.redact import Redactor
+from runbook_checks.redact import Redactor
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import enum
 import ipaddress
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+
+from runbook_checks.profile import host_of
 
 
 class Risk(enum.StrEnum):
@@ -61,6 +62,8 @@ FAULT_RISK: Mapping[str, Risk] = {
     "process-freeze": Risk.DESTRUCTIVE,
     "crash-loop": Risk.DESTRUCTIVE,
     "api-settings": Risk.DESTRUCTIVE,
+    "memory-limit": Risk.DESTRUCTIVE,  # an OOM-killed server
+    "cpu-limit": Risk.DESTRUCTIVE,  # a starved server
     "all-of": Risk.COMBINED,
 }
 
@@ -114,16 +117,6 @@ _WORD = re.compile(r"[a-z0-9]+")
 def words(text: str) -> set[str]:
     """Lower-case alphanumeric words ("files-prod-eu.db" -> files, prod, eu, db)."""
     return set(_WORD.findall(text.lower()))
-
-
-def host_of(address: str) -> str:
-    """The host of a URL ("postgresql://u:p@db:5432/x" -> "db") or of "host:port"."""
-    if "://" not in address:
-        address = "//" + address
-    try:
-        return (urlsplit(address).hostname or "").lower()
-    except ValueError:
-        return ""
 
 
 def is_public_host(host: str) -> bool:

@@ -8,19 +8,26 @@ implement it; nothing outside `runbook_checks.stack` knows which one runs.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from runbook_checks.redact import DUMMY_KEY as DUMMY_KEY  # the stack's modules take it here
+from runbook_checks.redact import Redactor
+
 if TYPE_CHECKING:
     from botocore.config import Config as BotoConfig
 
+    from runbook_checks.stack.leftovers import StateFile
+    from runbook_checks.stack.live import FaultView, LiveFault
     from runbook_checks.stack.monitoring import Monitoring
+    from runbook_checks.stack.proxy import ProxySet
 
-# The dummy credentials moto accepts for anything. A real S3 server (MinIO: secret of
-# 8+ characters) or a real AWS account gets its own, carried in `Endpoints`.
-DUMMY_KEY = "testing"
+# DUMMY_KEY ("testing", from runbook_checks.redact: never a secret) is what moto accepts
+# for anything. A real S3 server (MinIO: secret of 8+ characters) or a real AWS account
+# gets its own, carried in `Endpoints`.
 
 
 class Capability(enum.StrEnum):
@@ -35,6 +42,7 @@ class Capability(enum.StrEnum):
     DATA = "data"  # direct SQL/S3/Redis access for data faults
     REPLICA = "replica"  # can start a streaming replica of postgres
     RECONFIGURE = "reconfigure"  # can restart the API with other settings (pool, release)
+    LIMITS = "limits"  # memory/CPU limits on a running server (docker update)
 
     @property
     def ability(self) -> str:
@@ -52,6 +60,7 @@ _ABILITY = {
     Capability.DATA: "reach the database, bucket and cache directly",
     Capability.REPLICA: "start a streaming replica of the database",
     Capability.RECONFIGURE: "restart the API with other settings",
+    Capability.LIMITS: "limit a running server's memory or CPU (a container's cgroup)",
 }
 
 
@@ -171,6 +180,50 @@ class Endpoints:
         )
 
 
+class ApiInstance(Component, Protocol):
+    """One instance of the API that the backend runs itself."""
+
+    def reconfigure(self, **changes: str) -> None:
+        """Its settings changed, taken at its next start."""
+        ...
+
+
+class ApiFleet(Protocol):
+    """The API's instances where the backend runs them itself (local, docker): what the
+    runbook's platform lines (kubectl rollout restart / scale, heroku config:set) act on."""
+
+    @property
+    def api(self) -> ApiInstance:
+        """The first instance (the one the stack starts)."""
+        ...
+
+    def api_instances(self) -> Sequence[ApiInstance]: ...
+
+    def add_registered_api(self, name: str) -> ApiInstance:
+        """Start another instance and register it behind the load balancer."""
+        ...
+
+    def route_database(self, name: str = "postgres") -> int:
+        """Point the API's database address at the cluster `name`; the port now dialled."""
+        ...
+
+
+class StepOutcome(Protocol):
+    """How a runbook step ended, as a stack's audit reads it (`steps.base.StepResult`)."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def executed(self) -> str: ...
+
+    @property
+    def error(self) -> str: ...
+
+    @property
+    def notes(self) -> Sequence[str]: ...
+
+
 class Stack(Protocol):
     """A running environment of the Files service."""
 
@@ -180,6 +233,11 @@ class Stack(Protocol):
     # None where there are none, and monitoring_missing says why (time-to-alert unmeasured)
     monitoring: Monitoring | None
     monitoring_missing: str
+    # the stack's folder record (stack/leftovers.py): a fault is written there before it
+    # acts, so a killed drill's faults are swept; None before start
+    state: StateFile | None
+    # the fault proxies between the API and its dependencies (empty: no fault proxy)
+    proxies: ProxySet
 
     @property
     def endpoints(self) -> Endpoints: ...
@@ -209,3 +267,41 @@ class Stack(Protocol):
     def wait_healthy(self, timeout_s: float = 20.0) -> None:
         """Until GET /health answers 200."""
         ...
+
+    @property
+    def api_env(self) -> dict[str, str] | None:
+        """The settings the API runs with (its environment as the stack starts it), live:
+        None where the stack does not start the API (an external environment)."""
+        ...
+
+    def on_fault_event(self, event: str, fault: FaultView, handle: LiveFault | None) -> None:
+        """Told "injecting" before a fault acts (it may refuse by raising FaultError: the
+        external backend's policy and audit log), "reverting" before its undo steps and
+        "reverted" after them. A stack with nothing to do here does nothing."""
+        ...
+
+    def on_step(self, line: int, text: str) -> None:
+        """Told before a runbook step runs on the stack (the external backend audits it)."""
+        ...
+
+    def on_step_done(self, line: int, outcome: StepOutcome) -> None:
+        """Told how a runbook step ended and what it reached (the external backend audits
+        it: `refused` with the reason, or `after` with the status and the command run)."""
+        ...
+
+    def api_fleet(self) -> ApiFleet | None:
+        """The API's instances, where the backend runs them itself; None where it does not
+        (an external environment: its API is restarted, never scaled, by the drill)."""
+        ...
+
+
+def stack_redactor(endpoints: Endpoints) -> Redactor:
+    """Secrets of a stack from its `Endpoints` (admin token, every URL's password)."""
+    return Redactor.for_values(
+        endpoints.as_env(),
+        endpoints.admin_token,
+        endpoints.admin_database_url,
+        endpoints.app_database_url,
+        endpoints.database_url,
+        endpoints.redis_url,
+    )

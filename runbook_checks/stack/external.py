@@ -62,21 +62,28 @@ import httpx
 import psycopg
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
-from runbook_checks.errors import StackError, UsageError
-from runbook_checks.evidence.redact import Redactor, stack_redactor
+from runbook_checks.errors import FaultError, StackError, UsageError
+from runbook_checks.redact import Redactor
 from runbook_checks.safety.audit import AuditLog
 from runbook_checks.safety.guard import Guard, StopCondition, Trip, abort_thread, run_revert
 from runbook_checks.safety.policy import Risk, production_signs, risk_of
-from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Capability, Component, Endpoints
+from runbook_checks.stack.base import (
+    COMPONENTS,
+    DUMMY_KEY,
+    Capability,
+    Component,
+    Endpoints,
+    StepOutcome,
+    stack_redactor,
+)
 from runbook_checks.stack.leftovers import StateFile, sweep, work_root
+from runbook_checks.stack.live import ACTIVE, FaultView, LiveFault
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
 from runbook_checks.tls import tls_context
 
 if TYPE_CHECKING:
-    from runbook_checks.faults.base import Fault, FaultHandle
     from runbook_checks.stack.base import Stack
     from runbook_checks.stack.monitoring import Monitoring
-    from runbook_checks.steps.base import StepResult
 
 ENV_VAR = "RUNBOOK_CHECKS_ENVIRONMENT"
 DEFAULT_FILE = "runbook-checks.environment.toml"
@@ -485,10 +492,8 @@ class ExternalStack:
     def stop(self) -> None:
         """Revert this stack's live faults (the environment outlives us), stop the guard
         and the proxies, remove the state folder. Idempotent."""
-        from runbook_checks.faults.base import ACTIVE
-
         errors: list[str] = []
-        live = [h for h in list(ACTIVE.handles) if h.stack is self]
+        live = ACTIVE.on(self)
         if live:
             self.audit.before("stop", self.config.name, f"reverting {len(live)} live fault(s)")
         for handle in live:
@@ -595,12 +600,21 @@ class ExternalStack:
         except WaitTimeout as exc:
             raise StackError(f"environment {self.config.name!r} is not healthy: {exc}") from exc
 
+    def api_fleet(self) -> None:
+        """None: the environment's API instances are not ours to scale."""
+        return None
+
+    @property
+    def api_env(self) -> dict[str, str] | None:
+        """None: the environment's API is not started by us."""
+        return None
+
     def on_step(self, line: int, text: str) -> None:
         """Audit a runbook command before it runs against the environment (for the step
         executors to call; the audit redacts it)."""
         self.audit.before("run step", f"runbook line {line}", text)
 
-    def on_step_done(self, line: int, result: StepResult) -> None:
+    def on_step_done(self, line: int, result: StepOutcome) -> None:
         """Audit what a runbook command reached and how it ended: `refused` with the
         reason when an executor refused its host, else `after` with the status, the
         command as run and how its hosts were mapped (the audit redacts it)."""
@@ -608,23 +622,21 @@ class ExternalStack:
             self.audit.refused("run step", f"runbook line {line}", result.error)
             return
         mapped = "; ".join(n for n in result.notes if " -> " in n)
-        detail = f"{result.status.value}: {result.executed}" + (f" ({mapped})" if mapped else "")
+        detail = f"{result.status}: {result.executed}" + (f" ({mapped})" if mapped else "")
         self.audit.after("run step", f"runbook line {line}", detail)
 
     # -- faults: policy, audit, stop conditions (called by faults.base) -----------------
-    def on_fault_event(self, event: str, fault: Fault, handle: FaultHandle | None) -> None:
+    def on_fault_event(self, event: str, fault: FaultView, handle: LiveFault | None) -> None:
         if event == "injecting":
             self._before_inject(fault)
         elif event == "reverting":
             self.audit.before("revert", fault.kind, fault.describe())
         elif event == "reverted":
             self.audit.after("revert", fault.kind, fault.describe())
-            from runbook_checks.faults.base import ACTIVE
-
-            if not any(h.stack is self for h in list(ACTIVE.handles)):
+            if not ACTIVE.on(self):
                 self._stop_guard()
 
-    def refusal(self, fault: Fault) -> str | None:
+    def refusal(self, fault: FaultView) -> str | None:
         """Why `fault` may not run here (None: it may)."""
         if self._live.trip is not None:
             return f"this drill was stopped: {self._live.trip.describe()}"
@@ -650,12 +662,10 @@ class ExternalStack:
             return self._not_a_test_account(fault)
         return None
 
-    def _before_inject(self, fault: Fault) -> None:
+    def _before_inject(self, fault: FaultView) -> None:
         reason = self.refusal(fault)
         if reason is not None:
             self.audit.refused("inject", fault.kind, f"{fault.describe()}: {reason}")
-            from runbook_checks.faults.base import FaultError
-
             raise FaultError(
                 f"refused on environment {self.config.name!r}: {reason}",
                 hint=f"opt in per environment in {self.config.path} ([safety] "
@@ -664,7 +674,7 @@ class ExternalStack:
         self.audit.before("inject", fault.kind, fault.describe())
         self._start_guard()
 
-    def _not_a_test_account(self, fault: Fault) -> str | None:
+    def _not_a_test_account(self, fault: FaultView) -> str | None:
         token = getattr(fault, "token", None)
         file_id = getattr(fault, "file_id", None)
         if token is None and file_id is None:
@@ -715,8 +725,6 @@ class ExternalStack:
 
     def _tripped(self, trip: Trip) -> None:
         """On the guard's thread: revert everything at once, then abort the drill."""
-        from runbook_checks.faults.base import ACTIVE
-
         self._live.trip = trip
         self.audit.write(
             "refused",
@@ -726,7 +734,7 @@ class ExternalStack:
         )
 
         def revert_mine() -> None:
-            for handle in [h for h in list(ACTIVE.handles) if h.stack is self]:
+            for handle in ACTIVE.on(self):
                 with contextlib.suppress(Exception):
                     handle.revert()
 

@@ -29,10 +29,11 @@ from runbook_checks.stack.balancer import (
     register,
     seed_target_groups,
 )
-from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoints
+from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoints, StepOutcome
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
+from runbook_checks.stack.live import ACTIVE, FaultView, LiveFault
 from runbook_checks.stack.monitoring import Monitoring, find_monitoring, monitoring_switched_off
 from runbook_checks.stack.postgres import LocalPostgres
 from runbook_checks.stack.process import stop_together
@@ -70,8 +71,10 @@ class LocalStack:
         """`monitoring`: run Prometheus, Alertmanager and the exporters (None: unless
         $RUNBOOK_CHECKS_MONITORING is off; missing binaries leave it None either way)."""
         self.clock = clock
-        self.capabilities = frozenset(Capability) - (
-            frozenset() if can_mount() else frozenset({Capability.DISK})
+        self.capabilities = (
+            frozenset(Capability)
+            - {Capability.LIMITS}
+            - (frozenset() if can_mount() else frozenset({Capability.DISK}))
         )
         self.api_settings = dict(api_settings or {})
         self.folder: Path | None = None
@@ -303,8 +306,6 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop everything, API first; remove the folder. Idempotent, never raises."""
-        from runbook_checks.faults.base import ACTIVE
-
         ACTIVE.abandon_stack(self)  # its faults go with it; undoing them would restart things
         errors: list[str] = []
         # one signal to all at once, a short grace for the servers that keep nothing on
@@ -363,6 +364,20 @@ class LocalStack:
         component = self.components["api"]
         assert isinstance(component, LocalApi)
         return component
+
+    @property
+    def api_env(self) -> dict[str, str] | None:
+        component = self.components.get("api")
+        return component.settings if isinstance(component, LocalApi) else None
+
+    def on_fault_event(self, event: str, fault: FaultView, handle: LiveFault | None) -> None:
+        """Nothing to do: a local stack records faults in its state file only."""
+
+    def on_step(self, line: int, text: str) -> None:
+        """Nothing to do: a local stack audits no step."""
+
+    def on_step_done(self, line: int, outcome: StepOutcome) -> None:
+        """Nothing to do: a local stack audits no step."""
 
     def wait_healthy(self, timeout_s: float = 20.0) -> None:
         from runbook_checks.clock import WaitTimeout, wait_until
@@ -473,6 +488,14 @@ class LocalStack:
         instance.start()
         self._monitor_api_instances()
         return instance
+
+    def add_registered_api(self, name: str) -> LocalApi:
+        instance = self.add_api_instance(name)
+        self.register_api(instance)
+        return instance
+
+    def api_fleet(self) -> LocalStack:
+        return self
 
     def api_instances(self) -> list[LocalApi]:
         return [c for c in self.components.values() if isinstance(c, LocalApi)]

@@ -14,7 +14,7 @@ import redis
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import StackError
-from runbook_checks.stack.base import DUMMY_KEY
+from runbook_checks.redact import DUMMY_KEY
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.ports import free_port
 from runbook_checks.stack.process import ManagedProcess

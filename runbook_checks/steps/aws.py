@@ -92,7 +92,7 @@ class AwsCheck:
 
 def parse_aws(text: str) -> AwsCommand:
     """Split an `aws` line. Raises ValueError when it is not one."""
-    from runbook_checks.runbook.classify import command_words
+    from runbook_checks.runbook.words import command_words
 
     argv = command_words(shlex.split(text.replace("\\\n", " ")))
     if not argv or Path(argv[0]).name != "aws":

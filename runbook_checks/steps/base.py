@@ -1,7 +1,7 @@
-"""Running one runbook step against the stack: the context, the result, the dispatch.
+"""Running one runbook step against the stack: the context and the result.
 
-`run_step(step, ctx)` picks the executor by the step's kind (SQL, HTTP, AWS, SHELL) and
-returns a `StepResult`, a typed record of what ran (after binding, secrets redacted),
+`steps.run.run_step(step, ctx)` picks the executor by the step's kind (SQL, HTTP, AWS,
+SHELL) and returns a `StepResult`, a typed record of what ran (after binding, secrets redacted),
 how it ended and what it printed. MANUAL and NOTE steps come back as `manual` with the
 step's reason. An executor never raises for a failure of the command itself: a failed
 query, a refused connection or a non-zero exit is a result; an unexpected exception is
@@ -11,14 +11,16 @@ turned into an `error` result naming it.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import RunbookChecksError
-from runbook_checks.runbook.model import Step, StepKind
-from runbook_checks.steps.binding import Bindings, Bound, bind, redact
+from runbook_checks.redact import redact
+from runbook_checks.runbook.model import Step
+from runbook_checks.steps.binding import Bindings, Bound, bind
 
 if TYPE_CHECKING:
     from runbook_checks.stack.base import Stack
@@ -30,14 +32,16 @@ __all__ = [
     "JsonValue",
     "Refused",
     "StepResult",
+    "StepRunner",
     "StepStatus",
     "bind",
     "excerpt",
     "redact",
-    "run_step",
 ]
 
 JsonValue = Union[None, bool, int, float, str, list["JsonValue"], dict[str, "JsonValue"]]  # noqa: UP007
+
+StepRunner = Callable[["Step", "ExecContext"], "StepResult"]  # steps.run.run_step's type
 
 OUTPUT_LIMIT = 8000  # characters of output kept in a result (head and tail)
 
@@ -145,55 +149,3 @@ def unbound_result(step: Step, bound: Bound, executed: str) -> StepResult:
         bound_placeholders=bound.bound,
         unbound=bound.unbound,
     )
-
-
-def run_step(step: Step, ctx: ExecContext) -> StepResult:
-    """Run `step` on `ctx.stack` with the executor for its kind; never raises for the
-    command's own failures."""
-    started_at = ctx.clock.wall()
-    start = ctx.clock.monotonic()
-    audit = getattr(ctx.stack, "on_step", None)  # an environment that audits every action
-    if step.executable and callable(audit):
-        audit(step.line, step.text)  # written before the command runs
-    try:
-        result = _dispatch(step, ctx)
-    except Exception as exc:  # an executor bug or an unexpected environment problem
-        result = StepResult(
-            step=step,
-            status=StepStatus.ERROR,
-            error=ctx.redact(f"{type(exc).__name__}: {exc}"),
-        )
-    result = replace(
-        result,
-        started_at=started_at,
-        duration_s=max(ctx.clock.monotonic() - start, 0.0),
-    )
-    done = getattr(ctx.stack, "on_step_done", None)  # ... and records what it reached
-    if step.executable and callable(done):
-        done(step.line, result)
-    return result
-
-
-def _dispatch(step: Step, ctx: ExecContext) -> StepResult:
-    if not step.executable:
-        reason = step.manual_reason or f"{step.kind.value} step: needs a person"
-        return StepResult(step=step, status=StepStatus.MANUAL, reason=reason)
-    if step.kind is StepKind.SQL:
-        from runbook_checks.steps.sql import run_sql
-
-        return run_sql(step, ctx)
-    if step.kind is StepKind.HTTP:
-        from runbook_checks.steps.http import run_http
-
-        return run_http(step, ctx)
-    if step.kind is StepKind.AWS:
-        from runbook_checks.steps.aws import run_aws
-
-        return run_aws(step, ctx)
-    if step.kind is StepKind.PLATFORM:
-        from runbook_checks.steps.platform import run_platform
-
-        return run_platform(step, ctx)
-    from runbook_checks.steps.shell import run_shell
-
-    return run_shell(step, ctx)

@@ -8,8 +8,8 @@ profile); `bind` substitutes them in a command's text and reports which placehol
 bound and which it saw without a value. A token that looks like a placeholder but has no
 binding is reported, never guessed.
 
-`redact` takes secrets (passwords in URLs, bearer tokens, bound token values) out of
-any text that goes into evidence.
+`Bindings.secret_values` are the bound values never to show (runbook_checks.redact
+takes them out of evidence).
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from runbook_checks.profile import EMPTY, TO_BE_MAPPED, Profile, address_host
+from runbook_checks.redact import MIN_SECRET_LEN, SECRET_NAME, url_passwords
 from runbook_checks.steps.reach import NOWHERE, Reach
 
 if TYPE_CHECKING:
     import httpx
 
+    from runbook_checks.runbook.platform import Platform
     from runbook_checks.stack.base import Stack
-    from runbook_checks.steps.platform import Platform
 
 # Sample files the runbook uploads or reads, created in the work folder.
 CURL_FORMAT = (
@@ -55,9 +56,7 @@ SAMPLE_FILES: Mapping[str, bytes] = MappingProxyType(
     }
 )
 
-_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET", re.IGNORECASE)
 _NOT_SECRET_ENV = frozenset({"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"})  # dummy "testing"
-_MIN_SECRET_LEN = 6
 
 
 def _frozen(mapping: Mapping[str, object] | None) -> Mapping[str, object]:
@@ -199,18 +198,18 @@ class Bindings:
         """Values never to show in evidence: tokens, passwords, explicit secrets."""
         found = set(self.secrets)
         for name, value in self.values.items():
-            if _SECRET_NAME.search(name):
+            if SECRET_NAME.search(name):
                 found.add(value)
         for name, value in self.env.items():
-            if _SECRET_NAME.search(name) and name not in _NOT_SECRET_ENV:
+            if SECRET_NAME.search(name) and name not in _NOT_SECRET_ENV:
                 found.add(value)
-            found.update(_url_passwords(value))
-        return frozenset(v for v in found if len(v) >= _MIN_SECRET_LEN)
+            found.update(url_passwords(value))
+        return frozenset(v for v in found if len(v) >= MIN_SECRET_LEN)
 
 
 def api_process_pattern(stack: Stack) -> str:
     """A `grep` pattern that matches the API's process in `ps aux` output."""
-    tag = getattr(stack.endpoints, "api_process", "")
+    tag = stack.endpoints.api_process
     if tag:  # unique to this stack: another stack's API on the same host never matches
         return str(tag)
     try:
@@ -540,30 +539,3 @@ def _apply(text: str, matches: list[_Match]) -> Bound:
         position = m.end
     out.append(text[position:])
     return Bound("".join(out), text, tuple(bound), tuple(unbound), tuple(subs))
-
-
-# -- redaction --------------------------------------------------------------------------
-
-_URL_PASSWORD = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)[^@\s/'\"]+(?=@)")
-_BEARER = re.compile(r"(?i)(\b(?:Bearer|Basic)\s+)(?!\*\*\*)([^\s'\",;]+)")
-_KEY_VALUE = re.compile(r"(?i)\b(password|passwd|pwd|token|secret)=([^\s&;'\"]+)")
-_REDIS_AUTH = re.compile(r"(\bredis-cli\b[^|]*?\s-a\s+)(\S+)")
-
-
-def _url_passwords(text: str) -> list[str]:
-    found: list[str] = []
-    for m in re.finditer(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:([^@\s/]+)@", text):
-        found.append(m.group(1))
-    return found
-
-
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with passwords in URLs, bearer tokens and the given secret values as ***."""
-    if not text:
-        return text
-    for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    text = _URL_PASSWORD.sub(r"\g<pre>***", text)
-    text = _BEARER.sub(r"\1***", text)
-    text = _KEY_VALUE.sub(r"\1=***", text)
-    return _REDIS_AUTH.sub(r"\1***", text)

@@ -13,12 +13,9 @@ would fail on the real platform; a value the text does not give (a URL cut short
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
-
 from runbook_checks.errors import RunbookChecksError
 from runbook_checks.runbook.model import Step
-from runbook_checks.runbook.platform import PlatformCommand, parse_platform
+from runbook_checks.runbook.platform import Platform, PlatformCommand, parse_platform
 from runbook_checks.steps.base import ExecContext, StepResult, StepStatus, unbound_result
 from runbook_checks.steps.binding import bind
 
@@ -32,22 +29,6 @@ class PlatformError(RunbookChecksError):
     def __init__(self, message: str, *, exit_code: int = 1, hint: str = "") -> None:
         super().__init__(message, hint=hint or None)
         self.exit_code = exit_code
-
-
-class Platform(Protocol):
-    """What the platform commands act on, on the stack under test."""
-
-    def restart_deployment(self, name: str) -> str: ...
-
-    def scale_deployment(self, name: str, replicas: int) -> str: ...
-
-    def set_config(self, app: str | None, settings: Mapping[str, str]) -> str: ...
-
-    def restart_app(self, app: str | None) -> str: ...
-
-    def run_script(self, tool: str, script: str) -> str: ...
-
-    def checkout(self, revision: str) -> str: ...
 
 
 def apply(command: PlatformCommand, platform: Platform) -> str:

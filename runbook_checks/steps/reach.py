@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from runbook_checks.errors import UsageError
-from runbook_checks.profile import Profile
-from runbook_checks.safety.policy import host_of, production_signs
+from runbook_checks.profile import Profile, host_of
+from runbook_checks.safety.policy import production_signs
 
 LOOPBACK_NAMES = frozenset({"localhost", "::1"})
 ENVIRONMENT_FIELD = "profile.environment"

@@ -33,6 +33,7 @@ from runbook_checks.steps.base import (
     ExecContext,
     Refused,
     StepResult,
+    StepRunner,
     StepStatus,
     excerpt,
     unbound_result,
@@ -185,8 +186,8 @@ def command_kind(text: str) -> StepKind:
 
 
 def _tool_of(stage: str) -> str:
-    from runbook_checks.runbook.classify import command_words
     from runbook_checks.runbook.shell import words
+    from runbook_checks.runbook.words import command_words
 
     argv = command_words(words(stage))
     return PurePosixPath(argv[0]).name if argv else ""
@@ -238,7 +239,7 @@ def plan_shell(step: Step, bindings: Bindings, *, timeout_s: float = 10.0) -> Pl
 def _plan(
     argvs: list[list[str]], bound: list[Bound], bindings: Bindings, timeout_s: float
 ) -> ShellPlan:
-    from runbook_checks.runbook.classify import command_words
+    from runbook_checks.runbook.words import command_words
 
     notes: list[str] = []
     first = argvs[0]
@@ -607,7 +608,9 @@ def _split(text: str) -> list[str]:
 # -- running -----------------------------------------------------------------------------
 
 
-def run_shell(step: Step, ctx: ExecContext) -> StepResult:
+def run_shell(step: Step, ctx: ExecContext, run_step: StepRunner) -> StepResult:
+    """Carry a shell line out; a line that runs another command (`watch CMD`) runs it
+    with `run_step` (steps.run's, whatever its kind)."""
     planned = plan_shell(step, ctx.bindings, timeout_s=ctx.timeout_s)
     executed = ctx.redact(planned.display)
     plan = planned.plan
@@ -629,15 +632,15 @@ def run_shell(step: Step, ctx: ExecContext) -> StepResult:
             return replace(base, error=plan.reason, suggestion=plan.suggestion)
         return replace(base, status=plan.status, reason=plan.reason, suggestion=plan.suggestion)
     if isinstance(plan, Delegate):
-        return _run_delegate(step, plan, ctx, base)
+        return _run_delegate(step, plan, ctx, base, run_step)
     if isinstance(plan, ServiceAction):
         return _run_service(plan, ctx, replace(base, notes=host_note + plan.notes))
     return _run_pipeline(plan, ctx, replace(base, notes=host_note + plan.notes))
 
 
-def _run_delegate(step: Step, plan: Delegate, ctx: ExecContext, base: StepResult) -> StepResult:
-    from runbook_checks.steps.base import run_step
-
+def _run_delegate(
+    step: Step, plan: Delegate, ctx: ExecContext, base: StepResult, run_step: StepRunner
+) -> StepResult:
     inner = replace(plan.step, line=step.line, host=step.host)
     deadline = ctx.clock.monotonic() + WATCH_BUDGET_S
     runs = 0

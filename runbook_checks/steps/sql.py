@@ -63,7 +63,7 @@ _PSQL_VALUE_OPTIONS = frozenset(
 
 def _psql_argv(text: str) -> list[str] | None:
     """The words of a psql command line (prefixes like sudo removed); None if not psql."""
-    from runbook_checks.runbook.classify import command_words
+    from runbook_checks.runbook.words import command_words
 
     if not any(os.path.basename(w) == "psql" for w in text.split()[:6]):
         return None

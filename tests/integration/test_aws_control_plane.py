@@ -24,8 +24,10 @@ from runbook_checks.runbook.model import Phase, Runbook, Step, StepKind
 from runbook_checks.stack.balancer import TargetGroups, register, seed_target_groups
 from runbook_checks.stack.base import DUMMY_KEY, Endpoints
 from runbook_checks.stack.servers import AwsControlPlane
-from runbook_checks.steps.base import ExecContext, StepResult, StepStatus, run_step
+from runbook_checks.steps.base import ExecContext, StepResult, StepStatus
 from runbook_checks.steps.binding import Bindings
+from runbook_checks.steps.run import run_step
+from tests.fake_stack import NoStackExtras
 from tests.profiles import FILES
 
 pytestmark = pytest.mark.integration
@@ -34,7 +36,7 @@ REGION = "us-east-1"
 
 
 @dataclass
-class ControlPlaneOnly:
+class ControlPlaneOnly(NoStackExtras):
     """All the aws executor reads of a stack: where the control plane is, and its keys."""
 
     endpoints: Endpoints

@@ -268,7 +268,7 @@ def test_a_memory_limit_gets_a_growing_server_oom_killed_and_revert_brings_it_ba
 ) -> None:
     import redis
 
-    from runbook_checks.stack.docker.faults import MemoryLimit
+    from runbook_checks.faults.container import MemoryLimit
 
     stack = fresh
     server = stack.component("redis")  # type: ignore[attr-defined]
@@ -292,7 +292,7 @@ def _grow(client: object) -> None:
 
 
 def test_a_cpu_limit_is_a_quota_on_the_container_and_revert_lifts_it(fresh: object) -> None:
-    from runbook_checks.stack.docker.faults import CpuLimit
+    from runbook_checks.faults.container import CpuLimit
 
     stack = fresh
     api = stack.component("api")  # type: ignore[attr-defined]
@@ -308,7 +308,7 @@ def test_a_cpu_limit_is_a_quota_on_the_container_and_revert_lifts_it(fresh: obje
 
 
 def test_container_faults_say_why_elsewhere() -> None:
-    from runbook_checks.stack.docker.faults import CpuLimit, MemoryLimit
+    from runbook_checks.faults.container import CpuLimit, MemoryLimit
 
     class LocalLike:
         backend = "local"
@@ -331,8 +331,9 @@ def test_the_control_plane_refuses_what_aws_refuses(
 ) -> None:
     """The runbook's own resize line, run by the aws executor (the real CLI) against the
     container, is refused on a running instance with AWS's error, as on the local stack."""
-    from runbook_checks.steps.base import ExecContext, StepStatus, run_step
+    from runbook_checks.steps.base import ExecContext, StepStatus
     from runbook_checks.steps.binding import Bindings
+    from runbook_checks.steps.run import run_step
 
     stack = fresh
     aws = stack.component("aws")  # type: ignore[attr-defined]

@@ -18,8 +18,9 @@ import pytest
 
 from runbook_checks.runbook.model import Phase, Runbook, Step, StepKind
 from runbook_checks.stack.base import Stack
-from runbook_checks.steps.base import ExecContext, StepResult, StepStatus, run_step
+from runbook_checks.steps.base import ExecContext, StepResult, StepStatus
 from runbook_checks.steps.binding import Bindings
+from runbook_checks.steps.run import run_step
 from tests.profiles import FILES
 
 pytestmark = pytest.mark.integration

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from runbook_checks.evidence.gameday import find_step
 from runbook_checks.evidence.manifest import verify_manifest
+from runbook_checks.gameday.game import find_step
 from runbook_checks.runbook.parser import parse_runbook
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from runbook_checks.cli import main
-from runbook_checks.gate.findings import Level
+from runbook_checks.findings import Level
 from runbook_checks.gate.run import GateOptions, GateReport, Result, run_gate
 from runbook_checks.stack.base import Stack
 from tests.profiles import FILES

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runbook_checks.findings import Level
 from runbook_checks.gate import sql_check
-from runbook_checks.gate.findings import Level
 from runbook_checks.gate.locate import Located
 from runbook_checks.gate.placeholders import IMPOSSIBLE_PID
 from runbook_checks.runbook.model import Phase, Section, Step, StepKind

@@ -13,9 +13,8 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from runbook_checks.evidence.redact import stack_redactor
 from runbook_checks.faults.data import s3_client
-from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Stack
+from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Stack, stack_redactor
 from runbook_checks.stack.local import LocalStack
 from runbook_checks.stack.servers import MotoServer
 

@@ -41,8 +41,9 @@ from runbook_checks.stack.staging import (
     remove_namespace,
     sweep_namespaces,
 )
-from runbook_checks.steps.base import ExecContext, StepStatus, run_step
+from runbook_checks.steps.base import ExecContext, StepStatus
 from runbook_checks.steps.binding import Bindings
+from runbook_checks.steps.run import run_step
 
 pytestmark = [
     pytest.mark.integration,

@@ -9,8 +9,8 @@ import pytest
 
 from runbook_checks.drill.fixture import conclude
 from runbook_checks.drill.result import DrillResult, Verdict
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate.baseline import Baseline, Entry
-from runbook_checks.gate.findings import Finding, Level
 
 pytest_plugins = ["pytester"]
 

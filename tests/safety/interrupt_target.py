@@ -5,7 +5,8 @@
 
 It prints `phase: NAME` lines (flushed) as it goes (starting, started, injecting:KIND,
 injected:KIND, holding, reverting, stopping, done), so a test can signal it at a chosen
-point. It runs under the CLI's own interrupt handling (`safety.interrupts.run_guarded`),
+point. It runs under the CLI's own interrupt handling
+(`runbook_checks.interrupts.run_guarded`),
 so what it leaves behind is what an interrupted `runbook-checks drill` would leave.
 """
 
@@ -22,7 +23,7 @@ from runbook_checks.faults.database import IdleInTransaction, LongRunningQuery
 from runbook_checks.faults.deploy import ApiSettings
 from runbook_checks.faults.disk import DiskFull
 from runbook_checks.faults.network import NetworkLatency
-from runbook_checks.safety.interrupts import run_guarded
+from runbook_checks.interrupts import run_guarded
 from runbook_checks.stack.external import ExternalStack
 from runbook_checks.stack.local import LocalStack
 

@@ -24,6 +24,10 @@ class Leak(Fault):
 class Stack:
     backend = "fake"
     capabilities = frozenset()
+    state = None
+
+    def on_fault_event(self, event, fault, handle):
+        pass
 
 
 @pytest.fixture

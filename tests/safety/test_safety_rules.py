@@ -14,19 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from runbook_checks import interrupts
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import ACTIVE, AllOf, Fault, FaultHandle
 from runbook_checks.faults.catalogue import CATALOGUE
 from runbook_checks.faults.database import LongRunningQuery
 from runbook_checks.faults.network import NetworkDown
 from runbook_checks.faults.traffic import LoadIncrease
-from runbook_checks.safety import interrupts
 from runbook_checks.safety.audit import AuditLog
 from runbook_checks.safety.guard import Sample, StopCondition, evaluate, metric_value
 from runbook_checks.safety.policy import FAULT_RISK, Risk, production_signs, risk_of
 from runbook_checks.stack import leftovers
 from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.external import EnvironmentConfig, ExternalStack
+from tests.fake_stack import NoStackExtras
 
 LOCAL = {"API": "http://127.0.0.1:8000", "database": "postgresql://u:pw@127.0.0.1:5432/f"}
 
@@ -298,7 +299,7 @@ def test_the_cli_turns_sigterm_into_a_clean_exit(tmp_path: Path) -> None:
     """`runbook-checks` itself (no stack): SIGTERM while it runs exits 130, not -15."""
     script = (
         "import os, signal, sys\n"
-        "from runbook_checks.safety.interrupts import run_guarded\n"
+        "from runbook_checks.interrupts import run_guarded\n"
         "def main():\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    signal.sigtimedwait([], 1)\n"
@@ -328,7 +329,7 @@ class _Recorded(Fault):
         handle.scratch["seen"] = json.loads(state.path.read_text())["faults"]
 
 
-class _FakeStack:
+class _FakeStack(NoStackExtras):
     backend = "fake"
     capabilities: frozenset[object] = frozenset()
 

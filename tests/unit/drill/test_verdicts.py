@@ -15,8 +15,8 @@ from runbook_checks.drill.result import Actor, DrillResult, StepRecord, Verdict
 from runbook_checks.drill.runner import WRITES_LOST, warns_of_data_loss
 from runbook_checks.evidence.coverage import coverage
 from runbook_checks.evidence.journal import ScenarioRecord, SkippedScenario
+from runbook_checks.findings import Finding, Level, cause_class
 from runbook_checks.gate.baseline import Baseline, Entry, load_baseline
-from runbook_checks.gate.findings import Finding, Level, cause_class
 from runbook_checks.runbook.model import Phase, Step, StepKind
 from runbook_checks.runbook.parser import parse_runbook
 from runbook_checks.steps.base import StepResult, StepStatus

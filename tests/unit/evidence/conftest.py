@@ -17,8 +17,8 @@ from runbook_checks.evidence.journal import (
     ScenarioRecord,
     runbook_info,
 )
-from runbook_checks.evidence.redact import Redactor
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.runbook.parser import parse_runbook
 

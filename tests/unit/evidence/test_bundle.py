@@ -15,7 +15,7 @@ from runbook_checks.drill.result import Verdict
 from runbook_checks.evidence.bundle import FILES, EvidenceError, render, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, from_json, load_journal, to_json
 from runbook_checks.evidence.manifest import verify_manifest
-from runbook_checks.evidence.redact import Redactor
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
 
 if TYPE_CHECKING:

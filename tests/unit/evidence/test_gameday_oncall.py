@@ -17,7 +17,8 @@ from runbook_checks.clock import FakeClock
 from runbook_checks.drill.ledger import LedgerEntry
 from runbook_checks.drill.result import Actor, DrillResult
 from runbook_checks.drill.sampler import Sample
-from runbook_checks.evidence.gameday import (
+from runbook_checks.gameday.catalogue import discover
+from runbook_checks.gameday.game import (
     NO_ALERTING,
     GameDay,
     GameDayState,
@@ -26,10 +27,10 @@ from runbook_checks.evidence.gameday import (
     _wall,
     measured_impact,
 )
-from runbook_checks.evidence.scenarios import discover
 from runbook_checks.monitor.statuspage import StatusPageServer
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Endpoints, Stack
+from tests.fake_stack import NO_EXTRAS
 from tests.profiles import ROOT
 
 INJECTED_WALL = 1_700_000_000.0  # the FakeClock's epoch: injected at monotonic 0
@@ -104,7 +105,9 @@ def _stack(tmp_path: Path, **extra: object) -> Stack:
         admin_token="admin-token-123",
         log_dir=tmp_path,
     )
-    return cast("Stack", SimpleNamespace(endpoints=endpoints, backend="offline", **extra))
+    return cast(
+        "Stack", SimpleNamespace(endpoints=endpoints, backend="offline", **{**NO_EXTRAS, **extra})
+    )
 
 
 def _panel(state: GameDayState, clock: FakeClock) -> str:

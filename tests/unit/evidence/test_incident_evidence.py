@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 from runbook_checks.drill.result import Alerting, AlertSeen, DrillResult
 from runbook_checks.evidence.bundle import render, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, from_json, to_json
-from runbook_checks.evidence.redact import Redactor
 from runbook_checks.evidence.review import aggregate, parse_period
 from runbook_checks.evidence.review_report import review_html, review_md
 from runbook_checks.monitor.triage import Observation
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
 
 if TYPE_CHECKING:

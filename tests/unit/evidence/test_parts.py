@@ -13,10 +13,10 @@ from runbook_checks.drill.sampler import Sample
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence import svg
 from runbook_checks.evidence.coverage import coverage
-from runbook_checks.evidence.gameday import find_step, sla_for
 from runbook_checks.evidence.journal import ScenarioRecord
-from runbook_checks.evidence.redact import Redactor
-from runbook_checks.evidence.scenarios import discover
+from runbook_checks.gameday.catalogue import discover
+from runbook_checks.gameday.game import find_step, sla_for
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
 
 if TYPE_CHECKING:

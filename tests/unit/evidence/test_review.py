@@ -15,9 +15,9 @@ from runbook_checks.drill.result import Verdict
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence.bundle import write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord
-from runbook_checks.evidence.redact import Redactor
 from runbook_checks.evidence.review import aggregate, parse_period
 from runbook_checks.evidence.review_report import review_html, review_md
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
 
 if TYPE_CHECKING:

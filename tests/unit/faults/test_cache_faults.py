@@ -15,6 +15,7 @@ from runbook_checks.faults.base import ACTIVE, FaultError
 from runbook_checks.faults.cache import ColdCache, RedisDown
 from runbook_checks.stack.base import Capability, Stack
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
+from tests.fake_stack import NoStackExtras
 
 CLOSED = ("127.0.0.1", 1)  # the proxies' upstream: never reached in these tests
 
@@ -46,7 +47,7 @@ class FakeRedis:
 
 
 @dataclass
-class FakeStack:
+class FakeStack(NoStackExtras):
     proxies: ProxySet
     capabilities: frozenset[Capability] = frozenset(Capability)
     backend: str = "fake"
@@ -110,7 +111,7 @@ def test_cold_cache_on_an_unreachable_redis_fails_clearly() -> None:
         redis_url: str = "redis://127.0.0.1:1/0"
 
     @dataclass
-    class Unreachable:
+    class Unreachable(NoStackExtras):
         endpoints: Endpoints = field(default_factory=Endpoints)
         backend: str = "fake"
         capabilities: frozenset[Capability] = frozenset(Capability)

@@ -23,7 +23,16 @@ from runbook_checks.faults.catalogue import (
 from runbook_checks.faults.network import NetworkDown
 from runbook_checks.faults.process import ProcessKill
 
-UNIT_SUFFIXES = ("_s", "_ms", "_mb", "_kb", "_kbps", "_bytes", "_fraction")
+UNIT_SUFFIXES = (
+    "_s",
+    "_ms",
+    "_mb",
+    "_kb",
+    "_kbps",
+    "_bytes",
+    "_fraction",
+    "cpus",
+)  # cpus: docker's
 
 
 def fault_classes_in_package() -> set[type[Fault]]:

@@ -25,10 +25,11 @@ from runbook_checks.faults.client import (
     adopt,
 )
 from runbook_checks.stack.base import Capability, Stack
+from tests.fake_stack import NoStackExtras
 
 
 @dataclass
-class CapStack:
+class CapStack(NoStackExtras):
     capabilities: frozenset[Capability] = frozenset(Capability)
     backend: str = "fake"
 

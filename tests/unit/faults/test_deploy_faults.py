@@ -24,6 +24,7 @@ from runbook_checks.faults.deploy import (
     rollback,
 )
 from runbook_checks.stack.base import Capability, Stack
+from tests.fake_stack import NoStackExtras
 
 DB_URL = "postgresql://files_app:s3cret@127.0.0.1:5433/files"
 
@@ -46,11 +47,15 @@ class FakeApi:
 
 
 @dataclass
-class FakeStack:
+class FakeStack(NoStackExtras):
     api: FakeApi
     backend: str = "fake"
     capabilities: frozenset[Capability] = frozenset(Capability)
     restarts: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def api_env(self) -> dict[str, str]:
+        return self.api.settings
 
     def component(self, name: str) -> FakeApi:
         assert name == "api"
@@ -90,7 +95,7 @@ def test_redact_hides_url_passwords_only() -> None:
 
 def test_api_settings_refuses_a_stack_without_a_record_of_them() -> None:
     @dataclass
-    class Bare:
+    class Bare(NoStackExtras):  # api_env None: the API is not started by the stack
         backend: str = "external"
 
     with pytest.raises(FaultError, match="cannot read the API's settings on the external"):

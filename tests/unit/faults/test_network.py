@@ -27,6 +27,7 @@ from runbook_checks.faults.network import (
 )
 from runbook_checks.stack.base import Capability, Stack
 from runbook_checks.stack.proxy import FaultProxy, Latency, ProxySet, Timeout
+from tests.fake_stack import NoStackExtras
 
 HOST = "127.0.0.1"
 
@@ -69,7 +70,7 @@ class RequestResponseServer:
 
 
 @dataclass
-class ProxiedStack:
+class ProxiedStack(NoStackExtras):
     proxies: ProxySet
     backend: str = "test"
     capabilities: frozenset[Capability] = frozenset({Capability.PROXY})

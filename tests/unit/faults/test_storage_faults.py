@@ -15,6 +15,7 @@ from runbook_checks.faults.base import ACTIVE, FaultError
 from runbook_checks.faults.storage import StorageOutage, StorageQuotaExceeded
 from runbook_checks.stack.base import Capability, Stack
 from runbook_checks.stack.proxy import FaultProxy, ProxySet, Timeout
+from tests.fake_stack import NoStackExtras
 
 CLOSED = ("127.0.0.1", 1)  # the proxies' upstream: never reached in these tests
 
@@ -47,7 +48,7 @@ class FakeComponent:
 
 
 @dataclass
-class FakeStack:
+class FakeStack(NoStackExtras):
     proxies: ProxySet
     capabilities: frozenset[Capability] = frozenset(Capability)
     backend: str = "fake"
@@ -115,7 +116,7 @@ def test_blackhole_adds_both_streams_and_removes_only_its_own(stack: FakeStack) 
 
 def test_an_outage_on_a_stack_without_proxies_is_refused_and_leaves_nothing() -> None:
     @dataclass
-    class NoProxies:
+    class NoProxies(NoStackExtras):
         backend: str = "fake"
         capabilities: frozenset[Capability] = frozenset(Capability)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from gate_samples import SCENARIO, SEVERITIES
 
+from runbook_checks.findings import Level
 from runbook_checks.gate import coverage
-from runbook_checks.gate.findings import Level
 from runbook_checks.runbook import Runbook
 
 MakeRunbook = Callable[..., Runbook]

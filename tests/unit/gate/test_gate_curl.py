@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from gate_samples import SEVERITIES
 
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate import curl_check
-from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.gate.locate import runbook_steps
 from runbook_checks.gate.openapi import ApiRoutes
 from runbook_checks.runbook import Runbook

@@ -13,8 +13,8 @@ from gate_samples import SCENARIO, SEVERITIES, compose
 
 from runbook_checks.cli import main
 from runbook_checks.clock import FakeClock
+from runbook_checks.findings import Level
 from runbook_checks.gate.baseline import render_entry
-from runbook_checks.gate.findings import Level
 from runbook_checks.gate.report import print_report, report_json
 from runbook_checks.gate.run import GateOptions, GateReport, run_gate
 

@@ -13,9 +13,9 @@ from typing import NoReturn
 import pytest
 
 from runbook_checks.clock import FakeClock
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate import run as gate_run
 from runbook_checks.gate import sql_check, structure
-from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.gate.report import report_json, step_list
 from runbook_checks.gate.run import GateOptions, GateReport, run_gate
 from runbook_checks.runbook import Runbook, parse_runbook

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from pglast import parse_sql
 from pglast.visitors import Visitor
 
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate import sql_check
-from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.gate.locate import Located, runbook_steps
 from runbook_checks.gate.placeholders import IMPOSSIBLE_PID, named_like_placeholder
 from runbook_checks.gate.sql_binding import candidates

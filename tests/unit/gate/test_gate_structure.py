@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from gate_samples import SCENARIO, SEVERITIES
 
+from runbook_checks.findings import Finding, Level
 from runbook_checks.gate import structure
-from runbook_checks.gate.findings import Finding, Level
 from runbook_checks.runbook import Runbook
 
 MakeRunbook = Callable[..., Runbook]

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from gate_samples import SCENARIO, SEVERITIES
 
+from runbook_checks.findings import Level
 from runbook_checks.gate import text
-from runbook_checks.gate.findings import Level
 from runbook_checks.runbook import Runbook, parse_runbook
 from runbook_checks.runbook.source import read_source
 

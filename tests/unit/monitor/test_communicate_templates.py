@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from runbook_checks.clock import FakeClock
-from runbook_checks.gate.findings import Level
+from runbook_checks.findings import Level
 from runbook_checks.monitor.communicate import (
     STALE,
     UNFILLED,

@@ -15,14 +15,15 @@ from runbook_checks.steps.base import (
     StepResult,
     StepStatus,
     excerpt,
-    run_step,
 )
 from runbook_checks.steps.binding import Bindings
 from runbook_checks.steps.http import resolve_url
+from runbook_checks.steps.run import run_step
+from tests.fake_stack import NoStackExtras
 from tests.profiles import FILES
 
 
-class OfflineStack:
+class OfflineStack(NoStackExtras):
     """A stack that is never reached: its endpoints are closed ports (on `host`: a name
     that never resolves for a remote one), it has no components."""
 

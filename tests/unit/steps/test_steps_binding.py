@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runbook_checks.steps.binding import Bindings, bind, redact
+from runbook_checks.redact import redact
+from runbook_checks.steps.binding import Bindings, bind
 
 DB_URL = "postgresql://files_app:pw-s3cret-42@127.0.0.1:5433/files"
 BINDINGS = Bindings(

@@ -12,8 +12,10 @@ import pytest
 from runbook_checks.drill.platform import StackPlatform
 from runbook_checks.runbook.model import Phase, Step, StepKind
 from runbook_checks.runbook.platform import PlatformCommand, cut_short, parse_platform
-from runbook_checks.steps.base import Bindings, ExecContext, StepStatus, run_step
+from runbook_checks.steps.base import Bindings, ExecContext, StepStatus
 from runbook_checks.steps.platform import PlatformError
+from runbook_checks.steps.run import run_step
+from tests.fake_stack import NoStackExtras
 
 
 @pytest.mark.parametrize(
@@ -86,7 +88,7 @@ class _Component:
 
 
 @dataclass
-class _Stack:
+class _Stack(NoStackExtras):
     """Not a LocalStack: what any backend's platform can or cannot do."""
 
     backend: str = "external"
@@ -183,7 +185,9 @@ def test_a_platform_step_runs_on_the_bound_platform_and_fails_as_the_platform_wo
     tmp_path: Path,
 ) -> None:
     recorder = _Recorder()
-    context = ExecContext(stack=None, bindings=Bindings(platform=recorder, work_dir=tmp_path))  # type: ignore[arg-type]
+    context = ExecContext(
+        stack=NoStackExtras(), bindings=Bindings(platform=recorder, work_dir=tmp_path)
+    )  # type: ignore[arg-type]
     ok = run_step(_step("kubectl scale deployment api --replicas=5"), context)
     assert (ok.status, ok.output, recorder.calls) == (
         StepStatus.OK,
@@ -196,7 +200,7 @@ def test_a_platform_step_runs_on_the_bound_platform_and_fails_as_the_platform_wo
         1,
         "quota exceeded",
     )
-    unbound = ExecContext(stack=None, bindings=Bindings(work_dir=tmp_path))  # type: ignore[arg-type]
+    unbound = ExecContext(stack=NoStackExtras(), bindings=Bindings(work_dir=tmp_path))  # type: ignore[arg-type]
     assert run_step(_step("kubectl scale deployment api --replicas=5"), unbound).status is (
         StepStatus.MANUAL
     )

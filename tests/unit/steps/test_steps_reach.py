@@ -13,10 +13,11 @@ from runbook_checks.clock import FakeClock
 from runbook_checks.errors import UsageError
 from runbook_checks.profile import Profile, load_profile
 from runbook_checks.runbook.model import Phase, Step, StepKind
-from runbook_checks.steps.base import ExecContext, Refused, StepStatus, run_step
+from runbook_checks.steps.base import ExecContext, Refused, StepStatus
 from runbook_checks.steps.binding import Bindings
 from runbook_checks.steps.http import resolve_url
 from runbook_checks.steps.reach import Reach
+from runbook_checks.steps.run import run_step
 from runbook_checks.steps.shell import NotRun, Pipeline, plan_shell
 from runbook_checks.steps.sql import _database_url
 from tests.unit.steps.test_steps_base import OfflineStack

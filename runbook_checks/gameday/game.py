@@ -54,11 +54,10 @@ from runbook_checks.drill.sampler import HealthSampler, Sample
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence.bundle import new_journal, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, environment_for
-from runbook_checks.evidence.redact import Redactor, stack_redactor
-from runbook_checks.evidence.scenarios import Catalogue, CatalogueEntry, runbook_catalogue
 from runbook_checks.evidence.text import seconds
 from runbook_checks.faults.base import Fault, FaultHandle
-from runbook_checks.gate.findings import Finding, Level
+from runbook_checks.findings import Finding, Level
+from runbook_checks.gameday.catalogue import Catalogue, CatalogueEntry, runbook_catalogue
 from runbook_checks.monitor.cadence import CommunicationRules, due_reminders, rules_for
 from runbook_checks.monitor.communicate import (
     DEFAULT_FEATURE,
@@ -79,7 +78,9 @@ from runbook_checks.monitor.statuspage import (
     StatusPageError,
     StatusPageServer,
 )
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook, Section, Step
+from runbook_checks.stack.base import stack_redactor
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -179,10 +180,6 @@ class MonitoringView(Protocol):
     def inbox(self) -> InboxView: ...
 
     def firing(self) -> Sequence[AlertView]: ...
-
-
-def monitoring_of(stack: object) -> MonitoringView | None:
-    return cast("MonitoringView | None", getattr(stack, "monitoring", None))
 
 
 def _wall(value: object) -> float | None:
@@ -617,8 +614,8 @@ class GameDay:
             self.result,
             say=operator.say,
             clock=clock,
-            monitoring=monitoring_of(stack),
-            no_monitoring=str(getattr(stack, "monitoring_missing", "") or ""),
+            monitoring=stack.monitoring,
+            no_monitoring=stack.monitoring_missing,
             reveal=reveal,
             revealed_issue=entry.title.split(";")[0].strip(),
             source=f"gameday:{entry.name}",

@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
-from runbook_checks.stack.base import Component, Stack
+from runbook_checks.stack.base import Capability, Component, Stack
 from runbook_checks.stack.docker.container import ContainerProcess
 
 MB = 1 << 20
@@ -46,8 +46,12 @@ def _host_memory_bytes() -> int:
 
 class _ContainerFault(Fault):
     target: str
+    requires: ClassVar[frozenset[Capability]] = frozenset({Capability.LIMITS})
 
     def unsupported_reason(self, stack: Stack) -> str | None:
+        missing = super().unsupported_reason(stack)
+        if missing:
+            return missing
         try:
             _container(stack, self.target)
         except FaultError as exc:
@@ -59,6 +63,9 @@ class _ContainerFault(Fault):
 
 @dataclass(frozen=True)
 class MemoryLimit(_ContainerFault):
+    """The container may use what it uses now plus `headroom_mb`; past that the kernel's
+    OOM killer ends the server. Revert lifts the limit and brings the component back."""
+
     target: str
     headroom_mb: int = 4
     kind: ClassVar[str] = "memory-limit"
@@ -95,6 +102,9 @@ class MemoryLimit(_ContainerFault):
 
 @dataclass(frozen=True)
 class CpuLimit(_ContainerFault):
+    """A CFS quota of `cpus` cores (0.05: a twentieth of one): a starved server. Revert
+    removes the quota."""
+
     target: str
     cpus: float = 0.05
     kind: ClassVar[str] = "cpu-limit"

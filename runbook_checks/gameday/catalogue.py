@@ -1,9 +1,11 @@
 """The scenario catalogue for game days: the `Scenario` objects scenario modules define at
-module level, with the runbook section (and option) their tests verify.
+module level, with the runbook section (and option) each drills.
 
-A module's tests carry `@pytest.mark.runbook(section, option=...)`; the test whose code
-names a `Scenario` variable gives that scenario its section and option (else the
-module's first runbook mark, else its `SECTION`).
+A scenario carries its own (`Scenario(section=..., option=...)`). One that does not takes
+them from the `@pytest.mark.runbook(section, option=...)` of the test whose code names
+it (else the module's first runbook mark, else its `SECTION`). A scenario whose own
+section or option differs from the mark of a test that runs it is reported (`problems`):
+the game day and the drill would exercise different parts of the runbook.
 
 The modules are the runbook's, found through its profile (`[profile] scenarios`), as
 `runbook-checks drill` finds them: the engine, installed or checked out, carries none.
@@ -85,7 +87,7 @@ def _marks(function: object) -> list[tuple[str, str | None]]:
     return out
 
 
-def _entries(module: ModuleType, stem: str) -> list[CatalogueEntry]:
+def _entries(module: ModuleType, stem: str, problems: list[str]) -> list[CatalogueEntry]:
     tests = [
         (fn, _marks(fn))
         for name, fn in vars(module).items()
@@ -101,6 +103,16 @@ def _entries(module: ModuleType, stem: str) -> list[CatalogueEntry]:
         section, option = (
             users[0][0] if users else module_marks[0] if module_marks else (default_section, None)
         )
+        if value.section:
+            own = (value.section, value.option)
+            problems.extend(
+                f"{stem}.py: {variable} drills {_said(own)}, but a test that runs it is "
+                f"marked {_said(mark)}"
+                for marks in users
+                for mark in marks
+                if mark != own
+            )
+            section, option = own
         if not section:
             continue
         out.append(
@@ -123,6 +135,11 @@ def runbook_catalogue(runbook: Path, profile: Path | None = None) -> Catalogue:
     return discover(scenarios_folder(runbook, find_profile(runbook, profile)))
 
 
+def _said(where: tuple[str, str | None]) -> str:
+    section, option = where
+    return repr(section) + ("" if option is None else f" option {option!r}")
+
+
 def discover(folder: Path) -> Catalogue:
     entries: list[CatalogueEntry] = []
     problems: list[str] = []
@@ -132,5 +149,5 @@ def discover(folder: Path) -> Catalogue:
         except Exception as exc:  # one broken module must not hide the others
             problems.append(f"{path.name}: {type(exc).__name__}: {exc}")
             continue
-        entries += _entries(module, path.stem)
+        entries += _entries(module, path.stem, problems)
     return Catalogue(tuple(entries), tuple(problems))

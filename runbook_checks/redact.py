@@ -1,10 +1,12 @@
-"""The one place secrets are taken out of evidence.
+"""The one place secrets are taken out of what the suite shows or writes.
 
-Every text file of a bundle passes through a `Redactor` on its way to disk, and every
-string of the journal before it is rendered, so no writer can forget it. It removes the
-stack's own secrets by value (the admin token, database and Redis passwords), and by
-shape whatever else looks like one (passwords in URLs, bearer tokens, `password=...`),
-with the patterns of `runbook_checks.steps.binding.redact`.
+`redact(text, secrets)` blanks the given secret values and, by shape, whatever else looks
+like one (passwords in URLs, bearer tokens, `password=...`, `redis-cli -a`). Every text
+file of an evidence bundle passes through a `Redactor` on its way to disk, and every
+string of the journal before it is rendered, so no writer can forget it; it knows the
+stack's own secrets by value (the admin token, database and Redis passwords:
+`stack.base.stack_redactor`). Step results (steps/), the audit log (safety/) and the
+external backend use the same patterns. Ground floor: imports only the standard library.
 """
 
 from __future__ import annotations
@@ -12,16 +14,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from runbook_checks.stack.base import DUMMY_KEY
-from runbook_checks.steps.binding import redact as redact_text
-
-if TYPE_CHECKING:
-    from runbook_checks.stack.base import Endpoints
-
+DUMMY_KEY = "testing"  # moto's access and secret key: public (and an ordinary word)
 _URL_PASSWORD = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:([^@\s/]+)@")
-_SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET", re.IGNORECASE)
+SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET", re.IGNORECASE)
 _NOT_SECRET = frozenset({"AWS_ACCESS_KEY_ID", "S3_ACCESS_KEY_ID"})  # key ids name, not prove
 _DUMMY_VALUES = frozenset({DUMMY_KEY})  # moto's "testing" is public (and an ordinary word)
 MIN_SECRET_LEN = 6  # shorter values would blank out ordinary words
@@ -30,6 +26,27 @@ MIN_SECRET_LEN = 6  # shorter values would blank out ordinary words
 def url_passwords(text: str) -> list[str]:
     """The passwords of every `scheme://user:password@host` in `text`."""
     return [m.group(1) for m in _URL_PASSWORD.finditer(text)]
+
+
+# by shape: a URL's password, a bearer/basic credential, key=value secrets, redis-cli -a
+_URL_PASSWORD_SPAN = re.compile(
+    r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s'\"]*:)[^@\s/'\"]+(?=@)"
+)
+_BEARER = re.compile(r"(?i)(\b(?:Bearer|Basic)\s+)(?!\*\*\*)([^\s'\",;]+)")
+_KEY_VALUE = re.compile(r"(?i)\b(password|passwd|pwd|token|secret)=([^\s&;'\"]+)")
+_REDIS_AUTH = re.compile(r"(\bredis-cli\b[^|]*?\s-a\s+)(\S+)")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with passwords in URLs, bearer tokens and the given secret values as ***."""
+    if not text:
+        return text
+    for secret in sorted({s for s in secrets if len(s) >= MIN_SECRET_LEN}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = _URL_PASSWORD_SPAN.sub(r"\g<pre>***", text)
+    text = _BEARER.sub(r"\1***", text)
+    text = _KEY_VALUE.sub(r"\1=***", text)
+    return _REDIS_AUTH.sub(r"\1***", text)
 
 
 @dataclass(frozen=True)
@@ -44,7 +61,7 @@ class Redactor:
         variables named like a secret, and the passwords inside any URL."""
         found: set[str] = {e for e in extra if e}
         for name, value in env.items():
-            if _SECRET_NAME.search(name) and name not in _NOT_SECRET and value not in _DUMMY_VALUES:
+            if SECRET_NAME.search(name) and name not in _NOT_SECRET and value not in _DUMMY_VALUES:
                 found.add(value)
             found.update(url_passwords(value))
         for value in extra:
@@ -55,7 +72,7 @@ class Redactor:
         return Redactor(self.secrets | other.secrets)
 
     def text(self, text: str) -> str:
-        return redact_text(text, self.secrets)
+        return redact(text, self.secrets)
 
     def tree(self, value: object) -> object:
         """A copy of a JSON-like value with every string (keys too) redacted."""
@@ -70,18 +87,6 @@ class Redactor:
     def leaks(self, text: str) -> list[str]:
         """Which known secrets still appear in `text` (for a last check before writing)."""
         return [s for s in self.secrets if s in text]
-
-
-def stack_redactor(endpoints: Endpoints) -> Redactor:
-    """Secrets of a stack from its `Endpoints` (admin token, every URL's password)."""
-    return Redactor.for_values(
-        endpoints.as_env(),
-        endpoints.admin_token,
-        endpoints.admin_database_url,
-        endpoints.app_database_url,
-        endpoints.database_url,
-        endpoints.redis_url,
-    )
 
 
 def all_of(redactors: Iterable[Redactor]) -> Redactor:

@@ -1,0 +1,1 @@
+"""Faults: one small frozen class per failure, injected on a stack and reverted by its handle."""

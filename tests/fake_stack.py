@@ -1,0 +1,50 @@
+"""The members of the `Stack` protocol a fake stack has nothing for, as every backend
+without them has them: no monitoring (and why), no state file, no fault proxies, no API
+settings of its own, no API instances of its own, nothing to do when told of a fault
+or a step."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from runbook_checks.stack.proxy import ProxySet
+
+if TYPE_CHECKING:
+    from runbook_checks.stack.leftovers import StateFile
+    from runbook_checks.stack.live import FaultView, LiveFault
+    from runbook_checks.stack.monitoring import Monitoring
+
+
+class NoStackExtras:
+    """Mix into a fake stack; a fake overrides what its test needs."""
+
+    monitoring: ClassVar[Monitoring | None] = None
+    monitoring_missing: ClassVar[str] = ""  # no reason given
+    state: StateFile | None = None
+    proxies: ProxySet = ProxySet()  # empty: a fake that needs proxies sets its own
+    api_env: dict[str, str] | None = None
+
+    def on_fault_event(self, event: str, fault: FaultView, handle: LiveFault | None) -> None:
+        pass
+
+    def on_step(self, line: int, text: str) -> None:
+        pass
+
+    def on_step_done(self, line: int, outcome: object) -> None:
+        pass
+
+    def api_fleet(self) -> None:
+        return None
+
+
+NO_EXTRAS: dict[str, object] = {
+    "monitoring": None,
+    "monitoring_missing": NoStackExtras.monitoring_missing,
+    "state": None,
+    "proxies": ProxySet(),
+    "api_env": None,
+    "on_fault_event": lambda event, fault, handle: None,
+    "on_step": lambda line, text: None,
+    "api_fleet": lambda: None,
+}
+"""The same, for a `SimpleNamespace` fake."""
