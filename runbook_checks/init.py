@@ -164,6 +164,11 @@ def render(runbook: Runbook, found: Inventory, existing: Profile) -> str:
             if scenarios
             else '# scenarios = "../scenarios"  # the folder of the drills of this runbook'
         ),
+        (
+            f"kit = {_string(existing.kit)}"
+            if existing.kit
+            else '# kit = "my_service_kit"  # the module whose KIT describes the service'
+        ),
         "",
         *block(
             "hosts", "hosts", found.hosts,

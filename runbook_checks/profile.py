@@ -28,6 +28,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from runbook_checks.errors import UsageError
+from runbook_checks.service import ServiceKit, load_kit
 
 TO_BE_MAPPED = "to be mapped"
 
@@ -64,6 +65,7 @@ class Profile:
     name: str = ""
     scenarios: Path | None = None  # the folder of scenario modules that drill the runbook
     stack: str = ""  # the stack that stands in for the service: "files-twin", or a file
+    kit: str = ""  # the module whose KIT describes the service (runbook_checks/service.py)
     hosts: Mapping[str, str] = field(default_factory=dict)  # host -> component or address
     placeholders: Mapping[str, str] = field(default_factory=dict)  # name -> binding
     services: Mapping[str, str] = field(default_factory=dict)  # systemd unit -> component
@@ -71,6 +73,7 @@ class Profile:
     paths: Mapping[str, str] = field(default_factory=dict)  # path prefix -> "api:logs" ...
     status_pages: Mapping[str, str] = field(default_factory=dict)  # provider -> host
     curl_auth: Mapping[str, str] = field(default_factory=dict)  # path prefix -> header
+    prefix: str = ""  # where its tables are in the file ("tool.runbook-checks.": pyproject)
 
     def __post_init__(self) -> None:
         for name in (
@@ -87,6 +90,22 @@ class Profile:
     @property
     def empty(self) -> bool:
         return self.source is None
+
+    def service_kit(self) -> ServiceKit:
+        """The service kit the profile names (`[profile] kit`), imported; a UsageError
+        names the profile file and field when there is none or it is not one."""
+        if self.source is None:
+            raise UsageError(
+                "the runbook has no profile, so nothing says which service a stack runs",
+                hint="runbook-checks init RUNBOOK writes one; name the kit under [profile]",
+            )
+        if not self.kit:
+            raise UsageError(
+                f"{self.source}: {self.prefix}profile.kit: not set, so nothing says which "
+                "service a stack runs",
+                hint='name the module that describes the service: kit = "my_service_kit"',
+            )
+        return load_kit(self.kit, where=f"{self.source}: {self.prefix}profile.kit")
 
     def hosts_to(self, *targets: str) -> tuple[str, ...]:
         """The hosts mapped to any of `targets` ("api", "api-instance" ...), in order."""
@@ -201,6 +220,9 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
     scenarios = head.get("scenarios")
     if scenarios is not None and not isinstance(scenarios, str):
         raise UsageError(f"{where}profile.scenarios: expected a folder (a string)")
+    kit = head.get("kit", "")
+    if not isinstance(kit, str):
+        raise UsageError(f"{where}profile.kit: expected a module name (a string)")
     folder = (path.parent / scenarios).resolve() if scenarios else None
     if folder is not None and not folder.is_dir():
         raise UsageError(
@@ -212,6 +234,7 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
         name=str(head.get("name", path.stem)),
         scenarios=folder,
         stack=str(head.get("stack", "")),
+        kit=kit,
         hosts=_table(data, "hosts", where),
         placeholders=_table(data, "placeholders", where),
         services=_table(data, "services", where),
@@ -219,6 +242,7 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
         paths=_table(data, "paths", where),
         status_pages=_table(data, "status_pages", where),
         curl_auth=_table(data, "curl_auth", where),
+        prefix=prefix,
     )
     _check_targets(profile, where)
     return profile

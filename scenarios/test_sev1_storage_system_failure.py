@@ -16,8 +16,8 @@ from typing import cast
 import httpx
 import pytest
 
+from files_profile import User
 from runbook_checks.clock import wait_until
-from runbook_checks.drill.client import User
 from runbook_checks.drill.detect import any_of
 from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.provider import ProviderStatusPage

@@ -181,6 +181,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from runbook_checks.errors import UsageError
     from runbook_checks.load.runner import LoadSpec, run_load
     from runbook_checks.load.thresholds import from_runbook
+    from runbook_checks.profile import find_profile
     from runbook_checks.runbook.parser import parse_runbook
 
     config = ChecksConfig.from_values(
@@ -215,6 +216,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         margin=args.margin / 100,
         evidence_dir=config.evidence_dir,
         wait_s=_wait(args.wait),
+        kit=None if args.host else find_profile(config.runbook, config.profile).service_kit(),
     )
     outcome = run_load(spec, runbook=runbook, log=lambda line: print(line, flush=True))
     headroom = outcome.headroom

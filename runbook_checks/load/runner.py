@@ -41,6 +41,7 @@ from runbook_checks.load.pool import PoolSample, PoolSampler, activity_query
 from runbook_checks.load.thresholds import Thresholds, Verdict, evaluate
 from runbook_checks.load.timeline import Timeline, read_timeline
 from runbook_checks.runbook.model import Runbook
+from runbook_checks.service import ServiceKit
 
 MAX_WORKERS = 16
 # The embedded stack's global storage quota for a load run: uploads of a long run must
@@ -69,6 +70,7 @@ class LoadSpec:
     evidence_dir: Path = Path("evidence")
     wait_s: tuple[float, float] | None = None
     sample_interval_s: float = 0.25
+    kit: ServiceKit | None = None  # the service the embedded stack runs (the profile's kit)
 
     @property
     def embedded(self) -> bool:
@@ -244,7 +246,12 @@ def _environment(
 
     started = clock.monotonic()
     settings = {"DB_POOL_SIZE": str(spec.pool_size), "STORAGE_QUOTA_BYTES": str(LOAD_QUOTA_BYTES)}
-    with LocalStack(api_settings=settings, clock=clock) as stack:
+    if spec.kit is None:
+        raise UsageError(
+            "load on the embedded stack needs the service's kit",
+            hint="name it in the runbook's profile ([profile] kit), or pass --host",
+        )
+    with LocalStack(kit=spec.kit, api_settings=settings, clock=clock) as stack:
         ep = stack.endpoints
         run.pool_size = spec.pool_size
         run.versions = stack.versions()

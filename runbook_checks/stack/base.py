@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from botocore.config import Config as BotoConfig
 
+    from runbook_checks.service import ServiceKit
     from runbook_checks.stack.monitoring import Monitoring
 
 # The dummy credentials moto accepts for anything. A real S3 server (MinIO: secret of
@@ -172,9 +173,10 @@ class Endpoints:
 
 
 class Stack(Protocol):
-    """A running environment of the Files service."""
+    """A running environment of the service under test."""
 
     backend: str  # "local", "docker", "external"
+    kit: ServiceKit  # what the service is: its client, its twin's launch ...
     capabilities: frozenset[Capability]
     # the stack's Prometheus + Alertmanager and the drill's alert inbox (stack/monitoring.py);
     # None where there are none, and monitoring_missing says why (time-to-alert unmeasured)

@@ -67,6 +67,7 @@ from runbook_checks.evidence.redact import Redactor, stack_redactor
 from runbook_checks.safety.audit import AuditLog
 from runbook_checks.safety.guard import Guard, StopCondition, Trip, abort_thread, run_revert
 from runbook_checks.safety.policy import Risk, production_signs, risk_of
+from runbook_checks.service import ServiceKit
 from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Capability, Component, Endpoints
 from runbook_checks.stack.leftovers import StateFile, sweep, work_root
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
@@ -342,10 +343,12 @@ class ExternalStack:
         self,
         config: EnvironmentConfig,
         *,
+        kit: ServiceKit,
         evidence_dir: Path | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
+        self.kit = kit
         self.clock = clock
         self.capabilities = frozenset({Capability.DATA}) | (
             frozenset({Capability.PROXY}) if config.proxies else frozenset()
@@ -365,9 +368,14 @@ class ExternalStack:
 
     @classmethod
     def from_file(
-        cls, path: Path, *, evidence_dir: Path | None = None, clock: Clock = SYSTEM_CLOCK
+        cls,
+        path: Path,
+        *,
+        kit: ServiceKit,
+        evidence_dir: Path | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> ExternalStack:
-        return cls(EnvironmentConfig.load(path), evidence_dir=evidence_dir, clock=clock)
+        return cls(EnvironmentConfig.load(path), kit=kit, evidence_dir=evidence_dir, clock=clock)
 
     def __enter__(self) -> ExternalStack:
         self.start()

@@ -21,6 +21,7 @@ from botocore.config import Config as BotoConfig
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import ComponentFailed, StackError
+from runbook_checks.service import ServiceKit
 from runbook_checks.stack.balancer import (
     TargetGroupBalancer,
     TargetGroups,
@@ -57,12 +58,14 @@ class LocalStack:
     def __init__(
         self,
         *,
+        kit: ServiceKit,
         api_settings: Mapping[str, str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         monitoring: bool | None = None,
     ) -> None:
         """`monitoring`: run Prometheus, Alertmanager and the exporters (None: unless
         $RUNBOOK_CHECKS_MONITORING is off; missing binaries leave it None either way)."""
+        self.kit = kit
         self.clock = clock
         self.capabilities = frozenset(Capability) - (
             frozenset() if can_mount() else frozenset({Capability.DISK})

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
+from files_profile import KIT
 from runbook_checks.evidence.redact import stack_redactor
 from runbook_checks.faults.data import s3_client
 from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Stack
@@ -83,7 +84,7 @@ def test_reset_empties_tables_bucket_and_cache(fresh_stack: Stack) -> None:
 
 
 def test_stop_leaves_no_process_and_no_folder() -> None:
-    stack = LocalStack()
+    stack = LocalStack(kit=KIT)
     stack.start()
     folder = stack.folder
     pids = [c.pid for c in stack.components.values()]
@@ -98,7 +99,7 @@ def test_stop_leaves_no_process_and_no_folder() -> None:
 
 
 def test_a_failed_start_names_the_component_and_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    stack = LocalStack(api_settings={"DB_POOL_SIZE": "not-a-number"})
+    stack = LocalStack(api_settings={"DB_POOL_SIZE": "not-a-number"}, kit=KIT)
     with pytest.raises(Exception, match="api") as info:
         stack.start()
     assert "DB_POOL_SIZE" in str(info.value)

@@ -51,6 +51,7 @@ from pathlib import Path
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.config import DOCKER_NETWORKS, ImageNames
 from runbook_checks.errors import StackError, UsageError
+from runbook_checks.service import ServiceKit
 from runbook_checks.stack.base import Capability
 from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.docker import labels as container_labels
@@ -95,13 +96,14 @@ class DockerStack(LocalStack):
     def __init__(
         self,
         *,
+        kit: ServiceKit,
         images: ImageNames | None = None,
         network: str = "auto",
         api_settings: Mapping[str, str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         monitoring: bool | None = None,
     ) -> None:
-        super().__init__(api_settings=api_settings, clock=clock, monitoring=monitoring)
+        super().__init__(kit=kit, api_settings=api_settings, clock=clock, monitoring=monitoring)
         if network not in DOCKER_NETWORKS:
             raise UsageError(
                 f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"

@@ -72,9 +72,11 @@ def test_force_keeps_what_the_owner_mapped(copy: Path) -> None:
     text = target.read_text().replace(
         '"api.rolerabbit.com" = "to be mapped"', '"api.rolerabbit.com" = "api"'
     )
-    target.write_text(text)
+    assert load_profile(target).kit == ""  # a new profile names no kit, only shows how
+    target.write_text(text.replace('# kit = "my_service_kit"', 'kit = "files_profile"'))
     run_init(copy, out=None, force=True)
     assert load_profile(target).hosts["api.rolerabbit.com"] == "api"
+    assert load_profile(target).kit == "files_profile"
 
 
 def test_coverage_counts_the_drills_the_profile_names() -> None:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from files_profile import KIT
 from runbook_checks.clock import FakeClock
 from runbook_checks.errors import StackError, UsageError
 from runbook_checks.stack import monitoring as mon
@@ -433,7 +434,7 @@ def test_the_docker_stack_runs_monitoring_only_with_host_networking(tmp_path: Pa
 
     image = ResolvedImage("monitoring", "m", "m", "sha256:" + "0" * 64, "monitoring")
     network = StackNetwork("rc-stack-t1", "f" * 64, "172.18.0.0/16", "172.18.0.1")
-    stack = DockerStack(network="bridge", monitoring=True)
+    stack = DockerStack(network="bridge", monitoring=True, kit=KIT)
     stack.monitoring_image = "the monitoring image m is not built: `make images`"
     made = stack._make_monitoring(tmp_path, None, None, None)  # type: ignore[arg-type]
     assert made == stack.monitoring_image  # no image: its reason, nothing started
