@@ -5,12 +5,44 @@ the Files service and its twin (`files_api`), named by the Files runbook's profi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from files_profile.client import UPLOAD_PATH, FilesClient, User
-from runbook_checks.service import Upload
+from files_profile.vocabulary import VOCABULARY
+from runbook_checks.monitor.vocabulary import Vocabulary
+from runbook_checks.service import Twin, Upload
 
-__all__ = ["KIT", "UPLOAD_PATH", "FilesClient", "FilesKit", "Upload", "User"]
+__all__ = [
+    "KIT",
+    "TWIN",
+    "UPLOAD_PATH",
+    "VOCABULARY",
+    "FilesClient",
+    "FilesKit",
+    "Upload",
+    "User",
+]
+
+
+def _migrations() -> Path | None:
+    """files_api's migrations folder, found without importing the twin (a checkout's or
+    an installed wheel's)."""
+    spec = importlib.util.find_spec("files_api")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "migrations"
+
+
+TWIN = Twin(
+    label="files_api",
+    serve=("-m", "files_api", "serve"),
+    migrate=("-m", "files_api", "migrate"),
+    migrations=_migrations(),
+    release_setting="FILES_API_RELEASE",  # files_api/config.py; blank reads as not set
+    default_release="dev",
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +50,8 @@ class FilesKit:
     """The Files service, as `runbook_checks.service.ServiceKit` describes a service."""
 
     name: str = "files"
+    twin: Twin = field(default=TWIN)
+    vocabulary: Vocabulary = field(default=VOCABULARY)
 
     def client(
         self, base_url: str, admin_token: str, *, timeout_s: float = 10.0, keepalive: bool = True

@@ -13,11 +13,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, Self, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 import httpx
 
 from runbook_checks.errors import UsageError
+
+if TYPE_CHECKING:
+    from runbook_checks.monitor.vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,29 @@ class Upload:
     def acknowledged(self) -> bool:
         """201 stored or 202 queued: the service promised to keep it."""
         return self.status_code in (201, 202) and self.file_id is not None
+
+
+@dataclass(frozen=True)
+class Twin:
+    """How the project's stacks run the service's twin: a Python module, started with the
+    stack's interpreter (in the docker backend: the image's `python`)."""
+
+    label: str  # how versions() names it ("my_service")
+    # argv after the interpreter that serves the API; the stack appends `--instance NAME`
+    # (an instance's name, shown in `ps`) and sets API_HOST, API_PORT, LOG_DIR, SPOOL_DIR
+    serve: tuple[str, ...]
+    # argv after the interpreter that migrates an empty database named by $DATABASE_URL
+    migrate: tuple[str, ...]
+    migrations: Path | None  # the migrations' folder (*.sql: the template cluster's key)
+    release_setting: str  # the setting that names the release a deploy installs
+    default_release: str = "dev"  # the release reported when that setting is not set
+
+    def release(self, settings: Mapping[str, str]) -> str:
+        """The release the twin runs with `settings`."""
+        return settings.get(self.release_setting) or self.default_release
+
+    def describe(self, settings: Mapping[str, str]) -> str:
+        return f"{self.label} {self.release(settings)}"
 
 
 class User(Protocol):
@@ -118,6 +145,16 @@ class ServiceKit(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def twin(self) -> Twin:
+        """How the local and docker stacks run the service's twin."""
+        ...
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        """Its monitoring names: metrics, routes, features, messages."""
+        ...
+
     def client(
         self, base_url: str, admin_token: str, *, timeout_s: float = 10.0, keepalive: bool = True
     ) -> ServiceClient:
@@ -147,6 +184,6 @@ def load_kit(module: str, *, where: str) -> ServiceKit:
     if not isinstance(kit, ServiceKit):
         raise UsageError(
             f"{where}: {module!r} has no {KIT_ATTRIBUTE} describing a service",
-            hint=f"{module}.{KIT_ATTRIBUTE} must provide name and client(...)",
+            hint=f"{module}.{KIT_ATTRIBUTE} must provide name, twin, vocabulary and client(...)",
         )
     return kit

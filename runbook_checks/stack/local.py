@@ -143,6 +143,7 @@ class LocalStack:
         pg = LocalPostgres(
             folder / "postgres",
             clock=clock,
+            twin=self.kit.twin,
             password=secrets.token_urlsafe(16),
             app_password=secrets.token_urlsafe(16),
             disk_mb=PG_DISK_MB,
@@ -154,8 +155,8 @@ class LocalStack:
         return pg, cache, store, aws
 
     def _make_api(self, folder: Path, env: Mapping[str, str]) -> LocalApi:
-        """The Files API (a backend overrides this)."""
-        return LocalApi(folder / "api", env, clock=self.clock)
+        """The service's API twin (a backend overrides this)."""
+        return LocalApi(folder / "api", env, twin=self.kit.twin, clock=self.clock)
 
     def _api_proxy_host(self) -> str:
         """The address the API's dependency proxies listen on, and the API is given for its
@@ -409,7 +410,11 @@ class LocalStack:
             raise StackError(f"a component named {name!r} exists already")
         self._control_plane_dirty = True  # the balancer's view may change
         instance = LocalApi(
-            self.folder / name, {**self.api.settings, **env}, name=name, clock=self.clock
+            self.folder / name,
+            {**self.api.settings, **env},
+            twin=self.kit.twin,
+            name=name,
+            clock=self.clock,
         )
         self._track(instance)
         instance.start()
@@ -534,7 +539,7 @@ class LocalStack:
             "redis": self.components["redis"].version(),  # type: ignore[attr-defined]
             "object_store": f"moto {version('moto')}",
             "aws": f"moto {version('moto')} behind AWS's preconditions (stack/aws_rules.py)",
-            "api": f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}",
+            "api": self.kit.twin.describe(self.api.settings),
             **monitoring,
         }
 

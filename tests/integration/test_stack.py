@@ -183,7 +183,7 @@ def test_every_s3_client_signs_with_the_stacks_own_credentials() -> None:
     """The credentials of the object store travel in `Endpoints` to the API, the stack's
     reset, the faults' S3 client and the operator's environment; the dummy ones moto
     usually accepts are refused here, so any path still using them fails."""
-    with _CheckedCredentialsStack() as stack:
+    with _CheckedCredentialsStack(kit=KIT) as stack:
         ep = stack.endpoints
         assert ep.s3_secret_key not in (DUMMY_KEY, "")
         dummy = boto3.client(

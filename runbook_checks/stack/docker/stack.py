@@ -224,6 +224,7 @@ class DockerStack(LocalStack):
         return DockerApi(
             folder / "api",
             env,
+            twin=self.kit.twin,
             placement=self.placement,
             image=self.resolved["api"],
             clock=self.clock,
@@ -280,6 +281,7 @@ class DockerStack(LocalStack):
         instance = DockerApi(
             self.folder / name,
             {**self.api.settings, **env},
+            twin=self.kit.twin,
             name=name,
             placement=self.placement,
             image=self.resolved["api"],
@@ -330,7 +332,7 @@ class DockerStack(LocalStack):
                 with contextlib.suppress(Exception):
                     server = f"Redis {self.components['redis'].version()}, "  # type: ignore[attr-defined]
             elif name == "api":
-                server = f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}, "
+                server = f"{self.kit.twin.describe(self.api.settings)}, "
             elif isinstance(component, DockerMoto):  # the launcher or plain moto_server
                 server = f"{component.describe()}, "
             elif image.flavour in ("moto", "minio"):

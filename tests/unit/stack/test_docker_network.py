@@ -212,7 +212,7 @@ def test_host_mode_servers_bind_loopback_as_before(tmp_path: Path) -> None:
     assert _args(redis.process.spec.command)[3:5] == ["--bind", "127.0.0.1"]  # type: ignore[attr-defined]
     moto = DockerMoto("aws", tmp_path / "aws", placement=place, image=MOTO)
     assert _args(moto.process.spec.command)[:2] == ["-H", "127.0.0.1"]  # type: ignore[attr-defined]
-    api = DockerApi(tmp_path / "api", {"X": "1"}, placement=place, image=API)
+    api = DockerApi(tmp_path / "api", {"X": "1"}, placement=place, image=API, twin=KIT.twin)
     assert api.process.spec.environment["API_HOST"] == "127.0.0.1"  # type: ignore[attr-defined]
 
 
@@ -240,7 +240,7 @@ def test_bridged_servers_listen_on_every_address_of_their_namespace_and_publish_
     command = _args(minio.process.spec.command)  # type: ignore[attr-defined]
     assert command[command.index("--address") + 1] == f"0.0.0.0:{minio.port}"
     assert tuple(minio.process.spec.published) == (minio.port,)  # type: ignore[attr-defined]
-    api = DockerApi(tmp_path / "api", {"X": "1"}, placement=place, image=API)
+    api = DockerApi(tmp_path / "api", {"X": "1"}, placement=place, image=API, twin=KIT.twin)
     api_spec = api.process.spec  # type: ignore[attr-defined]
     assert api_spec.environment["API_HOST"] == "0.0.0.0"
     assert api_spec.environment["X"] == "1"
