@@ -12,9 +12,10 @@ from pathlib import Path
 from files_profile.client import UPLOAD_PATH, FilesClient, User
 from files_profile.vocabulary import VOCABULARY
 from runbook_checks.monitor.vocabulary import Vocabulary
-from runbook_checks.service import Twin, Upload
+from runbook_checks.service import DataModel, Twin, Upload
 
 __all__ = [
+    "DATA",
     "KIT",
     "TWIN",
     "UPLOAD_PATH",
@@ -44,6 +45,32 @@ TWIN = Twin(
     default_release="dev",
 )
 
+# files_api/migrations/: users own storage_files; file_shares and upload_failures
+DATA = DataModel(
+    users="users",
+    objects="storage_files",
+    shares="file_shares",
+    failures="upload_failures",
+    owner_index="idx_storage_files_user_id",
+    owner_column="user_id",
+    listing_cache_key="files:ver:{user}",  # files_api/cache.py: a generation counter
+    volume=(
+        "INSERT INTO users (id, email, subscription_tier, api_token_hash) "
+        "SELECT gen_random_uuid(), 'volume-' || g || '@drill.test', 'free', "
+        "md5(g::text) FROM generate_series(1, %(users)s) g",
+        "INSERT INTO storage_files (id, user_id, name, content_type, size_bytes, "
+        "checksum_sha256, object_key, status) "
+        "SELECT gen_random_uuid(), u.ids[1 + g %% cardinality(u.ids)], "
+        "'volume-' || g || '.bin', 'application/octet-stream', 1024, md5(g::text), "
+        "'volume/' || g, 'stored' FROM generate_series(1, %(rows)s) g, "
+        "(SELECT array_agg(id) AS ids FROM users WHERE email LIKE 'volume-%%') u",
+    ),
+    volume_cleanup=(
+        "DELETE FROM storage_files WHERE name LIKE 'volume-%'",
+        "DELETE FROM users WHERE email LIKE 'volume-%@drill.test'",
+    ),
+)
+
 
 @dataclass(frozen=True)
 class FilesKit:
@@ -51,6 +78,7 @@ class FilesKit:
 
     name: str = "files"
     twin: Twin = field(default=TWIN)
+    data: DataModel = field(default=DATA)
     vocabulary: Vocabulary = field(default=VOCABULARY)
 
     def client(

@@ -64,6 +64,26 @@ class Twin:
         return f"{self.label} {self.release(settings)}"
 
 
+@dataclass(frozen=True)
+class DataModel:
+    """The service's data as faults, resets and the gate's live checks reach it: table
+    names (users own stored objects; shares point at them; refused writes are recorded),
+    the index an owner's listing needs, its listing cache, and how a realistic volume is
+    made and removed."""
+
+    users: str  # id (uuid), email
+    objects: str  # a user's stored objects: id, user_id, name, object_key, size_bytes, status
+    shares: str  # share links: token, file_id (cascade with their object)
+    failures: str  # refused writes: user_id
+    owner_index: str  # on objects(owner_column): what the owner's listing needs
+    owner_column: str
+    # the cache key of a user's listing generation ({user}: the id); INCR makes it stale
+    listing_cache_key: str
+    # SQL that adds a realistic volume (parameters %(users)s and %(rows)s), and removes it
+    volume: tuple[str, ...]
+    volume_cleanup: tuple[str, ...]
+
+
 class User(Protocol):
     """A user the drill signed up: who it is and the headers its requests carry."""
 
@@ -151,6 +171,11 @@ class ServiceKit(Protocol):
         ...
 
     @property
+    def data(self) -> DataModel:
+        """Its tables, as faults and the gate's live checks use them."""
+        ...
+
+    @property
     def vocabulary(self) -> Vocabulary:
         """Its monitoring names: metrics, routes, features, messages."""
         ...
@@ -184,6 +209,6 @@ def load_kit(module: str, *, where: str) -> ServiceKit:
     if not isinstance(kit, ServiceKit):
         raise UsageError(
             f"{where}: {module!r} has no {KIT_ATTRIBUTE} describing a service",
-            hint=f"{module}.{KIT_ATTRIBUTE} must provide name, twin, vocabulary and client(...)",
+            hint=f"{module}.{KIT_ATTRIBUTE} must provide name, twin, data, vocabulary, client(...)",
         )
     return kit

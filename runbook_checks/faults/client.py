@@ -6,10 +6,10 @@ name), and an upload streamed slower than the API's UPLOAD_TIMEOUT_S. Each fault
 its own drill user through the API (POST /admin/users), sends real HTTP requests, and
 records every answer in its handle (`handle.responses`, a list of `ObservedResponse`),
 so a scenario can assert on what users saw while the runbook's diagnostics look at the
-service's side (logs, upload_failures).
+service's side (logs, its records of refused uploads).
 
 Revert removes what the fault made: its user, the user's files (rows and objects) and
-the upload_failures rows its requests caused, and puts back any API setting it changed.
+the records of refused uploads its requests caused, and puts back any API setting it changed.
 
 `LiveHandle` and `adopt` let a fault return a handle with typed live state (here:
 responses; traffic.py: load statistics) through the normal `Fault.inject` path.
