@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, cast
 
 import httpx
 import psycopg
+from psycopg import sql
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.errors import StackError, UsageError
@@ -548,7 +549,9 @@ class ExternalStack:
         )
         with psycopg.connect(self.config.database_url, connect_timeout=5) as conn:
             rows = conn.execute(
-                "SELECT id FROM users WHERE email LIKE %s AND created_at >= %s",
+                sql.SQL("SELECT id FROM {} WHERE email LIKE %s AND created_at >= %s").format(
+                    sql.Identifier(self.kit.data.users)
+                ),
                 (f"%@{domain}", self._started_at),
             ).fetchall()
         done = remove_users(cast("Stack", self), [r[0] for r in rows])
@@ -565,7 +568,7 @@ class ExternalStack:
         found = {"environment": self.config.name}
         with contextlib.suppress(httpx.HTTPError, ValueError):
             body = httpx.get(f"{self.config.api_url}/health", timeout=3).json()
-            found["api"] = f"files_api {body.get('release', '?')}"
+            found["api"] = f"{self.kit.twin.label} {body.get('release', '?')}"
         with (
             contextlib.suppress(psycopg.Error),
             psycopg.connect(self.config.database_url, connect_timeout=3) as conn,
@@ -658,12 +661,21 @@ class ExternalStack:
         file_id = getattr(fault, "file_id", None)
         if token is None and file_id is None:
             return f"{fault.kind}: no share token or file id to check the owner of"
+        data = self.kit.data
         query = (
-            "SELECT u.email FROM file_shares s JOIN storage_files f ON f.id = s.file_id "
-            "JOIN users u ON u.id = f.user_id WHERE s.token = %s"
+            sql.SQL(
+                "SELECT u.email FROM {shares} s JOIN {objects} f ON f.id = s.file_id "
+                "JOIN {users} u ON u.id = f.user_id WHERE s.token = %s"
+            )
             if token is not None
-            else "SELECT u.email FROM storage_files f JOIN users u ON u.id = f.user_id "
-            "WHERE f.id::text = %s"
+            else sql.SQL(
+                "SELECT u.email FROM {objects} f JOIN {users} u ON u.id = f.user_id "
+                "WHERE f.id::text = %s"
+            )
+        ).format(
+            shares=sql.Identifier(data.shares),
+            objects=sql.Identifier(data.objects),
+            users=sql.Identifier(data.users),
         )
         with psycopg.connect(self.config.database_url, connect_timeout=5) as conn:
             row = conn.execute(query, (str(token if token is not None else file_id),)).fetchone()
