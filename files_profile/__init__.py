@@ -5,9 +5,12 @@ the Files service and its twin (`files_api`), named by the Files runbook's profi
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from files_profile.client import UPLOAD_PATH, FilesClient, User
 from files_profile.vocabulary import VOCABULARY
@@ -85,6 +88,28 @@ class FilesKit:
         self, base_url: str, admin_token: str, *, timeout_s: float = 10.0, keepalive: bool = True
     ) -> FilesClient:
         return FilesClient(base_url, admin_token, timeout_s=timeout_s, keepalive=keepalive)
+
+    def openapi(self) -> Mapping[str, Any]:
+        return _openapi()
+
+
+@functools.cache
+def _openapi() -> Mapping[str, Any]:
+    """files_api.app.create_app(...).openapi(), in-process (no server, no database)."""
+    import tempfile
+
+    from files_api.app import create_app
+    from files_api.config import Settings
+
+    with tempfile.TemporaryDirectory(prefix="runbook-checks-openapi-") as folder:
+        settings = Settings.from_env(
+            {
+                "DATABASE_URL": "postgresql://offline@127.0.0.1:1/offline",
+                "ADMIN_TOKEN": "offline-" + "x" * 32,
+                "LOG_DIR": folder,
+            }
+        )
+        return create_app(settings).openapi()
 
 
 KIT = FilesKit()

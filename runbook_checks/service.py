@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 import httpx
 
@@ -186,6 +186,11 @@ class ServiceKit(Protocol):
         """A client of the front door at `base_url` (admin routes with `admin_token`)."""
         ...
 
+    def openapi(self) -> Mapping[str, Any]:
+        """The API's OpenAPI document, built without a server (the gate's offline curl
+        checks; a live gate reads GET /openapi.json)."""
+        ...
+
 
 KIT_ATTRIBUTE = "KIT"
 
@@ -209,6 +214,7 @@ def load_kit(module: str, *, where: str) -> ServiceKit:
     if not isinstance(kit, ServiceKit):
         raise UsageError(
             f"{where}: {module!r} has no {KIT_ATTRIBUTE} describing a service",
-            hint=f"{module}.{KIT_ATTRIBUTE} must provide name, twin, data, vocabulary, client(...)",
+            hint=f"{module}.{KIT_ATTRIBUTE} must provide name, twin, data, vocabulary, "
+            "client(...) and openapi()",
         )
     return kit

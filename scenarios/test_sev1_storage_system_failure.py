@@ -39,7 +39,7 @@ UPLOAD_PATH = "/api/storage/files/upload"
 
 
 def _status_page_and_token(ctx: DrillContext) -> None:
-    ctx.edges[STATUS_HOST] = ProviderStatusPage(ctx.stack, STATUS_HOST).transport()
+    ctx.edges[STATUS_HOST] = ProviderStatusPage(ctx.stack, STATUS_HOST, "Supabase").transport()
     ctx.values["TOKEN"] = ctx.user.token  # the runbook's test upload, as a real user
 
 

@@ -125,7 +125,7 @@ class Probe:
     expr: str = ""
     http: HttpProbe | None = None
     log_pattern: str = ""  # LOG: a regex over the API's log lines written since the fault
-    provider: str = ""  # STATUS_PAGE: whose status page ("supabase")
+    provider: str = ""  # STATUS_PAGE: whose status page ("acme", as the runbook names it)
     reason: str = ""  # MANUAL: why it cannot be measured here
     threshold: str = ""  # the number as written, for display ("> 5%", "> 2s (p95)")
     alert: bool = False  # an alert rule is derived from it
