@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from runbook_checks.monitor.vocabulary import Message, Vocabulary
+from runbook_checks.monitor.vocabulary import Message, PoolMetrics, Vocabulary
 
 SHARE_ROUTES = ("/share/{token}", "/share/{token}/download")
 UPLOAD_ROUTE = "/api/storage/files/upload"
@@ -101,4 +101,11 @@ VOCABULARY = Vocabulary(
     # upload_failures (files_api/routes_files.py): 4xx answers are failures there too
     failures=MappingProxyType({UPLOAD_ROUTE: "[45].."}),
     messages=_messages(),
+    pool=PoolMetrics(  # files_api/metrics.py
+        size="db_pool_size",
+        in_use="db_pool_in_use",
+        waiting="db_pool_waiting",
+        connections="db_pool_connections",
+        timeouts_total="db_pool_timeouts_total",
+    ),
 )

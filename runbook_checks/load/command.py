@@ -11,8 +11,13 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runbook_checks.load.shapes import SHAPES
+
+if TYPE_CHECKING:
+    from runbook_checks.profile import Profile
+    from runbook_checks.service import ServiceKit
 
 DEFAULT_DURATION_S = {"baseline": 60.0, "step": 120.0, "spike": 90.0, "soak": 1800.0}
 
@@ -137,8 +142,8 @@ def add_load_command(
         action="append",
         default=[],
         metavar="ENDPOINT:LIMIT",
-        help="per-endpoint limit, e.g. 'POST /api/storage/files/upload:"
-        "p95_ms=5000' or '... :error_rate=0.1' (repeatable)",
+        help="per-endpoint limit, ENDPOINT as locust names it in its stats ('METHOD "
+        "NAME'), e.g. 'POST /upload:p95_ms=5000' or '... :error_rate=0.1' (repeatable)",
     )
     load.add_argument(
         "--min-requests",
@@ -216,7 +221,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         margin=args.margin / 100,
         evidence_dir=config.evidence_dir,
         wait_s=_wait(args.wait),
-        kit=None if args.host else find_profile(config.runbook, config.profile).service_kit(),
+        kit=_kit(find_profile(config.runbook, config.profile), embedded=args.host is None),
     )
     outcome = run_load(spec, runbook=runbook, log=lambda line: print(line, flush=True))
     headroom = outcome.headroom
@@ -233,3 +238,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         )
     print(f"evidence: {outcome.folder}/verdict.md")
     return outcome.exit_code
+
+
+def _kit(profile: Profile, *, embedded: bool) -> ServiceKit | None:
+    """The profile's service kit: the embedded stack needs it (a UsageError without);
+    an existing environment (--host) uses it for the pool's metric names, if named."""
+    return profile.service_kit() if embedded or profile.kit else None

@@ -6,7 +6,7 @@ Inputs are the pool samples (`pool.PoolSample`, a few per second) and locust's h
 
 - **saturation**: the first moment the pool was saturated, and the user count then:
   every connection lent out (`in_use == size`), a request waiting for one
-  (`waiting > 0`), or a request giving up (`db_pool_timeouts_total` went up);
+  (`waiting > 0`), or a request giving up (the pool's timeouts counter went up);
 - **stages**: per stretch of constant user count, requests/s and the pool's mean and
   peak use, so the table shows the step at which it breaks;
 - **needed pool**, by Little's law, L = λW: in the stages where the pool was not
@@ -143,7 +143,7 @@ def _saturated_why(sample: PoolSample, timeouts_before: float | None) -> str:
     ):
         reasons.append(
             f"{sample.timeouts_total - timeouts_before:g} request(s) gave up waiting "
-            "(db_pool_timeouts_total went up)"
+            "(the pool's timeouts counter went up)"
         )
     return "; ".join(reasons)
 
@@ -258,7 +258,7 @@ def compute_headroom(
             f"pg_stat_activity (the runbook's query) showed at most {peak_active} 'active' "
             f"while the pool had up to {peak_in_use} connections lent out: the time is spent "
             "outside the database server (network, application), so that query "
-            "understates pool pressure; db_pool_in_use / db_pool_waiting show it"
+            "understates pool pressure; the pool's in-use and waiting gauges show it"
         )
     return Headroom(
         pool_size,

@@ -24,7 +24,7 @@ AGGREGATED = "Aggregated"
 @dataclass(frozen=True)
 class EndpointStats:
     method: str  # "GET"; "" for the aggregated row
-    name: str  # "/api/storage/files/[id]/download"; "Aggregated"
+    name: str  # the request's name in the locustfile ("/files/[id]"); "Aggregated"
     requests: int
     failures: int
     median_ms: float

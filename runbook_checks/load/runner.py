@@ -70,7 +70,8 @@ class LoadSpec:
     evidence_dir: Path = Path("evidence")
     wait_s: tuple[float, float] | None = None
     sample_interval_s: float = 0.25
-    kit: ServiceKit | None = None  # the service the embedded stack runs (the profile's kit)
+    # the service (the profile's kit): the embedded stack runs its twin; its pool metrics
+    kit: ServiceKit | None = None
 
     @property
     def embedded(self) -> bool:
@@ -189,7 +190,12 @@ def _run(run: _Run, runbook: Runbook | None, log: Log, clock: Clock) -> LoadOutc
         )
         locust = LocustRun(plan, admin_token, run_id=run.run_id, clock=clock)
         sampler = PoolSampler(
-            api_url, database_url, query=query, interval_s=spec.sample_interval_s, clock=clock
+            api_url,
+            database_url,
+            query=query,
+            metrics=spec.kit.vocabulary.pool if spec.kit is not None else None,
+            interval_s=spec.sample_interval_s,
+            clock=clock,
         )
         peak = max(s.users for s in stages)
         log(

@@ -60,7 +60,8 @@ class Thresholds:
                 raise UsageError(
                     f"--threshold {text!r}: expected 'ENDPOINT:p95_ms=MS' or "
                     "'ENDPOINT:error_rate=FRACTION'",
-                    hint="e.g. --threshold 'POST /api/storage/files/upload:p95_ms=5000'",
+                    hint="ENDPOINT as locust's stats name it ('METHOD NAME'), e.g. "
+                    "--threshold 'POST /upload:p95_ms=5000'",
                 )
             endpoint, metric = match["endpoint"], match["metric"]
             value = float(match["value"])

@@ -30,6 +30,18 @@ class Message:
 
 
 @dataclass(frozen=True)
+class PoolMetrics:
+    """The gauges and counter of the API's database pool on its /metrics, as a load run
+    samples them; a name left empty is not measured."""
+
+    size: str = ""
+    in_use: str = ""
+    waiting: str = ""
+    connections: str = ""  # open or being opened
+    timeouts_total: str = ""  # waits for a connection that gave up
+
+
+@dataclass(frozen=True)
 class Vocabulary:
     """Names of one service's signals (its kit's); defaults only for the stack's own."""
 
@@ -63,6 +75,7 @@ class Vocabulary:
     failures: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     # error messages a runbook quotes (lower case) -> how the service shows them
     messages: Mapping[str, Message] = field(default_factory=lambda: MappingProxyType({}))
+    pool: PoolMetrics = field(default_factory=PoolMetrics)  # for load runs' pool samples
 
     def route_of(self, path: str) -> str | None:
         """The route label of a path as a runbook writes it, or None when unknown.
