@@ -68,7 +68,7 @@ from runbook_checks.evidence.redact import Redactor, stack_redactor
 from runbook_checks.safety.audit import AuditLog
 from runbook_checks.safety.guard import Guard, StopCondition, Trip, abort_thread, run_revert
 from runbook_checks.safety.policy import Risk, production_signs, risk_of
-from runbook_checks.service import ServiceKit
+from runbook_checks.service import ServiceKit, load_kit
 from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Capability, Component, Endpoints
 from runbook_checks.stack.leftovers import StateFile, sweep, work_root
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
@@ -84,6 +84,7 @@ OVERRIDE_VAR = "RUNBOOK_CHECKS_ALLOW_PRODUCTION"
 FAULT_APP_PREFIX = "runbook-checks-fault"  # faults.database names its sessions so
 AUDIT_POINTER = "audit.path"  # in the state folder: where this drill's audit log is
 STARTED_AT = "started_at"  # in the state folder: the database's now() when the drill began
+KIT_POINTER = "kit.module"  # in the state folder: the module of the drill's service kit
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -429,6 +430,8 @@ class ExternalStack:
         self.state = StateFile(self.folder, environment=str(self.config.path))
         self.state.write()
         (self.folder / AUDIT_POINTER).write_text(str(self.audit.path))
+        # a cleanup after this process died reaches the tables through the same kit
+        (self.folder / KIT_POINTER).write_text(type(self.kit).__module__)
         try:
             self._start()
         except BaseException:
@@ -780,7 +783,12 @@ def revert_leftover_faults(folder: Path, environment: Path, kinds: list[str]) ->
                 config.name,
                 f"remove @{config.test_account_domain} users the dead drill created",
             )
-            audit.after("cleanup", config.name, _remove_users_since(config, started.read_text()))
+            kit = load_kit(
+                (folder / KIT_POINTER).read_text().strip(), where=str(folder / KIT_POINTER)
+            )
+            audit.after(
+                "cleanup", config.name, _remove_users_since(config, kit, started.read_text())
+            )
     except Exception as exc:  # psycopg, boto3: keep the folder, say why
         problem = (
             f"cannot clean up after the dead drill on {config.name!r}: "
@@ -796,14 +804,17 @@ class _Reach:
     """Just enough of a Stack for `faults.data.remove_users`."""
 
     endpoints: Endpoints
+    kit: ServiceKit
 
 
-def _remove_users_since(config: EnvironmentConfig, since: str) -> str:
+def _remove_users_since(config: EnvironmentConfig, kit: ServiceKit, since: str) -> str:
     from runbook_checks.faults.data import remove_users
 
     with psycopg.connect(config.database_url, connect_timeout=5) as conn:
         rows = conn.execute(
-            "SELECT id FROM users WHERE email LIKE %s AND created_at >= %s::timestamptz",
+            sql.SQL(
+                "SELECT id FROM {} WHERE email LIKE %s AND created_at >= %s::timestamptz"
+            ).format(sql.Identifier(kit.data.users)),
             (f"%@{config.test_account_domain}", since.strip()),
         ).fetchall()
     reach = _Reach(
@@ -823,6 +834,7 @@ def _remove_users_since(config: EnvironmentConfig, since: str) -> str:
             admin_token=config.admin_token,
             log_dir=Path("."),
             admin_database_url=config.admin_database_url,
-        )
+        ),
+        kit,
     )
     return remove_users(cast("Stack", reach), [r[0] for r in rows])
