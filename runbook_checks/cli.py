@@ -46,7 +46,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         took = SYSTEM_CLOCK.monotonic() - started
         ep = stack.endpoints
         print(f"stack up ({stack.backend} backend) in {took:.1f}s. Ctrl-C stops it.\n")
-        print(f"  Files API      {ep.api_url}   (docs: {ep.api_url}/docs)")
+        print(f"  API            {ep.api_url}   (docs: {ep.api_url}/docs)")
         print(f"  PostgreSQL     {ep.database_url}")
         print(f"  object store   {ep.s3_endpoint}  bucket {ep.s3_bucket}")
         print(f"  Redis          {ep.redis_url}")

@@ -64,7 +64,7 @@ class Profile:
     source: Path | None = None  # the file it was read from (None: empty)
     name: str = ""
     scenarios: Path | None = None  # the folder of scenario modules that drill the runbook
-    stack: str = ""  # the stack that stands in for the service: "files-twin", or a file
+    stack: str = ""  # the stack that stands in for the service: "NAME-twin", or a file
     kit: str = ""  # the module whose KIT describes the service (runbook_checks/service.py)
     hosts: Mapping[str, str] = field(default_factory=dict)  # host -> component or address
     placeholders: Mapping[str, str] = field(default_factory=dict)  # name -> binding

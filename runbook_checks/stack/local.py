@@ -2,9 +2,9 @@
 
 PostgreSQL (a cluster of its own), Redis, moto's S3 server as the object store, a second
 moto server as the AWS control plane (behind AWS's documented preconditions:
-aws_rules.py), and the Files API twin. The API reaches PostgreSQL, the object store and
-Redis through one fault proxy each, so network faults act on the API's path only;
-operators (and the runbook's commands) connect directly.
+aws_rules.py), and the service's API twin (its kit's `Twin`). The API reaches
+PostgreSQL, the object store and Redis through one fault proxy each, so network faults
+act on the API's path only; operators (and the runbook's commands) connect directly.
 """
 
 from __future__ import annotations
@@ -271,6 +271,7 @@ class LocalStack:
             postgres_url=pg.superuser_url,
             redis_url=cache.url,
             api_urls=[api.url],
+            api_job=self.kit.vocabulary.api_job,
             clock=self.clock,
         )
 

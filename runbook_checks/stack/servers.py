@@ -1,5 +1,5 @@
 """Redis, the S3 server (moto), the AWS control plane (moto behind AWS's preconditions)
-and the Files API as local processes on 127.0.0.1."""
+and the service's API twin as local processes on 127.0.0.1."""
 
 from __future__ import annotations
 

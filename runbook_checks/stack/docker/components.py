@@ -453,7 +453,7 @@ def minio_command(
 
 
 class DockerApi(LocalApi):
-    """The Files API in a container; `configure()` replaces the container (new settings
+    """The service's API twin in a container; `configure()` replaces the container (new settings
     are a new container, as a redeploy is)."""
 
     def __init__(

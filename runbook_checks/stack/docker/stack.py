@@ -211,6 +211,7 @@ class DockerStack(LocalStack):
             postgres_url=pg.superuser_url,
             redis_url=cache.url,
             api_urls=[api.url],
+            api_job=self.kit.vocabulary.api_job,
             clock=self.clock,
         )
 
