@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "loadtests" / "locustfile.py"  # the Files user mix
 sys.path.insert(0, str(ROOT))
 
+from files_profile import KIT  # noqa: E402
 from runbook_checks.load.background import background_load  # noqa: E402
 from runbook_checks.load.locust_csv import read_stats  # noqa: E402
 from runbook_checks.load.locust_process import LocustPlan, LocustRun, cpu_seconds  # noqa: E402
@@ -231,7 +232,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-load-"))
     print(f"machine: {os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.2f} at start")
     try:
-        with LocalStack(api_settings={"DB_POOL_SIZE": str(args.pool_size)}) as stack:
+        with LocalStack(api_settings={"DB_POOL_SIZE": str(args.pool_size)}, kit=KIT) as stack:
             ep = stack.endpoints
             proxy_port = stack.proxies.get("postgres").listen_port
             seed(stack)

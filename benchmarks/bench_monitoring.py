@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from files_profile import KIT
 from runbook_checks.stack import start_with_retry
 from runbook_checks.stack.local import LocalStack
 from runbook_checks.stack.monitoring import (
@@ -39,7 +40,7 @@ RULES = Path(__file__).resolve().parents[1] / "tests/fixtures/monitoring/files-a
 @contextlib.contextmanager
 def _started(*, monitoring: bool) -> Iterator[LocalStack]:
     """A started local stack (one whose start lost a port race is started again)."""
-    stack = start_with_retry(lambda: LocalStack(monitoring=monitoring))
+    stack = start_with_retry(lambda: LocalStack(monitoring=monitoring, kit=KIT))
     assert isinstance(stack, LocalStack)
     try:
         yield stack

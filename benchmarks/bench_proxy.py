@@ -17,7 +17,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from files_profile import KIT  # noqa: E402
 from runbook_checks.stack.local import LocalStack  # noqa: E402
 from runbook_checks.stack.proxy import FaultProxy, Latency  # noqa: E402
 
@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.2f} at start")
-    with tempfile.TemporaryDirectory(prefix="bench-proxy-") as _, LocalStack() as stack:
+    with LocalStack(kit=KIT, monitoring=False) as stack:
         ep = stack.endpoints
         url = ep.admin_database_url or ep.database_url
         parts = urlsplit(url)

@@ -10,6 +10,7 @@ import argparse
 import statistics
 import time
 
+from files_profile import KIT
 from runbook_checks.stack.local import LocalStack
 from runbook_checks.stack.postgres import ensure_template, find_postgres
 
@@ -24,7 +25,7 @@ def main() -> None:
     print(f"template cluster ready (built or cached): {time.monotonic() - begin:.2f} s")
     starts, stops, resets = [], [], []
     for _ in range(args.starts):
-        stack = LocalStack()
+        stack = LocalStack(kit=KIT)
         begin = time.monotonic()
         stack.start()
         starts.append(time.monotonic() - begin)

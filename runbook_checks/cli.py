@@ -56,7 +56,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             on.callback(published.stop_all)
         took = SYSTEM_CLOCK.monotonic() - started
         print(f"stack up ({stack.backend} backend) in {took:.1f}s. Ctrl-C stops it.\n")
-        print(f"  Files API      {ep.api_url}   (docs: {ep.api_url}/docs)")
+        print(f"  API            {ep.api_url}   (docs: {ep.api_url}/docs)")
         print(f"  PostgreSQL     {ep.database_url}")
         print(f"  object store   {ep.s3_endpoint}  bucket {ep.s3_bucket}")
         print(f"  Redis          {ep.redis_url}")
@@ -192,6 +192,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     from runbook_checks.monitor import promtool
     from runbook_checks.monitor.probes import symptom_probes
     from runbook_checks.monitor.rules import derive_rules, parse_duration, rule_tests
+    from runbook_checks.profile import find_profile
     from runbook_checks.runbook.parser import parse_runbook
 
     durations: dict[str, float] = {}
@@ -208,8 +209,14 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             hint="runbook-checks alerts RUNBOOK --out alerts.yml --tests alerts.test.yml",
         )
     runbook = parse_runbook(Path(args.runbook))
+    # the service's metric and route names: the kit its profile names
+    vocab = find_profile(runbook.path).service_kit().vocabulary
     rules = derive_rules(
-        runbook, args.runbook, window_s=durations["--window"], for_s=durations["--for"]
+        runbook,
+        args.runbook,
+        vocab=vocab,
+        window_s=durations["--window"],
+        for_s=durations["--for"],
     )
     with tempfile.TemporaryDirectory(prefix="runbook-checks-alerts-") as scratch:
         out = Path(args.out) if args.out else Path(scratch) / "alerts.yml"
@@ -221,7 +228,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         if args.tests or args.check:
             relative = os.path.relpath(out.resolve(), tests.resolve().parent)
             _write(tests, rule_tests(rules, relative), "--tests" if args.tests else "")
-        probes = symptom_probes(runbook, window_s=durations["--window"])
+        probes = symptom_probes(runbook, vocab, window_s=durations["--window"])
         manual = sum(not p.measurable for p in probes)
         print(
             f"{len(rules.rules)} alert rule(s) from {len(probes)} symptom(s) of "

@@ -51,7 +51,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("backend", f"where the stack runs: {', '.join(BACKENDS)}", "local"),
     Option("evidence_dir", "folder that receives the evidence of each drill", "evidence"),
-    Option("pool_size", "DB_POOL_SIZE of the Files API in the stack", "20"),
+    Option("pool_size", "DB_POOL_SIZE of the service's API in the stack", "20"),
     Option(
         "max_recovery_wait_s",
         "how long a drill waits for recovery after the mitigation before calling it not "

@@ -175,6 +175,11 @@ def render(runbook: Runbook, found: Inventory, existing: Profile) -> str:
             else '# environment = "staging.environment.toml"  # a staging environment the '
             "commands may reach (the external backend's config)"
         ),
+        (
+            f"kit = {_string(existing.kit)}"
+            if existing.kit
+            else '# kit = "my_service_kit"  # the module whose KIT describes the service'
+        ),
         "",
         *block(
             "hosts", "hosts", found.hosts,

@@ -38,6 +38,7 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from runbook_checks.errors import UsageError
+from runbook_checks.service import ServiceKit, load_kit
 
 
 def host_of(address: str) -> str:
@@ -97,7 +98,8 @@ class Profile:
     name: str = ""
     scenarios: Path | None = None  # the folder of scenario modules that drill the runbook
     load: Path | None = None  # the service's locustfile (`runbook-checks load`)
-    stack: str = ""  # the stack that stands in for the service: "files-twin", or a file
+    stack: str = ""  # the stack that stands in for the service: "NAME-twin", or a file
+    kit: str = ""  # the module whose KIT describes the service (runbook_checks/service.py)
     environment: Path | None = None  # an external environment (staging) the runbook may reach
     hosts: Mapping[str, str] = field(default_factory=dict)  # host -> component or address
     placeholders: Mapping[str, str] = field(default_factory=dict)  # name -> binding
@@ -106,6 +108,7 @@ class Profile:
     paths: Mapping[str, str] = field(default_factory=dict)  # path prefix -> "api:logs" ...
     status_pages: Mapping[str, str] = field(default_factory=dict)  # provider -> host
     curl_auth: Mapping[str, str] = field(default_factory=dict)  # path prefix -> header
+    prefix: str = ""  # where its tables are in the file ("tool.runbook-checks.": pyproject)
 
     def __post_init__(self) -> None:
         for name in (
@@ -131,6 +134,22 @@ class Profile:
             if host:
                 found.setdefault(host, f"hosts.{name}")
         return found
+
+    def service_kit(self) -> ServiceKit:
+        """The service kit the profile names (`[profile] kit`), imported; a UsageError
+        names the profile file and field when there is none or it is not one."""
+        if self.source is None:
+            raise UsageError(
+                "the runbook has no profile, so nothing says which service a stack runs",
+                hint="runbook-checks init RUNBOOK writes one; name the kit under [profile]",
+            )
+        if not self.kit:
+            raise UsageError(
+                f"{self.source}: {self.prefix}profile.kit: not set, so nothing says which "
+                "service a stack runs",
+                hint='name the module that describes the service: kit = "my_service_kit"',
+            )
+        return load_kit(self.kit, where=f"{self.source}: {self.prefix}profile.kit")
 
     def hosts_to(self, *targets: str) -> tuple[str, ...]:
         """The hosts mapped to any of `targets` ("api", "api-instance" ...), in order."""
@@ -271,6 +290,9 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
         "file",
         "the environment's config file (runbook_checks/stack/external.py)",
     )
+    kit = head.get("kit", "")
+    if not isinstance(kit, str):
+        raise UsageError(f"{where}profile.kit: expected a module name (a string)")
     profile = Profile(
         source=path,
         environment=env_file,
@@ -278,6 +300,7 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
         scenarios=folder,
         load=_locustfile(head.get("load"), path, where),
         stack=str(head.get("stack", "")),
+        kit=kit,
         hosts=_table(data, "hosts", where),
         placeholders=_table(data, "placeholders", where),
         services=_table(data, "services", where),
@@ -285,6 +308,7 @@ def _parse(data: Mapping[str, object], path: Path, *, prefix: str) -> Profile:
         paths=_table(data, "paths", where),
         status_pages=_table(data, "status_pages", where),
         curl_auth=_table(data, "curl_auth", where),
+        prefix=prefix,
     )
     _check_targets(profile, where)
     return profile

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from files_profile import Upload
 from runbook_checks.clock import WaitTimeout, wait_until
-from runbook_checks.drill.client import Upload
 from runbook_checks.drill.detect import (
     any_of,
     disk_full,

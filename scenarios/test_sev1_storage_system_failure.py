@@ -16,8 +16,8 @@ from typing import cast
 import httpx
 import pytest
 
+from files_profile import User
 from runbook_checks.clock import wait_until
-from runbook_checks.drill.client import User
 from runbook_checks.drill.detect import any_of
 from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.provider import ProviderStatusPage
@@ -39,7 +39,7 @@ UPLOAD_PATH = "/api/storage/files/upload"
 
 
 def _status_page_and_token(ctx: DrillContext) -> None:
-    ctx.edges[STATUS_HOST] = ProviderStatusPage(ctx.stack, STATUS_HOST).transport()
+    ctx.edges[STATUS_HOST] = ProviderStatusPage(ctx.stack, STATUS_HOST, "Supabase").transport()
     ctx.values["TOKEN"] = ctx.user.token  # the runbook's test upload, as a real user
 
 

@@ -18,8 +18,8 @@ from typing import cast
 import httpx
 import pytest
 
+from files_profile import User
 from runbook_checks.clock import Clock
-from runbook_checks.drill.client import User
 from runbook_checks.drill.detect import any_of, log_lines_since_injection
 from runbook_checks.drill.fixture import DrillFixture
 from runbook_checks.drill.result import Actor

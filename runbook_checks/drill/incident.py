@@ -39,7 +39,6 @@ from runbook_checks.monitor.probes import Probe, ProbeKind, symptom_probes
 from runbook_checks.monitor.rules import derive_rules, load_rules
 from runbook_checks.monitor.severity import FeatureLoad, Impact, MeasuredImpact
 from runbook_checks.monitor.triage import Observation
-from runbook_checks.monitor.vocabulary import FILES, Vocabulary
 from runbook_checks.stack.monitoring import parse_timestamp
 from runbook_checks.tls import tls_context
 
@@ -73,6 +72,10 @@ class IncidentPlan:
     # route label -> user-facing feature (routes not listed are not user-facing)
     features: Mapping[str, str] = field(default_factory=dict)
     status_pages: Mapping[str, str] = field(default_factory=dict)  # provider -> host
+    # the API's request counter and duration histogram (its kit's vocabulary); without
+    # them the impact is judged from the health samples alone
+    requests_total: str = ""
+    duration_bucket: str = ""
 
     def rule_section(self, alertname: str) -> str | None:
         if self.rules is None:
@@ -89,12 +92,12 @@ def make_plan(
     window_s: float,
     alert_wait_s: float,
     work_dir: Path,
-    vocab: Vocabulary = FILES,
     profile: Profile | None = None,
 ) -> IncidentPlan:
     """The session's plan: the runbook's symptom probes, and the alert rules (the user's
     file, or derived from the runbook's symptoms) loaded into the stack's Prometheus.
     A rule file Prometheus refuses stops here with a UsageError naming it."""
+    vocab = stack.kit.vocabulary
     probes = tuple(symptom_probes(runbook, vocab, window_s=window_s))
 
     def plan(rules: RuleSet | None, not_measured: str = "") -> IncidentPlan:
@@ -105,6 +108,8 @@ def make_plan(
             alert_wait_s,
             not_measured=not_measured,
             features=vocab.features,
+            requests_total=vocab.requests_total,
+            duration_bucket=vocab.duration_bucket,
             # the runbook's profile names its providers' status pages
             status_pages=(profile.status_pages if profile is not None else vocab.status_pages),
         )
@@ -408,7 +413,7 @@ class IncidentWatch:
         features: dict[str, FeatureLoad] = {}
         p95: float | None = None
         source = "health samples"
-        if self.monitoring is not None:
+        if self.monitoring is not None and self.plan.requests_total:
             with contextlib.suppress(Exception):
                 features = self._feature_loads(span)
                 p95 = self._p95(span)
@@ -424,7 +429,8 @@ class IncidentWatch:
     def _feature_loads(self, span: float) -> dict[str, FeatureLoad]:
         assert self.monitoring is not None
         counts: dict[str, list[float]] = {}
-        query = f"sum by (route, status) (increase(http_requests_total[{span:.0f}s]))"
+        counter = self.plan.requests_total
+        query = f"sum by (route, status) (increase({counter}[{span:.0f}s]))"
         for sample in self.monitoring.query(query):
             feature = self.plan.features.get(sample.labels.get("route", ""))
             status = sample.labels.get("status", "")
@@ -442,7 +448,7 @@ class IncidentWatch:
         routes = "|".join(re.escape(r).replace("\\", "\\\\") for r in self.plan.features)
         query = (
             "max(histogram_quantile(0.95, sum by (le, route) (rate("
-            f'http_request_duration_seconds_bucket{{route=~"{routes}"}}[{span:.0f}s]))))'
+            f'{self.plan.duration_bucket}{{route=~"{routes}"}}[{span:.0f}s]))))'
         )
         values = [s.value for s in self.monitoring.query(query) if s.value == s.value]
         return round(values[0], 3) if values else None

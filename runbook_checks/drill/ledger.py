@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
-from runbook_checks.drill.client import FilesClient, Upload, User
+from runbook_checks.service import ServiceClient, Upload, User
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class LedgerResult:
 class Ledger:
     def __init__(
         self,
-        client: FilesClient,
+        client: ServiceClient,
         user: User,
         *,
         clock: Clock = SYSTEM_CLOCK,

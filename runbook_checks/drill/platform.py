@@ -16,13 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from runbook_checks.faults.deploy import (
-    DEFAULT_RELEASE,
-    RELEASE_SETTING,
-    api_settings,
-    deployed_releases,
-    rollback,
-)
+from runbook_checks.faults.deploy import api_settings, deployed_releases, rollback
 from runbook_checks.runbook.platform import cut_short
 from runbook_checks.stack.base import Component, Stack
 from runbook_checks.steps.platform import PlatformError
@@ -171,7 +165,7 @@ class StackPlatform:
 
     def checkout(self, revision: str) -> str:
         history = deployed_releases(self.stack) or [
-            api_settings(self.stack).get(RELEASE_SETTING) or DEFAULT_RELEASE
+            self.stack.kit.twin.release(api_settings(self.stack))
         ]
         # newest first, like a reflog: main@{0} is what is deployed, main@{1} the one before
         newest_first = list(reversed(history))

@@ -1,6 +1,6 @@
 """A storage provider's public status page, answered in-process (an outside edge).
 
-The runbook's `curl https://status.supabase.com/api/v2/status.json` must never leave the
+A runbook's `curl https://status.example.com/api/v2/status.json` must never leave the
 machine, so drills answer it here (`DrillContext.edges`): a Statuspage summary whose
 state is measured, not scripted. Storage counts as up when the object store answers HTTP
 on the API's own path to it (through the fault proxy), so the page shows an outage
@@ -24,7 +24,7 @@ STATUS_PATH = "/api/v2/status.json"
 class ProviderStatusPage:
     """`GET https://<host>/api/v2/status.json` as Statuspage answers it."""
 
-    def __init__(self, stack: Stack, host: str, name: str = "Supabase") -> None:
+    def __init__(self, stack: Stack, host: str, name: str) -> None:
         self.host = host
         self.name = name
         self.store_url = api_settings(stack)["S3_ENDPOINT_URL"].rstrip("/")

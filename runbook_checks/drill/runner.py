@@ -25,7 +25,6 @@ from pathlib import Path
 import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
-from runbook_checks.drill.client import FilesClient, User
 from runbook_checks.drill.incident import (
     ALERT_STILL_FIRING,
     IncidentPlan,
@@ -63,6 +62,7 @@ from runbook_checks.monitor.statuspage import StatusPageClient, StatusPageServer
 from runbook_checks.monitor.triage import triage_issues
 from runbook_checks.profile import EMPTY, Profile, find_profile
 from runbook_checks.runbook.model import Option, Phase, Runbook, Section, Step, StepKind
+from runbook_checks.service import ServiceClient, User
 from runbook_checks.stack.base import Stack
 from runbook_checks.steps.base import Bindings, ExecContext, StepResult
 from runbook_checks.steps.run import run_step
@@ -88,7 +88,7 @@ class DrillContext:
     runbook: Runbook
     section: Section
     option: Option | None
-    client: FilesClient
+    client: ServiceClient
     user: User
     work_dir: Path
     clock: Clock
@@ -308,7 +308,7 @@ class DrillSession:
 
     stack: Stack
     result: DrillResult
-    client: FilesClient
+    client: ServiceClient
     sampler: HealthSampler
     ctx: DrillContext | None = None
     ledger: Ledger | None = None
@@ -325,7 +325,7 @@ class DrillSession:
         session = cls(
             stack,
             result,
-            FilesClient(endpoints.api_url, endpoints.admin_token),
+            stack.kit.client(endpoints.api_url, endpoints.admin_token),
             HealthSampler(endpoints.api_url, clock=clock, interval_s=sample_interval_s),
         )
         try:

@@ -6,10 +6,10 @@ name), and an upload streamed slower than the API's UPLOAD_TIMEOUT_S. Each fault
 its own drill user through the API (POST /admin/users), sends real HTTP requests, and
 records every answer in its handle (`handle.responses`, a list of `ObservedResponse`),
 so a scenario can assert on what users saw while the runbook's diagnostics look at the
-service's side (logs, upload_failures).
+service's side (logs, its records of refused uploads).
 
 Revert removes what the fault made: its user, the user's files (rows and objects) and
-the upload_failures rows its requests caused, and puts back any API setting it changed.
+the records of refused uploads its requests caused, and puts back any API setting it changed.
 
 `LiveHandle` and `adopt` let a fault return a handle with typed live state (here:
 responses; traffic.py: load statistics) through the normal `Fault.inject` path.
@@ -27,11 +27,11 @@ from typing import Any, ClassVar, Self, TypeVar
 import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, wait_until
-from runbook_checks.drill.client import FilesClient, User
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
 from runbook_checks.faults.data import remove_users, unsupported_without
 from runbook_checks.faults.deploy import api_settings, change_api_settings
+from runbook_checks.service import ServiceClient, User
 from runbook_checks.stack.base import Capability, Stack
 
 __all__ = [
@@ -50,8 +50,7 @@ __all__ = [
 
 MIB = 1024 * 1024
 TIERS = ("free", "pro")
-DEFAULT_UPLOAD_TIMEOUT_S = 30.0  # files_api's default UPLOAD_TIMEOUT_S
-UPLOAD_PATH = "/api/storage/files/upload"
+DEFAULT_UPLOAD_TIMEOUT_S = 30.0  # the API's UPLOAD_TIMEOUT_S when the setting is not set
 EXCERPT_CHARS = 500
 
 
@@ -149,8 +148,8 @@ class ObservingHandle(LiveHandle):
 # ------------------------------------------------------------------------- drill users
 
 
-def drill_client(stack: Stack, timeout_s: float = 30.0, *, keepalive: bool = True) -> FilesClient:
-    return FilesClient(
+def drill_client(stack: Stack, timeout_s: float = 30.0, *, keepalive: bool = True) -> ServiceClient:
+    return stack.kit.client(
         stack.endpoints.api_url,
         stack.endpoints.admin_token,
         timeout_s=timeout_s,
@@ -159,7 +158,7 @@ def drill_client(stack: Stack, timeout_s: float = 30.0, *, keepalive: bool = Tru
 
 
 def create_drill_user(
-    stack: Stack, handle: FaultHandle, client: FilesClient, *, tier: str, label: str
+    stack: Stack, handle: FaultHandle, client: ServiceClient, *, tier: str, label: str
 ) -> User:
     """A new user for this fault, removed (with its files) when the fault is reverted."""
     email = f"{label}-{secrets.token_hex(4)}@drill.test"
@@ -235,13 +234,15 @@ def _observe(
 
 
 def _post_file(
-    client: FilesClient, user: User, name: str, content: bytes, content_type: str, timeout_s: float
+    client: ServiceClient,
+    user: User,
+    name: str,
+    content: bytes,
+    content_type: str,
+    timeout_s: float,
 ) -> httpx.Response:
-    return client.http.post(
-        UPLOAD_PATH,
-        headers=user.auth,
-        files={"file": (name, content, content_type)},
-        timeout=timeout_s,
+    return client.post_upload(
+        user, files={"file": (name, content, content_type)}, timeout_s=timeout_s
     )
 
 
@@ -588,10 +589,10 @@ class SlowClientUpload(Fault):
             stop=stop,
             clock=handle.clock,
         )
-        headers = {**user.auth, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
         def send() -> httpx.Response:
-            return client.http.post(UPLOAD_PATH, headers=headers, content=pacer.body())
+            return client.post_upload(user, headers=headers, content=pacer.body())
 
         def run() -> None:
             try:

@@ -30,6 +30,7 @@ from psycopg import sql
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
 from runbook_checks.faults.database import admin_connect
+from runbook_checks.service import DataModel
 from runbook_checks.stack.base import Capability, Stack
 
 if TYPE_CHECKING:
@@ -93,11 +94,11 @@ def s3_client(stack: Stack) -> S3Client:
 def bump_listing_cache(stack: Stack, user_id: object) -> str:
     """Make the user's cached file listing stale, as the API does after a change.
 
-    The API's cache keys (files_api/cache.py): `files:ver:<user>` is a generation counter
-    and listings are stored under the current generation, so INCR invalidates. Best
-    effort: Redis may be the thing that is down in a combined drill. Returns a note.
+    The API's listing cache key (the kit's `data.listing_cache_key`) is a generation
+    counter and listings are stored under the current generation, so INCR invalidates.
+    Best effort: Redis may be the thing that is down in a combined drill. Returns a note.
     """
-    key = f"files:ver:{user_id}"
+    key = stack.kit.data.listing_cache_key.format(user=user_id)
     try:
         with redis.Redis.from_url(
             stack.endpoints.redis_url, socket_timeout=2, socket_connect_timeout=2
@@ -110,20 +111,32 @@ def bump_listing_cache(stack: Stack, user_id: object) -> str:
 
 def remove_users(stack: Stack, user_ids: Sequence[object]) -> str:
     """Delete drill users with everything they own: rows (files and share links cascade),
-    their upload_failures records, then their objects in the bucket. Rows go first: an
+    their records of refused writes, then their objects in the bucket. Rows go first: an
     object left behind is invisible to users; a row without its object is a broken file."""
     ids = [str(u) for u in user_ids]
     if not ids:
         return "no users to remove"
+    data = stack.kit.data
     with admin_connect(stack) as conn, conn.transaction():
         keys = [
             str(r[0])
             for r in conn.execute(
-                "SELECT object_key FROM storage_files WHERE user_id = ANY(%s::uuid[])", (ids,)
+                sql.SQL("SELECT object_key FROM {} WHERE user_id = ANY(%s::uuid[])").format(
+                    sql.Identifier(data.objects)
+                ),
+                (ids,),
             )
         ]
-        conn.execute("DELETE FROM upload_failures WHERE user_id = ANY(%s::uuid[])", (ids,))
-        conn.execute("DELETE FROM users WHERE id = ANY(%s::uuid[])", (ids,))
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE user_id = ANY(%s::uuid[])").format(
+                sql.Identifier(data.failures)
+            ),
+            (ids,),
+        )
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE id = ANY(%s::uuid[])").format(sql.Identifier(data.users)),
+            (ids,),
+        )
     if keys:
         client = s3_client(stack)
         for start in range(0, len(keys), S3_DELETE_BATCH):
@@ -251,31 +264,38 @@ def _restore_row(
         handle.notes.append(f"{key.label} was gone at revert; nothing to restore")
 
 
-def _share_key(token: str) -> _RowKey:
+def _share_key(token: str, data: DataModel | None = None) -> _RowKey:
+    """The share link's row (`data`: the stack's kit's; None: only check the token)."""
     if not token:
         raise UsageError(
             "a share fault needs the share link's token",
             hint="create the share in the scenario's arrange step and pass its token",
         )
-    return _RowKey("file_shares", "token", token, f"share {token[:10]}…")
+    return _RowKey(data.shares if data else "", "token", token, f"share {token[:10]}…")
 
 
-def _file_key(file_id: str) -> _RowKey:
+def _file_key(file_id: str, data: DataModel | None = None) -> _RowKey:
+    """The file's row (`data`: the stack's kit's; None: only check the id)."""
     if not file_id:
         raise UsageError(
             "a file fault needs the file's id",
             hint="upload a file in the scenario's arrange step and pass its id",
         )
-    return _RowKey("storage_files", "id", file_id, f"file {file_id}")
+    return _RowKey(data.objects if data else "", "id", file_id, f"file {file_id}")
 
 
-_NO_SHARE = "pass the token of a share created in this stack (POST /api/storage/files/ID/shares)"
+_NO_SHARE = "pass the token of a share created in this stack (the client's share())"
 _NO_FILE = "pass the id of a file uploaded to this stack"
 
 
 def _file_owner(stack: Stack, file_id: str) -> object | None:
     with admin_connect(stack) as conn:
-        row = conn.execute("SELECT user_id FROM storage_files WHERE id = %s", (file_id,)).fetchone()
+        row = conn.execute(
+            sql.SQL("SELECT user_id FROM {} WHERE id = %s").format(
+                sql.Identifier(stack.kit.data.objects)
+            ),
+            (file_id,),
+        ).fetchone()
     return None if row is None else row[0]
 
 
@@ -322,7 +342,7 @@ class ShareExpired(Fault):
         _change_row(
             stack,
             handle,
-            _share_key(self.token),
+            _share_key(self.token, stack.kit.data),
             {
                 "expires_at": sql.SQL("now() - make_interval(secs => {})").format(
                     sql.Literal(float(self.ago_s))
@@ -365,7 +385,7 @@ class ShareDownloadLimitReached(Fault):
         _change_row(
             stack,
             handle,
-            _share_key(self.token),
+            _share_key(self.token, stack.kit.data),
             {"max_downloads": limit, "download_count": limit},
             what="download limit reached",
             hint=_NO_SHARE,
@@ -377,8 +397,8 @@ class ShareDownloadLimitReached(Fault):
 
 @dataclass(frozen=True)
 class FileSoftDeleted(Fault):
-    """The file marked deleted (is_deleted, deleted_at = now), as DELETE
-    /api/storage/files/ID does: gone from listings, its share links answer 404."""
+    """The file marked deleted (is_deleted, deleted_at = now), as the API's delete
+    does: gone from listings, its share links answer 404."""
 
     kind: ClassVar[str] = "file-soft-deleted"
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
@@ -392,7 +412,7 @@ class FileSoftDeleted(Fault):
         return f"soft-delete file {self.file_id}"
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
-        key = _file_key(self.file_id)
+        key = _file_key(self.file_id, stack.kit.data)
         owner = _file_owner(stack, self.file_id)
         if owner is None:
             raise FaultError(f"cannot inject {self.describe()}: no such file", hint=_NO_FILE)
@@ -439,7 +459,7 @@ class FilePurged(Fault):
         bucket = stack.endpoints.s3_bucket
         client = s3_client(stack)
         with admin_connect(stack) as conn, conn.transaction():
-            files = _snapshots(conn, "storage_files", "id", self.file_id)
+            files = _snapshots(conn, stack.kit.data.objects, "id", self.file_id)
             if not files:
                 raise FaultError(f"cannot inject {self.describe()}: no such file", hint=_NO_FILE)
             row = files[0]
@@ -449,7 +469,7 @@ class FilePurged(Fault):
                     "so its bytes are in the API's upload spool, not in the bucket",
                     hint="purge a file whose upload answered 201 (status 'stored')",
                 )
-            shares = _snapshots(conn, "file_shares", "file_id", self.file_id)
+            shares = _snapshots(conn, stack.kit.data.shares, "file_id", self.file_id)
             key = str(row.get("object_key"))
             try:
                 saved = client.get_object(Bucket=bucket, Key=key)
@@ -480,6 +500,11 @@ class FilePurged(Fault):
             )
             client.delete_object(Bucket=bucket, Key=key)
             handle.did(f"deleted object {key} from bucket {bucket}")
-            conn.execute("DELETE FROM storage_files WHERE id = %s", (self.file_id,))
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE id = %s").format(
+                    sql.Identifier(stack.kit.data.objects)
+                ),
+                (self.file_id,),
+            )
         handle.did(f"deleted the row of file {self.file_id} ({len(shares)} share link(s) cascaded)")
         handle.did(bump_listing_cache(stack, row.get("user_id")))

@@ -104,7 +104,7 @@ class LongRunningQuery(Fault):
     """A long query that holds a table lock (a report or migration gone wrong): writes to
     the table queue behind it, each holding one of the API's pool connections."""
 
-    table: str = "storage_files"
+    table: str = ""  # "": the service's objects table (its kit's data.objects)
     duration_s: int = 600
     lock_mode: str = "EXCLUSIVE"  # blocks writes, allows reads
     kind: ClassVar[str] = "long-running-query"
@@ -112,17 +112,17 @@ class LongRunningQuery(Fault):
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
         sessions = _Sessions()
+        table = self.table or stack.kit.data.objects
         conn = _session(stack, self.kind)
         conn.autocommit = False
         lock = (
             sql.SQL("LOCK TABLE {} IN {} MODE")
-            .format(sql.Identifier(self.table), sql.SQL(self.lock_mode))
+            .format(sql.Identifier(table), sql.SQL(self.lock_mode))
             .as_string(conn)
         )
         sessions.run(conn, [lock, f"SELECT pg_sleep({int(self.duration_s)})"])
         handle.did(
-            f"session holding {self.lock_mode} lock on {self.table} running "
-            f"pg_sleep({self.duration_s})",
+            f"session holding {self.lock_mode} lock on {table} running pg_sleep({self.duration_s})",
             functools.partial(_end_sessions, stack, self.kind, sessions),
             "terminate the long-running session",
         )
@@ -134,7 +134,7 @@ class IdleInTransaction(Fault):
     """Leaked transactions: sessions that took a lock and went idle without committing."""
 
     count: int = 3
-    table: str = "storage_files"
+    table: str = ""  # "": the service's objects table (its kit's data.objects)
     lock_mode: str = "EXCLUSIVE"
     kind: ClassVar[str] = "idle-in-transaction"
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
@@ -160,7 +160,8 @@ class IdleInTransaction(Fault):
             if index == 0:  # one of them holds the lock everyone else queues behind
                 conn.execute(
                     sql.SQL("LOCK TABLE {} IN {} MODE").format(
-                        sql.Identifier(self.table), sql.SQL(self.lock_mode)
+                        sql.Identifier(self.table or stack.kit.data.objects),
+                        sql.SQL(self.lock_mode),
                     )
                 )
             else:
@@ -225,68 +226,60 @@ class MissingIndex(Fault):
 
     rows: int = 300_000
     users: int = 2_000
-    index: str = "idx_storage_files_user_id"
-    table: str = "storage_files"
-    column: str = "user_id"
+    # "": the service's own (its kit's data.owner_index on data.objects(owner_column))
+    index: str = ""
+    table: str = ""
+    column: str = ""
     kind: ClassVar[str] = "missing-index"
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
+        data = stack.kit.data
+        index = self.index or data.owner_index
+        table = self.table or data.objects
+        column = self.column or data.owner_column
         with admin_connect(stack) as conn:
-            conn.execute(
-                "INSERT INTO users (id, email, subscription_tier, api_token_hash) "
-                "SELECT gen_random_uuid(), 'volume-' || g || '@drill.test', 'free', "
-                "md5(g::text) FROM generate_series(1, %s) g",
-                (self.users,),
-            )
-            conn.execute(
-                "INSERT INTO storage_files (id, user_id, name, content_type, size_bytes, "
-                "checksum_sha256, object_key, status) "
-                "SELECT gen_random_uuid(), u.ids[1 + g %% cardinality(u.ids)], "
-                "'volume-' || g || '.bin', 'application/octet-stream', 1024, md5(g::text), "
-                "'volume/' || g, 'stored' FROM generate_series(1, %s) g, "
-                "(SELECT array_agg(id) AS ids FROM users WHERE email LIKE 'volume-%%') u",
-                (self.rows,),
-            )
+            for statement in data.volume:
+                conn.execute(statement.encode(), {"users": self.users, "rows": self.rows})
 
             def remove_volume() -> None:
                 with admin_connect(stack) as c:
-                    c.execute("DELETE FROM storage_files WHERE name LIKE 'volume-%'")
-                    c.execute("DELETE FROM users WHERE email LIKE 'volume-%@drill.test'")
+                    for statement in data.volume_cleanup:
+                        c.execute(statement.encode())
 
             handle.did(
-                f"{self.rows} rows for {self.users} users in {self.table}",
+                f"{self.rows} rows for {self.users} users in {table}",
                 remove_volume,
                 "remove the generated rows",
             )
-            row = conn.execute("SELECT pg_get_indexdef(to_regclass(%s))", (self.index,)).fetchone()
+            row = conn.execute("SELECT pg_get_indexdef(to_regclass(%s))", (index,)).fetchone()
             original = str(row[0]) if row and row[0] else None
-            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.index)))
+            conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(index)))
 
             def restore_index() -> None:
                 """Exactly the index that was there: whatever a mitigation created under
                 its name meanwhile (on another column, say) is replaced."""
                 with admin_connect(stack) as c:
                     found = c.execute(
-                        "SELECT pg_get_indexdef(to_regclass(%s))", (self.index,)
+                        "SELECT pg_get_indexdef(to_regclass(%s))", (index,)
                     ).fetchone()
                     now = str(found[0]) if found and found[0] else None
                     if original is not None and now == original:
                         return
-                    c.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.index)))
+                    c.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(index)))
                     if original is not None:
                         c.execute(original.encode())
                     else:
                         c.execute(
                             sql.SQL("CREATE INDEX {} ON {} ({})").format(
-                                sql.Identifier(self.index),
-                                sql.Identifier(self.table),
-                                sql.Identifier(self.column),
+                                sql.Identifier(index),
+                                sql.Identifier(table),
+                                sql.Identifier(column),
                             )
                         )
 
-            handle.did(f"dropped index {self.index}", restore_index, f"recreate {self.index}")
-            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(self.table)))
+            handle.did(f"dropped index {index}", restore_index, f"recreate {index}")
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table)))
             # The volume is history by the time anyone looks: statistics start clean, so
             # the bulk insert above does not top pg_stat_statements.
             with contextlib.suppress(psycopg.Error):

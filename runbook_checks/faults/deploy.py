@@ -9,7 +9,7 @@ quota, a short upload timeout, a small pool):
   then restarts the API with the changes;
 - `restore_api_settings` restarts the API with the old values only when they differ
   from what it runs now, so a revert after a rollback (or twice) does nothing. A setting
-  that was not set before is restored as "not set" (files_api reads a blank value as
+  that was not set before is restored as "not set" (the twin reads a blank value as
   unset, and the entry is removed from the stack's record of the settings).
 
 The settings are read from `stack.api.settings` (the local backend's record of the API's
@@ -44,8 +44,6 @@ __all__ = [
     "rollback",
 ]
 
-RELEASE_SETTING = "FILES_API_RELEASE"
-DEFAULT_RELEASE = "dev"  # what files_api reports when FILES_API_RELEASE is not set
 
 # ------------------------------------------------------------------------- API settings
 
@@ -232,7 +230,7 @@ class BadRelease(Fault):
                 f"{', '.join(BREAKAGES)}"
             )
         if not self.release.strip():
-            raise UsageError(f"{self.kind}: the release needs a name (FILES_API_RELEASE)")
+            raise UsageError(f"{self.kind}: the release needs a name")
 
     def describe(self) -> str:
         return (
@@ -243,13 +241,12 @@ class BadRelease(Fault):
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
         breakage = BREAKAGES[self.breakage]
         current = api_settings(stack)
-        changes = {RELEASE_SETTING: self.release, **breakage.settings(current)}
+        twin = stack.kit.twin
+        changes = {twin.release_setting: self.release, **breakage.settings(current)}
         previous = change_api_settings(
             stack, handle, changes, why=f"bad release ({self.breakage})", must_start=breakage.starts
         )
-        deployment = _Deployment(
-            stack, self.release, current.get(RELEASE_SETTING) or DEFAULT_RELEASE, previous, handle
-        )
+        deployment = _Deployment(stack, self.release, twin.release(current), previous, handle)
         with _DEPLOYED_LOCK:
             _DEPLOYED.append(deployment)
         handle.did(
@@ -263,7 +260,7 @@ class BadRelease(Fault):
                 raise FaultError(
                     f"{self.describe()}: the API is still running, so the release did not "
                     "break it as intended",
-                    hint="check how files_api validates its settings at start",
+                    hint=f"check how {stack.kit.twin.label} validates its settings at start",
                 )
             tail = api.log_tail(20)
             if breakage.log_shows and breakage.log_shows not in tail:

@@ -1,6 +1,6 @@
 """Storage faults: the object store out of the API's reach, and the storage quota full.
 
-`StorageOutage` is the runbook's "Supabase outage": with mode "down" or "blackhole" the
+`StorageOutage` is a runbook's object-storage provider outage: with mode "down" or "blackhole" the
 API's network path to the object store is cut or silenced (the network faults on the
 `object_store` proxy, reused as they are: the store keeps every object and an operator
 still reaches it directly); with mode "kill" the object store's process is killed.
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from psycopg import sql
 
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
@@ -48,10 +49,12 @@ _BUCKET_EXISTS = ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
 
 def stored_bytes(stack: Stack) -> int:
     """What the API counts against the quota: every row not yet purged (soft-deleted
-    ones included), as files_api's records.used_bytes computes it."""
+    ones included), as the twin computes its used bytes."""
     with admin_connect(stack) as conn:
         row = conn.execute(
-            "SELECT coalesce(sum(size_bytes), 0)::bigint FROM storage_files"
+            sql.SQL("SELECT coalesce(sum(size_bytes), 0)::bigint FROM {}").format(
+                sql.Identifier(stack.kit.data.objects)
+            )
         ).fetchone()
     return int(str(row[0])) if row else 0
 

@@ -1,7 +1,7 @@
 """Traffic faults: more users than usual, for a bounded time.
 
 `LoadIncrease` starts `users` virtual users, each a real API user on a thread of its own
-with its own HTTP connection, hitting the API through `FilesClient` with one of three
+with its own HTTP connection, hitting the API through `ServiceClient` with one of three
 patterns (uploads, listings, or a mix of upload / list / list / download) until
 `duration_s` has passed or the fault is reverted. The handle (`LoadHandle`) counts the
 answers by status (0 = no HTTP answer: refused, reset, timed out) and keeps every
@@ -28,12 +28,12 @@ from typing import ClassVar, Literal
 import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, wait_until
-from runbook_checks.drill.client import FilesClient, User
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
 from runbook_checks.faults.client import LiveHandle, adopt, drill_client
 from runbook_checks.faults.data import remove_users, unsupported_without
 from runbook_checks.faults.deploy import change_api_settings
+from runbook_checks.service import ServiceClient, User
 from runbook_checks.stack.base import Capability, Stack
 
 __all__ = ["PATTERNS", "LoadHandle", "LoadIncrease", "LoadStats", "percentile"]
@@ -239,7 +239,7 @@ class LoadIncrease(Fault):
                         f"cannot inject {self.describe()}: creating user {email} failed: {exc}"
                     ) from exc
         stop = threading.Event()
-        clients: list[FilesClient] = []
+        clients: list[ServiceClient] = []
 
         def stop_users() -> None:
             stop.set()
@@ -269,7 +269,7 @@ class LoadIncrease(Fault):
 
     def _user_loop(
         self,
-        client: FilesClient,
+        client: ServiceClient,
         user: User,
         handle: LoadHandle,
         stop: threading.Event,
@@ -301,7 +301,7 @@ class LoadIncrease(Fault):
     @staticmethod
     def _do(
         operation: str,
-        client: FilesClient,
+        client: ServiceClient,
         user: User,
         content: bytes,
         serial: int,
@@ -316,6 +316,8 @@ class LoadIncrease(Fault):
         return actions[operation]()
 
 
-def _upload(client: FilesClient, user: User, content: bytes, serial: int) -> tuple[int, str | None]:
+def _upload(
+    client: ServiceClient, user: User, content: bytes, serial: int
+) -> tuple[int, str | None]:
     upload = client.upload(user, f"load-{serial:06d}.bin", content)
     return upload.status_code, upload.file_id

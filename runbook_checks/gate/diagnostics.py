@@ -47,11 +47,9 @@ def seed(stack: Stack, *, timeout_s: float = 10.0) -> RoleValues:
     """Create a user, a file and a share link on the stack; their values by role."""
     import httpx
 
-    from runbook_checks.drill.client import FilesClient
-
     endpoints = stack.endpoints
     try:
-        with FilesClient(endpoints.api_url, endpoints.admin_token, timeout_s=timeout_s) as api:
+        with stack.kit.client(endpoints.api_url, endpoints.admin_token, timeout_s=timeout_s) as api:
             user = api.create_user(f"gate-{uuid.uuid4().hex[:12]}@runbook-checks.invalid")
             upload = api.upload(
                 user, "gate-probe.txt", b"runbook-checks gate probe\n", "text/plain"

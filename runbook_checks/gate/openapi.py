@@ -1,8 +1,8 @@
 """The twin's HTTP surface, from its OpenAPI document: routes, methods, path parameters
 and which routes need a bearer token.
 
-`from_stack` reads GET /openapi.json from the running API; `offline_document` builds
-the same document from `files_api.app.create_app` without starting anything.
+`from_stack` reads GET /openapi.json from the running API; `offline_document` asks the
+service's kit for the same document, built without starting anything.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbook_checks.errors import StackError
+from runbook_checks.service import ServiceKit
 from runbook_checks.tls import tls_context
 
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
@@ -124,21 +125,6 @@ def from_stack(api_url: str, *, timeout_s: float = 5.0) -> ApiRoutes:
     return ApiRoutes.from_document(doc, url)
 
 
-@functools.lru_cache(maxsize=1)
-def offline_document() -> ApiRoutes:
-    """The Files API's document, built in-process (no server, no database)."""
-    import tempfile
-
-    from files_api.app import create_app
-    from files_api.config import Settings
-
-    with tempfile.TemporaryDirectory(prefix="runbook-checks-openapi-") as folder:
-        settings = Settings.from_env(
-            {
-                "DATABASE_URL": "postgresql://offline@127.0.0.1:1/offline",
-                "ADMIN_TOKEN": "offline-" + "x" * 32,
-                "LOG_DIR": folder,
-            }
-        )
-        doc = create_app(settings).openapi()
-    return ApiRoutes.from_document(doc, "files_api.app.create_app(...).openapi() (offline)")
+def offline_document(kit: ServiceKit) -> ApiRoutes:
+    """The service's document, built in-process by its kit (no server, no database)."""
+    return ApiRoutes.from_document(kit.openapi(), f"{kit.name}: its kit's offline document")

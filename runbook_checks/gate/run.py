@@ -240,7 +240,12 @@ def run_gate(
             why = "--offline" if options.offline else "the runbook's profile names no stack"
             say(f"{why}: static checks only")
             hosts = profile.hosts_to("api", "api-instance")
-            findings += _curl(steps, offline_document(), hosts, timer)
+            if profile.kit:
+                findings += _curl(steps, offline_document(profile.service_kit()), hosts, timer)
+            else:
+                timer.skipped(
+                    "curl", curl_check.KINDS, "the runbook's profile names no service kit"
+                )
             for name, kinds in live_checks:
                 timer.skipped(name, kinds, f"{why}: no stack" if options.offline else why)
             result = static.result()

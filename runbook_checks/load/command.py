@@ -11,8 +11,13 @@ import argparse
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runbook_checks.load.shapes import SHAPES
+
+if TYPE_CHECKING:
+    from runbook_checks.profile import Profile
+    from runbook_checks.service import ServiceKit
 
 DEFAULT_DURATION_S = {"baseline": 60.0, "step": 120.0, "spike": 90.0, "soak": 1800.0}
 
@@ -202,9 +207,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         )
     runbook = parse_runbook(config.runbook) if config.runbook.exists() else None
     explicit = Path(args.locustfile) if args.locustfile else None
-    locustfile = find_locustfile(
-        config.runbook, find_profile(config.runbook, config.profile), explicit
-    )
+    profile = find_profile(config.runbook, config.profile)
+    locustfile = find_locustfile(config.runbook, profile, explicit)
     error_rate = None if args.max_error_rate is None else args.max_error_rate / 100
     thresholds = from_runbook(
         runbook, p95_ms=args.p95_ms, error_rate=error_rate, min_requests=args.min_requests
@@ -229,6 +233,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         margin=args.margin / 100,
         evidence_dir=config.evidence_dir,
         wait_s=_wait(args.wait),
+        kit=_kit(profile, embedded=args.host is None),
     )
     outcome = run_load(spec, runbook=runbook, log=lambda line: print(line, flush=True))
     headroom = outcome.headroom
@@ -245,3 +250,9 @@ def cmd_load(args: argparse.Namespace) -> int:
         )
     print(f"evidence: {outcome.folder}/verdict.md")
     return outcome.exit_code
+
+
+def _kit(profile: Profile, *, embedded: bool) -> ServiceKit | None:
+    """The profile's service kit: the embedded stack needs it (a UsageError without);
+    an existing environment (--host) uses it for the pool's metric names, if named."""
+    return profile.service_kit() if embedded or profile.kit else None

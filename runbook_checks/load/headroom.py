@@ -6,7 +6,7 @@ Inputs are the pool samples (`pool.PoolSample`, a few per second) and locust's h
 
 - **saturation**: the first moment the pool was saturated, and the user count then:
   every connection lent out (`in_use == size`), a request waiting for one
-  (`waiting > 0`), or a request giving up (`db_pool_timeouts_total` went up);
+  (`waiting > 0`), or a request giving up (the pool's timeouts counter went up);
 - **stages**: per stretch of constant user count, requests/s and the pool's mean and
   peak use, so the table shows the step at which it breaks;
 - **needed pool**, by Little's law (L = λW) applied to what the pool itself shows, so
@@ -16,7 +16,7 @@ Inputs are the pool samples (`pool.PoolSample`, a few per second) and locust's h
     requests queued for one, so W is the same whether the pool was ample or saturated.
   - the share of users that hold a connection: a closed workload's user (locust's) is
     either thinking, holding a connection, doing other work, or waiting for one. The
-    waiting ones (Little's law on the queue: `db_pool_waiting`) would have held one with
+    waiting ones (Little's law on the queue: the pool's waiting gauge) would have held one with
     an adequate pool after the same think time, so per user not waiting, `in_use /
     (users - waiting)` connections are busy; at `u` users with an ample pool
     L = u * in_use / (users - waiting). With no queue it is simply in_use / users.
@@ -27,7 +27,7 @@ Inputs are the pool samples (`pool.PoolSample`, a few per second) and locust's h
 
 Assumptions the report states: W does not grow with load (true while the database
 itself is not the bottleneck), and a user's think time does not depend on how long it
-waited (locust's `wait_time`). Requests that gave up waiting (`db_pool_timeouts_total`)
+waited (locust's `wait_time`). Requests that gave up waiting (the timeouts counter)
 went back to their users early, so a stage with timeouts slightly understates the share;
 the report notes it.
 """
@@ -150,7 +150,7 @@ def _saturated_why(sample: PoolSample, timeouts_before: float | None) -> str:
     ):
         reasons.append(
             f"{sample.timeouts_total - timeouts_before:g} request(s) gave up waiting "
-            "(db_pool_timeouts_total went up)"
+            "(the pool's timeouts counter went up)"
         )
     return "; ".join(reasons)
 
@@ -257,7 +257,7 @@ def compute_headroom(
             )
         if any(s.timeouts for s in measured):
             notes.append(
-                "some requests gave up waiting for a connection (db_pool_timeouts_total): "
+                "some requests gave up waiting for a connection (the pool's timeouts counter): "
                 "they went back to their users early, so the share of users holding a "
                 "connection, and the pool needed, are slightly understated"
             )
@@ -278,7 +278,7 @@ def compute_headroom(
             f"pg_stat_activity (the runbook's query) showed at most {peak_active} 'active' "
             f"while the pool had up to {peak_in_use} connections lent out: the time is spent "
             "outside the database server (network, application), so that query "
-            "understates pool pressure; db_pool_in_use / db_pool_waiting show it"
+            "understates pool pressure; the pool's in-use and waiting gauges show it"
         )
     return Headroom(
         pool_size,

@@ -2,8 +2,8 @@
 pg_stat_activity query, on a thread, a few times a second.
 
 The two views differ on purpose: /metrics says how many of the API's pooled connections
-are lent out (`db_pool_in_use`), how many requests wait for one (`db_pool_waiting`) and
-how many gave up (`db_pool_timeouts_total`); pg_stat_activity (the query an on-call
+are lent out, how many requests wait for one and how many gave up (the service kit's
+`PoolMetrics` name those series); pg_stat_activity (the query an on-call
 engineer runs, SEV-1 Database Failure step 2) says what the server sees. A connection
 held by a request that waits on the network or on the application is `idle` to the
 server while it is `in use` to the pool; the report shows both.
@@ -23,6 +23,7 @@ import psycopg
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.tls import tls_context
+from runbook_checks.vocabulary import PoolMetrics
 
 RUNBOOK_ACTIVITY_QUERY = "SELECT count(*), state FROM pg_stat_activity GROUP BY state;"
 NO_STATE = "(no state)"  # background processes: state is NULL
@@ -101,6 +102,7 @@ class PoolSampler:
         database_url: str | None,
         *,
         query: str = RUNBOOK_ACTIVITY_QUERY,
+        metrics: PoolMetrics | None = None,
         interval_s: float = 0.25,
         timeout_s: float = 2.0,
         max_samples: int = 50_000,
@@ -109,6 +111,8 @@ class PoolSampler:
         self.metrics_url = f"{api_url.rstrip('/')}/metrics" if api_url else None
         self.database_url = database_url
         self.query = query
+        # the pool's metric names (the service kit's vocabulary); None: /metrics unread
+        self.metrics = metrics or PoolMetrics()
         self.interval_s = interval_s
         self.timeout_s = timeout_s
         self.max_samples = max_samples
@@ -156,7 +160,8 @@ class PoolSampler:
         at = self.clock.wall()
         errors: list[str] = []
         values: dict[str, float] = {}
-        if self.metrics_url is not None:
+        names = self.metrics
+        if self.metrics_url is not None and names != PoolMetrics():
             try:
                 response = http.get(self.metrics_url)
                 response.raise_for_status()
@@ -172,11 +177,11 @@ class PoolSampler:
                 self._close_db()
         return PoolSample(
             t=at,
-            size=_int(values, "db_pool_size"),
-            in_use=_int(values, "db_pool_in_use"),
-            waiting=_int(values, "db_pool_waiting"),
-            connections=_int(values, "db_pool_connections"),
-            timeouts_total=values.get("db_pool_timeouts_total"),
+            size=_int(values, names.size),
+            in_use=_int(values, names.in_use),
+            waiting=_int(values, names.waiting),
+            connections=_int(values, names.connections),
+            timeouts_total=values.get(names.timeouts_total),
             activity=activity,
             errors=tuple(errors),
         )

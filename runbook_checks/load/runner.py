@@ -41,6 +41,7 @@ from runbook_checks.load.pool import PoolSample, PoolSampler, activity_query
 from runbook_checks.load.thresholds import ThresholdResult, Thresholds, evaluate
 from runbook_checks.load.timeline import Timeline, read_timeline
 from runbook_checks.runbook.model import Runbook
+from runbook_checks.service import ServiceKit
 from runbook_checks.tls import tls_context
 
 MAX_WORKERS = 16
@@ -71,6 +72,8 @@ class LoadSpec:
     evidence_dir: Path = Path("evidence")
     wait_s: tuple[float, float] | None = None
     sample_interval_s: float = 0.25
+    # the service (the profile's kit): the embedded stack runs its twin; its pool metrics
+    kit: ServiceKit | None = None
 
     @property
     def embedded(self) -> bool:
@@ -197,7 +200,12 @@ def _run(run: _Run, runbook: Runbook | None, log: Log, clock: Clock) -> LoadOutc
         )
         locust = LocustRun(plan, admin_token, run_id=run.run_id, clock=clock)
         sampler = PoolSampler(
-            api_url, database_url, query=query, interval_s=spec.sample_interval_s, clock=clock
+            api_url,
+            database_url,
+            query=query,
+            metrics=spec.kit.vocabulary.pool if spec.kit is not None else None,
+            interval_s=spec.sample_interval_s,
+            clock=clock,
         )
         peak = max(s.users for s in stages)
         log(
@@ -254,7 +262,12 @@ def _environment(
 
     started = clock.monotonic()
     settings = {"DB_POOL_SIZE": str(spec.pool_size), "STORAGE_QUOTA_BYTES": str(LOAD_QUOTA_BYTES)}
-    with LocalStack(api_settings=settings, clock=clock) as stack:
+    if spec.kit is None:
+        raise UsageError(
+            "load on the embedded stack needs the service's kit",
+            hint="name it in the runbook's profile ([profile] kit), or pass --host",
+        )
+    with LocalStack(kit=spec.kit, api_settings=settings, clock=clock) as stack:
         ep = stack.endpoints
         run.pool_size = spec.pool_size
         run.versions = stack.versions()

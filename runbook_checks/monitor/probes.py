@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
-from runbook_checks.monitor.vocabulary import FILES, Message, Vocabulary
 from runbook_checks.runbook import severity as severity_text
 from runbook_checks.runbook.model import Runbook, Section
+from runbook_checks.vocabulary import Message, Vocabulary
 
 
 class ProbeKind(StrEnum):
@@ -125,7 +125,7 @@ class Probe:
     expr: str = ""
     http: HttpProbe | None = None
     log_pattern: str = ""  # LOG: a regex over the API's log lines written since the fault
-    provider: str = ""  # STATUS_PAGE: whose status page ("supabase")
+    provider: str = ""  # STATUS_PAGE: whose status page ("acme", as the runbook names it)
     reason: str = ""  # MANUAL: why it cannot be measured here
     threshold: str = ""  # the number as written, for display ("> 5%", "> 2s (p95)")
     alert: bool = False  # an alert rule is derived from it
@@ -137,9 +137,7 @@ class Probe:
         return self.kind is not ProbeKind.MANUAL
 
 
-def symptom_probes(
-    runbook: Runbook, vocab: Vocabulary = FILES, *, window_s: float = 10.0
-) -> list[Probe]:
+def symptom_probes(runbook: Runbook, vocab: Vocabulary, *, window_s: float = 10.0) -> list[Probe]:
     """Every symptom bullet of every scenario section, in order. Never raises on odd
     text: a shape not recognised is MANUAL with the reason."""
     reader = _Reader(vocab, window_s)
@@ -536,7 +534,7 @@ class _Reader:
             f"(rate({bucket}[{self.w}]))) {th.op} {_num(th.value)}"
         )
         shown = f"{th.text} ({written.strip('() ')})" if written else th.text
-        label = route or "/api/storage/files"
+        label = route or self.v.main_route
         les = (th.value / 10, th.value, th.value * 4)
 
         def buckets(slow: bool) -> tuple[Series, ...]:
@@ -580,7 +578,7 @@ class _Reader:
         expr = f"{failed} / {every} {th.op} {_num(th.value)}"
         what = "4xx or 5xx" if status == "[45].." else status.replace("..", "xx")
         note = "; ".join(n for n in (note, f"an error is a {what} answer") if n)
-        label = route or "/api/storage/files"
+        label = route or self.v.main_route
         bad, good = self._code(status), "200"
         spec = RuleSpec(
             f"{_route_name(route) if route else ''}ErrorRateHigh",
@@ -693,7 +691,7 @@ class _Reader:
             scope.insert(2, ("method", "=", method.group(1)))
         rate = f"sum by (instance) (rate({_selector(self.v.requests_total, *scope)}[{self.w}]))"
         expr = f"{rate} > 0"
-        label = route or "/api/storage/files"
+        label = route or self.v.main_route
         firing = [
             FiringCase(
                 f"{label} answers {code}",

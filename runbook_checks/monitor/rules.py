@@ -28,8 +28,8 @@ from runbook_checks.monitor.probes import (
     symptom_probes,
 )
 from runbook_checks.monitor.promtool import node_value
-from runbook_checks.monitor.vocabulary import FILES, Vocabulary
 from runbook_checks.runbook.model import Runbook
+from runbook_checks.vocabulary import Vocabulary
 
 GROUP = "runbook-checks"
 DERIVED = "derived"
@@ -97,7 +97,7 @@ def derive_rules(
     runbook: Runbook,
     runbook_path: str,
     *,
-    vocab: Vocabulary = FILES,
+    vocab: Vocabulary,
     window_s: float = 10.0,
     for_s: float = 0.0,
 ) -> RuleSet:

@@ -83,7 +83,6 @@ NOT_IN_STACK = {
     "terraform": "terraform: no infrastructure-as-code state in the stack",
     "gcloud": "gcloud: no Google Cloud project in the stack",
     "az": "az: no Azure subscription in the stack",
-    "supabase": "supabase: no Supabase project in the stack (the object store stands in)",
     "docker": "docker: changes containers; the stack manages its own components",
     "docker-compose": "docker-compose: changes containers; the stack manages its own components",
     "scp": "scp: copies files between hosts; the stack has no hosts",

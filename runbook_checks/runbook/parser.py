@@ -16,7 +16,7 @@ table's row: `runbook.shape.page_severity`). `runbook.shape` says how the whole 
 is organised (severity sections, alert pages, troubleshooting, a procedure).
 
 Within a mitigation phase an option starts at a bold paragraph ("**Option A: ...**",
-"**If Supabase Outage:**", "**1. Warm Up Cache**") or a sub-heading, and owns the code
+"**If Provider Outage:**", "**1. Warm Up Cache**") or a sub-heading, and owns the code
 and prose up to the next option. Code blocks elsewhere are templates (under
 "Communication Template", "Status Page Updates", "Post-Mortem Template" ...) when they
 are prose, and `Section.other_steps` otherwise.

@@ -53,7 +53,7 @@ class ShellInstruction:
     text: str  # the comment without its '#'
     raw: str
     line: int  # 0-based within the block
-    comment: str  # the numbered comment it elaborates ("4. Check Supabase dashboard")
+    comment: str  # the numbered comment it elaborates ("4. Check the provider's dashboard")
 
 
 ShellItem = ShellCommand | ShellInstruction
@@ -349,7 +349,7 @@ def _scan_line(line: str, quote: str | None) -> tuple[str, str | None, bool]:
 
 def _instructions(pending: list[tuple[int, str, str]], context: str) -> list[ShellItem]:
     """Comment lines no command followed. A numbered comment followed by unnumbered
-    ones is their title ("# 4. Check Supabase dashboard" / "# Go to: ..."); every other
+    ones is their title ("# 4. Check the provider's dashboard" / "# Go to: ..."); every other
     comment is an instruction of its own."""
     items: list[ShellItem] = []
     title = context

@@ -14,20 +14,26 @@ if TYPE_CHECKING:
 
 
 def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
+    """A stack of the service the runbook's profile names (its `[profile] kit`)."""
+    from runbook_checks.profile import find_profile
+
+    kit = find_profile(config.runbook, config.profile).service_kit()
     if config.backend == "local":
         from runbook_checks.stack.local import LocalStack
 
-        return LocalStack(api_settings={"DB_POOL_SIZE": str(config.pool_size)})
+        return LocalStack(kit=kit, api_settings={"DB_POOL_SIZE": str(config.pool_size)})
     if config.backend == "external":  # $RUNBOOK_CHECKS_ENVIRONMENT, else the profile's
-        from runbook_checks.profile import find_profile
         from runbook_checks.stack.external import ExternalStack, environment_file
 
         named = find_profile(config.runbook, config.profile).environment
-        return ExternalStack.from_file(environment_file(named), evidence_dir=config.evidence_dir)
+        return ExternalStack.from_file(
+            environment_file(named), kit=kit, evidence_dir=config.evidence_dir
+        )
     if config.backend == "docker":  # containers; DockerStack is a LocalStack
         from runbook_checks.stack.docker.stack import DockerStack
 
         return DockerStack(
+            kit=kit,
             images=config.images,
             network=config.docker_network,
             api_settings={"DB_POOL_SIZE": str(config.pool_size)},

@@ -20,6 +20,7 @@ from runbook_checks.redact import Redactor
 if TYPE_CHECKING:
     from botocore.config import Config as BotoConfig
 
+    from runbook_checks.service import ServiceKit
     from runbook_checks.stack.leftovers import StateFile
     from runbook_checks.stack.live import FaultView, LiveFault
     from runbook_checks.stack.monitoring import Monitoring
@@ -225,9 +226,10 @@ class StepOutcome(Protocol):
 
 
 class Stack(Protocol):
-    """A running environment of the Files service."""
+    """A running environment of the service under test."""
 
     backend: str  # "local", "docker", "external"
+    kit: ServiceKit  # what the service is: its client, its twin's launch ...
     capabilities: frozenset[Capability]
     # the stack's Prometheus + Alertmanager and the drill's alert inbox (stack/monitoring.py);
     # None where there are none, and monitoring_missing says why (time-to-alert unmeasured)

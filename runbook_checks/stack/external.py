@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, cast
 
 import httpx
 import psycopg
+from psycopg import sql
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.errors import FaultError, StackError, UsageError
@@ -67,6 +68,7 @@ from runbook_checks.redact import Redactor
 from runbook_checks.safety.audit import AuditLog
 from runbook_checks.safety.guard import Guard, StopCondition, Trip, abort_thread, run_revert
 from runbook_checks.safety.policy import Risk, production_signs, risk_of
+from runbook_checks.service import ServiceKit, load_kit
 from runbook_checks.stack.base import (
     COMPONENTS,
     DUMMY_KEY,
@@ -91,6 +93,7 @@ OVERRIDE_VAR = "RUNBOOK_CHECKS_ALLOW_PRODUCTION"
 FAULT_APP_PREFIX = "runbook-checks-fault"  # faults.database names its sessions so
 AUDIT_POINTER = "audit.path"  # in the state folder: where this drill's audit log is
 STARTED_AT = "started_at"  # in the state folder: the database's now() when the drill began
+KIT_POINTER = "kit.module"  # in the state folder: the module of the drill's service kit
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -354,10 +357,12 @@ class ExternalStack:
         self,
         config: EnvironmentConfig,
         *,
+        kit: ServiceKit,
         evidence_dir: Path | None = None,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.config = config
+        self.kit = kit
         self.clock = clock
         self.capabilities = frozenset({Capability.DATA}) | (
             frozenset({Capability.PROXY}) if config.proxies else frozenset()
@@ -377,9 +382,14 @@ class ExternalStack:
 
     @classmethod
     def from_file(
-        cls, path: Path, *, evidence_dir: Path | None = None, clock: Clock = SYSTEM_CLOCK
+        cls,
+        path: Path,
+        *,
+        kit: ServiceKit,
+        evidence_dir: Path | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> ExternalStack:
-        return cls(EnvironmentConfig.load(path), evidence_dir=evidence_dir, clock=clock)
+        return cls(EnvironmentConfig.load(path), kit=kit, evidence_dir=evidence_dir, clock=clock)
 
     def __enter__(self) -> ExternalStack:
         self.start()
@@ -432,6 +442,8 @@ class ExternalStack:
         self.state = StateFile(self.folder, environment=str(self.config.path))
         self.state.write()
         (self.folder / AUDIT_POINTER).write_text(str(self.audit.path))
+        # a cleanup after this process died reaches the tables through the same kit
+        (self.folder / KIT_POINTER).write_text(type(self.kit).__module__)
         try:
             self._start()
         except BaseException:
@@ -550,7 +562,9 @@ class ExternalStack:
         )
         with psycopg.connect(self.config.database_url, connect_timeout=5) as conn:
             rows = conn.execute(
-                "SELECT id FROM users WHERE email LIKE %s AND created_at >= %s",
+                sql.SQL("SELECT id FROM {} WHERE email LIKE %s AND created_at >= %s").format(
+                    sql.Identifier(self.kit.data.users)
+                ),
                 (f"%@{domain}", self._started_at),
             ).fetchall()
         done = remove_users(cast("Stack", self), [r[0] for r in rows])
@@ -569,7 +583,7 @@ class ExternalStack:
             body = httpx.get(
                 f"{self.config.api_url}/health", timeout=3, verify=tls_context()
             ).json()
-            found["api"] = f"files_api {body.get('release', '?')}"
+            found["api"] = f"{self.kit.twin.label} {body.get('release', '?')}"
         with (
             contextlib.suppress(psycopg.Error),
             psycopg.connect(self.config.database_url, connect_timeout=3) as conn,
@@ -679,12 +693,21 @@ class ExternalStack:
         file_id = getattr(fault, "file_id", None)
         if token is None and file_id is None:
             return f"{fault.kind}: no share token or file id to check the owner of"
+        data = self.kit.data
         query = (
-            "SELECT u.email FROM file_shares s JOIN storage_files f ON f.id = s.file_id "
-            "JOIN users u ON u.id = f.user_id WHERE s.token = %s"
+            sql.SQL(
+                "SELECT u.email FROM {shares} s JOIN {objects} f ON f.id = s.file_id "
+                "JOIN {users} u ON u.id = f.user_id WHERE s.token = %s"
+            )
             if token is not None
-            else "SELECT u.email FROM storage_files f JOIN users u ON u.id = f.user_id "
-            "WHERE f.id::text = %s"
+            else sql.SQL(
+                "SELECT u.email FROM {objects} f JOIN {users} u ON u.id = f.user_id "
+                "WHERE f.id::text = %s"
+            )
+        ).format(
+            shares=sql.Identifier(data.shares),
+            objects=sql.Identifier(data.objects),
+            users=sql.Identifier(data.users),
         )
         with psycopg.connect(self.config.database_url, connect_timeout=5) as conn:
             row = conn.execute(query, (str(token if token is not None else file_id),)).fetchone()
@@ -787,7 +810,12 @@ def revert_leftover_faults(folder: Path, environment: Path, kinds: list[str]) ->
                 config.name,
                 f"remove @{config.test_account_domain} users the dead drill created",
             )
-            audit.after("cleanup", config.name, _remove_users_since(config, started.read_text()))
+            kit = load_kit(
+                (folder / KIT_POINTER).read_text().strip(), where=str(folder / KIT_POINTER)
+            )
+            audit.after(
+                "cleanup", config.name, _remove_users_since(config, kit, started.read_text())
+            )
     except Exception as exc:  # psycopg, boto3: keep the folder, say why
         problem = (
             f"cannot clean up after the dead drill on {config.name!r}: "
@@ -803,14 +831,17 @@ class _Reach:
     """Just enough of a Stack for `faults.data.remove_users`."""
 
     endpoints: Endpoints
+    kit: ServiceKit
 
 
-def _remove_users_since(config: EnvironmentConfig, since: str) -> str:
+def _remove_users_since(config: EnvironmentConfig, kit: ServiceKit, since: str) -> str:
     from runbook_checks.faults.data import remove_users
 
     with psycopg.connect(config.database_url, connect_timeout=5) as conn:
         rows = conn.execute(
-            "SELECT id FROM users WHERE email LIKE %s AND created_at >= %s::timestamptz",
+            sql.SQL(
+                "SELECT id FROM {} WHERE email LIKE %s AND created_at >= %s::timestamptz"
+            ).format(sql.Identifier(kit.data.users)),
             (f"%@{config.test_account_domain}", since.strip()),
         ).fetchall()
     reach = _Reach(
@@ -830,6 +861,7 @@ def _remove_users_since(config: EnvironmentConfig, since: str) -> str:
             admin_token=config.admin_token,
             log_dir=Path("."),
             admin_database_url=config.admin_database_url,
-        )
+        ),
+        kit,
     )
     return remove_users(cast("Stack", reach), [r[0] for r in rows])

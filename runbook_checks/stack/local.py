@@ -2,9 +2,9 @@
 
 PostgreSQL (a cluster of its own), Redis, moto's S3 server as the object store, a second
 moto server as the AWS control plane (behind AWS's documented preconditions:
-aws_rules.py), and the Files API twin. The API reaches PostgreSQL, the object store and
-Redis through one fault proxy each, so network faults act on the API's path only;
-operators (and the runbook's commands) connect directly.
+aws_rules.py), and the service's API twin (its kit's `Twin`). The API reaches
+PostgreSQL, the object store and Redis through one fault proxy each, so network faults
+act on the API's path only; operators (and the runbook's commands) connect directly.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from botocore.config import Config as BotoConfig
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import ComponentFailed, StackError
+from runbook_checks.service import ServiceKit
 from runbook_checks.stack.balancer import (
     TargetGroupBalancer,
     TargetGroups,
@@ -64,12 +65,14 @@ class LocalStack:
     def __init__(
         self,
         *,
+        kit: ServiceKit,
         api_settings: Mapping[str, str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         monitoring: bool | None = None,
     ) -> None:
         """`monitoring`: run Prometheus, Alertmanager and the exporters (None: unless
         $RUNBOOK_CHECKS_MONITORING is off; missing binaries leave it None either way)."""
+        self.kit = kit
         self.clock = clock
         self.capabilities = (
             frozenset(Capability)
@@ -153,6 +156,7 @@ class LocalStack:
         pg = LocalPostgres(
             folder / "postgres",
             clock=clock,
+            twin=self.kit.twin,
             password=secrets.token_urlsafe(16),
             app_password=secrets.token_urlsafe(16),
             disk_mb=PG_DISK_MB,
@@ -164,8 +168,8 @@ class LocalStack:
         return pg, cache, store, aws
 
     def _make_api(self, folder: Path, env: Mapping[str, str]) -> LocalApi:
-        """The Files API (a backend overrides this)."""
-        return LocalApi(folder / "api", env, clock=self.clock)
+        """The service's API twin (a backend overrides this)."""
+        return LocalApi(folder / "api", env, twin=self.kit.twin, clock=self.clock)
 
     def _api_proxy_host(self) -> str:
         """The address the API's dependency proxies listen on, and the API is given for its
@@ -290,6 +294,7 @@ class LocalStack:
             postgres_url=pg.superuser_url,
             redis_url=cache.url,
             api_urls=[api.url],
+            api_job=self.kit.vocabulary.api_job,
             clock=self.clock,
         )
 
@@ -482,7 +487,11 @@ class LocalStack:
             raise StackError(f"a component named {name!r} exists already")
         self._control_plane_dirty = True  # the balancer's view may change
         instance = LocalApi(
-            self.folder / name, {**self.api.settings, **env}, name=name, clock=self.clock
+            self.folder / name,
+            {**self.api.settings, **env},
+            twin=self.kit.twin,
+            name=name,
+            clock=self.clock,
         )
         self._track(instance)
         instance.start()
@@ -638,7 +647,7 @@ class LocalStack:
             "redis": self.components["redis"].version(),  # type: ignore[attr-defined]
             "object_store": f"moto {version('moto')}",
             "aws": f"moto {version('moto')} behind AWS's preconditions (stack/aws_rules.py)",
-            "api": f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}",
+            "api": self.kit.twin.describe(self.api.settings),
             **monitoring,
         }
 

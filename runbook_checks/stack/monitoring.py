@@ -3,7 +3,7 @@ PostgreSQL and Redis, and the drill's own webhook receiver (`AlertInbox`).
 
 A stack with monitoring runs, beside its servers and on 127.0.0.1 only:
 
-- `prometheus`: scrapes every API instance's /metrics directly (job `files-api`, file_sd:
+- `prometheus`: scrapes every API instance's /metrics directly (the kit's api_job, file_sd:
   `Monitoring.set_api_targets`), the postgres exporter (job `postgres`) and the redis
   exporter (job `redis`) every second, evaluates the rules a drill loads
   (`Monitoring.set_rules`, `promtool check rules` first) every second and sends alerts to
@@ -60,7 +60,6 @@ EVALUATION_INTERVAL_S = 1.0
 SCRAPE_TIMEOUT = "800ms"
 RESEND_DELAY = "1s"  # Prometheus re-sends active alerts to Alertmanager this often
 FOR_GRACE_PERIOD = "1s"  # a restarted Prometheus restores an alert's `for` state at once
-JOBS = ("files-api", "postgres", "redis")
 APT_PACKAGES = (
     "prometheus",
     "prometheus-alertmanager",
@@ -166,6 +165,7 @@ class PrometheusPlan:
     alertmanager: str
     rules_glob: str  # rule files (set_rules copies them there)
     api_targets_file: str  # file_sd JSON of the API instances
+    api_job: str  # the API instances' job (the service kit's vocabulary names it)
     postgres_exporter: str | None = None
     redis_exporter: str | None = None
 
@@ -174,7 +174,7 @@ def prometheus_config(plan: PrometheusPlan) -> dict[str, object]:
     """prometheus.yml: 1 s scrapes and evaluations, the three jobs, one Alertmanager."""
     jobs: list[dict[str, object]] = [
         {
-            "job_name": "files-api",
+            "job_name": plan.api_job,
             "file_sd_configs": [{"files": [plan.api_targets_file], "refresh_interval": "5s"}],
         }
     ]
@@ -640,10 +640,12 @@ class Monitoring:
         postgres_url: str | None,
         redis_url: str | None,
         api_urls: Sequence[str],
+        api_job: str,
         clock: Clock = SYSTEM_CLOCK,
         inbox_host: str = "127.0.0.1",
     ) -> None:
         self.folder = folder
+        self.api_job = api_job
         self.binaries = binaries
         self.clock = clock
         self.rules_dir = folder / "rules"
@@ -720,6 +722,7 @@ class Monitoring:
             alertmanager=alertmanager.address,
             rules_glob=str(self.rules_dir / "*.yml"),
             api_targets_file=str(self.api_targets_path),
+            api_job=self.api_job,
             postgres_exporter=by_name.get("postgres_exporter"),
             redis_exporter=by_name.get("redis_exporter"),
         )

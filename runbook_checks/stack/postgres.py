@@ -1,6 +1,6 @@
 """PostgreSQL for the local backend: a cluster of its own, cloned from a cached template.
 
-`initdb` plus bootstrap SQL plus the Files API's migrations run once per PostgreSQL
+`initdb` plus bootstrap SQL plus the service twin's migrations run once per PostgreSQL
 version and migration set; every stack then copies that template (a plain directory
 copy, ~0.1 s) instead of paying for initdb (~0.6 s) and migrations again. The server
 runs as the `postgres` user when we are root (PostgreSQL refuses to run as root).
@@ -27,6 +27,7 @@ from psycopg import sql
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, wait_until
 from runbook_checks.errors import ComponentFailed, StackError
+from runbook_checks.service import Twin
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount, mount_tmpfs, umount
 from runbook_checks.stack.ports import free_port
@@ -36,7 +37,6 @@ TEMPLATE_FORMAT = "3"  # bump when bootstrap SQL below changes
 APP_USER = "files_app"
 APP_DB = "files"
 SUPERUSER = "postgres"
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "files_api" / "migrations"
 
 PG_HBA = """\
 local   all          all                   trust
@@ -116,10 +116,12 @@ def _chown_tree(path: Path, user: str | None) -> None:
             os.chown(os.path.join(root, name), entry.pw_uid, entry.pw_gid, follow_symlinks=False)
 
 
-def _migrations_digest() -> str:
+def _migrations_digest(twin: Twin | None) -> str:
     digest = hashlib.sha256(TEMPLATE_FORMAT.encode())
-    if MIGRATIONS_DIR.is_dir():
-        for sql in sorted(MIGRATIONS_DIR.glob("*.sql")):
+    if twin is not None:
+        digest.update(" ".join(twin.migrate).encode())
+    if twin is not None and twin.migrations is not None and twin.migrations.is_dir():
+        for sql in sorted(twin.migrations.glob("*.sql")):
             digest.update(sql.name.encode())
             digest.update(sql.read_bytes())
     return digest.hexdigest()[:16]
@@ -170,6 +172,7 @@ class LocalPostgres(LocalComponent):
         app_password: str,
         name: str = "postgres",
         template: Path | None = None,
+        twin: Twin | None = None,
         disk_mb: int | None = None,
         on_mount: Callable[[Path], None] | None = None,
     ) -> None:
@@ -187,6 +190,7 @@ class LocalPostgres(LocalComponent):
         self.password = password
         self.app_password = app_password
         self.template = template
+        self.twin = twin  # whose migrations the template cluster carries
         self.process = ManagedProcess(
             name,
             [
@@ -225,7 +229,7 @@ class LocalPostgres(LocalComponent):
         """Create the (absent) data folder: a copy of the template cluster, or of the
         folder given as `template` (a base backup restores that way). A replica overrides
         this to clone its primary with pg_basebackup."""
-        template = self.template or ensure_template(self.install, self.clock)
+        template = self.template or ensure_template(self.install, self.twin, self.clock)
         shutil.copytree(template, data_dir, symlinks=True)
         for stale in ("postmaster.pid", "postmaster.opts"):
             (data_dir / stale).unlink(missing_ok=True)
@@ -272,9 +276,10 @@ class LocalPostgres(LocalComponent):
         return self.url(user=SUPERUSER)
 
 
-def ensure_template(install: PgInstall, clock: Clock = SYSTEM_CLOCK) -> Path:
-    """The cached, migrated template cluster for this PostgreSQL version (built once)."""
-    key = f"pg{install.version}-{_migrations_digest()}"
+def ensure_template(install: PgInstall, twin: Twin | None, clock: Clock = SYSTEM_CLOCK) -> Path:
+    """The cached template cluster for this PostgreSQL version, migrated by `twin` (built
+    once per version and migration set; None: roles and database only)."""
+    key = f"pg{install.version}-{_migrations_digest(twin)}"
     target = cache_root() / "pg-template" / key
     if (target / "PG_VERSION").exists():
         return target
@@ -308,7 +313,7 @@ def ensure_template(install: PgInstall, clock: Clock = SYSTEM_CLOCK) -> Path:
             raise ComponentFailed("postgres", "initdb failed", log_tail=init.stdout + init.stderr)
         (data / "pg_hba.conf").write_text(PG_HBA)
         _chown_tree(staging, user)
-        builder = _TemplateBuilder(install, staging, user, clock)
+        builder = _TemplateBuilder(install, staging, user, clock, twin)
         builder.bootstrap()
         shutil.rmtree(target, ignore_errors=True)
         try:
@@ -322,8 +327,11 @@ def ensure_template(install: PgInstall, clock: Clock = SYSTEM_CLOCK) -> Path:
 
 
 class _TemplateBuilder:
-    def __init__(self, install: PgInstall, staging: Path, user: str | None, clock: Clock):
+    def __init__(
+        self, install: PgInstall, staging: Path, user: str | None, clock: Clock, twin: Twin | None
+    ):
         self.install = install
+        self.twin = twin
         self.staging = staging
         self.user = user
         self.clock = clock
@@ -386,14 +394,15 @@ class _TemplateBuilder:
             return True
 
     def _migrate(self) -> None:
-        if not MIGRATIONS_DIR.is_dir():
+        if self.twin is None:
             return
+        twin = self.twin
         env = dict(os.environ)
         env["DATABASE_URL"] = (
             f"postgresql://{APP_USER}@/{APP_DB}?host={self.socket_dir}&port={self.port}"
         )
         done = subprocess.run(
-            [sys.executable, "-m", "files_api", "migrate"],
+            [sys.executable, *twin.migrate],
             env=env,
             capture_output=True,
             text=True,
@@ -402,7 +411,7 @@ class _TemplateBuilder:
         if done.returncode != 0:
             raise ComponentFailed(
                 "postgres",
-                "the Files API migrations failed on the template cluster",
+                f"the {twin.label} migrations failed on the template cluster",
                 log_tail=done.stdout + done.stderr,
-                hint="fix the migration named above (files_api/migrations/)",
+                hint=f"fix the migration named above ({twin.migrations or twin.label})",
             )

@@ -1,6 +1,6 @@
 """The fault proxy: one TCP proxy per dependency, with Toxiproxy's toxics, in-process.
 
-The Files API twin reaches PostgreSQL, the object store and Redis through one
+The service's API twin reaches PostgreSQL, the object store and Redis through one
 `FaultProxy` each on 127.0.0.1, so drills can cut, slow down or black-hole a network
 path without touching the servers. The model is Toxiproxy's:
 

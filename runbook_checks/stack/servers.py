@@ -1,5 +1,5 @@
 """Redis, the S3 server (moto), the AWS control plane (moto behind AWS's preconditions)
-and the Files API as local processes on 127.0.0.1."""
+and the service's API twin as local processes on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import redis
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import StackError
 from runbook_checks.redact import DUMMY_KEY
+from runbook_checks.service import Twin
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.ports import free_port
 from runbook_checks.stack.process import ManagedProcess
@@ -137,7 +138,7 @@ class AwsControlPlane(MotoServer):
 
 
 class LocalApi(LocalComponent):
-    """The Files API twin (`python -m files_api serve`)."""
+    """The service's API twin (`python -m MODULE serve`: the kit's `Twin.serve`)."""
 
     ready_timeout_s = 30.0
 
@@ -146,10 +147,12 @@ class LocalApi(LocalComponent):
         work_dir: Path,
         env: Mapping[str, str],
         *,
+        twin: Twin,
         name: str = "api",
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(name, data_dir=work_dir, clock=clock)
+        self.twin = twin
         self.port = free_port()
         self.work_dir = work_dir
         self.log_dir = work_dir / "logs"
@@ -173,7 +176,7 @@ class LocalApi(LocalComponent):
         )
         return ManagedProcess(
             self.name,
-            [sys.executable, "-m", "files_api", "serve", "--instance", self.instance],
+            [sys.executable, *self.twin.serve, "--instance", self.instance],
             log_path=self.work_dir / "api.stdout.log",
             env=env,
             clock=self.clock,

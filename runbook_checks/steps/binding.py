@@ -71,12 +71,12 @@ class Bindings:
       real share token, "PRIMARY" -> a target group ARN); matched as whole words,
       inside quotes too, case-sensitively.
     - `env`: `$NAME` -> value (DATABASE_URL, DB_HOST, DB_PORT, REDIS_URL ...).
-    - `hosts`: host (or host:port) in a URL -> base URL on the stack ("api.rolerabbit.com"
+    - `hosts`: host (or host:port) in a URL -> base URL on the stack ("api.example.com"
       -> "http://127.0.0.1:PORT"). Hosts not listed are refused.
     - `paths`: path prefix -> folder on the stack ("/var/log/api" -> the API's log folder).
-    - `services`: systemd service name -> stack component ("rolerabbit-api" -> "api").
+    - `services`: systemd service name -> stack component ("example-api" -> "api").
     - `processes`: process name in `ps | grep NAME` -> a pattern that matches the
-      component's process ("node" -> "files_api").
+      component's process ("node" -> the twin's module name).
     - `files`: file name as written -> a real file (test.txt, test.pdf, curl-format.txt).
     - `edges`: host outside the stack -> an in-process httpx transport that answers for
       it (a status page stand-in, e.g. a respx router's `httpx.MockTransport`). curl
@@ -221,13 +221,14 @@ def api_process_pattern(stack: Stack) -> str:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             argv = []
+        label = stack.kit.twin.label  # the twin's module runs as `python -m LABEL`
         for arg in argv:
             text = arg.decode(errors="replace")
-            if "files_api" in text:
-                return "files_api"
+            if label in text:
+                return label
             if "uvicorn" in text:
                 return "uvicorn"
-    return "files_api"
+    return stack.kit.twin.label
 
 
 # -- binding ----------------------------------------------------------------------------

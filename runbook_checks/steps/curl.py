@@ -123,7 +123,7 @@ class CurlRequest:
 
     @property
     def path(self) -> str:
-        """The URL's path ("/api/storage/files/upload"), "/" when empty."""
+        """The URL's path ("/api/orders/upload"), "/" when empty."""
         return urlsplit(_with_scheme(self.url)).path or "/"
 
     @property

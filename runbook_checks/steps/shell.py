@@ -133,7 +133,7 @@ class Pipeline:
 class ServiceAction:
     """A service manager command, done on the stack's component."""
 
-    service: str  # as written ("rolerabbit-api")
+    service: str  # as written ("example-api")
     component: str  # "api"
     verb: str  # restart, start, stop, status, logs
     notes: tuple[str, ...] = ()

@@ -139,8 +139,9 @@ def test_a_network_fault_on_the_proxy_reaches_the_api_container(fresh_stack: Sta
 
 OWNER = (
     "import time\n"
+    "from files_profile import KIT\n"
     "from runbook_checks.stack.docker.stack import DockerStack\n"
-    "with DockerStack(network='bridge') as stack:\n"
+    "with DockerStack(network='bridge', kit=KIT) as stack:\n"
     "    print(stack.folder, stack.network.name, flush=True)\n"
     "    time.sleep(300)\n"
 )

@@ -23,6 +23,7 @@ import httpx
 import psycopg
 import pytest
 
+from files_profile import KIT
 from runbook_checks.clock import wait_until
 from runbook_checks.config import ImageNames
 from runbook_checks.stack.base import COMPONENTS, Capability
@@ -72,7 +73,7 @@ def engine() -> Iterator[dict[str, str]]:
 def docker_stack(engine: dict[str, str]) -> Iterator[object]:
     from runbook_checks.stack.docker.stack import DockerStack
 
-    stack = DockerStack()
+    stack = DockerStack(kit=KIT)
     begin = time.monotonic()
     stack.start()
     print(f"docker stack ready in {time.monotonic() - begin:.1f} s")
@@ -131,7 +132,7 @@ def test_a_missing_image_is_named_with_how_to_build_it_and_never_pulled(
 
     pulls: list[str] = []
     monkeypatch.setattr(ImageCollection, "pull", lambda self, *a, **k: pulls.append(str(a)))
-    stack = DockerStack(images=ImageNames(redis="example.invalid/not-built:1"))
+    stack = DockerStack(images=ImageNames(redis="example.invalid/not-built:1"), kit=KIT)
     with pytest.raises(MissingImages) as caught:
         stack.start()
     message = str(caught.value)
@@ -391,7 +392,7 @@ def test_api_instances_on_one_address_are_targets_apart_by_port(fresh: object) -
 def test_stop_removes_every_container_and_the_folder(engine: dict[str, str]) -> None:
     from runbook_checks.stack.docker.stack import DockerStack
 
-    stack = DockerStack()
+    stack = DockerStack(kit=KIT)
     stack.start()
     stack_id, folder = stack.folder.name, stack.folder  # type: ignore[union-attr]
     stack.add_api_instance("api-extra")
@@ -403,8 +404,9 @@ def test_stop_removes_every_container_and_the_folder(engine: dict[str, str]) -> 
 
 OWNER = (
     "import time\n"
+    "from files_profile import KIT\n"
     "from runbook_checks.stack.docker.stack import DockerStack\n"
-    "with DockerStack() as stack:\n"
+    "with DockerStack(kit=KIT) as stack:\n"
     "    monitoring = stack.monitoring\n"
     "    extra = len(monitoring.components) if monitoring is not None else 0\n"
     "    print(stack.folder, extra, flush=True)\n"

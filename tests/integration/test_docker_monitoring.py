@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from files_profile import KIT
 from runbook_checks.errors import UsageError
 from runbook_checks.stack.base import COMPONENTS
 from runbook_checks.stack.monitoring import Notification
@@ -60,7 +61,7 @@ def test_the_alert_fires_when_the_api_container_is_killed(
 
     broken = tmp_path / "broken.rules.yml"
     broken.write_text(RULES.read_text().replace("== 0", "=="))
-    stack = DockerStack(network="host", monitoring=True)
+    stack = DockerStack(network="host", monitoring=True, kit=KIT)
     stack.start()
     try:
         assert stack.folder is not None
@@ -110,7 +111,7 @@ def test_without_the_monitoring_image_the_stack_says_how_to_build_it(
         return "the monitoring image runbook-checks/monitoring:dev is not built: `make images`"
 
     monkeypatch.setattr(docker_stack, "find_monitoring_image", not_built)
-    with docker_stack.DockerStack(network="host", monitoring=True) as stack:
+    with docker_stack.DockerStack(network="host", monitoring=True, kit=KIT) as stack:
         assert stack.monitoring is None
         assert "make images" in stack.monitoring_missing
         assert stack.folder is not None

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
+from files_profile import FilesClient, User
 from runbook_checks.clock import wait_until
-from runbook_checks.drill.client import FilesClient, User
 from runbook_checks.faults.cache import ColdCache, RedisDown
 from runbook_checks.faults.client import OversizedUpload, SlowClientUpload, UnusualUploads
 from runbook_checks.faults.data import (

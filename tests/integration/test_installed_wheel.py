@@ -85,7 +85,7 @@ def _source_copy(dest: Path) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, dest / name)
     packages = [p for p in REPO.iterdir() if p.is_dir() and any(p.match(pat) for pat in patterns)]
-    assert {p.name for p in packages} >= {"runbook_checks", "files_api"}
+    assert {p.name for p in packages} >= {"runbook_checks", "files_api", "files_profile"}
     for package in packages:
         shutil.copytree(
             package, dest / package.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -256,7 +256,8 @@ def test_the_installed_copy_is_the_wheel_and_has_no_dev_extra(installed: Install
         "import importlib.util, runbook_checks, files_api;"
         "print(runbook_checks.__file__); print(files_api.__file__);"
         "print([m for m in ('respx', 'mypy', 'mypy_boto3_s3', 'schemathesis', 'ruff') "
-        "if importlib.util.find_spec(m)])"
+        "if importlib.util.find_spec(m)]);"
+        "import files_profile; print(files_profile.__file__); print(files_profile.TWIN.migrations)"
     )
     out = _run([str(installed.bin / "python"), "-c", probe], cwd=installed.venv.parent)
     lines = out.splitlines()
@@ -266,6 +267,9 @@ def test_the_installed_copy_is_the_wheel_and_has_no_dev_extra(installed: Install
     assert lines[2] == "[]", f"dev-only packages in a runtime install: {lines[2]}"
     migrations = Path(lines[1]).parent / "migrations"
     assert sorted(migrations.glob("*.sql")), "the Files twin's migrations are not packaged"
+    # the Files kit is in the wheel, and its twin migrates from the installed package
+    assert Path(lines[3]).is_relative_to(site), lines[3]
+    assert Path(lines[4]) == migrations
 
 
 def test_version_and_the_pytest_plugin(installed: Installed, userdir: Path) -> None:
@@ -339,6 +343,12 @@ def test_faults_lists_the_catalogue(installed: Installed, userdir: Path) -> None
 
 
 def test_alerts_writes_the_rules(installed: Installed, userdir: Path) -> None:
+    refused = as_user(installed, userdir, "alerts", "runbook.md")
+    assert refused.code == 2  # which metrics? only the service's kit knows
+    assert "the runbook has no profile" in refused.err
+    (userdir / "runbook.runbook-checks.toml").write_text(
+        '[profile]\nkit = "files_profile"  # installed with the wheel\n', encoding="utf-8"
+    )
     made = as_user(installed, userdir, "alerts", "runbook.md", "--out", "rules.yml")
     assert made.code == 0, made.err
     rules = yaml.safe_load((userdir / "rules.yml").read_text(encoding="utf-8"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from files_profile import KIT
 from runbook_checks.errors import UsageError
 from runbook_checks.stack import local as local_module
 from runbook_checks.stack.base import Stack
@@ -154,7 +155,7 @@ def test_the_monitoring_servers_listen_on_loopback_only(fresh_stack: Stack) -> N
 def test_the_monitoring_processes_are_recorded_and_stopped_with_the_stack() -> None:
     if isinstance(find_monitoring(), str):
         pytest.skip(str(find_monitoring()))
-    stack = LocalStack(monitoring=True)
+    stack = LocalStack(monitoring=True, kit=KIT)
     stack.start()
     try:
         assert stack.monitoring is not None
@@ -179,7 +180,7 @@ def test_without_the_binaries_the_stack_starts_and_says_why(
 ) -> None:
     reason = "the monitoring binaries are missing (prometheus): `apt-get install prometheus`"
     monkeypatch.setattr(local_module, "find_monitoring", lambda: reason)
-    with LocalStack() as stack:
+    with LocalStack(kit=KIT) as stack:
         assert stack.monitoring is None
         assert stack.monitoring_missing == reason
         assert not {"prometheus", "alertmanager"} & set(stack.components)
@@ -188,6 +189,6 @@ def test_without_the_binaries_the_stack_starts_and_says_why(
 
 def test_the_environment_switches_monitoring_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUNBOOK_CHECKS_MONITORING", "off")
-    stack = LocalStack()
+    stack = LocalStack(kit=KIT)
     assert stack.monitoring_missing == "switched off (RUNBOOK_CHECKS_MONITORING=off)"
-    assert LocalStack(monitoring=True).monitoring_missing == ""
+    assert LocalStack(monitoring=True, kit=KIT).monitoring_missing == ""

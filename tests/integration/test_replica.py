@@ -11,6 +11,7 @@ import httpx
 import psycopg
 import pytest
 
+from files_profile import KIT
 from runbook_checks.stack.backup import restore_snapshot, take_snapshot
 from runbook_checks.stack.base import Stack
 from runbook_checks.stack.local import LocalStack
@@ -140,7 +141,7 @@ def test_backup_restores_into_a_new_cluster_without_later_writes(fresh_stack: St
 
 
 def test_stopping_the_stack_stops_replica_and_restored_cluster() -> None:
-    local = LocalStack()
+    local = LocalStack(kit=KIT)
     # LocalStack.endpoints is a read-only property, which mypy does not match with the
     # Stack protocol's plain attribute (plugin.py has the same note)
     stack = cast(Stack, local)

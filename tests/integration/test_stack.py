@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
+from files_profile import KIT
 from runbook_checks.faults.data import s3_client
 from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Stack, stack_redactor
 from runbook_checks.stack.local import LocalStack
@@ -92,7 +93,7 @@ def test_reset_brings_back_what_a_test_left_frozen_or_dead(fresh_stack: Stack) -
 
 
 def test_stop_leaves_no_process_and_no_folder() -> None:
-    stack = LocalStack()
+    stack = LocalStack(kit=KIT)
     stack.start()
     folder = stack.folder
     pids = [c.pid for c in stack.components.values()]
@@ -107,7 +108,7 @@ def test_stop_leaves_no_process_and_no_folder() -> None:
 
 
 def test_a_failed_start_names_the_component_and_cleans_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    stack = LocalStack(api_settings={"DB_POOL_SIZE": "not-a-number"})
+    stack = LocalStack(api_settings={"DB_POOL_SIZE": "not-a-number"}, kit=KIT)
     with pytest.raises(Exception, match="api") as info:
         stack.start()
     assert "DB_POOL_SIZE" in str(info.value)
@@ -191,7 +192,7 @@ def test_every_s3_client_signs_with_the_stacks_own_credentials() -> None:
     """The credentials of the object store travel in `Endpoints` to the API, the stack's
     reset, the faults' S3 client and the operator's environment; the dummy ones moto
     usually accepts are refused here, so any path still using them fails."""
-    with _CheckedCredentialsStack() as stack:
+    with _CheckedCredentialsStack(kit=KIT) as stack:
         ep = stack.endpoints
         assert ep.s3_secret_key not in (DUMMY_KEY, "")
         dummy = boto3.client(

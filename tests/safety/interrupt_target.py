@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from files_profile import KIT
 from runbook_checks.faults.base import Fault
 from runbook_checks.faults.database import IdleInTransaction, LongRunningQuery
 from runbook_checks.faults.deploy import ApiSettings
@@ -41,7 +42,11 @@ def phase(name: str) -> None:
 
 
 def drill(faults: list[str], environment: Path | None, hold_s: float) -> int:
-    stack = ExternalStack.from_file(environment) if environment is not None else LocalStack()
+    stack = (
+        ExternalStack.from_file(environment, kit=KIT)
+        if environment is not None
+        else LocalStack(kit=KIT)
+    )
     phase("starting")
     stack.start()
     try:

@@ -26,7 +26,7 @@ import httpx
 import psycopg
 import pytest
 
-from runbook_checks.drill.client import FilesClient, User
+from files_profile import KIT, FilesClient, User
 from runbook_checks.errors import StackError, UsageError
 from runbook_checks.faults.base import ACTIVE, Fault, FaultError, FaultHandle
 from runbook_checks.faults.data import ShareExpired
@@ -64,7 +64,7 @@ def environment(fresh_stack: Stack, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def external(environment: Path, tmp_path: Path) -> Iterator[ExternalStack]:
-    with ExternalStack.from_file(environment, evidence_dir=tmp_path / "evidence") as stack:
+    with ExternalStack.from_file(environment, evidence_dir=tmp_path / "evidence", kit=KIT) as stack:
         yield stack
 
 
@@ -91,7 +91,7 @@ def test_a_production_looking_environment_is_refused_before_anything_happens(
     monkeypatch.delenv("RUNBOOK_CHECKS_ALLOW_PRODUCTION", raising=False)
     monkeypatch.setenv("RUNBOOK_CHECKS_WORK_ROOT", str(tmp_path / "work"))
     path = write_environment(fresh_stack, tmp_path / "prod.toml", name="files-prod")
-    stack = ExternalStack.from_file(path, evidence_dir=tmp_path)
+    stack = ExternalStack.from_file(path, evidence_dir=tmp_path, kit=KIT)
     with pytest.raises(UsageError, match="looks like production: its name 'files-prod'"):
         stack.start()
     assert not list((tmp_path / "work" / "runbook-checks").glob("external-*"))
@@ -101,7 +101,7 @@ def test_a_production_looking_environment_is_refused_before_anything_happens(
     ]
     # the explicit override, by the environment's own name
     path.write_text(path.read_text() + '[safety]\nproduction_override = "files-prod"\n')
-    with ExternalStack.from_file(path, evidence_dir=tmp_path) as allowed:
+    with ExternalStack.from_file(path, evidence_dir=tmp_path, kit=KIT) as allowed:
         assert allowed.endpoints.api_url == fresh_stack.endpoints.api_url
     assert "production override" in [e.action for e in allowed.audit.entries()]
 
@@ -109,7 +109,7 @@ def test_a_production_looking_environment_is_refused_before_anything_happens(
 def test_destructive_faults_need_the_opt_in(
     fresh_stack: Stack, environment: Path, tmp_path: Path
 ) -> None:
-    with ExternalStack.from_file(environment, evidence_dir=tmp_path) as stack:
+    with ExternalStack.from_file(environment, evidence_dir=tmp_path, kit=KIT) as stack:
         with pytest.raises(FaultError, match="destructive on a shared environment"):
             LongRunningQuery(duration_s=60).inject(stack)
         assert fault_sessions(fresh_stack) == 0  # refused before anything happened
@@ -117,7 +117,7 @@ def test_destructive_faults_need_the_opt_in(
     environment.write_text(
         environment.read_text() + '[safety]\ndestructive_faults = ["long-running-query"]\n'
     )
-    with ExternalStack.from_file(environment, evidence_dir=tmp_path) as stack:
+    with ExternalStack.from_file(environment, evidence_dir=tmp_path, kit=KIT) as stack:
         handle = LongRunningQuery(duration_s=60).inject(stack)
         assert fault_sessions(fresh_stack) == 1
         handle.revert()
@@ -133,7 +133,7 @@ def test_stopping_the_external_stack_reverts_its_live_faults(
     environment.write_text(
         environment.read_text() + '[safety]\ndestructive_faults = ["long-running-query"]\n'
     )
-    stack = ExternalStack.from_file(environment, evidence_dir=tmp_path)
+    stack = ExternalStack.from_file(environment, evidence_dir=tmp_path, kit=KIT)
     stack.start()
     handle = LongRunningQuery(duration_s=60).inject(stack)
     stack.stop()  # the environment outlives the drill: nothing may stay injected there
@@ -226,7 +226,7 @@ def test_a_stop_condition_reverts_at_once_and_aborts_the_drill(
         "interval_s = 0.2\ntimeout_s = 1.0\n"
     )
     original = fresh_stack.api.settings["DATABASE_URL"]
-    stack = ExternalStack.from_file(environment, evidence_dir=tmp_path)
+    stack = ExternalStack.from_file(environment, evidence_dir=tmp_path, kit=KIT)
     stack.start()
     try:
         fresh_stack.restart_api(DATABASE_URL=_through(original, listen))
@@ -318,10 +318,10 @@ def test_cleanup_after_a_killed_external_drill_removes_what_it_left(
     (tmp_path / "work").chmod(0o755)
     code = (
         "import os, sys\n"
-        "from runbook_checks.drill.client import FilesClient\n"
+        "from files_profile import KIT, FilesClient\n"
         "from runbook_checks.faults.data import ShareExpired\n"
         "from runbook_checks.stack.external import ExternalStack\n"
-        f"stack = ExternalStack.from_file({str(environment)!r})\n"
+        f"stack = ExternalStack.from_file({str(environment)!r}, kit=KIT)\n"
         "stack.start()\n"
         "with FilesClient(stack.endpoints.api_url, stack.endpoints.admin_token) as c:\n"
         "    user = c.create_user('doomed-drill@drill.test', 'pro')\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from files_profile import KIT
 from runbook_checks import interrupts
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import ACTIVE, AllOf, Fault, FaultHandle
@@ -90,7 +91,7 @@ def _config(tmp_path: Path, extra: str = "", name: str = "staging") -> Environme
 
 def test_destructive_faults_need_the_environments_opt_in(tmp_path: Path) -> None:
     fault = LongRunningQuery()
-    plain = ExternalStack(_config(tmp_path), evidence_dir=tmp_path)
+    plain = ExternalStack(_config(tmp_path), evidence_dir=tmp_path, kit=KIT)
     reason = plain.refusal(fault)
     assert reason is not None
     assert "destructive" in reason
@@ -98,6 +99,7 @@ def test_destructive_faults_need_the_environments_opt_in(tmp_path: Path) -> None
     opted = ExternalStack(
         _config(tmp_path, '[safety]\ndestructive_faults = ["long-running-query"]\n'),
         evidence_dir=tmp_path,
+        kit=KIT,
     )
     assert opted.refusal(fault) is None
     # a combination is refused when any part is
@@ -107,17 +109,18 @@ def test_destructive_faults_need_the_environments_opt_in(tmp_path: Path) -> None
 
 def test_load_needs_a_hard_stop(tmp_path: Path) -> None:
     fault = LoadIncrease()
-    assert "stop condition" in str(ExternalStack(_config(tmp_path)).refusal(fault))
+    assert "stop condition" in str(ExternalStack(_config(tmp_path), kit=KIT).refusal(fault))
     guarded = _config(tmp_path, '[[stop_conditions]]\nmetric = "p95_latency_ms"\nlimit = 800\n')
-    assert ExternalStack(guarded, evidence_dir=tmp_path).refusal(fault) is None
+    assert ExternalStack(guarded, evidence_dir=tmp_path, kit=KIT).refusal(fault) is None
 
 
 def test_capabilities_are_what_is_safe_there(tmp_path: Path) -> None:
-    plain = ExternalStack(_config(tmp_path), evidence_dir=tmp_path)
+    plain = ExternalStack(_config(tmp_path), evidence_dir=tmp_path, kit=KIT)
     assert {c.value for c in plain.capabilities} == {"data"}
     routed = ExternalStack(
         _config(tmp_path, '[proxy.postgres]\nlisten = "127.0.0.1:1"\nupstream = "db:5432"\n'),
         evidence_dir=tmp_path,
+        kit=KIT,
     )
     assert {c.value for c in routed.capabilities} == {"data", "proxy"}
     for kind in ("process-kill", "disk-full", "bad-release"):
@@ -199,7 +202,9 @@ def test_a_production_environment_is_refused_and_the_refusal_audited(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("RUNBOOK_CHECKS_ALLOW_PRODUCTION", raising=False)
-    stack = ExternalStack(_config(tmp_path, name="files-production"), evidence_dir=tmp_path)
+    stack = ExternalStack(
+        _config(tmp_path, name="files-production"), evidence_dir=tmp_path, kit=KIT
+    )
     with pytest.raises(UsageError, match="looks like production") as caught:
         stack.check_not_production()
     assert "production_override = 'files-production'" in str(caught.value)
@@ -209,13 +214,13 @@ def test_a_production_environment_is_refused_and_the_refusal_audited(
     overridden = _config(
         tmp_path, '[safety]\nproduction_override = "files-production"\n', "files-production"
     )
-    ExternalStack(overridden, evidence_dir=tmp_path).check_not_production()
+    ExternalStack(overridden, evidence_dir=tmp_path, kit=KIT).check_not_production()
     monkeypatch.setenv("RUNBOOK_CHECKS_ALLOW_PRODUCTION", "files-production")
-    ExternalStack(_config(tmp_path, name="files-production")).check_not_production()
+    ExternalStack(_config(tmp_path, name="files-production"), kit=KIT).check_not_production()
     # an override names one environment: it does not carry over to another
     monkeypatch.setenv("RUNBOOK_CHECKS_ALLOW_PRODUCTION", "files-production")
     with pytest.raises(UsageError):
-        ExternalStack(_config(tmp_path, name="prod-us")).check_not_production()
+        ExternalStack(_config(tmp_path, name="prod-us"), kit=KIT).check_not_production()
 
 
 # ------------------------------------------------------------------ stop conditions

@@ -41,7 +41,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from runbook_checks.drill.client import FilesClient, User
+from files_profile import FilesClient, User
 from runbook_checks.stack.base import Stack
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from runbook_checks.drill.client import FilesClient
+from files_profile import FilesClient
 from runbook_checks.stack.base import Stack
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from runbook_checks.drill.client import FilesClient
+from files_profile import FilesClient
 from runbook_checks.stack.base import Stack
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,7 @@
 `scripts/dockerd.sh` (the project's Docker engine) and `scripts/images.sh` (the images,
 built from a debootstrapped Debian base with `docker/*/Dockerfile`, the Files twin's
 source and the AWS control plane's launcher) work on a checkout: they read its
-`.venv`, `files_api/` and `docker/`. An installed copy does not carry them. What the
+`.venv`, the twin's package and `docker/`. An installed copy does not carry them. What the
 backend needs at run time is only an engine that answers and the images present in it,
 so from an installed copy the docker backend runs where those exist (`DOCKER_HOST`, or
 images built once from a checkout into the same engine), and where they do not, the

@@ -30,10 +30,11 @@ runbook's own commands reach it on 127.0.0.1:PORT, exactly as they reach the loc
   127.0.0.1:PORT (0.0.0.0:PORT bridged) with root credentials generated per stack (MinIO
   wants a secret of 8+ characters, moto's dummy `testing` is refused); they reach the API
   and every S3 client through `Endpoints`.
-- The Files API: `python -m files_api serve`, its log and spool folders mounted at the
-  same paths as on the host (the runbook's `tail` reads them), run as the caller's uid;
-  bridged, API_HOST is 0.0.0.0 and its dependencies' addresses (the fault proxies) name
-  the network's gateway (the stack puts them in its settings).
+- The service's API twin: `python -m MODULE serve` (the kit's `Twin.serve`), its log and
+  spool folders mounted at the same paths as on the host (the runbook's `tail` reads
+  them), run as the caller's uid; bridged, API_HOST is 0.0.0.0 and its dependencies'
+  addresses (the fault proxies) name the network's gateway (the stack puts them in its
+  settings).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from psycopg import sql
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import StackError
+from runbook_checks.service import Twin
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount, mount_tmpfs
 from runbook_checks.stack.docker.container import ContainerProcess, ContainerSpec, Mount
@@ -452,7 +454,7 @@ def minio_command(
 
 
 class DockerApi(LocalApi):
-    """The Files API in a container; `configure()` replaces the container (new settings
+    """The service's API twin in a container; `configure()` replaces the container (new settings
     are a new container, as a redeploy is)."""
 
     def __init__(
@@ -462,13 +464,14 @@ class DockerApi(LocalApi):
         *,
         placement: Placement,
         image: ResolvedImage,
+        twin: Twin,
         name: str = "api",
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.placement = placement
         self.image = image
         self.generation = 0
-        super().__init__(work_dir, env, name=name, clock=clock)
+        super().__init__(work_dir, env, twin=twin, name=name, clock=clock)
 
     def _make_process(self) -> ContainerProcess:
         previous = getattr(self, "process", None)
@@ -490,8 +493,8 @@ class DockerApi(LocalApi):
             self.clock,
             generation=self.generation,
             ports=(self.port,),
-            command=("serve", "--instance", self.instance),
-            entrypoint=("python", "-m", "files_api"),
+            command=(*self.twin.serve, "--instance", self.instance),
+            entrypoint=("python",),
             environment=self.placement.env(settings),
             mounts=(
                 Mount(self.log_dir, str(self.log_dir)),

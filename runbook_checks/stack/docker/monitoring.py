@@ -97,6 +97,7 @@ class DockerMonitoring(Monitoring):
         postgres_url: str | None,
         redis_url: str | None,
         api_urls: Sequence[str],
+        api_job: str,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if placement.network is not None:
@@ -109,6 +110,7 @@ class DockerMonitoring(Monitoring):
             postgres_url=postgres_url,
             redis_url=redis_url,
             api_urls=api_urls,
+            api_job=api_job,
             clock=clock,
         )
 

@@ -51,6 +51,7 @@ from pathlib import Path
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.config import DOCKER_NETWORKS, ImageNames
 from runbook_checks.errors import StackError, UsageError
+from runbook_checks.service import ServiceKit
 from runbook_checks.stack.base import Capability
 from runbook_checks.stack.disk import can_mount
 from runbook_checks.stack.docker import labels as container_labels
@@ -95,13 +96,14 @@ class DockerStack(LocalStack):
     def __init__(
         self,
         *,
+        kit: ServiceKit,
         images: ImageNames | None = None,
         network: str = "auto",
         api_settings: Mapping[str, str] | None = None,
         clock: Clock = SYSTEM_CLOCK,
         monitoring: bool | None = None,
     ) -> None:
-        super().__init__(api_settings=api_settings, clock=clock, monitoring=monitoring)
+        super().__init__(kit=kit, api_settings=api_settings, clock=clock, monitoring=monitoring)
         if network not in DOCKER_NETWORKS:
             raise UsageError(
                 f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"
@@ -209,6 +211,7 @@ class DockerStack(LocalStack):
             postgres_url=pg.superuser_url,
             redis_url=cache.url,
             api_urls=[api.url],
+            api_job=self.kit.vocabulary.api_job,
             clock=self.clock,
         )
 
@@ -222,6 +225,7 @@ class DockerStack(LocalStack):
         return DockerApi(
             folder / "api",
             env,
+            twin=self.kit.twin,
             placement=self.placement,
             image=self.resolved["api"],
             clock=self.clock,
@@ -278,6 +282,7 @@ class DockerStack(LocalStack):
         instance = DockerApi(
             self.folder / name,
             {**self.api.settings, **env},
+            twin=self.kit.twin,
             name=name,
             placement=self.placement,
             image=self.resolved["api"],
@@ -328,7 +333,7 @@ class DockerStack(LocalStack):
                 with contextlib.suppress(Exception):
                     server = f"Redis {self.components['redis'].version()}, "  # type: ignore[attr-defined]
             elif name == "api":
-                server = f"files_api {self.api.settings.get('FILES_API_RELEASE', 'dev')}, "
+                server = f"{self.kit.twin.describe(self.api.settings)}, "
             elif isinstance(component, DockerMoto):  # the launcher or plain moto_server
                 server = f"{component.describe()}, "
             elif image.flavour in ("moto", "minio"):

@@ -5,8 +5,9 @@ runtime extras, with what they require in turn; never the `dev` extra (linters, 
 stubs, test helpers). Every import that runs (at module level or inside a function: a
 lazy import fails just as late, in a user's hands) must name the standard library, the
 project's own modules, or a distribution of that runtime closure. That holds for the
-packages (`runbook_checks/`, `files_api/`) and for what a user's install runs beside
-them: the drills' `scenarios/` (`runbook-checks drill`) and `loadtests/` (`load`).
+packages (`runbook_checks/`, `files_api/`, `files_profile/`) and for what a user's
+install runs beside them: the drills' `scenarios/` (`runbook-checks drill`) and
+`loadtests/` (`load`).
 Imports under `if TYPE_CHECKING:` never run and may name anything.
 """
 
@@ -27,7 +28,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[3]
-RUNTIME_PACKAGES = ("runbook_checks", "files_api")
+RUNTIME_PACKAGES = ("runbook_checks", "files_api", "files_profile")
 #: folders of modules a user's install runs: `drill` collects the scenarios, `load` runs
 #: the locustfile (whose modules import each other by their file names)
 RUNTIME_SCRIPTS = ("scenarios", "loadtests")

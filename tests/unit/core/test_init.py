@@ -72,6 +72,8 @@ def test_force_keeps_what_the_owner_mapped(copy: Path) -> None:
     text = target.read_text().replace(
         '"api.rolerabbit.com" = "to be mapped"', '"api.rolerabbit.com" = "api"'
     )
+    assert load_profile(target).kit == ""  # a new profile names no kit, only shows how
+    text = text.replace('# kit = "my_service_kit"', 'kit = "files_profile"')
     (copy.parent / "load").mkdir()
     (copy.parent / "load" / "locustfile.py").write_text("# the user mix\n")
     assert '# load = "../loadtests"' in text  # offered, commented out
@@ -80,6 +82,7 @@ def test_force_keeps_what_the_owner_mapped(copy: Path) -> None:
     kept = load_profile(target)
     assert kept.hosts["api.rolerabbit.com"] == "api"
     assert kept.load == copy.parent / "load" / "locustfile.py"
+    assert kept.kit == "files_profile"
 
 
 def test_force_keeps_the_staging_environment_and_address_hosts(copy: Path) -> None:

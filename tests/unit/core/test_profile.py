@@ -68,6 +68,7 @@ def test_a_pyproject_without_the_table_is_not_a_profile(tmp_path: Path) -> None:
         ('[profile]\nload = "."\n', "locustfile.py is not a file"),  # a folder without one
         ("[profile]\nload = 3\n", "profile.load: expected a locustfile"),
         ("hosts = 1\n", "hosts: expected a table"),
+        ("[profile]\nkit = 3\n", "profile.kit: expected a module name"),
     ],
 )
 def test_bad_input_names_the_file_and_the_field(tmp_path: Path, text: str, named: str) -> None:
@@ -165,3 +166,36 @@ def test_no_locustfile_or_scenarios_is_one_error_saying_how_to_name_them(
     said = f"{raised.value} {raised.value.hint}"
     assert f"{runbook}: no scenarios" in said
     assert "[profile] scenarios" in said
+
+
+def test_the_files_profile_names_the_files_kit() -> None:
+    from files_profile import KIT
+
+    assert FILES.kit == "files_profile"
+    assert FILES.service_kit() is KIT
+
+
+@pytest.mark.parametrize(
+    ("kit", "named"),
+    [
+        ("", "profile.kit: not set"),
+        ("not a module", "'not a module' is not a module name"),
+        ("no_such_kit_module", "cannot import 'no_such_kit_module'"),
+        ("json", "'json' has no KIT describing a service"),
+    ],
+)
+def test_a_kit_that_is_not_one_names_the_profile_and_the_field(
+    tmp_path: Path, kit: str, named: str
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(f'[tool.runbook-checks.profile]\nkit = "{kit}"\n', encoding="utf-8")
+    profile = load_profile(path)
+    with pytest.raises(UsageError) as raised:
+        profile.service_kit()
+    assert f"{path}: tool.runbook-checks.profile.kit" in str(raised.value)
+    assert named in str(raised.value)
+
+
+def test_a_runbook_without_a_profile_has_no_kit() -> None:
+    with pytest.raises(UsageError, match="the runbook has no profile"):
+        EMPTY.service_kit()

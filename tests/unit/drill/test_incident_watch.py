@@ -218,7 +218,7 @@ def test_still_firing_waits_then_names_what_did_not_resolve() -> None:
 
 
 def test_feature_loads_come_from_the_api_counters() -> None:
-    query = "sum by (route, status) (increase(http_requests_total[10s]))"
+    query = "sum by (route, status) (increase(orders_requests_total[10s]))"
     monitoring = FakeMonitoring(
         answers={
             query: [
@@ -231,7 +231,8 @@ def test_feature_loads_come_from_the_api_counters() -> None:
         }
     )
     clock = FakeClock(epoch=EPOCH)
-    w = watch(monitoring, clock, features={"/upload": "uploads", "/share": "share links"})
+    features = {"/upload": "uploads", "/share": "share links"}
+    w = watch(monitoring, clock, features=features, requests_total="orders_requests_total")
     clock.advance(10.0)
     w.stop()
     impact = w.impact(lost_writes=0)

@@ -12,6 +12,7 @@ from typing import cast
 
 import pytest
 
+from files_profile import KIT
 from runbook_checks.errors import ComponentFailed, UsageError
 from runbook_checks.faults.base import ACTIVE, FaultError, FaultHandle
 from runbook_checks.faults.deploy import (
@@ -23,6 +24,7 @@ from runbook_checks.faults.deploy import (
     restore_api_settings,
     rollback,
 )
+from runbook_checks.service import ServiceKit
 from runbook_checks.stack.base import Capability, Stack
 from tests.fake_stack import NoStackExtras
 
@@ -50,6 +52,7 @@ class FakeApi:
 class FakeStack(NoStackExtras):
     api: FakeApi
     backend: str = "fake"
+    kit: ServiceKit = KIT
     capabilities: frozenset[Capability] = frozenset(Capability)
     restarts: list[dict[str, str]] = field(default_factory=list)
 

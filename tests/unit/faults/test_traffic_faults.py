@@ -10,8 +10,8 @@ from typing import cast
 import httpx
 import pytest
 
+from files_profile import FilesClient, Upload, User
 from runbook_checks.clock import FakeClock, WaitTimeout
-from runbook_checks.drill.client import FilesClient, Upload, User
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.traffic import (
     NO_ANSWER,

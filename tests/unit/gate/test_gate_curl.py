@@ -125,9 +125,10 @@ def test_other_hosts_are_not_checked_but_said_so(make_runbook: MakeRunbook) -> N
 
 
 def test_the_twins_own_document_offline() -> None:
+    from files_profile import KIT
     from runbook_checks.gate.openapi import offline_document
 
-    routes = offline_document()
+    routes = offline_document(KIT)
     stats = routes.matching("/admin/storage/stats")
     assert [(r.method, r.needs_auth) for r in stats] == [("GET", True)]
     assert routes.token_hint(stats[0]) == "$ADMIN_TOKEN"

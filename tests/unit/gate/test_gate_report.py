@@ -40,7 +40,8 @@ def layout(tmp_path: Path) -> Path:
     (tmp_path / "runbooks").mkdir()
     # the runbooks' profile: its curl lines' host is the API (checked against its routes)
     (tmp_path / "runbooks" / "runbook-checks.toml").write_text(
-        '[profile]\nscenarios = "../scenarios"\n[hosts]\n"api.rolerabbit.com" = "api"\n',
+        '[profile]\nscenarios = "../scenarios"\nkit = "files_profile"\n'
+        '[hosts]\n"api.rolerabbit.com" = "api"\n',
         encoding="utf-8",
     )
     return tmp_path
@@ -62,6 +63,16 @@ def test_a_clean_runbook_passes(layout: Path) -> None:
     assert report.exit_code == 0
     assert report.mode == "offline"
     assert {c.name for c in report.checks if not c.ran} == {"sql-schema", "diagnostics"}
+
+
+def test_without_a_service_kit_the_routes_are_not_checked(layout: Path) -> None:
+    profile = layout / "runbooks" / "runbook-checks.toml"
+    profile.write_text(profile.read_text().replace('kit = "files_profile"\n', ""))
+    report = gate(write_runbook(layout, SEVERITIES, BROKEN))
+    assert "curl-unknown-route" not in {r.finding.kind for r in report.results}
+    (curl,) = [run for run in report.checks if run.name == "curl"]
+    assert not curl.ran
+    assert curl.note == "the runbook's profile names no service kit"
 
 
 def test_a_new_error_fails_and_its_baseline_entry_acknowledges_it(layout: Path) -> None:

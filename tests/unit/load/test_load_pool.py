@@ -43,3 +43,24 @@ def test_a_secret_is_never_written() -> None:
     check_no_secrets({"verdict.md": "all fine"}, ["tok-123", ""])
     with pytest.raises(RunbookChecksError, match=r"verdict\.json"):
         check_no_secrets({"verdict.json": "token tok-123"}, ["tok-123"])
+
+
+def test_the_sampler_reads_the_pool_under_the_kits_names() -> None:
+    import httpx
+
+    from files_profile import VOCABULARY
+    from runbook_checks.load.pool import PoolSampler
+    from runbook_checks.vocabulary import PoolMetrics
+
+    text = b"orders_pool_max 8\norders_pool_busy 5\norders_pool_open 6\ndb_pool_size 20\n"
+    mock = httpx.MockTransport(lambda request: httpx.Response(200, content=text))
+    names = PoolMetrics(
+        size="orders_pool_max", in_use="orders_pool_busy", connections="orders_pool_open"
+    )
+    with httpx.Client(transport=mock) as http:
+        orders = PoolSampler("http://api.test", None, metrics=names).sample(http)
+        files = PoolSampler("http://api.test", None, metrics=VOCABULARY.pool).sample(http)
+        unnamed = PoolSampler("http://api.test", None).sample(http)
+    assert (orders.size, orders.in_use, orders.waiting, orders.connections) == (8, 5, None, 6)
+    assert (files.size, files.in_use) == (20, None)
+    assert (unnamed.size, unnamed.in_use, unnamed.connections) == (None, None, None)

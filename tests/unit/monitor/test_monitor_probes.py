@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from files_api.errors import storage_unavailable
+from files_profile import VOCABULARY
 from runbook_checks.monitor.probes import (
     HttpProbe,
     Probe,
@@ -18,7 +19,6 @@ from runbook_checks.monitor.probes import (
     format_duration,
     symptom_probes,
 )
-from runbook_checks.monitor.vocabulary import FILES
 from runbook_checks.runbook import parse_runbook, parse_text
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -41,7 +41,7 @@ def probe_of(symptom: str, window_s: float = 10.0) -> Probe:
         ```
         """
     )
-    (probe,) = symptom_probes(parse_text(text, Path("small.md")), window_s=window_s)
+    (probe,) = symptom_probes(parse_text(text, Path("small.md")), VOCABULARY, window_s=window_s)
     assert probe.line == 4
     assert probe.symptom == symptom
     assert probe.section_id == "sev-2-something-wrong"
@@ -244,7 +244,7 @@ def test_windows_are_prometheus_durations() -> None:
 )
 def test_never_raises_on_odd_text(symptom: str) -> None:
     runbook = parse_text(f"# R\n## SEV-1: X\n### Symptoms\n- {symptom}\n", Path("odd.md"))
-    for probe in symptom_probes(runbook):
+    for probe in symptom_probes(runbook, VOCABULARY):
         assert probe.kind in ProbeKind
         if probe.kind is ProbeKind.MANUAL:
             assert probe.reason
@@ -283,7 +283,7 @@ def _what(probe: Probe) -> str:
 
 
 def test_shipped_runbook_symptoms_become_these_probes() -> None:
-    probes = symptom_probes(parse_runbook(SHIPPED))
+    probes = symptom_probes(parse_runbook(SHIPPED), VOCABULARY)
     assert [p.line for p in probes] == list(SHIPPED_PROBES)
     for probe in probes:
         kind, fragment, alert = SHIPPED_PROBES[probe.line]
@@ -303,8 +303,8 @@ def test_shipped_runbook_symptoms_become_these_probes() -> None:
 
 
 def test_corrected_runbook_has_the_same_probes_at_its_own_lines() -> None:
-    shipped = symptom_probes(parse_runbook(SHIPPED))
-    corrected = symptom_probes(parse_runbook(CORRECTED))
+    shipped = symptom_probes(parse_runbook(SHIPPED), VOCABULARY)
+    corrected = symptom_probes(parse_runbook(CORRECTED), VOCABULARY)
     lines = CORRECTED.read_text(encoding="utf-8").split("\n")
     assert len(corrected) == len(shipped)
     for before, after in zip(shipped, corrected, strict=True):
@@ -323,7 +323,7 @@ def test_the_twin_writes_the_words_the_log_probes_look_for() -> None:
     source = "\n".join(p.read_text(encoding="utf-8") for p in TWIN.glob("*.py"))
     # the details the twin composes at run time, made by its own functions
     source += storage_unavailable(OSError("refused"), "download the file").detail
-    for quoted, message in FILES.messages.items():
+    for quoted, message in VOCABULARY.messages.items():
         for alternative in filter(None, message.log_pattern.split("|")):
             assert alternative in source or alternative == "Connection timeout", quoted
         for route in message.routes:
@@ -331,13 +331,13 @@ def test_the_twin_writes_the_words_the_log_probes_look_for() -> None:
 
 
 def test_vocabulary_routes() -> None:
-    assert FILES.route_of("/health") == "/health"
-    assert FILES.route_of("/api/storage/files/upload") == "/api/storage/files/upload"
-    assert FILES.route_of("/share/abc123xyz") == "/share/{token}"
-    assert FILES.route_of("/share/abc123xyz/download?x=1") == "/share/{token}/download"
-    assert FILES.route_of("/api/storage/files/123/download") == (
+    assert VOCABULARY.route_of("/health") == "/health"
+    assert VOCABULARY.route_of("/api/storage/files/upload") == "/api/storage/files/upload"
+    assert VOCABULARY.route_of("/share/abc123xyz") == "/share/{token}"
+    assert VOCABULARY.route_of("/share/abc123xyz/download?x=1") == "/share/{token}/download"
+    assert VOCABULARY.route_of("/api/storage/files/123/download") == (
         "/api/storage/files/{file_id}/download"
     )
-    assert FILES.route_of("/charges") is None
-    assert FILES.failure_status("/api/storage/files/upload") == "[45].."
-    assert FILES.failure_status("/health") == "5.."
+    assert VOCABULARY.route_of("/charges") is None
+    assert VOCABULARY.failure_status("/api/storage/files/upload") == "[45].."
+    assert VOCABULARY.failure_status("/health") == "5.."

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from files_profile import VOCABULARY
 from runbook_checks.errors import UsageError
 from runbook_checks.monitor import promtool
 from runbook_checks.monitor.rules import RuleSet, derive_rules, rule_tests
@@ -33,7 +34,9 @@ needs_promtool = pytest.mark.skipif(
 def derived(which: str, size: str) -> RuleSet:
     window_s, for_s = SIZES[size]
     path = RUNBOOKS[which]
-    return derive_rules(parse_runbook(path), path.name, window_s=window_s, for_s=for_s)
+    return derive_rules(
+        parse_runbook(path), path.name, window_s=window_s, for_s=for_s, vocab=VOCABULARY
+    )
 
 
 def write(folder: Path, rules: RuleSet) -> Path:

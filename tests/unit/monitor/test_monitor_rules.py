@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from files_profile import VOCABULARY
 from runbook_checks.errors import UsageError
 from runbook_checks.monitor import promtool
 from runbook_checks.monitor.rules import derive_rules, load_rules, parse_duration, rule_tests
@@ -24,7 +25,7 @@ def shipped() -> Runbook:
 
 
 def test_derived_rules_of_the_shipped_runbook(shipped: Runbook) -> None:
-    rules = derive_rules(shipped, SHIPPED_NAME)
+    rules = derive_rules(shipped, SHIPPED_NAME, vocab=VOCABULARY)
     assert rules.origin == "derived"
     assert [(r.name, r.section_id, r.annotations["runbook_line"]) for r in rules.rules] == [
         ("FilesHealthFailing", "sev-1-api-server-down", "69"),
@@ -56,10 +57,13 @@ def test_derived_rules_of_the_shipped_runbook(shipped: Runbook) -> None:
 
 
 def test_rule_file_yaml_is_prometheus_shaped_and_deterministic(shipped: Runbook) -> None:
-    drill = derive_rules(shipped, SHIPPED_NAME)
-    deployed = derive_rules(shipped, SHIPPED_NAME, window_s=300, for_s=120)
+    drill = derive_rules(shipped, SHIPPED_NAME, vocab=VOCABULARY)
+    deployed = derive_rules(shipped, SHIPPED_NAME, window_s=300, for_s=120, vocab=VOCABULARY)
     text = deployed.yaml()
-    assert text == derive_rules(shipped, SHIPPED_NAME, window_s=300, for_s=120).yaml()
+    assert (
+        text
+        == derive_rules(shipped, SHIPPED_NAME, window_s=300, for_s=120, vocab=VOCABULARY).yaml()
+    )
     assert text.startswith("# Alert rules derived from the runbook's symptoms")
     (group,) = yaml.safe_load(text)["groups"]
     assert group["name"] == "runbook-checks"
@@ -84,7 +88,7 @@ def test_names_stay_unique_when_two_sections_share_a_shape() -> None:
         - 0 requests per second on the dashboard
         """
     )
-    rules = derive_rules(parse_text(text, Path("two.md")), "two.md")
+    rules = derive_rules(parse_text(text, Path("two.md")), "two.md", vocab=VOCABULARY)
     assert [r.name for r in rules.rules] == [
         "FilesNoTraffic",
         "FilesTrafficLostNoTraffic",
@@ -107,7 +111,7 @@ def test_parse_duration_refuses(text: str) -> None:
 
 
 def test_rule_tests_have_a_firing_and_a_quiet_case_per_rule(shipped: Runbook) -> None:
-    rules = derive_rules(shipped, SHIPPED_NAME)
+    rules = derive_rules(shipped, SHIPPED_NAME, vocab=VOCABULARY)
     tests = yaml.safe_load(rule_tests(rules, "alerts.yml"))
     assert tests["rule_files"] == ["alerts.yml"]
     for rule in rules.rules:

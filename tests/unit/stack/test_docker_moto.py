@@ -17,6 +17,7 @@ import pytest
 
 pytest.importorskip("docker", reason="the docker extra is not installed")
 
+from files_profile import KIT
 from runbook_checks.config import ImageNames
 from runbook_checks.stack.docker.components import DockerMoto, Placement
 from runbook_checks.stack.docker.container import ContainerProcess
@@ -84,7 +85,7 @@ def test_the_object_store_stays_moto_server_in_the_same_image(tmp_path: Path) ->
 
 def test_versions_say_which_control_plane_runs(tmp_path: Path) -> None:
     for image, expected in ((OURS, "behind AWS's preconditions"), (FOREIGN, "plain moto_server")):
-        stack = DockerStack()
+        stack = DockerStack(kit=KIT)
         stack.resolved = {"aws": image}
         stack.components["aws"] = DockerMoto(
             "aws", tmp_path / image.name.replace("/", "_"), placement=_placement(), image=image

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import pytest
 
+from files_profile import KIT
 from runbook_checks.config import OPTIONS, ChecksConfig
 from runbook_checks.errors import StackError, UsageError
 from runbook_checks.stack.docker.components import (
@@ -81,14 +82,18 @@ def test_the_mode_reaches_the_docker_stack(tmp_path: Path) -> None:
     from runbook_checks.stack import create_stack
     from runbook_checks.stack.docker.stack import DockerStack
 
+    profile = (
+        Path(__file__).resolve().parents[3] / "runbooks/files-incident-response.runbook-checks.toml"
+    )
     config = ChecksConfig.from_values(
-        {**DEFAULTS, "backend": "docker", "docker_network": "bridge"}, root=tmp_path
+        {**DEFAULTS, "backend": "docker", "docker_network": "bridge", "profile": str(profile)},
+        root=tmp_path,
     )
     stack = create_stack(config)  # nothing starts until start()
     assert isinstance(stack, DockerStack)
     assert stack.network_request == "bridge"
     with pytest.raises(UsageError, match="--docker-network"):
-        DockerStack(network="macvlan")
+        DockerStack(network="macvlan", kit=KIT)
 
 
 # -- auto ------------------------------------------------------------------------------
@@ -207,7 +212,7 @@ def test_host_mode_servers_bind_loopback_as_before(tmp_path: Path) -> None:
     assert _args(redis.process.spec.command)[3:5] == ["--bind", "127.0.0.1"]  # type: ignore[attr-defined]
     moto = DockerMoto("aws", tmp_path / "aws", placement=place, image=MOTO)
     assert _args(moto.process.spec.command)[:2] == ["-H", "127.0.0.1"]  # type: ignore[attr-defined]
-    api = DockerApi(tmp_path / "api", {"X": "1"}, placement=place, image=API)
+    api = DockerApi(tmp_path / "api", {"X": "1"}, placement=place, image=API, twin=KIT.twin)
     assert api.process.spec.environment["API_HOST"] == "127.0.0.1"  # type: ignore[attr-defined]
 
 
@@ -235,7 +240,7 @@ def test_bridged_servers_listen_on_every_address_of_their_namespace_and_publish_
     command = _args(minio.process.spec.command)  # type: ignore[attr-defined]
     assert command[command.index("--address") + 1] == f"0.0.0.0:{minio.port}"
     assert tuple(minio.process.spec.published) == (minio.port,)  # type: ignore[attr-defined]
-    api = DockerApi(tmp_path / "api", {"X": "1"}, placement=place, image=API)
+    api = DockerApi(tmp_path / "api", {"X": "1"}, placement=place, image=API, twin=KIT.twin)
     api_spec = api.process.spec  # type: ignore[attr-defined]
     assert api_spec.environment["API_HOST"] == "0.0.0.0"
     assert api_spec.environment["X"] == "1"
@@ -255,8 +260,8 @@ def test_the_local_stack_gives_the_api_its_proxies_on_the_loopback() -> None:
     from runbook_checks.stack.docker.stack import DockerStack
     from runbook_checks.stack.local import LocalStack
 
-    assert LocalStack()._api_proxy_host() == "127.0.0.1"
-    docker = DockerStack(network="bridge")
+    assert LocalStack(kit=KIT)._api_proxy_host() == "127.0.0.1"
+    docker = DockerStack(network="bridge", kit=KIT)
     assert docker._api_proxy_host() == "127.0.0.1"  # no network yet
     docker.network = NET
     assert docker._api_proxy_host() == "172.18.0.1"

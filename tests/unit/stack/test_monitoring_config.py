@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from files_profile import KIT
 from runbook_checks.clock import FakeClock
 from runbook_checks.errors import StackError, UsageError
 from runbook_checks.stack import monitoring as mon
@@ -79,6 +80,7 @@ def monitoring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Moni
         postgres_url=SUPERUSER_URL,
         redis_url="redis://127.0.0.1:6999/0",
         api_urls=["http://127.0.0.1:8001", "http://127.0.0.1:8002/"],
+        api_job="orders-api",  # the service kit's vocabulary names it
         clock=FakeClock(),
     )
     yield built
@@ -104,8 +106,8 @@ def test_prometheus_yml_scrapes_every_second_on_loopback(monitoring: Monitoring)
         "scrape_timeout": "800ms",
     }
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}  # type: ignore[attr-defined]
-    assert set(jobs) == {"files-api", "postgres", "redis"}
-    assert jobs["files-api"]["file_sd_configs"][0]["files"] == [str(monitoring.api_targets_path)]
+    assert set(jobs) == {"orders-api", "postgres", "redis"}
+    assert jobs["orders-api"]["file_sd_configs"][0]["files"] == [str(monitoring.api_targets_path)]
     exporters = {c.name: c for c in monitoring.components}
     assert jobs["postgres"]["static_configs"] == [
         {"targets": [f"127.0.0.1:{exporters['postgres_exporter'].port}"]}
@@ -183,7 +185,9 @@ def test_the_postgres_exporter_connects_directly_with_its_password_out_of_argv(
 
 def test_without_exporters_their_jobs_are_left_out(tmp_path: Path) -> None:
     bare = MonitoringBinaries("/x/prometheus", "/x/alertmanager", "/x/promtool")
-    built = Monitoring(tmp_path, bare, postgres_url=SUPERUSER_URL, redis_url=None, api_urls=[])
+    built = Monitoring(
+        tmp_path, bare, postgres_url=SUPERUSER_URL, redis_url=None, api_urls=[], api_job="files-api"
+    )
     try:
         config = _yaml(tmp_path / "prometheus.yml")
         assert [j["job_name"] for j in config["scrape_configs"]] == ["files-api"]  # type: ignore[attr-defined]
@@ -215,7 +219,9 @@ def test_a_rule_file_promtool_refuses_is_a_usage_error_naming_it(tmp_path: Path)
     broken.write_text("groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: up ==\n")
     found = find_monitoring()
     assert isinstance(found, MonitoringBinaries), found
-    built = Monitoring(tmp_path / "m", found, postgres_url=None, redis_url=None, api_urls=[])
+    built = Monitoring(
+        tmp_path / "m", found, postgres_url=None, redis_url=None, api_urls=[], api_job="api"
+    )
     try:
         with pytest.raises(UsageError, match=r"broken\.yml") as info:
             built.set_rules([broken])  # refused before Prometheus is asked (none runs here)
@@ -433,7 +439,7 @@ def test_the_docker_stack_runs_monitoring_only_with_host_networking(tmp_path: Pa
 
     image = ResolvedImage("monitoring", "m", "m", "sha256:" + "0" * 64, "monitoring")
     network = StackNetwork("rc-stack-t1", "f" * 64, "172.18.0.0/16", "172.18.0.1")
-    stack = DockerStack(network="bridge", monitoring=True)
+    stack = DockerStack(network="bridge", monitoring=True, kit=KIT)
     stack.monitoring_image = "the monitoring image m is not built: `make images`"
     made = stack._make_monitoring(tmp_path, None, None, None)  # type: ignore[arg-type]
     assert made == stack.monitoring_image  # no image: its reason, nothing started
@@ -443,7 +449,13 @@ def test_the_docker_stack_runs_monitoring_only_with_host_networking(tmp_path: Pa
     bridged = Placement(None, "stack-t1", {}, network)  # type: ignore[arg-type]
     with pytest.raises(StackError, match="host networking"):
         DockerMonitoring(
-            tmp_path, placement=bridged, image=image, postgres_url=None, redis_url=None, api_urls=[]
+            tmp_path,
+            placement=bridged,
+            image=image,
+            postgres_url=None,
+            redis_url=None,
+            api_urls=[],
+            api_job="files-api",
         )
     host = Placement(None, "stack-t1", {}, None)  # type: ignore[arg-type]
     built = DockerMonitoring(
@@ -453,6 +465,7 @@ def test_the_docker_stack_runs_monitoring_only_with_host_networking(tmp_path: Pa
         postgres_url=SUPERUSER_URL,
         redis_url="redis://127.0.0.1:6999/0",
         api_urls=["http://127.0.0.1:8001"],
+        api_job="files-api",
     )
     try:  # the local stack's flags, with the image's binaries as entrypoints
         specs = {c.name: c.process.spec for c in built.components}  # type: ignore[attr-defined]

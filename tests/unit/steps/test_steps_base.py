@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from files_profile import KIT
 from runbook_checks.clock import FakeClock
 from runbook_checks.runbook.model import Phase, Step, StepKind
 from runbook_checks.stack.base import Capability, Component, Endpoints
@@ -29,6 +30,7 @@ class OfflineStack(NoStackExtras):
 
     backend = "offline"
     capabilities: frozenset[Capability] = frozenset()
+    kit = KIT
 
     def __init__(self, tmp: Path, host: str = "127.0.0.1") -> None:
         self.endpoints = Endpoints(

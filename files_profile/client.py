@@ -1,13 +1,19 @@
-"""A small typed client of the Files API, as the drills and the ledger use it."""
+"""A small typed client of the Files API: the user traffic of drills, faults and the gate
+(`runbook_checks.service.ServiceClient`)."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import httpx
 
+from runbook_checks.service import Upload
+from runbook_checks.service import User as ServiceUser
 from runbook_checks.tls import tls_context
+
+UPLOAD_PATH = "/api/storage/files/upload"
 
 
 @dataclass(frozen=True)
@@ -18,23 +24,8 @@ class User:
     token: str
 
     @property
-    def auth(self) -> dict[str, str]:
+    def auth(self) -> Mapping[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
-
-
-@dataclass(frozen=True)
-class Upload:
-    status_code: int
-    file_id: str | None
-    name: str
-    checksum: str
-    size: int
-    body: str
-
-    @property
-    def acknowledged(self) -> bool:
-        """201 stored or 202 queued: the service promised to keep it."""
-        return self.status_code in (201, 202) and self.file_id is not None
 
 
 class FilesClient:
@@ -78,7 +69,7 @@ class FilesClient:
 
     def upload(
         self,
-        user: User,
+        user: ServiceUser,
         name: str,
         content: bytes,
         content_type: str = "application/octet-stream",
@@ -86,8 +77,8 @@ class FilesClient:
     ) -> Upload:
         checksum = hashlib.sha256(content).hexdigest()
         response = self.http.post(
-            "/api/storage/files/upload",
-            headers=user.auth,
+            UPLOAD_PATH,
+            headers=dict(user.auth),
             files={"file": (name, content, content_type)},
             timeout=timeout_s if timeout_s is not None else self.http.timeout,
         )
@@ -98,18 +89,35 @@ class FilesClient:
             response.status_code, file_id, name, checksum, len(content), response.text[:500]
         )
 
-    def download(self, user: User, file_id: str) -> httpx.Response:
-        return self.http.get(f"/api/storage/files/{file_id}/download", headers=user.auth)
+    def post_upload(
+        self,
+        user: ServiceUser,
+        *,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        content: bytes | Iterable[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout_s: float | None = None,
+    ) -> httpx.Response:
+        return self.http.post(
+            UPLOAD_PATH,
+            headers={**user.auth, **(headers or {})},
+            files=dict(files) if files is not None else None,
+            content=content,
+            timeout=timeout_s if timeout_s is not None else self.http.timeout,
+        )
 
-    def list_files(self, user: User) -> httpx.Response:
-        return self.http.get("/api/storage/files", headers=user.auth)
+    def download(self, user: ServiceUser, file_id: str) -> httpx.Response:
+        return self.http.get(f"/api/storage/files/{file_id}/download", headers=dict(user.auth))
 
-    def delete(self, user: User, file_id: str) -> httpx.Response:
-        return self.http.delete(f"/api/storage/files/{file_id}", headers=user.auth)
+    def list_files(self, user: ServiceUser) -> httpx.Response:
+        return self.http.get("/api/storage/files", headers=dict(user.auth))
+
+    def delete(self, user: ServiceUser, file_id: str) -> httpx.Response:
+        return self.http.delete(f"/api/storage/files/{file_id}", headers=dict(user.auth))
 
     def share(
         self,
-        user: User,
+        user: ServiceUser,
         file_id: str,
         *,
         permission: str = "download",
@@ -118,7 +126,7 @@ class FilesClient:
     ) -> str:
         response = self.http.post(
             f"/api/storage/files/{file_id}/shares",
-            headers=user.auth,
+            headers=dict(user.auth),
             json={
                 "permission": permission,
                 "expires_in_s": expires_in_s,
