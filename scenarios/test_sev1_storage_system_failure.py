@@ -25,11 +25,11 @@ from runbook_checks.drill.result import Actor
 from runbook_checks.drill.runner import DrillContext, health_and_canary
 from runbook_checks.drill.spec import Action, Detector, Scenario, reads
 from runbook_checks.faults.data import s3_client
-from runbook_checks.faults.database import admin_connect
 from runbook_checks.faults.storage import StorageOutage, StorageQuotaExceeded, stored_bytes
 from runbook_checks.findings import Level
 from runbook_checks.gate.curl_check import MISSING_AUTH
 from runbook_checks.runbook.model import Step, StepKind
+from runbook_checks.stack.accounts import admin_connect
 from runbook_checks.steps.base import StepResult
 
 SECTION = "SEV-1: Storage System Failure"

@@ -33,11 +33,11 @@ from runbook_checks.faults.client import (
     SlowClientUpload,
     UnusualUploads,
 )
-from runbook_checks.faults.database import admin_connect
 from runbook_checks.findings import Level
 from runbook_checks.gate.diagnostics import FAILS
 from runbook_checks.gate.sql_check import UNDEFINED_COLUMN, UNDEFINED_TABLE
 from runbook_checks.runbook.model import Step, StepKind
+from runbook_checks.stack.accounts import admin_connect
 from runbook_checks.steps.base import StepResult
 
 SECTION = "SEV-2: File Upload Failures"

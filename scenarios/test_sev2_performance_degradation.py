@@ -16,12 +16,13 @@ from runbook_checks.drill.runner import DrillContext, health_and_canary
 from runbook_checks.drill.spec import Action, Scenario, reads
 from runbook_checks.faults.base import AllOf
 from runbook_checks.faults.cache import ColdCache
-from runbook_checks.faults.database import MissingIndex, admin_connect
+from runbook_checks.faults.database import MissingIndex
 from runbook_checks.faults.deploy import ApiSettings
 from runbook_checks.faults.network import NetworkLatency
 from runbook_checks.faults.traffic import LoadIncrease
 from runbook_checks.findings import Level
 from runbook_checks.runbook.model import StepKind
+from runbook_checks.stack.accounts import admin_connect
 from runbook_checks.steps.base import StepResult
 
 SECTION = "SEV-2: Performance Degradation"

@@ -28,7 +28,7 @@ from runbook_checks.faults.data import (
     ShareDownloadLimitReached,
     ShareExpired,
 )
-from runbook_checks.faults.database import admin_connect
+from runbook_checks.stack.accounts import admin_connect
 from runbook_checks.steps.base import StepResult
 
 SECTION = "SEV-3: Share Links Not Working"

@@ -10,32 +10,32 @@ row, its share links (the foreign key cascades them away) and the object's bytes
 removing anything, and revert puts all three back.
 
 The module also holds the direct-access helpers the other data-touching faults share:
-the bucket client, the listing-cache bump, drill users' clean-up, and the capability
-check for faults whose needs depend on their settings.
+the listing-cache bump and the capability check for faults whose needs depend on their
+settings; the bucket client and drill users' clean-up (`s3_client`, `remove_users`) are
+the stack's (`stack/accounts.py`: the external backend removes a dead drill's users with
+them too) and are named here for the faults.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 import redis
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
-from runbook_checks.faults.database import admin_connect
 from runbook_checks.service import DataModel
+from runbook_checks.stack.accounts import admin_connect, remove_users, s3_client
 from runbook_checks.stack.base import Capability, Stack
 
 if TYPE_CHECKING:
     import psycopg
-    from mypy_boto3_s3.client import S3Client
 
     _Conn = psycopg.Connection[tuple[object, ...]]
 
@@ -53,7 +53,6 @@ __all__ = [
 ]
 
 DAY_S = 24 * 3600
-S3_DELETE_BATCH = 1000  # the most keys one DeleteObjects call takes
 
 
 # ------------------------------------------------------------------------- shared helpers
@@ -84,13 +83,6 @@ def unsupported_without(fault: Fault, stack: Stack) -> str | None:
     return None
 
 
-def s3_client(stack: Stack) -> S3Client:
-    """A boto3 client of the stack's object store, direct (not through the fault proxy)."""
-    config = BotoConfig(retries={"max_attempts": 2}, connect_timeout=2, read_timeout=15)
-    client: S3Client = stack.endpoints.boto3_client("s3", config)
-    return client
-
-
 def bump_listing_cache(stack: Stack, user_id: object) -> str:
     """Make the user's cached file listing stale, as the API does after a change.
 
@@ -107,45 +99,6 @@ def bump_listing_cache(stack: Stack, user_id: object) -> str:
     except (redis.RedisError, OSError) as exc:
         return f"could not invalidate the listing cache ({key}): {type(exc).__name__}: {exc}"
     return f"invalidated the listing cache of user {user_id}"
-
-
-def remove_users(stack: Stack, user_ids: Sequence[object]) -> str:
-    """Delete drill users with everything they own: rows (files and share links cascade),
-    their records of refused writes, then their objects in the bucket. Rows go first: an
-    object left behind is invisible to users; a row without its object is a broken file."""
-    ids = [str(u) for u in user_ids]
-    if not ids:
-        return "no users to remove"
-    data = stack.kit.data
-    with admin_connect(stack) as conn, conn.transaction():
-        keys = [
-            str(r[0])
-            for r in conn.execute(
-                sql.SQL("SELECT object_key FROM {} WHERE user_id = ANY(%s::uuid[])").format(
-                    sql.Identifier(data.objects)
-                ),
-                (ids,),
-            )
-        ]
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE user_id = ANY(%s::uuid[])").format(
-                sql.Identifier(data.failures)
-            ),
-            (ids,),
-        )
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE id = ANY(%s::uuid[])").format(sql.Identifier(data.users)),
-            (ids,),
-        )
-    if keys:
-        client = s3_client(stack)
-        for start in range(0, len(keys), S3_DELETE_BATCH):
-            batch = keys[start : start + S3_DELETE_BATCH]
-            client.delete_objects(
-                Bucket=stack.endpoints.s3_bucket,
-                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
-            )
-    return f"removed {len(ids)} user(s), their {len(keys)} file(s) and objects"
 
 
 @dataclass(frozen=True)

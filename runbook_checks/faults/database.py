@@ -17,17 +17,11 @@ import psycopg
 from psycopg import sql
 
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
+from runbook_checks.stack.accounts import admin_connect
 from runbook_checks.stack.base import Capability, Stack
 
 FAULT_APP_PREFIX = "runbook-checks-fault"
 ROUNDS = 10  # fill-and-cut rounds of MaxConnections
-
-
-def admin_connect(stack: Stack) -> psycopg.Connection[tuple[object, ...]]:
-    url = stack.endpoints.admin_database_url or stack.endpoints.database_url
-    return psycopg.connect(
-        url, autocommit=True, connect_timeout=5, application_name="runbook-checks"
-    )
 
 
 def _session(stack: Stack, kind: str) -> psycopg.Connection[tuple[object, ...]]:

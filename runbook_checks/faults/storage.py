@@ -29,10 +29,10 @@ from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
 from runbook_checks.faults.client import create_drill_user, drill_client
 from runbook_checks.faults.data import s3_client, unsupported_without
-from runbook_checks.faults.database import admin_connect
 from runbook_checks.faults.deploy import change_api_settings
 from runbook_checks.faults.network import NetworkBlackhole, NetworkDown
 from runbook_checks.faults.process import ProcessKill
+from runbook_checks.stack.accounts import admin_connect
 from runbook_checks.stack.base import Capability, Stack
 
 __all__ = ["StorageOutage", "StorageQuotaExceeded", "stored_bytes"]

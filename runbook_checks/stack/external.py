@@ -554,7 +554,7 @@ class ExternalStack:
         self._remove_drill_users("reset data")
 
     def _remove_drill_users(self, why: str) -> None:
-        from runbook_checks.faults.data import remove_users
+        from runbook_checks.stack.accounts import remove_users
 
         domain = self.config.test_account_domain
         self.audit.before(
@@ -828,14 +828,14 @@ def revert_leftover_faults(folder: Path, environment: Path, kinds: list[str]) ->
 
 @dataclass(frozen=True)
 class _Reach:
-    """Just enough of a Stack for `faults.data.remove_users`."""
+    """Just enough of a Stack for `stack.accounts.remove_users`."""
 
     endpoints: Endpoints
     kit: ServiceKit
 
 
 def _remove_users_since(config: EnvironmentConfig, kit: ServiceKit, since: str) -> str:
-    from runbook_checks.faults.data import remove_users
+    from runbook_checks.stack.accounts import remove_users
 
     with psycopg.connect(config.database_url, connect_timeout=5) as conn:
         rows = conn.execute(
