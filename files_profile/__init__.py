@@ -45,6 +45,10 @@ TWIN = Twin(
     migrate=("-m", "files_api", "migrate"),
     migrations=_migrations(),
     release_setting="FILES_API_RELEASE",  # files_api/config.py; blank reads as not set
+    pool_size_setting="DB_POOL_SIZE",
+    quota_setting="STORAGE_QUOTA_BYTES",
+    upload_timeout_setting="UPLOAD_TIMEOUT_S",
+    default_upload_timeout_s=30.0,  # files_api/config.py's default
     default_release="dev",
 )
 

@@ -101,6 +101,14 @@ VOCABULARY = Vocabulary(
     # upload_failures (files_api/routes_files.py): 4xx answers are failures there too
     failures=MappingProxyType({UPLOAD_ROUTE: "[45].."}),
     messages=_messages(),
+    customer_name="Files API",
+    customer_features=(
+        ("upload", "File uploads"),
+        ("download", "File downloads"),
+        ("share", "Share links"),
+        ("preview", "File previews"),
+        ("storage", "File storage"),
+    ),
     pool=PoolMetrics(  # files_api/metrics.py
         size="db_pool_size",
         in_use="db_pool_in_use",

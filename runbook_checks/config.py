@@ -51,7 +51,12 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("backend", f"where the stack runs: {', '.join(BACKENDS)}", "local"),
     Option("evidence_dir", "folder that receives the evidence of each drill", "evidence"),
-    Option("pool_size", "DB_POOL_SIZE of the service's API in the stack", "20"),
+    Option(
+        "pool_size",
+        "the database pool size of the service's API in the stack",
+        "20",
+        env="RUNBOOK_CHECKS_POOL_SIZE",
+    ),
     Option(
         "max_recovery_wait_s",
         "how long a drill waits for recovery after the mitigation before calling it not "
@@ -88,7 +93,7 @@ OPTIONS: tuple[Option, ...] = (
     _image("object_store", "minio/minio", "the S3 object store"),
     _image("redis", "redis:7", "Redis"),
     _image("aws", "motoserver/moto", "the AWS control plane (moto)"),
-    _image("api", "runbook-checks/files-api:dev", "the Files API (docker/files-api/Dockerfile)"),
+    _image("api", "runbook-checks/files-api:dev", "the API twin (built by make images)"),
     Option(
         "docker_network",
         "docker backend networking: host (127.0.0.1 and a free port each, in the host's "

@@ -54,6 +54,12 @@ class Twin:
     migrate: tuple[str, ...]
     migrations: Path | None  # the migrations' folder (*.sql: the template cluster's key)
     release_setting: str  # the setting that names the release a deploy installs
+    # the settings drills change: the API's database pool size, its storage quota (bytes),
+    # how long it waits for an upload's body (seconds), and that wait when not set
+    pool_size_setting: str
+    quota_setting: str
+    upload_timeout_setting: str
+    default_upload_timeout_s: float
     default_release: str = "dev"  # the release reported when that setting is not set
 
     def release(self, settings: Mapping[str, str]) -> str:

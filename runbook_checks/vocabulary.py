@@ -76,6 +76,10 @@ class Vocabulary:
     # error messages a runbook quotes (lower case) -> how the service shows them
     messages: Mapping[str, Message] = field(default_factory=lambda: MappingProxyType({}))
     pool: PoolMetrics = field(default_factory=PoolMetrics)  # for load runs' pool samples
+    # what customers call the service, and its parts: (a regular expression matched against
+    # a runbook section's title, the part's name) in order ("upload" -> "Uploads")
+    customer_name: str = "the service"
+    customer_features: tuple[tuple[str, str], ...] = ()
 
     def route_of(self, path: str) -> str | None:
         """The route label of a path as a runbook writes it, or None when unknown.

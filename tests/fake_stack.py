@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from files_profile import KIT
+from runbook_checks.service import ServiceKit
 from runbook_checks.stack.proxy import ProxySet
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ class NoStackExtras:
     state: StateFile | None = None
     proxies: ProxySet = ProxySet()  # empty: a fake that needs proxies sets its own
     api_env: dict[str, str] | None = None
+    kit: ServiceKit = KIT  # the Files service's: the suite's own tests drill it
 
     def on_fault_event(self, event: str, fault: FaultView, handle: LiveFault | None) -> None:
         pass
@@ -45,6 +48,8 @@ NO_EXTRAS: dict[str, object] = {
     "api_env": None,
     "on_fault_event": lambda event, fault, handle: None,
     "on_step": lambda line, text: None,
+    "on_step_done": lambda line, outcome: None,
+    "kit": KIT,
     "api_fleet": lambda: None,
 }
 """The same, for a `SimpleNamespace` fake."""

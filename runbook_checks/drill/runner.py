@@ -693,7 +693,7 @@ class Drill:
             section_id=self.section.id,
             section_title=self.section.title,
             severity=self.section.severity,
-            feature=feature_for(self.section.title),
+            feature=feature_for(self.section.title, self.stack.kit.vocabulary),
             issue=result.title or result.fault,
             impact=measured.describe(),
             started_wall=began,

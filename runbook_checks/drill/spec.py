@@ -127,7 +127,7 @@ class Scenario:
     mitigation: str = ""
     # what the runbook's platform lines act on (runbook_checks.drill.platform): database
     # host names a DATABASE_URL may name -> the stack's PostgreSQL components, and the
-    # drill's scale for numeric settings ({"DB_POOL_SIZE": 0.2}: 50 is applied as 10)
+    # drill's scale for numeric settings ({"POOL_SIZE": 0.2}: 50 is applied as 10)
     database_hosts: Mapping[str, str] = field(default_factory=dict)
     setting_scale: Mapping[str, float] = field(default_factory=dict)
     confirm_timeout_s: float = 30.0

@@ -2,7 +2,7 @@
 
 An oversized upload on a plan's limit, a set of odd files (empty, active content types,
 executables, unicode and right-to-left names, path traversal, quotes, a 255-character
-name), and an upload streamed slower than the API's UPLOAD_TIMEOUT_S. Each fault creates
+name), and an upload streamed slower than the API's upload timeout. Each fault creates
 its own drill user through the API (POST /admin/users), sends real HTTP requests, and
 records every answer in its handle (`handle.responses`, a list of `ObservedResponse`),
 so a scenario can assert on what users saw while the runbook's diagnostics look at the
@@ -50,7 +50,6 @@ __all__ = [
 
 MIB = 1024 * 1024
 TIERS = ("free", "pro")
-DEFAULT_UPLOAD_TIMEOUT_S = 30.0  # the API's UPLOAD_TIMEOUT_S when the setting is not set
 EXCERPT_CHARS = 500
 
 
@@ -467,7 +466,8 @@ class _Pacer:
 @dataclass(frozen=True)
 class SlowClientUpload(Fault):
     """A user streams a `size_mb` MB upload at `rate_kbps` KB/s, slower than the API's
-    UPLOAD_TIMEOUT_S (set to `upload_timeout_s` for the drill when given); the answer
+    upload timeout (the kit's `twin.upload_timeout_setting`, set to `upload_timeout_s` for
+    the drill when given); the answer
     (408 expected) is recorded when it comes."""
 
     kind: ClassVar[str] = "slow-client-upload"
@@ -480,7 +480,7 @@ class SlowClientUpload(Fault):
 
     size_mb: float = 20.0
     rate_kbps: float = 100.0  # kilobytes (1000 bytes) per second, as the proxy's Bandwidth
-    upload_timeout_s: float | None = None  # restart the API with this UPLOAD_TIMEOUT_S
+    upload_timeout_s: float | None = None  # restart the API with this upload timeout
     give_up_after_s: float | None = None  # end the body early; None: API timeout + GRACE_S
     tier: str = "pro"
 
@@ -521,12 +521,12 @@ class SlowClientUpload(Fault):
         if self.send_time_s <= timeout_s:
             problem = (
                 f"at {self.rate_kbps:g} KB/s the {self.size_mb:g} MB upload takes "
-                f"{self.send_time_s:.1f} s, within UPLOAD_TIMEOUT_S={timeout_s:g} s"
+                f"{self.send_time_s:.1f} s, within the API's upload timeout of {timeout_s:g} s"
             )
         elif self.give_up_s(timeout_s) <= timeout_s:
             problem = (
                 f"the client gives up after {self.give_up_s(timeout_s):g} s, before "
-                f"the API's UPLOAD_TIMEOUT_S={timeout_s:g} s"
+                f"the API's upload timeout of {timeout_s:g} s"
             )
         if problem:
             raise UsageError(
@@ -539,7 +539,7 @@ class SlowClientUpload(Fault):
 
     def describe(self) -> str:
         timeout = (
-            f", UPLOAD_TIMEOUT_S={self.upload_timeout_s:g}"
+            f", upload timeout {self.upload_timeout_s:g} s"
             if self.upload_timeout_s is not None
             else ""
         )
@@ -553,17 +553,18 @@ class SlowClientUpload(Fault):
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
         handle = adopt(handle, ObservingHandle)
+        twin = stack.kit.twin
         if self.upload_timeout_s is not None:
             api_timeout_s = self.upload_timeout_s
             change_api_settings(
                 stack,
                 handle,
-                {"UPLOAD_TIMEOUT_S": f"{api_timeout_s:g}"},
+                {twin.upload_timeout_setting: f"{api_timeout_s:g}"},
                 why="a short upload timeout for the drill",
             )
         else:
-            raw = api_settings(stack).get("UPLOAD_TIMEOUT_S") or ""
-            api_timeout_s = float(raw) if raw else DEFAULT_UPLOAD_TIMEOUT_S
+            raw = api_settings(stack).get(twin.upload_timeout_setting) or ""
+            api_timeout_s = float(raw) if raw else twin.default_upload_timeout_s
             try:
                 self._check_slower_than(api_timeout_s)
             except UsageError as exc:

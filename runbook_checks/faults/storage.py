@@ -10,10 +10,10 @@ that acknowledged uploads survive. Its revert starts moto again and recreates th
 bucket.
 
 `StorageQuotaExceeded` is the runbook's "Storage Quota Exceeded": the API restarted with
-STORAGE_QUOTA_BYTES just above what is stored, then filled to the byte with real uploads
-by a drill user, some of them soft-deleted (they still count until an admin runs
-POST /admin/cleanup/deleted, so the runbook's "clean up deleted files" has bytes to
-free). Revert removes the user with its files and restores the previous quota.
+its storage quota (the kit's `twin.quota_setting`) just above what is stored, then filled
+to the byte with real uploads by a drill user, some of them soft-deleted (they still
+count until an admin cleans deleted files up, so the runbook's "clean up deleted files"
+has bytes to free). Revert removes the user with its files and restores the previous quota.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class StorageOutage(Fault):
 
 @dataclass(frozen=True)
 class StorageQuotaExceeded(Fault):
-    """The API's storage quota reached: STORAGE_QUOTA_BYTES set just above what is
+    """The API's storage quota reached: the quota setting set just above what is
     stored, then filled by a drill user's uploads, part of them soft-deleted."""
 
     kind: ClassVar[str] = "storage-quota-exceeded"
@@ -186,7 +186,10 @@ class StorageQuotaExceeded(Fault):
         before = stored_bytes(stack)
         quota = self.quota_bytes if self.quota_bytes is not None else before + self.fill_kb * KIB
         change_api_settings(
-            stack, handle, {"STORAGE_QUOTA_BYTES": str(quota)}, why=f"{before} bytes stored"
+            stack,
+            handle,
+            {stack.kit.twin.quota_setting: str(quota)},
+            why=f"{before} bytes stored",
         )
         remaining = quota - stored_bytes(stack)
         if remaining <= 0:

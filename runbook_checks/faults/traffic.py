@@ -7,7 +7,8 @@ patterns (uploads, listings, or a mix of upload / list / list / download) until
 answers by status (0 = no HTTP answer: refused, reset, timed out) and keeps every
 latency, so a scenario can read p50/p95 while the runbook's diagnostics run.
 
-With `db_pool_size` set, the API is restarted with that DB_POOL_SIZE first (restored on
+With `db_pool_size` set, the API is restarted with that pool size first (the kit's
+`twin.pool_size_setting`; restored on
 revert): the runbook's post-mortem, "pool exhaustion under a +50% traffic increase".
 
 Revert stops the users (each finishes its request in flight, bounded by the request
@@ -165,7 +166,7 @@ class LoadHandle(LiveHandle):
 @dataclass(frozen=True)
 class LoadIncrease(Fault):
     """`users` concurrent virtual users hit the API (`pattern`: upload, list or mixed)
-    for `duration_s`, optionally against a DB_POOL_SIZE of `db_pool_size`."""
+    for `duration_s`, optionally against a database pool of `db_pool_size`."""
 
     kind: ClassVar[str] = "load-increase"
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
@@ -178,7 +179,7 @@ class LoadIncrease(Fault):
     pattern: Pattern = "mixed"
     file_kb: int = 16
     think_ms: float = 0.0  # pause between one user's requests
-    db_pool_size: int | None = None  # restart the API with this DB_POOL_SIZE first
+    db_pool_size: int | None = None  # restart the API with this pool size first
     request_timeout_s: float = 10.0
     keepalive: bool = True  # False: a new connection per request (many distinct clients)
 
@@ -208,7 +209,7 @@ class LoadIncrease(Fault):
         return unsupported_without(self, stack)
 
     def describe(self) -> str:
-        pool = f", DB_POOL_SIZE={self.db_pool_size}" if self.db_pool_size is not None else ""
+        pool = f", database pool {self.db_pool_size}" if self.db_pool_size is not None else ""
         return f"{self.users} extra users ({self.pattern}) for {self.duration_s:g} s{pool}"
 
     def inject(self, stack: Stack, *, clock: Clock = SYSTEM_CLOCK) -> LoadHandle:
@@ -220,7 +221,7 @@ class LoadIncrease(Fault):
             change_api_settings(
                 stack,
                 handle,
-                {"DB_POOL_SIZE": str(self.db_pool_size)},
+                {stack.kit.twin.pool_size_setting: str(self.db_pool_size)},
                 why="a small pool for the load drill",
             )
         users: list[User] = []

@@ -60,7 +60,6 @@ from runbook_checks.findings import Finding, Level
 from runbook_checks.gameday.catalogue import Catalogue, CatalogueEntry, runbook_catalogue
 from runbook_checks.monitor.cadence import CommunicationRules, due_reminders, rules_for
 from runbook_checks.monitor.communicate import (
-    DEFAULT_FEATURE,
     STAGES,
     CommunicationRecord,
     FilledTemplate,
@@ -81,6 +80,7 @@ from runbook_checks.monitor.statuspage import (
 from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook, Section, Step
 from runbook_checks.stack.base import stack_redactor
+from runbook_checks.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -240,8 +240,10 @@ class OnCall:
         revealed_issue: str = "",
         source: str = "gameday",
         alert_poll_s: float = ALERT_POLL_S,
+        vocabulary: Vocabulary | None = None,
     ) -> None:
         self.runbook = runbook
+        self.vocabulary = vocabulary  # the service's words for its parts (status updates)
         self.section = section
         self.result = result
         self.say = say
@@ -388,6 +390,14 @@ class OnCall:
         self.say(f"acknowledged at T+{seconds(at)}: {detail}")
 
     # -- status updates -------------------------------------------------------------------
+    def _feature(self) -> str:
+        """What customers call the part that failed (the whole service until revealed)."""
+        if self.vocabulary is None:
+            return "the service"
+        if not self.revealed:
+            return self.vocabulary.customer_name
+        return feature_for(self.section.title, self.vocabulary)
+
     def facts(self, impact: str, marks: Mapping[str, float]) -> IncidentFacts:
         start = self.injected_wall if self.injected_wall is not None else self.clock.wall()
 
@@ -400,7 +410,7 @@ class OnCall:
             section_id=self.section.id,
             section_title=self.section.title if self.revealed else "",
             severity=self.section.severity if self.revealed else None,
-            feature=feature_for(self.section.title) if self.revealed else DEFAULT_FEATURE,
+            feature=self._feature(),
             issue=self.issue or (self.revealed_issue if self.revealed else hidden_issue),
             impact=impact,
             started_wall=start,
@@ -619,6 +629,7 @@ class GameDay:
             reveal=reveal,
             revealed_issue=entry.title.split(";")[0].strip(),
             source=f"gameday:{entry.name}",
+            vocabulary=stack.kit.vocabulary,
         )
         self.status_page: StatusPageServer | None = None
 
@@ -1245,7 +1256,7 @@ def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
 def _print_stack(console: Console, stack: Stack) -> None:
     ep = stack.endpoints
     console.print("\nthe stack is up. Work the incident from another terminal:")
-    console.print(f"  Files API      {ep.api_url}", markup=False)
+    console.print(f"  API            {ep.api_url}", markup=False)
     console.print(f"  PostgreSQL     {ep.database_url}", markup=False)
     console.print(f"  object store   {ep.s3_endpoint}  bucket {ep.s3_bucket}", markup=False)
     console.print(f"  Redis          {ep.redis_url}", markup=False)

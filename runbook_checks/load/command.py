@@ -44,7 +44,7 @@ def add_load_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_config_options(load)
-    load.set_defaults(pool_size=os.environ.get("DB_POOL_SIZE") or "20", func=cmd_load)
+    load.set_defaults(func=cmd_load)
     load.add_argument(
         "--locustfile",
         default=None,

@@ -58,7 +58,7 @@ class LoadSpec:
     shape: str = "step"
     users: int = 20  # the baseline user count (the step shape peaks at twice this)
     duration_s: float = 60.0
-    pool_size: int = 20  # DB_POOL_SIZE of the embedded stack's API
+    pool_size: int = 20  # the database pool of the embedded stack's API
     db_latency_ms: float = 0.0  # added to the embedded API's database path (fault proxy)
     host: str | None = None  # an existing environment instead of the embedded stack
     admin_token: str | None = None
@@ -104,8 +104,8 @@ class LoadSpec:
             if not self.admin_token:
                 raise UsageError(
                     "--host needs --admin-token (or ADMIN_TOKEN in the "
-                    "environment): the locustfile gets it as ADMIN_TOKEN (the Files "
-                    "mix's users sign up with it)"
+                    "environment): the locustfile gets it as ADMIN_TOKEN (the "
+                    "service's users sign up with it)"
                 )
             if self.db_latency_ms:
                 raise UsageError(
@@ -261,12 +261,17 @@ def _environment(
     from runbook_checks.stack.proxy import Latency
 
     started = clock.monotonic()
-    settings = {"DB_POOL_SIZE": str(spec.pool_size), "STORAGE_QUOTA_BYTES": str(LOAD_QUOTA_BYTES)}
     if spec.kit is None:
         raise UsageError(
             "load on the embedded stack needs the service's kit",
             hint="name it in the runbook's profile ([profile] kit), or pass --host",
         )
+    twin = spec.kit.twin
+    pool = f"{twin.pool_size_setting}={spec.pool_size}"
+    settings = {
+        twin.pool_size_setting: str(spec.pool_size),
+        twin.quota_setting: str(LOAD_QUOTA_BYTES),
+    }
     with LocalStack(kit=spec.kit, api_settings=settings, clock=clock) as stack:
         ep = stack.endpoints
         run.pool_size = spec.pool_size
@@ -276,11 +281,8 @@ def _environment(
             *_password(ep.database_url),
             *_password(ep.admin_database_url),
         ]
-        run.target = f"embedded stack, DB_POOL_SIZE={spec.pool_size}"
-        log(
-            f"stack up in {clock.monotonic() - started:.1f}s: API {ep.api_url}, "
-            f"DB_POOL_SIZE={spec.pool_size}"
-        )
+        run.target = f"embedded stack, {pool}"
+        log(f"stack up in {clock.monotonic() - started:.1f}s: API {ep.api_url}, {pool}")
         proxy = stack.proxies.get("postgres")
         if spec.db_latency_ms:
             # Half each way: a round trip (query out, rows back) costs the full latency.

@@ -29,6 +29,7 @@ from runbook_checks.findings import Finding, Level
 from runbook_checks.monitor.statuspage import PostedUpdate, StatusPageClient
 from runbook_checks.runbook import mojibake
 from runbook_checks.runbook.model import Runbook, Section, Template
+from runbook_checks.vocabulary import Vocabulary
 
 STAGES = ("investigating", "identified", "monitoring", "resolved")
 UNREADABLE = "status-update-unreadable"
@@ -47,14 +48,6 @@ _STAGE_OF_TITLE = (
 _NOT_STATUS = re.compile(r"post-?mortem", re.IGNORECASE)
 
 # what customers call the part of the service a section's title names
-_FEATURES = (
-    (re.compile(r"upload", re.IGNORECASE), "File uploads"),
-    (re.compile(r"download", re.IGNORECASE), "File downloads"),
-    (re.compile(r"share", re.IGNORECASE), "Share links"),
-    (re.compile(r"preview", re.IGNORECASE), "File previews"),
-    (re.compile(r"storage", re.IGNORECASE), "File storage"),
-)
-DEFAULT_FEATURE = "Files API"
 
 PLACEHOLDER = re.compile(r"\[([^\[\]\n]{1,60})\]")
 FROM_NOW = re.compile(r"(\d+|an?|one)\s+(minutes?|mins?|hours?)\s+from\s+now", re.IGNORECASE)
@@ -80,7 +73,7 @@ class IncidentFacts:
     section_id: str
     section_title: str
     severity: str | None  # "SEV-1"
-    feature: str  # the affected feature ("Files API", "File uploads", "Share links" ...)
+    feature: str  # the affected feature, in the words customers use ("Uploads" ...)
     issue: str  # what failed, in plain words (the fault's description)
     impact: str  # what users experience, measured ("uploads fail (100% of 12 requests)")
     started_wall: float
@@ -139,13 +132,14 @@ class CommunicationRecord:
 # -- which template ---------------------------------------------------------------------
 
 
-def feature_for(section_title: str) -> str:
-    """The customer-facing feature a section's title names ("SEV-3: Share Links Not
-    Working" -> "Share links"); the Files API when it names an internal part."""
-    for pattern, feature in _FEATURES:
-        if pattern.search(section_title):
+def feature_for(section_title: str, vocabulary: Vocabulary) -> str:
+    """The customer-facing feature a section's title names, in the service's words
+    (`vocabulary.customer_features`: "SEV-3: Uploads Failing" -> "Uploads");
+    what customers call the whole service when it names an internal part."""
+    for pattern, feature in vocabulary.customer_features:
+        if re.search(pattern, section_title, re.IGNORECASE):
             return feature
-    return DEFAULT_FEATURE
+    return vocabulary.customer_name
 
 
 def stage_of(template: Template) -> str | None:

@@ -21,7 +21,8 @@ def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
     if config.backend == "local":
         from runbook_checks.stack.local import LocalStack
 
-        return LocalStack(kit=kit, api_settings={"DB_POOL_SIZE": str(config.pool_size)})
+        pool = {kit.twin.pool_size_setting: str(config.pool_size)}
+        return LocalStack(kit=kit, api_settings=pool)
     if config.backend == "external":  # $RUNBOOK_CHECKS_ENVIRONMENT, else the profile's
         from runbook_checks.stack.external import ExternalStack, environment_file
 
@@ -36,7 +37,7 @@ def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
             kit=kit,
             images=config.images,
             network=config.docker_network,
-            api_settings={"DB_POOL_SIZE": str(config.pool_size)},
+            api_settings={kit.twin.pool_size_setting: str(config.pool_size)},
         )
     raise UsageError(
         f"the {config.backend!r} backend is not available yet",

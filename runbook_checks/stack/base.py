@@ -255,7 +255,7 @@ class Stack(Protocol):
         ...
 
     def restart_api(self, **env: str) -> None:
-        """Restart the API, optionally with changed settings (DB_POOL_SIZE, DATABASE_URL ...)."""
+        """Restart the API, optionally with changed settings (its pool size, DATABASE_URL ...)."""
         ...
 
     def versions(self) -> dict[str, str]:

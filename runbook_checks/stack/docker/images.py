@@ -2,7 +2,7 @@
 
 Each component's image is an option (`--image-postgres`, ini `runbook_checks_image_postgres`,
 `RUNBOOK_CHECKS_IMAGE_POSTGRES` ...). The defaults are the images users pull elsewhere
-(postgres:15, minio/minio, redis:7, motoserver/moto) and the Files API image built from
+(postgres:15, minio/minio, redis:7, motoserver/moto) and the API twin's image built from
 this repository. Where a default is not present locally, its air-gapped stand-in from
 `make images` (`scripts/images.sh`) is used instead, and recorded as such; an image the
 user chose explicitly is never replaced. An image that is missing is never pulled: the

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from files_profile import DATA, VOCABULARY
+from files_profile import DATA, TWIN, VOCABULARY
 
 ROOT = Path(__file__).resolve().parents[3]
 ENGINE = ROOT / "runbook_checks"
@@ -29,8 +29,7 @@ NAMES = (
     "supabase",
 )
 # the twin's metric and table names, as its kit declares them. Not the pool's size gauge:
-# `db_pool_size` is also the twin's DB_POOL_SIZE setting, which the engine still sets
-# (LoadIncrease.db_pool_size, the stack's pool option): a setting, not a metric name.
+# `db_pool_size` is also a generic field name (LoadIncrease.db_pool_size).
 KIT_NAMES = (
     VOCABULARY.requests_total,
     VOCABULARY.duration_bucket.removesuffix("_bucket"),
@@ -45,12 +44,23 @@ KIT_NAMES = (
     DATA.owner_index,
     DATA.listing_cache_key.split("{")[0],
 )
+# matched as written: the twin's setting names (environment-variable style) and what
+# customers call the service
+EXACT_NAMES = (
+    TWIN.release_setting,
+    TWIN.pool_size_setting,
+    TWIN.quota_setting,
+    TWIN.upload_timeout_setting,
+    VOCABULARY.customer_name,
+    *(feature for _, feature in VOCABULARY.customer_features),
+)
 
 
 def files_names_in(root: Path) -> list[str]:
     """Every line of every file under `root` that names the Files service, as
     `path:line: name`."""
-    pattern = re.compile("|".join(re.escape(n) for n in (*NAMES, *KIT_NAMES)), re.IGNORECASE)
+    anycase = "|".join(re.escape(n) for n in (*NAMES, *KIT_NAMES))
+    pattern = re.compile(f"(?i:{anycase})|" + "|".join(re.escape(n) for n in EXACT_NAMES))
     found = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if "__pycache__" in path.parts:

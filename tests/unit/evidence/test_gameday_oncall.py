@@ -13,6 +13,7 @@ from typing import cast
 import pytest
 from rich.console import Console
 
+from files_profile import KIT
 from runbook_checks.clock import FakeClock
 from runbook_checks.drill.ledger import LedgerEntry
 from runbook_checks.drill.result import Actor, DrillResult
@@ -159,6 +160,7 @@ def _oncall(
         reveal=reveal,
         revealed_issue="API process killed (kill -9)",
         source="gameday:test",
+        vocabulary=KIT.vocabulary,
     )
     oncall.start(clock.monotonic(), clock.wall())
     return oncall

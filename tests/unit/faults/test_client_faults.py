@@ -53,7 +53,7 @@ def as_stack(fake: CapStack) -> Stack:
         # 1 MB at 1000 KB/s takes 1.05 s: within a 5 s timeout, so nothing would time out
         (
             lambda: SlowClientUpload(size_mb=1, rate_kbps=1000, upload_timeout_s=5),
-            r"takes 1\.0 s, within UPLOAD_TIMEOUT_S=5 s",
+            r"takes 1\.0 s, within the API.s upload timeout of 5 s",
         ),
         (
             lambda: SlowClientUpload(
@@ -79,7 +79,7 @@ def test_descriptions_and_sizes() -> None:
     slow = SlowClientUpload(size_mb=1, rate_kbps=50, upload_timeout_s=1)
     assert slow.send_time_s == pytest.approx(20.97, abs=0.01)
     assert slow.describe() == (
-        "a client streams a 1 MB upload at 50 KB/s (21 s, UPLOAD_TIMEOUT_S=1)"
+        "a client streams a 1 MB upload at 50 KB/s (21 s, upload timeout 1 s)"
     )
     assert slow.give_up_s(1) == 1 + SlowClientUpload.GRACE_S
     assert SlowClientUpload(give_up_after_s=9).give_up_s(1) == 9

@@ -45,7 +45,7 @@ def test_settings_are_bounded(build: object, message: str) -> None:
 
 def test_describe_and_needs() -> None:
     assert LoadIncrease(30, 60, "list").describe() == "30 extra users (list) for 60 s"
-    assert LoadIncrease(db_pool_size=5).describe().endswith(", DB_POOL_SIZE=5")
+    assert LoadIncrease(db_pool_size=5).describe().endswith(", database pool 5")
 
     @dataclass
     class DataOnly:

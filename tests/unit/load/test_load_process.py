@@ -92,8 +92,8 @@ def test_the_admin_token_travels_in_the_environment_only() -> None:
 def test_the_load_subcommand(monkeypatch: pytest.MonkeyPatch) -> None:
     args = build_parser().parse_args(["load", "--shape", "spike", "--users", "5"])
     assert (args.shape, args.users, args.workers, args.pool_size) == ("spike", 5, 0, "20")
-    monkeypatch.setenv("DB_POOL_SIZE", "50")
-    assert build_parser().parse_args(["load"]).pool_size == "50"  # DB_POOL_SIZE in the env
+    monkeypatch.setenv("RUNBOOK_CHECKS_POOL_SIZE", "50")
+    assert build_parser().parse_args(["load"]).pool_size == "50"  # from the environment
     assert build_parser().parse_args(["load", "--pool-size", "2"]).pool_size == "2"
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from files_profile.vocabulary import VOCABULARY
 from runbook_checks.clock import FakeClock
 from runbook_checks.findings import Level
 from runbook_checks.monitor.communicate import (
@@ -93,7 +94,7 @@ def test_a_section_uses_its_own_templates_and_the_guidelines_for_the_rest(
     ],
 )
 def test_the_feature_is_what_customers_call_the_part_that_failed(title: str, feature: str) -> None:
-    assert feature_for(title) == feature
+    assert feature_for(title, VOCABULARY) == feature
 
 
 def test_placeholders_are_filled_from_the_facts(runbook: Runbook) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
@@ -20,6 +21,10 @@ OTHER = Twin(
     migrate=("-m", "orders_twin", "schema"),
     migrations=None,
     release_setting="ORDERS_RELEASE",
+    pool_size_setting="ORDERS_POOL",
+    quota_setting="ORDERS_QUOTA",
+    upload_timeout_setting="ORDERS_BODY_TIMEOUT",
+    default_upload_timeout_s=10.0,
     default_release="main",
 )
 
@@ -66,7 +71,7 @@ def test_the_template_cluster_is_keyed_by_the_twins_migrations(tmp_path: Path) -
     files = _migrations_digest(TWIN)
     assert files != _migrations_digest(OTHER) != _migrations_digest(None)
     (tmp_path / "001.sql").write_text("CREATE TABLE t (id int);\n")
-    mine = Twin("files_api", TWIN.serve, TWIN.migrate, tmp_path, TWIN.release_setting)
+    mine = replace(TWIN, label="files_api", migrations=tmp_path)
     before = _migrations_digest(mine)
     (tmp_path / "001.sql").write_text("CREATE TABLE t (id bigint);\n")
     assert _migrations_digest(mine) != before
