@@ -45,10 +45,11 @@ LOAD_ARGS ?=
 load: setup ## load test (locust) with the runbook's thresholds and the DB pool's headroom
 	$(RC) load --shape $(SHAPE) --users $(USERS) --duration $(DURATION) $(LOAD_ARGS)
 
-lint: setup ## ruff lint + format check, mypy strict, the layers (import-linter)
+lint: setup ## ruff lint + format check, mypy strict (and the benchmarks), the layers (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy benchmarks
 	$(VENV)/bin/lint-imports
 
 format: setup ## apply ruff's formatting and safe fixes

@@ -34,6 +34,8 @@ sys.path.insert(0, str(ROOT))
 def measure(backend: str, warm: int) -> dict[str, object]:
     """Runs in the child: start/stop `1 + warm` times, reset a few times."""
     begin = time.monotonic()
+    from files_profile import KIT
+
     if backend == "docker":
         from runbook_checks.stack.docker.stack import DockerStack as Stack
     else:
@@ -44,7 +46,7 @@ def measure(backend: str, warm: int) -> dict[str, object]:
     resets: list[float] = []
     versions: dict[str, str] = {}
     for n in range(1 + warm):
-        stack = Stack()
+        stack = Stack(kit=KIT)
         begin = time.monotonic()
         stack.start()
         starts.append(time.monotonic() - begin)

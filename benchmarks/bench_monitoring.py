@@ -59,7 +59,12 @@ def servers_ready(binaries: MonitoringBinaries, rounds: int) -> None:
     for _ in range(rounds):
         with tempfile.TemporaryDirectory(prefix="bench-monitoring-") as folder:
             monitoring = Monitoring(
-                Path(folder), binaries, postgres_url=None, redis_url=None, api_urls=[]
+                Path(folder),
+                binaries,
+                postgres_url=None,
+                redis_url=None,
+                api_urls=[],
+                api_job=KIT.vocabulary.api_job,
             )
             try:
                 for name in ready:
@@ -191,7 +196,7 @@ def main() -> None:
     if isinstance(binaries, str):
         print(f"no monitoring figures: {binaries}")
         return
-    ensure_template(find_postgres())
+    ensure_template(find_postgres(), KIT.twin)
     servers_ready(binaries, args.servers)
     stack_starts(args.starts)
     idle_cost(args.idle_s)

@@ -1,5 +1,7 @@
 """Stack figures (printed, never asserted): cold start (all components ready, template
-cluster cached), stop, and the per-test reset, on the embedded (local) backend.
+cluster cached), stop, and the per-test reset, on the embedded (local) backend; and,
+side by side, each server started alone (spawned and waited for, nothing else running):
+the stack's start against its slowest part says what the parallel start costs on top.
 
     .venv/bin/python benchmarks/bench_stack.py [--starts 3] [--resets 20]
 """
@@ -11,6 +13,7 @@ import statistics
 import time
 
 from files_profile import KIT
+from runbook_checks.stack.leftovers import StateFile, release, work_root
 from runbook_checks.stack.local import LocalStack
 from runbook_checks.stack.postgres import ensure_template, find_postgres
 
@@ -21,8 +24,9 @@ def main() -> None:
     parser.add_argument("--resets", type=int, default=20)
     args = parser.parse_args()
     begin = time.monotonic()
-    ensure_template(find_postgres())
+    ensure_template(find_postgres(), KIT.twin)
     print(f"template cluster ready (built or cached): {time.monotonic() - begin:.2f} s")
+    alone = parts_alone()
     starts, stops, resets = [], [], []
     for _ in range(args.starts):
         stack = LocalStack(kit=KIT)
@@ -42,6 +46,15 @@ def main() -> None:
         f"stack start (all ready, /health 200): median {statistics.median(starts):.2f} s "
         f"(min {min(starts):.2f}, max {max(starts):.2f}; target < 1 s)"
     )
+    slowest = max(alone, key=lambda name: alone[name])
+    print(
+        "each server started alone: "
+        + ", ".join(f"{name} {took:.2f} s" for name, took in alone.items())
+    )
+    print(
+        f"stack start / its slowest part alone ({slowest}): "
+        f"{statistics.median(starts) / alone[slowest]:.2f}x"
+    )
     print(f"stack stop: median {statistics.median(stops):.2f} s (target < 0.2 s)")
     resets.sort()
     print(
@@ -49,6 +62,41 @@ def main() -> None:
         f"p90 {resets[int(len(resets) * 0.9) - 1] * 1000:.0f} ms over {len(resets)} "
         "(target < 50 ms)"
     )
+
+
+def parts_alone() -> dict[str, float]:
+    """Each server of a stack spawned and waited for with nothing else running (the API
+    without its dependencies: it answers /health, failing, once it serves)."""
+    stack = LocalStack(kit=KIT, monitoring=False)
+    stack.state = StateFile(stack._make_folder(work_root()))
+    stack.state.write()
+    folder = stack.folder
+    assert folder is not None
+    took: dict[str, float] = {}
+    try:
+        pg, cache, store, aws = stack._make_servers(folder)
+        closed = "127.0.0.1:9"
+        api = stack._make_api(
+            folder,
+            {
+                "DATABASE_URL": f"postgresql://nobody:x@{closed}/none",
+                "S3_ENDPOINT_URL": f"http://{closed}",
+                "S3_BUCKET": "none",
+                "REDIS_URL": f"redis://{closed}/0",
+                "ADMIN_TOKEN": "x" * 24,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",
+            },
+        )
+        for part in (pg, cache, store, aws, api):
+            begin = time.monotonic()
+            part.spawn()
+            part.wait_ready(part.ready_timeout_s)
+            took[part.name] = time.monotonic() - begin
+            part.stop()
+    finally:
+        release(folder)
+    return took
 
 
 if __name__ == "__main__":
