@@ -32,6 +32,7 @@ from runbook_checks.drill.incident import (
     alert_issue,
 )
 from runbook_checks.drill.ledger import Ledger
+from runbook_checks.drill.phases import walk
 from runbook_checks.drill.platform import StackPlatform
 from runbook_checks.drill.result import (
     Actor,
@@ -471,107 +472,12 @@ class Drill:
                 with contextlib.suppress(Exception):
                     session.ctx.handle.revert()
 
-    # -- the phases ------------------------------------------------------------------------
+    # -- the phases (drill/phases.py), worked by the automatic operator --------------------
     def _phases(
         self, scenario: Scenario, ctx: DrillContext, sampler: HealthSampler, ledger: Ledger | None
     ) -> None:
-        result = ctx.result
-        recovered = scenario.recovered or health_and_canary
-        ctx.platform = StackPlatform(
-            self.stack,
-            database_hosts=scenario.database_hosts,
-            setting_scale=scenario.setting_scale,
-        )
-        if scenario.arrange is not None:
-            scenario.arrange(ctx)
-        sampler.start()
-        if ledger is not None:
-            for _ in range(3):
-                ledger.write()
-        self._await(recovered, ctx, "steady state before the fault", 30.0)
-        watch = self._watch(ctx, sampler)
-        ctx.event("steady", "steady state holds")
-
-        fault = scenario.fault if isinstance(scenario.fault, Fault) else scenario.fault(ctx)
-        result.fault = fault.describe()
-        if ledger is not None:
-            ledger.phase = "fault"
-            ledger.start()
-        # output judged as detection must be written after this (a client fault's own
-        # requests happen inside inject(), so the wall clock is read before it)
-        ctx.injected_wall = result.injected_wall = self.clock.wall()
-        ctx.handle = fault.inject(self.stack, clock=self.clock)
-        ctx.injected_at = self.clock.monotonic()  # the clock starts once the fault is in
-        if watch is not None:
-            watch.start(ctx.injected_at)
-        ctx.event("injected", fault.describe())
-        try:
-            symptom = self._await_symptom(scenario, ctx)
-            ctx.event("symptom", symptom)
-            self._diagnose(scenario, ctx)
-            if watch is not None:  # alerts and every section's symptoms, before anyone acts
-                watch.finish()
-        finally:
-            if watch is not None:
-                watch.stop()
-        if watch is not None:
-            self._detect_and_triage(watch, ctx)
-
-        if ledger is not None:
-            ledger.phase = "mitigation"
-        ctx.event("mitigating", self.option.title if self.option else "")
-        self._mitigate(scenario, ctx)
-        if scenario.fix is not None and self.option is None:
-            done = scenario.fix(ctx)
-            ctx.record(
-                "fix",
-                scenario.fix_source or "fix outside the runbook's options",
-                "performed",
-                done,
-                by=Actor.HARNESS,
-            )
-            ctx.finding(
-                Level.ERROR,
-                FIX_NOT_DOCUMENTED,
-                "the harness applied a fix the section's options do not contain ("
-                f"{done}); the runbook only mentions it as: {scenario.fix_source!r}",
-                suggestion="document it as a mitigation option with its command",
-                cause=f"fix: {getattr(scenario.fix, '__name__', 'fix').strip('_')}",
-            )
-
-        if self.option is None and scenario.fix is None:
-            self._no_mitigation(ctx)
-        else:
-            self._await_recovery(recovered, ctx, scenario)
-        assert ctx.handle is not None
-        ctx.handle.revert()
-        ctx.event("reverted", "fault reverted")
-        # the service's own steady state (a scenario's recovery check may name something
-        # only the mitigation brings, like a warmed cache)
-        try:
-            self._await(health_and_canary, ctx, "steady state after reverting the fault", 60.0)
-        except WaitTimeout as exc:
-            if not result.runbook_errors:
-                raise  # nothing the runbook did explains it: the drill cannot go on
-            # the runbook's own steps left the service broken even without the fault
-            # (uploads left disabled, a deployment left at 0 replicas ...)
-            ctx.finding(
-                Level.ERROR,
-                "service-left-broken",
-                f"with the fault reverted the service is still not healthy: {exc.last}; "
-                "the option's steps left it so",
-                suggestion="end the option with steps that restore normal service, and a "
-                "check that they did",
-                cause=f"health_and_canary: {cause_class(str(exc.last or ''))}",
-            )
-        if ledger is not None:
-            ledger.phase = "after"
-            for _ in range(3):
-                ledger.write()
-            result.ledger = ledger.verify()
-        if watch is not None:
-            self._after_recovery(watch, ctx)
-        self._verdict(scenario, ctx)
+        operator = AutomaticOperator(self, scenario, ctx, sampler, ledger)
+        walk(operator, ctx, self.stack, sampler, ledger, clock=self.clock)
 
     # -- detect, triage, severity (drill/incident.py) ------------------------------------
     def _watch(self, ctx: DrillContext, sampler: HealthSampler) -> IncidentWatch | None:
@@ -1035,3 +941,130 @@ class Drill:
             )
         else:
             result.verdict = Verdict.PASSED
+
+
+@dataclass
+class AutomaticOperator:
+    """The drill's operator (drill/phases.py): investigates by running the section's own
+    diagnostics, mitigates by running the option's steps (or the harness's recorded
+    fix), awaits recovery within the budget; alerts and triage through the incident
+    watch, from the steady state until the investigation ends."""
+
+    drill: Drill
+    scenario: Scenario
+    ctx: DrillContext
+    sampler: HealthSampler
+    ledger: Ledger | None
+    watch: IncidentWatch | None = None
+    ledger_interval_s: float = 0.25
+
+    @property
+    def recovered(self) -> Callable[[DrillContext], str | None]:
+        return self.scenario.recovered or health_and_canary
+
+    def entering(self, phase: str) -> None:
+        return None  # nobody watches a drill's phases but its events
+
+    def arrange(self) -> None:
+        self.ctx.platform = StackPlatform(
+            self.drill.stack,
+            database_hosts=self.scenario.database_hosts,
+            setting_scale=self.scenario.setting_scale,
+        )
+        if self.scenario.arrange is not None:
+            self.scenario.arrange(self.ctx)
+
+    def steady(self) -> None:
+        self.drill._await(self.recovered, self.ctx, "steady state before the fault", 30.0)
+        self.watch = self.drill._watch(self.ctx, self.sampler)
+
+    def fault(self) -> Fault:
+        fault = self.scenario.fault
+        return fault if isinstance(fault, Fault) else fault(self.ctx)
+
+    def mark(self, name: str, detail: str) -> None:
+        self.ctx.event(name, detail)
+
+    def injected(self, fault: Fault) -> None:
+        if self.watch is not None:
+            assert self.ctx.injected_at is not None
+            self.watch.start(self.ctx.injected_at)
+
+    def symptom(self) -> None:
+        try:
+            self.ctx.event("symptom", self.drill._await_symptom(self.scenario, self.ctx))
+        except BaseException:
+            if self.watch is not None:
+                self.watch.stop()
+            raise
+
+    def investigate(self) -> bool:
+        watch = self.watch
+        try:
+            self.drill._diagnose(self.scenario, self.ctx)
+            if watch is not None:  # alerts and every section's symptoms, before anyone acts
+                watch.finish()
+        finally:
+            if watch is not None:
+                watch.stop()
+        if watch is not None:
+            self.drill._detect_and_triage(watch, self.ctx)
+        return True
+
+    def mitigate(self) -> None:
+        ctx, scenario, option = self.ctx, self.scenario, self.drill.option
+        if self.ledger is not None:
+            self.ledger.phase = "mitigation"
+        ctx.event("mitigating", option.title if option else "")
+        self.drill._mitigate(scenario, ctx)
+        if scenario.fix is not None and option is None:
+            done = scenario.fix(ctx)
+            ctx.record(
+                "fix",
+                scenario.fix_source or "fix outside the runbook's options",
+                "performed",
+                done,
+                by=Actor.HARNESS,
+            )
+            ctx.finding(
+                Level.ERROR,
+                FIX_NOT_DOCUMENTED,
+                "the harness applied a fix the section's options do not contain ("
+                f"{done}); the runbook only mentions it as: {scenario.fix_source!r}",
+                suggestion="document it as a mitigation option with its command",
+                cause=f"fix: {getattr(scenario.fix, '__name__', 'fix').strip('_')}",
+            )
+
+    def recovery(self) -> None:
+        if self.drill.option is None and self.scenario.fix is None:
+            self.drill._no_mitigation(self.ctx)
+        else:
+            self.drill._await_recovery(self.recovered, self.ctx, self.scenario)
+
+    def steady_after(self) -> None:
+        """The service's own steady state (a scenario's recovery check may name something
+        only the mitigation brings, like a warmed cache)."""
+        ctx = self.ctx
+        try:
+            self.drill._await(
+                health_and_canary, ctx, "steady state after reverting the fault", 60.0
+            )
+        except WaitTimeout as exc:
+            if not ctx.result.runbook_errors:
+                raise  # nothing the runbook did explains it: the drill cannot go on
+            # the runbook's own steps left the service broken even without the fault
+            # (uploads left disabled, a deployment left at 0 replicas ...)
+            ctx.finding(
+                Level.ERROR,
+                "service-left-broken",
+                f"with the fault reverted the service is still not healthy: {exc.last}; "
+                "the option's steps left it so",
+                suggestion="end the option with steps that restore normal service, and a "
+                "check that they did",
+                cause=f"health_and_canary: {cause_class(str(exc.last or ''))}",
+            )
+
+    def verdict(self) -> None:
+        if self.watch is not None:
+            self.drill._after_recovery(self.watch, self.ctx)
+        self.drill._verdict(self.scenario, self.ctx)
