@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.drill.ledger import Ledger, LedgerEntry
+from runbook_checks.drill.phases import walk
 from runbook_checks.drill.result import (
     Actor,
     Alerting,
@@ -55,7 +56,7 @@ from runbook_checks.errors import UsageError
 from runbook_checks.evidence.bundle import new_journal, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, environment_for
 from runbook_checks.evidence.text import seconds
-from runbook_checks.faults.base import Fault, FaultHandle
+from runbook_checks.faults.base import Fault
 from runbook_checks.findings import Finding, Level
 from runbook_checks.gameday.catalogue import Catalogue, CatalogueEntry, runbook_catalogue
 from runbook_checks.monitor.cadence import CommunicationRules, due_reminders, rules_for
@@ -83,7 +84,8 @@ from runbook_checks.stack.base import stack_redactor
 from runbook_checks.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import Console as RichConsole
+    from rich.console import RenderableType
 
     from runbook_checks.config import ChecksConfig
     from runbook_checks.stack.base import Stack
@@ -126,8 +128,9 @@ class GameDayState:
     last: str = ""  # the last thing that happened, in words
 
 
-class Operator(Protocol):
-    """The person at the prompt: shows state, reads one command at a time."""
+class Console(Protocol):
+    """The terminal of the person at the prompt: shows state, reads one command at a
+    time (the game day's operator, drill/phases.py, works the incident through it)."""
 
     def show(self, state: GameDayState) -> None: ...
 
@@ -577,7 +580,7 @@ class GameDay:
         entry: CatalogueEntry,
         stack: Stack,
         runbook: Runbook,
-        operator: Operator,
+        operator: Console,
         *,
         work_dir: Path,
         reveal: bool = False,
@@ -693,7 +696,6 @@ class GameDay:
 
     def _run_in(self, session: DrillSession) -> None:
         result = self.result
-        handle: FaultHandle | None = None
         ctx: DrillContext | None = None
         try:
             ctx = session.begin(
@@ -707,7 +709,8 @@ class GameDay:
             )
             self.redactor = self.redactor.merged(Redactor(frozenset({ctx.user.token})))
             assert session.ledger is not None
-            handle = self._play(ctx, session.sampler, session.ledger)
+            operator = HumanOperator(self, ctx, session.sampler, session.ledger)
+            walk(operator, ctx, self.stack, session.sampler, session.ledger, clock=self.clock)
             impact, _ = self._impact(ctx, session.sampler, session.ledger)
             result.findings.extend(self.oncall.findings(impact, self.state.marks))
             result.alerting = self.oncall.alerting(self.alert_rules)
@@ -716,8 +719,8 @@ class GameDay:
             result.error = f"{type(exc).__name__}: {exc}"
             self.operator.say(f"the game day could not go on: {result.error}")
         finally:
-            # also on Ctrl-C, which leaves `_play` before it returns the handle
-            handle = handle or (ctx.handle if ctx is not None else None)
+            # an abort leaves the fault in for this, and so does Ctrl-C
+            handle = ctx.handle if ctx is not None else None
             if handle is not None and handle.active:
                 self.operator.say("reverting the fault ...")
                 try:
@@ -726,77 +729,6 @@ class GameDay:
                         self._event(ctx, "reverted", "fault reverted")
                 except Exception as exc:  # say so: the stack is stopped next anyway
                     self.operator.say(f"reverting the fault failed: {exc}")
-
-    def _play(
-        self, ctx: DrillContext, sampler: HealthSampler, ledger: Ledger
-    ) -> FaultHandle | None:
-        scenario = self.entry.scenario
-        result = self.result
-        self.state.phase = "proving the steady state"
-        self.operator.show(self.state)
-        if scenario.arrange is not None:
-            scenario.arrange(ctx)
-        sampler.start()
-        for _ in range(3):
-            ledger.write()
-        wait_until(
-            lambda: self._check(ctx) is None or None,
-            what="the steady state before the fault",
-            timeout_s=30,
-            interval_s=0.2,
-            clock=self.clock,
-        )
-        ctx.event("steady", "steady state holds")
-        fault = scenario.fault if isinstance(scenario.fault, Fault) else scenario.fault(ctx)
-        result.fault = fault.describe()
-        ledger.phase = "fault"
-        ledger.start(interval_s=1.0)
-        handle = fault.inject(self.stack, clock=self.clock)
-        ctx.handle = handle
-        ctx.injected_at = self.clock.monotonic()
-        result.started_wall = self.clock.wall()
-        self.state.injected_at = ctx.injected_at
-        self.oncall.start(ctx.injected_at, result.started_wall)
-        self._event(ctx, "injected", fault.describe())
-        self.state.phase = "incident open: work it through the runbook"
-        self.operator.say(
-            "the fault is in; the clock runs."
-            + (f" Injected: {fault.describe()}" if self.reveal else "")
-        )
-        resolved = self._prompt(ctx, sampler, ledger)
-        self._reveal()
-        if not resolved:
-            result.verdict = Verdict.FAILED
-            result.error = f"aborted by the operator after {seconds(ctx.since_inject())}"
-            result.findings.append(
-                Finding(
-                    Level.ERROR,
-                    "gameday-aborted",
-                    self.section.id,
-                    result.error,
-                    suggestion="review the timeline: where did the runbook stop helping?",
-                    source=f"gameday:{self.entry.name}",
-                )
-            )
-            return handle
-        self.state.phase = "reverting the fault"
-        self.operator.show(self.state)
-        handle.revert()
-        self._event(ctx, "reverted", "fault reverted")
-        wait_until(
-            lambda: self._check(ctx) is None or None,
-            what="the steady state after reverting the fault",
-            timeout_s=60,
-            interval_s=0.2,
-            clock=self.clock,
-        )
-        ledger.phase = "after"
-        for _ in range(3):
-            ledger.write()
-        result.ledger = ledger.verify()
-        self._verdict(ctx)
-        self._epilogue(ctx, sampler, ledger)
-        return handle
 
     def _epilogue(self, ctx: DrillContext, sampler: HealthSampler, ledger: Ledger) -> None:
         """After the verified recovery: the resolved update, if not posted yet."""
@@ -990,6 +922,103 @@ class GameDay:
         result.verdict = Verdict.PASSED
 
 
+# what the panel says while the sequence walks a phase the person does not work
+_SHOWN = {"arrange": "proving the steady state", "revert": "reverting the fault"}
+
+
+@dataclass
+class HumanOperator:
+    """The game day's operator (drill/phases.py): the person works the incident from the
+    panel or another terminal; investigation and mitigation end when they say "resolved"
+    and the check confirms it (`GameDay._prompt`, `_resolved`), or when they abort. The
+    symptom is watched quietly meanwhile, never awaited."""
+
+    day: GameDay
+    ctx: DrillContext
+    sampler: HealthSampler
+    ledger: Ledger
+    ledger_interval_s: float = 1.0
+
+    def entering(self, phase: str) -> None:
+        shown = _SHOWN.get(phase)
+        if shown is not None:
+            self.day.state.phase = shown
+            self.day.operator.show(self.day.state)
+
+    def arrange(self) -> None:
+        if self.day.entry.scenario.arrange is not None:
+            self.day.entry.scenario.arrange(self.ctx)
+
+    def _steady(self, what: str, timeout_s: float) -> None:
+        wait_until(
+            lambda: self.day._check(self.ctx) is None or None,
+            what=what,
+            timeout_s=timeout_s,
+            interval_s=0.2,
+            clock=self.day.clock,
+        )
+
+    def steady(self) -> None:
+        self._steady("the steady state before the fault", 30)
+
+    def fault(self) -> Fault:
+        fault = self.day.entry.scenario.fault
+        return fault if isinstance(fault, Fault) else fault(self.ctx)
+
+    def mark(self, name: str, detail: str) -> None:
+        self.day._event(self.ctx, name, detail)
+
+    def injected(self, fault: Fault) -> None:
+        day, ctx = self.day, self.ctx
+        assert ctx.injected_at is not None
+        assert ctx.injected_wall is not None
+        day.result.started_wall = ctx.injected_wall
+        day.state.injected_at = ctx.injected_at
+        day.oncall.start(ctx.injected_at, ctx.injected_wall)
+        day.state.phase = "incident open: work it through the runbook"
+        day.operator.say(
+            "the fault is in; the clock runs."
+            + (f" Injected: {fault.describe()}" if day.reveal else "")
+        )
+
+    def symptom(self) -> None:
+        return None  # checked quietly while the person works (GameDay._watch_symptom)
+
+    def investigate(self) -> bool:
+        day, ctx = self.day, self.ctx
+        resolved = day._prompt(ctx, self.sampler, self.ledger)
+        day._reveal()
+        if resolved:
+            return True
+        result = day.result
+        result.verdict = Verdict.FAILED
+        result.error = f"aborted by the operator after {seconds(ctx.since_inject())}"
+        result.findings.append(
+            Finding(
+                Level.ERROR,
+                "gameday-aborted",
+                day.section.id,
+                result.error,
+                suggestion="review the timeline: where did the runbook stop helping?",
+                source=f"gameday:{day.entry.name}",
+            )
+        )
+        return False
+
+    def mitigate(self) -> None:
+        return None  # the person mitigated before saying "resolved" (their `mitigating` mark)
+
+    def recovery(self) -> None:
+        return None  # "resolved" was confirmed by the recovery check (GameDay._resolved)
+
+    def steady_after(self) -> None:
+        self._steady("the steady state after reverting the fault", 60)
+
+    def verdict(self) -> None:
+        self.day._verdict(self.ctx)
+        self.day._epilogue(self.ctx, self.sampler, self.ledger)
+
+
 # -- the terminal -------------------------------------------------------------------------
 
 
@@ -998,7 +1027,7 @@ class TerminalOperator:
     echo), or plain lines when stdin is not a terminal."""
 
     def __init__(
-        self, console: Console, stream: TextIO = sys.stdin, clock: Clock = SYSTEM_CLOCK
+        self, console: RichConsole, stream: TextIO = sys.stdin, clock: Clock = SYSTEM_CLOCK
     ) -> None:
         self.console = console
         self.stream = stream
@@ -1115,7 +1144,7 @@ class TerminalOperator:
         grid.add_row("you", Text(f"> {self.buffer}", style="bold cyan"))
         return Panel(grid, title="runbook-checks game day", border_style="magenta")
 
-    # -- Operator -------------------------------------------------------------------------
+    # -- Console --------------------------------------------------------------------------
     def show(self, state: GameDayState) -> None:
         self.state = state
         if self._live is None and not self.interactive and state.last:
@@ -1161,12 +1190,12 @@ def list_scenarios(
 
 
 def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
-    from rich.console import Console
+    from rich.console import Console as RichConsole
 
     from runbook_checks.runbook.parser import parse_runbook
     from runbook_checks.stack import create_stack
 
-    console = Console(highlight=False)
+    console = RichConsole(highlight=False)
     # the fault proxy logs every refused upstream connection: noise on the operator's screen
     logging.getLogger("runbook_checks.stack").addHandler(logging.NullHandler())
     logging.getLogger("runbook_checks.stack").propagate = False
@@ -1253,7 +1282,7 @@ def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
     return 0 if r.verdict is Verdict.PASSED else 1
 
 
-def _print_stack(console: Console, stack: Stack) -> None:
+def _print_stack(console: RichConsole, stack: Stack) -> None:
     ep = stack.endpoints
     console.print("\nthe stack is up. Work the incident from another terminal:")
     console.print(f"  API            {ep.api_url}", markup=False)
@@ -1272,9 +1301,10 @@ def _print_stack(console: Console, stack: Stack) -> None:
 
 
 __all__ = [
+    "Console",
     "GameDay",
     "GameDayState",
-    "Operator",
+    "HumanOperator",
     "TerminalOperator",
     "find_step",
     "run_gameday_command",
