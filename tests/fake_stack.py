@@ -5,13 +5,17 @@ or a step."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from files_profile import KIT
 from runbook_checks.service import ServiceKit
+from runbook_checks.stack.base import Endpoints
 from runbook_checks.stack.proxy import ProxySet
 
 if TYPE_CHECKING:
+    from runbook_checks.stack.base import Stack
     from runbook_checks.stack.leftovers import StateFile
     from runbook_checks.stack.live import FaultView, LiveFault
     from runbook_checks.stack.monitoring import Monitoring
@@ -53,3 +57,22 @@ NO_EXTRAS: dict[str, object] = {
     "api_fleet": lambda: None,
 }
 """The same, for a `SimpleNamespace` fake."""
+
+
+def offline_stack(log_dir: Path, **extra: object) -> Stack:
+    """A stack whose endpoints answer nothing (port 9), for tests that never reach it."""
+    endpoints = Endpoints(
+        api_url="http://127.0.0.1:9",
+        database_url="postgresql://u:pw@127.0.0.1:9/db",
+        app_database_url="",
+        s3_endpoint="http://127.0.0.1:9",
+        s3_bucket="b",
+        redis_url="redis://127.0.0.1:9/0",
+        aws_endpoint="http://127.0.0.1:9",
+        aws_region="us-east-1",
+        admin_token="admin-token-123",
+        log_dir=log_dir,
+    )
+    return cast(
+        "Stack", SimpleNamespace(endpoints=endpoints, backend="offline", **{**NO_EXTRAS, **extra})
+    )

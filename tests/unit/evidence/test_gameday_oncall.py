@@ -30,8 +30,7 @@ from runbook_checks.gameday.game import (
 )
 from runbook_checks.monitor.statuspage import StatusPageServer
 from runbook_checks.runbook.model import Runbook
-from runbook_checks.stack.base import Endpoints, Stack
-from tests.fake_stack import NO_EXTRAS
+from tests.fake_stack import offline_stack as _stack
 from tests.profiles import ROOT
 
 INJECTED_WALL = 1_700_000_000.0  # the FakeClock's epoch: injected at monotonic 0
@@ -91,24 +90,6 @@ class Screen:
 
     def text(self) -> str:
         return "\n".join(self.said)
-
-
-def _stack(tmp_path: Path, **extra: object) -> Stack:
-    endpoints = Endpoints(
-        api_url="http://127.0.0.1:9",
-        database_url="postgresql://u:pw@127.0.0.1:9/db",
-        app_database_url="",
-        s3_endpoint="http://127.0.0.1:9",
-        s3_bucket="b",
-        redis_url="redis://127.0.0.1:9/0",
-        aws_endpoint="http://127.0.0.1:9",
-        aws_region="us-east-1",
-        admin_token="admin-token-123",
-        log_dir=tmp_path,
-    )
-    return cast(
-        "Stack", SimpleNamespace(endpoints=endpoints, backend="offline", **{**NO_EXTRAS, **extra})
-    )
 
 
 def _panel(state: GameDayState, clock: FakeClock) -> str:
