@@ -3,7 +3,9 @@
 steady state proven -> fault injected -> symptom confirmed by an independent check ->
 the runbook's diagnostics run (time to detect) -> the option's mitigation steps run, the
 manual ones performed on the runbook's behalf and recorded so -> recovery awaited
-against the budget (time to recover) -> fault reverted -> ledger verified.
+against the budget (time to recover) -> fault reverted -> ledger verified. The sequence
+is drill/phases.py's, which game days walk too; a drill's own steps are its
+`AutomaticOperator`'s.
 
 Wherever the runbook's own text fails (a diagnostic that does not show the fault, a step
 that errors, a mitigation that does not recover), a finding is recorded with evidence;
