@@ -534,12 +534,18 @@ def test_gameday_without_scenarios_says_so_once(installed: Installed, userdir: P
 
 
 def test_the_docker_backends_scripts_are_a_checkouts(
-    installed: Installed, userdir: Path, tmp_path: Path
+    installed: Installed, team: Path, tmp_path: Path
 ) -> None:
     """No engine answers: the hint says how to start one from a checkout, naming no
-    script path the installed copy does not have."""
+    script path the installed copy does not have (the team's runbook and profile name
+    the service, so the stack gets as far as the engine)."""
     dead = f"unix://{tmp_path / 'no-engine.sock'}"
-    up = as_user(installed, userdir, "up", "--backend", "docker", env={"DOCKER_HOST": dead})
+    up = as_user(
+        installed,
+        team,
+        *("up", "--runbook", "runbook.md", "--backend", "docker"),
+        env={"DOCKER_HOST": dead},
+    )
     assert up.code == 2, up.out + up.err
     assert "no Docker engine answers" in up.err
     assert "`scripts/dockerd.sh start` from a source checkout of runbook-checks" in up.err
