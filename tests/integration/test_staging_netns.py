@@ -245,7 +245,10 @@ def test_hosts_the_profile_does_not_allow_are_refused_and_audited(
     assert profile.environment is not None
     spare = staging.namespace.spare_address
     port = staging.env["DB_PORT"]
-    with ExternalStack.from_file(profile.environment, evidence_dir=tmp_path / "ev") as stack:
+    kit = profile.service_kit()
+    with ExternalStack.from_file(
+        profile.environment, kit=kit, evidence_dir=tmp_path / "ev"
+    ) as stack:
         bindings = Bindings.from_stack(stack, tmp_path / "work", profile)
         ctx = ExecContext(stack, bindings, clock=FakeClock())
         allowed = run_step(_step("curl https://rolerabbit.com/health", StepKind.HTTP), ctx)
