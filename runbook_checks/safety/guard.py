@@ -171,8 +171,8 @@ class Guard:
         started = self.clock.monotonic()
         try:
             ok = http.get(self.base_url + path, timeout=timeout_s).status_code == 200
-        except httpx.HTTPError:
-            ok = False
+        except Exception:  # no answer at all is a failed sample: a guard
+            ok = False  # thread that died on an odd error would leave the faults unguarded
         return Sample(ok, (self.clock.monotonic() - started) * 1000)
 
     def _run(self) -> None:

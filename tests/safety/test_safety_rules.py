@@ -16,6 +16,7 @@ import pytest
 
 from files_profile import KIT
 from runbook_checks import interrupts
+from runbook_checks.clock import wait_until
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import ACTIVE, AllOf, Fault, FaultHandle
 from runbook_checks.faults.catalogue import CATALOGUE
@@ -23,7 +24,14 @@ from runbook_checks.faults.database import LongRunningQuery
 from runbook_checks.faults.network import NetworkDown
 from runbook_checks.faults.traffic import LoadIncrease
 from runbook_checks.safety.audit import AuditLog
-from runbook_checks.safety.guard import Sample, StopCondition, evaluate, metric_value
+from runbook_checks.safety.guard import (
+    Guard,
+    Sample,
+    StopCondition,
+    Trip,
+    evaluate,
+    metric_value,
+)
 from runbook_checks.safety.policy import FAULT_RISK, Risk, production_signs, risk_of
 from runbook_checks.stack import leftovers
 from runbook_checks.stack.base import DUMMY_KEY
@@ -241,6 +249,22 @@ def test_stop_condition_metrics() -> None:
     assert trip is not None
     assert trip.value == 2000.0  # a failed sample counts as its timeout
     assert "p95_latency_ms = 2e+03 crossed its limit 100" in trip.describe()
+
+
+def test_a_guard_whose_requests_fail_oddly_still_trips() -> None:
+    # any failure to get an answer is a failed sample, never the guard thread's end (a
+    # dead guard would leave the faults it guards unguarded)
+    tripped: list[Trip] = []
+    guard = Guard(
+        "http://[::1",  # httpx refuses this URL with InvalidURL, not an HTTPError
+        [StopCondition("health_error_rate", limit=0.5, window=3, interval_s=0.01)],
+        tripped.append,
+    )
+    guard.start()
+    wait_until(lambda: bool(tripped), what="the guard to trip", timeout_s=10, interval_s=0.02)
+    guard.stop()
+    assert guard.tripped is tripped[0]
+    assert "health_error_rate" in tripped[0].describe()
 
 
 # ------------------------------------------------------------------ audit log
