@@ -49,6 +49,7 @@ TWIN = Twin(
     quota_setting="STORAGE_QUOTA_BYTES",
     upload_timeout_setting="UPLOAD_TIMEOUT_S",
     default_upload_timeout_s=30.0,  # files_api/config.py's default
+    image="runbook-checks/files-api:dev",  # built by `make images` (docker/files-api/)
     default_release="dev",
 )
 

@@ -41,7 +41,12 @@ def _image(component: str, default: str, what: str) -> Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("runbook", "the runbook under test (Markdown)", "runbooks/files-incident-response.md"),
+    Option(
+        "runbook",
+        "the runbook under test (Markdown; default: the one runbook under runbooks/ with a "
+        "profile beside it)",
+        "",
+    ),
     Option(
         "profile",
         "the runbook's profile (TOML: what its hosts, placeholders, services and paths mean, "
@@ -93,7 +98,7 @@ OPTIONS: tuple[Option, ...] = (
     _image("object_store", "minio/minio", "the S3 object store"),
     _image("redis", "redis:7", "Redis"),
     _image("aws", "motoserver/moto", "the AWS control plane (moto)"),
-    _image("api", "runbook-checks/files-api:dev", "the API twin (built by make images)"),
+    _image("api", "", "the API twin (default: the one its service kit names, twin.image)"),
     Option(
         "docker_network",
         "docker backend networking: host (127.0.0.1 and a free port each, in the host's "
@@ -106,6 +111,26 @@ OPTIONS: tuple[Option, ...] = (
 )
 IMAGE_COMPONENTS = ("postgres", "object_store", "redis", "aws", "api")
 _IMAGE_DEFAULTS = {o.name: o.fallback for o in OPTIONS if o.name.startswith("image_")}
+
+
+RUNBOOKS_FOLDER = "runbooks"
+PROFILE_SUFFIX = ".runbook-checks.toml"  # the profile beside a runbook (profile.py)
+
+
+def default_runbook(root: Path) -> Path:
+    """The runbook when none is named: the one Markdown file under `root/runbooks/` with a
+    profile beside it. With none or several, `runbook.md` (which a command then reports
+    missing, saying to name the runbook with --runbook)."""
+    folder = root / RUNBOOKS_FOLDER
+    found = sorted(
+        md
+        for md in (folder.glob("*.md") if folder.is_dir() else ())
+        if md.with_name(md.stem + PROFILE_SUFFIX).is_file()
+    )
+    if not found and folder.is_dir():  # one profile for the folder: runbook-checks.toml
+        shared = folder / "runbook-checks.toml"
+        found = sorted(folder.glob("*.md")) if shared.is_file() else []
+    return found[0] if len(found) == 1 else root / "runbook.md"
 
 
 @dataclass(frozen=True)
@@ -150,7 +175,7 @@ class ChecksConfig:
             raise UsageError(
                 f"--pool-size {values['pool_size']!r}: expected a whole number >= 1"
             ) from None
-        runbook = Path(values["runbook"])
+        runbook = Path(values["runbook"]) if values["runbook"].strip() else default_runbook(root)
         evidence = Path(values["evidence_dir"])
         defaults = {o.name: o.default for o in OPTIONS}
         images = ImageNames(

@@ -61,6 +61,7 @@ class Twin:
     upload_timeout_setting: str
     default_upload_timeout_s: float
     default_release: str = "dev"  # the release reported when that setting is not set
+    image: str = ""  # its container image for the docker backend ("": it has none)
 
     def release(self, settings: Mapping[str, str]) -> str:
         """The release the twin runs with `settings`."""

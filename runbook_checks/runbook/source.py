@@ -45,8 +45,7 @@ def read_source(path: Path) -> Source:
     if not path.exists():
         raise UsageError(
             f"{path}: no such file",
-            hint="pass the path of the runbook's Markdown file, "
-            "e.g. runbooks/files-incident-response.md",
+            hint="pass the path of the runbook's Markdown file, e.g. runbooks/my-service.md",
         )
     if path.is_dir():
         found = sorted(path.glob("*.md"))

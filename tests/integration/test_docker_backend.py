@@ -113,7 +113,7 @@ def _containers_of(stack_id: str) -> list[object]:
 def test_defaults_resolve_to_local_images_or_their_stand_ins(engine: dict[str, str]) -> None:
     from runbook_checks.stack.docker.images import resolve_images
 
-    resolved = resolve_images(_client(), ImageNames())
+    resolved = resolve_images(_client(), ImageNames(api=KIT.twin.image))
     assert set(resolved) == {"postgres", "object_store", "redis", "aws", "api"}
     for image in resolved.values():
         assert image.image_id.startswith("sha256:")

@@ -48,7 +48,7 @@ class ResolvedImage:
     configured: str  # what the options asked for
     name: str  # what runs (the configured image, or its stand-in)
     image_id: str
-    flavour: str  # how to start it: postgres, redis, moto, minio, files-api
+    flavour: str  # how to start it: postgres, redis, moto, minio, twin
     control_plane: str = ""  # its CONTROL_PLANE_LABEL ("rules": it has the launcher)
 
     @property
@@ -97,7 +97,7 @@ def _flavour(component: str, name: str, labels: dict[str, str]) -> str:
     lowered = name.lower()
     if component in ("object_store", "aws"):
         return "minio" if "minio" in lowered else "moto"
-    return {"postgres": "postgres", "redis": "redis", "api": "files-api"}[component]
+    return {"postgres": "postgres", "redis": "redis", "api": "twin"}[component]
 
 
 def candidates(component: str, configured: str) -> tuple[str, ...]:

@@ -46,6 +46,7 @@ import re
 import secrets
 import subprocess
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
@@ -108,7 +109,14 @@ class DockerStack(LocalStack):
             raise UsageError(
                 f"--docker-network {network!r} is not one of {', '.join(DOCKER_NETWORKS)}"
             )
-        self.images = images or ImageNames()
+        named = images or ImageNames()
+        # the API twin's image: the one named (--image-api), else the one its kit names
+        self.images = named if named.api else replace(named, api=kit.twin.image)
+        if not self.images.api:
+            raise UsageError(
+                f"the service kit {kit.name!r} names no container image for its API twin",
+                hint="name one with --image-api (or the kit's twin.image)",
+            )
         self.network_request = network  # auto, host or bridge
         self.network_mode: str | None = None  # host or bridge, once started
         self.network: StackNetwork | None = None  # the stack's bridge network, bridged

@@ -27,6 +27,8 @@ NAMES = (
     "FilesClient",
     "FILES_API",
     "supabase",
+    "files-incident-response",  # the runbook's file name (the default runbook is found)
+    "files-api",  # the twin's container image (the kit names it: twin.image)
 )
 # the twin's metric and table names, as its kit declares them. Not the pool's size gauge:
 # `db_pool_size` is also a generic field name (LoadIncrease.db_pool_size).

@@ -117,14 +117,15 @@ def test_resolving_images_reads_the_control_plane_label() -> None:
         "postgres:15": {},
         "redis:7": {},
         "minio/minio": {},
-        "runbook-checks/files-api:dev": {FLAVOUR_LABEL: "files-api"},
+        "runbook-checks/files-api:dev": {FLAVOUR_LABEL: "files-api"},  # the Files kit's
         "runbook-checks/moto:dev": {FLAVOUR_LABEL: "moto", CONTROL_PLANE_LABEL: "rules"},
         "motoserver/moto": {},
     }
     client = cast(DockerClient, type("Client", (), {"images": _Images(present)})())
-    ours = resolve_images(client, ImageNames(aws="runbook-checks/moto:dev"))
+    twin = KIT.twin.image
+    ours = resolve_images(client, ImageNames(aws="runbook-checks/moto:dev", api=twin))
     assert ours["aws"].has_launcher
-    foreign = resolve_images(client, ImageNames(aws="motoserver/moto"))
+    foreign = resolve_images(client, ImageNames(aws="motoserver/moto", api=twin))
     assert foreign["aws"].flavour == "moto"
     assert not foreign["aws"].has_launcher
 
