@@ -114,22 +114,20 @@ _IMAGE_DEFAULTS = {o.name: o.fallback for o in OPTIONS if o.name.startswith("ima
 
 
 RUNBOOKS_FOLDER = "runbooks"
-PROFILE_SUFFIX = ".runbook-checks.toml"  # the profile beside a runbook (profile.py)
 
 
 def default_runbook(root: Path) -> Path:
     """The runbook when none is named: the one Markdown file under `root/runbooks/` with a
-    profile beside it. With none or several, `runbook.md` (which a command then reports
-    missing, saying to name the runbook with --runbook)."""
+    profile file beside it (`profile.candidates`). With none or several, `runbook.md`
+    (which a command then reports missing, saying to name the runbook with --runbook)."""
+    from runbook_checks.profile import candidates
+
     folder = root / RUNBOOKS_FOLDER
-    found = sorted(
+    found = [
         md
-        for md in (folder.glob("*.md") if folder.is_dir() else ())
-        if md.with_name(md.stem + PROFILE_SUFFIX).is_file()
-    )
-    if not found and folder.is_dir():  # one profile for the folder: runbook-checks.toml
-        shared = folder / "runbook-checks.toml"
-        found = sorted(folder.glob("*.md")) if shared.is_file() else []
+        for md in (sorted(folder.glob("*.md")) if folder.is_dir() else [])
+        if any(p.is_file() and p.name != "pyproject.toml" for p in candidates(md))
+    ]
     return found[0] if len(found) == 1 else root / "runbook.md"
 
 
