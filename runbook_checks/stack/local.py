@@ -310,7 +310,7 @@ class LocalStack:
         self.components[component.name] = component
 
     def stop(self) -> None:
-        """Stop everything, API first; remove the folder. Idempotent, never raises."""
+        """Stop every server at once; remove the folder. Idempotent, never raises."""
         ACTIVE.abandon_stack(self)  # its faults go with it; undoing them would restart things
         errors: list[str] = []
         # one signal to all at once, a short grace for the servers that keep nothing on
