@@ -1193,7 +1193,7 @@ def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
     from rich.console import Console as RichConsole
 
     from runbook_checks.runbook.parser import parse_runbook
-    from runbook_checks.stack import create_stack
+    from runbook_checks.stack import create_stack, start_with_retry
 
     console = RichConsole(highlight=False)
     # the fault proxy logs every refused upstream connection: noise on the operator's screen
@@ -1220,7 +1220,10 @@ def run_gameday_command(args: argparse.Namespace, config: ChecksConfig) -> int:
     )
     import tempfile
 
-    with create_stack(config) as local, tempfile.TemporaryDirectory(prefix="gameday-") as work:
+    with (
+        start_with_retry(lambda: create_stack(config)) as local,
+        tempfile.TemporaryDirectory(prefix="gameday-") as work,
+    ):
         stack = cast("Stack", local)
         reason = (
             entry.scenario.fault.unsupported_reason(stack)

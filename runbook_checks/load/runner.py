@@ -257,6 +257,7 @@ def _environment(
         run.secrets += [spec.admin_token, *_password(spec.database_url)]
         yield spec.host.rstrip("/"), spec.admin_token, spec.database_url
         return
+    from runbook_checks.stack import start_with_retry
     from runbook_checks.stack.local import LocalStack
     from runbook_checks.stack.proxy import Latency
 
@@ -266,13 +267,15 @@ def _environment(
             "load on the embedded stack needs the service's kit",
             hint="name it in the runbook's profile ([profile] kit), or pass --host",
         )
-    twin = spec.kit.twin
+    kit = spec.kit
+    twin = kit.twin
     pool = f"{twin.pool_size_setting}={spec.pool_size}"
     settings = {
         twin.pool_size_setting: str(spec.pool_size),
         twin.quota_setting: str(LOAD_QUOTA_BYTES),
     }
-    with LocalStack(kit=spec.kit, api_settings=settings, clock=clock) as stack:
+    # a load test's own connections churn the ephemeral ports: a lost port starts again
+    with start_with_retry(lambda: LocalStack(kit=kit, api_settings=settings, clock=clock)) as stack:
         ep = stack.endpoints
         run.pool_size = spec.pool_size
         run.versions = stack.versions()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from runbook_checks.errors import StackError, UsageError
 
@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     from runbook_checks.config import ChecksConfig
     from runbook_checks.stack.external import ExternalStack
     from runbook_checks.stack.local import LocalStack
+
+S = TypeVar("S", bound="LocalStack | ExternalStack")
 
 
 def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
@@ -49,14 +51,13 @@ PORT_RACE = "address already in use"
 START_ATTEMPTS = 3
 
 
-def start_with_retry(
-    make: Callable[[], LocalStack | ExternalStack], attempts: int = START_ATTEMPTS
-) -> LocalStack | ExternalStack:
+def start_with_retry(make: Callable[[], S], attempts: int = START_ATTEMPTS) -> S:
     """A started stack from `make()`. A free port is only free when it is picked: another
     process (an outgoing connection's local port among them) can take it before the
     component binds it. Such a start fails with "Address already in use" in the
     component's log; the failed stack cleans up after itself, and a new one (new ports)
-    is tried, up to `attempts` times. Any other failure is raised at once."""
+    is tried, up to `attempts` times (stack/ports.py keeps such races rare). Any other
+    failure is raised at once."""
     for attempt in range(1, attempts + 1):
         stack = make()
         try:
