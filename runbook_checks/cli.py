@@ -114,6 +114,30 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.problems else EXIT_OK
 
 
+AUTO_WORKERS = 4  # a drill mostly waits (for a window of samples, for recovery)
+
+
+def drill_workers(value: str, backend: str) -> int:
+    """How many drills run at once (`--workers`): a number, or auto."""
+    if value == "auto":
+        return 1 if backend == "external" else AUTO_WORKERS
+    try:
+        workers = int(value)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise UsageError(
+            f"--workers {value!r} is not a number of drills at once",
+            hint="give a whole number from 1 (one drill after another), or auto",
+        )
+    if workers > 1 and backend == "external":
+        raise UsageError(
+            "--workers: the drills on an external environment share its data and run one at a time",
+            hint="leave --workers out (auto) or give 1",
+        )
+    return workers
+
+
 def cmd_drill(args: argparse.Namespace) -> int:
     import pytest
 
@@ -127,6 +151,9 @@ def cmd_drill(args: argparse.Namespace) -> int:
     argv = [str(scenarios), "-p", "no:cacheprovider", "-q", "-rfEX", "--drill-progress"]
     for option in OPTIONS:
         argv += [f"--{option.name.replace('_', '-')}", str(getattr(args, option.name))]
+    workers = drill_workers(args.workers, config.backend)
+    if workers > 1:  # pytest-xdist: a stack per worker; the evidence is still one folder
+        argv += ["-n", str(workers), "--dist", "load"]
     argv += list(args.pytest_args)
     code = pytest.main(argv)
     if code == pytest.ExitCode.USAGE_ERROR:  # bad input (an option, a rules file): said once
@@ -292,6 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     drill = sub.add_parser("drill", help="run every runbook scenario against the stack")
     _add_config_options(drill)
+    drill.add_argument(
+        "--workers",
+        default=os.environ.get("RUNBOOK_CHECKS_WORKERS", "auto"),
+        help="drills at once, each on its own stack (1: one after another; auto: "
+        f"{AUTO_WORKERS} on the local and docker backends, 1 on an external environment, "
+        "whose data the drills would share); $RUNBOOK_CHECKS_WORKERS",
+    )
     drill.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     drill.set_defaults(func=cmd_drill)
 

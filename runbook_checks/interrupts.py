@@ -38,12 +38,16 @@ class _Signals:
     shield_depth: int = 0
     persistent: bool = False  # deliver again until someone acknowledges the interrupt
     ack: threading.Event = field(default_factory=threading.Event)
+    # processes that unwind with this one: parallel drills' workers (`forward_to`)
+    forward: set[int] = field(default_factory=set)
 
 
 _SIGNALS = _Signals([], [])
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
+    if signum == signal.SIGTERM and not _SIGNALS.received:
+        _forward(signum)
     _SIGNALS.received.append(signum)
     if _SIGNALS.persistent:
         _redeliver_unless_acknowledged(signum)
@@ -65,6 +69,23 @@ def _redeliver_unless_acknowledged(signum: int) -> None:
             signal.pthread_kill(main, signum)
 
     threading.Thread(target=later, daemon=True, name="interrupt-redelivery").start()
+
+
+def forward_to(pid: int, *, stop: bool = False) -> None:
+    """A SIGTERM to this process reaches `pid` too, at once (parallel drills' workers: each
+    unwinds its own drill and stack). Ctrl-C reaches them without help: a terminal
+    signals the whole foreground process group, and a second SIGINT would cut their
+    cleanup short. `stop`: no longer (the worker is gone)."""
+    if stop:
+        _SIGNALS.forward.discard(pid)
+    else:
+        _SIGNALS.forward.add(pid)
+
+
+def _forward(signum: int) -> None:
+    for pid in sorted(_SIGNALS.forward):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signum)
 
 
 def acknowledge() -> None:

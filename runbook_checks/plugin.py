@@ -9,7 +9,7 @@ fixtures scenarios use: `checks_config`, `runbook`, `stack` (session scope) and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from runbook_checks.drill.fixture import DrillFixture, SessionResults
     from runbook_checks.drill.incident import IncidentPlan
     from runbook_checks.drill.result import DrillResult, Event
-    from runbook_checks.evidence.session import SessionEvidence
+    from runbook_checks.evidence.session import SessionEvidence, StackFacts
     from runbook_checks.gate.baseline import Baseline, Entry
     from runbook_checks.profile import Profile
     from runbook_checks.runbook.model import Runbook
@@ -33,6 +33,14 @@ _FIGURES_KEY = pytest.StashKey[list[str]]()
 # nodeid -> (section title, option) of every collected scenario; deselected nodeids
 _SCENARIOS_KEY = pytest.StashKey[dict[str, tuple[str, "str | None"]]]()
 _DESELECTED_KEY = pytest.StashKey[set[str]]()
+_FACTS_KEY: pytest.StashKey[StackFacts] = pytest.StashKey()
+_RUNBOOK_KEY = pytest.StashKey["Runbook"]()
+# Drills in parallel (pytest-xdist, `runbook-checks drill --workers N`): each worker runs
+# its own stack; a drill's result rides to the controlling process on its test report,
+# a worker's collected scenarios on its final output (see evidence/session.py)
+DRILL_PROPERTY = "runbook-checks-drill"
+SCENARIO_PROPERTY = "runbook-checks-scenario"
+COLLECTED_OUTPUT = "runbook_checks_scenarios"
 
 MARKERS = (
     "runbook(section, option=None): the runbook section (and mitigation option) a scenario "
@@ -62,9 +70,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def is_worker(config: pytest.Config) -> bool:
+    """Whether this session is a pytest-xdist worker (its controller reports and writes
+    the evidence)."""
+    return hasattr(config, "workerinput")
+
+
 def _progress_printer(config: pytest.Config) -> Callable[[DrillResult, Event], None] | None:
-    """Each drill phase as it happens (`--drill-progress`; `runbook-checks drill` sets it)."""
-    if not config.getoption("drill_progress"):
+    """Each drill phase as it happens (`--drill-progress`; `runbook-checks drill` sets it;
+    not from parallel workers, whose output nobody sees: their tests' progress shows)."""
+    if not config.getoption("drill_progress") or is_worker(config):
         return None
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None:
@@ -123,12 +138,15 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     """Remember which items are scenarios (and of which section), so the summary can say
-    which did not run and why, and judge baseline entries only where all of a section ran."""
+    which did not run and why, and judge baseline entries only where all of a section ran;
+    each scenario's report says so too (the controller of parallel drills collects
+    nothing itself)."""
     scenarios = config.stash.setdefault(_SCENARIOS_KEY, {})
     for item in items:
         marker = item.get_closest_marker("runbook")
         if marker is not None and marker.args:
             scenarios[item.nodeid] = (str(marker.args[0]), marker.kwargs.get("option"))
+            item.user_properties.append((SCENARIO_PROPERTY, scenarios[item.nodeid]))
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -257,11 +275,13 @@ def baseline(checks_config: ChecksConfig) -> Baseline:
 
 @pytest.fixture(scope="session")
 def journal(pytestconfig: pytest.Config) -> SessionResults:
+    return pytestconfig.stash.setdefault(_JOURNAL_KEY, _new_results())
+
+
+def _new_results() -> SessionResults:
     from runbook_checks.drill.fixture import SessionResults
 
-    if _JOURNAL_KEY not in pytestconfig.stash:
-        pytestconfig.stash[_JOURNAL_KEY] = SessionResults()
-    return pytestconfig.stash[_JOURNAL_KEY]
+    return SessionResults()
 
 
 @pytest.fixture
@@ -278,7 +298,6 @@ def drill(
 ) -> DrillFixture:
     from runbook_checks.drill.fixture import DrillFixture
 
-    _session_evidence(request.config).saw_stack(fresh_stack, runbook, checks_config.evidence_dir)
     marker = request.node.get_closest_marker("runbook")
     if marker is None or not marker.args:
         raise pytest.UsageError(
@@ -293,12 +312,37 @@ def drill(
         scenario_id=request.node.nodeid,
         work_dir=tmp_path_factory.mktemp("drill"),
         baseline=baseline,
-        on_result=journal.add,
+        on_result=_report_result(request, fresh_stack),
         on_event=_progress_printer(request.config),
         max_wait_s=checks_config.max_recovery_wait_s,
         incident=incident_plan,
         profile=profile,
     )
+
+
+def _report_result(request: pytest.FixtureRequest, stack: Stack) -> Callable[[DrillResult], None]:
+    """A drill's result goes on its test's report, with the facts of the stack it ran on:
+    the process that writes the evidence (this one, or parallel workers' controller)
+    takes it from there (`_OutcomeRecorder`)."""
+    from runbook_checks.evidence.session import StackFacts, pack
+
+    config = request.config
+    if _FACTS_KEY not in config.stash:  # one stack per session: read once, while it runs
+        config.stash[_FACTS_KEY] = StackFacts.of(stack)
+    facts = config.stash[_FACTS_KEY]
+
+    def report(result: DrillResult) -> None:
+        request.node.user_properties.append((DRILL_PROPERTY, pack(result, facts)))
+
+    return report
+
+
+def _session_runbook(config: pytest.Config) -> Runbook:
+    from runbook_checks.runbook.parser import parse_runbook
+
+    if _RUNBOOK_KEY not in config.stash:
+        config.stash[_RUNBOOK_KEY] = parse_runbook(from_pytest(config).runbook)
+    return config.stash[_RUNBOOK_KEY]
 
 
 def _session_evidence(config: pytest.Config) -> SessionEvidence:
@@ -325,13 +369,39 @@ class _OutcomeRecorder:
             SkippedScenario(report.nodeid, section, option, reason)
         )
 
+    def _drill_results(self, report: pytest.TestReport) -> None:
+        """The drill results on the report go into the session's journal (and off the
+        report: they are bytes, not properties for a junit file)."""
+        from runbook_checks.evidence.session import unpack
+
+        packed = [v for k, v in report.user_properties if k == DRILL_PROPERTY]
+        if not packed or is_worker(self.config):  # a worker's go to its controller
+            return
+        report.user_properties = [p for p in report.user_properties if p[0] != DRILL_PROPERTY]
+        if report.when != "call":  # every phase's report carries the test's properties
+            return
+        checks = from_pytest(self.config)
+        evidence = _session_evidence(self.config)
+        journal = self.config.stash.setdefault(_JOURNAL_KEY, _new_results())
+        for data in packed:
+            result, facts = unpack(data if isinstance(data, bytes) else b"")
+            evidence.saw(facts, _session_runbook(self.config), checks.evidence_dir)
+            journal.add(result)
+
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._drill_results(report)
         if report.when == "call":  # record_property("figure", ...): a line for the summary
             figures = self.config.stash.get(_FIGURES_KEY, [])
             figures += [str(v) for k, v in report.user_properties if k == "figure"]
-        scenario = self.config.stash.get(_SCENARIOS_KEY, {}).get(report.nodeid)
-        if scenario is not None and report.skipped and not hasattr(report, "wasxfail"):
-            self._skipped(report, *scenario)
+        scenario = next((v for k, v in report.user_properties if k == SCENARIO_PROPERTY), None)
+        if (
+            isinstance(scenario, tuple | list)
+            and report.skipped
+            and not hasattr(report, "wasxfail")
+        ):
+            title, option = scenario
+            self._skipped(report, str(title), None if option is None else str(option))
         evidence = self.config.stash.get(_EVIDENCE_KEY, None)
         if evidence is None:
             return
@@ -349,9 +419,51 @@ class _OutcomeRecorder:
             evidence.outcome(report.nodeid, outcome, lines[-1][:300] if lines else "")
 
 
+def _worker_pid(node: Any) -> int | None:
+    """A parallel worker's process id (execnet's remote info, which xdist itself reads
+    when it sets a worker up), or None."""
+    try:
+        return int(node.gateway._rinfo().pid)
+    except Exception:
+        return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodeready(node: Any) -> None:
+    """A parallel worker is up: a SIGTERM to this process reaches it at once (it unwinds
+    its own drill and stack; xdist alone would wait seconds before it interrupts it)."""
+    from runbook_checks.interrupts import forward_to
+
+    pid = _worker_pid(node)
+    if pid is not None:
+        forward_to(pid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object | None) -> None:
+    """A parallel worker is done: the scenarios it collected (deselected ones too) join
+    the session's, to judge the baseline where every scenario of a section ran."""
+    from runbook_checks.interrupts import forward_to
+
+    pid = _worker_pid(node)
+    if pid is not None:
+        forward_to(pid, stop=True)
+    output = getattr(node, "workeroutput", None) or {}
+    scenarios = node.config.stash.setdefault(_SCENARIOS_KEY, {})
+    for nodeid, (title, option) in dict(output.get(COLLECTED_OUTPUT, {})).items():
+        scenarios[str(nodeid)] = (str(title), None if option is None else str(option))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Every session that ran drills leaves an evidence bundle (see runbook_checks.evidence)."""
+    """Every session that ran drills leaves an evidence bundle (see runbook_checks.evidence);
+    a parallel worker hands what it collected to its controller, which writes it."""
     config = session.config
+    if is_worker(config):
+        workeroutput: dict[str, object] = getattr(config, "workeroutput")  # noqa: B009
+        workeroutput[COLLECTED_OUTPUT] = {
+            nodeid: list(pair) for nodeid, pair in config.stash.get(_SCENARIOS_KEY, {}).items()
+        }
+        return
     journal = config.stash.get(_JOURNAL_KEY, None)
     evidence = config.stash.get(_EVIDENCE_KEY, None)
     if journal is None or not journal.results or evidence is None:

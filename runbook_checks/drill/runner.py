@@ -45,6 +45,7 @@ from runbook_checks.drill.result import (
     Verdict,
 )
 from runbook_checks.drill.sampler import HealthSampler
+from runbook_checks.drill.slots import load_slot
 from runbook_checks.drill.spec import Action, Scenario
 from runbook_checks.faults.base import Fault, FaultHandle
 from runbook_checks.findings import Finding, Level, cause_class
@@ -406,6 +407,8 @@ class Drill:
         self.max_wait_s = max_wait_s
         self.on_result = on_result
         self.on_event = on_event
+        # what the drill holds until it ends: the load slot of a load-driven fault
+        self.slots = contextlib.ExitStack()
 
     def budget_for(self, scenario: Scenario) -> float:
         if scenario.budget_s is not None:
@@ -434,7 +437,9 @@ class Drill:
             title=scenario.title,
         )
         try:
-            with DrillSession.open(self.stack, result, clock=self.clock) as session:
+            with self.slots, DrillSession.open(self.stack, result, clock=self.clock) as session:
+                if isinstance(scenario.fault, Fault):  # known now: the slot from the start
+                    self.slots.enter_context(load_slot(scenario.fault, clock=self.clock))
                 self._run_in(session, scenario)
         finally:  # also on Ctrl-C: what was measured so far is evidence too
             if self.on_result is not None:
@@ -982,7 +987,11 @@ class AutomaticOperator:
 
     def fault(self) -> Fault:
         fault = self.scenario.fault
-        return fault if isinstance(fault, Fault) else fault(self.ctx)
+        if isinstance(fault, Fault):
+            return fault
+        built = fault(self.ctx)  # a fault built at run time takes its slot now
+        self.drill.slots.enter_context(load_slot(built, clock=self.drill.clock))
+        return built
 
     def mark(self, name: str, detail: str) -> None:
         self.ctx.event(name, detail)

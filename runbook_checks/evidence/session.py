@@ -1,12 +1,16 @@
 """What the pytest plugin collects through a session for the evidence bundle.
 
-The `drill` fixture hands over the stack once (its backend, component versions and
-secrets are read while it runs: by session end it is stopped), each test report adds
-pytest's outcome, and at session end the journal's results become a bundle.
+Each drill's result arrives with the facts of the stack it ran on (`StackFacts`: its
+backend, component versions and secrets, read while it runs: by session end it is
+stopped), each test report adds pytest's outcome, and at session end the journal's
+results become one bundle. Drills in parallel (pytest-xdist workers, a stack each) send
+both to the controlling process on their test reports (`pack`/`unpack`): the bundle
+redacts every worker's secrets and is written once, by the controller.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +21,36 @@ from runbook_checks.evidence.journal import ScenarioRecord, SkippedScenario, env
 from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Stack, stack_redactor
+
+
+@dataclass(frozen=True)
+class StackFacts:
+    """What the evidence says of the stack a drill ran on."""
+
+    backend: str
+    versions: Mapping[str, str]
+    redactor: Redactor
+
+    @classmethod
+    def of(cls, stack: Stack) -> StackFacts:
+        try:
+            versions = dict(stack.versions())
+        except Exception as exc:  # versions are evidence, not a reason to fail a drill
+            versions = {"error": f"{type(exc).__name__}: {exc}"}
+        return cls(stack.backend, versions, stack_redactor(stack.endpoints))
+
+
+def pack(result: DrillResult, facts: StackFacts) -> bytes:
+    """A drill's result and its stack's facts, for the process that writes the evidence
+    (both ends are this package, in one session: pickle)."""
+    return pickle.dumps((result, facts), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack(data: bytes) -> tuple[DrillResult, StackFacts]:
+    result, facts = pickle.loads(data)
+    if not isinstance(result, DrillResult) or not isinstance(facts, StackFacts):
+        raise TypeError(f"not a packed drill result: {type(result).__name__}")
+    return result, facts
 
 
 @dataclass
@@ -34,16 +68,20 @@ class SessionEvidence:
 
     def saw_stack(self, stack: Stack, runbook: Runbook, evidence_dir: Path) -> None:
         """Called for every drill; reads the stack the first time only."""
+        if self.backend:
+            self.runbook, self.evidence_dir = runbook, evidence_dir
+            return
+        self.saw(StackFacts.of(stack), runbook, evidence_dir)
+
+    def saw(self, facts: StackFacts, runbook: Runbook, evidence_dir: Path) -> None:
+        """A drill ran on a stack with these facts (workers' stacks: one each; every
+        stack's secrets are redacted, the first one's backend and versions reported)."""
         self.runbook = runbook
         self.evidence_dir = evidence_dir
-        if self.backend:
-            return
-        self.backend = stack.backend
-        self.redactor = self.redactor.merged(stack_redactor(stack.endpoints))
-        try:
-            self.versions = dict(stack.versions())
-        except Exception as exc:  # versions are evidence, not a reason to fail a drill
-            self.versions = {"error": f"{type(exc).__name__}: {exc}"}
+        self.redactor = self.redactor.merged(facts.redactor)
+        if not self.backend:
+            self.backend = facts.backend
+            self.versions = dict(facts.versions)
 
     def outcome(self, nodeid: str, outcome: str, reason: str = "") -> None:
         # the call phase decides, unless setup or teardown already failed

@@ -151,6 +151,11 @@ class Fault:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
         return f"{self.kind}({fields})"
 
+    def drives_load(self) -> bool:
+        """Whether the fault is traffic (virtual users): such drills measure throughput,
+        so parallel drills run them one at a time (drill/slots.py)."""
+        return False
+
     def unsupported_reason(self, stack: Stack) -> str | None:
         missing = sorted(c.value for c in self.requires - stack.capabilities)
         if missing:
@@ -202,6 +207,9 @@ class AllOf(Fault):
 
     def describe(self) -> str:
         return " + ".join(part.describe() for part in self.parts)
+
+    def drives_load(self) -> bool:
+        return any(part.drives_load() for part in self.parts)
 
     def unsupported_reason(self, stack: Stack) -> str | None:
         for part in self.parts:

@@ -208,6 +208,9 @@ class LoadIncrease(Fault):
     def unsupported_reason(self, stack: Stack) -> str | None:
         return unsupported_without(self, stack)
 
+    def drives_load(self) -> bool:
+        return True
+
     def describe(self) -> str:
         pool = f", database pool {self.db_pool_size}" if self.db_pool_size is not None else ""
         return f"{self.users} extra users ({self.pattern}) for {self.duration_s:g} s{pool}"

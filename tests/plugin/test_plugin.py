@@ -3,6 +3,7 @@ verdict becomes the test's outcome (pytester runs a real pytest in a temp folder
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -118,38 +119,41 @@ from pathlib import Path
 
 import pytest
 
+import os
+
 from runbook_checks.drill.result import DrillResult, Verdict
-from runbook_checks.plugin import _session_evidence
+from runbook_checks.plugin import _report_result
 from runbook_checks.runbook.parser import parse_runbook
 from runbook_checks.stack.base import Endpoints
+
+# each process's stack has secrets of its own (parallel workers: one stack each)
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 class FakeStack:
     backend = "fake"
     endpoints = Endpoints(
         "http://127.0.0.1:1", "postgresql://u:pw-123456@127.0.0.1:2/f", "", "", "b",
-        "redis://127.0.0.1:3", "http://127.0.0.1:4", "us-east-1", "adm-token-xyz", Path(".")
+        "redis://127.0.0.1:3", "http://127.0.0.1:4", "us-east-1",
+        f"adm-token-of-{WORKER}", Path(".")
     )
 
     def versions(self):
-        return {}
+        return {"fake": WORKER}
 
 
 @pytest.fixture
-def drilled(request, journal, checks_config):
+def drilled(request, checks_config):
     """What the drill fixture records, without a stack: a drill of the test's section
-    that found nothing."""
+    that found nothing (its note names the stack's admin token: redacted in evidence)."""
     runbook = parse_runbook(checks_config.runbook)
-    _session_evidence(request.config).saw_stack(
-        FakeStack(), runbook, checks_config.evidence_dir
-    )
     marker = request.node.get_closest_marker("runbook")
     section = runbook.section(marker.args[0])
-    journal.add(DrillResult(
+    _report_result(request, FakeStack())(DrillResult(
         scenario=request.node.nodeid, section_id=section.id, section_title=section.title,
         option=marker.kwargs.get("option"), section_hash=section.content_hash,
         severity=section.severity, fault="f", budget_s=900, verdict=Verdict.PASSED,
-        time_to_recover_s=1.0,
+        time_to_recover_s=1.0, note=f"ran with adm-token-of-{WORKER}",
     ))
 '''
 
@@ -192,11 +196,14 @@ def _session(pytester: pytest.Pytester) -> None:
     """)
 
 
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "parallel"])
 def test_a_drill_session_lists_skipped_scenarios_and_stale_entries(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, workers: list[str]
 ) -> None:
+    """In one process or in parallel workers (a stack each): one evidence folder, each
+    drill once, every stack's secrets redacted, the baseline judged as one session."""
     _session(pytester)
-    result = pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev")
+    result = pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev", *workers)
     result.assert_outcomes(passed=2, skipped=1)
     result.stdout.fnmatch_lines(
         [
@@ -211,6 +218,10 @@ def test_a_drill_session_lists_skipped_scenarios_and_stale_entries(
     journal = (folder / "journal.json").read_text()
     assert "the fake backend cannot replica" in journal
     assert "entry 1: sev-1-api-server-down" in journal
+    scenarios = json.loads(journal)["scenarios"]
+    assert sorted(s["scenario"].rsplit("::")[-1] for s in scenarios) == ["test_api", "test_db"]
+    assert "adm-token-of" not in journal
+    assert [s["outcome"] for s in scenarios] == ["passed", "passed"]
 
 
 def test_strict_baseline_fails_a_session_with_stale_entries(pytester: pytest.Pytester) -> None:

@@ -59,6 +59,9 @@ class FakeFault:
     def describe(self) -> str:
         return "fake(kill)"
 
+    def drives_load(self) -> bool:
+        return False
+
     def inject(self, stack: object, *, clock: object) -> FakeHandle:
         self.clock.advance(1.0)
         self.log.append("inject")

@@ -36,11 +36,11 @@ def test_a_port_in_use_is_never_picked(monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         busy = held.getsockname()[1]
-        # the only candidates: the busy port, then one free one
-        monkeypatch.setattr(ports, "server_ports", lambda _: [range(busy, busy + 2)])
+        # the only candidate is the busy port: after its tries, the OS picks one
+        monkeypatch.setattr(ports, "server_ports", lambda _: [range(busy, busy + 1)])
         monkeypatch.setattr(ports, "MIN_POOL", 1)
         monkeypatch.setattr(ports, "_recent", ports.deque(maxlen=ports.RECENT))
-        assert ports.free_port() == busy + 1
+        assert ports.free_port() != busy
 
 
 def test_too_few_ports_outside_the_range_lets_the_os_pick(monkeypatch: pytest.MonkeyPatch) -> None:
