@@ -14,8 +14,11 @@ help: ## list the targets
 setup: ## create .venv and install what is missing (Debian packages too: as root, or with sudo -n)
 	@scripts/setup.sh
 
-test: setup ## run the whole test suite (unit, integration, scenarios)
-	$(PY) -m pytest $(PYTEST_ARGS)
+# the scenarios drill in parallel, a stack per worker (as `runbook-checks drill` does)
+WORKERS ?= 4
+test: setup ## run the whole test suite (unit, integration; then the scenarios, WORKERS at once)
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest scenarios -n $(WORKERS) $(PYTEST_ARGS)
 
 test-unit: setup ## fast unit tests only (no servers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,7 +1,12 @@
 """The whole drill's wall time, whether repeated drills give the same verdicts, and each
 scenario's time to alert, detect and recover (printed, never asserted).
 
-    .venv/bin/python benchmarks/bench_drill.py [--runs 1] [-- extra pytest args]
+    .venv/bin/python benchmarks/bench_drill.py [--runs 1] [--workers auto] [--serial]
+        [-- extra pytest args]
+
+Drills run in parallel (`--workers`, as `runbook-checks drill` does); `--serial` first
+runs one drill with one worker and prints the parallel runs' wall time against it.
+`--runs 10`: ten drills in a row, and whether their verdicts and findings are identical.
 """
 
 from __future__ import annotations
@@ -70,18 +75,24 @@ def stale(folder: Path) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--workers", default="auto")
+    parser.add_argument("--serial", action="store_true", help="also one drill, one worker")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
     evidence = ROOT / "evidence"
     runs: list[dict[str, str]] = []
     prints: list[dict[str, tuple[str, ...]]] = []
-    for n in range(args.runs):
+    serial_s: float | None = None
+    plan = (["1"] if args.serial else []) + [args.workers] * args.runs
+    for n, workers in enumerate(plan):
         before = set(evidence.iterdir()) if evidence.exists() else set()
         begin = time.monotonic()
         done = subprocess.run(
             [
                 str(ROOT / ".venv/bin/runbook-checks"),
                 "drill",
+                "--workers",
+                workers,
                 "--",
                 "-q",
                 "-p",
@@ -98,8 +109,16 @@ def main() -> None:
         found = verdicts(new[-1]) if new else {}
         runs.append(found)
         prints.append(fingerprints(new[-1]) if new else {})
+        if args.serial and n == 0:
+            serial_s = took
+        elif serial_s:
+            print(
+                f"parallel ({workers} workers) vs serial: {took:.0f} s vs {serial_s:.0f} s, "
+                f"{serial_s / took:.2f}x faster"
+            )
         print(
-            f"drill {n + 1}: {took:.0f} s wall (target < 180 s), exit {done.returncode}, "
+            f"drill {n + 1} ({workers} worker(s)): {took:.0f} s wall (target < 60 s), "
+            f"exit {done.returncode}, "
             f"{len(found)} scenarios: "
             + ", ".join(f"{v}={list(found.values()).count(v)}" for v in sorted(set(found.values())))
             + f"; stale baseline entries: {stale(new[-1]) if new else '?'}"

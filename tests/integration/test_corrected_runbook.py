@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from runbook_checks.cli import AUTO_WORKERS
 from runbook_checks.drill.result import Actor, Verdict
 from runbook_checks.drill.runner import Drill
 from runbook_checks.evidence.journal import Journal, load_journal
@@ -69,6 +70,9 @@ def drill(runbook: Path, folder: Path, *select: str, max_wait_s: float = 60) -> 
         # the copy is the Files runbook: its names mean what the Files profile says
         "--profile",
         str(FILES_PROFILE_PATH),
+        # in parallel, a stack per worker, as `runbook-checks drill` runs them
+        "-n",
+        str(AUTO_WORKERS),
     ]
     if select:
         argv += ["-k", " or ".join(select)]
