@@ -1,0 +1,58 @@
+"""A SIGTERM to a parallel drill's controlling process reaches its workers at once (each
+unwinds its own drill and stack); nothing else is signalled, and a worker that is gone is
+forgotten."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from runbook_checks import interrupts
+
+
+@pytest.fixture
+def handlers() -> object:
+    saved = {sig: signal.getsignal(sig) for sig in interrupts.HANDLED}
+    received, forward = list(interrupts._SIGNALS.received), set(interrupts._SIGNALS.forward)
+    interrupts._SIGNALS.received.clear()
+    yield
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+    interrupts._SIGNALS.received[:] = received
+    interrupts._SIGNALS.forward = forward
+
+
+def _sleeper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_a_sigterm_is_forwarded_to_the_workers(handlers: object) -> None:
+    interrupts.install(persistent=False)
+    worker, bystander = _sleeper(), _sleeper()
+    try:
+        interrupts.forward_to(worker.pid)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGTERM)
+        assert worker.wait(10) == -signal.SIGTERM
+        assert bystander.poll() is None  # never registered: left alone
+    finally:
+        for proc in (worker, bystander):
+            proc.kill()
+            proc.wait()
+
+
+def test_a_worker_that_is_gone_is_not_signalled(handlers: object) -> None:
+    interrupts.install(persistent=False)
+    worker = _sleeper()
+    try:
+        interrupts.forward_to(worker.pid)
+        interrupts.forward_to(worker.pid, stop=True)
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGTERM)
+        assert worker.poll() is None
+    finally:
+        worker.kill()
+        worker.wait()
