@@ -204,6 +204,9 @@ class LocalPostgres(LocalComponent):
             stop_signal=signal.SIGINT,  # "fast" shutdown
             clock=clock,
             keeps_data=True,
+            # the stack going: "immediate" shutdown (no checkpoint of data about to go;
+            # shared memory released, unlike a SIGKILL)
+            teardown_signal=signal.SIGQUIT,
         )
         self._initialised = False
 

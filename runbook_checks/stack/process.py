@@ -58,6 +58,7 @@ class ManagedProcess:
         clock: Clock = SYSTEM_CLOCK,
         on_spawn: Callable[[int], None] | None = None,
         keeps_data: bool = False,
+        teardown_signal: signal.Signals | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -72,6 +73,9 @@ class ManagedProcess:
         # being removed (a killed PostgreSQL leaves shared memory behind); the others
         # get a short grace then (`stop_together`)
         self.keeps_data = keeps_data
+        # the stop signal when its data goes too (its stack is being removed): None, the
+        # stop signal; PostgreSQL's immediate shutdown (no checkpoint of data about to go)
+        self.teardown_signal = teardown_signal
         self._proc: subprocess.Popen[bytes] | None = None
         self._paused = False
 
@@ -133,14 +137,15 @@ class ManagedProcess:
         self.send_stop()
         self.await_stop(timeout_s)
 
-    def send_stop(self) -> None:
-        """The stop signal, without waiting for the process to end."""
+    def send_stop(self, *, teardown: bool = False) -> None:
+        """The stop signal (`teardown`: the one for a server whose data goes with it),
+        without waiting for the process to end."""
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
         if self._paused:
             self.signal_group(signal.SIGCONT)
-        self.signal_group(self.stop_signal)
+        self.signal_group((teardown and self.teardown_signal) or self.stop_signal)
 
     def await_stop(self, timeout_s: float) -> None:
         """Wait up to `timeout_s` for the process to end, then SIGKILL; reap its group."""
@@ -216,9 +221,10 @@ def stop_together(processes: Sequence[ManagedProcess], clock: Clock = SYSTEM_CLO
     """Stop several processes at once, as a stack being removed does: every one gets its
     stop signal now; those that keep data on disk get their whole graceful stop, the
     others `TEARDOWN_GRACE_S`, then SIGKILL (an in-memory server waiting for its clients'
-    keep-alive connections to close holds nothing worth the wait)."""
+    keep-alive connections to close holds nothing worth the wait). A server whose data goes
+    with the stack gets its teardown signal (PostgreSQL: immediate shutdown)."""
     for process in processes:
-        process.send_stop()
+        process.send_stop(teardown=True)
     start = clock.monotonic()
     for process in sorted(processes, key=lambda p: p.keeps_data):
         grace = DATA_GRACE_S if process.keeps_data else TEARDOWN_GRACE_S

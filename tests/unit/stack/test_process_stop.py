@@ -49,3 +49,45 @@ def test_servers_without_data_get_a_short_grace_and_ones_with_data_their_whole_s
     assert [p.returncode for p in stubborn] == [-signal.SIGKILL] * 3  # killed after the grace
     assert careful.returncode == 0
     assert mark.read_text() == "clean"  # the data-keeping one finished its own stop
+
+
+# says which signal stopped it
+TELLS = (
+    "import signal, sys, time, pathlib\n"
+    "def stop(signum, _):\n"
+    "    pathlib.Path(sys.argv[1]).write_text(signal.Signals(signum).name); sys.exit(0)\n"
+    "signal.signal(signal.SIGINT, stop)\n"
+    "signal.signal(signal.SIGQUIT, stop)\n"
+    "print('up', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def _telling(tmp_path: Path, name: str) -> tuple[ManagedProcess, Path]:
+    mark = tmp_path / f"{name}.mark"
+    process = ManagedProcess(
+        name,
+        [sys.executable, "-c", TELLS, str(mark)],
+        log_path=tmp_path / f"{name}.log",
+        keeps_data=True,
+        stop_signal=signal.SIGINT,
+        teardown_signal=signal.SIGQUIT,
+    )
+    process.spawn()
+    deadline = time.monotonic() + 10
+    while "up" not in (tmp_path / f"{name}.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return process, mark
+
+
+def test_a_stack_being_removed_sends_the_teardown_signal_and_a_stop_the_stop_signal(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL: a stop keeps its data (fast shutdown, SIGINT); its stack going takes
+    the data along, so no checkpoint is written (immediate shutdown, SIGQUIT)."""
+    removed, removed_mark = _telling(tmp_path, "removed")
+    stop_together([removed])
+    assert removed_mark.read_text() == "SIGQUIT"
+    stopped, stopped_mark = _telling(tmp_path, "stopped")
+    stopped.stop()
+    assert stopped_mark.read_text() == "SIGINT"
