@@ -103,7 +103,9 @@ def _progress_printer(config: pytest.Config) -> Callable[[DrillResult, Event], N
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
-    config.pluginmanager.register(_OutcomeRecorder(config), "runbook-checks-outcomes")
+    recorder = _OutcomeRecorder(config)
+    config.pluginmanager.register(recorder, "runbook-checks-outcomes")
+    config.pluginmanager.register(_WorkersProgress(recorder), "runbook-checks-workers-progress")
     config.stash[_FIGURES_KEY] = []
     # SIGTERM unwinds like Ctrl-C (fixtures torn down: faults reverted, stacks stopped),
     # unless someone else handles it already; an interrupt Python drops (raised inside a
@@ -358,6 +360,7 @@ class _OutcomeRecorder:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.finished: list[DrillResult] = []  # parallel workers' drills, to show
 
     def _skipped(self, report: pytest.TestReport, section: str, option: str | None) -> None:
         from runbook_checks.evidence.journal import SkippedScenario
@@ -387,6 +390,8 @@ class _OutcomeRecorder:
             result, facts = unpack(data if isinstance(data, bytes) else b"")
             evidence.saw(facts, _session_runbook(self.config), checks.evidence_dir)
             journal.add(result)
+            if getattr(report, "node", None) is not None:  # a parallel worker's
+                self.finished.append(result)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -417,6 +422,27 @@ class _OutcomeRecorder:
             )
             lines = report.longreprtext.strip().splitlines() if report.failed else []
             evidence.outcome(report.nodeid, outcome, lines[-1][:300] if lines else "")
+
+
+class _WorkersProgress:
+    """With --drill-progress, a parallel worker's drill shows as it ends, after its test's
+    progress mark (its phases are not shown live: a worker's output is not the
+    terminal)."""
+
+    def __init__(self, recorder: _OutcomeRecorder) -> None:
+        self.recorder = recorder
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        finished, self.recorder.finished = self.recorder.finished, []
+        config = self.recorder.config
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if not finished or reporter is None or not config.getoption("drill_progress"):
+            return
+        reporter.write("\n")  # after the progress marks on the current line
+        for result in finished:
+            option = f" / {result.option}" if result.option else ""
+            reporter.write_line(f"  [{result.section_title}{option}] {result.summary_line()}")
 
 
 def _worker_pid(node: Any) -> int | None:

@@ -203,8 +203,13 @@ def test_a_drill_session_lists_skipped_scenarios_and_stale_entries(
     """In one process or in parallel workers (a stack each): one evidence folder, each
     drill once, every stack's secrets redacted, the baseline judged as one session."""
     _session(pytester)
-    result = pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev", *workers)
+    result = pytester.runpytest(
+        "--runbook", "rb.md", "--evidence-dir", "ev", "--drill-progress", *workers
+    )
     result.assert_outcomes(passed=2, skipped=1)
+    # a worker's drill shows as it ends (in one process, its phases show live instead)
+    shown = "  [SEV-1: API Server Down / A] passed" in result.stdout.str()
+    assert shown == bool(workers), result.stdout.str()
     result.stdout.fnmatch_lines(
         [
             "*1 scenario(s) did not run:*",
