@@ -284,7 +284,12 @@ def _interrupt(
     target.wait_for(point)
     time.sleep(delay_s)
     target.proc.send_signal(sig)
-    code = target.proc.wait(timeout=60)
+    try:
+        code = target.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        target.proc.kill()
+        target.proc.wait()
+        pytest.fail(f"{what}: still running 60 s after the signal\n{target.stderr()}")
 
     left = wait_for_processes_gone(root)
     if sig is signal.SIGKILL:

@@ -1,5 +1,5 @@
-"""`stop_together`: every process gets its stop signal at once; one that keeps data on
-disk gets its whole graceful stop, the others a short grace, then SIGKILL."""
+"""`stop_together`: one signal to every process at once; one that keeps data on disk gets
+its teardown signal and its whole graceful stop, the others are killed at once."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def spawn(tmp_path: Path, name: str, code: str, *args: str, keeps_data: bool) ->
     return process
 
 
-def test_servers_without_data_get_a_short_grace_and_ones_with_data_their_whole_stop(
+def test_servers_without_data_are_killed_and_ones_with_data_get_their_whole_stop(
     tmp_path: Path,
 ) -> None:
     mark = tmp_path / "mark"
@@ -46,7 +46,7 @@ def test_servers_without_data_get_a_short_grace_and_ones_with_data_their_whole_s
         time.sleep(0.02)
     stop_together([*stubborn, careful])
     assert not any(p.is_alive() for p in [*stubborn, careful])
-    assert [p.returncode for p in stubborn] == [-signal.SIGKILL] * 3  # killed after the grace
+    assert [p.returncode for p in stubborn] == [-signal.SIGKILL] * 3  # killed, no grace
     assert careful.returncode == 0
     assert mark.read_text() == "clean"  # the data-keeping one finished its own stop
 
