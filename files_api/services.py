@@ -45,6 +45,7 @@ class Services:
                 "cache": self.cache.ping,
             },
             settings.health_check_timeout_s,
+            max_age_s=settings.health_max_age_s,
         )
         self._migrator: asyncio.Task[None] | None = None
 
@@ -68,6 +69,7 @@ class Services:
             storage=self.settings.s3_endpoint_url or "aws",
             bucket=self.settings.s3_bucket,
             pool_size=self.settings.db_pool_size,
+            event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
 
     async def _migrate_until_done(self) -> None:
