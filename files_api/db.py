@@ -18,7 +18,7 @@ import asyncio
 import logging
 import select
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -34,6 +34,7 @@ from files_api.errors import (
     database_unavailable,
     database_unavailable_error,
     errno_name,
+    nobody,
     one_line,
     pool_exhausted,
 )
@@ -146,6 +147,8 @@ class Database:
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._last_drain = 0.0
         self._background: set[asyncio.Task[None]] = set()
+        # told when a request finds the database unreachable, frozen or gone
+        self.on_failure: Callable[[], None] = nobody
         metrics.bind_pool(
             PoolGauges(
                 size=lambda: float(settings.db_pool_size),
@@ -233,7 +236,7 @@ class Database:
         except PoolTimeout:
             if self.tracker.down:
                 error = self.tracker.unavailable_error()
-                self.metrics.db_errors.labels(errno=error.errno or "unknown").inc()
+                self._outage(error.errno or "unknown")
                 raise error from None
             self.metrics.db_pool_timeouts.inc()
             raise pool_exhausted(self.in_use, self.settings.db_pool_size, wait) from None
@@ -245,7 +248,7 @@ class Database:
         except TimeoutError as exc:
             if not deadline.expired():
                 raise  # not ours: some other wait in the caller's block
-            self.metrics.db_errors.labels(errno="ETIMEDOUT").inc()
+            self._outage("ETIMEDOUT")
             raise ServiceError(
                 503,
                 "Database unavailable: ETIMEDOUT: no answer from PostgreSQL within "
@@ -284,11 +287,15 @@ class Database:
             if conn.broken or conn.closed:
                 self._drain_soon()
             error = database_unavailable(exc)
-            self.metrics.db_errors.labels(errno=error.errno or "unknown").inc()
+            self._outage(error.errno or "unknown")
             raise error from exc
         finally:
             self.in_use -= 1
             await pool.putconn(conn)
+
+    def _outage(self, errno: str) -> None:
+        self.metrics.db_errors.labels(errno=errno).inc()
+        self.on_failure()
 
     async def _getconn(self, pool: AsyncConnectionPool[Conn], wait: float) -> Conn:
         """Wait for a connection; give up early (PoolTimeout) when the database turns out

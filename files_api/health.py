@@ -8,6 +8,8 @@ A finished probe's answer (ok or failed) is reused while the probe started at mo
 `max_age_s` ago (HEALTH_MAX_AGE_S, at most 0.5 s): under load /health costs one probe of
 each dependency per window instead of one per request (a HeadBucket to the object store
 costs more than the rest of the request), and an outage still shows within the window.
+A failure any request meets drops that dependency's answer (`forget`), so an outage the
+service has already seen is red on the next /health, not at the end of the window.
 """
 
 from __future__ import annotations
@@ -76,6 +78,13 @@ class HealthChecker:
         entry = (task, started)
         self._running[name] = entry
         return entry
+
+    def forget(self, name: str) -> None:
+        """A request just saw `name` fail: the next /health probes it again instead of
+        reusing an earlier answer (a probe still running is kept: no pile-up)."""
+        current = self._running.get(name)
+        if current is not None and current[0].done():
+            del self._running[name]
 
     async def run(self) -> dict[str, CheckResult]:
         entries = {name: self._task_for(name) for name in self.probes}

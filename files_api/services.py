@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 from files_api.cache import ListingCache
@@ -47,6 +48,10 @@ class Services:
             settings.health_check_timeout_s,
             max_age_s=settings.health_max_age_s,
         )
+        # a failure a request meets is red on the next /health, not after the window
+        self.db.on_failure = functools.partial(self.health.forget, "database")
+        self.store.on_failure = functools.partial(self.health.forget, "storage")
+        self.cache.on_failure = functools.partial(self.health.forget, "cache")
         self._migrator: asyncio.Task[None] | None = None
 
     async def _probe_database(self) -> None:

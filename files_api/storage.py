@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from files_api.config import Settings
-from files_api.errors import ServiceError, storage_unavailable
+from files_api.errors import ServiceError, nobody, storage_unavailable
 from files_api.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class ObjectStore:
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="s3")
         self._bucket_ready = False
         self._bucket_lock = threading.Lock()
+        self.on_failure: Callable[[], None] = nobody  # told of every failed operation
         self._client: S3Client = boto3.session.Session().client(
             "s3",
             endpoint_url=settings.s3_endpoint_url,
@@ -77,6 +78,7 @@ class ObjectStore:
             raise
         except StorageFailure as exc:
             self.metrics.storage_errors.labels(operation=operation).inc()
+            self.on_failure()
             if isinstance(exc, ClientError) and _code(exc) in {"NoSuchBucket"}:
                 self._bucket_ready = False
             raise
@@ -100,7 +102,8 @@ class ObjectStore:
             self._bucket_ready = True
 
     def _with_bucket(self, call: Callable[[], T]) -> T:
-        self._ensure_bucket_sync()
+        if not self._bucket_ready:  # the lock only while the bucket is not known to exist
+            self._ensure_bucket_sync()
         try:
             return call()
         except ClientError as exc:

@@ -20,6 +20,7 @@ import boto3
 import httpx
 import psycopg
 import pytest
+import redis
 from botocore.config import Config as BotoConfig
 
 from runbook_checks.clock import wait_until
@@ -275,6 +276,31 @@ def test_upload_list_miss_then_hit_and_invalidation(api: Api) -> None:
     third = api.http.get("/api/storage/files", headers=alice.auth)
     assert third.headers["X-Cache"] == "MISS"
     assert len(third.json()["files"]) == 2
+
+
+def test_a_listing_stored_under_another_generation_is_never_served(
+    api: Api, fresh_stack: Stack
+) -> None:
+    """One key per user holds the listing with the generation it was read under; a
+    listing written late by a request that read an older generation is a miss."""
+    alice = api.user("generations@example.com")
+    file_id = api.uploaded(alice, "real.txt", b"real")
+    assert api.http.get("/api/storage/files", headers=alice.auth).headers["X-Cache"] == "MISS"
+    assert api.http.get("/api/storage/files", headers=alice.auth).headers["X-Cache"] == "HIT"
+    with redis.Redis.from_url(fresh_stack.endpoints.redis_url, socket_timeout=2) as client:
+        stored = client.get(f"files:list:{alice.id}")
+        assert stored is not None
+        generation = int(client.get(f"files:ver:{alice.id}") or 0)
+        assert stored.startswith(b"%d\n" % generation)
+        # a late write from a request that read the listing before the last bump
+        client.incr(f"files:ver:{alice.id}")
+        client.set(f"files:list:{alice.id}", b'%d\n{"files": []}' % generation)
+    listing = api.http.get("/api/storage/files", headers=alice.auth)
+    assert listing.headers["X-Cache"] == "MISS"
+    assert [f["id"] for f in listing.json()["files"]] == [file_id]
+    again = api.http.get("/api/storage/files", headers=alice.auth)
+    assert again.headers["X-Cache"] == "HIT"
+    assert again.json() == listing.json()
 
 
 def test_the_bytes_are_in_the_bucket_and_the_row_in_the_runbook_schema(

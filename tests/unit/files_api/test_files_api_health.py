@@ -112,3 +112,31 @@ def test_without_a_window_every_request_probes() -> None:
 
     asyncio.run(scenario())
     assert len(calls) == 3
+
+
+def test_a_failure_seen_by_a_request_ends_the_window_but_not_a_running_probe() -> None:
+    calls: list[str] = []
+    down = False
+    release = asyncio.Event()
+
+    async def storage() -> None:
+        calls.append("storage")
+        if down:
+            await release.wait()  # a probe that hangs on the dead store
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+
+    async def scenario() -> list[str | None]:
+        nonlocal down
+        checker = HealthChecker({"storage": storage}, timeout_s=0.01, max_age_s=0.5)
+        seen = [(await checker.run())["storage"].errno]  # ok, fresh for 0.5 s
+        down = True
+        checker.forget("storage")  # an upload just failed to reach the store
+        seen.append((await checker.run())["storage"].errno)  # probed again: hangs
+        checker.forget("storage")  # another failure: the running probe is kept
+        seen.append((await checker.run())["storage"].errno)
+        release.set()
+        await asyncio.sleep(0)
+        return seen
+
+    assert asyncio.run(scenario()) == [None, "ETIMEDOUT", "ETIMEDOUT"]
+    assert len(calls) == 2
