@@ -14,9 +14,10 @@ time, the same locustfile for every target (benchmarks/twin/locustfile.py):
   GET /api/storage/files/{id}/download (a 2 KiB file),
 - the listing once more through the stack's balancer (its front door).
 
-Printed per target: requests/s, p50/p95 (ms), failures, the CPU seconds of the API
-process, the object store and locust during the run (two cores are shared: who is busy
-says who limits), and each twin figure as a share of the trivial endpoint's requests/s.
+Printed per target: requests/s, p50/p95 (ms), failures, the CPU seconds during the run
+of the answering process, the object store, PostgreSQL, this process (the stack's fault
+proxies and balancer) and locust (two cores are shared: who is busy says who limits), and
+each twin figure as a share of the trivial endpoint's requests/s.
 `--rounds N` repeats the sequence and prints medians.
 """
 
@@ -28,6 +29,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +38,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent / "twin"
 sys.path.insert(0, str(ROOT))
+
+from bench_load import server_cpu as tree_cpu  # noqa: E402
 
 from files_profile import KIT  # noqa: E402
 from runbook_checks.clock import wait_until  # noqa: E402
@@ -66,6 +70,8 @@ class Figure:
     server_cpu_s: float
     store_cpu_s: float
     locust_cpu_s: float
+    proxy_cpu_s: float  # this process: the stack's fault proxies and balancer run in it
+    pg_cpu_s: float
 
 
 def drive(
@@ -75,6 +81,7 @@ def drive(
     work: Path,
     server_pid: int,
     store_pid: int,
+    pg_pid: int,
 ) -> Figure:
     """One bounded headless locust run against one target."""
     name = target.name or target.path
@@ -90,16 +97,18 @@ def drive(
     )
     run = LocustRun(plan, "unused", run_id="bench-twin")
     server_before, store_before = cpu_seconds(server_pid) or 0.0, cpu_seconds(store_pid) or 0.0
+    own_before, pg_before = time.process_time(), tree_cpu(pg_pid)
     run.start()
     code = run.wait()
     if code not in (0, 1):
         raise SystemExit(f"locust failed against {target.label}: see {plan.work_dir}")
     server_cpu = (cpu_seconds(server_pid) or 0.0) - server_before
     store_cpu = (cpu_seconds(store_pid) or 0.0) - store_before
+    own_cpu, pg_cpu = time.process_time() - own_before, tree_cpu(pg_pid) - pg_before
     stats = {s.endpoint: s for s in read_stats(plan.csv("stats"))}
     row = stats[f"GET {name}"]
     return Figure(row.rps, row.median_ms, row.p95_ms, row.failures, server_cpu, store_cpu,
-                  run.cpu().total_s)  # fmt: skip
+                  run.cpu().total_s, own_cpu, pg_cpu)  # fmt: skip
 
 
 def start_trivial(work: Path) -> tuple[ManagedProcess, str]:
@@ -169,12 +178,19 @@ def main() -> None:
             ]
             api_pid = stack.api.pid or 0
             store_pid = stack.components["object_store"].pid or 0
+            pg_pid = stack.postgres.pid or 0
             try:
                 for n in range(args.rounds):
                     for i, target in enumerate(targets):
                         server = (trivial.pid or 0) if target.label == TRIVIAL else api_pid
                         figure = drive(
-                            target, args.users, args.seconds, work / f"{n}-{i}", server, store_pid
+                            target,
+                            args.users,
+                            args.seconds,
+                            work / f"{n}-{i}",
+                            server,
+                            store_pid,
+                            pg_pid,
                         )
                         figures.setdefault(target.label, []).append(figure)
                         print(f"  measured {target.label}: {figure.rps:.0f} req/s", flush=True)
@@ -196,7 +212,7 @@ def report(figures: dict[str, list[Figure]], users: int, seconds: float, rounds:
     )
     head = (
         f"{'target':48} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'fail':>5} "
-        f"{'server cpu':>10} {'store cpu':>9} {'locust cpu':>10} {'/ trivial':>9}"
+        f"{'server':>7} {'store':>6} {'pg':>6} {'proxies':>7} {'locust':>7} {'/ trivial':>9}"
     )
     print(head)
     print("-" * len(head))
@@ -205,12 +221,15 @@ def report(figures: dict[str, list[Figure]], users: int, seconds: float, rounds:
         print(
             f"{label:48} {rps:7.0f} {median(label, 'p50_ms'):7.0f} "
             f"{median(label, 'p95_ms'):7.0f} {int(median(label, 'failures')):5d} "
-            f"{median(label, 'server_cpu_s'):9.1f}s {median(label, 'store_cpu_s'):8.1f}s "
-            f"{median(label, 'locust_cpu_s'):9.1f}s {rps / ceiling:9.0%}"
+            f"{median(label, 'server_cpu_s'):6.1f}s {median(label, 'store_cpu_s'):5.1f}s "
+            f"{median(label, 'pg_cpu_s'):5.1f}s {median(label, 'proxy_cpu_s'):6.1f}s "
+            f"{median(label, 'locust_cpu_s'):6.1f}s {rps / ceiling:9.0%}"
         )
     print(
-        "\nserver cpu: the process answering (the trivial app, or the API instance); store "
-        "cpu: the object store (moto); CPU seconds over each run."
+        "\nCPU seconds over each run (locust's start and stop included) of: server, the "
+        "process answering (the trivial app, or the API instance); store, the object store "
+        "(moto); pg, PostgreSQL and its backends; proxies, this process (the stack's fault "
+        "proxies and balancer run in it); locust."
     )
 
 
