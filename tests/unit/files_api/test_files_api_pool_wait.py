@@ -46,13 +46,19 @@ def _refused() -> ConnectionRefusedError:
     return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
 
 
+async def _waiting(db: Database) -> asyncio.Task[Any]:
+    """A caller waiting for a connection the pool does not have."""
+    pool: Any = _Pool()
+    waiter = asyncio.ensure_future(db._getconn(pool, wait=30.0))
+    await pool.waiting.wait()
+    return waiter
+
+
 def test_a_failed_connection_attempt_ends_the_wait(tmp_path: Path) -> None:
     db = _database(tmp_path)
 
     async def scenario() -> None:
-        pool: Any = _Pool()
-        waiter = asyncio.ensure_future(db._getconn(pool, wait=30.0))
-        await pool.waiting.wait()
+        waiter = await _waiting(db)
         db.tracker.failed(_refused())  # the pool's reconnection attempt was refused
         with pytest.raises(PoolTimeout):
             await asyncio.wait_for(waiter, timeout=5)  # a bound, not the figure tested
@@ -65,9 +71,7 @@ def test_a_caller_that_goes_away_is_cancelled_as_before(tmp_path: Path) -> None:
     db = _database(tmp_path)
 
     async def scenario() -> None:
-        pool: Any = _Pool()
-        waiter = asyncio.ensure_future(db._getconn(pool, wait=30.0))
-        await pool.waiting.wait()
+        waiter = await _waiting(db)
         waiter.cancel()  # the client disconnected
         db.tracker.failed(_refused())  # and the database went away too
         with pytest.raises(asyncio.CancelledError):
