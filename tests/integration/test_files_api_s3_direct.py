@@ -7,10 +7,12 @@ loop exactly as boto3 fails it: same class, same message, same errno, one timeou
 from __future__ import annotations
 
 import asyncio
+import datetime
 import os
 import socket
 from pathlib import Path
 
+import botocore.auth
 import pytest
 from botocore.exceptions import ReadTimeoutError
 
@@ -138,3 +140,44 @@ def test_https_and_aws_endpoints_stay_with_boto3(tmp_path: Path) -> None:
             assert store._direct is None
         finally:
             store.close()
+
+
+class _Captured(Exception):
+    """Stops boto3 once its signed request is seen."""
+
+
+def test_the_request_is_signed_as_boto3_signs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that checks signatures (MinIO) takes the loop's request as boto3's."""
+    moment = datetime.datetime(2026, 12, 6, 2, 0, 0)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *_, **__: moment)
+    store = _store(
+        tmp_path,
+        "http://127.0.0.1:9",
+        AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
+        AWS_SECRET_ACCESS_KEY="a-secret-key",
+        S3_REGION="eu-west-1",
+    )
+    sent: dict[str, str] = {}
+
+    def capture(request: object, **_: object) -> None:
+        sent["url"] = str(getattr(request, "url", ""))
+        for name, value in getattr(request, "headers", {}).items():
+            sent[name.lower()] = value.decode() if isinstance(value, bytes) else str(value)
+        raise _Captured
+
+    store._client.meta.events.register("before-send.s3.GetObject", capture)
+    try:
+        with pytest.raises(_Captured):
+            store._client.get_object(Bucket="files", Key="users/u/f v")
+        assert store._direct is not None
+        url = store._direct.url("files", "users/u/f v")
+        lines = store._direct._request(url).decode("latin-1").split("\r\n")
+    finally:
+        store.close()
+    assert url == sent["url"]
+    ours = {name.lower(): value for name, _, value in (line.partition(": ") for line in lines[1:])}
+    for header in ("authorization", "x-amz-date", "x-amz-content-sha256"):
+        assert ours[header] == sent[header], header
+    assert "SignedHeaders=host;x-amz-content-sha256;x-amz-date" in ours["authorization"]
