@@ -360,6 +360,42 @@ def test_a_user_never_sees_another_users_file(api: Api) -> None:
     assert api.http.get(f"/api/storage/files/{file_id}", headers=alice.auth).status_code == 200
 
 
+def test_a_files_routes_check_the_token_then_the_id_then_the_owner(
+    api: Api, fresh_stack: Stack
+) -> None:
+    """Metadata and download look the caller and the file up in one query; what they
+    answer, and in which order they refuse, is what two lookups answered."""
+    alice = api.user("one-query@example.com")
+    file_id = api.uploaded(alice, "mine.txt", b"mine")
+    deleted_id = api.uploaded(alice, "gone.txt", b"gone")
+    assert api.http.delete(f"/api/storage/files/{deleted_id}", headers=alice.auth).is_success
+    wrong = {"Authorization": "Bearer not-a-token-of-anyone"}
+    unknown = "00000000-0000-4000-8000-000000000000"
+    for suffix in ("", "/download"):
+
+        def status(path: str, headers: dict[str, str], suffix: str = suffix) -> int:
+            return api.http.get(f"/api/storage/files/{path}{suffix}", headers=headers).status_code
+
+        assert status(file_id, {}) == 401
+        assert status(file_id, wrong) == 401
+        assert status("not-a-uuid", wrong) == 401  # the token first, as before
+        assert status("not-a-uuid", dict(alice.auth)) == 422
+        assert status(unknown, dict(alice.auth)) == 404
+        assert status(deleted_id, dict(alice.auth)) == 404
+        assert status(file_id.upper(), dict(alice.auth)) == 200
+        assert status(file_id, dict(alice.auth)) == 200
+    assert api.http.get(f"/api/storage/files/{file_id}/download", headers=alice.auth).content == (
+        b"mine"
+    )
+    downloads = [
+        line
+        for line in log_lines(fresh_stack, "production.log")
+        if line.get("route") == "/api/storage/files/{file_id}/download" and line["status"] == 200
+    ]
+    assert downloads
+    assert all(line["user_id"] == alice.id for line in downloads)
+
+
 def test_requests_without_a_valid_token_are_refused(api: Api) -> None:
     missing = api.http.get("/api/storage/files")
     assert missing.status_code == 401
