@@ -390,7 +390,7 @@ def test_a_files_routes_check_the_token_then_the_id_then_the_owner(
     downloads = [
         line
         for line in log_lines(fresh_stack, "production.log")
-        if line.get("route") == "/api/storage/files/{file_id}/download" and line["status"] == 200
+        if line.get("path") == f"/api/storage/files/{file_id}/download" and line["status"] == 200
     ]
     assert downloads
     assert all(line["user_id"] == alice.id for line in downloads)
