@@ -4,12 +4,13 @@ A check that does not finish in time is reported as ETIMEDOUT and left to finish
 background (psycopg and boto3 may need seconds to unwind a call to a frozen server);
 while it runs, the next /health reports it again instead of piling up another probe.
 
-A finished probe's answer (ok or failed) is reused while the probe started at most
-`max_age_s` ago (HEALTH_MAX_AGE_S, at most 0.5 s): under load /health costs one probe of
-each dependency per window instead of one per request (a HeadBucket to the object store
-costs more than the rest of the request), and an outage still shows within the window.
+A probe's ok answer is reused while the probe started at most `max_age_s` ago
+(HEALTH_MAX_AGE_S, at most 0.5 s): under load /health costs one probe of each dependency
+per window instead of one per request (a HeadBucket to the object store costs more than
+the rest of the request), and an outage still shows within the window.
 A failure any request meets drops that dependency's answer (`forget`), so an outage the
-service has already seen is red on the next /health, not at the end of the window.
+service has already seen is red on the next /health, not at the end of the window. A
+failed answer is never reused: recovery shows on the next /health, as without the window.
 """
 
 from __future__ import annotations
@@ -60,9 +61,13 @@ class HealthChecker:
         current = self._running.get(name)
         if current is not None and (
             not current[0].done()
-            or (self.max_age_s > 0 and self.clock() - current[1] <= self.max_age_s)
+            or (
+                self.max_age_s > 0
+                and self.clock() - current[1] <= self.max_age_s
+                and _succeeded(current[0])
+            )
         ):
-            return current  # still running, or finished and fresh enough
+            return current  # still running, or an ok answer fresh enough
         probe = self.probes[name]
 
         started = self.clock()
@@ -111,6 +116,10 @@ class HealthChecker:
                 errno, text = describe_failure(exc)
                 results[name] = CheckResult(False, latency, text, errno)
         return results
+
+
+def _succeeded(task: asyncio.Task[None]) -> bool:
+    return not task.cancelled() and task.exception() is None
 
 
 def _consume_exception(task: asyncio.Task[None]) -> None:

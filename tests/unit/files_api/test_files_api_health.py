@@ -66,8 +66,9 @@ class _Clock:
 
 
 def test_an_answer_is_reused_only_while_its_probe_is_fresh() -> None:
-    """Under load /health probes each dependency once per window, and an outage that
-    starts right after an ok probe shows as soon as the window ends, never later."""
+    """Under load /health probes each dependency once per window, an outage that starts
+    right after an ok probe shows as soon as the window ends, never later, and a failed
+    answer is not reused: recovery shows on the next /health."""
     calls: list[str] = []
     storage_down = False
 
@@ -88,15 +89,16 @@ def test_an_answer_is_reused_only_while_its_probe_is_fresh() -> None:
         seen.append((await checker.run())["storage"].ok)  # 0.5 s: still the same answer
         clock.now += 0.01
         seen.append((await checker.run())["storage"].ok)  # past it: probes again, red
+        seen.append((await checker.run())["storage"].ok)  # a failure is never reused
         storage_down = False
+        clock.now += 0.1
+        seen.append((await checker.run())["storage"].ok)  # back: green at once
         clock.now += 0.3
-        seen.append((await checker.run())["storage"].ok)  # the failure is reused too
-        clock.now += 0.3
-        seen.append((await checker.run())["storage"].ok)  # green again past the window
+        seen.append((await checker.run())["storage"].ok)  # that answer is reused
         return seen
 
-    assert asyncio.run(scenario()) == [True, True, True, False, False, True]
-    assert len(calls) == 3
+    assert asyncio.run(scenario()) == [True, True, True, False, False, True, True]
+    assert len(calls) == 4
 
 
 def test_without_a_window_every_request_probes() -> None:
