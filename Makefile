@@ -59,7 +59,7 @@ format: setup ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: setup ## print benchmark figures (start, reset, gate, drill)
+bench: setup ## print benchmark figures (start, reset, proxy, twin, gate, drill)
 	$(PY) benchmarks/run_all.py
 
 clean: ## remove the venv and leftovers of interrupted drills

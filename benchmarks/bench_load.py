@@ -72,10 +72,12 @@ SCRIPTS = {
     "list": AUTH
     + f"SELECT {FILE_COLUMNS} FROM storage_files WHERE user_id = :user_id AND NOT is_deleted "
     "ORDER BY created_at DESC, id;\n",
-    # GET /api/storage/files/{id}/download: auth, the row (then the bytes from storage)
-    "download": AUTH
-    + f"SELECT {FILE_COLUMNS} FROM storage_files WHERE id = :file_id AND user_id = :user_id "
-    "AND NOT is_deleted;\n",
+    # GET /api/storage/files/{id}/download: the caller and the row in one query (then the
+    # bytes from storage)
+    "download": "SELECT u.id, u.email, u.subscription_tier, u.created_at, "
+    + ", ".join("f." + c for c in FILE_COLUMNS.split(", "))
+    + " FROM users AS u LEFT JOIN storage_files AS f ON f.id = :file_id AND f.user_id = u.id "
+    "AND NOT f.is_deleted WHERE u.api_token_hash = :token_hash;\n",
     # GET /share/{token} (a view share): the share joined with its file
     "open_share": "SELECT "
     + ", ".join("s." + c for c in SHARE_COLUMNS.split(", "))

@@ -10,6 +10,7 @@ HERE = Path(__file__).resolve().parent
 ORDER = (
     "bench_stack.py",
     "bench_proxy.py",
+    "bench_twin.py",
     "bench_monitoring.py",
     "bench_gate.py",
     "bench_drill.py",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import sys
 
@@ -28,6 +29,14 @@ def _migrate_settings() -> MigrateSettings:
         raise SystemExit(2) from None
 
 
+def loop_and_parser() -> tuple[str, str]:
+    """uvicorn's event loop and HTTP parser: uvloop and httptools where installed (several
+    times the throughput of asyncio's loop and h11), else asyncio and h11."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
+    return loop, http
+
+
 def serve() -> int:
     import uvicorn
 
@@ -49,10 +58,13 @@ def serve() -> int:
             file=sys.stderr,
         )
         return 2
+    loop, http = loop_and_parser()
     config = uvicorn.Config(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
+        loop=loop,
+        http=http,
         log_config=None,
         access_log=False,
         lifespan="on",

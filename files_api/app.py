@@ -90,7 +90,7 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-async def health(request: Request) -> JSONResponse:
+async def health(request: Request) -> Response:
     services = services_of(request)
     results = await services.health.run()
     failed = [name for name, result in results.items() if not result.ok]
@@ -106,8 +106,10 @@ async def health(request: Request) -> JSONResponse:
     if failed:
         request.state.error_detail = "; ".join(f"{n}: {results[n].error}" for n in failed)
         request.state.errno = next((results[n].errno for n in failed if results[n].errno), None)
-    return JSONResponse(
-        body.model_dump(mode="json", exclude_none=True), status_code=503 if failed else 200
+    return Response(  # pydantic writes the JSON bytes (no dict, no json.dumps)
+        body.model_dump_json(exclude_none=True),
+        status_code=503 if failed else 200,
+        media_type="application/json",
     )
 
 

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
+# /health answers from a probe started at most this long ago: an outage shows within it
+HEALTH_MAX_AGE_S = 0.5
 
 T = TypeVar("T")
 
@@ -56,6 +58,8 @@ class Settings:
     release: str
     health_check_timeout_s: float
     migrate_on_start: bool
+    # /health reuses a dependency's answer while its probe started at most this long ago
+    health_max_age_s: float = HEALTH_MAX_AGE_S
 
     @property
     def free_limit_bytes(self) -> int:
@@ -102,6 +106,7 @@ class Settings:
             release=reader.get("FILES_API_RELEASE", _non_empty, "dev"),
             health_check_timeout_s=reader.get("HEALTH_CHECK_TIMEOUT_S", _positive_float, 1.0),
             migrate_on_start=reader.get("MIGRATE_ON_START", _boolean, True),
+            health_max_age_s=reader.get("HEALTH_MAX_AGE_S", _health_max_age, HEALTH_MAX_AGE_S),
         )
         return settings
 
@@ -162,6 +167,22 @@ def _positive_float(name: str, raw: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
         raise SettingsError(name, "a positive number of seconds", repr(raw), f"set {name}=1.5")
+    return value
+
+
+def _health_max_age(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= HEALTH_MAX_AGE_S:
+        raise SettingsError(
+            name,
+            f"seconds between 0 and {HEALTH_MAX_AGE_S:g} (a cached check must never hide "
+            "an outage for longer)",
+            repr(raw),
+            f"set {name}=0 to probe on every request, or leave it unset ({HEALTH_MAX_AGE_S:g})",
+        )
     return value
 
 

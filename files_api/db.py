@@ -18,7 +18,7 @@ import asyncio
 import logging
 import select
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -34,6 +34,7 @@ from files_api.errors import (
     database_unavailable,
     database_unavailable_error,
     errno_name,
+    nobody,
     one_line,
     pool_exhausted,
 )
@@ -64,7 +65,7 @@ class ConnectionTracker:
     def __init__(self) -> None:
         self.last_failure: ConnectFailure | None = None
         self.last_success_at: float = 0.0
-        self._watchers: set[asyncio.Future[None]] = set()
+        self._watchers: set[Callable[[], None]] = set()
 
     def failed(self, exc: BaseException) -> None:
         was_down = self.down
@@ -78,8 +79,7 @@ class ConnectionTracker:
             )
         watchers, self._watchers = self._watchers, set()
         for watcher in watchers:
-            if not watcher.done():
-                watcher.set_result(None)
+            watcher()
 
     def succeeded(self) -> None:
         was_down = self.down
@@ -87,15 +87,12 @@ class ConnectionTracker:
         if was_down:
             log_event(logging.INFO, "database connection restored")
 
-    def next_failure(self) -> asyncio.Future[None]:
-        """A future resolved by the next failed connection attempt."""
-        watcher: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def watch(self, watcher: Callable[[], None]) -> None:
+        """Call `watcher` at the next failed connection attempt (once)."""
         self._watchers.add(watcher)
-        return watcher
 
-    def forget(self, watcher: asyncio.Future[None]) -> None:
+    def unwatch(self, watcher: Callable[[], None]) -> None:
         self._watchers.discard(watcher)
-        watcher.cancel()
 
     @property
     def down(self) -> bool:
@@ -146,6 +143,8 @@ class Database:
         self._pool: AsyncConnectionPool[Conn] | None = None
         self._last_drain = 0.0
         self._background: set[asyncio.Task[None]] = set()
+        # told when a request finds the database unreachable, frozen or gone
+        self.on_failure: Callable[[], None] = nobody
         metrics.bind_pool(
             PoolGauges(
                 size=lambda: float(settings.db_pool_size),
@@ -233,7 +232,7 @@ class Database:
         except PoolTimeout:
             if self.tracker.down:
                 error = self.tracker.unavailable_error()
-                self.metrics.db_errors.labels(errno=error.errno or "unknown").inc()
+                self._outage(error.errno or "unknown")
                 raise error from None
             self.metrics.db_pool_timeouts.inc()
             raise pool_exhausted(self.in_use, self.settings.db_pool_size, wait) from None
@@ -245,7 +244,7 @@ class Database:
         except TimeoutError as exc:
             if not deadline.expired():
                 raise  # not ours: some other wait in the caller's block
-            self.metrics.db_errors.labels(errno="ETIMEDOUT").inc()
+            self._outage("ETIMEDOUT")
             raise ServiceError(
                 503,
                 "Database unavailable: ETIMEDOUT: no answer from PostgreSQL within "
@@ -284,11 +283,15 @@ class Database:
             if conn.broken or conn.closed:
                 self._drain_soon()
             error = database_unavailable(exc)
-            self.metrics.db_errors.labels(errno=error.errno or "unknown").inc()
+            self._outage(error.errno or "unknown")
             raise error from exc
         finally:
             self.in_use -= 1
             await pool.putconn(conn)
+
+    def _outage(self, errno: str) -> None:
+        self.metrics.db_errors.labels(errno=errno).inc()
+        self.on_failure()
 
     async def _getconn(self, pool: AsyncConnectionPool[Conn], wait: float) -> Conn:
         """Wait for a connection; give up early (PoolTimeout) when the database turns out
@@ -296,31 +299,28 @@ class Database:
         if self.tracker.down:
             # Known down: a short wait, during which the pool retries the connection.
             return await pool.getconn(timeout=min(wait, DOWN_WAIT_S))
-        getting = asyncio.ensure_future(pool.getconn(timeout=wait))
-        failure = self.tracker.next_failure()
-        waiters: set[asyncio.Future[Any]] = {getting, failure}
+        # The waiting task itself is cancelled by the next failed connection attempt: no
+        # task, future or extra loop turn per checkout (the common case waits for nothing).
+        task = asyncio.current_task()
+        assert task is not None
+        interrupted = False
+
+        def interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            task.cancel()
+
+        self.tracker.watch(interrupt)
         try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            if not getting.done():
-                getting.cancel()  # the database became unreachable meanwhile
-                await asyncio.wait({getting})
-        except BaseException:
-            getting.cancel()
-            getting.add_done_callback(self._return_orphan)
+            return await pool.getconn(timeout=wait)
+        except asyncio.CancelledError:
+            # ours alone (a caller that went away cancels too): the pool took back any
+            # connection it was handing over, as on any cancellation
+            if interrupted and task.uncancel() == 0:
+                raise PoolTimeout("the database became unreachable while waiting") from None
             raise
         finally:
-            self.tracker.forget(failure)
-        if getting.cancelled():
-            raise PoolTimeout("the database became unreachable while waiting")
-        return getting.result()  # a connection handed over just before the cancel, or raises
-
-    def _return_orphan(self, getting: asyncio.Future[Conn]) -> None:
-        """A connection obtained for a caller that went away goes back to the pool."""
-        if getting.cancelled() or getting.exception() is not None or self._pool is None:
-            return
-        task = asyncio.get_running_loop().create_task(self._pool.putconn(getting.result()))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+            self.tracker.unwatch(interrupt)
 
     async def ping(self, wait_s: float) -> None:
         """SELECT 1 through the pool; raises ServiceError."""

@@ -66,6 +66,11 @@ def _chain_messages(exc: BaseException) -> list[str]:
     return messages
 
 
+def nobody() -> None:
+    """The default `on_failure` of the cache, the store and the database: nobody is told
+    (files_api/services.py tells /health's checker)."""
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """The exception's message on one line, shortened for logs and JSON details."""
     text = " ".join(str(exc).split()) or type(exc).__name__

@@ -199,6 +199,25 @@ async def list_files(conn: Conn, user_id: UUID) -> list[FileRow]:
         return await cur.fetchall()
 
 
+async def user_and_file(
+    conn: Conn, token_hash: str, file_id: UUID
+) -> tuple[UserRow, FileRow | None] | None:
+    """The token's user and, if that user owns it and it is not deleted, the file: what
+    `user_by_token_hash` then `get_file` answer, in one round trip. None: no such user."""
+    cur = await conn.execute(
+        "SELECT u.id, u.email, u.subscription_tier, u.created_at, "
+        + ", ".join(f"f.{column}" for column in _FILE_COLUMNS.split(", "))
+        + " FROM users AS u LEFT JOIN storage_files AS f "
+        "ON f.id = %s AND f.user_id = u.id AND NOT f.is_deleted WHERE u.api_token_hash = %s",
+        (file_id, token_hash),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    user = UserRow(*row[:4])
+    return user, (FileRow(*row[4:]) if row[4] is not None else None)
+
+
 async def get_file(conn: Conn, user_id: UUID, file_id: UUID) -> FileRow | None:
     async with conn.cursor(row_factory=class_row(FileRow)) as cur:
         await cur.execute(

@@ -13,7 +13,14 @@ from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
 from files_api import records
-from files_api.auth import Credentials, CurrentUser, authenticate_user, services_of
+from files_api.auth import (
+    Credentials,
+    CurrentUser,
+    CurrentUserAndFile,
+    OwnedFile,
+    authenticate_user,
+    services_of,
+)
 from files_api.downloads import download_response, read_bytes
 from files_api.errors import ServiceError, errno_name, one_line
 from files_api.logs import LogValue, log_event
@@ -274,9 +281,11 @@ async def list_files(request: Request, user: CurrentUser) -> Response:
     return Response(payload, media_type="application/json", headers=headers)
 
 
-async def _own_file(services: Services, user_id: UUID, file_id: UUID) -> FileRow:
-    async with services.db.connection() as conn:
-        row = await records.get_file(conn, user_id, file_id)
+async def _own_file(services: Services, owned: OwnedFile, file_id: UUID) -> FileRow:
+    row = owned.file
+    if not owned.looked_up:
+        async with services.db.connection() as conn:
+            row = await records.get_file(conn, owned.user.id, file_id)
     if row is None:
         raise ServiceError(404, "File not found")
     return row
@@ -288,8 +297,8 @@ async def _own_file(services: Services, user_id: UUID, file_id: UUID) -> FileRow
     summary="Metadata of one of the caller's files",
     responses={401: _ERRORS[401], 404: _ERRORS[404], 503: _ERRORS[503]},
 )
-async def file_metadata(request: Request, file_id: UUID, user: CurrentUser) -> FileOut:
-    return FileOut.of(await _own_file(services_of(request), user.id, file_id))
+async def file_metadata(request: Request, file_id: UUID, owned: CurrentUserAndFile) -> FileOut:
+    return FileOut.of(await _own_file(services_of(request), owned, file_id))
 
 
 @router.get(
@@ -303,9 +312,9 @@ async def file_metadata(request: Request, file_id: UUID, user: CurrentUser) -> F
         503: _ERRORS[503],
     },
 )
-async def download_file(request: Request, file_id: UUID, user: CurrentUser) -> Response:
+async def download_file(request: Request, file_id: UUID, owned: CurrentUserAndFile) -> Response:
     services = services_of(request)
-    row = await _own_file(services, user.id, file_id)
+    row = await _own_file(services, owned, file_id)
     return download_response(row, await read_bytes(services, row))
 
 

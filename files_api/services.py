@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 
 from files_api.cache import ListingCache
@@ -45,7 +46,12 @@ class Services:
                 "cache": self.cache.ping,
             },
             settings.health_check_timeout_s,
+            max_age_s=settings.health_max_age_s,
         )
+        # a failure a request meets is red on the next /health, not after the window
+        self.db.on_failure = functools.partial(self.health.forget, "database")
+        self.store.on_failure = functools.partial(self.health.forget, "storage")
+        self.cache.on_failure = functools.partial(self.health.forget, "cache")
         self._migrator: asyncio.Task[None] | None = None
 
     async def _probe_database(self) -> None:
@@ -68,6 +74,7 @@ class Services:
             storage=self.settings.s3_endpoint_url or "aws",
             bucket=self.settings.s3_bucket,
             pool_size=self.settings.db_pool_size,
+            event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
 
     async def _migrate_until_done(self) -> None:

@@ -4,6 +4,10 @@ boto3 is blocking, so every call runs in a dedicated executor with connect and r
 timeouts of S3_TIMEOUT_S and no retries: the caller decides what a failure means (the
 upload path spools the bytes, health reports the errno). The bucket is created on the
 first call that reaches the server, so the API can start while storage is down.
+
+Downloads from a plain-HTTP endpoint (the stack's moto or MinIO) are read on the event
+loop once the bucket is known (s3_direct.py): a 200 is served from there, anything else
+is asked of boto3 again, so errors are boto3's as before.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from files_api.config import Settings
-from files_api.errors import ServiceError, storage_unavailable
+from files_api.errors import ServiceError, nobody, storage_unavailable
 from files_api.metrics import Metrics
+from files_api.s3_direct import DirectGet
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -50,6 +55,7 @@ class ObjectStore:
         self._executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="s3")
         self._bucket_ready = False
         self._bucket_lock = threading.Lock()
+        self.on_failure: Callable[[], None] = nobody  # told of every failed operation
         self._client: S3Client = boto3.session.Session().client(
             "s3",
             endpoint_url=settings.s3_endpoint_url,
@@ -67,6 +73,19 @@ class ObjectStore:
             ),
         )
 
+        endpoint = settings.s3_endpoint_url
+        self._direct = (
+            DirectGet(
+                endpoint,
+                settings.s3_region,
+                settings.aws_access_key_id,
+                settings.aws_secret_access_key,
+                settings.s3_timeout_s,
+            )
+            if endpoint is not None and endpoint.startswith("http://")
+            else None
+        )
+
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -76,10 +95,14 @@ class ObjectStore:
         except ObjectMissing:
             raise
         except StorageFailure as exc:
-            self.metrics.storage_errors.labels(operation=operation).inc()
+            self._failed(operation)
             if isinstance(exc, ClientError) and _code(exc) in {"NoSuchBucket"}:
                 self._bucket_ready = False
             raise
+
+    def _failed(self, operation: str) -> None:
+        self.metrics.storage_errors.labels(operation=operation).inc()
+        self.on_failure()
 
     # ------------------------------------------------------------ blocking helpers
 
@@ -100,7 +123,8 @@ class ObjectStore:
             self._bucket_ready = True
 
     def _with_bucket(self, call: Callable[[], T]) -> T:
-        self._ensure_bucket_sync()
+        if not self._bucket_ready:  # the lock only while the bucket is not known to exist
+            self._ensure_bucket_sync()
         try:
             return call()
         except ClientError as exc:
@@ -153,6 +177,14 @@ class ObjectStore:
                 raise
             return response["Body"].read()
 
+        if self._direct is not None and self._bucket_ready:
+            try:
+                data = await self._direct.get(self.bucket, key)
+            except StorageFailure:  # a timeout, raised as botocore raises it
+                self._failed("get_object")
+                raise
+            if data is not None:
+                return data
         return await self._run("get_object", lambda: self._with_bucket(get))
 
     async def delete(self, key: str) -> None:

@@ -20,6 +20,7 @@ import boto3
 import httpx
 import psycopg
 import pytest
+import redis
 from botocore.config import Config as BotoConfig
 
 from runbook_checks.clock import wait_until
@@ -277,6 +278,31 @@ def test_upload_list_miss_then_hit_and_invalidation(api: Api) -> None:
     assert len(third.json()["files"]) == 2
 
 
+def test_a_listing_stored_under_another_generation_is_never_served(
+    api: Api, fresh_stack: Stack
+) -> None:
+    """One key per user holds the listing with the generation it was read under; a
+    listing written late by a request that read an older generation is a miss."""
+    alice = api.user("generations@example.com")
+    file_id = api.uploaded(alice, "real.txt", b"real")
+    assert api.http.get("/api/storage/files", headers=alice.auth).headers["X-Cache"] == "MISS"
+    assert api.http.get("/api/storage/files", headers=alice.auth).headers["X-Cache"] == "HIT"
+    with redis.Redis.from_url(fresh_stack.endpoints.redis_url, socket_timeout=2) as client:
+        stored = client.get(f"files:list:{alice.id}")
+        assert stored is not None
+        generation = int(client.get(f"files:ver:{alice.id}") or 0)
+        assert stored.startswith(b"%d\n" % generation)
+        # a late write from a request that read the listing before the last bump
+        client.incr(f"files:ver:{alice.id}")
+        client.set(f"files:list:{alice.id}", b'%d\n{"files": []}' % generation)
+    listing = api.http.get("/api/storage/files", headers=alice.auth)
+    assert listing.headers["X-Cache"] == "MISS"
+    assert [f["id"] for f in listing.json()["files"]] == [file_id]
+    again = api.http.get("/api/storage/files", headers=alice.auth)
+    assert again.headers["X-Cache"] == "HIT"
+    assert again.json() == listing.json()
+
+
 def test_the_bytes_are_in_the_bucket_and_the_row_in_the_runbook_schema(
     api: Api, fresh_stack: Stack
 ) -> None:
@@ -332,6 +358,42 @@ def test_a_user_never_sees_another_users_file(api: Api) -> None:
     assert shared.status_code == 404
     assert api.http.get("/api/storage/files", headers=mallory.auth).json() == {"files": []}
     assert api.http.get(f"/api/storage/files/{file_id}", headers=alice.auth).status_code == 200
+
+
+def test_a_files_routes_check_the_token_then_the_id_then_the_owner(
+    api: Api, fresh_stack: Stack
+) -> None:
+    """Metadata and download look the caller and the file up in one query; what they
+    answer, and in which order they refuse, is what two lookups answered."""
+    alice = api.user("one-query@example.com")
+    file_id = api.uploaded(alice, "mine.txt", b"mine")
+    deleted_id = api.uploaded(alice, "gone.txt", b"gone")
+    assert api.http.delete(f"/api/storage/files/{deleted_id}", headers=alice.auth).is_success
+    wrong = {"Authorization": "Bearer not-a-token-of-anyone"}
+    unknown = "00000000-0000-4000-8000-000000000000"
+    for suffix in ("", "/download"):
+
+        def status(path: str, headers: dict[str, str], suffix: str = suffix) -> int:
+            return api.http.get(f"/api/storage/files/{path}{suffix}", headers=headers).status_code
+
+        assert status(file_id, {}) == 401
+        assert status(file_id, wrong) == 401
+        assert status("not-a-uuid", wrong) == 401  # the token first, as before
+        assert status("not-a-uuid", dict(alice.auth)) == 422
+        assert status(unknown, dict(alice.auth)) == 404
+        assert status(deleted_id, dict(alice.auth)) == 404
+        assert status(file_id.upper(), dict(alice.auth)) == 200
+        assert status(file_id, dict(alice.auth)) == 200
+    assert api.http.get(f"/api/storage/files/{file_id}/download", headers=alice.auth).content == (
+        b"mine"
+    )
+    downloads = [
+        line
+        for line in log_lines(fresh_stack, "production.log")
+        if line.get("path") == f"/api/storage/files/{file_id}/download" and line["status"] == 200
+    ]
+    assert downloads
+    assert all(line["user_id"] == alice.id for line in downloads)
 
 
 def test_requests_without_a_valid_token_are_refused(api: Api) -> None:

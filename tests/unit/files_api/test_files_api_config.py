@@ -120,3 +120,13 @@ def test_redact_url_hides_any_password(password: str) -> None:
     shown = redact_url(f"postgresql://app:{password}@db:5432/files")
     # the password's place holds the mask, whatever the password was (even "*")
     assert shown == "postgresql://app:***@db:5432/files"
+
+
+def test_the_health_window_cannot_hide_an_outage_longer_than_half_a_second() -> None:
+    assert Settings.from_env(REQUIRED).health_max_age_s == 0.5
+    assert Settings.from_env({**REQUIRED, "HEALTH_MAX_AGE_S": "0"}).health_max_age_s == 0.0
+    for bad in ("0.6", "-1", "soon", "nan"):
+        with pytest.raises(SettingsError) as caught:
+            Settings.from_env({**REQUIRED, "HEALTH_MAX_AGE_S": bad})
+        assert caught.value.variable == "HEALTH_MAX_AGE_S"
+        assert "between 0 and 0.5" in str(caught.value)
