@@ -16,8 +16,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-# /health answers from a probe started at most this long ago: an outage shows within it
+# /health may answer from a probe started at most this long ago (HEALTH_MAX_AGE_S; by
+# default it probes every time): an outage shows within it
 HEALTH_MAX_AGE_S = 0.5
+HEALTH_MAX_AGE_DEFAULT_S = 0.0
 
 T = TypeVar("T")
 
@@ -59,7 +61,7 @@ class Settings:
     health_check_timeout_s: float
     migrate_on_start: bool
     # /health reuses a dependency's answer while its probe started at most this long ago
-    health_max_age_s: float = HEALTH_MAX_AGE_S
+    health_max_age_s: float = HEALTH_MAX_AGE_DEFAULT_S
 
     @property
     def free_limit_bytes(self) -> int:
@@ -106,7 +108,9 @@ class Settings:
             release=reader.get("FILES_API_RELEASE", _non_empty, "dev"),
             health_check_timeout_s=reader.get("HEALTH_CHECK_TIMEOUT_S", _positive_float, 1.0),
             migrate_on_start=reader.get("MIGRATE_ON_START", _boolean, True),
-            health_max_age_s=reader.get("HEALTH_MAX_AGE_S", _health_max_age, HEALTH_MAX_AGE_S),
+            health_max_age_s=reader.get(
+                "HEALTH_MAX_AGE_S", _health_max_age, HEALTH_MAX_AGE_DEFAULT_S
+            ),
         )
         return settings
 
@@ -181,7 +185,7 @@ def _health_max_age(name: str, raw: str) -> float:
             f"seconds between 0 and {HEALTH_MAX_AGE_S:g} (a cached check must never hide "
             "an outage for longer)",
             repr(raw),
-            f"set {name}=0 to probe on every request, or leave it unset ({HEALTH_MAX_AGE_S:g})",
+            f"set {name}=0 (or leave it unset) to probe on every request",
         )
     return value
 

@@ -65,7 +65,7 @@ class ConnectionTracker:
     def __init__(self) -> None:
         self.last_failure: ConnectFailure | None = None
         self.last_success_at: float = 0.0
-        self._watchers: set[Callable[[], None]] = set()
+        self._watchers: set[asyncio.Future[None]] = set()
 
     def failed(self, exc: BaseException) -> None:
         was_down = self.down
@@ -79,7 +79,8 @@ class ConnectionTracker:
             )
         watchers, self._watchers = self._watchers, set()
         for watcher in watchers:
-            watcher()
+            if not watcher.done():
+                watcher.set_result(None)
 
     def succeeded(self) -> None:
         was_down = self.down
@@ -87,12 +88,15 @@ class ConnectionTracker:
         if was_down:
             log_event(logging.INFO, "database connection restored")
 
-    def watch(self, watcher: Callable[[], None]) -> None:
-        """Call `watcher` at the next failed connection attempt (once)."""
+    def next_failure(self) -> asyncio.Future[None]:
+        """A future resolved by the next failed connection attempt."""
+        watcher: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._watchers.add(watcher)
+        return watcher
 
-    def unwatch(self, watcher: Callable[[], None]) -> None:
+    def forget(self, watcher: asyncio.Future[None]) -> None:
         self._watchers.discard(watcher)
+        watcher.cancel()
 
     @property
     def down(self) -> bool:
@@ -299,28 +303,31 @@ class Database:
         if self.tracker.down:
             # Known down: a short wait, during which the pool retries the connection.
             return await pool.getconn(timeout=min(wait, DOWN_WAIT_S))
-        # The waiting task itself is cancelled by the next failed connection attempt: no
-        # task, future or extra loop turn per checkout (the common case waits for nothing).
-        task = asyncio.current_task()
-        assert task is not None
-        interrupted = False
-
-        def interrupt() -> None:
-            nonlocal interrupted
-            interrupted = True
-            task.cancel()
-
-        self.tracker.watch(interrupt)
+        getting = asyncio.ensure_future(pool.getconn(timeout=wait))
+        failure = self.tracker.next_failure()
+        waiters: set[asyncio.Future[Any]] = {getting, failure}
         try:
-            return await pool.getconn(timeout=wait)
-        except asyncio.CancelledError:
-            # ours alone (a caller that went away cancels too): the pool took back any
-            # connection it was handing over, as on any cancellation
-            if interrupted and task.uncancel() == 0:
-                raise PoolTimeout("the database became unreachable while waiting") from None
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            if not getting.done():
+                getting.cancel()  # the database became unreachable meanwhile
+                await asyncio.wait({getting})
+        except BaseException:
+            getting.cancel()
+            getting.add_done_callback(self._return_orphan)
             raise
         finally:
-            self.tracker.unwatch(interrupt)
+            self.tracker.forget(failure)
+        if getting.cancelled():
+            raise PoolTimeout("the database became unreachable while waiting")
+        return getting.result()  # a connection handed over just before the cancel, or raises
+
+    def _return_orphan(self, getting: asyncio.Future[Conn]) -> None:
+        """A connection obtained for a caller that went away goes back to the pool."""
+        if getting.cancelled() or getting.exception() is not None or self._pool is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._pool.putconn(getting.result()))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def ping(self, wait_s: float) -> None:
         """SELECT 1 through the pool; raises ServiceError."""

@@ -4,10 +4,10 @@ A check that does not finish in time is reported as ETIMEDOUT and left to finish
 background (psycopg and boto3 may need seconds to unwind a call to a frozen server);
 while it runs, the next /health reports it again instead of piling up another probe.
 
-A probe's ok answer is reused while the probe started at most `max_age_s` ago
-(HEALTH_MAX_AGE_S, at most 0.5 s): under load /health costs one probe of each dependency
-per window instead of one per request (a HeadBucket to the object store costs more than
-the rest of the request), and an outage still shows within the window.
+With HEALTH_MAX_AGE_S set (default 0: off), a probe's ok answer is reused while the probe
+started at most `max_age_s` ago (at most 0.5 s): under load /health costs one probe of
+each dependency per window instead of one per request (a HeadBucket to the object store
+costs more than the rest of the request), and an outage still shows within the window.
 A failure any request meets drops that dependency's answer (`forget`), so an outage the
 service has already seen is red on the next /health, not at the end of the window. A
 failed answer is never reused: recovery shows on the next /health, as without the window.
