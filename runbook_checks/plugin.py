@@ -30,9 +30,8 @@ if TYPE_CHECKING:
 _JOURNAL_KEY = pytest.StashKey["SessionResults"]()
 _EVIDENCE_KEY = pytest.StashKey["SessionEvidence"]()
 _FIGURES_KEY = pytest.StashKey[list[str]]()
-# nodeid -> (section title, option) of every collected scenario; deselected nodeids
+# nodeid -> (section title, option) of every collected scenario, deselected ones too
 _SCENARIOS_KEY = pytest.StashKey[dict[str, tuple[str, "str | None"]]]()
-_DESELECTED_KEY = pytest.StashKey[set[str]]()
 _FACTS_KEY: pytest.StashKey[StackFacts] = pytest.StashKey()
 _RUNBOOK_KEY = pytest.StashKey["Runbook"]()
 # Drills in parallel (pytest-xdist, `runbook-checks drill --workers N`): each worker runs
@@ -128,10 +127,9 @@ def _check_alert_rules(config: pytest.Config) -> None:
     if checks.alert_rules is None:
         return
     from runbook_checks.monitor.rules import load_rules
-    from runbook_checks.runbook.parser import parse_runbook
 
     try:
-        load_rules(checks.alert_rules, parse_runbook(checks.runbook))
+        load_rules(checks.alert_rules, _session_runbook(config))
     except RunbookChecksError as exc:
         raise pytest.UsageError(f"--alert-rules: {exc}") from None
 
@@ -155,10 +153,8 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
     if not items:
         return
     config = items[0].config
-    deselected = config.stash.setdefault(_DESELECTED_KEY, set())
     scenarios = config.stash.setdefault(_SCENARIOS_KEY, {})
     for item in items:
-        deselected.add(item.nodeid)
         marker = item.get_closest_marker("runbook")
         if marker is not None and marker.args:
             scenarios[item.nodeid] = (str(marker.args[0]), marker.kwargs.get("option"))
@@ -207,10 +203,8 @@ def checks_config(pytestconfig: pytest.Config) -> ChecksConfig:
 
 
 @pytest.fixture(scope="session")
-def runbook(checks_config: ChecksConfig) -> Runbook:
-    from runbook_checks.runbook.parser import parse_runbook
-
-    return parse_runbook(checks_config.runbook)
+def runbook(pytestconfig: pytest.Config) -> Runbook:
+    return _session_runbook(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -340,6 +334,8 @@ def _report_result(request: pytest.FixtureRequest, stack: Stack) -> Callable[[Dr
 
 
 def _session_runbook(config: pytest.Config) -> Runbook:
+    """The runbook under test, parsed once a session (the `runbook` fixture's, and the
+    evidence's in a parallel drills' controller, which runs no fixture)."""
     from runbook_checks.runbook.parser import parse_runbook
 
     if _RUNBOOK_KEY not in config.stash:

@@ -66,13 +66,6 @@ class SessionEvidence:
     skipped: list[SkippedScenario] = field(default_factory=list)
     stale_baseline: list[str] = field(default_factory=list)
 
-    def saw_stack(self, stack: Stack, runbook: Runbook, evidence_dir: Path) -> None:
-        """Called for every drill; reads the stack the first time only."""
-        if self.backend:
-            self.runbook, self.evidence_dir = runbook, evidence_dir
-            return
-        self.saw(StackFacts.of(stack), runbook, evidence_dir)
-
     def saw(self, facts: StackFacts, runbook: Runbook, evidence_dir: Path) -> None:
         """A drill ran on a stack with these facts (workers' stacks: one each; every
         stack's secrets are redacted, the first one's backend and versions reported)."""
@@ -105,7 +98,7 @@ class SessionEvidence:
         return out
 
     def write(self, results: Sequence[DrillResult], project_root: Path) -> Path:
-        assert self.runbook is not None, "saw_stack() was never called"
+        assert self.runbook is not None, "saw() was never called"
         env = environment_for(
             self.runbook, backend=self.backend, versions=self.versions, project_root=project_root
         )
