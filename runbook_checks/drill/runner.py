@@ -916,6 +916,10 @@ class Drill:
                 f"{len(ledger.lost)} of {ledger.acknowledged} acknowledged uploads were lost "
                 f"by this option: {note}",
                 evidence=", ".join(w.name for w in ledger.lost[:20]),
+                suggestion=""
+                if warned
+                else 'say in the option that writes can be lost ("Data loss possible") and '
+                "how to check before acting, so the on-call engineer chooses it knowingly",
                 cause="ledger: lost",
             )
             if not warned:

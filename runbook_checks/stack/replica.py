@@ -14,6 +14,7 @@ acknowledged may not have reached the replica when the primary dies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,22 +92,62 @@ class LocalReplica(LocalPostgres):
                 ).fetchone()
             return bool(done and done[0])
 
+        self._wait(
+            replayed,
+            f"to replay the primary's WAL up to {target}",
+            timeout_s,
+            lambda: (
+                f"did not replay up to {target} within {timeout_s:.0f}s "
+                f"(replayed: {self._quiet_replay_lsn()})"
+            ),
+            hint=f"read the primary's log too: {self.primary.log_path}",
+        )
+        return target
+
+    def _wait(
+        self,
+        done: Callable[[], bool],
+        what: str,
+        timeout_s: float,
+        failure: Callable[[], str],
+        *,
+        hint: str | None = None,
+    ) -> None:
+        """Poll `done` (a server restarting in between is no error) until true; on timeout,
+        the replica's failure with `failure()`'s words and its log."""
         try:
             wait_until(
-                replayed,
-                what=f"{self.name} to replay the primary's WAL up to {target}",
+                done,
+                what=f"{self.name} {what}",
                 timeout_s=timeout_s,
                 interval_s=0.02,
                 transient=(psycopg.OperationalError,),
                 clock=self.clock,
             )
         except WaitTimeout as exc:
-            raise self.process.failure(
-                f"did not replay up to {target} within {timeout_s:.0f}s "
-                f"(replayed: {self._quiet_replay_lsn()})",
-                hint=f"read the primary's log too: {self.primary.log_path}",
-            ) from exc
-        return target
+            raise self.process.failure(failure(), hint=hint) from exc
+
+    def streaming(self) -> bool:
+        """Is a WAL receiver connected to the primary?"""
+        with self.admin_connect() as conn:
+            row = conn.execute("SELECT count(*) FROM pg_stat_wal_receiver").fetchone()
+        return bool(row and row[0])
+
+    def fall_behind(self, timeout_s: float = 10.0) -> None:
+        """Stop streaming from the primary, as when a replica lags (its link to the
+        primary cut, or replay held up): `primary_conninfo` is emptied and the
+        configuration reloaded, which ends the WAL receiver. The replica stays a hot
+        standby with what it replayed so far; what the primary commits from now on is on
+        the primary only, and a promotion (`promote()`) goes ahead without it."""
+        with self.admin_connect() as conn:
+            conn.execute("ALTER SYSTEM SET primary_conninfo = ''")
+            conn.execute("SELECT pg_reload_conf()")
+        self._wait(
+            lambda: not self.streaming(),
+            "to end its WAL receiver",
+            timeout_s,
+            lambda: f"still streaming {timeout_s:.0f}s after primary_conninfo was emptied",
+        )
 
     def _quiet_replay_lsn(self) -> str:
         try:
@@ -122,18 +163,12 @@ class LocalReplica(LocalPostgres):
             conn.execute(
                 "SELECT pg_promote(wait => true, wait_seconds => %s)", (max(1, int(timeout_s)),)
             )
-        try:
-            wait_until(
-                lambda: not self.in_recovery(),
-                what=f"{self.name} to leave recovery",
-                timeout_s=timeout_s,
-                transient=(psycopg.OperationalError,),
-                clock=self.clock,
-            )
-        except WaitTimeout as exc:
-            raise self.process.failure(
-                f"still in recovery {timeout_s:.0f}s after pg_promote()"
-            ) from exc
+        self._wait(
+            lambda: not self.in_recovery(),
+            "to leave recovery",
+            timeout_s,
+            lambda: f"still in recovery {timeout_s:.0f}s after pg_promote()",
+        )
 
 
 def start_replica(stack: Stack, name: str = REPLICA, *, timeout_s: float = 30.0) -> LocalReplica:

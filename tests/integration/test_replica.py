@@ -112,6 +112,30 @@ def test_promoted_replica_takes_writes_and_reset_routes_back(fresh_stack: Stack)
     local.wait_healthy()
 
 
+def test_a_replica_that_fell_behind_is_promoted_without_the_later_writes(
+    fresh_stack: Stack,
+) -> None:
+    """What the primary commits after `fall_behind()` never reaches the replica: promoted,
+    it has the earlier write and not the later one (the lag the failover drill makes)."""
+    stack, local = fresh_stack, _local(fresh_stack)
+    token = _user(stack, "lag@drill.test")
+    before = _upload(stack, token, "before-lag.txt")
+    replica = start_replica(stack)
+    replica.fall_behind()
+    assert not replica.streaming()
+    assert replica.in_recovery()  # still a hot standby
+    later = _upload(stack, token, "during-lag.txt")
+    local.postgres.kill()
+    replica.promote()
+    local.route_database(REPLICA)
+    local.restart_api()
+    local.wait_healthy()
+    assert _download_status(stack, token, before) == 200
+    assert _download_status(stack, token, later) == 404
+    local.postgres.start()
+    local.reset_data()
+
+
 def test_backup_restores_into_a_new_cluster_without_later_writes(fresh_stack: Stack) -> None:
     stack, local = fresh_stack, _local(fresh_stack)
     token = _user(stack, "restore@drill.test")
