@@ -15,6 +15,7 @@ from runbook_checks.drill.result import DrillResult
 from runbook_checks.evidence import incident_html, svg
 from runbook_checks.evidence.coverage import CoverageRow
 from runbook_checks.evidence.journal import Environment, Journal, ScenarioRecord
+from runbook_checks.evidence.templating import Markup, render, stylesheet
 from runbook_checks.evidence.text import (
     VERDICT_LABEL,
     lost,
@@ -25,61 +26,7 @@ from runbook_checks.evidence.text import (
     sorted_findings,
 )
 
-CSS = (
-    """
-:root { --fg:#0f172a; --muted:#475569; --line:#e2e8f0; --bg:#ffffff; --panel:#f8fafc;
-  --ok:#15803d; --okbg:#dcfce7; --bad:#b91c1c; --badbg:#fee2e2; --warn:#b45309;
-  --warnbg:#fef3c7; --info:#1d4ed8; --infobg:#dbeafe; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
-  color: var(--fg); background: var(--bg); }
-main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; }
-h1 { font-size: 22px; margin: 0 0 4px; }
-h2 { font-size: 18px; margin: 34px 0 10px; padding-bottom: 4px;
-  border-bottom: 2px solid var(--line); }
-h3 { font-size: 15px; margin: 22px 0 6px; }
-.sub { color: var(--muted); margin: 0 0 16px; }
-table { border-collapse: collapse; width: 100%; margin: 6px 0 14px; }
-th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line);
-  vertical-align: top; }
-th { background: var(--panel); font-weight: 600; font-size: 12px; color: var(--muted);
-  text-transform: uppercase; letter-spacing: .03em; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-code, pre { font: 12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; }
-td code { overflow-wrap: anywhere; }
-table { table-layout: auto; }
-pre { background: #0f172a; color: #e2e8f0; padding: 8px 10px; border-radius: 6px;
-  overflow-x: auto; max-height: 260px; white-space: pre-wrap; word-break: break-word; }
-.cards { display: flex; gap: 12px; flex-wrap: wrap; margin: 12px 0; }
-.card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px;
-  min-width: 120px; background: var(--panel); }
-.card b { display: block; font-size: 24px; }
-.card span { color: var(--muted); font-size: 12px; }
-.badge { display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 12px;
-  font-weight: 600; white-space: nowrap; }
-.passed, .verified, .ok, .passed-by-hand { background: var(--okbg); color: var(--ok); }
-.recovered-by-waiting, .checked { background: #e0f2fe; color: #075985; }
-.runbook-wrong, .failed, .error, .lvl-error { background: var(--badbg); color: var(--bad); }
-.lvl-warning, .manual, .skipped, .performed, .assisted, .manual-only, .partly-verified,
-.by-harness { background: var(--warnbg); color: var(--warn); }
-.lvl-info, .not-drilled { background: #f1f5f9; color: var(--muted); }
-.scenario { border: 1px solid var(--line); border-radius: 10px; padding: 4px 16px 12px;
-  margin: 16px 0; }
-.chart { max-width: 100%; height: auto; display: block; margin: 8px 0; }
-details summary { cursor: pointer; color: var(--info); margin: 6px 0; }
-.kv td:first-child { color: var(--muted); width: 210px; }
-.finding { border-left: 4px solid var(--line); padding: 4px 12px; margin: 10px 0; }
-.finding.lvl-error { border-color: var(--bad); background: #fff; color: var(--fg); }
-.finding.lvl-warning { border-color: var(--warn); background: #fff; color: var(--fg); }
-.finding.lvl-info { border-color: var(--muted); background: #fff; color: var(--fg); }
-.fix { color: var(--ok); }
-.legend span { margin-right: 14px; font-size: 12px; color: var(--muted); }
-.legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px;
-  border-radius: 2px; vertical-align: -1px; }
-footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
-"""
-    + incident_html.CSS
-)
+CSS = stylesheet()  # the shared stylesheet (templates/style.css)
 
 
 def _e(value: object) -> str:
@@ -368,59 +315,29 @@ def findings_html(records: Sequence[ScenarioRecord]) -> str:
 def report_html(journal: Journal, coverage_rows: Sequence[CoverageRow]) -> str:
     records = journal.scenarios
     counts = {v: sum(1 for r in records if r.result.verdict is v) for v in VERDICT_LABEL}
-    cards = "".join(
-        f"<div class='card'><b>{n}</b><span>{_e(label)}</span></div>"
-        for label, n in (
-            ("scenarios", len(records)),
-            *((VERDICT_LABEL[v], counts[v]) for v in VERDICT_LABEL),
-            ("findings", sum(len(r.result.findings) for r in records)),
-        )
-    )
+    cards = [
+        ("scenarios", len(records)),
+        *((VERDICT_LABEL[v], counts[v]) for v in VERDICT_LABEL),
+        ("findings", sum(len(r.result.findings) for r in records)),
+    ]
     title = (
         "Game day" if journal.kind == "gameday" else "Runbook drills"
     ) + f" — {journal.environment.runbook.title or journal.environment.runbook.path}"
-    created = journal.created.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return "".join(
-        [
-            "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-            # no request may leave this page: forbid every fetch, allow only inline styles
-            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; "
-            "style-src 'unsafe-inline'; img-src data:\">",
-            f"<title>{_e(title)} ({_e(journal.id)})</title><style>{CSS}</style></head><body><main>",
-            f"<h1>{_e(title)}</h1>",
-            f"<p class='sub'>evidence bundle <code>{_e(journal.id)}</code> · {_e(created)} · "
-            f"{_e(journal.environment.backend)} backend</p>",
-            f"<div class='cards'>{cards}</div>",
-            "<h2>Summary</h2>",
-            summary_html(records),
-            "<h2>Scenarios</h2>",
-            *(scenario_html(i, r) for i, r in enumerate(records)),
-            "<h2>Triage matrix</h2>",
-            "<p class='sub'>for each drill, how many of each section's measurable symptoms "
-            "the fault showed (darker: more). The drilled section's own cell is outlined; "
-            "a cell as dark elsewhere in the row is where an on-call engineer going by "
-            "symptoms would likely turn first.</p>",
+    return render(
+        "report.html",
+        title=title,
+        journal=journal,
+        created=journal.created.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        cards=cards,
+        summary=Markup(summary_html(records)),
+        scenarios=[Markup(scenario_html(i, r)) for i, r in enumerate(records)],
+        triage=Markup(
             incident_html.triage_matrix_html(
                 records, {t.id: t.title for t in journal.environment.runbook.sections}
-            ),
-            "<h2>Runbook coverage</h2>",
-            "<p class='sub'>every scenario section's investigation and mitigation options: how "
-            "many steps can run here, how many need a person, how many a drill ran clean as "
-            "written, and who did the work: <b>verified</b> (every executable step ran as "
-            "written), <b>assisted</b> (the harness did part of it in the runbook's place), "
-            "<b>recovered by waiting</b> (the failure ended by itself), <b>manual only</b>, "
-            "<b>failed</b>, <b>skipped</b> (with the reason), <b>not drilled</b>.</p>",
-            skipped_html(journal),
-            coverage_html(coverage_rows),
-            "<h2>Findings</h2>",
-            findings_html(records),
-            "<h2>Environment</h2>",
-            environment_html(journal.environment),
-            "<footer>Written by runbook-checks. This file is self-contained: inline styles and "
-            "charts, no scripts, no external requests. manifest.json beside it holds the "
-            "sha256 of every file of the bundle; check with <code>runbook-checks "
-            "verify-evidence</code>.</footer>",
-            "</main></body></html>\n",
-        ]
+            )
+        ),
+        skipped=Markup(skipped_html(journal)),
+        coverage=Markup(coverage_html(coverage_rows)),
+        findings=Markup(findings_html(records)),
+        environment=Markup(environment_html(journal.environment)),
     )

@@ -12,18 +12,6 @@ from runbook_checks.evidence.journal import ScenarioRecord
 from runbook_checks.evidence.text import scenario_name, seconds
 from runbook_checks.monitor.triage import Score, matrix
 
-CSS = """
-.heat td.cell { text-align: center; font-variant-numeric: tabular-nums; min-width: 64px; }
-.heat td.own { outline: 2px solid var(--fg); outline-offset: -2px; font-weight: 700; }
-.update { border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px;
-  margin: 6px 0; background: #fff; max-width: 640px; }
-.update b { display: block; margin-bottom: 4px; }
-.update p { white-space: pre-wrap; margin: 0; }
-.update small { color: var(--muted); }
-.heat th.col { writing-mode: vertical-rl; transform: rotate(180deg); text-transform: none;
-  letter-spacing: 0; max-height: 180px; }
-"""
-
 
 def _e(value: object) -> str:
     return escape(str(value), quote=True)
