@@ -18,7 +18,7 @@ setup: ## create .venv and install what is missing (Debian packages too: as root
 WORKERS ?= 4
 test: setup ## run the whole test suite (unit, integration; then the scenarios, WORKERS at once)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
-	$(PY) -m pytest scenarios -n $(WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest scenarios -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-unit: setup ## fast unit tests only (no servers)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -153,7 +153,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
         argv += [f"--{option.name.replace('_', '-')}", str(getattr(args, option.name))]
     workers = drill_workers(args.workers, config.backend)
     if workers > 1:  # pytest-xdist: a stack per worker; the evidence is still one folder
-        argv += ["-n", str(workers), "--dist", "load"]
+        argv += ["-n", str(workers), "--dist", "loadgroup"]
     argv += list(args.pytest_args)
     code = pytest.main(argv)
     if code == pytest.ExitCode.USAGE_ERROR:  # bad input (an option, a rules file): said once

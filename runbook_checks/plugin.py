@@ -8,7 +8,10 @@ fixtures scenarios use: `checks_config`, `runbook`, `stack` (session scope) and
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -34,6 +37,7 @@ _FIGURES_KEY = pytest.StashKey[list[str]]()
 _SCENARIOS_KEY = pytest.StashKey[dict[str, tuple[str, "str | None"]]]()
 _FACTS_KEY: pytest.StashKey[StackFacts] = pytest.StashKey()
 _RUNBOOK_KEY = pytest.StashKey["Runbook"]()
+_SCHEDULE_KEY = pytest.StashKey[Path]()  # the file workers name load drills in
 # Drills in parallel (pytest-xdist, `runbook-checks drill --workers N`): each worker runs
 # its own stack; a drill's result rides to the controlling process on its test report,
 # a worker's collected scenarios on its final output (see evidence/session.py)
@@ -113,6 +117,32 @@ def pytest_configure(config: pytest.Config) -> None:
 
     install(only_if_default=True, persistent=True)
     _check_alert_rules(config)
+    if not is_worker(config) and config.getoption("dist", "no") == "loadgroup":
+        folder = Path(tempfile.mkdtemp(prefix="runbook-checks-schedule-"))
+        config.stash[_SCHEDULE_KEY] = folder / "load-drills.json"
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """A parallel worker is being set up: where it names its load-driven drills."""
+    from runbook_checks.drill.schedule import WORKERINPUT_KEY
+
+    path = node.config.stash.get(_SCHEDULE_KEY, None)
+    if path is not None:
+        node.workerinput[WORKERINPUT_KEY] = str(path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` of drills: the load-driven ones first, back to back on one
+    worker (drill/schedule.py)."""
+    path = config.stash.get(_SCHEDULE_KEY, None)
+    if path is None:
+        return None
+    from runbook_checks.drill.schedule import LoadDrillsFirst
+
+    return LoadDrillsFirst(config, log, path)
 
 
 def _check_alert_rules(config: pytest.Config) -> None:
@@ -140,13 +170,45 @@ def pytest_collection_modifyitems(
     """Remember which items are scenarios (and of which section), so the summary can say
     which did not run and why, and judge baseline entries only where all of a section ran;
     each scenario's report says so too (the controller of parallel drills collects
-    nothing itself)."""
+    nothing itself).
+
+    A worker of parallel drills (`--dist loadgroup`) names its load-driven drills to the
+    controller's scheduler and puts them first (drill/schedule.py)."""
     scenarios = config.stash.setdefault(_SCENARIOS_KEY, {})
+    load_driven: set[str] = set()
     for item in items:
         marker = item.get_closest_marker("runbook")
         if marker is not None and marker.args:
             scenarios[item.nodeid] = (str(marker.args[0]), marker.kwargs.get("option"))
             item.user_properties.append((SCENARIO_PROPERTY, scenarios[item.nodeid]))
+            if _drives_load(item):
+                load_driven.add(item.nodeid)
+    workerinput: dict[str, object] = getattr(config, "workerinput", {})
+    named = workerinput.get("runbook_checks_load_drills")  # schedule.WORKERINPUT_KEY
+    if isinstance(named, str):
+        from runbook_checks.drill.schedule import write_load_drills
+
+        write_load_drills(Path(named), sorted(load_driven))
+        items.sort(key=lambda item: item.nodeid not in load_driven)  # stable: order kept
+
+
+def _drives_load(item: pytest.Item) -> bool:
+    """Does the test verify a scenario whose fault is traffic? Read from the scenarios the
+    test function names (`drill.verify(SCALE_UP)`: module-level Scenario objects). A test
+    that builds its scenario as it runs is not seen here: the load slot still keeps its
+    drill apart from other load drills, only the scheduling is not arranged for it."""
+    from runbook_checks.drill.spec import Scenario
+    from runbook_checks.faults.base import Fault
+
+    code = getattr(getattr(item, "function", None), "__code__", None)
+    module = getattr(item, "module", None)
+    if code is None or module is None:
+        return False
+    named = (vars(module).get(name) for name in code.co_names)
+    return any(
+        isinstance(value, Scenario) and isinstance(value.fault, Fault) and value.fault.drives_load()
+        for value in named
+    )
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -157,7 +219,10 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
     for item in items:
         marker = item.get_closest_marker("runbook")
         if marker is not None and marker.args:
-            scenarios[item.nodeid] = (str(marker.args[0]), marker.kwargs.get("option"))
+            scenarios[item.nodeid] = (
+                str(marker.args[0]),
+                marker.kwargs.get("option"),
+            )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -408,7 +473,9 @@ class _OutcomeRecorder:
             return
         if hasattr(report, "wasxfail"):
             evidence.outcome(
-                report.nodeid, "xfailed" if report.skipped else "xpassed", str(report.wasxfail)
+                report.nodeid,
+                "xfailed" if report.skipped else "xpassed",
+                str(report.wasxfail),
             )
         elif report.when == "call" or report.outcome != "passed":
             outcome = (

@@ -73,6 +73,8 @@ def drill(
         # in parallel, a stack per worker, as `runbook-checks drill` runs them
         "-n",
         str(workers),
+        "--dist",
+        "loadgroup",
     ]
     if select:
         argv += ["-k", " or ".join(select)]

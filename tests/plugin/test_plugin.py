@@ -4,6 +4,7 @@ verdict becomes the test's outcome (pytester runs a real pytest in a temp folder
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,51 @@ def test_a_bad_alert_rules_file_is_one_usage_error(pytester: pytest.Pytester) ->
     assert "rules.yml" in err
     assert "expr" in err
     assert "passed" not in result.stdout.str()  # nothing ran
+
+
+LOAD_SESSION = """
+    import os
+
+    import pytest
+
+    from runbook_checks.drill.spec import Scenario
+    from runbook_checks.faults.network import NetworkLatency
+    from runbook_checks.faults.traffic import LoadIncrease
+
+    TRAFFIC = Scenario(fault=LoadIncrease(users=1, duration_s=1), confirm=None, detect=None)
+    QUIET = Scenario(fault=NetworkLatency("postgres", latency_ms=5), confirm=None, detect=None)
+
+    def ran(name):
+        with open("order.txt", "a") as out:
+            out.write(f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')} {name}\\n")
+"""
+
+
+def _load_session(pytester: pytest.Pytester) -> None:
+    body = [LOAD_SESSION]
+    for index in range(6):  # quiet drills first in the file, the load drills after them
+        body.append(
+            f"@pytest.mark.runbook('SEV-1: API Server Down', option='A')\n"
+            f"def test_quiet_{index}():\n    QUIET\n    ran('quiet_{index}')\n"
+        )
+    for index in range(2):
+        body.append(
+            f"@pytest.mark.runbook('SEV-1: API Server Down', option='A')\n"
+            f"def test_traffic_{index}():\n    TRAFFIC\n    ran('traffic_{index}')\n"
+        )
+    pytester.makepyfile(textwrap.dedent(body[0]) + "\n\n".join(body[1:]))
+
+
+def test_load_drills_run_first_on_one_worker_under_loadgroup(pytester: pytest.Pytester) -> None:
+    """The drills whose scenario's fault is traffic are one work unit, scheduled first:
+    one worker drills them back to back from the start, the others drill the rest (and
+    no node id changes: the evidence names each test as in every other mode)."""
+    _load_session(pytester)
+    result = pytester.runpytest("-n", "2", "--dist", "loadgroup", "-v")
+    result.assert_outcomes(passed=8)
+    assert "@" not in result.stdout.str().split("PASSED", 1)[1].split()[0], result.stdout
+    lines = [line.split() for line in (pytester.path / "order.txt").read_text().splitlines()]
+    workers = {worker for worker, name in lines if name.startswith("traffic")}
+    assert len(workers) == 1, lines
+    (worker,) = workers
+    assert [name for w, name in lines if w == worker][:2] == ["traffic_0", "traffic_1"], lines
