@@ -14,13 +14,14 @@ template or macro); `.md` templates print text as it is. An undefined name is an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-__all__ = ["Markup", "environment", "render", "stylesheet"]
+__all__ = ["Markup", "environment", "macro", "render", "stylesheet"]
 
 
 @cache
@@ -41,6 +42,11 @@ def environment() -> Environment:
 def render(template: str, /, **context: Any) -> str:
     """`template` (a name under templates/) rendered with `context`."""
     return environment().get_template(template).render(**context)
+
+
+def macro(template: str, name: str, /) -> Callable[..., Markup]:
+    """The macro `name` of `template`, callable from Python (its output is `Markup`)."""
+    return cast("Callable[..., Markup]", getattr(environment().get_template(template).module, name))
 
 
 def stylesheet() -> str:
