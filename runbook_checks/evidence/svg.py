@@ -11,18 +11,22 @@ chart, autoescaped: every label and tooltip is text, never markup).
 - `budget_bar`: the share of its budget a time used.
 
 Each `*_view` function returns the chart's view data (what a template draws); the
-functions named after the charts return the SVG element as text.
+functions named after the charts (`timeline`, `trend`, `budget_bar`) take the same
+arguments and return the SVG element as text.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import ParamSpec
 
 from runbook_checks.drill.result import Event
 from runbook_checks.drill.sampler import Sample
 from runbook_checks.evidence.templating import macro
+
+P = ParamSpec("P")
 
 EVENT_COLOURS = {
     "steady": "#6b7280",
@@ -280,19 +284,6 @@ def timeline_view(
     )
 
 
-def timeline(
-    events: Sequence[Event],
-    samples: Sequence[Sample],
-    *,
-    width: int = 1000,
-    title: str = "",
-    aligned: bool = True,
-) -> str:
-    """The drill's timeline as an SVG element (seconds since injection on x)."""
-    view = timeline_view(events, samples, width=width, title=title, aligned=aligned)
-    return str(macro("charts.svg", "timeline")(view))
-
-
 @dataclass(frozen=True)
 class Series:
     name: str
@@ -391,20 +382,6 @@ def trend_view(
     )
 
 
-def trend(
-    series: Sequence[Series],
-    *,
-    width: int = 640,
-    height: int = 220,
-    budget_s: float | None = None,
-    title: str = "",
-    unit: str = "s",
-) -> str:
-    """A line chart over drills (x: one slot per drill, labelled by date)."""
-    view = trend_view(series, width=width, height=height, budget_s=budget_s, title=title, unit=unit)
-    return str(macro("charts.svg", "trend")(view))
-
-
 @dataclass(frozen=True)
 class BudgetBarView:
     width: int
@@ -431,7 +408,18 @@ def budget_bar_view(
     )
 
 
-def budget_bar(value: float | None, budget: float, *, width: int = 120) -> str:
-    """The budget bar as an SVG element ("" without a time or a budget)."""
-    view = budget_bar_view(value, budget, width=width)
-    return "" if view is None else str(macro("charts.svg", "budget_bar")(view))
+def _drawn(view: Callable[P, object], chart: str) -> Callable[P, str]:
+    """The chart `view` computes, drawn by its macro in charts.svg, as SVG text ("" where
+    the view is None), for pages still assembled as text (review_report.py)."""
+
+    def draw(*args: P.args, **kwargs: P.kwargs) -> str:
+        data = view(*args, **kwargs)
+        return "" if data is None else str(macro("charts.svg", chart)(data))
+
+    draw.__doc__ = f"The SVG element of {view.__name__}: {view.__doc__}"
+    return draw
+
+
+timeline = _drawn(timeline_view, "timeline")
+trend = _drawn(trend_view, "trend")
+budget_bar = _drawn(budget_bar_view, "budget_bar")
