@@ -75,29 +75,31 @@ class SummaryRow:
     findings: int
 
 
-def summary_rows(records: Sequence[ScenarioRecord]) -> tuple[SummaryRow, ...]:
-    return tuple(
-        SummaryRow(
-            index=index,
-            name=scenario_name(r),
-            scenario=r.scenario,
-            fault=r.fault or "-",
-            verdict=VERDICT_LABEL[r.verdict],
-            verdict_css=r.verdict.value,
-            outcome=record.outcome,
-            note=r.note,
-            alert=incident_html.alert_cell(r),
-            detect=seconds(r.time_to_detect_s),
-            recover=seconds(r.time_to_recover_s),
-            budget=seconds(r.budget_s),
-            share=share(r.time_to_recover_s, r.budget_s),
-            bar=svg.budget_bar_view(r.time_to_recover_s, r.budget_s),
-            lost=lost(r),
-            findings=len(r.findings),
-        )
-        for index, record in enumerate(records)
-        for r in (record.result,)
+def _summary_row(index: int, record: ScenarioRecord) -> SummaryRow:
+    r = record.result
+    return SummaryRow(
+        index=index,
+        name=scenario_name(r),
+        scenario=r.scenario,
+        fault=r.fault or "-",
+        verdict=VERDICT_LABEL[r.verdict],
+        verdict_css=r.verdict.value,
+        outcome=record.outcome,
+        note=r.note,
+        alert=incident_html.alert_cell(r),
+        detect=seconds(r.time_to_detect_s),
+        recover=seconds(r.time_to_recover_s),
+        budget=seconds(r.budget_s),
+        share=share(r.time_to_recover_s, r.budget_s),
+        bar=svg.budget_bar_view(r.time_to_recover_s, r.budget_s),
+        lost=lost(r),
+        findings=len(r.findings),
     )
+
+
+def summary_rows(records: Sequence[ScenarioRecord]) -> tuple[SummaryRow, ...]:
+    """The summary table: one row per scenario, linking to its block."""
+    return tuple(_summary_row(index, record) for index, record in enumerate(records))
 
 
 @dataclass(frozen=True)
