@@ -1,21 +1,32 @@
 """Inline SVG charts for the reports: no JavaScript, no external requests.
 
+The geometry is computed here, the markup is `templates/charts.svg` (one macro per
+chart, autoescaped: every label and tooltip is text, never markup).
+
 - `timeline`: one drill: the /health status of every sample as a coloured strip, the
   latency as a line, and the drill's events (injected, symptom, detected, mitigating,
   recovered, reverted) as labelled vertical marks, all on seconds since injection.
 - `trend`: values per drill over time (time-to-detect and time-to-recover), one line
   per series, with an optional budget line.
+- `budget_bar`: the share of its budget a time used.
+
+Each `*_view` function returns the chart's view data (what a template draws); the
+functions named after the charts (`timeline`, `trend`, `budget_bar`) take the same
+arguments and return the SVG element as text.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from html import escape
+from typing import ParamSpec
 
 from runbook_checks.drill.result import Event
 from runbook_checks.drill.sampler import Sample
+from runbook_checks.evidence.templating import macro
+
+P = ParamSpec("P")
 
 EVENT_COLOURS = {
     "steady": "#6b7280",
@@ -28,7 +39,14 @@ EVENT_COLOURS = {
     "reverted": "#475569",
 }
 OK_COLOUR, WARN_COLOUR, DOWN_COLOUR = "#22c55e", "#f59e0b", "#ef4444"
-FONT = "font-family='system-ui,-apple-system,Segoe UI,Roboto,sans-serif'"
+LATENCY_COLOUR = "#0ea5e9"
+# the timeline's legend: colour, what it means
+LEGEND = (
+    (OK_COLOUR, "/health 200"),
+    (WARN_COLOUR, "other answer"),
+    (DOWN_COLOUR, "5xx or no answer"),
+    (LATENCY_COLOUR, "latency"),
+)
 CHAR_W = 6.0  # approximate width of one character at font-size 10
 
 
@@ -105,15 +123,89 @@ def _place_labels(
     return placed
 
 
-def timeline(
+# Coordinates are strings already formatted for the markup (one decimal where computed).
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A chart's outer box and plot area."""
+
+    width: int
+    height: int
+    title: str
+    left: int
+    top: int
+    plot_w: int
+    plot_h: int
+
+
+@dataclass(frozen=True)
+class Tick:
+    """A grid line or axis tick at `at` (y for a value axis, x for a time axis), its
+    label at `label_at` on the other axis where it differs."""
+
+    at: str
+    label: str
+    label_at: str = ""
+
+
+def _grid_line(y: float, label: str) -> Tick:
+    return Tick(_f(y), label, _f(y + 3))
+
+
+@dataclass(frozen=True)
+class SampleMark:
+    x: str
+    width: str
+    fill: str
+    tip: str
+
+
+@dataclass(frozen=True)
+class Dot:
+    x: str
+    y: str
+    fill: str
+    tip: str = ""
+
+
+@dataclass(frozen=True)
+class EventMark:
+    name: str
+    tip: str
+    x: str
+    y_text: int
+    colour: str
+    text_x: str
+    anchor: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TimelineView:
+    frame: Frame
+    grid: tuple[Tick, ...]  # latency grid lines (y)
+    x_ticks: tuple[Tick, ...]  # seconds (x)
+    axis_y: int
+    axis_note: str
+    centre_x: str
+    strip_y: int
+    strip_h: int
+    samples: tuple[SampleMark, ...]
+    latency: str  # polyline points, "" without samples
+    dots: tuple[Dot, ...]  # failed samples
+    events: tuple[EventMark, ...]
+
+
+def timeline_view(
     events: Sequence[Event],
     samples: Sequence[Sample],
     *,
     width: int = 1000,
     title: str = "",
     aligned: bool = True,
-) -> str:
-    """The drill's timeline as an SVG element (seconds since injection on x)."""
+) -> TimelineView:
+    """The drill's timeline (seconds since injection on x), as view data."""
     left, right, rows = 58, 18, 4
     label_h = 14 * rows + 6
     strip_y = label_h + 4
@@ -138,75 +230,17 @@ def timeline(
     def y_of(ms: float) -> float:
         return axis_y - min(ms, y_max) / y_max * plot_h
 
-    out = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart timeline' role='img' "
-        f"width='{width}' height='{height}' viewBox='0 0 {width} {height}' {FONT} "
-        f"font-size='10'>"
-    ]
-    out.append(f"<title>{escape(title or 'drill timeline')}</title>")
-    out.append(
-        f"<rect x='{left}' y='{plot_y}' width='{plot_w}' height='{plot_h}' "
-        "fill='#f8fafc' stroke='#cbd5e1'/>"
-    )
-    # grid and axes
-    for ms in ticks(0, y_max, 4):
-        y = y_of(ms)
-        out.append(
-            f"<line x1='{left}' x2='{left + plot_w}' y1='{_f(y)}' y2='{_f(y)}' stroke='#e2e8f0'/>"
-        )
-        out.append(
-            f"<text x='{left - 6}' y='{_f(y + 3)}' text-anchor='end' fill='#475569'>"
-            f"{ms:g} ms</text>"
-        )
-    for t in ticks(low, high, 8):
-        x = x_of(t)
-        out.append(
-            f"<line x1='{_f(x)}' x2='{_f(x)}' y1='{axis_y}' y2='{axis_y + 4}' stroke='#64748b'/>"
-        )
-        out.append(
-            f"<text x='{_f(x)}' y='{axis_y + 15}' text-anchor='middle' "
-            f"fill='#475569'>{escape(duration_label(t))}</text>"
-        )
     axis_note = "seconds since the fault was injected"
     if not aligned:
         axis_note += " (health samples: seconds since sampling began; offset not recorded)"
-    out.append(
-        f"<text x='{left + plot_w / 2}' y='{axis_y + 29}' text-anchor='middle' "
-        f"fill='#334155'>{escape(axis_note)}</text>"
-    )
-    out.append(
-        f"<text x='{left - 6}' y='{strip_y + 10}' text-anchor='end' fill='#475569'>/health</text>"
-    )
     # status strip: one rect per sample, reaching to the next sample
     ordered = sorted(samples, key=lambda s: s.at_s)
+    strip = []
     for index, sample in enumerate(ordered):
         end = ordered[index + 1].at_s if index + 1 < len(ordered) else sample.at_s + 0.2
         x0, x1 = x_of(sample.at_s), x_of(min(end, high))
         tip = f"{sample.at_s:.2f}s: {sample.status or 'no answer'} {sample.error}".strip()
-        out.append(
-            f"<rect class='sample' x='{_f(x0)}' y='{strip_y}' "
-            f"width='{_f(max(x1 - x0, 0.8))}' height='{strip_h}' "
-            f"fill='{status_colour(sample)}'><title>{escape(tip)}</title></rect>"
-        )
-    if not ordered:
-        out.append(
-            f"<text x='{left + 4}' y='{strip_y + 10}' fill='#64748b'>"
-            "no health samples recorded</text>"
-        )
-    # latency line, failed samples as red dots
-    if ordered:
-        points = " ".join(f"{_f(x_of(s.at_s))},{_f(y_of(s.latency_ms))}" for s in ordered)
-        out.append(
-            f"<polyline class='latency' points='{points}' fill='none' "
-            "stroke='#0ea5e9' stroke-width='1.5'/>"
-        )
-        for s in ordered:
-            if s.status != 200:
-                out.append(
-                    f"<circle cx='{_f(x_of(s.at_s))}' cy='{_f(y_of(s.latency_ms))}' "
-                    f"r='2.2' fill='{status_colour(s)}'/>"
-                )
-    # events
+        strip.append(SampleMark(_f(x0), _f(max(x1 - x0, 0.8)), status_colour(sample), tip))
     marks = [
         (
             x_of(e.at_s),
@@ -215,23 +249,39 @@ def timeline(
         )
         for e in events
     ]
-    for label, event in zip(
+    placed = zip(
         _place_labels(marks, rows, width - 4), sorted(events, key=lambda e: e.at_s), strict=True
-    ):
-        y_text = 12 + label.row * 14
-        out.append(
-            f"<g class='event' data-event='{escape(event.name)}'>"
-            f"<title>{escape(f'{event.name} at {event.at_s:.2f}s: {event.detail}')}"
-            "</title>"
-            f"<line x1='{_f(label.x)}' x2='{_f(label.x)}' y1='{y_text + 3}' "
-            f"y2='{axis_y}' stroke='{label.colour}' stroke-width='1.4' "
-            "stroke-dasharray='4 3'/>"
-            f"<text x='{_f(label.x - 3 if label.flipped else label.x + 3)}' y='{y_text}' "
-            f"text-anchor='{'end' if label.flipped else 'start'}' fill='{label.colour}' "
-            f"font-weight='600'>{escape(label.text)}</text></g>"
-        )
-    out.append("</svg>")
-    return "".join(out)
+    )
+    return TimelineView(
+        frame=Frame(width, height, title or "drill timeline", left, plot_y, plot_w, plot_h),
+        grid=tuple(_grid_line(y_of(ms), f"{ms:g} ms") for ms in ticks(0, y_max, 4)),
+        x_ticks=tuple(Tick(_f(x_of(t)), duration_label(t)) for t in ticks(low, high, 8)),
+        axis_y=axis_y,
+        axis_note=axis_note,
+        centre_x=str(left + plot_w / 2),
+        strip_y=strip_y,
+        strip_h=strip_h,
+        samples=tuple(strip),
+        latency=" ".join(f"{_f(x_of(s.at_s))},{_f(y_of(s.latency_ms))}" for s in ordered),
+        dots=tuple(
+            Dot(_f(x_of(s.at_s)), _f(y_of(s.latency_ms)), status_colour(s))
+            for s in ordered
+            if s.status != 200
+        ),
+        events=tuple(
+            EventMark(
+                name=event.name,
+                tip=f"{event.name} at {event.at_s:.2f}s: {event.detail}",
+                x=_f(label.x),
+                y_text=12 + label.row * 14,
+                colour=label.colour,
+                text_x=_f(label.x - 3 if label.flipped else label.x + 3),
+                anchor="end" if label.flipped else "start",
+                text=label.text,
+            )
+            for label, event in placed
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -241,7 +291,35 @@ class Series:
     colour: str = "#2563eb"
 
 
-def trend(
+@dataclass(frozen=True)
+class Line:
+    """One series as drawn: its polyline ("" under two points), dots and legend entry."""
+
+    name: str
+    colour: str
+    points: str
+    dots: tuple[Dot, ...]
+    legend_x: int
+
+
+@dataclass(frozen=True)
+class Budget:
+    y: str
+    label_y: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TrendView:
+    frame: Frame
+    grid: tuple[Tick, ...]  # value grid lines (y)
+    x_labels: tuple[Tick, ...]  # drills (x)
+    budget: Budget | None
+    lines: tuple[Line, ...]
+    centre_x: str
+
+
+def trend_view(
     series: Sequence[Series],
     *,
     width: int = 640,
@@ -249,8 +327,8 @@ def trend(
     budget_s: float | None = None,
     title: str = "",
     unit: str = "s",
-) -> str:
-    """A line chart over drills (x: one slot per drill, labelled by date)."""
+) -> TrendView:
+    """A line chart over drills (x: one slot per drill, labelled by date), as view data."""
     left, right, top, bottom = 58, 16, 26, 46
     plot_w, plot_h = width - left - right, height - top - bottom
     labels = [label for label, _ in series[0].points] if series else []
@@ -269,80 +347,79 @@ def trend(
     def y_of(value: float) -> float:
         return top + plot_h - min(value, y_max) / y_max * plot_h
 
-    out = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' class='chart trend' role='img' "
-        f"width='{width}' height='{height}' viewBox='0 0 {width} {height}' {FONT} "
-        "font-size='10'>"
-    ]
-    out.append(f"<title>{escape(title or 'trend')}</title>")
-    out.append(
-        f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' "
-        "fill='#f8fafc' stroke='#cbd5e1'/>"
-    )
-    for value in ticks(0, y_max, 4):
-        y = y_of(value)
-        out.append(
-            f"<line x1='{left}' x2='{left + plot_w}' y1='{_f(y)}' y2='{_f(y)}' stroke='#e2e8f0'/>"
-        )
-        out.append(
-            f"<text x='{left - 6}' y='{_f(y + 3)}' text-anchor='end' fill='#475569'>"
-            f"{value:g}{unit}</text>"
-        )
     step = max(1, math.ceil(len(labels) / 8))
-    for index, label in enumerate(labels):
-        if index % step == 0 or index == len(labels) - 1:
-            out.append(
-                f"<text x='{_f(x_of(index))}' y='{top + plot_h + 14}' "
-                f"text-anchor='middle' fill='#475569'>{escape(label)}</text>"
+    lines = []
+    for number, item in enumerate(series):
+        drawn = [(i, label, v) for i, (label, v) in enumerate(item.points) if v is not None]
+        coords = [(x_of(i), y_of(v)) for i, _, v in drawn]
+        lines.append(
+            Line(
+                name=item.name,
+                colour=item.colour,
+                points=" ".join(f"{_f(x)},{_f(y)}" for x, y in coords) if len(coords) > 1 else "",
+                dots=tuple(
+                    Dot(_f(x), _f(y), item.colour, f"{item.name} {label}: {v:g}{unit}")
+                    for (x, y), (_, label, v) in zip(coords, drawn, strict=True)
+                ),
+                legend_x=left + number * 150,
             )
+        )
+    budget = None
     if show_budget and budget_s is not None:
         y = y_of(budget_s)
-        out.append(
-            f"<line class='budget' x1='{left}' x2='{left + plot_w}' y1='{_f(y)}' "
-            f"y2='{_f(y)}' stroke='#dc2626' stroke-dasharray='6 4'/>"
-            f"<text x='{left + plot_w - 4}' y='{_f(y - 4)}' text-anchor='end' "
-            f"fill='#dc2626'>budget {duration_label(budget_s)}</text>"
-        )
-    for number, item in enumerate(series):
-        coords = [(x_of(i), y_of(v)) for i, (_, v) in enumerate(item.points) if v is not None]
-        if len(coords) > 1:
-            points = " ".join(f"{_f(x)},{_f(y)}" for x, y in coords)
-            out.append(
-                f"<polyline class='series' data-series='{escape(item.name)}' "
-                f"points='{points}' fill='none' stroke='{item.colour}' "
-                "stroke-width='2'/>"
-            )
-        for (x, y), (label, v) in zip(
-            coords, [p for p in item.points if p[1] is not None], strict=True
-        ):
-            out.append(
-                f"<circle cx='{_f(x)}' cy='{_f(y)}' r='3' fill='{item.colour}'>"
-                f"<title>{escape(f'{item.name} {label}: {v:g}{unit}')}</title></circle>"
-            )
-        legend_x = left + number * 150
-        out.append(
-            f"<rect x='{legend_x}' y='8' width='10' height='10' fill='{item.colour}'/>"
-            f"<text x='{legend_x + 14}' y='17' fill='#334155'>{escape(item.name)}</text>"
-        )
-    out.append(
-        f"<text x='{left + plot_w / 2}' y='{height - 8}' text-anchor='middle' "
-        "fill='#334155'>drills, oldest first</text>"
+        budget = Budget(_f(y), _f(y - 4), f"budget {duration_label(budget_s)}")
+    return TrendView(
+        frame=Frame(width, height, title or "trend", left, top, plot_w, plot_h),
+        grid=tuple(_grid_line(y_of(v), f"{v:g}{unit}") for v in ticks(0, y_max, 4)),
+        x_labels=tuple(
+            Tick(_f(x_of(index)), label)
+            for index, label in enumerate(labels)
+            if index % step == 0 or index == len(labels) - 1
+        ),
+        budget=budget,
+        lines=tuple(lines),
+        centre_x=str(left + plot_w / 2),
     )
-    out.append("</svg>")
-    return "".join(out)
 
 
-def budget_bar(value: float | None, budget: float, *, width: int = 120) -> str:
-    """A small bar: the share of the budget a time used (log-scaled past 10 %)."""
+@dataclass(frozen=True)
+class BudgetBarView:
+    width: int
+    tip: str
+    filled: str  # the filled part's width
+    colour: str
+
+
+def budget_bar_view(
+    value: float | None, budget: float, *, width: int = 120
+) -> BudgetBarView | None:
+    """A small bar: the share of the budget a time used (log-scaled past 10 %); None
+    without a time or a budget."""
     if value is None or budget <= 0:
-        return ""
+        return None
     share = value / budget
     # linear is unreadable for 2 s of 900 s: map [0.001, 1] logarithmically onto the bar
     filled = 0.0 if share <= 0 else min(1.0, max(0.02, 1 + math.log10(max(share, 1e-3)) / 3))
-    colour = OK_COLOUR if share <= 1 else DOWN_COLOUR
-    return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' class='budget-bar' width='{width}' "
-        f"height='10' viewBox='0 0 {width} 10'><title>{share * 100:.1f}% of the budget "
-        f"(log scale)</title><rect width='{width}' height='10' rx='2' fill='#e2e8f0'/>"
-        f"<rect width='{_f(filled * width)}' height='10' rx='2' fill='{colour}'/></svg>"
+    return BudgetBarView(
+        width=width,
+        tip=f"{share * 100:.1f}% of the budget (log scale)",
+        filled=_f(filled * width),
+        colour=OK_COLOUR if share <= 1 else DOWN_COLOUR,
     )
+
+
+def _drawn(view: Callable[P, object], chart: str) -> Callable[P, str]:
+    """The chart `view` computes, drawn by its macro in charts.svg, as SVG text ("" where
+    the view is None), for pages still assembled as text (review_report.py)."""
+
+    def draw(*args: P.args, **kwargs: P.kwargs) -> str:
+        data = view(*args, **kwargs)
+        return "" if data is None else str(macro("charts.svg", chart)(data))
+
+    draw.__doc__ = f"The SVG element of {view.__name__}: {view.__doc__}"
+    return draw
+
+
+timeline = _drawn(timeline_view, "timeline")
+trend = _drawn(trend_view, "trend")
+budget_bar = _drawn(budget_bar_view, "budget_bar")
