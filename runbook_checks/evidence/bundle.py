@@ -23,6 +23,7 @@ from runbook_checks.evidence.journal import (
     Environment,
     Journal,
     ScenarioRecord,
+    Selection,
     SkippedScenario,
     to_json,
 )
@@ -52,6 +53,9 @@ def new_journal(
     now: datetime | None = None,
     skipped: Sequence[SkippedScenario] = (),
     stale_baseline: Sequence[str] = (),
+    interrupted: str = "",
+    interrupted_scenarios: Sequence[str] = (),
+    selection: Selection | None = None,
 ) -> Journal:
     created = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     return Journal(
@@ -62,6 +66,9 @@ def new_journal(
         scenarios=tuple(records),
         skipped=tuple(skipped),
         stale_baseline=tuple(stale_baseline),
+        interrupted=interrupted,
+        interrupted_scenarios=tuple(interrupted_scenarios),
+        selection=selection or Selection(),
     )
 
 

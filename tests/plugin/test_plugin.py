@@ -249,3 +249,61 @@ def test_a_bad_alert_rules_file_is_one_usage_error(pytester: pytest.Pytester) ->
     assert "rules.yml" in err
     assert "expr" in err
     assert "passed" not in result.stdout.str()  # nothing ran
+
+
+def test_a_k_subset_is_recorded_in_the_journal(pytester: pytest.Pytester) -> None:
+    """-k leaves scenarios out: the journal names the expression and which ones, so the
+    review keeps the session's runs apart from the pass rates."""
+    _session(pytester)
+    result = pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev", "-k", "test_api")
+    result.assert_outcomes(passed=1, deselected=2)
+    (folder,) = (pytester.path / "ev").iterdir()
+    journal = json.loads((folder / "journal.json").read_text())
+    assert journal["selection"]["keyword"] == "test_api"
+    assert journal["selection"]["collected"] == 3
+    assert sorted(n.rsplit("::")[-1] for n in journal["selection"]["deselected"]) == [
+        "test_db",
+        "test_replica",
+    ]
+    assert journal["interrupted"] == ""
+
+
+def test_a_whole_session_has_no_subset(pytester: pytest.Pytester) -> None:
+    _session(pytester)
+    pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev").assert_outcomes(
+        passed=2, skipped=1
+    )
+    (folder,) = (pytester.path / "ev").iterdir()
+    selection = json.loads((folder / "journal.json").read_text())["selection"]
+    assert selection == {"keyword": "", "markexpr": "", "collected": 3, "deselected": []}
+
+
+def test_an_interrupted_drill_is_recorded_as_interrupted(pytester: pytest.Pytester) -> None:
+    """Ctrl-C in the middle of a drill: the drill's result (what it measured so far) is
+    still evidence, and the journal says the session and that drill were cut short."""
+    _session(pytester)
+    pytester.makepyfile(
+        test_cut="""
+        import pytest
+
+        @pytest.mark.runbook("SEV-1: API Server Down", option="A")
+        def test_a_first(drilled):
+            pass
+
+        @pytest.mark.runbook("SEV-1: Database Failure", option="A")
+        def test_b_cut(drilled):
+            raise KeyboardInterrupt
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--runbook", "rb.md", "--evidence-dir", "ev", "test_cut.py"
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    (folder,) = (pytester.path / "ev").iterdir()
+    journal = json.loads((folder / "journal.json").read_text())
+    assert journal["interrupted"] == "KeyboardInterrupt"
+    assert [n.rsplit("::")[-1] for n in journal["interrupted_scenarios"]] == ["test_b_cut"]
+    assert sorted(s["scenario"].rsplit("::")[-1] for s in journal["scenarios"]) == [
+        "test_a_first",
+        "test_b_cut",
+    ]
