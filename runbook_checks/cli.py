@@ -207,6 +207,48 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """`runbook-checks review --quarter 2026Q4`: the quarterly review pack."""
+    from runbook_checks.config import default_runbook
+    from runbook_checks.evidence.review import aggregate, parse_period
+    from runbook_checks.evidence.review_report import FixPatch, write_review
+    from runbook_checks.evidence.store import default_cache, open_store
+    from runbook_checks.runbook.model import Runbook
+    from runbook_checks.runbook.parser import parse_runbook
+
+    period = parse_period(args.quarter)
+    store = open_store(args.store)
+    patch = FixPatch.read(Path(args.fix_patch)) if args.fix_patch else None
+    runbook_path = Path(args.runbook) if args.runbook else default_runbook(Path.cwd())
+    runbook: Runbook | None = None
+    note = ""
+    try:
+        runbook = parse_runbook(runbook_path)
+    except RunbookChecksError as exc:
+        note = (
+            f"the runbook could not be read ({exc}); never-drilled and outdated sections "
+            "are not computed and every run counts"
+        )
+    cache = Path(args.cache) if args.cache else default_cache()
+    folder = store.fetch(period, cache)
+    review = aggregate(folder, period, runbook, note)
+    out = Path(args.out) if args.out else Path(f"review-{period.label}")
+    html_path, md_path = write_review(review, out, store=store.describe(), patch=patch)
+    print(
+        f"{len(review.bundles)} evidence bundle(s) {period.describe()} from "
+        f"{store.describe()}: {review.runs} scenario run(s) of the reviewed text, pass rate "
+        f"{review.pass_rate * 100:.0f}%, {len(review.apart)} run(s) set apart, "
+        f"{len(review.open_findings)} open finding(s), {len(review.gamedays)} game day(s)."
+    )
+    for refused in review.refused:
+        print(f"  REFUSED {refused.message()}", file=sys.stderr)
+    for problem in review.problems:
+        print(f"  could not read: {problem}", file=sys.stderr)
+    print(f"review: {html_path.resolve().as_uri()}")
+    print(f"        {md_path}")
+    return EXIT_FAILED if review.refused else EXIT_OK
+
+
 def cmd_gameday(args: argparse.Namespace) -> int:
     from runbook_checks.gameday.game import run_gameday_command
 
@@ -369,6 +411,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for review.html and review.md (default: <evidence-dir>/review-<period>)",
     )
     report.set_defaults(func=cmd_report)
+
+    review = sub.add_parser(
+        "review",
+        help="the quarterly review pack: trends, pass rates, open findings by owner, game "
+        "days, the fix patch (HTML and Markdown)",
+        description="Read a period's evidence bundles from a store (a folder or "
+        "s3://bucket/prefix), refuse any whose files differ from their manifest, keep "
+        "runs that do not describe the runbook's health apart (interrupted, another "
+        "runbook file, an older text of their section, -k subsets) and write one pack. "
+        "Exit 1 when a bundle was refused.",
+    )
+    review.add_argument(
+        "--quarter", required=True, help="the period: a quarter (2026Q4) or a start date"
+    )
+    review.add_argument(
+        "--store",
+        default="evidence",
+        help="where the bundles are: a folder (default: evidence) or s3://bucket/prefix "
+        "(boto3's endpoint and credentials: AWS_ENDPOINT_URL, AWS_PROFILE ...)",
+    )
+    review.add_argument(
+        "--runbook",
+        default="",
+        help="the runbook under review (default: the one under runbooks/ with a profile)",
+    )
+    review.add_argument("--out", default="", help="the pack's folder (default: review-<period>)")
+    review.add_argument(
+        "--fix-patch",
+        default="",
+        metavar="PATH",
+        help="the current fix patch (`runbook-checks fix` writes it), shown in the pack",
+    )
+    review.add_argument(
+        "--cache",
+        default="",
+        help="where bundles of a remote store are downloaded (default: "
+        "~/.cache/runbook-checks/store)",
+    )
+    review.set_defaults(func=cmd_review)
 
     gameday = sub.add_parser(
         "gameday",

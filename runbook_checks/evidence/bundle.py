@@ -45,6 +45,14 @@ def new_bundle_id(now: datetime | None = None) -> str:
     return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def bundle_time(bundle_id: str) -> datetime | None:
+    """When a bundle was made, read from its id (`new_bundle_id`'s); None if not an id."""
+    try:
+        return datetime.strptime(bundle_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def new_journal(
     environment: Environment,
     records: Sequence[ScenarioRecord],

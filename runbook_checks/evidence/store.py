@@ -25,11 +25,11 @@ import hashlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from runbook_checks.errors import RunbookChecksError, UsageError
+from runbook_checks.evidence.bundle import bundle_time
 from runbook_checks.evidence.manifest import MANIFEST
 
 if TYPE_CHECKING:
@@ -47,14 +47,6 @@ class Uploaded:
     bundle: str
     location: str  # where it is now: a folder or s3://bucket/prefix/<id>/
     sent: bool  # False: the store held this bundle already (same manifest)
-
-
-def bundle_time(bundle_id: str) -> datetime | None:
-    """When a bundle was made, from its id ("20261103T120000Z-ab12cd"); None if not one."""
-    try:
-        return datetime.strptime(bundle_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 def _in_period(bundle_id: str, period: Period) -> bool:

@@ -11,14 +11,13 @@ from typing import TYPE_CHECKING
 import pytest
 
 from runbook_checks.errors import UsageError
-from runbook_checks.evidence.bundle import write_bundle
+from runbook_checks.evidence.bundle import bundle_time, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord
 from runbook_checks.evidence.review import parse_period
 from runbook_checks.evidence.store import (
     FolderStore,
     S3Store,
     StoreError,
-    bundle_time,
     open_store,
 )
 from runbook_checks.redact import Redactor
