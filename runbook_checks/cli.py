@@ -13,10 +13,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runbook_checks import __version__
 from runbook_checks.config import BACKENDS, OPTIONS, ChecksConfig
 from runbook_checks.errors import RunbookChecksError, UsageError
+
+if TYPE_CHECKING:
+    from runbook_checks.evidence.store import EvidenceStore
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -155,10 +159,75 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if workers > 1:  # pytest-xdist: a stack per worker; the evidence is still one folder
         argv += ["-n", str(workers), "--dist", "load"]
     argv += list(args.pytest_args)
+    store = _store(args.store)
+    before = _bundles(config.evidence_dir)
     code = pytest.main(argv)
     if code == pytest.ExitCode.USAGE_ERROR:  # bad input (an option, a rules file): said once
         return EXIT_ERROR
+    if store is not None:  # the session's bundle (an interrupted one's too)
+        for folder in sorted(_bundles(config.evidence_dir) - before):
+            _upload(store, folder)
     return EXIT_OK if code == 0 else EXIT_FAILED
+
+
+def _store(url: str) -> EvidenceStore | None:
+    """`--store URL`, checked before anything runs (None: no store named)."""
+    from runbook_checks.evidence.store import open_store
+
+    return open_store(url) if url else None
+
+
+def _bundles(evidence_dir: Path) -> set[Path]:
+    """The complete bundles in `evidence_dir` (a manifest is written last)."""
+    if not evidence_dir.is_dir():
+        return set()
+    return {p for p in evidence_dir.iterdir() if (p / "manifest.json").is_file()}
+
+
+def _upload(store: EvidenceStore, folder: Path) -> None:
+    done = store.upload(folder)
+    said = "stored" if done.sent else "already stored"
+    print(f"evidence {done.bundle} {said}: {done.location}")
+
+
+def cmd_gate_stored(args: argparse.Namespace) -> int:
+    """`gate --store URL`: the gate's JSON report, with a journal saying which runbook, as
+    a bundle of its own (kind "gate") in the store."""
+    import tempfile
+
+    from runbook_checks.gate.command import cmd_gate
+
+    store = _store(args.store)
+    if store is None:
+        return cmd_gate(args)
+    with tempfile.TemporaryDirectory(prefix="runbook-checks-gate-") as scratch:
+        report = Path(args.json) if args.json else Path(scratch) / "gate.json"
+        args.json = str(report)
+        try:
+            code = cmd_gate(args)
+        finally:
+            if report.is_file():
+                _upload(store, _gate_bundle(args, report, Path(scratch)))
+    return code
+
+
+def _gate_bundle(args: argparse.Namespace, report: Path, into: Path) -> Path:
+    from runbook_checks.evidence.bundle import new_journal, write_record_bundle
+    from runbook_checks.evidence.journal import Environment, RunbookInfo, environment_for
+    from runbook_checks.runbook.parser import parse_runbook
+
+    backend = "offline" if args.offline else args.backend
+    try:
+        env = environment_for(
+            parse_runbook(Path(args.paths[0])),
+            backend=backend,
+            versions={},
+            project_root=Path.cwd(),
+        )
+    except RunbookChecksError:  # the gate said why; the bundle still names the file
+        env = Environment(backend=backend, runbook=RunbookInfo(path=args.paths[0]))
+    journal = new_journal(env, [], kind="gate")
+    return write_record_bundle(journal, {"gate.json": report.read_text(encoding="utf-8")}, into)
 
 
 def cmd_verify_evidence(args: argparse.Namespace) -> int:
@@ -202,6 +271,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     for problem in review.problems:
         print(f"  could not read: {problem}")
+    for refused in review.refused:
+        print(f"  REFUSED {refused.message()}")
     print(f"review: {html_path.resolve().as_uri()}")
     print(f"        {md_path}")
     return EXIT_OK
@@ -368,6 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"{AUTO_WORKERS} on the local and docker backends, 1 on an external environment, "
         "whose data the drills would share); $RUNBOOK_CHECKS_WORKERS",
     )
+    drill.add_argument(
+        "--store",
+        default="",
+        help="after the drills, upload the session's evidence bundle to this store: a "
+        "folder or s3://bucket/prefix (boto3's endpoint and credentials)",
+    )
     drill.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     drill.set_defaults(func=cmd_drill)
 
@@ -378,6 +455,14 @@ def build_parser() -> argparse.ArgumentParser:
     from runbook_checks.gate.command import add_gate_command
 
     add_gate_command(sub)
+    gate = sub.choices["gate"]  # the evidence store is above the gate's layer: wired here
+    gate.add_argument(
+        "--store",
+        default="",
+        help="upload the gate's report (gate.json, with a journal naming the runbook) as an "
+        "evidence bundle to this store: a folder or s3://bucket/prefix",
+    )
+    gate.set_defaults(func=cmd_gate_stored)
 
     from runbook_checks.init import add_init_command
 

@@ -134,3 +134,23 @@ def write_bundle(
             hint="check --evidence-dir: it must be a writable folder",
         ) from exc
     return folder
+
+
+def write_record_bundle(journal: Journal, files: dict[str, str], evidence_dir: Path) -> Path:
+    """A bundle for a run that is not a drill session (a gate run): journal.json (which
+    runbook, where; no scenarios), the run's own files as they are, and manifest.json."""
+    folder = evidence_dir / journal.id
+    partial = evidence_dir / f".{journal.id}.partial"
+    try:
+        partial.mkdir(parents=True)
+        (partial / "journal.json").write_text(
+            json.dumps(to_json(journal), indent=2) + "\n", encoding="utf-8"
+        )
+        for name, text in files.items():
+            (partial / name).write_text(text, encoding="utf-8")
+        write_manifest(partial, journal.id)
+        partial.rename(folder)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise EvidenceError(f"cannot write the bundle in {evidence_dir}: {exc}") from exc
+    return folder

@@ -80,3 +80,30 @@ def test_a_folder_without_manifest_is_not_uploaded(tmp_path: Path) -> None:
     (tmp_path / "x").mkdir()
     with pytest.raises(UsageError, match=r"not an evidence bundle \(no manifest.json\)"):
         FolderStore(tmp_path / "store").upload(tmp_path / "x")
+
+
+def test_gate_store_uploads_a_bundle_with_a_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The gate writes no evidence folder of its own: with --store its report becomes a
+    bundle (gate.json, a journal naming the runbook, a manifest) in the store."""
+    from runbook_checks.cli import main
+    from runbook_checks.evidence.journal import load_journal
+    from runbook_checks.evidence.manifest import verify_manifest
+
+    shipped = Path(__file__).resolve().parents[3] / "runbooks" / "files-incident-response.md"
+    store = tmp_path / "store"
+    code = main(["gate", str(shipped), "--offline", "--store", str(store)])
+    assert code in (0, 1)  # the gate's own verdict
+    (bundle,) = store.iterdir()
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "gate.json",
+        "journal.json",
+        "manifest.json",
+    ]
+    assert verify_manifest(bundle).ok
+    journal = load_journal(bundle)
+    assert journal.kind == "gate"
+    assert journal.environment.runbook.path.endswith("files-incident-response.md")
+    assert journal.environment.backend == "offline"
+    assert f"evidence {bundle.name} stored: {bundle}" in capsys.readouterr().out
