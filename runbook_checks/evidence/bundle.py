@@ -119,13 +119,19 @@ def write_bundle(
             f"a secret survived redaction in {', '.join(leaks)}",
             hint="report this: the evidence was not written",
         )
-    folder = evidence_dir / clean.id
-    partial = evidence_dir / f".{clean.id}.partial"
+    return _write_folder(evidence_dir, clean.id, files)
+
+
+def _write_folder(evidence_dir: Path, bundle_id: str, files: dict[str, str]) -> Path:
+    """`files` and their manifest as `evidence_dir/<bundle_id>/`, renamed into place when
+    complete (a reader never sees half a bundle)."""
+    folder = evidence_dir / bundle_id
+    partial = evidence_dir / f".{bundle_id}.partial"
     try:
         partial.mkdir(parents=True)
         for name, text in files.items():
             (partial / name).write_text(text, encoding="utf-8")
-        write_manifest(partial, clean.id)
+        write_manifest(partial, bundle_id)
         partial.rename(folder)
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
@@ -139,18 +145,5 @@ def write_bundle(
 def write_record_bundle(journal: Journal, files: dict[str, str], evidence_dir: Path) -> Path:
     """A bundle for a run that is not a drill session (a gate run): journal.json (which
     runbook, where; no scenarios), the run's own files as they are, and manifest.json."""
-    folder = evidence_dir / journal.id
-    partial = evidence_dir / f".{journal.id}.partial"
-    try:
-        partial.mkdir(parents=True)
-        (partial / "journal.json").write_text(
-            json.dumps(to_json(journal), indent=2) + "\n", encoding="utf-8"
-        )
-        for name, text in files.items():
-            (partial / name).write_text(text, encoding="utf-8")
-        write_manifest(partial, journal.id)
-        partial.rename(folder)
-    except OSError as exc:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise EvidenceError(f"cannot write the bundle in {evidence_dir}: {exc}") from exc
-    return folder
+    journal_json = json.dumps(to_json(journal), indent=2) + "\n"
+    return _write_folder(evidence_dir, journal.id, {"journal.json": journal_json, **files})
