@@ -6,6 +6,8 @@ no external request."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -303,3 +305,45 @@ def test_the_quarter_pack_from_s3_renders_in_chromium(
     data = screenshot(out / "review.html", tmp_path, size=(1280, 3000))
     # a blank page of this size compresses to a few kilobytes; tables and charts don't
     assert len(data) > 60_000, len(data)
+
+
+def test_a_real_drill_uploads_its_bundle_and_its_k_subset_is_set_apart(
+    s3: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`runbook-checks drill --store` after one real drill (a -k subset of the API-down
+    scenarios): the bundle is in the bucket, and the review keeps it out of pass rates."""
+    evidence = tmp_path / "evidence"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runbook_checks.cli",
+            "drill",
+            "--workers",
+            "1",
+            "--evidence-dir",
+            str(evidence),
+            "--store",
+            "s3://evidence/real",
+            "--",
+            "-k",
+            "test_option_a_restart_recovers_a_killed_api",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    (bundle,) = [p for p in evidence.iterdir() if p.is_dir()]
+    assert f"evidence {bundle.name} stored: s3://evidence/real/{bundle.name}/" in done.stdout
+    assert f"real/{bundle.name}/manifest.json" in _keys("real/")
+    out = tmp_path / "pack"
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    args = ["review", "--quarter", today, "--store", "s3://evidence/real", "--out", str(out)]
+    assert main([*args, "--cache", str(tmp_path / "cache"), "--runbook", str(RUNBOOK)]) == 0
+    assert "0 scenario run(s) of the reviewed text" in capsys.readouterr().out
+    md = (out / "review.md").read_text()
+    assert "- subset: SEV-1: API Server Down / option A" in md
+    assert "-k 'test_option_a_restart_recovers_a_killed_api': 1 of" in md
