@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -159,14 +159,10 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if workers > 1:  # pytest-xdist: a stack per worker; the evidence is still one folder
         argv += ["-n", str(workers), "--dist", "load"]
     argv += list(args.pytest_args)
-    store = _store(args.store)
-    before = _bundles(config.evidence_dir)
-    code = pytest.main(argv)
+    with _storing(args.store, config.evidence_dir):  # the session's bundle, once written
+        code = pytest.main(argv)
     if code == pytest.ExitCode.USAGE_ERROR:  # bad input (an option, a rules file): said once
         return EXIT_ERROR
-    if store is not None:  # the session's bundle (an interrupted one's too)
-        for folder in sorted(_bundles(config.evidence_dir) - before):
-            _upload(store, folder)
     return EXIT_OK if code == 0 else EXIT_FAILED
 
 
@@ -175,6 +171,20 @@ def _store(url: str) -> EvidenceStore | None:
     from runbook_checks.evidence.store import open_store
 
     return open_store(url) if url else None
+
+
+@contextlib.contextmanager
+def _storing(url: str, evidence_dir: Path) -> Iterator[None]:
+    """Upload the bundles written into `evidence_dir` inside the block to the store `url`
+    names (checked first; nothing when `url` is empty). An interrupted run's bundle too."""
+    store = _store(url)
+    before = _bundles(evidence_dir)
+    try:
+        yield
+    finally:
+        if store is not None:
+            for folder in sorted(_bundles(evidence_dir) - before):
+                _upload(store, folder)
 
 
 def _bundles(evidence_dir: Path) -> set[Path]:
@@ -323,7 +333,9 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_gameday(args: argparse.Namespace) -> int:
     from runbook_checks.gameday.game import run_gameday_command
 
-    return run_gameday_command(args, _config(args))
+    config = _config(args)
+    with _storing(args.store, config.evidence_dir):
+        return run_gameday_command(args, config)
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -549,6 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="which scenario (see --list); default: one picked at random",
     )
     gameday.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    gameday.add_argument(
+        "--store",
+        default="",
+        help="upload the game day's evidence bundle to this store: a folder or s3://bucket/prefix",
+    )
     gameday.add_argument(
         "--reveal",
         action="store_true",
