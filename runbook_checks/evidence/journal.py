@@ -375,6 +375,11 @@ def _finding(data: Mapping[str, object]) -> Finding:
     )
 
 
+def finding_from_json(data: Mapping[str, object]) -> Finding:
+    """A finding as journal.json, findings.json and the gate's JSON report write it."""
+    return _finding(data)
+
+
 def _ledger(value: object) -> LedgerResult | None:
     if value is None:
         return None

@@ -18,6 +18,7 @@ refused (`Refused`: which bundle, which file) and none of it is used.
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections.abc import Sequence
@@ -25,9 +26,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from runbook_checks.drill.result import Verdict
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence.bundle import bundle_time
-from runbook_checks.evidence.journal import Journal, JournalError, ScenarioRecord, load_journal
+from runbook_checks.evidence.journal import (
+    Journal,
+    JournalError,
+    ScenarioRecord,
+    finding_from_json,
+    load_journal,
+)
 from runbook_checks.evidence.manifest import verify_manifest
 from runbook_checks.findings import Finding, Level
 from runbook_checks.gate.baseline import Baseline, load_baseline
@@ -338,7 +346,14 @@ def classify(
     journal = bundle.journal
     run = Run(journal.id, journal.created, record)
     result = record.result
-    if result.scenario in journal.interrupted_scenarios:
+    # a parallel worker's cut drill is not named (its worker saw the interrupt, not the
+    # controller that writes the journal): in an interrupted session, an error is one
+    cut = result.scenario in journal.interrupted_scenarios or (
+        journal.interrupted != ""
+        and not journal.interrupted_scenarios
+        and result.verdict is Verdict.ERROR
+    )
+    if cut:
         return SetApart(run, INTERRUPTED, f"cut short by {journal.interrupted or 'an interrupt'}")
     book = journal.environment.runbook
     if runbook is not None and not _same_file(book.path, runbook.path):
@@ -386,14 +401,58 @@ def owner_of(finding: Finding, runbook: Runbook | None, baseline: Baseline) -> t
     return UNOWNED, ""
 
 
+GATE = "gate"
+
+
+def _gate_findings(
+    bundles: Sequence[BundleInfo], runbook: Runbook | None, problems: list[str]
+) -> list[tuple[Finding, datetime]]:
+    """The errors and warnings of the period's last gate run of the reviewed text (a
+    `gate --store` bundle), each with the first gate run of the period that had it."""
+    runs = [
+        b
+        for b in bundles
+        if b.journal.kind == GATE
+        and runbook is not None
+        and _same_file(b.journal.environment.runbook.path, runbook.path)
+        and b.journal.environment.runbook.sha256 == runbook.sha256
+    ]
+    first: dict[str, datetime] = {}
+    found: list[Finding] = []
+    for bundle in runs:  # oldest first
+        try:
+            report = json.loads((bundle.folder / "gate.json").read_text(encoding="utf-8"))
+            found = [
+                finding_from_json(item)
+                for item in report.get("findings", [])
+                if isinstance(item, dict) and item.get("level") in ("error", "warning")
+            ]
+        except (OSError, ValueError, AttributeError) as exc:
+            problems.append(f"{bundle.folder / 'gate.json'}: cannot read the gate's report: {exc}")
+            continue
+        for finding in found:
+            first.setdefault(finding.key, bundle.journal.created)
+    return [(f, first[f.key]) for f in found]
+
+
 def _open_findings(
-    history: Sequence[FindingHistory], runbook: Runbook | None, baseline: Baseline
+    history: Sequence[FindingHistory],
+    gate: Sequence[tuple[Finding, datetime]],
+    runbook: Runbook | None,
+    baseline: Baseline,
 ) -> list[OpenFinding]:
+    """Open drill findings, then the last gate run's that no drill finding repeats."""
     out = []
     for item in history:
         if item.is_open:
             owner, source = owner_of(item.finding, runbook, baseline)
             out.append(OpenFinding(item.finding, item.scenario, item.opened, owner, source))
+    seen = {o.finding.key for o in out}
+    for finding, since in gate:
+        if finding.key not in seen:
+            seen.add(finding.key)
+            owner, source = owner_of(finding, runbook, baseline)
+            out.append(OpenFinding(finding, GATE, since, owner, source))
     return out
 
 
@@ -528,6 +587,8 @@ def aggregate(
         symptoms_never_seen=_symptoms_never_seen(trends),
         refused=refused,
         apart=apart,
-        open_findings=_open_findings(history, runbook, baseline or Baseline(None)),
+        open_findings=_open_findings(
+            history, _gate_findings(bundles, runbook, problems), runbook, baseline or Baseline(None)
+        ),
         gamedays=gamedays,
     )

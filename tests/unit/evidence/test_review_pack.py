@@ -279,3 +279,52 @@ def test_review_command_refuses_a_missing_patch(
     )
     assert code == 2
     assert "--fix-patch nope.patch: cannot read it" in capsys.readouterr().err
+
+
+def test_an_error_of_an_interrupted_parallel_session_is_set_apart(
+    tmp_path: Path, build: Builders, runbook: Runbook
+) -> None:
+    """Parallel workers see the interrupt, the controller writing the journal does not
+    know which drill it cut: in an interrupted session, an error run is that drill."""
+    folder = tmp_path / "evidence"
+    journal = build.journal(
+        [
+            ScenarioRecord(build.result(scenario=A)),
+            ScenarioRecord(build.result(scenario=B, option="B", verdict=Verdict.ERROR)),
+        ],
+        when=_day(2),
+    )
+    _write(dataclasses.replace(journal, interrupted="SIGTERM"), folder, runbook)
+    review = aggregate(folder, Q4, runbook)
+    assert [t.scenario for t in review.scenarios] == [A]
+    assert [(a.kind, a.run.record.result.scenario) for a in review.apart] == [(INTERRUPTED, B)]
+
+
+def test_the_last_gate_run_of_the_text_adds_its_open_findings(
+    tmp_path: Path,
+    runbook: Runbook,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`gate --store` bundles: the last gate run of the reviewed text brings its errors
+    and warnings, owned as the baseline says; a gate run of another version of the file
+    (same path in its checkout, another sha256) brings none."""
+    store = tmp_path / "store"
+    checkout = tmp_path / "branch"
+    copy = checkout / "runbooks" / "files-incident-response.md"
+    copy.parent.mkdir(parents=True)
+    copy.write_bytes(runbook.path.read_bytes() + b"\nedited\n")
+    monkeypatch.chdir(checkout)  # the journal names it runbooks/files-incident-response.md
+    assert main(["gate", str(copy), "--offline", "--store", str(store)]) in (0, 1)
+    monkeypatch.undo()
+    other = aggregate(store, parse_period("2000-01-01"), runbook)
+    assert other.open_findings == []
+    assert main(["gate", str(runbook.path), "--offline", "--store", str(store)]) in (0, 1)
+    capsys.readouterr()
+    review = aggregate(store, parse_period("2000-01-01"), runbook)
+    mojibake = [o for o in review.open_findings if o.finding.kind == "text-mis-encoded"]
+    assert mojibake
+    assert {o.scenario for o in mojibake} == {"gate"}
+    assert {o.owner for o in mojibake} == {"DevOps Team"}  # the baseline entries say so
+    assert all(o.owner_source.startswith("baseline entry ") for o in mojibake)
+    assert "found by gate" in review_md(review)
