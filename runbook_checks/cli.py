@@ -297,7 +297,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     from runbook_checks.runbook.model import Runbook
     from runbook_checks.runbook.parser import parse_runbook
 
-    period = parse_period(args.quarter)
+    period = parse_period(args.quarter, "--quarter")
     store = open_store(args.store)
     patch = FixPatch.read(Path(args.fix_patch)) if args.fix_patch else None
     runbook_path = Path(args.runbook) if args.runbook else default_runbook(Path.cwd())

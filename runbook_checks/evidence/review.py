@@ -70,8 +70,9 @@ def quarter(year: int, number: int) -> Period:
     return Period(start, end, f"{year}Q{number}")
 
 
-def parse_period(text: str) -> Period:
-    """A quarter ("2026Q4", "2026-q4") or a start date ("2026-10-01", ISO date-time)."""
+def parse_period(text: str, flag: str = "--since") -> Period:
+    """A quarter ("2026Q4", "2026-q4") or a start date ("2026-10-01", ISO date-time);
+    `flag` names the option it came from, for the error."""
     value = text.strip()
     match = _QUARTER.match(value)
     if match:
@@ -80,7 +81,7 @@ def parse_period(text: str) -> Period:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(
-            f"--since {text!r}: expected a date (2026-10-01) or a quarter (2026Q4)"
+            f"{flag} {text!r}: expected a date (2026-10-01) or a quarter (2026Q4)"
         ) from None
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return Period(moment, None, f"since-{moment:%Y-%m-%d}")

@@ -219,11 +219,15 @@ class S3Store:
 
     def fetch(self, period: Period, cache: Path) -> Path:
         client = self.client()
+        stored = set(self.bundles())
         folder = cache / _cache_name(self.url)
         folder.mkdir(parents=True, exist_ok=True)
-        for bundle in self.bundles():
+        for bundle in sorted(stored):
             if _in_period(bundle, period):
                 self._download(client, bundle, folder)
+        for cached in folder.iterdir():  # gone from the store since: not evidence any more
+            if cached.name not in stored and _in_period(cached.name, period):
+                shutil.rmtree(cached, ignore_errors=True)
         return folder
 
     def _download(self, client: S3Client, bundle: str, into: Path) -> None:

@@ -19,9 +19,9 @@ from runbook_checks.cli import main
 from runbook_checks.drill.result import DrillResult, Event, Verdict
 from runbook_checks.evidence.bundle import new_journal, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, environment_for
-from runbook_checks.evidence.manifest import verify_manifest
+from runbook_checks.evidence.manifest import verify_manifest, write_manifest
 from runbook_checks.evidence.review import parse_period
-from runbook_checks.evidence.store import S3Store, open_store
+from runbook_checks.evidence.store import S3Store, StoreError, open_store
 from runbook_checks.findings import Finding, Level
 from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
@@ -347,3 +347,37 @@ def test_a_real_drill_uploads_its_bundle_and_its_k_subset_is_set_apart(
     md = (out / "review.md").read_text()
     assert "- subset: SEV-1: API Server Down / option A" in md
     assert "-k 'test_option_a_restart_recovers_a_killed_api': 1 of" in md
+
+
+def test_conflicts_missing_buckets_and_deleted_bundles(
+    s3: str, runbook: Runbook, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    when = datetime(2026, 11, 2, tzinfo=UTC)
+    folder = _bundle(runbook, tmp_path / "ev", when, [ScenarioRecord(_result(runbook, scenario=A))])
+    store = open_store("s3://evidence/conflict")
+    store.upload(folder)
+    # another bundle under the same id is refused, and the stored one stays
+    (folder / "report.md").write_text("rewritten\n")
+    write_manifest(folder, folder.name)
+    with pytest.raises(StoreError, match=f"bundle {folder.name} is already in the store"):
+        store.upload(folder)
+    stored = (
+        boto3.client("s3")
+        .get_object(Bucket=BUCKET, Key=f"conflict/{folder.name}/report.md")["Body"]
+        .read()
+    )
+    assert b"rewritten" not in stored
+    # a bundle deleted from the store leaves the cache at the next fetch
+    q4, cache = parse_period("2026Q4"), tmp_path / "cache"
+    assert [p.name for p in store.fetch(q4, cache).iterdir()] == [folder.name]
+    client = boto3.client("s3")
+    for key in _keys(f"conflict/{folder.name}/"):
+        client.delete_object(Bucket=BUCKET, Key=key)
+    assert list(store.fetch(q4, cache).iterdir()) == []
+    # a bucket that is not there: said, with what to check, no traceback
+    args = ["review", "--quarter", "2026Q4", "--store", "s3://no-such-bucket/x"]
+    code = main([*args, "--cache", str(cache), "--out", str(tmp_path / "pack")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "s3://no-such-bucket/x: listing the bundles: NoSuchBucket" in err
+    assert "check the bucket's name" in err
