@@ -176,6 +176,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         return (yield)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: this drill was cut short
+        from runbook_checks.interrupts import acknowledge
+
+        acknowledge()  # taken: not delivered again while its result is kept below
         item.config.stash.setdefault(_INTERRUPTED_KEY, []).append(item.nodeid)
         if not is_worker(item.config):  # no report carries its result: take it from here
             packed = [v for k, v in item.user_properties if k == DRILL_PROPERTY]

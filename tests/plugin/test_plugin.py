@@ -278,12 +278,24 @@ def test_a_whole_session_has_no_subset(pytester: pytest.Pytester) -> None:
     assert selection == {"keyword": "", "markexpr": "", "collected": 3, "deselected": []}
 
 
-def test_an_interrupted_drill_is_recorded_as_interrupted(pytester: pytest.Pytester) -> None:
-    """Ctrl-C in the middle of a drill: the drill's result (what it measured so far) is
-    still evidence, and the journal says the session and that drill were cut short."""
+@pytest.mark.parametrize(
+    ("cut", "said"),
+    [
+        ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+        ("os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)", "SIGTERM"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_an_interrupted_drill_is_recorded_as_interrupted(
+    pytester: pytest.Pytester, cut: str, said: str
+) -> None:
+    """Ctrl-C or SIGTERM in the middle of a drill: the drill's result (what it measured
+    so far) is still evidence, and the journal says the session and that drill were cut
+    short, and by what."""
     _session(pytester)
     pytester.makepyfile(
-        test_cut="""
+        test_cut=f"""
+        import os, signal, time
         import pytest
 
         @pytest.mark.runbook("SEV-1: API Server Down", option="A")
@@ -292,7 +304,7 @@ def test_an_interrupted_drill_is_recorded_as_interrupted(pytester: pytest.Pytest
 
         @pytest.mark.runbook("SEV-1: Database Failure", option="A")
         def test_b_cut(drilled):
-            raise KeyboardInterrupt
+            {cut}
         """
     )
     result = pytester.runpytest_subprocess(
@@ -301,7 +313,7 @@ def test_an_interrupted_drill_is_recorded_as_interrupted(pytester: pytest.Pytest
     assert result.ret == pytest.ExitCode.INTERRUPTED
     (folder,) = (pytester.path / "ev").iterdir()
     journal = json.loads((folder / "journal.json").read_text())
-    assert journal["interrupted"] == "KeyboardInterrupt"
+    assert journal["interrupted"] == said
     assert [n.rsplit("::")[-1] for n in journal["interrupted_scenarios"]] == ["test_b_cut"]
     assert sorted(s["scenario"].rsplit("::")[-1] for s in journal["scenarios"]) == [
         "test_a_first",
