@@ -251,12 +251,18 @@ def test_a_bad_alert_rules_file_is_one_usage_error(pytester: pytest.Pytester) ->
     assert "passed" not in result.stdout.str()  # nothing ran
 
 
-def test_a_k_subset_is_recorded_in_the_journal(pytester: pytest.Pytester) -> None:
-    """-k leaves scenarios out: the journal names the expression and which ones, so the
-    review keeps the session's runs apart from the pass rates."""
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "parallel"])
+def test_a_k_subset_is_recorded_in_the_journal(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    """-k leaves scenarios out: the journal names the expression and which ones (parallel
+    workers deselect, their controller writes), so the review keeps the session's runs
+    apart from the pass rates."""
     _session(pytester)
-    result = pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev", "-k", "test_api")
-    result.assert_outcomes(passed=1, deselected=2)
+    result = pytester.runpytest(
+        "--runbook", "rb.md", "--evidence-dir", "ev", "-k", "test_api", *workers
+    )
+    result.assert_outcomes(passed=1, deselected=0 if workers else 2)  # xdist counts none
     (folder,) = (pytester.path / "ev").iterdir()
     journal = json.loads((folder / "journal.json").read_text())
     assert journal["selection"]["keyword"] == "test_api"
