@@ -403,6 +403,7 @@ def owner_of(finding: Finding, runbook: Runbook | None, baseline: Baseline) -> t
 
 
 GATE = "gate"
+GAMEDAY = "gameday"
 
 
 def _gate_findings(
@@ -560,10 +561,10 @@ def aggregate(
         journal = bundle.journal
         for record in journal.scenarios:
             run = Run(journal.id, journal.created, record)
-            if journal.kind == "gameday":
-                gamedays.append(GameDayHeld(journal.id, journal.created, record))
             why = classify(bundle, record, runbook)
-            if why is None:
+            if journal.kind == GAMEDAY:  # people's times: listed on their own, in no rate
+                gamedays.append(GameDayHeld(journal.id, journal.created, record))
+            elif why is None:
                 counted.append(run)
             else:
                 apart.append(why)

@@ -222,6 +222,10 @@ def test_game_days_show_their_human_times(
     _write(build.journal([record], when=_day(10), kind="gameday"), folder, runbook)
     review = aggregate(folder, Q4, runbook)
     [day] = review.gamedays
+    assert review.scenarios == []  # people's times: in no pass rate
+    assert ("sev-1-api-server-down", "A") not in {
+        (g.section_id, g.option) for g in review.never_drilled
+    }  # but the section was drilled
     assert day.record.operator == "alice"
     assert day.posted == [("investigating", 130.0)]
     html = review_html(review)
