@@ -20,7 +20,7 @@ from runbook_checks.drill.result import DrillResult, Event, Verdict
 from runbook_checks.evidence.bundle import new_journal, write_bundle
 from runbook_checks.evidence.journal import ScenarioRecord, environment_for
 from runbook_checks.evidence.manifest import verify_manifest, write_manifest
-from runbook_checks.evidence.review import parse_period
+from runbook_checks.evidence.review import aggregate, parse_period
 from runbook_checks.evidence.store import S3Store, StoreError, open_store
 from runbook_checks.findings import Finding, Level
 from runbook_checks.redact import Redactor
@@ -381,3 +381,27 @@ def test_conflicts_missing_buckets_and_deleted_bundles(
     err = capsys.readouterr().err
     assert "s3://no-such-bucket/x: listing the bundles: NoSuchBucket" in err
     assert "check the bucket's name" in err
+
+
+def test_an_upload_cut_short_is_refused_until_completed(
+    s3: str, runbook: Runbook, tmp_path: Path
+) -> None:
+    """The manifest goes up last: a bundle without it in the store is refused by the
+    review (saying so), and the next upload of it completes it."""
+    when = datetime(2026, 11, 9, tzinfo=UTC)
+    folder = _bundle(runbook, tmp_path / "ev", when, [ScenarioRecord(_result(runbook, scenario=A))])
+    boto3.client("s3").put_object(
+        Bucket=BUCKET,
+        Key=f"partial/{folder.name}/journal.json",
+        Body=(folder / "journal.json").read_bytes(),
+    )
+    store = open_store("s3://evidence/partial")
+    q4 = parse_period("2026Q4")
+    review = aggregate(store.fetch(q4, tmp_path / "cache"), q4, runbook)
+    [refused] = review.refused
+    assert refused.bundle == folder.name
+    assert "no manifest" in refused.message()
+    assert store.upload(folder).sent
+    review = aggregate(store.fetch(q4, tmp_path / "cache"), q4, runbook)
+    assert review.refused == []
+    assert [b.journal.id for b in review.bundles] == [folder.name]

@@ -332,3 +332,24 @@ def test_the_last_gate_run_of_the_text_adds_its_open_findings(
     assert {o.owner for o in mojibake} == {"DevOps Team"}  # the baseline entries say so
     assert all(o.owner_source.startswith("baseline entry ") for o in mojibake)
     assert "found by gate" in review_md(review)
+
+
+def test_the_pages_escape_what_the_evidence_says(
+    tmp_path: Path, build: Builders, runbook: Runbook
+) -> None:
+    """Autoescaping: text from a journal (a finding's message, a command's output) is
+    shown, never run, in review.html; review.md keeps it as written."""
+    folder = tmp_path / "evidence"
+    finding = dataclasses.replace(build.finding(), message="<script>alert(1)</script> & more")
+    _write(
+        build.journal(
+            [ScenarioRecord(build.result(scenario=A, findings=(finding,)))], when=_day(2)
+        ),
+        folder,
+        runbook,
+    )
+    review = aggregate(folder, Q4, runbook)
+    html = review_html(review)
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
+    assert "<script>alert(1)</script> & more" in review_md(review)
