@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.errors import UsageError
 from runbook_checks.evidence import svg
 from runbook_checks.evidence.manifest import write_manifest
@@ -103,7 +104,9 @@ def _context(review: Review, store: str, patch: FixPatch | None) -> dict[str, An
     }
 
 
-def review_html(review: Review, *, store: str = "", patch: FixPatch | None = None) -> str:
+def review_html(
+    review: Review, *, store: str = "", patch: FixPatch | None = None, clock: Clock = SYSTEM_CLOCK
+) -> str:
     cards = (
         ("evidence bundles", len(review.bundles)),
         ("scenario runs", review.runs),
@@ -120,7 +123,7 @@ def review_html(review: Review, *, store: str = "", patch: FixPatch | None = Non
         "review.html",
         **_context(review, store, patch),
         title=_title(review),
-        made=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        made=datetime.fromtimestamp(clock.wall(), UTC).strftime("%Y-%m-%d %H:%M UTC"),
         cards=cards,
         # the charts are the shared SVG builder's (svg.py), markup already
         charts=[Markup(trend_chart(t)) for t in review.scenarios],
@@ -207,13 +210,20 @@ def review_md(review: Review, *, store: str = "", patch: FixPatch | None = None)
 
 
 def write_review(
-    review: Review, out_dir: Path, *, store: str = "", patch: FixPatch | None = None
+    review: Review,
+    out_dir: Path,
+    *,
+    store: str = "",
+    patch: FixPatch | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[Path, Path]:
     """Write the pack into `out_dir`: review.html, review.md, fix.patch (when given) and
     manifest.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, md_path = out_dir / "review.html", out_dir / "review.md"
-    html_path.write_text(review_html(review, store=store, patch=patch), encoding="utf-8")
+    html_path.write_text(
+        review_html(review, store=store, patch=patch, clock=clock), encoding="utf-8"
+    )
     md_path.write_text(review_md(review, store=store, patch=patch), encoding="utf-8")
     if patch is not None:
         (out_dir / "fix.patch").write_text(patch.text, encoding="utf-8")

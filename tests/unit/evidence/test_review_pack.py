@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from runbook_checks.cli import main
+from runbook_checks.clock import FakeClock
 from runbook_checks.drill.result import Verdict
 from runbook_checks.evidence.bundle import write_bundle
 from runbook_checks.evidence.journal import Journal, ScenarioRecord, Selection
@@ -244,13 +245,15 @@ def test_the_pack_holds_the_fix_patch_and_a_manifest(
     patch_file.write_text("--- a/rb.md\n+++ b/rb.md\n@@ -1 +1 @@\n-aws elb <x>\n+aws elbv2 <x>\n")
     review = aggregate(evidence, Q4, runbook)
     out = tmp_path / "pack"
-    write_review(review, out, store="s3://b/p", patch=FixPatch.read(patch_file))
+    clock = FakeClock(epoch=datetime(2027, 1, 4, 9, 30, tzinfo=UTC).timestamp())
+    write_review(review, out, store="s3://b/p", patch=FixPatch.read(patch_file), clock=clock)
     assert (out / "fix.patch").read_text() == patch_file.read_text()
     assert verify_manifest(out).ok
     html = (out / "review.html").read_text()
     assert "+aws elbv2 &lt;x&gt;" in html  # autoescaped
     assert "Content-Security-Policy" in html  # base.html's layout
     assert "<script" not in html
+    assert "made 2027-01-04 09:30 UTC" in html
     assert "```diff\n--- a/rb.md" in (out / "review.md").read_text()
 
 
