@@ -11,12 +11,16 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runbook_checks import __version__
 from runbook_checks.config import BACKENDS, OPTIONS, ChecksConfig
 from runbook_checks.errors import RunbookChecksError, UsageError
+
+if TYPE_CHECKING:
+    from runbook_checks.evidence.store import EvidenceStore
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -155,10 +159,85 @@ def cmd_drill(args: argparse.Namespace) -> int:
     if workers > 1:  # pytest-xdist: a stack per worker; the evidence is still one folder
         argv += ["-n", str(workers), "--dist", "loadgroup"]
     argv += list(args.pytest_args)
-    code = pytest.main(argv)
+    with _storing(args.store, config.evidence_dir):  # the session's bundle, once written
+        code = pytest.main(argv)
     if code == pytest.ExitCode.USAGE_ERROR:  # bad input (an option, a rules file): said once
         return EXIT_ERROR
     return EXIT_OK if code == 0 else EXIT_FAILED
+
+
+def _store(url: str) -> EvidenceStore | None:
+    """`--store URL`, checked before anything runs (None: no store named)."""
+    from runbook_checks.evidence.store import open_store
+
+    return open_store(url) if url else None
+
+
+@contextlib.contextmanager
+def _storing(url: str, evidence_dir: Path) -> Iterator[None]:
+    """Upload the bundles written into `evidence_dir` inside the block to the store `url`
+    names (checked first; nothing when `url` is empty). An interrupted run's bundle too."""
+    store = _store(url)
+    before = _bundles(evidence_dir)
+    try:
+        yield
+    finally:
+        if store is not None:
+            for folder in sorted(_bundles(evidence_dir) - before):
+                _upload(store, folder)
+
+
+def _bundles(evidence_dir: Path) -> set[Path]:
+    """The complete bundles in `evidence_dir` (a manifest is written last)."""
+    if not evidence_dir.is_dir():
+        return set()
+    return {p for p in evidence_dir.iterdir() if (p / "manifest.json").is_file()}
+
+
+def _upload(store: EvidenceStore, folder: Path) -> None:
+    done = store.upload(folder)
+    said = "stored" if done.sent else "already stored"
+    print(f"evidence {done.bundle} {said}: {done.location}")
+
+
+def cmd_gate_stored(args: argparse.Namespace) -> int:
+    """`gate --store URL`: the gate's JSON report, with a journal saying which runbook, as
+    a bundle of its own (kind "gate") in the store."""
+    import tempfile
+
+    from runbook_checks.gate.command import cmd_gate
+
+    store = _store(args.store)
+    if store is None:
+        return cmd_gate(args)
+    with tempfile.TemporaryDirectory(prefix="runbook-checks-gate-") as scratch:
+        report = Path(args.json) if args.json else Path(scratch) / "gate.json"
+        args.json = str(report)
+        try:
+            code = cmd_gate(args)
+        finally:
+            if report.is_file():
+                _upload(store, _gate_bundle(args, report, Path(scratch)))
+    return code
+
+
+def _gate_bundle(args: argparse.Namespace, report: Path, into: Path) -> Path:
+    from runbook_checks.evidence.bundle import new_journal, write_record_bundle
+    from runbook_checks.evidence.journal import Environment, RunbookInfo, environment_for
+    from runbook_checks.runbook.parser import parse_runbook
+
+    backend = "offline" if args.offline else args.backend
+    try:
+        env = environment_for(
+            parse_runbook(Path(args.paths[0])),
+            backend=backend,
+            versions={},
+            project_root=Path.cwd(),
+        )
+    except RunbookChecksError:  # the gate said why; the bundle still names the file
+        env = Environment(backend=backend, runbook=RunbookInfo(path=args.paths[0]))
+    journal = new_journal(env, [], kind="gate")
+    return write_record_bundle(journal, {"gate.json": report.read_text(encoding="utf-8")}, into)
 
 
 def cmd_verify_evidence(args: argparse.Namespace) -> int:
@@ -202,15 +281,61 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     for problem in review.problems:
         print(f"  could not read: {problem}")
+    for refused in review.refused:
+        print(f"  REFUSED {refused.message()}")
     print(f"review: {html_path.resolve().as_uri()}")
     print(f"        {md_path}")
     return EXIT_OK
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    """`runbook-checks review --quarter 2026Q4`: the quarterly review pack."""
+    from runbook_checks.config import default_runbook
+    from runbook_checks.evidence.review import aggregate, parse_period
+    from runbook_checks.evidence.review_report import FixPatch, write_review
+    from runbook_checks.evidence.store import default_cache, open_store
+    from runbook_checks.runbook.model import Runbook
+    from runbook_checks.runbook.parser import parse_runbook
+
+    period = parse_period(args.quarter, "--quarter")
+    store = open_store(args.store)
+    patch = FixPatch.read(Path(args.fix_patch)) if args.fix_patch else None
+    runbook_path = Path(args.runbook) if args.runbook else default_runbook(Path.cwd())
+    runbook: Runbook | None = None
+    note = ""
+    try:
+        runbook = parse_runbook(runbook_path)
+    except RunbookChecksError as exc:
+        note = (
+            f"the runbook could not be read ({exc}); never-drilled and outdated sections "
+            "are not computed and every run counts"
+        )
+    cache = Path(args.cache) if args.cache else default_cache()
+    folder = store.fetch(period, cache)
+    review = aggregate(folder, period, runbook, note)
+    out = Path(args.out) if args.out else Path(f"review-{period.label}")
+    html_path, md_path = write_review(review, out, store=store.describe(), patch=patch)
+    print(
+        f"{len(review.bundles)} evidence bundle(s) {period.describe()} from "
+        f"{store.describe()}: {review.runs} scenario run(s) of the reviewed text, pass rate "
+        f"{review.pass_rate * 100:.0f}%, {len(review.apart)} run(s) set apart, "
+        f"{len(review.open_findings)} open finding(s), {len(review.gamedays)} game day(s)."
+    )
+    for refused in review.refused:
+        print(f"  REFUSED {refused.message()}", file=sys.stderr)
+    for problem in review.problems:
+        print(f"  could not read: {problem}", file=sys.stderr)
+    print(f"review: {html_path.resolve().as_uri()}")
+    print(f"        {md_path}")
+    return EXIT_FAILED if review.refused else EXIT_OK
+
+
 def cmd_gameday(args: argparse.Namespace) -> int:
     from runbook_checks.gameday.game import run_gameday_command
 
-    return run_gameday_command(args, _config(args))
+    config = _config(args)
+    with _storing(args.store, config.evidence_dir):
+        return run_gameday_command(args, config)
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -326,6 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"{AUTO_WORKERS} on the local and docker backends, 1 on an external environment, "
         "whose data the drills would share); $RUNBOOK_CHECKS_WORKERS",
     )
+    drill.add_argument(
+        "--store",
+        default="",
+        help="after the drills, upload the session's evidence bundle to this store: a "
+        "folder or s3://bucket/prefix (boto3's endpoint and credentials)",
+    )
     drill.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     drill.set_defaults(func=cmd_drill)
 
@@ -336,6 +467,14 @@ def build_parser() -> argparse.ArgumentParser:
     from runbook_checks.gate.command import add_gate_command
 
     add_gate_command(sub)
+    gate = sub.choices["gate"]  # the evidence store is above the gate's layer: wired here
+    gate.add_argument(
+        "--store",
+        default="",
+        help="upload the gate's report (gate.json, with a journal naming the runbook) as an "
+        "evidence bundle to this store: a folder or s3://bucket/prefix",
+    )
+    gate.set_defaults(func=cmd_gate_stored)
 
     from runbook_checks.init import add_init_command
 
@@ -370,6 +509,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.set_defaults(func=cmd_report)
 
+    review = sub.add_parser(
+        "review",
+        help="the quarterly review pack: trends, pass rates, open findings by owner, game "
+        "days, the fix patch (HTML and Markdown)",
+        description="Read a period's evidence bundles from a store (a folder or "
+        "s3://bucket/prefix), refuse any whose files differ from their manifest, keep "
+        "runs that do not describe the runbook's health apart (interrupted, another "
+        "runbook file, an older text of their section, -k subsets) and write one pack. "
+        "Exit 1 when a bundle was refused.",
+    )
+    review.add_argument(
+        "--quarter", required=True, help="the period: a quarter (2026Q4) or a start date"
+    )
+    review.add_argument(
+        "--store",
+        default="evidence",
+        help="where the bundles are: a folder (default: evidence) or s3://bucket/prefix "
+        "(boto3's endpoint and credentials: AWS_ENDPOINT_URL, AWS_PROFILE ...)",
+    )
+    review.add_argument(
+        "--runbook",
+        default="",
+        help="the runbook under review (default: the one under runbooks/ with a profile)",
+    )
+    review.add_argument("--out", default="", help="the pack's folder (default: review-<period>)")
+    review.add_argument(
+        "--fix-patch",
+        default="",
+        metavar="PATH",
+        help="the current fix patch (`runbook-checks fix` writes it), shown in the pack",
+    )
+    review.add_argument(
+        "--cache",
+        default="",
+        help="where bundles of a remote store are downloaded (default: "
+        "~/.cache/runbook-checks/store)",
+    )
+    review.set_defaults(func=cmd_review)
+
     gameday = sub.add_parser(
         "gameday",
         help="a game day for people: inject a fault without "
@@ -383,6 +561,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="which scenario (see --list); default: one picked at random",
     )
     gameday.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    gameday.add_argument(
+        "--store",
+        default="",
+        help="upload the game day's evidence bundle to this store: a folder or s3://bucket/prefix",
+    )
     gameday.add_argument(
         "--reveal",
         action="store_true",

@@ -38,12 +38,16 @@ _SCENARIOS_KEY = pytest.StashKey[dict[str, tuple[str, "str | None"]]]()
 _FACTS_KEY: pytest.StashKey[StackFacts] = pytest.StashKey()
 _RUNBOOK_KEY = pytest.StashKey["Runbook"]()
 _SCHEDULE_KEY = pytest.StashKey[Path]()  # the file workers name load drills in
+# scenarios -k/-m left out, and those a Ctrl-C or SIGTERM cut short (for the journal)
+_DESELECTED_KEY = pytest.StashKey[set[str]]()
+_INTERRUPTED_KEY = pytest.StashKey[list[str]]()
 # Drills in parallel (pytest-xdist, `runbook-checks drill --workers N`): each worker runs
 # its own stack; a drill's result rides to the controlling process on its test report,
 # a worker's collected scenarios on its final output (see evidence/session.py)
 DRILL_PROPERTY = "runbook-checks-drill"
 SCENARIO_PROPERTY = "runbook-checks-scenario"
 COLLECTED_OUTPUT = "runbook_checks_scenarios"
+DESELECTED_OUTPUT = "runbook_checks_deselected"
 
 MARKERS = (
     "runbook(section, option=None): the runbook section (and mitigation option) a scenario "
@@ -216,13 +220,12 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
         return
     config = items[0].config
     scenarios = config.stash.setdefault(_SCENARIOS_KEY, {})
+    deselected = config.stash.setdefault(_DESELECTED_KEY, set())
     for item in items:
         marker = item.get_closest_marker("runbook")
         if marker is not None and marker.args:
-            scenarios[item.nodeid] = (
-                str(marker.args[0]),
-                marker.kwargs.get("option"),
-            )
+            scenarios[item.nodeid] = (str(marker.args[0]), marker.kwargs.get("option"))
+            deselected.add(item.nodeid)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -234,6 +237,15 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     before = set(ACTIVE.handles)
     try:
         return (yield)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: this drill was cut short
+        from runbook_checks.interrupts import acknowledge
+
+        acknowledge()  # taken: not delivered again while its result is kept below
+        item.config.stash.setdefault(_INTERRUPTED_KEY, []).append(item.nodeid)
+        if not is_worker(item.config):  # no report carries its result: take it from here
+            packed = [v for k, v in item.user_properties if k == DRILL_PROPERTY]
+            _record_drill_results(item.config, packed)
+        raise
     finally:
         for handle in set(ACTIVE.handles) - before:
             what = f"{item.nodeid} left {handle.fault.describe()} injected; reverted"
@@ -416,6 +428,25 @@ def _session_evidence(config: pytest.Config) -> SessionEvidence:
     return config.stash[_EVIDENCE_KEY]
 
 
+def _record_drill_results(config: pytest.Config, packed: list[object]) -> list[DrillResult]:
+    """Packed drill results (from a test's report or, interrupted, its item) join the
+    session's journal; the facts of their stacks join the evidence."""
+    from runbook_checks.evidence.session import unpack
+
+    if not packed:
+        return []
+    checks = from_pytest(config)
+    evidence = _session_evidence(config)
+    journal = config.stash.setdefault(_JOURNAL_KEY, _new_results())
+    results = []
+    for data in packed:
+        result, facts = unpack(data if isinstance(data, bytes) else b"")
+        evidence.saw(facts, _session_runbook(config), checks.evidence_dir)
+        journal.add(result)
+        results.append(result)
+    return results
+
+
 class _OutcomeRecorder:
     """Remembers pytest's outcome of each test for the evidence (junit, journal)."""
 
@@ -436,23 +467,15 @@ class _OutcomeRecorder:
     def _drill_results(self, report: pytest.TestReport) -> None:
         """The drill results on the report go into the session's journal (and off the
         report: they are bytes, not properties for a junit file)."""
-        from runbook_checks.evidence.session import unpack
-
         packed = [v for k, v in report.user_properties if k == DRILL_PROPERTY]
         if not packed or is_worker(self.config):  # a worker's go to its controller
             return
         report.user_properties = [p for p in report.user_properties if p[0] != DRILL_PROPERTY]
         if report.when != "call":  # every phase's report carries the test's properties
             return
-        checks = from_pytest(self.config)
-        evidence = _session_evidence(self.config)
-        journal = self.config.stash.setdefault(_JOURNAL_KEY, _new_results())
-        for data in packed:
-            result, facts = unpack(data if isinstance(data, bytes) else b"")
-            evidence.saw(facts, _session_runbook(self.config), checks.evidence_dir)
-            journal.add(result)
-            if getattr(report, "node", None) is not None:  # a parallel worker's
-                self.finished.append(result)
+        results = _record_drill_results(self.config, packed)
+        if getattr(report, "node", None) is not None:  # a parallel worker's
+            self.finished += results
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -541,6 +564,8 @@ def pytest_testnodedown(node: Any, error: object | None) -> None:
     scenarios = node.config.stash.setdefault(_SCENARIOS_KEY, {})
     for nodeid, (title, option) in dict(output.get(COLLECTED_OUTPUT, {})).items():
         scenarios[str(nodeid)] = (str(title), None if option is None else str(option))
+    deselected = node.config.stash.setdefault(_DESELECTED_KEY, set())
+    deselected.update(str(n) for n in output.get(DESELECTED_OUTPUT, ()))
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -552,6 +577,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         workeroutput[COLLECTED_OUTPUT] = {
             nodeid: list(pair) for nodeid, pair in config.stash.get(_SCENARIOS_KEY, {}).items()
         }
+        left_out: set[str] = config.stash.setdefault(_DESELECTED_KEY, set())
+        workeroutput[DESELECTED_OUTPUT] = sorted(left_out)
         return
     journal = config.stash.get(_JOURNAL_KEY, None)
     evidence = config.stash.get(_EVIDENCE_KEY, None)
@@ -560,6 +587,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from runbook_checks.errors import RunbookChecksError
 
     evidence.stale_baseline = [e.describe() for e in _stale_entries(config, journal)]
+    _record_session_shape(session, evidence)
     strict = from_pytest(config).strict_baseline
     if evidence.stale_baseline and strict and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -570,6 +598,29 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         evidence.error = str(exc)
         if session.exitstatus == pytest.ExitCode.OK:  # a drill without evidence did not happen
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _record_session_shape(session: pytest.Session, evidence: SessionEvidence) -> None:
+    """What the journal says of the session itself: cut short by a signal (and which
+    drills it cut), and which of the collected scenarios it was asked to run."""
+    from runbook_checks.evidence.journal import Selection
+    from runbook_checks.interrupts import received
+
+    config = session.config
+    signals = received()
+    if signals or session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        import signal
+
+        evidence.interrupted = signal.Signals(signals[0]).name if signals else "KeyboardInterrupt"
+        cut: list[str] = config.stash.setdefault(_INTERRUPTED_KEY, [])
+        evidence.interrupted_scenarios = list(cut)
+    deselected = config.stash.setdefault(_DESELECTED_KEY, set())
+    evidence.selection = Selection(
+        keyword=str(config.getoption("keyword", "") or ""),
+        markexpr=str(config.getoption("markexpr", "") or ""),
+        collected=len(config.stash.get(_SCENARIOS_KEY, {})),
+        deselected=tuple(sorted(deselected)),
+    )
 
 
 def _stale_entries(config: pytest.Config, journal: SessionResults) -> list[Entry]:

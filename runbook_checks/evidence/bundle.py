@@ -23,6 +23,7 @@ from runbook_checks.evidence.journal import (
     Environment,
     Journal,
     ScenarioRecord,
+    Selection,
     SkippedScenario,
     to_json,
 )
@@ -44,6 +45,14 @@ def new_bundle_id(now: datetime | None = None) -> str:
     return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
+def bundle_time(bundle_id: str) -> datetime | None:
+    """When a bundle was made, read from its id (`new_bundle_id`'s); None if not an id."""
+    try:
+        return datetime.strptime(bundle_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def new_journal(
     environment: Environment,
     records: Sequence[ScenarioRecord],
@@ -52,6 +61,9 @@ def new_journal(
     now: datetime | None = None,
     skipped: Sequence[SkippedScenario] = (),
     stale_baseline: Sequence[str] = (),
+    interrupted: str = "",
+    interrupted_scenarios: Sequence[str] = (),
+    selection: Selection | None = None,
 ) -> Journal:
     created = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     return Journal(
@@ -62,6 +74,9 @@ def new_journal(
         scenarios=tuple(records),
         skipped=tuple(skipped),
         stale_baseline=tuple(stale_baseline),
+        interrupted=interrupted,
+        interrupted_scenarios=tuple(interrupted_scenarios),
+        selection=selection or Selection(),
     )
 
 
@@ -104,13 +119,19 @@ def write_bundle(
             f"a secret survived redaction in {', '.join(leaks)}",
             hint="report this: the evidence was not written",
         )
-    folder = evidence_dir / clean.id
-    partial = evidence_dir / f".{clean.id}.partial"
+    return _write_folder(evidence_dir, clean.id, files)
+
+
+def _write_folder(evidence_dir: Path, bundle_id: str, files: dict[str, str]) -> Path:
+    """`files` and their manifest as `evidence_dir/<bundle_id>/`, renamed into place when
+    complete (a reader never sees half a bundle)."""
+    folder = evidence_dir / bundle_id
+    partial = evidence_dir / f".{bundle_id}.partial"
     try:
         partial.mkdir(parents=True)
         for name, text in files.items():
             (partial / name).write_text(text, encoding="utf-8")
-        write_manifest(partial, clean.id)
+        write_manifest(partial, bundle_id)
         partial.rename(folder)
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
@@ -119,3 +140,10 @@ def write_bundle(
             hint="check --evidence-dir: it must be a writable folder",
         ) from exc
     return folder
+
+
+def write_record_bundle(journal: Journal, files: dict[str, str], evidence_dir: Path) -> Path:
+    """A bundle for a run that is not a drill session (a gate run): journal.json (which
+    runbook, where; no scenarios), the run's own files as they are, and manifest.json."""
+    journal_json = json.dumps(to_json(journal), indent=2) + "\n"
+    return _write_folder(evidence_dir, journal.id, {"journal.json": journal_json, **files})

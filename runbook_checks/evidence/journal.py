@@ -161,6 +161,30 @@ class SkippedScenario:
 
 
 @dataclass(frozen=True)
+class Selection:
+    """Which of the collected scenarios a session was asked to run: all, or a subset
+    (`-k` / `-m`): a subset's runs do not describe the whole runbook's health."""
+
+    keyword: str = ""  # the -k expression
+    markexpr: str = ""  # the -m expression
+    collected: int = 0  # scenarios collected, deselected ones included
+    deselected: tuple[str, ...] = ()  # the scenarios' test ids left out
+
+    @property
+    def subset(self) -> bool:
+        return bool(self.deselected)
+
+    def describe(self) -> str:
+        asked = " ".join(
+            f"{flag} {value!r}"
+            for flag, value in (("-k", self.keyword), ("-m", self.markexpr))
+            if value
+        )
+        ran = self.collected - len(self.deselected)
+        return f"{asked or 'a selection'}: {ran} of {self.collected} scenario(s) ran"
+
+
+@dataclass(frozen=True)
 class Journal:
     id: str  # "<UTC timestamp>-<short id>", the folder's name
     created: datetime  # UTC
@@ -171,6 +195,11 @@ class Journal:
     # baseline entries of drill findings that matched nothing although every scenario of
     # their section ran (fixed: remove them), as `Entry.describe()` says them
     stale_baseline: tuple[str, ...] = ()
+    # the session was cut short ("SIGINT", "SIGTERM", "KeyboardInterrupt"; "" if not),
+    # and the scenarios running when it was: their verdict says nothing of the runbook
+    interrupted: str = ""
+    interrupted_scenarios: tuple[str, ...] = ()
+    selection: Selection = field(default_factory=Selection)
 
     def redacted(self, redactor: Redactor) -> Journal:
         """The same journal with every string passed through `redactor`."""
@@ -265,6 +294,14 @@ def to_json(journal: Journal) -> dict[str, Json]:
         ],
         "skipped": [asdict(s) for s in journal.skipped],
         "stale_baseline": list(journal.stale_baseline),
+        "interrupted": journal.interrupted,
+        "interrupted_scenarios": list(journal.interrupted_scenarios),
+        "selection": {
+            "keyword": journal.selection.keyword,
+            "markexpr": journal.selection.markexpr,
+            "collected": journal.selection.collected,
+            "deselected": list(journal.selection.deselected),
+        },
     }
 
 
@@ -336,6 +373,11 @@ def _finding(data: Mapping[str, object]) -> Finding:
         source=_str(data, "source", "gate"),
         cause=_str(data, "cause"),
     )
+
+
+def finding_from_json(data: Mapping[str, object]) -> Finding:
+    """A finding as journal.json, findings.json and the gate's JSON report write it."""
+    return _finding(data)
 
 
 def _ledger(value: object) -> LedgerResult | None:
@@ -506,6 +548,13 @@ def from_json(value: object) -> Journal:
         )
         for s in (_obj(x, "skipped[]") for x in _list(data.get("skipped", []), "skipped"))
     )
+    chosen = _obj(data.get("selection") or {}, "selection")
+    selection = Selection(
+        keyword=_str(chosen, "keyword"),
+        markexpr=_str(chosen, "markexpr"),
+        collected=_int(chosen, "collected"),
+        deselected=tuple(str(x) for x in _list(chosen.get("deselected", []), "deselected")),
+    )
     return Journal(
         id=_str(data, "id"),
         created=parse_iso(_str(data, "created")),
@@ -514,6 +563,11 @@ def from_json(value: object) -> Journal:
         scenarios=scenarios,
         skipped=skipped,
         stale_baseline=tuple(str(x) for x in _list(data.get("stale_baseline", []), "stale")),
+        interrupted=_str(data, "interrupted"),
+        interrupted_scenarios=tuple(
+            str(x) for x in _list(data.get("interrupted_scenarios", []), "interrupted_scenarios")
+        ),
+        selection=selection,
     )
 
 

@@ -17,7 +17,12 @@ from pathlib import Path
 
 from runbook_checks.drill.result import DrillResult
 from runbook_checks.evidence.bundle import new_journal, write_bundle
-from runbook_checks.evidence.journal import ScenarioRecord, SkippedScenario, environment_for
+from runbook_checks.evidence.journal import (
+    ScenarioRecord,
+    Selection,
+    SkippedScenario,
+    environment_for,
+)
 from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
 from runbook_checks.stack.base import Stack, stack_redactor
@@ -65,6 +70,9 @@ class SessionEvidence:
     error: str = ""
     skipped: list[SkippedScenario] = field(default_factory=list)
     stale_baseline: list[str] = field(default_factory=list)
+    interrupted: str = ""  # the signal that cut the session short ("" if none)
+    interrupted_scenarios: list[str] = field(default_factory=list)
+    selection: Selection = field(default_factory=Selection)
 
     def saw(self, facts: StackFacts, runbook: Runbook, evidence_dir: Path) -> None:
         """A drill ran on a stack with these facts (workers' stacks: one each; every
@@ -108,6 +116,9 @@ class SessionEvidence:
             kind="drill",
             skipped=self.skipped,
             stale_baseline=self.stale_baseline,
+            interrupted=self.interrupted,
+            interrupted_scenarios=self.interrupted_scenarios,
+            selection=self.selection,
         )
         self.folder = write_bundle(
             journal, self.evidence_dir, runbook=self.runbook, redactor=self.redactor

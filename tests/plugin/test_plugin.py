@@ -298,3 +298,79 @@ def test_load_drills_run_first_on_one_worker_under_loadgroup(pytester: pytest.Py
     assert len(workers) == 1, lines
     (worker,) = workers
     assert [name for w, name in lines if w == worker][:2] == ["traffic_0", "traffic_1"], lines
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "parallel"])
+def test_a_k_subset_is_recorded_in_the_journal(
+    pytester: pytest.Pytester, workers: list[str]
+) -> None:
+    """-k leaves scenarios out: the journal names the expression and which ones (parallel
+    workers deselect, their controller writes), so the review keeps the session's runs
+    apart from the pass rates."""
+    _session(pytester)
+    result = pytester.runpytest(
+        "--runbook", "rb.md", "--evidence-dir", "ev", "-k", "test_api", *workers
+    )
+    result.assert_outcomes(passed=1, deselected=0 if workers else 2)  # xdist counts none
+    (folder,) = (pytester.path / "ev").iterdir()
+    journal = json.loads((folder / "journal.json").read_text())
+    assert journal["selection"]["keyword"] == "test_api"
+    assert journal["selection"]["collected"] == 3
+    assert sorted(n.rsplit("::")[-1] for n in journal["selection"]["deselected"]) == [
+        "test_db",
+        "test_replica",
+    ]
+    assert journal["interrupted"] == ""
+
+
+def test_a_whole_session_has_no_subset(pytester: pytest.Pytester) -> None:
+    _session(pytester)
+    pytester.runpytest("--runbook", "rb.md", "--evidence-dir", "ev").assert_outcomes(
+        passed=2, skipped=1
+    )
+    (folder,) = (pytester.path / "ev").iterdir()
+    selection = json.loads((folder / "journal.json").read_text())["selection"]
+    assert selection == {"keyword": "", "markexpr": "", "collected": 3, "deselected": []}
+
+
+@pytest.mark.parametrize(
+    ("cut", "said"),
+    [
+        ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+        ("os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)", "SIGTERM"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_an_interrupted_drill_is_recorded_as_interrupted(
+    pytester: pytest.Pytester, cut: str, said: str
+) -> None:
+    """Ctrl-C or SIGTERM in the middle of a drill: the drill's result (what it measured
+    so far) is still evidence, and the journal says the session and that drill were cut
+    short, and by what."""
+    _session(pytester)
+    pytester.makepyfile(
+        test_cut=f"""
+        import os, signal, time
+        import pytest
+
+        @pytest.mark.runbook("SEV-1: API Server Down", option="A")
+        def test_a_first(drilled):
+            pass
+
+        @pytest.mark.runbook("SEV-1: Database Failure", option="A")
+        def test_b_cut(drilled):
+            {cut}
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--runbook", "rb.md", "--evidence-dir", "ev", "test_cut.py"
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    (folder,) = (pytester.path / "ev").iterdir()
+    journal = json.loads((folder / "journal.json").read_text())
+    assert journal["interrupted"] == said
+    assert [n.rsplit("::")[-1] for n in journal["interrupted_scenarios"]] == ["test_b_cut"]
+    assert sorted(s["scenario"].rsplit("::")[-1] for s in journal["scenarios"]) == [
+        "test_a_first",
+        "test_b_cut",
+    ]

@@ -327,3 +327,42 @@ def test_no_changed_section_no_drill(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert calls.read_text() == ""
     assert "no scenario section of runbooks/a.md changed" in done.stdout
+
+
+FAKE_CLI_KEYS = """#!{bash}
+key="${{AWS_ACCESS_KEY_ID-unset}}" endpoint="${{AWS_ENDPOINT_URL-unset}}"
+printf '%s key=%s endpoint=%s\\n' "$*" "$key" "$endpoint" >>"$CALLS"
+"""
+
+
+@pytest.mark.parametrize("store", ["", "s3://ops-evidence/files"], ids=["artifacts", "store"])
+def test_gate_and_drill_upload_to_the_evidence_store_when_one_is_set(
+    tmp_path: Path, store: str
+) -> None:
+    """RUNBOOK_EVIDENCE_STORE set: the gate's report and the drills' evidence go to it,
+    signed with the store's keys where given (an unset one stays unset for boto3)."""
+    runbook = "runbooks/files-incident-response.md"
+    work, tools, calls = workspace(tmp_path, {runbook: "", "gate.json": DRIFT})
+    (tools / "runbook-checks").write_text(FAKE_CLI_KEYS.format(bash=BASH))
+    env = gate_env(runbook, calls) | {
+        "EVIDENCE_STORE": store,
+        "STORE_KEY_ID": "AKIAEXAMPLE",
+        "STORE_SECRET": "",
+        "STORE_ENDPOINT": "",
+    }
+    for step_id in ("gate", "drill"):
+        done = run_script(step("gate", step_id)["run"], work, env, tools)
+        assert done.returncode == 0, done.stderr
+    gate, drill = calls.read_text().splitlines()
+    if store:
+        assert (
+            gate
+            == f"gate {runbook} --json gate.json --store {store} key=AKIAEXAMPLE endpoint=unset"
+        )
+        assert drill == (
+            f"drill --runbook {runbook} --store {store} -- -k sev1_api or sev2_perf "
+            "key=AKIAEXAMPLE endpoint=unset"
+        )
+    else:
+        assert gate == f"gate {runbook} --json gate.json key=unset endpoint=unset"
+        assert drill.startswith(f"drill --runbook {runbook} -- -k")

@@ -119,16 +119,24 @@ def test_sections_never_drilled_and_drilled_on_outdated_text(
     assert "Option B: Failover to Standby (last drilled 2026-11-20 on text `000000000000`" in md
 
 
-def test_an_altered_bundle_is_flagged_in_the_review(evidence: Path, runbook: Runbook) -> None:
-    victim = sorted(
-        p
-        for p in evidence.iterdir()
-        if p.name.startswith("20261130") or p.name.startswith("20261120")
-    )[0]
+def test_an_altered_bundle_is_refused_naming_the_file(evidence: Path, runbook: Runbook) -> None:
+    victim = sorted(p for p in evidence.iterdir() if p.name.startswith("20261120"))[0]
     (victim / "report.md").write_text("rewritten")
     review = aggregate(evidence, parse_period("2026Q4"), runbook)
-    assert [b.manifest_ok for b in review.bundles].count(False) == 1
-    assert "ALTERED" in review_html(review)
+    assert len(review.bundles) == 3  # none of the altered bundle is used
+    assert victim.name not in {b.journal.id for b in review.bundles}
+    [refused] = review.refused
+    assert refused.message() == (
+        f"bundle {victim.name} refused: altered: report.md (sha256 differs from the manifest)"
+    )
+    trend = next(t for t in review.scenarios if t.scenario == A)
+    assert trend.times("time_to_recover_s") == [8.0, 6.0, 2.0]
+    html = review_html(review)
+    assert f"evidence refused: bundle {victim.name}" in html
+    assert "altered: report.md (sha256 differs from the manifest)" in html
+    assert f"**evidence refused**: bundle {victim.name} refused: altered: report.md" in (
+        review_md(review)
+    )
 
 
 def test_report_command_writes_html_and_markdown(
