@@ -337,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_gate_command(sub)
 
+    from runbook_checks.fix.command import add_fix_command
+
+    add_fix_command(sub)
+
     from runbook_checks.init import add_init_command
 
     add_init_command(sub)

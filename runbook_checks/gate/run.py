@@ -306,6 +306,14 @@ def _profile(options: GateOptions) -> Profile:
     return options.profile
 
 
+def start_stack(
+    options: GateOptions, say: Callable[[str], None], cleanup: contextlib.ExitStack
+) -> Stack:
+    """The stack the gate would start for `options`, stopped when `cleanup` closes (for
+    a caller that gates more than once on one stack: `runbook-checks fix`)."""
+    return _start_stack(options, options.clock, say, cleanup)[0]
+
+
 def _start_stack(
     options: GateOptions, clock: Clock, say: Callable[[str], None], cleanup: contextlib.ExitStack
 ) -> tuple[Stack, float]:
