@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runbook_checks.config import BACKENDS, OPTIONS, ChecksConfig
+from runbook_checks.config import OPTIONS, ChecksConfig
+from runbook_checks.gate.command import add_stack_arguments
 
 if TYPE_CHECKING:
     from runbook_checks.fix.api import FixPlan
@@ -78,14 +79,7 @@ def add_fix_command(sub: Any) -> None:
         action="store_true",
         help="no stack: static gate checks only (no schema: column names are not fixed)",
     )
-    defaults = {o.name: o for o in OPTIONS}
-    fix.add_argument("--profile", metavar="TOML", default=None, help=defaults["profile"].help)
-    fix.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=defaults["backend"].default,
-        help=defaults["backend"].help,
-    )
+    add_stack_arguments(fix)
     fix.add_argument("--workers", type=int, default=2, help="drills at once (default 2)")
     fix.set_defaults(func=cmd_fix)
 
@@ -100,7 +94,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
     runbook = Path(args.runbook)
     config = ChecksConfig.from_values(
         {o.name: o.default for o in OPTIONS}
-        | {"runbook": str(runbook), "backend": args.backend}
+        | {"runbook": str(runbook), "backend": args.backend, "pool_size": str(args.pool_size)}
         | ({"profile": args.profile} if args.profile else {}),
         root=Path.cwd(),
     )

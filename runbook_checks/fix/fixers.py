@@ -85,6 +85,19 @@ def fix_mis_encoded(finding: Finding, lines: Sequence[str]) -> Edit | None:
 _WORD = r"(?<![\w-]){}(?![\w-])"
 
 
+def _command_end(line: str) -> int:
+    """Where a shell line's command ends: before a `#` comment outside quotes."""
+    quote = ""
+    for i, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1].isspace()):
+            return i
+    return len(line)
+
+
 def placeholder_value(name: str, shape: Shape) -> str:
     """A value for a required parameter the line lacks, as a placeholder the owner
     fills (`--targets Id=TARGET_ID`): never a guessed real value."""
@@ -132,7 +145,7 @@ def fix_aws(finding: Finding, lines: Sequence[str], models: Models) -> Edit | No
             return None  # on another line of the command: not this edit's
     if correction.missing:
         added = " ".join(f"--{name} {placeholder_value(name, s)}" for name, s in correction.missing)
-        body = new.rstrip()
+        body = new[: _command_end(new)].rstrip()
         if body.endswith("\\"):  # continued: the parameters go after the operation
             new = f"{new[:at]} {added}{new[at:]}"
         else:
