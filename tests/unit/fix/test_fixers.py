@@ -229,3 +229,11 @@ def test_an_expiry_extended_from_its_old_value_is_extended_from_now() -> None:
     assert edit.new == "SET expires_at = GREATEST(expires_at, NOW()) + INTERVAL '7 days'"
     other = finding("mitigation-did-not-recover", 0, statement="2. Other :: x")
     assert fix_expiry(other, lines, models) is None
+
+
+def test_a_line_naming_the_column_twice_is_the_owners_to_read() -> None:
+    one_line = "SELECT user_id FROM users WHERE id IN (SELECT user_id FROM upload_failures);"
+    models, lines = runbook_of(f"```sql\n{one_line}\n```\n")
+    schema = FakeSchema({"users": ["id", "email"], "upload_failures": ["user_id"]})
+    models = Models(models.runbook, models.steps, schema=schema)
+    assert fix_column(_column_finding(lines, one_line), lines, models) is None
