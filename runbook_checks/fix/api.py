@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
-from runbook_checks.findings import Finding, Level
-from runbook_checks.fix.edit import patched_bytes, unified_diff
+from runbook_checks.findings import Finding
+from runbook_checks.fix.edit import Edit, patched_bytes, unified_diff
 from runbook_checks.fix.fixers import Models
 from runbook_checks.fix.plan import (
     Fix,
@@ -28,6 +28,7 @@ from runbook_checks.fix.plan import (
     plan_fixes,
 )
 from runbook_checks.fix.verify import (
+    GateComparison,
     Verification,
     check_fixes,
     compare_gate,
@@ -37,9 +38,11 @@ from runbook_checks.fix.verify import (
     scenarios_of,
     select_expression,
 )
+from runbook_checks.gate.baseline import default_path
 from runbook_checks.gate.locate import runbook_steps
 from runbook_checks.gate.run import GateOptions, GateReport, run_gate, start_stack
 from runbook_checks.profile import find_profile
+from runbook_checks.runbook.model import Runbook
 from runbook_checks.runbook.source import read_source
 
 if TYPE_CHECKING:
@@ -208,62 +211,68 @@ def propose(
         )
         if verify == "none" or not proposal.fixes:
             return plan
-        verification = _verify(plan, before, options, stack, verify, select, workers, say)
-        return dataclasses.replace(plan, verification=verification)
+        gate = _gate_patched(plan, before, options, stack, say)
+    # the gate's stack is stopped before the drills start theirs
+    verification = _verify(plan, before.runbook, gate, options, verify, select, workers, say)
+    return dataclasses.replace(plan, verification=verification)
 
 
-def _verify(
+def _gate_patched(
     plan: FixPlan,
     before: GateReport,
     options: GateOptions,
     stack: Stack | None,
+    say: Callable[[str], None],
+) -> GateComparison:
+    """The gate on a patched copy (the original's profile and baseline), compared with
+    the gate on the original."""
+    baseline = before.baseline.path
+    with tempfile.TemporaryDirectory(prefix="runbook-checks-fix-") as work:
+        copy = copy_with_baseline(plan.patched, plan.runbook, baseline, Path(work))
+        say("gating the patched copy ...")
+        after = run_gate(
+            dataclasses.replace(options, runbook=copy, baseline=baseline),
+            stack=stack,
+            on_progress=say,
+        )
+    return compare_gate(before.findings, after.findings)
+
+
+def _verify(
+    plan: FixPlan,
+    runbook: Runbook,
+    gate: GateComparison,
+    options: GateOptions,
     mode: str,
     select: str | None,
     workers: int,
     say: Callable[[str], None],
 ) -> Verification:
-    baseline = before.baseline.path
-    profile = options.profile.source if options.profile is not None else None
+    profile = options.profile
+    markers = scan_markers(profile.scenarios if profile is not None else None)
+    baseline = options.baseline or default_path(plan.runbook)
+
+    def drills_of(edit: Edit) -> list[str]:
+        return scenarios_of(runbook, markers, edit.section_id, edit.line)
+
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="runbook-checks-fix-") as work:
-        folder = Path(work)
-        after_copy = copy_with_baseline(plan.patched, plan.runbook, baseline, folder / "after")
-        say("gating the patched copy ...")
-        after = run_gate(
-            dataclasses.replace(options, runbook=after_copy, baseline=baseline),
-            stack=stack,
-            on_progress=say,
-        )
-        gate = compare_gate(before.findings, after.findings)
-        markers = scan_markers(options.profile.scenarios if options.profile else None)
-
-        def section_scenarios(section_id: str) -> list[str]:
-            return scenarios_of([section_id], markers, before.runbook)
-
-        drilled_before = drilled_after = None
-        if mode == "all":
-            touched = sorted({f.edit.section_id for f in plan.fixes})
-            functions = scenarios_of(touched, markers, before.runbook)
-            if not functions:
-                notes.append("no scenario drills the sections the patch touched")
-            else:
-                expr = select_expression(functions, select)
-                before_copy = copy_with_baseline(
-                    plan.original, plan.runbook, baseline, folder / "before"
-                )
-                say(f"drilling the original ({expr}) ...")
-                drilled_before = run_drill(
-                    before_copy, profile, folder / "before", expr, workers=workers
-                )
-                say("drilling the patched copy ...")
-                drilled_after = run_drill(
-                    after_copy, profile, folder / "after", expr, workers=workers
-                )
-                if not drilled_after.verdicts:
-                    notes.append(
-                        "the drill of the patched copy left no journal: "
-                        + drilled_after.output[-500:]
-                    )
-        checks = check_fixes(plan.fixes, gate, section_scenarios, drilled_before, drilled_after)
-        new = tuple(f for f in gate.new if f.level is not Level.INFO)
-        return Verification(mode, checks, new, drilled_before, drilled_after, tuple(notes))
+    drilled_before = drilled_after = None
+    functions = list(dict.fromkeys(name for fix in plan.fixes for name in drills_of(fix.edit)))
+    if mode == "all" and not functions:
+        notes.append("no scenario drills the sections the patch touched")
+    elif mode == "all":
+        expr = select_expression(functions, select)
+        source = profile.source if profile is not None else None
+        with tempfile.TemporaryDirectory(prefix="runbook-checks-fix-") as work:
+            folder = Path(work)
+            runs = []
+            for name, text in (("original", plan.original), ("patched", plan.patched)):
+                copy = copy_with_baseline(text, plan.runbook, baseline, folder / name)
+                narrowed = f" (-k {select})" if select else ""
+                say(f"drilling the {name} text: the touched sections' scenarios{narrowed}")
+                runs.append(run_drill(copy, source, copy.parent, expr, workers=workers))
+        drilled_before, drilled_after = runs
+        if not drilled_after.verdicts:
+            notes.append("the drill of the patched copy left no journal: " + drilled_after.output)
+    checks = check_fixes(plan.fixes, gate, drills_of, drilled_before, drilled_after)
+    return Verification(mode, checks, gate.new, drilled_before, drilled_after, tuple(notes))

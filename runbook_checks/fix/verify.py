@@ -18,13 +18,14 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from runbook_checks.findings import Finding, Level
+from runbook_checks.fix.edit import Edit
 from runbook_checks.fix.plan import Fix
-from runbook_checks.gate.coverage import Marker, scan_scenarios, section_for
+from runbook_checks.gate.coverage import Marker, option_for, scan_scenarios, section_for
 from runbook_checks.runbook.model import Runbook
 
 # how far a verdict is from earned: a higher rank is worse
@@ -123,14 +124,33 @@ class Verification:
         }
 
 
-def scenarios_of(sections: Iterable[str], markers: Sequence[Marker], runbook: Runbook) -> list[str]:
-    """The test functions that drill `sections` (ids), in marker order."""
-    wanted = set(sections)
+def scenarios_of(
+    runbook: Runbook, markers: Sequence[Marker], section_id: str, line: int
+) -> list[str]:
+    """The test functions that drill what `line` of `section_id` says: the scenarios of
+    the option whose steps hold it, else (investigation, templates) every scenario of
+    the section."""
+    section = next((s for s in runbook.sections if s.id == section_id), None)
+    if section is None:
+        return []
+    option = next(
+        (
+            o
+            for o in section.options
+            for s in o.steps
+            if s.line <= line <= s.line + (s.raw or s.text).rstrip("\n").count("\n")
+        ),
+        None,
+    )
     found: list[str] = []
     for marker in markers:
-        section = section_for(runbook, marker.section)
-        if section is not None and section.id in wanted and marker.function not in found:
-            found.append(marker.function)
+        if section_for(runbook, marker.section) is not section or marker.function in found:
+            continue
+        if option is not None and marker.option is not None:
+            marked = option_for(section, marker.option)
+            if marked is None or marked.key != option.key:
+                continue
+        found.append(marker.function)
     return found
 
 
@@ -185,7 +205,7 @@ def copy_with_baseline(text: bytes, runbook: Path, baseline: Path | None, folder
 def check_fixes(
     fixes: Sequence[Fix],
     gate: GateComparison,
-    section_scenarios: Callable[[str], Sequence[str]],
+    scenarios: Callable[[Edit], Sequence[str]],
     before: DrillRun | None,
     after: DrillRun | None,
 ) -> tuple[FixCheck, ...]:
@@ -203,7 +223,7 @@ def check_fixes(
         )
         proved: list[str] = []
         if before is not None and after is not None:
-            for name in section_scenarios(edit.section_id):
+            for name in scenarios(edit):
                 was, now = before.verdicts.get(name), after.verdicts.get(name)
                 if was is None or now is None:
                     continue

@@ -11,8 +11,9 @@ from runbook_checks.findings import Finding, Level
 from runbook_checks.fix.edit import Edit
 from runbook_checks.fix.fixers import Models
 from runbook_checks.fix.plan import Fix, baseline_findings, locate, plan_fixes
-from runbook_checks.fix.verify import DrillRun, check_fixes, compare_gate
+from runbook_checks.fix.verify import DrillRun, check_fixes, compare_gate, scenarios_of
 from runbook_checks.gate.baseline import Baseline, Entry
+from runbook_checks.gate.coverage import Marker
 from runbook_checks.gate.locate import runbook_steps
 from runbook_checks.runbook.parser import parse_text
 
@@ -185,3 +186,22 @@ def test_the_gate_comparison_and_each_fixs_proof() -> None:
         drills_after,
     )
     assert (proved[0].status, proved[0].scenarios) == ("drill", ("test_a",))
+
+
+def test_a_fix_is_drilled_by_its_options_scenarios_or_by_all_of_its_sections() -> None:
+    m, lines = models()
+    path = Path("scenarios/test_outage.py")
+    markers = (
+        Marker("SEV-1: Outage", "A", path, "test_warm", 1),
+        Marker("SEV-1: Outage", "B", path, "test_other_option", 2),
+        Marker("SEV-1: Outage", None, path, "test_whole_section", 3),
+        Marker("SEV-2: Elsewhere", None, path, "test_elsewhere", 4),
+    )
+    warm, stats = line_of(lines, "admin/warm"), line_of(lines, "admin/stats")
+    assert scenarios_of(m.runbook, markers, SECTION, warm) == ["test_warm", "test_whole_section"]
+    assert scenarios_of(m.runbook, markers, SECTION, stats) == [
+        "test_warm",
+        "test_other_option",
+        "test_whole_section",
+    ]
+    assert scenarios_of(m.runbook, markers, "status-page-updates", 1) == []
