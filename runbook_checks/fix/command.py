@@ -94,8 +94,7 @@ def cmd_fix(args: argparse.Namespace) -> int:
     runbook = Path(args.runbook)
     config = ChecksConfig.from_values(
         {o.name: o.default for o in OPTIONS}
-        | {"runbook": str(runbook), "backend": args.backend, "pool_size": str(args.pool_size)}
-        | ({"profile": args.profile} if args.profile else {}),
+        | {"runbook": str(runbook), "backend": args.backend, "pool_size": str(args.pool_size)},
         root=Path.cwd(),
     )
     plan = propose(

@@ -323,6 +323,10 @@ def _start_stack(
     config = options.config or ChecksConfig.from_values(
         {o.name: o.default for o in OPTIONS} | {"runbook": str(options.runbook)}, root=Path.cwd()
     )
+    source = options.profile.source if options.profile is not None else None
+    if config.profile is None and source is not None:
+        # the stack runs the service of the profile the gate was given, wherever it is
+        config = dataclasses.replace(config, profile=source)
     say(f"starting the stack ({config.backend}) ...")
     began = clock.monotonic()
     stack = start_with_retry(lambda: create_stack(config))
