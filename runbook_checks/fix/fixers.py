@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 
 
 class Schema(Protocol):
-    """The columns of the service's tables (the gate's `SchemaValidator` is one)."""
+    """The service's tables and their columns (the gate's `SchemaValidator` is one)."""
 
     def columns(self, table: str) -> list[str]: ...
+    def relations(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,41 @@ def fix_curl_auth(finding: Finding, lines: Sequence[str], models: Models) -> Edi
     return None
 
 
+_METHOD = re.compile(r"(?P<flag>(?<![\w-])(?:-X|--request))(?P<gap>\s*)(?P<method>[A-Za-z]+)\b")
+_BODY = re.compile(r"(?<![\w-])(?:-d|--data[\w-]*|-F|--form|-T|--upload-file)(?![\w-])")
+
+
+def fix_curl_method(finding: Finding, lines: Sequence[str], models: Models) -> Edit | None:
+    """The method the route answers (`-X POST`), in place of the one written or right
+    after `curl`; `-X GET` on a route that answers GET only is dropped when nothing
+    sends a body."""
+    item = models.step_at(finding.line)
+    wanted = finding.suggestion.removeprefix("use -X ").strip()
+    drop = finding.suggestion.startswith("drop -X")
+    if item is None or (not drop and not re.fullmatch(r"[A-Z]+", wanted)):
+        return None
+    numbers = range(item.step.line, item.end_line + 1)
+    if drop and _BODY.search(" ".join(lines[n - 1] for n in numbers if 0 < n <= len(lines))):
+        return None  # a body: which of the two is wrong is the owner's call
+    for number in numbers:
+        old = _line(lines, number) or ""
+        match = _METHOD.search(old)
+        if match is not None:
+            if drop:
+                new = (old[: match.start()] + old[match.end() :].lstrip(" ")).rstrip()
+                new += old[len(old.rstrip()) :]
+            else:
+                new = old[: match.start("method")] + wanted + old[match.end("method") :]
+            return _edit(finding, number, old, new, f"the route answers {wanted or 'GET'}")
+    for number in numbers:
+        old = _line(lines, number) or ""
+        found = _CURL.search(old)
+        if found is not None and not drop:
+            new = f"{old[: found.end()]} -X {wanted}{old[found.end() :]}"
+            return _edit(finding, number, old, new, f"the route answers {wanted}")
+    return None
+
+
 # -- SQL -------------------------------------------------------------------------------
 
 _MISSING_COLUMN = re.compile(r"column \"?(?:[\w.]+\.)?\"?(\w+)\"? does not exist")
@@ -227,23 +263,48 @@ def fix_column(finding: Finding, lines: Sequence[str], models: Models) -> Edit |
     known = {t: models.schema.columns(t) for t in relations_in(finding.statement)}
     lacking = {t: c for t, c in known.items() if c and missing not in c}
     candidates = sorted({c for cols in lacking.values() for c in cols})
-    close = difflib.get_close_matches(missing, candidates, n=2, cutoff=0.4)
-    if not close:
-        return None
-    if len(close) == 2:
-        ratios = [difflib.SequenceMatcher(None, missing, c).ratio() for c in close]
-        if ratios[0] == ratios[1]:
-            return None
+    close = _closest(missing, candidates, cutoff=0.4)
     word = re.compile(rf"(?<![\w\"]){re.escape(missing)}(?![\w\"])")
-    if len(word.findall(old)) != 1:
+    if close is None or len(word.findall(old)) != 1:
         return None
-    tables = ", ".join(t for t, c in lacking.items() if close[0] in c)
+    tables = ", ".join(t for t, c in lacking.items() if close in c)
     return _edit(
         finding,
         finding.line,
         old,
-        word.sub(close[0], old),
-        f"the schema has no column {missing}; {tables} has {close[0]}",
+        word.sub(close, old),
+        f"the schema has no column {missing}; {tables} has {close}",
+    )
+
+
+def _closest(name: str, known: Sequence[str], *, cutoff: float) -> str | None:
+    """The one closest name, or None (none close enough, or two equally close)."""
+    close = difflib.get_close_matches(name, sorted(set(known)), n=2, cutoff=cutoff)
+    if not close:
+        return None
+    ratios = [difflib.SequenceMatcher(None, name, c).ratio() for c in close]
+    return None if len(close) == 2 and ratios[0] == ratios[1] else close[0]
+
+
+_MISSING_TABLE = re.compile(r"relation \"(?:[\w]+\.)?(\w+)\" does not exist")
+
+
+def fix_table(finding: Finding, lines: Sequence[str], models: Models) -> Edit | None:
+    """A table the schema does not have, replaced by its one closest table name (never
+    for a relation an extension brings: installing it is the owner's decision)."""
+    match = _MISSING_TABLE.search(finding.message)
+    old = _line(lines, finding.line)
+    if match is None or old is None or models.schema is None:
+        return None
+    if "extension" in finding.suggestion:
+        return None
+    missing = match.group(1)
+    close = _closest(missing, models.schema.relations(), cutoff=0.6)
+    word = re.compile(rf"(?<![\w\"]){re.escape(missing)}(?![\w\"])")
+    if close is None or len(word.findall(old)) != 1:
+        return None
+    return _edit(
+        finding, finding.line, old, word.sub(close, old), f"the schema has {close}, no {missing}"
     )
 
 
@@ -332,7 +393,9 @@ FIXERS: dict[str, Fixer] = {
     "aws-invalid-operation": fix_aws,
     "aws-invalid-parameters": fix_aws,
     "curl-missing-auth": fix_curl_auth,
+    "curl-wrong-method": fix_curl_method,
     "sql-undefined-column": fix_column,
+    "sql-undefined-table": fix_table,
     "sql-already-exists": fix_idempotent_ddl,
     "mitigation-did-not-recover": fix_expiry,
 }

@@ -13,9 +13,11 @@ from runbook_checks.fix.fixers import (
     fix_aws,
     fix_column,
     fix_curl_auth,
+    fix_curl_method,
     fix_expiry,
     fix_idempotent_ddl,
     fix_mis_encoded,
+    fix_table,
 )
 from runbook_checks.gate.locate import runbook_steps
 from runbook_checks.runbook.parser import parse_text
@@ -151,6 +153,9 @@ class FakeSchema:
     def columns(self, table: str) -> list[str]:
         return self.tables.get(table, [])
 
+    def relations(self) -> list[str]:
+        return list(self.tables)
+
 
 SELECT = (
     "```sql\nSELECT user_id, subscription_tier\nFROM users\n"
@@ -237,3 +242,37 @@ def test_a_line_naming_the_column_twice_is_the_owners_to_read() -> None:
     schema = FakeSchema({"users": ["id", "email"], "upload_failures": ["user_id"]})
     models = Models(models.runbook, models.steps, schema=schema)
     assert fix_column(_column_finding(lines, one_line), lines, models) is None
+
+
+@pytest.mark.parametrize(
+    ("written", "suggestion", "fixed"),
+    [
+        ("curl -X GET https://api.test/admin/warm", "use -X POST", "curl -X POST https://api.test/admin/warm"),
+        ("curl https://api.test/admin/warm", "use -X POST", "curl -X POST https://api.test/admin/warm"),
+        ("curl --request PUT https://api.test/health", "drop -X / the request body", "curl https://api.test/health"),
+        ("curl -X PUT -d '{}' https://api.test/health", "drop -X / the request body", None),
+    ],
+)  # fmt: skip
+def test_the_method_the_route_answers(written: str, suggestion: str, fixed: str | None) -> None:
+    models, lines = runbook_of(f"```bash\n{written}\n```\n")
+    wrong = finding("curl-wrong-method", line_of(lines, "curl"), suggestion=suggestion)
+    edit = fix_curl_method(wrong, lines, models)
+    assert (edit.new if edit else None) == fixed
+
+
+def test_a_misspelt_table_is_the_schemas_closest_one_unless_an_extension_brings_it() -> None:
+    models, lines = runbook_of("```sql\nSELECT count(*) FROM storage_file;\n```\n")
+    schema = FakeSchema({"storage_files": ["id"], "file_shares": ["token"]})
+    models = Models(models.runbook, models.steps, schema=schema)
+    at = line_of(lines, "storage_file")
+    message = 'relation "storage_file" does not exist [SQLSTATE 42P01]'
+    edit = fix_table(finding("sql-undefined-table", at, message=message), lines, models)
+    assert edit is not None
+    assert edit.new == "SELECT count(*) FROM storage_files;"
+    extension = finding(
+        "sql-undefined-table",
+        at,
+        message=message,
+        suggestion="storage_file comes with the storage extension, not installed here",
+    )
+    assert fix_table(extension, lines, models) is None
