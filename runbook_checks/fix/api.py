@@ -272,7 +272,9 @@ def _verify(
                 say(f"drilling the {name} text: the touched sections' scenarios{narrowed}")
                 runs.append(run_drill(copy, source, copy.parent, expr, workers=workers))
         drilled_before, drilled_after = runs
-        if not drilled_after.verdicts:
-            notes.append("the drill of the patched copy left no journal: " + drilled_after.output)
+    broken = ""
+    if drilled_before is not None and drilled_after is not None and not drilled_after.verdicts:
+        said = "the drill of the patched copy left no verdicts: " + drilled_after.output[-1000:]
+        broken, notes = (said, notes) if drilled_before.verdicts else ("", [*notes, said])
     checks = check_fixes(plan.fixes, gate, drills_of, drilled_before, drilled_after)
-    return Verification(mode, checks, gate.new, drilled_before, drilled_after, tuple(notes))
+    return Verification(mode, checks, gate.new, drilled_before, drilled_after, tuple(notes), broken)

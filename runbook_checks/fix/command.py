@@ -143,6 +143,8 @@ def _print(plan: FixPlan) -> None:
             print(f"  WORSE: new finding {finding.headline()}")
         for note in plan.verification.notes:
             print(f"  note: {note}")
+        if plan.verification.broken:
+            print(f"  WORSE: {plan.verification.broken}")
         print(f"verified ({plan.verification.mode}): {plan.verdict()}")
     if plan.owner_items:
         print(f"for the owner ({len(plan.owner_items)}):")

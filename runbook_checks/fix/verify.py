@@ -105,10 +105,11 @@ class Verification:
     before: DrillRun | None = None
     after: DrillRun | None = None
     notes: tuple[str, ...] = field(default=())
+    broken: str = ""  # the patched copy's drill gave no verdicts where the original's did
 
     @property
     def worse(self) -> bool:
-        return bool(self.new_findings) or any(c.worse for c in self.checks)
+        return bool(self.new_findings or self.broken) or any(c.worse for c in self.checks)
 
     def to_json(self) -> dict[str, object]:
         def run(r: DrillRun | None) -> object:
@@ -121,6 +122,7 @@ class Verification:
             "new_findings": [f.to_json() for f in self.new_findings],
             "drills": {"before": run(self.before), "after": run(self.after)},
             "notes": list(self.notes),
+            "broken": self.broken,
         }
 
 
@@ -175,9 +177,12 @@ def run_drill(
     if profile is not None:
         argv += ["--profile", str(profile)]
     argv += ["--evidence-dir", str(evidence), "--workers", str(workers), "--", "-k", select]
-    done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=folder
-    )
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout_s, check=False, cwd=folder
+        )
+    except subprocess.TimeoutExpired:
+        return DrillRun({}, -1, f"the drill did not end within {timeout_s:.0f} s: {select}")
     output = (done.stdout[-3000:] + done.stderr[-2000:]).strip()
     journals = sorted(evidence.glob("*/journal.json")) if evidence.exists() else []
     verdicts: dict[str, str] = {}

@@ -11,7 +11,13 @@ from runbook_checks.findings import Finding, Level
 from runbook_checks.fix.edit import Edit
 from runbook_checks.fix.fixers import Models
 from runbook_checks.fix.plan import Fix, baseline_findings, locate, plan_fixes
-from runbook_checks.fix.verify import DrillRun, check_fixes, compare_gate, scenarios_of
+from runbook_checks.fix.verify import (
+    DrillRun,
+    Verification,
+    check_fixes,
+    compare_gate,
+    scenarios_of,
+)
 from runbook_checks.gate.baseline import Baseline, Entry
 from runbook_checks.gate.coverage import Marker
 from runbook_checks.gate.locate import runbook_steps
@@ -205,3 +211,8 @@ def test_a_fix_is_drilled_by_its_options_scenarios_or_by_all_of_its_sections() -
         "test_whole_section",
     ]
     assert scenarios_of(m.runbook, markers, "status-page-updates", 1) == []
+
+
+def test_a_patched_copy_whose_drill_gives_no_verdicts_is_worse() -> None:
+    assert Verification("all", (), broken="the drill of the patched copy left no verdicts").worse
+    assert not Verification("all", (), notes=("no scenario drills the touched sections",)).worse
