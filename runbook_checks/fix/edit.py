@@ -26,6 +26,7 @@ class Edit:
     why: str  # what was wrong and where the fix comes from
     kind: str  # the finding kind it fixes
     section_id: str = ""
+    todo: str = ""  # what the edit leaves for the owner (a placeholder value to fill)
 
     def __post_init__(self) -> None:
         if "\n" in self.new or "\r" in self.new:
@@ -39,6 +40,7 @@ class Edit:
             "why": self.why,
             "kind": self.kind,
             "section_id": self.section_id,
+            "todo": self.todo,
         }
 
 

@@ -49,10 +49,10 @@ class Models:
         return None
 
 
-def _edit(finding: Finding, line: int, old: str, new: str, why: str) -> Edit | None:
+def _edit(finding: Finding, line: int, old: str, new: str, why: str, todo: str = "") -> Edit | None:
     if new == old:
         return None
-    return Edit(line, old, new, why, finding.kind, finding.section_id)
+    return Edit(line, old, new, why, finding.kind, finding.section_id, todo)
 
 
 def _line(lines: Sequence[str], number: int) -> str | None:
@@ -144,14 +144,16 @@ def fix_aws(finding: Finding, lines: Sequence[str], models: Models) -> Edit | No
         new, count = re.subn(_WORD.format(re.escape(f"--{written}")), f"--{right}", new, count=1)
         if not count:
             return None  # on another line of the command: not this edit's
+    todo = ""
     if correction.missing:
         added = " ".join(f"--{name} {placeholder_value(name, s)}" for name, s in correction.missing)
+        todo = f"the fix added `{added}`: write the real value"
         body = new[: _command_end(new)].rstrip()
         if body.endswith("\\"):  # continued: the parameters go after the operation
             new = f"{new[:at]} {added}{new[at:]}"
         else:
             new = f"{body} {added}{new[len(body) :]}"
-    return _edit(finding, number, old, new, f"from botocore's model: {correction.why}")
+    return _edit(finding, number, old, new, f"from botocore's model: {correction.why}", todo)
 
 
 # -- curl ------------------------------------------------------------------------------

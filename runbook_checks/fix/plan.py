@@ -203,29 +203,23 @@ def plan_fixes(findings: Sequence[Finding], lines: Sequence[str], models: Models
 
 
 def _placeholder_items(fixes: Sequence[Fix]) -> list[OwnerItem]:
-    """A value an aws edit added as a placeholder is the owner's to write (or to bind in
-    the profile's [placeholders])."""
-    items: list[OwnerItem] = []
-    for fix in fixes:
-        edit = fix.edit
-        if "requires --" not in edit.why:
-            continue
-        added = edit.new.split(" --")[len(edit.old.split(" --")) :]
-        shown = ", ".join(f"--{a.strip()}" for a in added) or "the added parameters"
-        items.append(
-            OwnerItem(
-                Finding(
-                    Level.ERROR,
-                    "fix-placeholder",
-                    edit.section_id,
-                    f"the fix added {shown} with a placeholder value",
-                    line=edit.line,
-                    statement=edit.new.strip(),
-                    suggestion="write the real value, or name the placeholder in the "
-                    "profile's [placeholders] so drills bind it",
-                    source="fix",
-                ),
-                "only the owner knows the value",
-            )
+    """What an edit leaves to the owner (a placeholder value an aws edit added): to write,
+    or to name in the profile's [placeholders] so drills bind it."""
+    return [
+        OwnerItem(
+            Finding(
+                Level.ERROR,
+                "fix-placeholder",
+                fix.edit.section_id,
+                fix.edit.todo,
+                line=fix.edit.line,
+                statement=fix.edit.new.strip(),
+                suggestion="or name the placeholder in the profile's [placeholders] so "
+                "drills bind it",
+                source="fix",
+            ),
+            "only the owner knows the value",
         )
-    return items
+        for fix in fixes
+        if fix.edit.todo
+    ]

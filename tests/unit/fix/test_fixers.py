@@ -19,6 +19,7 @@ from runbook_checks.fix.fixers import (
     fix_mis_encoded,
     fix_table,
 )
+from runbook_checks.fix.plan import plan_fixes
 from runbook_checks.gate.locate import runbook_steps
 from runbook_checks.runbook.parser import parse_text
 
@@ -70,6 +71,12 @@ def test_an_operation_of_the_sibling_service_and_its_required_parameter() -> Non
     )
     assert "elbv2" in edit.why
     assert "--targets" in edit.why
+    assert "`--targets Id=TARGET_ID`: write the real value" in edit.todo
+    # the plan lists the placeholder for the owner
+    proposal = plan_fixes([finding("aws-invalid-operation", at)], lines, models)
+    assert [(o.finding.kind, o.finding.line) for o in proposal.owner_items] == [
+        ("fix-placeholder", at)
+    ]
 
 
 def test_a_misnamed_operation_is_renamed_on_the_first_line_of_a_continued_command() -> None:
