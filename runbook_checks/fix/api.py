@@ -195,7 +195,13 @@ def propose(
         found += baseline_findings(before.baseline)
         for path in findings:
             found += drill_findings(path)
-        models = Models(before.runbook, runbook_steps(before.runbook), prof.curl_auth, schema)
+        models = Models(
+            before.runbook,
+            runbook_steps(before.runbook),
+            prof.curl_auth,
+            tuple(prof.placeholders),
+            schema,
+        )
         proposal = plan_fixes(found, source.lines, models)
         proposal = _writable(proposal, source.lines, source.encoding)
         patched = patched_bytes(original, source.encoding, proposal.changed(source.lines))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
@@ -40,6 +40,7 @@ class Models:
     runbook: Runbook
     steps: Sequence[Located] = ()
     curl_auth: Mapping[str, str] = field(default_factory=dict)  # the profile's [curl_auth]
+    placeholders: Collection[str] = ()  # the names the profile's [placeholders] binds
     schema: Schema | None = None
 
     def step_at(self, line: int) -> Located | None:
@@ -159,15 +160,18 @@ def fix_aws(finding: Finding, lines: Sequence[str], models: Models) -> Edit | No
 # -- curl ------------------------------------------------------------------------------
 
 _BEARER = re.compile(r"-H \"(Authorization: [^\"]+)\"")
-# what the credential in a header may be: a variable or a placeholder, never a secret
-_NOT_SECRET = re.compile(r"^(?:\$\{?[A-Z][A-Z0-9_]*\}?|[A-Z][A-Z0-9_]*)$")
+# what the credential in a header may be: a variable, or a placeholder the profile binds
+_VARIABLE = re.compile(r"^\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*\})$")
 _CURL = re.compile(r"(?<![\w-])curl(?![\w-])")
 
 
-def auth_header(path: str, curl_auth: Mapping[str, str], suggestion: str) -> str | None:
+def auth_header(
+    path: str, curl_auth: Mapping[str, str], suggestion: str, placeholders: Collection[str] = ()
+) -> str | None:
     """The header a route needs: the profile's `[curl_auth]` (longest matching path
-    prefix), else the one the gate suggests from the API's document, if its credential
-    is a variable or a placeholder."""
+    prefix), else the one the gate suggests from the API's document; only if its
+    credential is a variable (`$ADMIN_TOKEN`) or a placeholder the profile binds
+    (`TOKEN`), never anything that could be a secret."""
     prefixes = sorted((p for p in curl_auth if path.startswith(p)), key=len, reverse=True)
     if prefixes:
         header = curl_auth[prefixes[0]]
@@ -177,7 +181,8 @@ def auth_header(path: str, curl_auth: Mapping[str, str], suggestion: str) -> str
             return None
         header = match.group(1)
     credential = header.rsplit(" ", 1)[-1]
-    return header if _NOT_SECRET.match(credential) and '"' not in header else None
+    safe = bool(_VARIABLE.match(credential)) or credential in placeholders
+    return header if safe and '"' not in header else None
 
 
 def fix_curl_auth(finding: Finding, lines: Sequence[str], models: Models) -> Edit | None:
@@ -199,7 +204,8 @@ def fix_curl_auth(finding: Finding, lines: Sequence[str], models: Models) -> Edi
     if request.header("Authorization") is not None or request.user is not None:
         return None
     url = request.url if "://" in request.url else f"http://{request.url}"
-    header = auth_header(urlsplit(url).path or "/", models.curl_auth, finding.suggestion)
+    path = urlsplit(url).path or "/"
+    header = auth_header(path, models.curl_auth, finding.suggestion, models.placeholders)
     if header is None:
         return None
     for number in range(item.step.line, item.end_line + 1):

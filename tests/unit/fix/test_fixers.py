@@ -129,11 +129,16 @@ def test_the_profiles_header_for_the_route_goes_right_after_curl() -> None:
     )
 
 
-def test_without_a_profile_header_the_documents_placeholder_is_used() -> None:
+def test_without_a_profile_header_the_documents_placeholder_is_used_if_the_profile_binds_it() -> (
+    None
+):
     models, lines = runbook_of("```bash\ncurl -w '%{time_total}' https://api.test/api/files\n```\n")
     at = line_of(lines, "curl")
     suggestion = '`curl -H "Authorization: Bearer TOKEN" -w ...`'
-    edit = fix_curl_auth(finding("curl-missing-auth", at, suggestion=suggestion), lines, models)
+    wanted = finding("curl-missing-auth", at, suggestion=suggestion)
+    assert fix_curl_auth(wanted, lines, models) is None  # TOKEN: bound by nobody
+    bound = Models(models.runbook, models.steps, placeholders=("TOKEN", "FILE_ID"))
+    edit = fix_curl_auth(wanted, lines, bound)
     assert edit is not None
     assert edit.new.startswith('curl -H "Authorization: Bearer TOKEN" -w')
 
@@ -143,9 +148,12 @@ def test_a_literal_credential_is_never_written_and_a_sent_header_never_doubled()
         "```bash\ncurl https://api.test/admin/x\n"
         'curl -H "Authorization: Bearer $T" https://api.test/admin/y\n```\n'
     )
-    secret = Models(models.runbook, models.steps, {"/admin/": "Authorization: Bearer s3cr3t-v4lue"})
     first, second = line_of(lines, "admin/x"), line_of(lines, "admin/y")
-    assert fix_curl_auth(finding("curl-missing-auth", first), lines, secret) is None
+    for literal in ("s3cr3t-v4lue", "AKIAIOSFODNN7EXAMPLE"):
+        secret = Models(
+            models.runbook, models.steps, {"/admin/": f"Authorization: Bearer {literal}"}
+        )
+        assert fix_curl_auth(finding("curl-missing-auth", first), lines, secret) is None
     profile = Models(models.runbook, models.steps, {"/admin/": "Authorization: Bearer $T"})
     assert fix_curl_auth(finding("curl-missing-auth", second), lines, profile) is None
 
