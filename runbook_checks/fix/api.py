@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.findings import Finding
 from runbook_checks.fix.edit import Edit, patched_bytes, unified_diff
-from runbook_checks.fix.fixers import Models
+from runbook_checks.fix.fixers import Models, Schema, StockSchema
 from runbook_checks.fix.plan import (
     Fix,
     OwnerItem,
@@ -186,7 +186,7 @@ def propose(
             stack = start_stack(options, say, cleanup)
         say("gating the runbook as it is ...")
         before = run_gate(options, stack=stack, on_progress=say)
-        schema = None
+        schema: Schema | None = StockSchema() if before.mode == "static" else None
         if stack is not None:
             from runbook_checks.gate.sql_check import SchemaValidator
 

@@ -33,6 +33,25 @@ class Schema(Protocol):
     def relations(self) -> list[str]: ...
 
 
+class StockSchema:
+    """PostgreSQL's own system catalogs (`gate/stock_catalog.py`): the schema a runbook
+    whose profile names no stack is checked against (pg_stat_activity, pg_locks ...)."""
+
+    def columns(self, table: str) -> list[str]:
+        from runbook_checks.gate.stock_catalog import RELATIONS
+
+        name = table.rsplit(".", 1)[-1]
+        for key in (table, f"pg_catalog.{name}", f"information_schema.{name}"):
+            if key in RELATIONS:
+                return RELATIONS[key].split()
+        return []
+
+    def relations(self) -> list[str]:
+        from runbook_checks.gate.stock_catalog import RELATIONS
+
+        return sorted({key.rsplit(".", 1)[-1] for key in RELATIONS})
+
+
 @dataclass(frozen=True)
 class Models:
     """What the fixers read besides the finding and the lines."""

@@ -59,3 +59,22 @@ def test_a_line_the_files_encoding_cannot_hold_is_left_to_the_owner(tmp_path: Pa
     assert plan.patched == runbook.read_bytes()
     saved = [o for o in plan.owner_items if "save the runbook as UTF-8" in o.why]
     assert [o.finding.kind for o in saved] == ["text-mis-encoded"]
+
+
+def test_a_runbook_without_a_stack_gets_its_catalog_names_from_stock_postgresql(
+    tmp_path: Path,
+) -> None:
+    runbook = tmp_path / "svc.md"
+    runbook.write_text(
+        RUNBOOK.replace(
+            "```bash\npg_isready\n```",
+            "```sql\nSELECT pid, querry FROM pg_stat_activity;\n"
+            "SELECT * FROM pg_stat_activty;\n```",
+        )
+    )
+    plan = propose(runbook, verify="gate", clock=CLOCK)
+    fixed = {f.edit.kind: f.edit.new for f in plan.fixes}
+    assert fixed["sql-undefined-column"] == "SELECT pid, query FROM pg_stat_activity;"
+    assert fixed["sql-undefined-table"] == "SELECT * FROM pg_stat_activity;"
+    assert plan.verification is not None
+    assert not plan.worse
