@@ -363,7 +363,8 @@ def fix_idempotent_ddl(finding: Finding, lines: Sequence[str], models: Models) -
 
 
 _EXPIRY = re.compile(
-    r"(?P<col>\b\w*expir\w*)(?P<eq>\s*=\s*)(?P=col)(?P<plus>\s*\+\s*)(?=INTERVAL\b)",
+    r"(?P<col>\b\w*expir\w*)(?P<eq>\s*=\s*)(?P=col)(?P<plus>\s*\+\s*)"
+    r"(?=INTERVAL\b|'[^']*'\s*::\s*interval\b|make_interval\s*\()",
     re.IGNORECASE,
 )
 

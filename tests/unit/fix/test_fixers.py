@@ -233,10 +233,13 @@ def test_ddl_is_made_idempotent_where_it_can_be(written: str, fixed: str | None)
     assert (edit.new if edit else None) == fixed
 
 
-def test_an_expiry_extended_from_its_old_value_is_extended_from_now() -> None:
+@pytest.mark.parametrize(
+    "interval", ["INTERVAL '7 days'", "'7 days'::interval", "make_interval(days => 7)"]
+)
+def test_an_expiry_extended_from_its_old_value_is_extended_from_now(interval: str) -> None:
     options = (
         "**1. Share Expired**\n```sql\nUPDATE file_shares\n"
-        "SET expires_at = expires_at + INTERVAL '7 days'\nWHERE token = 'abc';\n```\n"
+        f"SET expires_at = expires_at + {interval}\nWHERE token = 'abc';\n```\n"
     )
     models, lines = runbook_of("```bash\npg_isready\n```\n", options=options)
     drill = finding(
@@ -246,7 +249,7 @@ def test_an_expiry_extended_from_its_old_value_is_extended_from_now() -> None:
     )
     edit = fix_expiry(drill, lines, models)
     assert edit is not None
-    assert edit.new == "SET expires_at = GREATEST(expires_at, NOW()) + INTERVAL '7 days'"
+    assert edit.new == f"SET expires_at = GREATEST(expires_at, NOW()) + {interval}"
     other = finding("mitigation-did-not-recover", 0, statement="2. Other :: x")
     assert fix_expiry(other, lines, models) is None
 
