@@ -476,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gate.set_defaults(func=cmd_gate_stored)
 
+    from runbook_checks.fix.command import add_fix_command
+
+    add_fix_command(sub)
+
     from runbook_checks.init import add_init_command
 
     add_init_command(sub)

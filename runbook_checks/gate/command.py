@@ -59,18 +59,23 @@ def add_gate_command(sub: Any) -> None:
         help="the scenario modules, for coverage and drift (default: the "
         "scenarios/ folder found from the runbook's folder upwards)",
     )
+    add_stack_arguments(gate)
+    gate.set_defaults(func=cmd_gate)
+
+
+def add_stack_arguments(parser: Any) -> None:
+    """--profile, --backend and --pool-size: the stack a command gates on."""
     defaults = {o.name: o for o in OPTIONS}
-    gate.add_argument("--profile", metavar="TOML", default=None, help=defaults["profile"].help)
-    gate.add_argument(
+    parser.add_argument("--profile", metavar="TOML", default=None, help=defaults["profile"].help)
+    parser.add_argument(
         "--backend",
         choices=BACKENDS,
         default=defaults["backend"].default,
         help=defaults["backend"].help,
     )
-    gate.add_argument(
+    parser.add_argument(
         "--pool-size", default=defaults["pool_size"].default, help=defaults["pool_size"].help
     )
-    gate.set_defaults(func=cmd_gate)
 
 
 def cmd_gate(args: argparse.Namespace) -> int:

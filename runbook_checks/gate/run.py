@@ -306,6 +306,14 @@ def _profile(options: GateOptions) -> Profile:
     return options.profile
 
 
+def start_stack(
+    options: GateOptions, say: Callable[[str], None], cleanup: contextlib.ExitStack
+) -> Stack:
+    """The stack the gate would start for `options`, stopped when `cleanup` closes (for
+    a caller that gates more than once on one stack: `runbook-checks fix`)."""
+    return _start_stack(options, options.clock, say, cleanup)[0]
+
+
 def _start_stack(
     options: GateOptions, clock: Clock, say: Callable[[str], None], cleanup: contextlib.ExitStack
 ) -> tuple[Stack, float]:
@@ -315,6 +323,10 @@ def _start_stack(
     config = options.config or ChecksConfig.from_values(
         {o.name: o.default for o in OPTIONS} | {"runbook": str(options.runbook)}, root=Path.cwd()
     )
+    source = options.profile.source if options.profile is not None else None
+    if config.profile is None and source is not None:
+        # the stack runs the service of the profile the gate was given, wherever it is
+        config = dataclasses.replace(config, profile=source)
     say(f"starting the stack ({config.backend}) ...")
     began = clock.monotonic()
     stack = start_with_retry(lambda: create_stack(config))

@@ -37,7 +37,16 @@ from runbook_checks.steps.procs import find_tool, run_pipeline, tool_env
 if TYPE_CHECKING:
     from botocore.model import OperationModel, ServiceModel, Shape
 
-__all__ = ["AwsCheck", "AwsCommand", "check_aws", "parse_aws", "run_aws", "validate_aws"]
+__all__ = [
+    "AwsCheck",
+    "AwsCommand",
+    "AwsCorrection",
+    "check_aws",
+    "correct_aws",
+    "parse_aws",
+    "run_aws",
+    "validate_aws",
+]
 
 
 # CLI command name -> botocore service name, where they differ
@@ -437,6 +446,81 @@ def _model_paginated(operation: OperationModel) -> bool:
     except Exception:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class AwsCorrection:
+    """What botocore's model says an `aws` line should name: the CLI service and
+    operation (as written when they were right), parameters renamed, and the required
+    parameters it lacks (CLI name, the shape of its value)."""
+
+    service: str
+    operation: str
+    renamed: tuple[tuple[str, str], ...] = ()  # (as written, the model's), without "--"
+    missing: tuple[tuple[str, Shape], ...] = ()
+    why: str = ""
+
+
+def correct_aws(text: str) -> AwsCorrection | None:
+    """The one correction of a wrong `aws` line botocore's model supports, or None when
+    the line is right, cannot be read, or the model allows more than one reading (two
+    services or operations that would both fit: the owner's choice, not a program's)."""
+    check = check_aws(text)
+    command = check.command
+    if check.ok or command is None or check.custom or not check.service:
+        return None
+    written = [name for name, _ in command.params if name]
+    if check.operation:  # the operation exists: parameters only
+        operation = _model(check.service).operation_model(check.operation)
+        return _corrected(command.service, operation, command, "")
+    fits: list[tuple[str, str, OperationModel]] = []
+    for other in _related_services(check.service):
+        try:
+            other_ops = _operations(other)
+        except Exception:
+            continue
+        if command.operation in other_ops:
+            operation = _model(other).operation_model(other_ops[command.operation])
+            fits.append((_cli_name(other), command.operation, operation))
+    if not fits:
+        ops = _operations(check.service)
+        for name in difflib.get_close_matches(command.operation, sorted(ops), n=3, cutoff=0.5):
+            operation = _model(check.service).operation_model(ops[name])
+            if all(p in _parameters(command.service, operation) for p in written):
+                fits.append((command.service, name, operation))
+    if len(fits) != 1:
+        return None
+    service, name, operation = fits[0]
+    full = _model(operation.service_model.service_name).metadata.get("serviceFullName", service)
+    why = f"{full} ({service}) has {name}"
+    return _corrected(service, operation, command, why)
+
+
+def _corrected(
+    service: str, operation: OperationModel, command: AwsCommand, why: str
+) -> AwsCorrection | None:
+    params = _parameters(service, operation)
+    known = set(params) | CLI_PARAMETERS | PAGINATION_PARAMETERS
+    renamed: list[tuple[str, str]] = []
+    for name, _ in command.params:
+        if name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=2)
+        if len(close) != 1:
+            return None  # unknown, or two readings
+        renamed.append((name, close[0]))
+    given = {new for _, new in renamed} | {name for name, _ in command.params}
+    missing: list[tuple[str, Shape]] = []
+    if not given & {"cli-input-json", "cli-input-yaml", "generate-cli-skeleton"}:
+        missing = [(p.cli, p.shape) for p in params.values() if p.required and p.cli not in given]
+    if not why and not renamed and not missing:
+        return None
+    op = _kebab(operation.name)
+    reasons = [why] if why else []
+    reasons += [f"--{old} is --{new}" for old, new in renamed]
+    if missing:
+        reasons.append(f"aws {service} {op} requires " + ", ".join(f"--{m}" for m, _ in missing))
+    return AwsCorrection(service, op, tuple(renamed), tuple(missing), "; ".join(reasons))
 
 
 def validate_aws(text: str) -> list[str]:

@@ -381,3 +381,27 @@ def test_placeholders_are_values_not_columns(tmp_path: Path) -> None:
     assert errors == [(6, sql_check.UNDEFINED_COLUMN)]  # usernme, not a placeholder
     checked = [s["checked"] for s in step_list(report) if s["kind"] == "sql"]
     assert checked == [STOCK] * 4
+
+
+def test_the_stack_runs_the_service_of_the_profile_the_gate_was_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A runbook copied elsewhere, gated with --profile: the stack is the profile's
+    service, not the (missing) profile beside the copy's."""
+    import contextlib
+
+    from runbook_checks import stack as stack_module
+    from runbook_checks.config import ChecksConfig
+    from tests.profiles import FILES, FILES_PROFILE_PATH
+
+    made: list[ChecksConfig] = []
+
+    def create(config: ChecksConfig) -> NoReturn:
+        made.append(config)
+        raise RuntimeError("no stack in a unit test")
+
+    monkeypatch.setattr(stack_module, "create_stack", create)
+    options = GateOptions(tmp_path / "copy.md", profile=FILES, clock=clock())
+    with contextlib.ExitStack() as cleanup, pytest.raises(RuntimeError, match="no stack"):
+        gate_run.start_stack(options, lambda _m: None, cleanup)
+    assert [c.profile for c in made] == [FILES_PROFILE_PATH]
