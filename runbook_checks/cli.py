@@ -20,6 +20,7 @@ from runbook_checks.config import BACKENDS, OPTIONS, ChecksConfig
 from runbook_checks.errors import RunbookChecksError, UsageError
 
 if TYPE_CHECKING:
+    from runbook_checks.evidence.review_report import FixPatch
     from runbook_checks.evidence.store import EvidenceStore
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -288,19 +289,35 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fix_patch(given: str, runbook: Path) -> FixPatch | None:
+    """--fix-patch, else the patch `runbook-checks fix` leaves beside the runbook when
+    there is one; judged against the runbook's current text."""
+    from runbook_checks.evidence.review_report import FixPatch
+    from runbook_checks.fix.command import default_patch
+
+    path = Path(given) if given else default_patch(runbook)
+    if not given and not path.is_file():
+        return None
+    try:
+        text: bytes | None = runbook.read_bytes()
+    except OSError:
+        text = None
+    return FixPatch.read(path, text)
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     """`runbook-checks review --quarter 2026Q4`: the quarterly review pack."""
     from runbook_checks.config import default_runbook
     from runbook_checks.evidence.review import aggregate, parse_period
-    from runbook_checks.evidence.review_report import FixPatch, write_review
+    from runbook_checks.evidence.review_report import write_review
     from runbook_checks.evidence.store import default_cache, open_store
     from runbook_checks.runbook.model import Runbook
     from runbook_checks.runbook.parser import parse_runbook
 
     period = parse_period(args.quarter, "--quarter")
     store = open_store(args.store)
-    patch = FixPatch.read(Path(args.fix_patch)) if args.fix_patch else None
     runbook_path = Path(args.runbook) if args.runbook else default_runbook(Path.cwd())
+    patch = _fix_patch(args.fix_patch, runbook_path)
     runbook: Runbook | None = None
     note = ""
     try:
@@ -542,7 +559,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fix-patch",
         default="",
         metavar="PATH",
-        help="the current fix patch (`runbook-checks fix` writes it), shown in the pack",
+        help="the current fix patch (default: the one `runbook-checks fix` wrote beside "
+        "the runbook, <runbook stem>.fix.patch, when there is one), shown in the pack with "
+        "its verification (<patch stem>.json beside it)",
     )
     review.add_argument(
         "--cache",

@@ -8,6 +8,7 @@ the fix patch when one is given (copied as fix.patch), and a manifest.json of th
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,22 +27,57 @@ from runbook_checks.evidence.text import seconds
 
 @dataclass(frozen=True)
 class FixPatch:
-    """The current fix patch (`runbook-checks fix` writes it), as the pack shows it."""
+    """The current fix patch (`runbook-checks fix` writes it), as the pack shows it: with
+    what its verification said and whether it was made for the reviewed text (from the
+    fix's JSON report beside it, `<patch stem>.json`)."""
 
     name: str
     text: str
     sha256: str
+    verified: str = ""  # the fix's own verdict ("3 proved by a drill, ..."), when known
+    status: str = ""  # for the reviewed text, already applied to it, or another text's
 
     @classmethod
-    def read(cls, path: Path) -> FixPatch:
+    def read(cls, path: Path, runbook: bytes | None = None) -> FixPatch:
+        """`path`, judged against the reviewed runbook's bytes `runbook` when given."""
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise UsageError(
                 f"--fix-patch {path}: cannot read it: {exc.strerror or exc}",
-                hint="give the patch `runbook-checks fix` wrote (runbook.fix.patch)",
+                hint="give the patch `runbook-checks fix` wrote (<runbook stem>.fix.patch)",
             ) from None
-        return cls(path.name, data.decode("utf-8", "replace"), hashlib.sha256(data).hexdigest())
+        report = _fix_report(path.with_suffix(".json"))
+        verified = str(report.get("verdict", "")) if report else ""
+        status = ""
+        if report and runbook is not None:
+            digest = hashlib.sha256(runbook).hexdigest()
+            if report.get("runbook_sha256") == digest:
+                status = "made for the reviewed text of the runbook"
+            elif report.get("patched_sha256") == digest:
+                status = "already applied: the reviewed text is the patched one"
+            else:
+                status = (
+                    "made for another text of the runbook: run `runbook-checks fix` again "
+                    "for a patch of the reviewed one"
+                )
+        return cls(
+            path.name,
+            data.decode("utf-8", "replace"),
+            hashlib.sha256(data).hexdigest(),
+            verified,
+            status,
+        )
+
+
+def _fix_report(path: Path) -> dict[str, object]:
+    """The fix's JSON report, or nothing when it is absent or unreadable (the patch is
+    shown all the same, without its verification)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _pct(value: float) -> str:

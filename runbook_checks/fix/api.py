@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,6 +103,11 @@ class FixPlan:
     def to_json(self) -> dict[str, object]:
         return {
             "runbook": str(self.runbook),
+            # which text the patch was made for, and what it makes of it: the review pack
+            # tells a current patch from an applied or outdated one by these
+            "runbook_sha256": hashlib.sha256(self.original).hexdigest(),
+            "patched_sha256": hashlib.sha256(self.patched).hexdigest(),
+            "verdict": self.verdict(),
             "encoding": self.encoding,
             "gate_mode": self.gate_mode,
             "fixes": [f.to_json() for f in self.fixes],

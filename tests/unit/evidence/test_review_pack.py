@@ -5,6 +5,8 @@ fix patch, and the `review` command."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -356,3 +358,52 @@ def test_the_pages_escape_what_the_evidence_says(
     assert "<script" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in html
     assert "<script>alert(1)</script> & more" in review_md(review)
+
+
+def test_the_pack_says_what_the_fix_patch_is_for_and_how_it_was_verified(
+    tmp_path: Path,
+) -> None:
+    """The fix's JSON report beside the patch says which text it was made for: the pack
+    tells a patch of the reviewed text from an applied one and from another text's."""
+    original, patched = b"aws elb x\n", b"aws elbv2 x\n"
+    patch_file = tmp_path / "rb.fix.patch"
+    patch_file.write_text("--- a/rb.md\n+++ b/rb.md\n@@ -1 +1 @@\n-aws elb x\n+aws elbv2 x\n")
+    patch_file.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "runbook_sha256": hashlib.sha256(original).hexdigest(),
+                "patched_sha256": hashlib.sha256(patched).hexdigest(),
+                "verdict": "1 proved by a drill, 0 by the gate only, 0 not proved; nothing worse",
+            }
+        )
+    )
+    current = FixPatch.read(patch_file, original)
+    assert current.verified.startswith("1 proved by a drill")
+    assert current.status == "made for the reviewed text of the runbook"
+    assert FixPatch.read(patch_file, patched).status.startswith("already applied")
+    assert FixPatch.read(patch_file, b"edited since\n").status.startswith("made for another")
+    assert FixPatch.read(patch_file).status == ""  # no text to judge it against
+    patch_file.with_suffix(".json").unlink()
+    assert FixPatch.read(patch_file, original).verified == ""  # shown, not verified
+
+
+def test_review_takes_the_patch_fix_left_beside_the_runbook(evidence: Path, tmp_path: Path) -> None:
+    shipped = Path(__file__).resolve().parents[3] / "runbooks" / "files-incident-response.md"
+    runbook = tmp_path / "rb.md"
+    runbook.write_bytes(shipped.read_bytes())
+    (tmp_path / "rb.fix.patch").write_text("--- a/rb.md\n+++ b/rb.md\n")
+    (tmp_path / "rb.fix.json").write_text(
+        json.dumps(
+            {
+                "runbook_sha256": hashlib.sha256(runbook.read_bytes()).hexdigest(),
+                "verdict": "2 proved by a drill, 1 by the gate only, 0 not proved; nothing worse",
+            }
+        )
+    )
+    out = tmp_path / "pack"
+    args = ["review", "--quarter", "2026Q4", "--store", str(evidence), "--out", str(out)]
+    assert main([*args, "--runbook", str(runbook)]) == 0
+    md = (out / "review.md").read_text()
+    assert "Verified by `runbook-checks fix`: 2 proved by a drill" in md
+    assert "The patch was made for the reviewed text of the runbook." in md
+    assert (out / "fix.patch").exists()

@@ -5,6 +5,7 @@ cp1252 file whose repaired line it cannot hold left to the owner."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 from runbook_checks.clock import FakeClock
@@ -44,7 +45,12 @@ def test_a_crlf_runbook_is_fixed_verified_by_the_gate_and_its_owner_items_listed
     assert "For the owner" in head
     assert "[ ] line " in head
     assert "+\U0001f7e1 Investigating" in text
-    assert plan.to_json()["worse"] is False
+    report = plan.to_json()
+    assert report["worse"] is False
+    # which text the patch is for (the review pack judges it by these)
+    assert report["runbook_sha256"] == hashlib.sha256(runbook.read_bytes()).hexdigest()
+    assert report["patched_sha256"] == hashlib.sha256(plan.patched).hexdigest()
+    assert report["verdict"] == plan.verdict()
 
 
 def test_a_line_the_files_encoding_cannot_hold_is_left_to_the_owner(tmp_path: Path) -> None:
