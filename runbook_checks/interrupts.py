@@ -18,9 +18,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import Any
 
 from runbook_checks.stack.leftovers import STATE_FILE, SweepReport, release, work_root
 
@@ -71,6 +73,33 @@ def _redeliver_unless_acknowledged(signum: int) -> None:
     threading.Thread(target=later, daemon=True, name="interrupt-redelivery").start()
 
 
+REDELIVER_DROPPED_AFTER_S = 0.05  # out of the callback that dropped it, into plain code
+
+
+def _dropped(unraisable: Any) -> None:
+    """`sys.unraisablehook`: Python drops an exception raised where it cannot propagate (an
+    at-fork callback while a subprocess starts, a finalizer, a weakref callback) and
+    reports it here. An interrupt of ours dropped that way is delivered again a moment
+    later, in plain code; anything else goes to the hook that was there before."""
+    value = unraisable.exc_value
+    if not (isinstance(value, KeyboardInterrupt) and _SIGNALS.received):
+        _PREVIOUS_UNRAISABLE_HOOK(unraisable)
+        return
+    signum = _SIGNALS.received[-1]
+    main = threading.main_thread().ident
+    if main is None or len(_SIGNALS.received) >= MAX_DELIVERIES:
+        return
+
+    def later() -> None:
+        time.sleep(REDELIVER_DROPPED_AFTER_S)
+        signal.pthread_kill(main, signum)
+
+    threading.Thread(target=later, daemon=True, name="interrupt-redelivery").start()
+
+
+_PREVIOUS_UNRAISABLE_HOOK: Callable[[Any], object] = sys.unraisablehook
+
+
 def forward_to(pid: int, *, stop: bool = False) -> None:
     """A SIGTERM to this process reaches `pid` too, at once (parallel drills' workers: each
     unwinds its own drill and stack). Ctrl-C reaches them without help: a terminal
@@ -119,6 +148,10 @@ def install(*, only_if_default: bool = False, persistent: bool | None = None) ->
         return False
     if persistent is not None:
         _SIGNALS.persistent = persistent
+    if sys.unraisablehook is not _dropped:  # an interrupt Python drops is not lost
+        global _PREVIOUS_UNRAISABLE_HOOK
+        _PREVIOUS_UNRAISABLE_HOOK = sys.unraisablehook
+        sys.unraisablehook = _dropped
     installed = False
     for sig in HANDLED:
         current = signal.getsignal(sig)
