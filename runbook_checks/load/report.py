@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbook_checks.errors import RunbookChecksError
+from runbook_checks.evidence.templating import render
 from runbook_checks.load import shapes
 from runbook_checks.load.headroom import Headroom
 from runbook_checks.load.locust_csv import EndpointStats
@@ -232,7 +234,289 @@ def verdict_json(
     }
 
 
+# The pages' view data: every number formatted here, the markup and the Markdown are the
+# templates' (evidence/templates/load_verdict.md, load_report.html).
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    name: str
+    requests: int
+    failures: int
+    error_rate: str
+    p50_ms: str
+    p95_ms: str
+    p99_ms: str
+    rps: str
+    verdict: str  # "ok", "FAIL: p95, error rate", "(shown, not judged)"
+    state: str  # ok, failed, aggregate (the page's badge)
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    method: str
+    name: str
+    error: str  # as locust recorded it (the Markdown escapes `|` and cuts it short)
+    occurrences: int
+
+
+@dataclass(frozen=True)
+class LimitRow:
+    """One line of the thresholds: the default or an endpoint's own."""
+
+    applies_to: str
+    p95_ms: str
+    error_rate: str
+    source: str
+
+
+@dataclass(frozen=True)
+class StageSeen:
+    users: int
+    requests: int
+    error_rate: str
+    p50_ms: str
+    p95_ms: str
+    over: str  # "" or "over the line: p95, errors"
+
+
+@dataclass(frozen=True)
+class Drift:
+    first_p95_ms: str
+    first_error_rate: str
+    last_p95_ms: str
+    last_error_rate: str
+
+
+@dataclass(frozen=True)
+class ProjectionRow:
+    users: int
+    busy: str
+    needed: int
+    recommended: int
+
+
+@dataclass(frozen=True)
+class PoolStageRow:
+    users: int
+    seconds: str
+    rps: str
+    mean_in_use: str
+    mean_waiting: str
+    peak_in_use: int
+    peak_waiting: int
+    timeouts: int
+    saturated: str
+    peak_active: str
+    was_saturated: bool
+
+
+@dataclass(frozen=True)
+class PoolView:
+    size: str
+    samples: int
+    with_activity: bool  # pg_stat_activity was sampled too
+    saturated_at: str  # "" when never
+    saturated_after_s: str
+    saturated_why: str
+    peak_users: str
+    needed: int | None
+    recommended: int | None
+    margin: str
+    enough: bool | None
+    basis: str
+    notes: tuple[str, ...]
+    projections: tuple[ProjectionRow, ...]
+    stages: tuple[PoolStageRow, ...]
+
+
+@dataclass(frozen=True)
+class LoadPage:
+    run_id: str
+    passed: bool
+    summary: str
+    started: str
+    target: str
+    locustfile: str
+    shape: str
+    stages: str
+    processes: str
+    locust_exit: int | None
+    cpu_total_s: str  # "" when not measured
+    cpu_peak: str
+    cpu_warning: bool
+    sources: tuple[str, ...]
+    limits: tuple[LimitRow, ...]
+    min_requests: int
+    endpoints: tuple[EndpointRow, ...]
+    not_judged: tuple[str, ...]
+    failures: tuple[FailureRow, ...]  # the 15 most frequent
+    stages_seen: tuple[StageSeen, ...]
+    drift: Drift | None
+    pool: PoolView
+
+
+def _endpoint_rows(stats: list[EndpointStats], verdict: ThresholdResult) -> tuple[EndpointRow, ...]:
+    broken: dict[str, list[str]] = {}
+    for check in verdict.breaches:
+        broken.setdefault(check.endpoint, []).append(
+            "p95" if check.metric == "p95_ms" else "error rate"
+        )
+    rows = []
+    for row in stats:
+        name = ALL_ENDPOINTS if row.aggregated else row.endpoint
+        mark, state = (
+            ("FAIL: " + ", ".join(broken[name]), "failed") if name in broken else ("ok", "ok")
+        )
+        if row.aggregated:
+            mark, state = "(shown, not judged)", "aggregate"
+        rows.append(
+            EndpointRow(
+                name,
+                row.requests,
+                row.failures,
+                f"{row.error_rate:.1%}",
+                _num(row.median_ms),
+                _num(row.p95_ms),
+                _num(row.p99_ms),
+                _num(row.rps, ".1f"),
+                mark,
+                state,
+            )
+        )
+    return tuple(rows)
+
+
+def _limits(thresholds: Thresholds) -> tuple[LimitRow, ...]:
+    default = thresholds.default
+    rows = [
+        LimitRow(
+            "every endpoint",
+            f"{default.p95_ms:g}",
+            f"{default.error_rate:.1%}",
+            "; ".join(thresholds.sources) or "the defaults",
+        )
+    ]
+    rows += [
+        LimitRow(name, f"{limit.p95_ms:g}", f"{limit.error_rate:.1%}", "--threshold")
+        for name, limit in sorted(thresholds.per_endpoint.items())
+    ]
+    return tuple(rows)
+
+
+def _stages_seen(run: _Run, timeline: Timeline) -> tuple[StageSeen, ...]:
+    limit = run.spec.thresholds.default
+    rows = []
+    for users, w in stage_windows(run, timeline):
+        over = [] if w.p95_ms is None or w.p95_ms <= limit.p95_ms else ["p95"]
+        over += ["errors"] if w.error_rate > limit.error_rate else []
+        rows.append(
+            StageSeen(
+                users,
+                w.requests,
+                f"{w.error_rate:.1%}",
+                _num(w.p50_ms),
+                _num(w.p95_ms),
+                "over the line: " + ", ".join(over) if over else "",
+            )
+        )
+    return tuple(rows)
+
+
+def _pool(run: _Run, h: Headroom) -> PoolView:
+    s = h.saturation
+    return PoolView(
+        size=_num(h.pool_size),
+        samples=h.samples,
+        with_activity=any(sample.activity for sample in run.samples),
+        saturated_at="" if s is None else s.describe_users(),
+        saturated_after_s="" if s is None else f"{s.at_s:.1f}",
+        saturated_why="" if s is None else s.reason,
+        peak_users=_num(h.peak_users),
+        needed=h.needed,
+        recommended=h.recommended,
+        margin=f"{h.margin:.0%}",
+        enough=h.enough,
+        basis=h.basis,
+        notes=h.notes,
+        projections=tuple(
+            ProjectionRow(p.users, f"{p.busy_connections:.1f}", p.needed, p.recommended)
+            for p in h.projections
+        ),
+        stages=tuple(
+            PoolStageRow(
+                st.users,
+                f"{st.end_t - st.start_t:.0f}",
+                _num(st.rps, ".1f"),
+                f"{st.mean_in_use:.1f}",
+                f"{st.mean_waiting:.1f}",
+                st.peak_in_use,
+                st.peak_waiting,
+                st.timeouts,
+                f"{st.saturated_share:.0%}",
+                _num(st.peak_active),
+                st.saturated,
+            )
+            for st in h.stages
+        ),
+    )
+
+
+def load_page(
+    run: _Run,
+    stats: list[EndpointStats],
+    verdict: ThresholdResult,
+    headroom: Headroom,
+    timeline: Timeline,
+) -> LoadPage:
+    """What verdict.md and report.html print, computed once."""
+    spec = run.spec
+    d = drift(timeline)
+    return LoadPage(
+        run_id=run.run_id,
+        passed=verdict.passed,
+        summary=verdict.summary(),
+        started=f"{run.started:%Y-%m-%d %H:%M:%S} UTC",
+        target=run.target,
+        locustfile=str(spec.locustfile),
+        shape=spec.shape,
+        stages=shapes.describe(run.stages),
+        processes="standalone" if not spec.workers else f"master + {spec.workers} workers",
+        locust_exit=run.locust_exit,
+        cpu_total_s="" if run.cpu is None else f"{run.cpu.total_s:.1f}",
+        cpu_peak="" if run.cpu is None else f"{run.cpu.peak_core_share:.0%}",
+        cpu_warning=run.cpu is not None and run.cpu.peak_core_share >= CPU_WARNING_SHARE,
+        sources=spec.thresholds.sources,
+        limits=_limits(spec.thresholds),
+        min_requests=spec.thresholds.min_requests,
+        endpoints=_endpoint_rows(stats, verdict),
+        not_judged=verdict.not_judged,
+        failures=tuple(
+            FailureRow(f.method, f.name, f.error, f.occurrences)
+            for f in sorted(run.failures, key=lambda f: -f.occurrences)[:15]
+        ),
+        stages_seen=_stages_seen(run, timeline),
+        drift=None
+        if d is None
+        else Drift(
+            _num(d[0].p95_ms), f"{d[0].error_rate:.1%}", _num(d[1].p95_ms), f"{d[1].error_rate:.1%}"
+        ),
+        pool=_pool(run, headroom),
+    )
+
+
 def verdict_markdown(
+    run: _Run,
+    stats: list[EndpointStats],
+    verdict: ThresholdResult,
+    headroom: Headroom,
+    timeline: Timeline,
+) -> str:
+    """verdict.md: the verdict line, per-endpoint table, the pool's headroom."""
+    return render("load_verdict.md", page=load_page(run, stats, verdict, headroom, timeline))
+
+
+def _old_verdict_markdown(
     run: _Run,
     stats: list[EndpointStats],
     verdict: ThresholdResult,
