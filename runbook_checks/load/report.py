@@ -1,9 +1,11 @@
-"""The verdict of a load run as JSON and Markdown, next to locust's own CSV and HTML.
+"""The verdict of a load run as JSON, Markdown and an HTML page, next to locust's own CSV and HTML.
 
 Files written into the run's folder:
     verdict.json        everything below, machine-readable
     verdict.md          the same for people: the verdict line, per-endpoint table,
                         the pool's headroom (the stage table, the needed pool size)
+    report.html         the run's page: the same, the thresholds and where they come
+                        from, and the timeline as an inline SVG chart (self-contained)
     pool-samples.jsonl  every pool sample (/metrics and pg_stat_activity)
     timeline.json/.csv  requests, error rate and latency each second
     manifest.json       the sha256 of every file (`runbook-checks verify-evidence`)
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 from runbook_checks.errors import RunbookChecksError
 from runbook_checks.evidence.templating import render
 from runbook_checks.load import shapes
+from runbook_checks.load.chart import LEGEND, load_timeline_view
 from runbook_checks.load.headroom import Headroom
 from runbook_checks.load.locust_csv import EndpointStats
 from runbook_checks.load.thresholds import ALL_ENDPOINTS, ThresholdResult, Thresholds
@@ -505,6 +508,13 @@ def load_page(
     )
 
 
+FILES = (
+    "report.html (the run's page); verdict.json; locust.html, locust_stats.csv, "
+    "locust_stats_history.csv, locust_failures.csv (locust's own); pool-samples.jsonl; "
+    "timeline.json, timeline.csv (per second); locust*.log"
+)
+
+
 def verdict_markdown(
     run: _Run,
     stats: list[EndpointStats],
@@ -513,7 +523,36 @@ def verdict_markdown(
     timeline: Timeline,
 ) -> str:
     """verdict.md: the verdict line, per-endpoint table, the pool's headroom."""
-    return render("load_verdict.md", page=load_page(run, stats, verdict, headroom, timeline))
+    page = load_page(run, stats, verdict, headroom, timeline)
+    return render("load_verdict.md", page=page, files=FILES)
+
+
+def report_html(
+    run: _Run,
+    stats: list[EndpointStats],
+    verdict: ThresholdResult,
+    headroom: Headroom,
+    timeline: Timeline,
+) -> str:
+    """report.html: the run's own page (base.html's layout, the timeline as inline SVG)."""
+    page = load_page(run, stats, verdict, headroom, timeline)
+    total = next((row for row in stats if row.aggregated), None)
+    cards = (
+        ("requests", "-" if total is None else str(total.requests)),
+        ("failed", "-" if total is None else f"{total.error_rate:.1%}"),
+        ("peak users", str(max(s.users for s in run.stages))),
+        ("pool size", page.pool.size),
+        ("recommended pool", _num(headroom.recommended)),
+    )
+    return render(
+        "load_report.html",
+        title=f"Load run {run.run_id}: {'PASS' if verdict.passed else 'FAIL'}",
+        page=page,
+        cards=cards,
+        chart=load_timeline_view(timeline, run.stages),
+        legend=LEGEND,
+        files=FILES,
+    )
 
 
 def write_report(
@@ -530,6 +569,7 @@ def write_report(
         )
         + "\n",
         "verdict.md": verdict_markdown(run, stats, verdict, headroom, timeline),
+        "report.html": report_html(run, stats, verdict, headroom, timeline),
         "pool-samples.jsonl": "".join(json.dumps(s.to_json()) + "\n" for s in run.samples),
     }
     check_no_secrets(files, run.secrets)

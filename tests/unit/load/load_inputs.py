@@ -20,8 +20,9 @@ Inputs = tuple[_Run, list[EndpointStats], ThresholdResult, Headroom, Timeline]
 
 
 def stats_row(method: str, name: str, requests: int, failures: int, p95: float) -> EndpointStats:
-    return EndpointStats(method, name, requests, failures, p95 / 3, p95 / 2, p95 * 2,
-                         requests / 20, p95, p95 * 1.5)  # fmt: skip
+    return EndpointStats(
+        method, name, requests, failures, p95 / 3, p95 / 2, p95 * 2, requests / 20, p95, p95 * 1.5
+    )
 
 
 def inputs(
@@ -84,9 +85,18 @@ def inputs(
         notes=("the pool was saturated in the last stage",),
     )
     seconds = tuple(
-        Second(T0 + i, float(i), 10 if i < 10 else 20, 10 + i, 3 if i in (12, 13) else 0,
-               40.0 + i, 90.0 + 3 * i, 200.0, {40.0 + i: 8, 90.0 + 3 * i: 2 + i})
+        Second(
+            T0 + i,
+            float(i),
+            10 if i < 10 else 20,
+            10 + i,
+            3 if i in (12, 13) else 0,
+            40.0 + i,
+            90.0 + 3 * i,
+            200.0,
+            {40.0 + i: 8, 90.0 + 3 * i: 2 + i},
+        )
         for i in range(22)
-    )  # fmt: skip
+    )
     timeline = Timeline(float(T0), seconds, {}, (Mark(T0 + 12.5, mark),))
     return run, stats, verdict, headroom, timeline

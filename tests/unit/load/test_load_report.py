@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pytest
+
 from runbook_checks.load import report
 from runbook_checks.load.timeline import Timeline
+from tests.unit.evidence.test_report_templates import _markup_in
 from tests.unit.load.load_inputs import Inputs, inputs
 
 
@@ -36,3 +39,51 @@ def test_verdict_md_without_cpu_timeline_or_failures(tmp_path: Path) -> None:
     for absent in ("locust CPU", "### Failures", "stage by stage", "Drift:", "busy connections"):
         assert absent not in text
     assert text.endswith("locust*.log\n")
+
+
+HOSTILE = "<script>alert('x')</script> \"q\" & co"
+
+
+def test_report_html_escapes_endpoint_names_errors_and_mark_labels(tmp_path: Path) -> None:
+    page = report.report_html(
+        *inputs(tmp_path, endpoint=f"/f/{HOSTILE}", mark=f"mark {HOSTILE}", error=HOSTILE)
+    )
+    assert "<script" not in page
+    escaped = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &#34;q&#34; &amp; co"
+    assert f"GET /f/{escaped}" in page  # endpoints table, failures table, verdict line
+    assert f">mark {escaped}</text>" in page  # the chart's label
+    assert f"<title>mark {escaped} at 12.5s</title>" in page  # and its tooltip
+    assert f"<td>{escaped}</td>" in page  # the error as locust recorded it
+
+
+def test_report_html_is_one_page_of_the_shared_layout(tmp_path: Path) -> None:
+    page = report.report_html(*inputs(tmp_path))
+    assert page.startswith("<!DOCTYPE html>")
+    assert "Content-Security-Policy" in page  # base.html's
+    assert "default-src 'none'" in page
+    assert "<title>Load run abc123: FAIL</title>" in page
+    for heading in ("Thresholds", "Endpoints", "Timeline", "Database pool headroom"):
+        assert f"<h2>{heading}</h2>" in page
+    # where the thresholds come from, the endpoint's own line beside the default
+    assert "p95 800 ms: runbook line 42; error rate 1%: --error-rate" in page
+    assert "<td>POST /api/storage/files/upload</td><td class='num'>10000</td>" in page
+    assert "FAIL: p95, error rate" in page
+    assert "at 10-20 users (while ramping), 10.5 s in" in page
+    assert "NOT enough" in page
+    for kind in ("requests", "failures", "users"):
+        assert f"<polyline class='{kind}'" in page
+    assert page.count("<g class='stage'>") == 4  # the step shape's four stages
+    assert "12s: 3 of 22 requests failed" in page
+
+
+def test_report_html_without_per_second_records(tmp_path: Path) -> None:
+    page = report.report_html(*_bare(tmp_path))
+    assert "No per-second records were written" in page
+    assert "<polyline" not in page
+    assert "never (no connection shortage seen)" in page
+
+
+@pytest.mark.parametrize("module", ["report.py", "chart.py"])
+def test_the_load_page_modules_build_no_markup(module: str) -> None:
+    path = Path(report.__file__).parent / module
+    assert not _markup_in(path), f"{module} builds HTML from strings: {_markup_in(path)}"
