@@ -248,7 +248,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             f"needs {headroom.needed}, recommended {headroom.recommended} "
             f"({headroom.margin:.0%} margin)"
         )
-    print(f"evidence: {outcome.folder}/verdict.md")
+    print(f"evidence: {outcome.folder}/verdict.md, {outcome.folder}/report.html")
     return outcome.exit_code
 
 
