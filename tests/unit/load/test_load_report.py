@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
+from runbook_checks.errors import RunbookChecksError
 from runbook_checks.load import report
 from runbook_checks.load.timeline import Timeline
 from tests.unit.evidence.test_report_templates import _markup_in
@@ -87,3 +89,30 @@ def test_report_html_without_per_second_records(tmp_path: Path) -> None:
 def test_the_load_page_modules_build_no_markup(module: str) -> None:
     path = Path(report.__file__).parent / module
     assert not _markup_in(path), f"{module} builds HTML from strings: {_markup_in(path)}"
+
+
+def test_write_report_keeps_the_page_beside_the_verdict_in_the_manifest(tmp_path: Path) -> None:
+    run, *rest = inputs(tmp_path)
+    report.write_report(run, *rest)
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "<title>Load run abc123: FAIL</title>" in page
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert {"report.html", "verdict.md", "verdict.json"} <= set(manifest["files"])
+
+
+def test_a_secret_on_the_page_stops_every_file(tmp_path: Path) -> None:
+    # a locustfile that names a request after the token it sent
+    run, *rest = inputs(tmp_path, mark="x", endpoint="/admin?token=tok-123")
+    run.secrets = ["tok-123"]
+    with pytest.raises(RunbookChecksError) as raised:
+        report.write_report(run, *rest)
+    assert "report.html" in str(raised.value)
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_a_secret_only_in_a_mark_label_is_caught_on_the_page(tmp_path: Path) -> None:
+    # marks are printed by the page alone (verdict.md and .json do not list them)
+    run, *rest = inputs(tmp_path, mark="bearer tok-123")
+    run.secrets = ["tok-123"]
+    with pytest.raises(RunbookChecksError, match=r"would be written to report\.html\n"):
+        report.write_report(run, *rest)
