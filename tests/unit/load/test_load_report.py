@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,7 @@ def test_verdict_md_without_cpu_timeline_or_failures(tmp_path: Path) -> None:
     assert text.endswith("locust*.log\n")
 
 
+SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = "<script>alert('x')</script> \"q\" & co"
 
 
@@ -56,6 +59,11 @@ def test_report_html_escapes_endpoint_names_errors_and_mark_labels(tmp_path: Pat
     assert f">mark {escaped}</text>" in page  # the chart's label
     assert f"<title>mark {escaped} at 12.5s</title>" in page  # and its tooltip
     assert f"<td>{escaped}</td>" in page  # the error as locust recorded it
+    # the chart is well-formed SVG whose label and tooltip read as the text they are
+    (chart,) = re.findall(r"<svg[^>]*class='chart load-timeline'.*?</svg>", page, re.S)
+    root = ET.fromstring(chart)
+    assert f"mark {HOSTILE}" in [t.text for t in root.iter(f"{SVG}text")]
+    assert f"mark {HOSTILE} at 12.5s" in [t.text for t in root.iter(f"{SVG}title")]
 
 
 def test_report_html_is_one_page_of_the_shared_layout(tmp_path: Path) -> None:
