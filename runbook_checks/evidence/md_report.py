@@ -1,15 +1,21 @@
 """report.md: the bundle's report in Markdown (for review documents and tickets), with a
-post-mortem draft for every failed or slow scenario."""
+post-mortem draft for every failed or slow scenario.
+
+The Markdown is `templates/report.md` and the section templates it includes (as
+report.html's); this module computes what they print. `md_table` serves pages still
+assembled as lines (review_report.py's tables)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from runbook_checks.drill.result import DrillResult
 from runbook_checks.evidence import postmortem
 from runbook_checks.evidence.coverage import CoverageRow
 from runbook_checks.evidence.incident_html import alert_cell
 from runbook_checks.evidence.journal import Journal, ScenarioRecord
+from runbook_checks.evidence.templating import render
 from runbook_checks.evidence.text import (
     VERDICT_LABEL,
     lost,
@@ -30,7 +36,7 @@ def cell(text: object) -> str:
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join(row) + " |" for row in md_rows(rows)]
     return out
 
 
@@ -47,26 +53,84 @@ def demote(markdown: str, levels: int) -> str:
     return "\n".join(out)
 
 
-def _scenario(record: ScenarioRecord) -> list[str]:
-    r = record.result
-    out = [
-        f"### {scenario_name(r)}: {VERDICT_LABEL[r.verdict]}",
-        "",
-        f"`{r.scenario}` · severity {r.severity or '-'} · fault: {r.fault or '-'} · "
-        f"section text `{r.section_hash[:12]}`",
-        "",
-    ]
-    if r.note:
-        out += [f"*{r.note}*", ""]
-    if r.error:
-        out += [f"**Error:** {r.error}", ""]
-    out += md_table(
-        ("at", "event", "detail"), ((f"{e.at_s:+.2f}s", e.name, e.detail) for e in r.events)
+# report.md is templates/report.md (one included template per section, as report.html);
+# what follows computes what they print: table cells already made Markdown-safe
+# (`cell`), the lines of a quoted status update, a draft's demoted headings.
+
+Rows = list[list[str]]
+
+
+def md_rows(rows: Iterable[Sequence[object]]) -> Rows:
+    """Table rows as the templates' `table` macro prints them: each value one line, `|`
+    escaped, "-" when empty."""
+    return [[cell(c) for c in row] for row in rows]
+
+
+@dataclass(frozen=True)
+class UpdateMd:
+    """A posted status update, quoted."""
+
+    stage: str
+    template: str  # repr'd, as the text names it
+    line: str
+    quote: tuple[str, ...]  # its name and body as quoted lines ("> ..." or ">")
+
+
+@dataclass(frozen=True)
+class ScenarioMd:
+    name: str
+    verdict: str
+    result: DrillResult
+    events: Rows
+    steps: Rows
+    failed_samples: int
+    alert_line: str  # "" when the drill had no incident watch
+    triage: Rows  # the drilled section's own symptoms
+    updates: tuple[UpdateMd, ...]
+    severity_line: str
+
+
+def _quoted(text: object) -> tuple[str, ...]:
+    return tuple(f"> {line}" if line else ">" for line in str(text).splitlines())
+
+
+def _alert_line(r: DrillResult) -> str:
+    alerting = r.alerting
+    if alerting is None:
+        return ""
+    if not alerting.measured:
+        return f"Alerts: {alerting.note}."
+    fired = "; ".join(
+        f"`{a.alertname}` at {seconds(a.fired_s)} -> {a.section_id or 'no section'}"
+        for a in alerting.alerts
     )
-    out.append("")
-    out += md_table(
-        ("line", "phase", "by", "as written", "as executed", "status", "start", "took", "detail"),
-        (
+    still = alerting.still_firing
+    return (
+        f"Time to alert: {alert_cell(r)} ({alerting.rules}); fired: {fired or 'nothing'}"
+        + (f"; still firing after recovery: {', '.join(still)}" if still else "")
+        + "."
+    )
+
+
+def _severity_line(r: DrillResult) -> str:
+    if not r.impact:
+        return ""
+    return (
+        f"Severity: written {r.impact.get('written') or '-'}, measured "
+        f"{r.impact.get('measured') or '-'} ({r.impact.get('why', '')}); impact: "
+        f"{r.impact.get('description', '')}."
+    )
+
+
+def scenario_md(record: ScenarioRecord) -> ScenarioMd:
+    r = record.result
+    observed = {True: "seen", False: "not seen", None: "not measured"}
+    return ScenarioMd(
+        name=scenario_name(r),
+        verdict=VERDICT_LABEL[r.verdict],
+        result=r,
+        events=md_rows((f"{e.at_s:+.2f}s", e.name, e.detail) for e in r.events),
+        steps=md_rows(
             (
                 s.line or "-",
                 s.phase,
@@ -80,105 +144,46 @@ def _scenario(record: ScenarioRecord) -> list[str]:
             )
             for s in r.steps
         ),
-    )
-    out.append("")
-    failed = sum(1 for s in r.samples if not s.ok)
-    out.append(
-        f"Health samples: {len(r.samples)}, failed {failed}."
-        + (f" Ledger: {r.ledger.summary()}." if r.ledger else "")
-    )
-    out.append("")
-    out += _incident(r)
-    return out
-
-
-def _incident(r: DrillResult) -> list[str]:
-    """Detect, triage and severity of one drill."""
-    out: list[str] = []
-    alerting = r.alerting
-    if alerting is not None and not alerting.measured:
-        out += [f"Alerts: {alerting.note}.", ""]
-    elif alerting is not None:
-        fired = "; ".join(
-            f"`{a.alertname}` at {seconds(a.fired_s)} -> {a.section_id or 'no section'}"
-            for a in alerting.alerts
-        )
-        out += [
-            f"Time to alert: {alert_cell(r)} ({alerting.rules}); fired: {fired or 'nothing'}"
-            + (
-                f"; still firing after recovery: {', '.join(alerting.still_firing)}"
-                if (alerting.still_firing)
-                else ""
+        failed_samples=sum(1 for s in r.samples if not s.ok),
+        alert_line=_alert_line(r),
+        triage=md_rows(
+            (o.line, o.symptom, o.kind, observed[o.observed], o.detail)
+            for o in r.triage
+            if o.section_id == r.section_id
+        ),
+        updates=tuple(
+            UpdateMd(
+                str(u.get("stage")),
+                repr(u.get("template")),
+                str(u.get("line")),
+                (*_quoted(u.get("name")), ">", *_quoted(u.get("body"))),
             )
-            + ".",
-            "",
-        ]
-    own = [o for o in r.triage if o.section_id == r.section_id]
-    if own:
-        out += md_table(
-            ("line", "symptom (this section)", "probe", "during the fault", "evidence"),
-            (
-                (
-                    o.line,
-                    o.symptom,
-                    o.kind,
-                    {True: "seen", False: "not seen", None: "not measured"}[o.observed],
-                    o.detail,
-                )
-                for o in own
-            ),
-        )
-        out.append("")
-    for update in (u for u in r.communication if u.get("posted")):
-        out += [
-            f"Status update ({update.get('stage')}, from the template "
-            f"{update.get('template')!r}, line {update.get('line')}):",
-            "",
-            *(f"> {line}" if line else ">" for line in str(update.get("name")).splitlines()),
-            ">",
-            *(f"> {line}" if line else ">" for line in str(update.get("body")).splitlines()),
-            "",
-        ]
-    if r.impact:
-        out += [
-            f"Severity: written {r.impact.get('written') or '-'}, measured "
-            f"{r.impact.get('measured') or '-'} ({r.impact.get('why', '')}); impact: "
-            f"{r.impact.get('description', '')}.",
-            "",
-        ]
-    return out
+            for u in r.communication
+            if u.get("posted")
+        ),
+        severity_line=_severity_line(r),
+    )
 
 
-def triage_matrix_md(records: Sequence[ScenarioRecord]) -> list[str]:
-    """The triage matrix: drill x section, observed / measurable symptoms (the drilled
-    section's own cell in bold)."""
+def triage_rows(records: Sequence[ScenarioRecord]) -> tuple[list[str], Rows]:
+    """The triage matrix (drill x section: observed / measurable), the drilled section's
+    own cell in bold; no columns when no drill measured symptoms."""
     rows = {r.result.scenario: r.result.triage for r in records if r.result.triage}
     if not rows:
-        return []
+        return [], []
     columns, table = matrix(rows)
-    out = [
-        "## Triage matrix",
-        "",
-        "Each section's measurable symptoms that the drill's fault showed (observed / "
-        "measurable); the drilled section in bold.",
-        "",
-    ]
-    out += md_table(
-        ("drill", *columns),
+    return ["drill", *columns], md_rows(
         (
-            (
-                scenario_name(r.result),
-                *(
-                    (f"**{cell}**" if c == r.result.section_id else cell)
-                    for c in columns
-                    for cell in [table[r.result.scenario].get(c, Score(0, 0, 0)).text()]
-                ),
-            )
-            for r in records
-            if r.result.scenario in table
-        ),
+            scenario_name(r.result),
+            *(
+                (f"**{text}**" if c == r.result.section_id else text)
+                for c in columns
+                for text in [table[r.result.scenario].get(c, Score(0, 0, 0)).text()]
+            ),
+        )
+        for r in records
+        if r.result.scenario in table
     )
-    return [*out, ""]
 
 
 def report_md(
@@ -186,34 +191,16 @@ def report_md(
 ) -> str:
     env = journal.environment
     records = journal.scenarios
-    kind = "Game day" if journal.kind == "gameday" else "Runbook drills"
-    out = [
-        f"# {kind}: {env.runbook.title or env.runbook.path}",
-        "",
-        f"Evidence bundle `{journal.id}`, {journal.created:%Y-%m-%d %H:%M:%S} UTC, "
-        f"{env.backend} backend. Runbook `{env.runbook.path}` at commit "
-        f"`{short_commit(env.runbook.commit)}` (sha256 `{env.runbook.sha256[:16]}`); "
-        f"project at `{short_commit(env.project_commit)}`"
-        + (" with uncommitted changes" if env.project_dirty else "")
-        + ".",
-        "",
-        "## Summary",
-        "",
-    ]
-    out += md_table(
-        (
-            "scenario",
-            "fault",
-            "verdict",
-            "alert",
-            "detect",
-            "recover",
-            "budget",
-            "of budget",
-            "lost",
-            "findings",
-        ),
-        (
+    triage_header, triage = triage_rows(records)
+    text = render(
+        "report.md",
+        kind="Game day" if journal.kind == "gameday" else "Runbook drills",
+        journal=journal,
+        env=env,
+        created=f"{journal.created:%Y-%m-%d %H:%M:%S}",
+        commit=short_commit(env.runbook.commit),
+        project_commit=short_commit(env.project_commit),
+        summary=md_rows(
             (
                 scenario_name(r.result),
                 r.result.fault,
@@ -228,15 +215,10 @@ def report_md(
             )
             for r in records
         ),
-    )
-    out += ["", "## Scenarios", ""]
-    for record in records:
-        out += _scenario(record)
-    out += triage_matrix_md(records)
-    out += ["## Runbook coverage", ""]
-    out += md_table(
-        ("section", "option", "steps", "executable", "manual", "verified", "failed", "status"),
-        (
+        scenarios=[scenario_md(r) for r in records],
+        triage_header=triage_header,
+        triage=triage,
+        coverage=md_rows(
             (
                 row.section_title,
                 row.option_title,
@@ -249,49 +231,19 @@ def report_md(
             )
             for row in coverage_rows
         ),
-    )
-    if journal.skipped:
-        out += ["", "Did not run here (not counted as drilled):", ""]
-        out += [
-            f"- `{s.scenario}` ({s.section_title}{' / ' + s.option if s.option else ''}): "
-            f"{s.reason}"
-            for s in journal.skipped
-        ]
-    if journal.stale_baseline:
-        out += ["", "Stale baseline entries (matched nothing; remove them):", ""]
-        out += [f"- `{line}`" for line in journal.stale_baseline]
-    out += ["", "## Findings", ""]
-    findings = sorted_findings([f for r in records for f in r.result.findings])
-    if not findings:
-        out.append("No findings.")
-    for finding in findings:
-        where = f"line {finding.line}" if finding.line else "document"
-        out.append(
-            f"- **[{finding.level.value}] {finding.kind}** ({finding.section_id or '-'}"
-            f", {where}, `{finding.key}`): {finding.message}"
-        )
-        if finding.suggestion:
-            out.append(f"  - Suggested fix: {finding.suggestion}")
-    out += ["", "## Environment", ""]
-    out += md_table(
-        ("what", "value"),
-        [
-            ("backend", env.backend),
-            ("tool version", env.tool_version),
-            ("python / platform", f"{env.python} / {env.platform}"),
-            *((f"version: {k}", v) for k, v in sorted(env.versions.items())),
+        findings=sorted_findings([f for r in records for f in r.result.findings]),
+        environment=md_rows(
+            [
+                ("backend", env.backend),
+                ("tool version", env.tool_version),
+                ("python / platform", f"{env.python} / {env.platform}"),
+                *((f"version: {k}", v) for k, v in sorted(env.versions.items())),
+            ]
+        ),
+        drafts=[
+            demote(postmortem.draft(r, runbook, journal.id), 2)
+            for r in records
+            if r.needs_postmortem
         ],
     )
-    drafts = [r for r in records if r.needs_postmortem]
-    if drafts:
-        out += [
-            "",
-            "## Post-mortem drafts",
-            "",
-            "One per failed or slow scenario, in the shape of the runbook's "
-            "Post-Mortem Template, filled from what was measured.",
-            "",
-        ]
-        for record in drafts:
-            out += [demote(postmortem.draft(record, runbook, journal.id), 2), ""]
-    return "\n".join(out).rstrip() + "\n"
+    return text.rstrip() + "\n"

@@ -103,6 +103,19 @@ class _Label:
     colour: str
     flipped: bool = False  # drawn to the left of its mark (near the right edge)
 
+    def mark(self, name: str, tip: str) -> EventMark:
+        """This label as a chart's vertical mark (`name`: its class; `tip`: its tooltip)."""
+        return EventMark(
+            name=name,
+            tip=tip,
+            x=_f(self.x),
+            y_text=12 + self.row * 14,
+            colour=self.colour,
+            text_x=_f(self.x - 3 if self.flipped else self.x + 3),
+            anchor="end" if self.flipped else "start",
+            text=self.text,
+        )
+
 
 def _place_labels(
     marks: Sequence[tuple[float, str, str]], rows: int, right_edge: float = 1e9
@@ -269,16 +282,7 @@ def timeline_view(
             if s.status != 200
         ),
         events=tuple(
-            EventMark(
-                name=event.name,
-                tip=f"{event.name} at {event.at_s:.2f}s: {event.detail}",
-                x=_f(label.x),
-                y_text=12 + label.row * 14,
-                colour=label.colour,
-                text_x=_f(label.x - 3 if label.flipped else label.x + 3),
-                anchor="end" if label.flipped else "start",
-                text=label.text,
-            )
+            label.mark(event.name, f"{event.name} at {event.at_s:.2f}s: {event.detail}")
             for label, event in placed
         ),
     )

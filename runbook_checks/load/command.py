@@ -28,8 +28,8 @@ existing environment with --host, with the service's user mix (its locustfile: t
 runbook's profile names it, [profile] load = "FILE", or --locustfile) and one of the
 load shapes; sample the database pool meanwhile; judge p95 latency and error rate per endpoint
 against the runbook's SEV-2 lines; report the pool's headroom. Evidence (locust's CSV
-and HTML, verdict.json, verdict.md, per-second timeline, pool samples) goes to
-EVIDENCE_DIR/<UTC time>-load-<shape>-<id>/.
+and HTML, verdict.json, verdict.md, the run's page report.html, per-second timeline,
+pool samples) goes to EVIDENCE_DIR/<UTC time>-load-<shape>-<id>/.
 Exit status: 0 pass, 1 a threshold broke, 2 could not run."""
 
 
@@ -248,7 +248,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             f"needs {headroom.needed}, recommended {headroom.recommended} "
             f"({headroom.margin:.0%} margin)"
         )
-    print(f"evidence: {outcome.folder}/verdict.md")
+    print(f"evidence: {outcome.folder}/verdict.md, {outcome.folder}/report.html")
     return outcome.exit_code
 
 

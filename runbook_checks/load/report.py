@@ -1,9 +1,11 @@
-"""The verdict of a load run as JSON and Markdown, next to locust's own CSV and HTML.
+"""The verdict of a load run as JSON, Markdown and an HTML page, next to locust's own CSV and HTML.
 
 Files written into the run's folder:
     verdict.json        everything below, machine-readable
     verdict.md          the same for people: the verdict line, per-endpoint table,
                         the pool's headroom (the stage table, the needed pool size)
+    report.html         the run's page: the same, the thresholds and where they come
+                        from, and the timeline as an inline SVG chart (self-contained)
     pool-samples.jsonl  every pool sample (/metrics and pg_stat_activity)
     timeline.json/.csv  requests, error rate and latency each second
     manifest.json       the sha256 of every file (`runbook-checks verify-evidence`)
@@ -15,11 +17,14 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runbook_checks.errors import RunbookChecksError
+from runbook_checks.evidence.templating import render
 from runbook_checks.load import shapes
+from runbook_checks.load.chart import LEGEND, load_timeline_view
 from runbook_checks.load.headroom import Headroom
 from runbook_checks.load.locust_csv import EndpointStats
 from runbook_checks.load.thresholds import ALL_ENDPOINTS, ThresholdResult, Thresholds
@@ -232,6 +237,284 @@ def verdict_json(
     }
 
 
+# The pages' view data: every number formatted here, the markup and the Markdown are the
+# templates' (evidence/templates/load_verdict.md, load_report.html).
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    name: str
+    requests: int
+    failures: int
+    error_rate: str
+    p50_ms: str
+    p95_ms: str
+    p99_ms: str
+    rps: str
+    verdict: str  # "ok", "FAIL: p95, error rate", "(shown, not judged)"
+    state: str  # ok, failed, aggregate (the page's badge)
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    method: str
+    name: str
+    error: str  # as locust recorded it (the Markdown escapes `|` and cuts it short)
+    occurrences: int
+
+
+@dataclass(frozen=True)
+class LimitRow:
+    """One line of the thresholds: the default or an endpoint's own."""
+
+    applies_to: str
+    p95_ms: str
+    error_rate: str
+    source: str
+
+
+@dataclass(frozen=True)
+class StageSeen:
+    users: int
+    requests: int
+    error_rate: str
+    p50_ms: str
+    p95_ms: str
+    over: str  # "" or "over the line: p95, errors"
+
+
+@dataclass(frozen=True)
+class Drift:
+    first_p95_ms: str
+    first_error_rate: str
+    last_p95_ms: str
+    last_error_rate: str
+
+
+@dataclass(frozen=True)
+class ProjectionRow:
+    users: int
+    busy: str
+    needed: int
+    recommended: int
+
+
+@dataclass(frozen=True)
+class PoolStageRow:
+    users: int
+    seconds: str
+    rps: str
+    mean_in_use: str
+    mean_waiting: str
+    peak_in_use: int
+    peak_waiting: int
+    timeouts: int
+    saturated: str
+    peak_active: str
+    was_saturated: bool
+
+
+@dataclass(frozen=True)
+class PoolView:
+    size: str
+    samples: int
+    with_activity: bool  # pg_stat_activity was sampled too
+    saturated_at: str  # "" when never
+    saturated_after_s: str
+    saturated_why: str
+    peak_users: str
+    needed: int | None
+    recommended: int | None
+    margin: str
+    enough: bool | None
+    basis: str
+    notes: tuple[str, ...]
+    projections: tuple[ProjectionRow, ...]
+    stages: tuple[PoolStageRow, ...]
+
+
+@dataclass(frozen=True)
+class LoadPage:
+    run_id: str
+    passed: bool
+    summary: str
+    started: str
+    target: str
+    locustfile: str
+    shape: str
+    stages: str
+    processes: str
+    locust_exit: int | None
+    cpu_total_s: str  # "" when not measured
+    cpu_peak: str
+    cpu_warning: bool
+    sources: tuple[str, ...]
+    limits: tuple[LimitRow, ...]
+    min_requests: int
+    endpoints: tuple[EndpointRow, ...]
+    not_judged: tuple[str, ...]
+    failures: tuple[FailureRow, ...]  # the 15 most frequent
+    stages_seen: tuple[StageSeen, ...]
+    drift: Drift | None
+    pool: PoolView
+
+
+def _endpoint_rows(stats: list[EndpointStats], verdict: ThresholdResult) -> tuple[EndpointRow, ...]:
+    broken: dict[str, list[str]] = {}
+    for check in verdict.breaches:
+        broken.setdefault(check.endpoint, []).append(
+            "p95" if check.metric == "p95_ms" else "error rate"
+        )
+    rows = []
+    for row in stats:
+        name = ALL_ENDPOINTS if row.aggregated else row.endpoint
+        mark, state = (
+            ("FAIL: " + ", ".join(broken[name]), "failed") if name in broken else ("ok", "ok")
+        )
+        if row.aggregated:
+            mark, state = "(shown, not judged)", "aggregate"
+        rows.append(
+            EndpointRow(
+                name,
+                row.requests,
+                row.failures,
+                f"{row.error_rate:.1%}",
+                _num(row.median_ms),
+                _num(row.p95_ms),
+                _num(row.p99_ms),
+                _num(row.rps, ".1f"),
+                mark,
+                state,
+            )
+        )
+    return tuple(rows)
+
+
+def _limits(thresholds: Thresholds) -> tuple[LimitRow, ...]:
+    default = thresholds.default
+    rows = [
+        LimitRow(
+            "every endpoint",
+            f"{default.p95_ms:g}",
+            f"{default.error_rate:.1%}",
+            "; ".join(thresholds.sources) or "the defaults",
+        )
+    ]
+    rows += [
+        LimitRow(name, f"{limit.p95_ms:g}", f"{limit.error_rate:.1%}", "--threshold")
+        for name, limit in sorted(thresholds.per_endpoint.items())
+    ]
+    return tuple(rows)
+
+
+def _stages_seen(run: _Run, timeline: Timeline) -> tuple[StageSeen, ...]:
+    limit = run.spec.thresholds.default
+    rows = []
+    for users, w in stage_windows(run, timeline):
+        over = [] if w.p95_ms is None or w.p95_ms <= limit.p95_ms else ["p95"]
+        over += ["errors"] if w.error_rate > limit.error_rate else []
+        rows.append(
+            StageSeen(
+                users,
+                w.requests,
+                f"{w.error_rate:.1%}",
+                _num(w.p50_ms),
+                _num(w.p95_ms),
+                "over the line: " + ", ".join(over) if over else "",
+            )
+        )
+    return tuple(rows)
+
+
+def _pool(run: _Run, h: Headroom) -> PoolView:
+    s = h.saturation
+    return PoolView(
+        size=_num(h.pool_size),
+        samples=h.samples,
+        with_activity=any(sample.activity for sample in run.samples),
+        saturated_at="" if s is None else s.describe_users(),
+        saturated_after_s="" if s is None else f"{s.at_s:.1f}",
+        saturated_why="" if s is None else s.reason,
+        peak_users=_num(h.peak_users),
+        needed=h.needed,
+        recommended=h.recommended,
+        margin=f"{h.margin:.0%}",
+        enough=h.enough,
+        basis=h.basis,
+        notes=h.notes,
+        projections=tuple(
+            ProjectionRow(p.users, f"{p.busy_connections:.1f}", p.needed, p.recommended)
+            for p in h.projections
+        ),
+        stages=tuple(
+            PoolStageRow(
+                st.users,
+                f"{st.end_t - st.start_t:.0f}",
+                _num(st.rps, ".1f"),
+                f"{st.mean_in_use:.1f}",
+                f"{st.mean_waiting:.1f}",
+                st.peak_in_use,
+                st.peak_waiting,
+                st.timeouts,
+                f"{st.saturated_share:.0%}",
+                _num(st.peak_active),
+                st.saturated,
+            )
+            for st in h.stages
+        ),
+    )
+
+
+def load_page(
+    run: _Run,
+    stats: list[EndpointStats],
+    verdict: ThresholdResult,
+    headroom: Headroom,
+    timeline: Timeline,
+) -> LoadPage:
+    """What verdict.md and report.html print, computed once."""
+    spec = run.spec
+    d = drift(timeline)
+    return LoadPage(
+        run_id=run.run_id,
+        passed=verdict.passed,
+        summary=verdict.summary(),
+        started=f"{run.started:%Y-%m-%d %H:%M:%S} UTC",
+        target=run.target,
+        locustfile=str(spec.locustfile),
+        shape=spec.shape,
+        stages=shapes.describe(run.stages),
+        processes="standalone" if not spec.workers else f"master + {spec.workers} workers",
+        locust_exit=run.locust_exit,
+        cpu_total_s="" if run.cpu is None else f"{run.cpu.total_s:.1f}",
+        cpu_peak="" if run.cpu is None else f"{run.cpu.peak_core_share:.0%}",
+        cpu_warning=run.cpu is not None and run.cpu.peak_core_share >= CPU_WARNING_SHARE,
+        sources=spec.thresholds.sources,
+        limits=_limits(spec.thresholds),
+        min_requests=spec.thresholds.min_requests,
+        endpoints=_endpoint_rows(stats, verdict),
+        not_judged=verdict.not_judged,
+        failures=tuple(
+            FailureRow(f.method, f.name, f.error, f.occurrences)
+            for f in sorted(run.failures, key=lambda f: -f.occurrences)[:15]
+        ),
+        stages_seen=_stages_seen(run, timeline),
+        drift=None
+        if d is None
+        else Drift(
+            _num(d[0].p95_ms), f"{d[0].error_rate:.1%}", _num(d[1].p95_ms), f"{d[1].error_rate:.1%}"
+        ),
+        pool=_pool(run, headroom),
+    )
+
+
+FILES = (
+    "report.html (the run's page); verdict.json; locust.html, locust_stats.csv, "
+    "locust_stats_history.csv, locust_failures.csv (locust's own); pool-samples.jsonl; "
+    "timeline.json, timeline.csv (per second); locust*.log"
+)
+
+
 def verdict_markdown(
     run: _Run,
     stats: list[EndpointStats],
@@ -239,144 +522,37 @@ def verdict_markdown(
     headroom: Headroom,
     timeline: Timeline,
 ) -> str:
-    spec = run.spec
-    lines = [f"# Load run {run.run_id}: {'PASS' if verdict.passed else 'FAIL'}", ""]
-    lines += [f"**{verdict.summary()}**", ""]
-    processes = "standalone" if not spec.workers else f"master + {spec.workers} workers"
-    lines += [
-        f"- target: {run.target}",
-        f"- user mix: {spec.locustfile}",
-        f"- shape: {spec.shape}: {shapes.describe(run.stages)}",
-        f"- locust: {processes}, exit status {run.locust_exit}",
-    ]
-    if run.cpu is not None:
-        lines.append(
-            f"- locust CPU: {run.cpu.total_s:.1f} s in all; busiest process peaked at "
-            f"{run.cpu.peak_core_share:.0%} of a core"
-        )
-        if run.cpu.peak_core_share >= CPU_WARNING_SHARE:
-            lines.append(
-                "  - **warning**: locust was near a full core: latencies include "
-                "locust's own queueing; add `--workers`"
-            )
-    lines += ["- thresholds: " + "; ".join(spec.thresholds.sources), ""]
+    """verdict.md: the verdict line, per-endpoint table, the pool's headroom."""
+    page = load_page(run, stats, verdict, headroom, timeline)
+    return render("load_verdict.md", page=page, files=FILES)
 
-    lines += [
-        "## Endpoints",
-        "",
-        "| endpoint | requests | failures | error rate | p50 ms | p95 ms | p99 ms | "
-        "req/s | verdict |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
-    ]
-    broken: dict[str, list[str]] = {}
-    for check in verdict.breaches:
-        broken.setdefault(check.endpoint, []).append(
-            "p95" if check.metric == "p95_ms" else "error rate"
-        )
-    for row in stats:
-        name = ALL_ENDPOINTS if row.aggregated else row.endpoint
-        mark = "FAIL: " + ", ".join(broken[name]) if name in broken else "ok"
-        if row.aggregated:
-            mark = "(shown, not judged)"
-        lines.append(
-            f"| {name} | {row.requests} | {row.failures} | {row.error_rate:.1%} | "
-            f"{_num(row.median_ms)} | {_num(row.p95_ms)} | {_num(row.p99_ms)} | "
-            f"{_num(row.rps, '.1f')} | {mark} |"
-        )
-    if verdict.not_judged:
-        lines += ["", "Not judged (too few requests): " + ", ".join(verdict.not_judged)]
-    if run.failures:
-        lines += ["", "### Failures", "", "| endpoint | error | occurrences |", "|---|---|---:|"]
-        for f in sorted(run.failures, key=lambda f: -f.occurrences)[:15]:
-            error = f.error.replace("|", "\\|")[:160]
-            lines.append(f"| {f.method} {f.name} | {error} | {f.occurrences} |")
 
-    windows = stage_windows(run, timeline)
-    if windows:
-        limit = spec.thresholds.default
-        lines += [
-            "",
-            "## What users saw, stage by stage",
-            "",
-            "| users | requests | error rate | p50 ms | p95 ms | |",
-            "|---:|---:|---:|---:|---:|---|",
-        ]
-        for users, w in windows:
-            over = [] if w.p95_ms is None or w.p95_ms <= limit.p95_ms else ["p95"]
-            over += ["errors"] if w.error_rate > limit.error_rate else []
-            flag = "over the line: " + ", ".join(over) if over else ""
-            lines.append(
-                f"| {users} | {w.requests} | {w.error_rate:.1%} | {_num(w.p50_ms)} | "
-                f"{_num(w.p95_ms)} | {flag} |"
-            )
-    if (d := drift(timeline)) is not None:
-        lines += [
-            "",
-            f"Drift: p95 {_num(d[0].p95_ms)} ms and {d[0].error_rate:.1%} errors "
-            f"in the first tenth of the run, {_num(d[1].p95_ms)} ms and "
-            f"{d[1].error_rate:.1%} in the last.",
-        ]
-
-    lines += ["", "## Database pool headroom", ""]
-    h = headroom
-    lines.append(
-        f"- pool size: {_num(h.pool_size)}; {h.samples} samples of /metrics"
-        f"{' and pg_stat_activity' if any(s.activity for s in run.samples) else ''}"
+def report_html(
+    run: _Run,
+    stats: list[EndpointStats],
+    verdict: ThresholdResult,
+    headroom: Headroom,
+    timeline: Timeline,
+) -> str:
+    """report.html: the run's own page (base.html's layout, the timeline as inline SVG)."""
+    page = load_page(run, stats, verdict, headroom, timeline)
+    total = next((row for row in stats if row.aggregated), None)
+    cards = (
+        ("requests", "-" if total is None else str(total.requests)),
+        ("failed", "-" if total is None else f"{total.error_rate:.1%}"),
+        ("peak users", str(max(s.users for s in run.stages))),
+        ("pool size", page.pool.size),
+        ("recommended pool", _num(headroom.recommended)),
     )
-    if h.saturation is None:
-        lines.append("- saturated: never (no connection shortage seen)")
-    else:
-        lines.append(
-            f"- **saturated at {h.saturation.describe_users()}** "
-            f"({h.saturation.at_s:.1f} s in): "
-            f"{h.saturation.reason}"
-        )
-    if h.needed is not None:
-        verdict_on_pool = (
-            ""
-            if h.enough is None
-            else (f" (the pool of {h.pool_size} is {'enough' if h.enough else 'NOT enough'})")
-        )
-        lines.append(
-            f"- needed for the peak ({_num(h.peak_users)} users): {h.needed} "
-            f"connections; recommended with {h.margin:.0%} margin: "
-            f"**{h.recommended}**{verdict_on_pool}"
-        )
-    lines.append(f"- basis: {h.basis}")
-    for note in h.notes:
-        lines.append(f"- note: {note}")
-    if h.projections:
-        lines += [
-            "",
-            "| users | busy connections (mean) | needed (p99) | recommended |",
-            "|---:|---:|---:|---:|",
-        ]
-        for p in h.projections:
-            lines.append(f"| {p.users} | {p.busy_connections:.1f} | {p.needed} | {p.recommended} |")
-    if h.stages:
-        lines += [
-            "",
-            "| users | seconds | req/s | mean in use | mean waiting | peak in use | "
-            "peak waiting | pool timeouts | saturated | peak active (pg) |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for s in h.stages:
-            lines.append(
-                f"| {s.users} | {s.end_t - s.start_t:.0f} | {_num(s.rps, '.1f')} | "
-                f"{s.mean_in_use:.1f} | {s.mean_waiting:.1f} | {s.peak_in_use} | "
-                f"{s.peak_waiting} | "
-                f"{s.timeouts} | {s.saturated_share:.0%} | {_num(s.peak_active)} |"
-            )
-    lines += [
-        "",
-        "## Files",
-        "",
-        "locust.html, locust_stats.csv, locust_stats_history.csv, locust_failures.csv "
-        "(locust's own); verdict.json; pool-samples.jsonl; timeline.json, timeline.csv "
-        "(per second); locust*.log",
-        "",
-    ]
-    return "\n".join(lines)
+    return render(
+        "load_report.html",
+        title=f"Load run {run.run_id}: {'PASS' if verdict.passed else 'FAIL'}",
+        page=page,
+        cards=cards,
+        chart=load_timeline_view(timeline, run.stages),
+        legend=LEGEND,
+        files=FILES,
+    )
 
 
 def write_report(
@@ -393,6 +569,7 @@ def write_report(
         )
         + "\n",
         "verdict.md": verdict_markdown(run, stats, verdict, headroom, timeline),
+        "report.html": report_html(run, stats, verdict, headroom, timeline),
         "pool-samples.jsonl": "".join(json.dumps(s.to_json()) + "\n" for s in run.samples),
     }
     check_no_secrets(files, run.secrets)

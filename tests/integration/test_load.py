@@ -7,6 +7,7 @@ subprocess, as a user runs it, and starts its own embedded stack.
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from runbook_checks.faults.network import NetworkDown
 from runbook_checks.load.background import background_load
 from runbook_checks.load.timeline import Timeline
 from runbook_checks.stack.base import Stack
+from tests.integration.chromium import screenshot
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +39,7 @@ STEP = (
 )  # fmt: skip
 
 
-def run_load(evidence: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+def run_load(evidence: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Any, Path]:
     result = subprocess.run(
         [
             sys.executable,
@@ -58,10 +60,10 @@ def run_load(evidence: Path, *args: str) -> tuple[subprocess.CompletedProcess[st
     assert len(folders) == 1, result.stdout + result.stderr
     verdict_path = folders[0] / "verdict.json"
     assert verdict_path.exists(), result.stdout + result.stderr
-    return result, json.loads(verdict_path.read_text())
+    return result, json.loads(verdict_path.read_text()), folders[0]
 
 
-Run = tuple[subprocess.CompletedProcess[str], Any]
+Run = tuple[subprocess.CompletedProcess[str], Any, Path]  # the CLI, verdict.json, the folder
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,7 @@ def ample_pool(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def test_a_small_pool_breaks_the_runbooks_threshold_under_the_traffic_increase(
     small_pool: Run,
 ) -> None:
-    result, verdict = small_pool
+    result, verdict, _ = small_pool
     assert result.returncode == 1, result.stdout + result.stderr
     fail_line = next(line for line in result.stdout.splitlines() if line.startswith("FAIL: "))
     assert verdict["breaches"]
@@ -95,7 +97,7 @@ def test_a_small_pool_breaks_the_runbooks_threshold_under_the_traffic_increase(
 
 
 def test_the_post_mortem_pool_size_carries_the_same_load(ample_pool: Run) -> None:
-    result, verdict = ample_pool
+    result, verdict, _ = ample_pool
     assert result.returncode == 0, result.stdout + result.stderr
     assert verdict["passed"] is True
     assert verdict["breaches"] == []
@@ -106,6 +108,31 @@ def test_the_post_mortem_pool_size_carries_the_same_load(ample_pool: Run) -> Non
     assert headroom["recommended"] <= 50
     endpoints = {e["endpoint"] for e in verdict["endpoints"]}
     assert {"POST /api/storage/files/upload", "GET /share/[token]", "GET /health"} <= endpoints
+
+
+def test_the_runs_page_says_what_verdict_json_says_and_renders_in_chromium(
+    small_pool: Run, tmp_path: Path
+) -> None:
+    _, verdict, folder = small_pool
+    page = folder / "report.html"
+    text = html.unescape(page.read_text(encoding="utf-8"))
+    assert verdict["summary"] in text  # FAIL: the endpoints and thresholds that broke
+    for endpoint in verdict["endpoints"]:
+        assert f"<code>{endpoint['endpoint']}</code>" in text
+    saturated = verdict["headroom"]["saturated"]
+    users = f"{saturated['users']} users"
+    if saturated["users_from"] not in (None, saturated["users"]):
+        users = f"{saturated['users_from']}-{saturated['users']} users (while ramping)"
+    assert f"at {users}, " in text  # (verdict.json's at_s is rounded otherwise)
+    assert f" s in: {saturated['reason']}" in text
+    assert "NOT enough" in text
+    assert text.count("<g class='stage'>") == len(verdict["run"]["stages"])
+    assert "<polyline class='requests'" in text  # the per-second timeline was drawn
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert "report.html" in manifest["files"]
+    data = screenshot(page, tmp_path)
+    # a blank page of this size compresses to a few kilobytes; text, tables and charts don't
+    assert len(data) > 60_000, len(data)
 
 
 def test_the_needed_pool_does_not_depend_on_the_pool_it_was_measured_with(
@@ -122,11 +149,10 @@ def test_the_needed_pool_does_not_depend_on_the_pool_it_was_measured_with(
 
 
 def test_one_master_and_two_workers_on_loopback(tmp_path: Path) -> None:
-    result, verdict = run_load(
+    result, verdict, folder = run_load(
         tmp_path, "--shape", "baseline", "--users", "6", "--duration", "10", "--workers", "2"
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    folder = next(tmp_path.glob("*-load-*"))
     assert verdict["run"]["workers"] == 2
     worker_files = sorted((folder / "per-second").glob("timeline-*.jsonl"))
     assert len(worker_files) == 2  # one per worker: both did requests
