@@ -277,8 +277,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(
         f"{len(review.bundles)} evidence bundle(s) {period.describe()}: {review.runs} "
         f"scenario run(s), pass rate {review.pass_rate * 100:.0f}%, "
-        f"{len(review.never_drilled)} option(s) never drilled, {len(review.outdated)} "
-        "drilled only against an outdated text."
+        f"{len(review.apart)} run(s) set apart (not the runbook's health: interrupted, "
+        f"another text, a -k subset), {len(review.never_drilled)} option(s) never drilled, "
+        f"{len(review.outdated)} drilled only against an outdated text."
     )
     for problem in review.problems:
         print(f"  could not read: {problem}")

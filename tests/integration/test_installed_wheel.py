@@ -477,10 +477,14 @@ def test_report_reviews_that_drill(
 ) -> None:
     review = as_user(installed, team, "report", "--runbook", "runbook.md", "--since", "2020-01-01")
     assert review.code == 0, review.out + review.err
-    assert "1 evidence bundle(s) since 2020-01-01: 1 scenario run(s)" in review.out
+    # the drill ran one scenario (-k): drilled, but set apart from the pass rates
+    assert "1 evidence bundle(s) since 2020-01-01: 0 scenario run(s)" in review.out
+    assert "1 run(s) set apart" in review.out
     (md,) = (team / "evidence").glob("review-*/review.md")
     text = md.read_text(encoding="utf-8")
-    assert "| SEV-3: Share Links Not Working / option 2 | 1 |" in text
+    apart = text.split("## Runs set apart", 1)[1].split("##", 1)[0]
+    assert "- subset: SEV-3: Share Links Not Working / option 2 in" in apart
+    assert SHARE_DRILL in apart  # the -k expression
     never = text.split("## Never drilled", 1)[1]
     assert "SEV-1: API Server Down: Option A: Restart API Server" in never  # from runbook.md
     assert "SEV-3: Share Links Not Working: 1. Share Expired" in never
