@@ -54,6 +54,14 @@ class LoadDrillsFirst(LoadGroupScheduling):  # type: ignore[misc]  # xdist is un
         self._path = path
         self._load: frozenset[str] | None = None
 
+    def _reschedule(self, node: Any) -> None:
+        """Nothing is queued behind the load drills on their worker while any is left: a
+        drill queued there would start only after the chain, the session's longest."""
+        unit = self.assigned_work.get(node, {}).get(LOAD_GROUP)
+        if unit is not None and not all(unit.values()) and self.workqueue:
+            return
+        super()._reschedule(node)
+
     def _split_scope(self, nodeid: str) -> str:
         if self._load is None:  # every worker has reported its collection by now
             self._load = read_load_drills(self._path)
