@@ -41,7 +41,8 @@ def test_the_load_drills_run_first_with_nothing_queued_behind_them(
         scheduler.add_node_collection(node, TESTS)
     scheduler.schedule()
     assert first.sent == [[1, 2]]  # the load drills, as one unit, and nothing behind them
-    assert second.sent and all(1 not in s and 2 not in s for s in second.sent)
+    assert second.sent
+    assert all(1 not in s and 2 not in s for s in second.sent)
     scheduler.mark_test_complete(first, 1)
     assert first.sent == [[1, 2]]  # one load drill left: still nothing queued behind it
     scheduler.mark_test_complete(first, 2)
