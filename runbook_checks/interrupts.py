@@ -60,7 +60,9 @@ def _redeliver_unless_acknowledged(signum: int) -> None:
     """A `KeyboardInterrupt` raised inside a finalizer or a weakref callback is printed
     and dropped by Python; an interrupt must not be lost that way. Until the unwinding
     code acknowledges it (`acknowledge()`), the signal is delivered again."""
-    ack = _SIGNALS.ack = threading.Event()
+    ack = _SIGNALS.ack
+    if ack.is_set():  # a new interrupt; else one not taken yet, delivered again: one
+        ack = _SIGNALS.ack = threading.Event()  # acknowledgement silences every timer
     if len(_SIGNALS.received) >= MAX_DELIVERIES:
         return
     main = threading.main_thread().ident

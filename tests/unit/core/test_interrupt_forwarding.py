@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -56,3 +57,21 @@ def test_a_worker_that_is_gone_is_not_signalled(handlers: object) -> None:
     finally:
         worker.kill()
         worker.wait()
+
+
+def test_one_acknowledgement_silences_every_pending_redelivery(
+    handlers: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt delivered again before anyone took it (then taken once) must not come
+    back a third time from the first delivery's timer, in the middle of the cleanup."""
+    monkeypatch.setattr(interrupts, "REDELIVER_AFTER_S", 0.2)
+    interrupts.install(persistent=True)
+    try:
+        for _ in range(2):  # the interrupt, then its redelivery, neither taken yet
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGTERM)
+        interrupts.acknowledge()  # taken once
+        time.sleep(0.6)  # both timers' time: a third delivery would raise here
+        assert len(interrupts.received()) == 2
+    finally:
+        interrupts.install(persistent=False)
