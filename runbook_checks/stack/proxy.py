@@ -63,7 +63,7 @@ import random
 import socket
 import struct
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Literal, TypeVar
@@ -98,6 +98,9 @@ _PASS_BUFFER_BYTES = 256 * 1024  # above this unsent to a socket, chunks queue (
 _CONNECT_TIMEOUT_S = 10.0
 _HOLD_POLL_S = 0.01  # how often a held connection looks whether it may go on
 _CALL_TIMEOUT_S = 15.0
+# Loop passes from "stop accepting" to "every client accepted so far has its transport and
+# its handler task": one for asyncio's accept tasks, one for connection_made, one spare.
+_ACCEPT_SETTLE_PASSES = 3
 _REFUSAL_PROBE_S = 0.1  # how often a refusing upstream is probed
 _BANDWIDTH_SLICE_S = 0.1  # bandwidth-limited data is sent in slices of this duration
 
@@ -596,6 +599,10 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._conns: set[_Connection] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
+        # Bumped by every cut (_close_all): a client accepted before it whose handler had
+        # not started yet (asyncio accepts a burst in one loop pass, then starts their
+        # tasks later) is closed when it starts, never connected upstream.
+        self._generation = 0
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -791,9 +798,15 @@ class FaultProxy:
         try:
             loop = asyncio.get_running_loop()
 
+            generation = self._generation  # this listener's: its clients die with it
+
             def accepted() -> _PassProtocol:
                 reader = asyncio.StreamReader(limit=_READER_LIMIT_BYTES, loop=loop)
-                return _PassProtocol(reader, self._handle, loop=loop)
+
+                def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> Awaitable[None]:
+                    return self._handle(r, w, generation)
+
+                return _PassProtocol(reader, handle, loop=loop)
 
             if held is not None:  # listen on the very socket that kept the port
                 server = await loop.create_server(accepted, sock=held, backlog=256)
@@ -816,17 +829,21 @@ class FaultProxy:
         else:
             self._server = server
 
-    def _mirror_refusal(self) -> None:
+    async def _mirror_refusal(self) -> None:
         """The upstream refuses connections: so do we (the client that found out gets its
-        connection closed; the next ones get ECONNREFUSED, as without a proxy), until a
-        probe finds the upstream listening again."""
+        connection closed once we stopped listening; the next ones get ECONNREFUSED, as
+        without a proxy), until a probe finds the upstream listening again."""
         if self._refusing:
             return
         self._refusing = True
         server, self._server = self._server, None
-        if server is not None:
-            server.close()  # closes the listening socket now: take its port back at once
-            self._placeholder = self._hold_port()
+        try:
+            if server is not None:
+                await self._stop_listening(server)
+                self._placeholder = self._hold_port()  # take the port back at once
+        except BaseException:  # cut by disable()/stop() meanwhile
+            self._refusing = False
+            raise
         probe = asyncio.ensure_future(self._await_upstream())
         self._handlers.add(probe)
         probe.add_done_callback(self._handlers.discard)
@@ -867,11 +884,30 @@ class FaultProxy:
             except StackError as exc:  # nobody awaits this task: say it where it is seen
                 log.error("fault proxy %s: upstream is back, but %s", self.name, exc)
 
+    async def _stop_listening(self, server: asyncio.Server) -> None:
+        """Close `server` so that no client it accepted outlives it: stop accepting, let the
+        clients accepted in the last loop pass get their transports (one made after
+        Server.close() fails inside asyncio 3.11 and leaks its socket open and unread, a
+        client left hanging where a stopped server resets it), then close. Handlers not
+        started yet see the generation move on and cut their client; clients still queued
+        in the kernel are reset when the listening socket closes."""
+        loop = asyncio.get_running_loop()
+        try:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+            for _ in range(_ACCEPT_SETTLE_PASSES):
+                await asyncio.sleep(0)
+        finally:
+            self._generation += 1
+            server.close()
+
     async def _close_all(self) -> None:
         server, self._server = self._server, None
         if server is not None:
-            server.close()
+            await self._stop_listening(server)
             await server.wait_closed()
+        else:
+            self._generation += 1
         held, self._placeholder = self._placeholder, None
         if held is not None:
             held.close()
@@ -882,7 +918,12 @@ class FaultProxy:
             task.cancel()
         await asyncio.gather(*handlers, return_exceptions=True)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, generation: int
+    ) -> None:
+        if generation != self._generation:  # accepted just before a cut: cut it too
+            writer.transport.abort()
+            return
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
@@ -898,7 +939,7 @@ class FaultProxy:
             except (OSError, TimeoutError) as exc:
                 self._counters.upstream_failures += 1
                 if isinstance(exc, ConnectionRefusedError) and self.mirror_refusal:
-                    self._mirror_refusal()
+                    await self._mirror_refusal()
                     # a reset, as the refusing server would give (and no TIME_WAIT
                     # left on the port the proxy holds)
                     with contextlib.suppress(OSError):
