@@ -2,10 +2,13 @@
 scenario's time to alert, detect and recover (printed, never asserted).
 
     .venv/bin/python benchmarks/bench_drill.py [--runs 1] [--workers auto] [--serial]
-        [-- extra pytest args]
+        [--compare EXPR] [-- extra pytest args]
 
 Drills run in parallel (`--workers`, as `runbook-checks drill` does); `--serial` first
 runs one drill with one worker and prints the parallel runs' wall time against it.
+`--compare EXPR` first drills the scenarios `-k EXPR` selects twice, with one worker and
+with `--workers`, and prints the two side by side (`make bench` compares the share-link
+section's five scenarios: the whole drill with one worker alone takes five minutes).
 `--runs 10`: ten drills in a row, and whether their verdicts and findings are identical.
 """
 
@@ -72,43 +75,66 @@ def stale(folder: Path) -> int:
     return len(journal.get("stale_baseline", []))
 
 
+def drill(workers: str, pytest_args: list[str]) -> tuple[float, int, Path | None]:
+    """One `runbook-checks drill`: its wall time, exit code and evidence folder."""
+    evidence = ROOT / "evidence"
+    before = set(evidence.iterdir()) if evidence.exists() else set()
+    begin = time.monotonic()
+    done = subprocess.run(
+        [
+            str(ROOT / ".venv/bin/runbook-checks"),
+            "drill",
+            "--workers",
+            workers,
+            "--",
+            "-q",
+            "-p",
+            "no:randomly",
+            *pytest_args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    took = time.monotonic() - begin
+    new = sorted(p for p in set(evidence.iterdir()) - before if (p / "journal.json").exists())
+    return took, done.returncode, new[-1] if new else None
+
+
+def compare(expression: str, workers: str) -> None:
+    """The same scenarios drilled with one worker, then with `workers`, side by side."""
+    serial_s, serial_exit, serial_folder = drill("1", ["-k", expression])
+    parallel_s, parallel_exit, parallel_folder = drill(workers, ["-k", expression])
+    serial = verdicts(serial_folder) if serial_folder else {}
+    parallel = verdicts(parallel_folder) if parallel_folder else {}
+    print(
+        f"parallel ({workers} workers) vs serial, the same {len(parallel)} scenarios "
+        f"(-k {expression}) side by side: {parallel_s:.0f} s vs {serial_s:.0f} s, "
+        f"{serial_s / parallel_s:.2f}x faster; exits {parallel_exit} and {serial_exit}, "
+        f"verdicts {'identical' if serial == parallel else 'DIFFER'}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--workers", default="auto")
     parser.add_argument("--serial", action="store_true", help="also one drill, one worker")
+    parser.add_argument("--compare", metavar="EXPR", help="-k EXPR drilled serial and parallel")
     parser.add_argument("pytest_args", nargs="*")
     args = parser.parse_args()
-    evidence = ROOT / "evidence"
+    if args.compare:
+        compare(args.compare, args.workers)
     runs: list[dict[str, str]] = []
     prints: list[dict[str, tuple[str, ...]]] = []
     serial_s: float | None = None
     plan = (["1"] if args.serial else []) + [args.workers] * args.runs
     for n, workers in enumerate(plan):
-        before = set(evidence.iterdir()) if evidence.exists() else set()
-        begin = time.monotonic()
-        done = subprocess.run(
-            [
-                str(ROOT / ".venv/bin/runbook-checks"),
-                "drill",
-                "--workers",
-                workers,
-                "--",
-                "-q",
-                "-p",
-                "no:randomly",
-                *args.pytest_args,
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        took = time.monotonic() - begin
-        new = sorted(p for p in set(evidence.iterdir()) - before if (p / "journal.json").exists())
-        found = verdicts(new[-1]) if new else {}
+        took, returncode, folder = drill(workers, args.pytest_args)
+        found = verdicts(folder) if folder else {}
         runs.append(found)
-        prints.append(fingerprints(new[-1]) if new else {})
+        prints.append(fingerprints(folder) if folder else {})
         if args.serial and n == 0:
             serial_s = took
         elif serial_s:
@@ -118,14 +144,14 @@ def main() -> None:
             )
         print(
             f"drill {n + 1} ({workers} worker(s)): {took:.0f} s wall (target < 60 s), "
-            f"exit {done.returncode}, "
+            f"exit {returncode}, "
             f"{len(found)} scenarios: "
             + ", ".join(f"{v}={list(found.values()).count(v)}" for v in sorted(set(found.values())))
-            + f"; stale baseline entries: {stale(new[-1]) if new else '?'}"
+            + f"; stale baseline entries: {stale(folder) if folder else '?'}"
         )
-        if new and n == 0:
+        if folder and n == 0:
             print("time to alert / detect / recover per scenario (first run):")
-            print("\n".join(stage_times(new[-1])))
+            print("\n".join(stage_times(folder)))
     if len(runs) > 1:
         differing = {k for r in runs for k in r if len({x.get(k) for x in runs}) > 1}
         print(
