@@ -10,18 +10,21 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 import psycopg
 from psycopg import sql
 
+from runbook_checks.clock import wait_until
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
 from runbook_checks.stack.accounts import admin_connect
 from runbook_checks.stack.base import Capability, Stack
 
 FAULT_APP_PREFIX = "runbook-checks-fault"
 ROUNDS = 10  # fill-and-cut rounds of MaxConnections
+REFUSALS = 5  # refusals in a row that tell MaxConnections the slots are full
 
 
 def _session(stack: Stack, kind: str) -> psycopg.Connection[tuple[object, ...]]:
@@ -34,8 +37,28 @@ def _session(stack: Stack, kind: str) -> psycopg.Connection[tuple[object, ...]]:
     )
 
 
+def _slots_taken(exc: psycopg.OperationalError) -> bool:
+    return "too many clients" in str(exc) or "remaining connection slots" in str(exc)
+
+
+def _admin_connect_when_full(stack: Stack) -> psycopg.Connection[tuple[object, ...]]:
+    """The superuser's connection while max_connections is reached: the reserved slots
+    are its own, but clients being refused hold a slot each for a moment (the API's
+    pool reconnects in bursts), so a refusal is tried again for up to five seconds."""
+
+    def attempt() -> psycopg.Connection[tuple[object, ...]] | None:
+        try:
+            return admin_connect(stack)
+        except psycopg.OperationalError as exc:
+            if _slots_taken(exc):
+                return None
+            raise
+
+    return wait_until(attempt, what="a superuser connection", timeout_s=5, interval_s=0.02)
+
+
 def terminate_sessions(stack: Stack, kind: str) -> int:
-    with admin_connect(stack) as conn:
+    with _admin_connect_when_full(stack) as conn:
         rows = conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE application_name = %s AND pid <> pg_backend_pid()",
@@ -163,6 +186,36 @@ class IdleInTransaction(Fault):
         _wait_for_sessions(stack, self.kind, self.count, "idle in transaction")
 
 
+def _cut_other_sessions(stack: Stack) -> int:
+    """End every client session of the database but the faults' and the superuser's,
+    starting ones included, and wait until their processes are gone (a cut session
+    holds its slot until then). How many were cut."""
+    with _admin_connect_when_full(stack) as conn:
+        cut = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE coalesce(datname = current_database(), true) "
+                "AND coalesce(application_name, '') NOT LIKE %s "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
+                "AND coalesce(usename <> 'postgres', true)",
+                (f"{FAULT_APP_PREFIX}%",),
+            ).fetchall()
+        ]
+        if cut:
+            wait_until(
+                lambda: (
+                    not conn.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (cut,)
+                    ).fetchall()
+                ),
+                what=f"{len(cut)} cut session(s) to end",
+                timeout_s=10,
+                interval_s=0.02,
+            )
+    return len(cut)
+
+
 @dataclass(frozen=True)
 class MaxConnections(Fault):
     """The server's max_connections reached by idle sessions; the API's own sessions are
@@ -172,13 +225,21 @@ class MaxConnections(Fault):
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.DATA})
 
     def _fill(self, stack: Stack, conns: list[psycopg.Connection[tuple[object, ...]]]) -> None:
+        """Open sessions until the server refuses them for good: a refusal may be for a
+        moment only (the API's reconnecting clients hold slots while being refused), so
+        the slots are full when REFUSALS refusals in a row, 20 ms apart, say so."""
+        refused = 0
         for _ in range(1000):
             try:
                 conns.append(_session(stack, self.kind))
+                refused = 0
             except psycopg.OperationalError as exc:
-                if "too many clients" in str(exc) or "remaining connection slots" in str(exc):
+                if not _slots_taken(exc):
+                    raise
+                refused += 1
+                if refused >= REFUSALS:
                     return
-                raise
+                time.sleep(0.02)
         raise FaultError("opened 1000 sessions without reaching max_connections")
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
@@ -195,17 +256,12 @@ class MaxConnections(Fault):
         )
         # Cutting the API's sessions frees their slots, and the API reconnects at once:
         # fill, cut, fill again, until a fill leaves no other client session standing.
+        # A session still starting (its user and database not known yet) holds a slot
+        # too, and a cut one holds its slot until its process has exited: both would let
+        # the API back in after the last round.
         for _ in range(ROUNDS):
             self._fill(stack, conns)
-            with admin_connect(stack) as conn:  # superuser slots are reserved: this works
-                cut = conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND application_name NOT LIKE %s "
-                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend' "
-                    "AND usename <> 'postgres'",
-                    (f"{FAULT_APP_PREFIX}%",),
-                ).fetchall()
-            if not cut:
+            if not _cut_other_sessions(stack):
                 break
         else:
             raise FaultError(
