@@ -592,6 +592,15 @@ class LocalStack:
             self.api.configure(self._api_start_settings)
             self.api.start()
         self._reset_control_plane()
+        # The upload spool first: bytes queued by the last test that its worker would
+        # store later, into the bucket emptied below (an object no row knows of, in
+        # the next test's bucket).
+        spool = self.api.spool_dir
+        for entry in spool.iterdir() if spool.exists() else ():
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
         # The data, one round trip per component, all at once; and a green /health
         # through the front door (a test that failed mid-fault may have left the API
         # reconnecting to a server that is back: the next test starts from a green
@@ -605,12 +614,6 @@ class LocalStack:
             ]
             for done in wiped:
                 done.result()
-        spool = self.api.spool_dir
-        for entry in spool.iterdir() if spool.exists() else ():
-            if entry.is_dir():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
 
     def _ready_or_resumed(self, name: str) -> bool:
         component = self.components[name]

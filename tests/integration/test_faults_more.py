@@ -212,11 +212,22 @@ def test_a_storage_outage_fails_the_storage_check_and_queues_uploads(
             what="/health to report storage failed",
             timeout_s=20,
         )
-        assert client.upload(owner, "during.txt", b"during\n").status_code == 202  # queued
+        during = client.upload(owner, "during.txt", b"during\n")
+        assert during.status_code == 202  # queued
+        assert during.file_id is not None
         assert s3_client(fresh_stack).head_bucket(Bucket=fresh_stack.endpoints.s3_bucket)
     healthy_again(fresh_stack)
     assert client.upload(owner, "after.txt", b"after\n").status_code == 201
     assert client.download(owner, kept).content == b"kept\n"  # nothing was lost
+    wait_until(  # nor the queued one: its worker stores it once storage is back
+        lambda: (
+            sql(fresh_stack, "SELECT status FROM storage_files WHERE id = %s", during.file_id)
+            == [("stored",)]
+        ),
+        what="the upload queued during the outage stored",
+        timeout_s=20,
+    )
+    assert client.download(owner, during.file_id).content == b"during\n"
 
 
 def test_killing_the_object_store_loses_its_objects_and_revert_recreates_the_bucket(
