@@ -521,9 +521,12 @@ def verdict_markdown(
     verdict: ThresholdResult,
     headroom: Headroom,
     timeline: Timeline,
+    *,
+    page: LoadPage | None = None,
 ) -> str:
-    """verdict.md: the verdict line, per-endpoint table, the pool's headroom."""
-    page = load_page(run, stats, verdict, headroom, timeline)
+    """verdict.md: the verdict line, per-endpoint table, the pool's headroom (`page`:
+    the inputs' LoadPage when the caller computed it already)."""
+    page = page or load_page(run, stats, verdict, headroom, timeline)
     return render("load_verdict.md", page=page, files=FILES)
 
 
@@ -533,9 +536,11 @@ def report_html(
     verdict: ThresholdResult,
     headroom: Headroom,
     timeline: Timeline,
+    *,
+    page: LoadPage | None = None,
 ) -> str:
     """report.html: the run's own page (base.html's layout, the timeline as inline SVG)."""
-    page = load_page(run, stats, verdict, headroom, timeline)
+    page = page or load_page(run, stats, verdict, headroom, timeline)
     total = next((row for row in stats if row.aggregated), None)
     cards = (
         ("requests", "-" if total is None else str(total.requests)),
@@ -563,13 +568,12 @@ def write_report(
     timeline: Timeline,
 ) -> None:
     folder = run.folder
+    inputs = (run, stats, verdict, headroom, timeline)
+    page = load_page(*inputs)  # verdict.md and report.html show the same figures
     files = {
-        "verdict.json": json.dumps(
-            verdict_json(run, stats, verdict, headroom, timeline), indent=2, default=str
-        )
-        + "\n",
-        "verdict.md": verdict_markdown(run, stats, verdict, headroom, timeline),
-        "report.html": report_html(run, stats, verdict, headroom, timeline),
+        "verdict.json": json.dumps(verdict_json(*inputs), indent=2, default=str) + "\n",
+        "verdict.md": verdict_markdown(*inputs, page=page),
+        "report.html": report_html(*inputs, page=page),
         "pool-samples.jsonl": "".join(json.dumps(s.to_json()) + "\n" for s in run.samples),
     }
     check_no_secrets(files, run.secrets)
