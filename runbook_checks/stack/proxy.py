@@ -58,12 +58,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import random
 import socket
 import struct
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Literal, TypeVar
@@ -99,8 +100,9 @@ _CONNECT_TIMEOUT_S = 10.0
 _HOLD_POLL_S = 0.01  # how often a held connection looks whether it may go on
 _CALL_TIMEOUT_S = 15.0
 # Loop passes from "stop accepting" to "every client accepted so far has its transport and
-# its handler task": one for asyncio's accept tasks, one for connection_made, one spare.
-_ACCEPT_SETTLE_PASSES = 3
+# a started handler": asyncio's accept task, connection_made, the handler's first step;
+# and one spare. (A handler that starts later still cuts its client: the generation.)
+_ACCEPT_SETTLE_PASSES = 4
 _REFUSAL_PROBE_S = 0.1  # how often a refusing upstream is probed
 _BANDWIDTH_SLICE_S = 0.1  # bandwidth-limited data is sent in slices of this duration
 
@@ -599,8 +601,8 @@ class FaultProxy:
         self._server: asyncio.Server | None = None
         self._conns: set[_Connection] = set()
         self._handlers: set[asyncio.Task[Any]] = set()
-        # Bumped by every cut (_close_all): a client accepted before it whose handler had
-        # not started yet (asyncio accepts a burst in one loop pass, then starts their
+        # Bumped by every cut (_stop_listening): a client accepted before it whose handler
+        # had not started yet (asyncio accepts a burst in one loop pass, then starts their
         # tasks later) is closed when it starts, never connected upstream.
         self._generation = 0
 
@@ -798,14 +800,11 @@ class FaultProxy:
         try:
             loop = asyncio.get_running_loop()
 
-            generation = self._generation  # this listener's: its clients die with it
+            # this listener's generation: its clients die with it
+            handle = functools.partial(self._handle, generation=self._generation)
 
             def accepted() -> _PassProtocol:
                 reader = asyncio.StreamReader(limit=_READER_LIMIT_BYTES, loop=loop)
-
-                def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> Awaitable[None]:
-                    return self._handle(r, w, generation)
-
                 return _PassProtocol(reader, handle, loop=loop)
 
             if held is not None:  # listen on the very socket that kept the port
@@ -903,11 +902,9 @@ class FaultProxy:
 
     async def _close_all(self) -> None:
         server, self._server = self._server, None
-        if server is not None:
+        if server is not None:  # (else no client was accepted since the last cut)
             await self._stop_listening(server)
             await server.wait_closed()
-        else:
-            self._generation += 1
         held, self._placeholder = self._placeholder, None
         if held is not None:
             held.close()
