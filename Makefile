@@ -14,10 +14,13 @@ help: ## list the targets
 setup: ## create .venv and install what is missing (Debian packages too: as root, or with sudo -n)
 	@scripts/setup.sh
 
+# the suite runs TEST_WORKERS modules at once (tests/suite_schedule.py: a module is a unit,
+# the ones sharing the docker engine or network namespaces run one after another);
 # the scenarios drill in parallel, a stack per worker (as `runbook-checks drill` does)
+TEST_WORKERS ?= 3
 WORKERS ?= 4
-test: setup ## run the whole test suite (unit, integration; then the scenarios, WORKERS at once)
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+test: setup ## run the whole test suite (TEST_WORKERS modules at once; then the scenarios, WORKERS at once)
+	$(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 	$(PY) -m pytest scenarios -n $(WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-unit: setup ## fast unit tests only (no servers)
