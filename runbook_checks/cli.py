@@ -20,6 +20,7 @@ from runbook_checks.config import BACKENDS, OPTIONS, ChecksConfig
 from runbook_checks.errors import RunbookChecksError, UsageError
 
 if TYPE_CHECKING:
+    from runbook_checks.evidence.review import Period
     from runbook_checks.evidence.review_report import FixPatch
     from runbook_checks.evidence.store import EvidenceStore
 
@@ -255,39 +256,21 @@ def cmd_verify_evidence(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from runbook_checks.evidence.review import aggregate, parse_period
-    from runbook_checks.evidence.review_report import write_review
-    from runbook_checks.runbook.model import Runbook
-    from runbook_checks.runbook.parser import parse_runbook
+    """`runbook-checks report --since P`: the review pack of the evidence folder's bundles
+    since P, beside them (`review` with the folder as its store)."""
+    from runbook_checks.evidence.review import parse_period
 
     config = _config(args)
     period = parse_period(args.since)
-    runbook: Runbook | None = None
-    note = ""
-    try:
-        runbook = parse_runbook(config.runbook)
-    except RunbookChecksError as exc:
-        note = (
-            f"the current runbook could not be read ({exc}); never-drilled and outdated "
-            "sections are not computed"
-        )
-    review = aggregate(config.evidence_dir, period, runbook, note)
     out = Path(args.out) if args.out else config.evidence_dir / f"review-{period.label}"
-    html_path, md_path = write_review(review, out)
-    print(
-        f"{len(review.bundles)} evidence bundle(s) {period.describe()}: {review.runs} "
-        f"scenario run(s), pass rate {review.pass_rate * 100:.0f}%, "
-        f"{len(review.apart)} run(s) set apart (not the runbook's health: interrupted, "
-        f"another text, a -k subset), {len(review.never_drilled)} option(s) never drilled, "
-        f"{len(review.outdated)} drilled only against an outdated text."
+    return _review_pack(
+        period,
+        folder=config.evidence_dir,
+        source=str(config.evidence_dir),
+        runbook_path=config.runbook,
+        out=out,
+        patch=None,
     )
-    for problem in review.problems:
-        print(f"  could not read: {problem}")
-    for refused in review.refused:
-        print(f"  REFUSED {refused.message()}")
-    print(f"review: {html_path.resolve().as_uri()}")
-    print(f"        {md_path}")
-    return EXIT_OK
 
 
 def _fix_patch(given: str, runbook: Path) -> FixPatch | None:
@@ -309,16 +292,40 @@ def _fix_patch(given: str, runbook: Path) -> FixPatch | None:
 def cmd_review(args: argparse.Namespace) -> int:
     """`runbook-checks review --quarter 2026Q4`: the quarterly review pack."""
     from runbook_checks.config import default_runbook
-    from runbook_checks.evidence.review import aggregate, parse_period
-    from runbook_checks.evidence.review_report import write_review
+    from runbook_checks.evidence.review import parse_period
     from runbook_checks.evidence.store import default_cache, open_store
-    from runbook_checks.runbook.model import Runbook
-    from runbook_checks.runbook.parser import parse_runbook
 
     period = parse_period(args.quarter, "--quarter")
     store = open_store(args.store)
     runbook_path = Path(args.runbook) if args.runbook else default_runbook(Path.cwd())
     patch = _fix_patch(args.fix_patch, runbook_path)
+    cache = Path(args.cache) if args.cache else default_cache()
+    return _review_pack(
+        period,
+        folder=store.fetch(period, cache),
+        source=store.describe(),
+        runbook_path=runbook_path,
+        out=Path(args.out) if args.out else Path(f"review-{period.label}"),
+        patch=patch,
+    )
+
+
+def _review_pack(
+    period: Period,
+    *,
+    folder: Path,
+    source: str,
+    runbook_path: Path,
+    out: Path,
+    patch: FixPatch | None,
+) -> int:
+    """The review pack of `folder`'s bundles in `period` (report and review); exit 1 when
+    a bundle was refused."""
+    from runbook_checks.evidence.review import aggregate
+    from runbook_checks.evidence.review_report import write_review
+    from runbook_checks.runbook.model import Runbook
+    from runbook_checks.runbook.parser import parse_runbook
+
     runbook: Runbook | None = None
     note = ""
     try:
@@ -328,16 +335,15 @@ def cmd_review(args: argparse.Namespace) -> int:
             f"the runbook could not be read ({exc}); never-drilled and outdated sections "
             "are not computed and every run counts"
         )
-    cache = Path(args.cache) if args.cache else default_cache()
-    folder = store.fetch(period, cache)
     review = aggregate(folder, period, runbook, note)
-    out = Path(args.out) if args.out else Path(f"review-{period.label}")
-    html_path, md_path = write_review(review, out, store=store.describe(), patch=patch)
+    html_path, md_path = write_review(review, out, store=source, patch=patch)
     print(
         f"{len(review.bundles)} evidence bundle(s) {period.describe()} from "
-        f"{store.describe()}: {review.runs} scenario run(s) of the reviewed text, pass rate "
+        f"{source}: {review.runs} scenario run(s) of the reviewed text, pass rate "
         f"{review.pass_rate * 100:.0f}%, {len(review.apart)} run(s) set apart, "
-        f"{len(review.open_findings)} open finding(s), {len(review.gamedays)} game day(s)."
+        f"{len(review.open_findings)} open finding(s), {len(review.gamedays)} game day(s), "
+        f"{len(review.never_drilled)} option(s) never drilled, {len(review.outdated)} "
+        "drilled only against an outdated text."
     )
     for refused in review.refused:
         print(f"  REFUSED {refused.message()}", file=sys.stderr)

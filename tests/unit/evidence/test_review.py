@@ -152,6 +152,19 @@ def test_report_command_writes_html_and_markdown(
     assert "4 evidence bundle(s) 2026Q4" in capsys.readouterr().out
 
 
+def test_report_command_exits_1_naming_an_altered_bundle(
+    evidence: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`report` is `review` over the evidence folder: a refused bundle fails it too."""
+    victim = sorted(p for p in evidence.iterdir() if p.name.startswith("20261120"))[0]
+    (victim / "report.md").write_text("rewritten")
+    argv = ["report", "--since", "2026Q4", "--evidence-dir", str(evidence)]
+    assert main([*argv, "--out", str(tmp_path / "review")]) == 1
+    captured = capsys.readouterr()
+    assert f"REFUSED bundle {victim.name} refused: altered: report.md" in captured.err
+    assert "3 evidence bundle(s) 2026Q4" in captured.out
+
+
 def test_report_command_refuses_a_bad_period(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
