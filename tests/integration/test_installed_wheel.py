@@ -478,7 +478,8 @@ def test_report_reviews_that_drill(
     review = as_user(installed, team, "report", "--runbook", "runbook.md", "--since", "2020-01-01")
     assert review.code == 0, review.out + review.err
     # the drill ran one scenario (-k): drilled, but set apart from the pass rates
-    assert "1 evidence bundle(s) since 2020-01-01: 0 scenario run(s)" in review.out
+    assert "1 evidence bundle(s) since 2020-01-01 from " in review.out
+    assert ": 0 scenario run(s) of the reviewed text" in review.out
     assert "1 run(s) set apart" in review.out
     (md,) = (team / "evidence").glob("review-*/review.md")
     text = md.read_text(encoding="utf-8")
