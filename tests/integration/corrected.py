@@ -51,12 +51,9 @@ def drill(
         # the copy is the Files runbook: its names mean what the Files profile says
         "--profile",
         str(FILES_PROFILE_PATH),
-        # in parallel, a stack per worker, as `runbook-checks drill` runs them
-        "-n",
-        str(workers),
-        "--dist",
-        "loadgroup",
     ]
+    if workers > 1:  # in parallel, a stack per worker, as `runbook-checks drill` runs them
+        argv += ["-n", str(workers), "--dist", "loadgroup"]
     if select:
         argv += ["-k", " or ".join(select)]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
