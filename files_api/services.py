@@ -66,6 +66,7 @@ class Services:
                 self._migrate_until_done(), name="migrate"
             )
         self.worker.start()
+        self.store.warm_up()  # the boto3 client, on the executor: not on the way to /health
         log_event(
             logging.INFO,
             "files_api started",

@@ -6,8 +6,11 @@ upload path spools the bytes, health reports the errno). The bucket is created o
 first call that reaches the server, so the API can start while storage is down.
 
 Downloads from a plain-HTTP endpoint (the stack's moto or MinIO) are read on the event
-loop once the bucket is known (s3_direct.py): a 200 is served from there, anything else
-is asked of boto3 again, so errors are boto3's as before.
+loop once the bucket is known, and /health's HeadBucket is sent from there too
+(s3_direct.py): a 200 is served from there, anything else is asked of boto3 again, so
+errors are boto3's as before. The boto3 client (~0.1 s to make: the service model is read
+and parsed) is made on the executor when first needed, or right after the API starts
+(`warm_up`), never on the start's path to its first /health.
 """
 
 from __future__ import annotations
@@ -19,14 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TypeVar
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from files_api.config import Settings
 from files_api.errors import ServiceError, nobody, storage_unavailable
 from files_api.metrics import Metrics
-from files_api.s3_direct import DirectGet
+from files_api.s3_direct import DirectS3
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -56,26 +58,13 @@ class ObjectStore:
         self._bucket_ready = False
         self._bucket_lock = threading.Lock()
         self.on_failure: Callable[[], None] = nobody  # told of every failed operation
-        self._client: S3Client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=settings.s3_endpoint_url,
-            region_name=settings.s3_region,
-            aws_access_key_id=settings.aws_access_key_id,
-            aws_secret_access_key=settings.aws_secret_access_key,
-            config=Config(
-                connect_timeout=settings.s3_timeout_s,
-                read_timeout=settings.s3_timeout_s,
-                retries={"total_max_attempts": 1, "mode": "standard"},
-                s3={"addressing_style": "path"},
-                max_pool_connections=32,
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
-        )
+        self._settings = settings
+        self._made: S3Client | None = None
+        self._client_lock = threading.Lock()
 
         endpoint = settings.s3_endpoint_url
         self._direct = (
-            DirectGet(
+            DirectS3(
                 endpoint,
                 settings.s3_region,
                 settings.aws_access_key_id,
@@ -85,6 +74,19 @@ class ObjectStore:
             if endpoint is not None and endpoint.startswith("http://")
             else None
         )
+
+    @property
+    def _client(self) -> S3Client:
+        """The boto3 client, made on first use (only ever on the executor's threads)."""
+        if self._made is None:
+            with self._client_lock:
+                if self._made is None:
+                    self._made = _make_client(self._settings)
+        return self._made
+
+    def warm_up(self) -> None:
+        """Make the boto3 client on the executor now, off the caller's path."""
+        self._executor.submit(lambda: self._client)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -138,6 +140,15 @@ class ObjectStore:
 
     async def check(self) -> None:
         """head_bucket (creating it if missing); raises the storage failure."""
+        if self._direct is not None:
+            try:
+                found = await self._direct.head_bucket(self.bucket)
+            except StorageFailure:  # a timeout, raised as botocore raises it
+                self._failed("head_bucket")
+                raise
+            if found:
+                self._bucket_ready = True
+                return
 
         def call() -> None:
             self._bucket_ready = False
@@ -194,6 +205,28 @@ class ObjectStore:
                 lambda: self._client.delete_object(Bucket=self.bucket, Key=key)
             ),
         )
+
+
+def _make_client(settings: Settings) -> S3Client:
+    import boto3  # with s3transfer, ~50 ms of the API's imports: only once it is needed
+
+    client: S3Client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key,
+        config=Config(
+            connect_timeout=settings.s3_timeout_s,
+            read_timeout=settings.s3_timeout_s,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            max_pool_connections=32,
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+    return client
 
 
 def storage_error(exc: BaseException, action: str) -> ServiceError:

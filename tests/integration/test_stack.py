@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +96,7 @@ def test_reset_brings_back_what_a_test_left_frozen_or_dead(fresh_stack: Stack) -
 def test_stop_leaves_no_process_and_no_folder() -> None:
     stack = LocalStack(kit=KIT)
     stack.start()
+    stack.component("aws")  # the control plane is spawned once the data path is up
     folder = stack.folder
     pids = [c.pid for c in stack.components.values()]
     assert folder is not None
@@ -113,6 +115,59 @@ def test_a_failed_start_names_the_component_and_cleans_up(monkeypatch: pytest.Mo
         stack.start()
     assert "DB_POOL_SIZE" in str(info.value)
     assert stack.folder is None
+
+
+def _watch_control_plane(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What happens, in order: the stack's first green /health, the control plane's spawn."""
+    events: list[str] = []
+    track, healthy = stack._track, stack.wait_healthy
+
+    def tracking(component: Any) -> None:
+        track(component)
+        if component.name == "aws":
+            told = component.process.on_spawn
+
+            def on_spawn(pid: int) -> None:
+                events.append("aws spawned")
+                told(pid)
+
+            component.process.on_spawn = on_spawn
+
+    def waiting(timeout_s: float = 20.0) -> None:
+        healthy(timeout_s)
+        events.append("healthy")
+
+    monkeypatch.setattr(stack, "_track", tracking)
+    monkeypatch.setattr(stack, "wait_healthy", waiting)
+    return events
+
+
+def test_the_control_plane_is_spawned_once_the_data_path_is_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Off the start's path (its CPU would slow the API's start), but up when asked for."""
+    stack = LocalStack(kit=KIT, monitoring=False)
+    events = _watch_control_plane(stack, monkeypatch)
+    try:
+        stack.start()
+        aws = stack.component("aws")  # waits for it
+        assert events == ["healthy", "aws spawned"]
+        # and it outlives the thread that brought it up (a server spawned on a thread
+        # would die with it: PR_SET_PDEATHSIG)
+        stack._control_plane_done.wait(5)
+        time.sleep(0.3)
+        assert aws.is_ready()
+    finally:
+        stack.stop()
+
+
+def test_a_failed_start_never_spawns_the_control_plane(monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = LocalStack(api_settings={"DB_POOL_SIZE": "not-a-number"}, kit=KIT, monitoring=False)
+    events = _watch_control_plane(stack, monkeypatch)
+    with pytest.raises(Exception, match="api"):
+        stack.start()
+    assert stack._control_plane is None  # its thread ended with the stop
+    assert events == []
 
 
 def test_the_balancer_follows_the_target_groups(fresh_stack: Stack) -> None:
