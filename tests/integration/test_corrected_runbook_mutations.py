@@ -186,19 +186,27 @@ def mutated_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MutatedR
     runbook, no baseline. A mutation is expected not to recover: 20 s tells it from the
     slowest earned recovery (the load drills recover within ~12 s of their mitigation)."""
 
-    def run(mutation: Mutation) -> MutatedRun:
+    def written(mutation: Mutation) -> tuple[Path, int]:
         folder = tmp_path_factory.mktemp(mutation.scenario[5:40])
         text, line = mutation.apply(CORRECTED.read_text(encoding="utf-8"))
         path = folder / CORRECTED.name
         path.write_text(text, encoding="utf-8")
+        return path, line
+
+    def run(mutation: Mutation, path: Path, line: int) -> MutatedRun:
         try:
-            journal, output = drill(path, folder, mutation.scenario, max_wait_s=20, workers=1)
+            journal, output = drill(path, path.parent, mutation.scenario, max_wait_s=20, workers=1)
         except AssertionError as exc:  # no evidence folder: the test says so
             return MutatedRun(path, line, None, str(exc))
         return MutatedRun(path, line, journal, output)
 
+    # the copies are written here, one after another: the first mktemp of a worker
+    # makes its base folder (removing what is there), so two threads making it at once
+    # can remove each other's copies
+    copies = [(mutation, *written(mutation)) for mutation in MUTATIONS]
     with ThreadPoolExecutor(AUTO_WORKERS) as pool:
-        return dict(zip((m.scenario for m in MUTATIONS), pool.map(run, MUTATIONS), strict=True))
+        runs = pool.map(lambda copy: run(*copy), copies)
+        return dict(zip((m.scenario for m in MUTATIONS), runs, strict=True))
 
 
 # the mutations are all drilled in the first one's setup
