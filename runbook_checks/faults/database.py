@@ -137,7 +137,12 @@ class LongRunningQuery(Fault):
             .format(sql.Identifier(table), sql.SQL(self.lock_mode))
             .as_string(conn)
         )
-        sessions.run(conn, [lock, f"SELECT pg_sleep({int(self.duration_s)})"])
+        # one query string (simple protocol), so the session is active from before its
+        # lock is granted: every write it blocks started later, and the runbook's "longest
+        # running" query lists it first. As two statements, a write that queued while the
+        # LOCK waited, or in the round trip before pg_sleep, looked older than the culprit
+        # (a drill killed such a write by PID and the lock stayed).
+        sessions.run(conn, [f"{lock}; SELECT pg_sleep({int(self.duration_s)})"])
         handle.did(
             f"session holding {self.lock_mode} lock on {table} running pg_sleep({self.duration_s})",
             functools.partial(_end_sessions, stack, self.kind, sessions),

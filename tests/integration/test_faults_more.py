@@ -467,3 +467,56 @@ def test_missing_index_reverts_to_exactly_the_index_it_dropped(fresh_stack: Stac
     finally:
         handle.revert()
     assert sql(fresh_stack, definition) == before
+
+
+def test_a_long_running_query_is_older_than_every_write_it_blocks(fresh_stack: Stack) -> None:
+    """The runbook's query 3 (`ORDER BY duration DESC`) must list the culprit first: the
+    session holding the lock is active from before the lock was granted, so each write
+    queued behind it (while its LOCK waited, or in the instant after) started later."""
+    import threading
+
+    from runbook_checks.faults.database import LongRunningQuery
+
+    admin = fresh_stack.endpoints.admin_database_url
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE TABLE lrq_probe (x int)")
+        conn.execute("GRANT ALL ON lrq_probe TO PUBLIC")  # the fault's session: the app's role
+    stop = threading.Event()
+
+    def write() -> None:  # writes all the time: some are in flight when the LOCK comes
+        with psycopg.connect(admin, autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    conn.execute("INSERT INTO lrq_probe VALUES (1)")
+                except psycopg.Error:
+                    return
+
+    writers = [threading.Thread(target=write, daemon=True) for _ in range(8)]
+    for writer in writers:
+        writer.start()
+    handle = LongRunningQuery(table="lrq_probe", duration_s=60).inject(fresh_stack)
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            wait_until(
+                lambda: (
+                    conn.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    ).fetchone()
+                    == (8,)
+                ),
+                what="the 8 writers to queue behind the lock",
+                timeout_s=10,
+            )
+            rows = conn.execute(
+                "SELECT query FROM pg_stat_activity WHERE state = 'active' "
+                "AND backend_type = 'client backend' AND pid <> pg_backend_pid() "
+                "ORDER BY now() - query_start DESC"
+            ).fetchall()
+    finally:
+        handle.revert()
+        stop.set()
+        for writer in writers:
+            writer.join(timeout=10)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS lrq_probe")
+    assert "pg_sleep" in str(rows[0][0]), rows
