@@ -183,12 +183,26 @@ class RetryWorker:
         except StorageFailure as exc:
             self._note_failure(f"storage: {one_line(exc)}", errno_name(exc))
             return False
+        # Withdrawn while it was put (purged, or the stack's data reset: row, object and
+        # spool file removed), its bytes must not outlive it: a purge removes the object,
+        # then the spool file, then the row (under its lock, which mark_stored waits
+        # for); a reset removes the spool file, then the object and the row. Whichever of
+        # the two checks below sees the withdrawal, the object is removed again after
+        # the put landed.
+        if not await asyncio.to_thread(self.spool.has, row.id):
+            await self._remove_withdrawn(row)
+            return True
         try:
             async with self.db.connection() as conn:
-                await records.mark_stored(conn, row.id)
+                marked = await records.mark_stored(conn, row.id)
+                withdrawn = not marked and not await records.files_by_ids(conn, [row.id])
         except ServiceError as exc:
             self._note_failure(f"database: {exc.detail}", exc.errno)
             return False
+        if withdrawn:
+            await asyncio.to_thread(self.spool.remove, row.id)
+            await self._remove_withdrawn(row)
+            return True
         await asyncio.to_thread(self.spool.remove, row.id)
         await self.cache.invalidate(str(row.user_id))
         self._last_error = None
@@ -201,6 +215,25 @@ class RetryWorker:
             queued_s=round(age, 1),
         )
         return True
+
+    async def _remove_withdrawn(self, row: records.FileRow) -> None:
+        try:
+            await self.store.delete(row.object_key)
+        except StorageFailure as exc:
+            self._note_failure(f"storage: {one_line(exc)}", errno_name(exc))
+            log_event(
+                logging.ERROR,
+                "an upload withdrawn while it was stored left its object behind",
+                file_id=str(row.id),
+                object_key=row.object_key,
+            )
+            return
+        log_event(
+            logging.INFO,
+            "an upload withdrawn while it was stored: its object removed",
+            file_id=str(row.id),
+            user_id=str(row.user_id),
+        )
 
     def _note_failure(self, error: str, errno: str | None) -> None:
         if error != self._last_error:  # one line per distinct failure, not one per second
