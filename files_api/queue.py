@@ -199,11 +199,10 @@ class RetryWorker:
         except ServiceError as exc:
             self._note_failure(f"database: {exc.detail}", exc.errno)
             return False
+        await asyncio.to_thread(self.spool.remove, row.id)
         if withdrawn:
-            await asyncio.to_thread(self.spool.remove, row.id)
             await self._remove_withdrawn(row)
             return True
-        await asyncio.to_thread(self.spool.remove, row.id)
         await self.cache.invalidate(str(row.user_id))
         self._last_error = None
         log_event(

@@ -5,11 +5,11 @@ of CPU a call, in a thread that competes with the event loop for the interpreter
 Downloads read objects this way, and /health probes the bucket (so neither needs the
 boto3 client, which costs ~0.1 s to make: the API can serve before it exists).
 
-Only a 200 (for GetObject with a Content-Length) is answered here. Anything else (an error status, a
-refused or reset connection, a chunked body) returns None, and the caller asks boto3,
-whose answer, error or not, is then exactly what it always was. A timeout is raised
-here, as botocore raises it (same class, same message), so a black-holed store costs
-S3_TIMEOUT_S once, not twice.
+Only a 200 (for GetObject, with a Content-Length) is answered here. Anything else (an
+error status, a refused or reset connection, a chunked body) returns None, and the caller
+asks boto3, whose answer, error or not, is then exactly what it always was. A timeout is
+raised here, as botocore raises it (same class, same message), so a black-holed store
+costs S3_TIMEOUT_S once, not twice.
 """
 
 from __future__ import annotations

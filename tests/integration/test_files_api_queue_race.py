@@ -126,11 +126,8 @@ def test_a_purge_overtaking_the_workers_put_leaves_no_object(
     monkeypatch.setattr(store, "put_file", overtaken)
     worker = RetryWorker(spool, table, store, NoCache(), 1.0)  # type: ignore[arg-type]
 
-    async def one_pass() -> int:
-        return await worker.tick()
-
     try:
-        asyncio.run(one_pass())
+        asyncio.run(worker.tick())
     finally:
         store.close()
     assert _keys(fresh_stack) == set()  # the purged file's bytes are not left behind

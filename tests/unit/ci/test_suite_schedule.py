@@ -111,4 +111,4 @@ def test_every_module_using_a_machine_wide_resource_is_in_the_machine_wide_unit(
 
 def test_every_module_the_schedule_names_exists() -> None:
     named = (set(LONGEST_FIRST) - {MACHINE_WIDE_UNIT}) | MACHINE_WIDE
-    assert not {name for name in named if not Path(ROOT / name).is_file()}
+    assert not {name for name in named if not (ROOT / name).is_file()}
