@@ -913,15 +913,47 @@ class Monitoring:
             self._api("/api/v1/targets", {"state": "active"}), self._api("/api/v1/rules")
         )
 
+    def lingering(self) -> list[str]:
+        """Scrape targets and `up` series of addresses no longer expected (an API instance
+        a reset removed, still scraped or not yet marked stale: down, its `up == 0` would
+        fire an alert for the next drill or test); empty once Prometheus caught up."""
+        expected = set(self.expected_targets)
+        data = self._api("/api/v1/targets", {"state": "active"})
+        active = data.get("activeTargets", []) if isinstance(data, dict) else []
+        instances = {str(t.get("labels", {}).get("instance", "")) for t in active}
+        instances |= {s.labels.get("instance", "") for s in self.query("up")}
+        return sorted(instances - expected)
+
     def wait_fresh(self, after_wall: float, timeout_s: float = 5.0) -> None:
-        """Until every expected target was scraped after `after_wall` (the clock's wall
-        time) and every rule group evaluated after those scrapes."""
+        """Until no address that is gone lingers in Prometheus' view, every expected target
+        was scraped after `after_wall` (the clock's wall time) or after that, and every
+        rule group evaluated after those scrapes."""
+        deadline = self.clock.monotonic() + timeout_s
+        if self.lingering():  # the view is fresh only from when they are gone
+            try:
+                wait_until(
+                    lambda: not self.lingering(),
+                    what="Prometheus to drop the targets that are gone",
+                    timeout_s=timeout_s,
+                    interval_s=0.1,
+                    transient=(httpx.HTTPError,),
+                    clock=self.clock,
+                )
+            except WaitTimeout as exc:
+                raise StackError(
+                    f"Prometheus still scrapes or reports {self.lingering()} after "
+                    f"{timeout_s:.1f}s, though the stack removed them",
+                    hint="Prometheus rereads its targets every 5 s and marks a gone "
+                    "target's series stale a few scrapes later",
+                ) from exc
+            after_wall = max(after_wall, self.clock.wall())
         watch = FreshnessWatch(self.expected_targets, after_wall)
+        left = max(deadline - self.clock.monotonic(), 0.5)
         try:
             wait_until(
                 lambda: self._observe(watch).fresh,
                 what="Prometheus to scrape every target and evaluate its rules",
-                timeout_s=timeout_s,
+                timeout_s=left,
                 interval_s=0.05,
                 transient=(httpx.HTTPError,),
                 clock=self.clock,

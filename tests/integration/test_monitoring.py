@@ -125,6 +125,23 @@ def test_added_api_instances_are_scraped_and_dropped_at_reset(fresh_stack: Stack
     assert monitoring.inbox.notifications() == []
 
 
+def test_a_fresh_view_has_nothing_of_the_instances_a_reset_removed(fresh_stack: Stack) -> None:
+    """Two instances scraped, then removed by a reset: Prometheus rereads its targets
+    every 5 s and marks their series stale later still; until then their `up == 0` would
+    fire an API-down alert for the next test or drill. A fresh view waits for that."""
+    monitoring = monitoring_of(fresh_stack)
+    assert isinstance(fresh_stack, LocalStack)
+    extra = fresh_stack.start_registered_apis(["api-2", "api-3"])
+    monitoring.wait_fresh(monitoring.clock.wall(), timeout_s=FIRST_SCRAPE_S)
+    for instance in extra:
+        instance.stop()
+    fresh_stack.reset_data()
+    monitoring.wait_fresh(monitoring.clock.wall(), timeout_s=FIRST_SCRAPE_S)
+    assert monitoring.lingering() == []
+    instances = {s.labels["instance"] for s in monitoring.query('up{job="files-api"}')}
+    assert instances == {fresh_stack.endpoints.api_instance_url.removeprefix("http://")}
+
+
 def _listening(pid: int) -> list[str]:
     """The local addresses (hex, as /proc/net/tcp writes them) the process listens on."""
     inodes = set()
