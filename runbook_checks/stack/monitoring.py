@@ -930,40 +930,42 @@ class Monitoring:
         rule group evaluated after those scrapes."""
         deadline = self.clock.monotonic() + timeout_s
         if self.lingering():  # the view is fresh only from when they are gone
-            try:
-                wait_until(
-                    lambda: not self.lingering(),
-                    what="Prometheus to drop the targets that are gone",
-                    timeout_s=timeout_s,
-                    interval_s=0.1,
-                    transient=(httpx.HTTPError,),
-                    clock=self.clock,
-                )
-            except WaitTimeout as exc:
-                raise StackError(
+            self._until(
+                lambda: not self.lingering(),
+                deadline,
+                lambda: (
                     f"Prometheus still scrapes or reports {self.lingering()} after "
-                    f"{timeout_s:.1f}s, though the stack removed them",
-                    hint="Prometheus rereads its targets every 5 s and marks a gone "
-                    "target's series stale a few scrapes later",
-                ) from exc
+                    f"{timeout_s:.1f}s, though the stack removed them"
+                ),
+                "Prometheus rereads its targets every 5 s and marks a gone target's series "
+                "stale a few scrapes later",
+            )
             after_wall = max(after_wall, self.clock.wall())
         watch = FreshnessWatch(self.expected_targets, after_wall)
-        left = max(deadline - self.clock.monotonic(), 0.5)
+        self._until(
+            lambda: self._observe(watch).fresh,
+            max(deadline, self.clock.monotonic() + 0.5),
+            lambda: f"Prometheus' view is not fresh after {timeout_s:.1f}s: {self._observe(watch)}",
+            "a target added less than 5 s ago may not be scraped yet (Prometheus batches "
+            "target changes every 5 s)",
+        )
+
+    def _until(
+        self, ready: Callable[[], bool], deadline: float, why: Callable[[], str], hint: str
+    ) -> None:
+        """Poll `ready` (Prometheus' API) until the clock's monotonic `deadline`; past it,
+        a StackError saying `why()`."""
         try:
             wait_until(
-                lambda: self._observe(watch).fresh,
-                what="Prometheus to scrape every target and evaluate its rules",
-                timeout_s=left,
+                ready,
+                what="Prometheus' view to be fresh",
+                timeout_s=max(deadline - self.clock.monotonic(), 0.0),
                 interval_s=0.05,
                 transient=(httpx.HTTPError,),
                 clock=self.clock,
             )
         except WaitTimeout as exc:
-            raise StackError(
-                f"Prometheus' view is not fresh after {timeout_s:.1f}s: {self._observe(watch)}",
-                hint="a target added less than 5 s ago may not be scraped yet "
-                "(Prometheus batches target changes every 5 s)",
-            ) from exc
+            raise StackError(why(), hint=hint) from exc
 
     # -- between tests, evidence ----------------------------------------------------------------
     def reset(self) -> None:

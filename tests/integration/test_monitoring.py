@@ -45,12 +45,16 @@ def monitored(fresh_stack: Stack) -> Iterator[tuple[Stack, Monitoring, Path]]:
         monitoring.set_rules([])
 
 
-def _api_down(status: str) -> Callable[[Notification], bool]:
+def _api_down(status: str, instance: str) -> Callable[[Notification], bool]:
+    """FilesApiDown of `instance` (an instance an earlier test removed may still have its
+    alert fire or resolve: Prometheus evaluated it before it dropped that target)."""
+
     def matches(n: Notification) -> bool:
         return (
             n.alertname == "FilesApiDown"
             and n.status == status
             and n.labels.get("runbook_section") == SECTION
+            and n.labels.get("instance") == instance
         )
 
     return matches
@@ -69,7 +73,9 @@ def test_killing_the_api_fires_the_alert_and_starting_it_resolves_it(
 
     killed = clock.monotonic()
     stack.component("api").kill()
-    firing = monitoring.inbox.wait_for(_api_down("firing"), after_mono=killed, timeout_s=ALERT_S)
+    firing = monitoring.inbox.wait_for(
+        _api_down("firing", api), after_mono=killed, timeout_s=ALERT_S
+    )
     assert firing is not None, (
         f"no FilesApiDown notification {ALERT_S:.0f}s after the kill; Prometheus has "
         f"{monitoring.firing()}, the inbox {monitoring.inbox.notifications()}"
@@ -84,7 +90,7 @@ def test_killing_the_api_fires_the_alert_and_starting_it_resolves_it(
     started = clock.monotonic()
     stack.component("api").start()
     resolved = monitoring.inbox.wait_for(
-        _api_down("resolved"), after_mono=started, timeout_s=ALERT_S
+        _api_down("resolved", api), after_mono=started, timeout_s=ALERT_S
     )
     assert resolved is not None, f"no resolution; the inbox has {monitoring.inbox.since(started)}"
     record_property("time_to_resolve_s", round(resolved.received_mono - started, 3))
