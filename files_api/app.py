@@ -40,10 +40,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ObserveMiddleware, metrics=services.metrics)
     app.add_exception_handler(ServiceError, _service_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
-    app.include_router(routes_files.router)
-    app.include_router(routes_shares.router)
-    app.include_router(routes_admin.router)
-    app.include_router(routes_admin.public_router)
     app.add_api_route(
         "/health",
         health,
@@ -63,6 +59,12 @@ def create_app(settings: Settings) -> FastAPI:
         response_class=Response,
         responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
     )
+    # after /health and /metrics: a request is matched against the routes in order, and
+    # the probes and scrapes are the most frequent (no path of the routers overlaps them)
+    app.include_router(routes_files.router)
+    app.include_router(routes_shares.router)
+    app.include_router(routes_admin.router)
+    app.include_router(routes_admin.public_router)
     return app
 
 

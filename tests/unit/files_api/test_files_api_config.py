@@ -131,3 +131,20 @@ def test_the_health_window_cannot_hide_an_outage_longer_than_half_a_second() -> 
             Settings.from_env({**REQUIRED, "HEALTH_MAX_AGE_S": bad})
         assert caught.value.variable == "HEALTH_MAX_AGE_S"
         assert "between 0 and 0.5" in str(caught.value)
+
+
+DOCS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}  # FastAPI's own
+
+
+def test_the_probes_and_scrapes_are_matched_before_every_other_route(tmp_path: Path) -> None:
+    """A request is matched against the routes in order: /health and /metrics, the most
+    frequent, come first (no other path overlaps them)."""
+    from fastapi.routing import APIRoute
+
+    from files_api.app import create_app
+
+    app = create_app(Settings.from_env({**REQUIRED, "LOG_DIR": str(tmp_path / "logs")}))
+    routes = [r for r in app.router.routes if getattr(r, "path", "") not in DOCS]
+    assert [getattr(r, "path", None) for r in routes[:2]] == ["/health", "/metrics"]
+    assert all(isinstance(r, APIRoute) for r in routes[:2])
+    assert len(routes) > 2  # the routers' routes, after them
