@@ -76,10 +76,12 @@ class StackPlatform:
             primary,
             *(i for i in instances if i is not primary and i.is_running()),
         ]
-        # the missing replicas start at once, as an orchestrator starts pods
-        extra = [f"api-{index + 1}" for index in range(len(running), replicas)]
-        if extra:
-            running.extend(local.start_registered_apis(extra))
+        for index in range(len(running), replicas):
+            extra = f"api-{index + 1}"
+            stopped = {i.name: i for i in local.api_instances()}.get(extra)
+            if stopped is not None:
+                stopped.start()
+            running.append(stopped or local.add_registered_api(extra))
         for surplus in running[replicas:]:
             surplus.stop()
         return f"deployment.apps/{name} scaled ({replicas} instance(s) running)"

@@ -200,9 +200,8 @@ class ApiFleet(Protocol):
 
     def api_instances(self) -> Sequence[ApiInstance]: ...
 
-    def start_registered_apis(self, names: Sequence[str]) -> Sequence[ApiInstance]:
-        """The instances `names` running, started at once (a stopped one again, a new one
-        made and registered behind the load balancer)."""
+    def add_registered_api(self, name: str) -> ApiInstance:
+        """Start another instance and register it behind the load balancer."""
         ...
 
     def route_database(self, name: str = "postgres") -> int:

@@ -13,7 +13,7 @@ import contextlib
 import secrets
 import shutil
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -485,48 +485,29 @@ class LocalStack:
         self._control_plane_dirty = False
         self._aws_bytes_seen = self.proxies.get("aws").stats().bytes_upstream
 
-    def _api_instance(self, name: str, env: Mapping[str, str]) -> LocalApi:
-        """A new API instance's component, not started: the first one's settings, `env`
-        overriding them (the docker backend makes a container of it)."""
+    def add_api_instance(self, name: str, **env: str) -> LocalApi:
+        """Start another API instance (same settings unless overridden); not registered in
+        any target group (the runbook's commands or the caller do that)."""
         assert self.folder is not None
-        return LocalApi(
+        if name in self.components:
+            raise StackError(f"a component named {name!r} exists already")
+        self._control_plane_dirty = True  # the balancer's view may change
+        instance = LocalApi(
             self.folder / name,
             {**self.api.settings, **env},
             twin=self.kit.twin,
             name=name,
             clock=self.clock,
         )
-
-    def add_api_instance(self, name: str, **env: str) -> LocalApi:
-        """Start another API instance (same settings unless overridden); not registered in
-        any target group (the runbook's commands or the caller do that)."""
-        if name in self.components:
-            raise StackError(f"a component named {name!r} exists already")
-        instance = self._api_instance(name, env)
-        self._start_api_instances([instance])
+        self._track(instance)
+        instance.start()
+        self._monitor_api_instances()
         return instance
 
-    def start_registered_apis(self, names: Sequence[str]) -> list[LocalApi]:
-        """The instances `names` running, all started at once as an orchestrator starts
-        replicas (each spawned, then each waited for): a stopped one starts again, a new
-        one is made and registered behind the load balancer once it is ready."""
-        known = {i.name: i for i in self.api_instances()}
-        fresh = [self._api_instance(n, {}) for n in names if n not in known]
-        started = [known.get(n) or next(f for f in fresh if f.name == n) for n in names]
-        self._start_api_instances([i for i in started if not i.is_running()])
-        for instance in fresh:
-            self.register_api(instance)
-        return started
-
-    def _start_api_instances(self, instances: Sequence[LocalApi]) -> None:
-        for instance in instances:
-            if instance.name not in self.components:
-                self._control_plane_dirty = True  # the balancer's view may change
-                self._track(instance)
-            instance.spawn()
-        for instance in instances:
-            instance.wait_ready(instance.ready_timeout_s)
-        self._monitor_api_instances()
+    def add_registered_api(self, name: str) -> LocalApi:
+        instance = self.add_api_instance(name)
+        self.register_api(instance)
+        return instance
 
     def api_fleet(self) -> LocalStack:
         return self

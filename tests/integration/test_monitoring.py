@@ -137,7 +137,7 @@ def test_a_fresh_view_has_nothing_of_the_instances_a_reset_removed(fresh_stack: 
     fire an API-down alert for the next test or drill. A fresh view waits for that."""
     monitoring = monitoring_of(fresh_stack)
     assert isinstance(fresh_stack, LocalStack)
-    extra = fresh_stack.start_registered_apis(["api-2", "api-3"])
+    extra = [fresh_stack.add_api_instance(name) for name in ("api-2", "api-3")]
     monitoring.wait_fresh(monitoring.clock.wall(), timeout_s=FIRST_SCRAPE_S)
     for instance in extra:
         instance.stop()

@@ -18,7 +18,7 @@ from files_profile import KIT
 from runbook_checks.faults.data import s3_client
 from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Stack, stack_redactor
 from runbook_checks.stack.local import LocalStack
-from runbook_checks.stack.servers import LocalApi, MotoServer
+from runbook_checks.stack.servers import MotoServer
 
 pytestmark = pytest.mark.integration
 
@@ -186,42 +186,6 @@ def test_the_balancer_follows_the_target_groups(fresh_stack: Stack) -> None:
     assert "api-standby" not in stack.components
     assert stack.api.is_ready()
     assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)
-
-
-def test_replicas_start_at_once_and_join_the_balancer(
-    fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`kubectl scale` as an orchestrator does it: every missing replica is spawned before
-    any is waited for (one after another, four replicas under load took ~14 s of a
-    drill), each registered behind the balancer once ready; a stopped one starts again."""
-    stack = fresh_stack
-    assert isinstance(stack, LocalStack)
-    assert stack.balancer is not None
-    calls: list[tuple[str, str]] = []
-    spawn, wait_ready = LocalApi.spawn, LocalApi.wait_ready
-
-    def spawned(self: LocalApi) -> None:
-        calls.append(("spawn", self.name))
-        spawn(self)
-
-    def waited(self: LocalApi, timeout_s: float = 15.0) -> None:
-        calls.append(("wait", self.name))
-        wait_ready(self, timeout_s)
-
-    monkeypatch.setattr(LocalApi, "spawn", spawned)
-    monkeypatch.setattr(LocalApi, "wait_ready", waited)
-    started = stack.start_registered_apis(["api-2", "api-3"])
-    assert [i.name for i in started] == ["api-2", "api-3"]
-    assert calls == [("spawn", "api-2"), ("spawn", "api-3"), ("wait", "api-2"), ("wait", "api-3")]
-    ports = {("127.0.0.1", stack.api.port), *(("127.0.0.1", i.port) for i in started)}
-    assert set(stack.balancer.targets) == ports
-    started[0].stop()
-    calls.clear()
-    (again,) = stack.start_registered_apis(["api-2"])
-    assert again is started[0]
-    assert again.is_ready()
-    assert calls == [("spawn", "api-2"), ("wait", "api-2")]
-    assert set(stack.balancer.targets) == ports
 
 
 # -- an object store that checks credentials (as MinIO and Supabase Storage do) --------

@@ -279,11 +279,15 @@ class DockerStack(LocalStack):
             raise StackError("stopping the docker stack: " + "; ".join(errors))
 
     # -- API instances ----------------------------------------------------------------
-    def _api_instance(self, name: str, env: Mapping[str, str]) -> DockerApi:
-        """Another API container (the first one's settings, `env` overriding them)."""
+    def add_api_instance(self, name: str, **env: str) -> DockerApi:
+        """Another API container (same settings unless overridden); not registered in any
+        target group (the runbook's commands or the caller do that)."""
         assert self.folder is not None
         assert self.placement is not None
-        return DockerApi(
+        if name in self.components:
+            raise StackError(f"a component named {name!r} exists already")
+        self._control_plane_dirty = True  # the balancer's view may change
+        instance = DockerApi(
             self.folder / name,
             {**self.api.settings, **env},
             twin=self.kit.twin,
@@ -292,6 +296,9 @@ class DockerStack(LocalStack):
             image=self.resolved["api"],
             clock=self.clock,
         )
+        self._track(instance)
+        instance.start()
+        return instance
 
     def reset_data(self) -> None:
         super().reset_data()
