@@ -7,6 +7,7 @@ wrong value, column, host, service name, URL) turns the earned verdict
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,16 +171,10 @@ def test_every_earned_scenario_has_a_mutation() -> None:
     assert scenarios - mutated == set(NOT_FIXABLE_BY_THIS_OPTION)
 
 
-def _incident_of(runbook: Path, line: int) -> str | None:
-    """The id of the incident section (one that scenarios drill) holding `line`."""
-    return next(
-        (
-            s.id
-            for s in parse_runbook(runbook).sections
-            if s.is_scenario and s.line <= line <= s.end_line
-        ),
-        None,
-    )
+def _incident_of(runbook: Path) -> Callable[[int], str | None]:
+    """The id of the incident section (one that scenarios drill) holding a line."""
+    incidents = [s for s in parse_runbook(runbook).sections if s.is_scenario]
+    return lambda line: next((s.id for s in incidents if s.line <= line <= s.end_line), None)
 
 
 def batches(mutations: tuple[Mutation, ...], runbook: Path) -> list[list[Mutation]]:
@@ -187,29 +182,27 @@ def batches(mutations: tuple[Mutation, ...], runbook: Path) -> list[list[Mutatio
     scenario reads its own section's text and the runbook's shared parts, so in a copy
     with one mutation per section each scenario meets only its own. A mutation outside
     every incident section (a shared part) is drilled alone. The largest sections are
-    spread first, each mutation to the smallest batch free of its section."""
-    text = runbook.read_text(encoding="utf-8")
+    spread first, each section's mutations to the smallest batches, one to each."""
+    text, incident_of = runbook.read_text(encoding="utf-8"), _incident_of(runbook)
     by_section: dict[str | None, list[Mutation]] = {}
     for mutation in mutations:
-        by_section.setdefault(_incident_of(runbook, mutation.apply(text)[1]), []).append(mutation)
+        by_section.setdefault(incident_of(mutation.apply(text)[1]), []).append(mutation)
     alone = [[m] for m in by_section.pop(None, [])]
-    shared: list[list[Mutation]] = [
-        [] for _ in range(max(map(len, by_section.values()), default=0))
-    ]
-    sections = {id(m): section for section, ms in by_section.items() for m in ms}
+    width = max(map(len, by_section.values()), default=0)
+    shared: list[list[Mutation]] = [[] for _ in range(width)]
     for group in sorted(by_section.values(), key=len, reverse=True):
-        for mutation in group:
-            free = [b for b in shared if all(sections[id(m)] != sections[id(mutation)] for m in b)]
-            min(free, key=len).append(mutation)
-    return [b for b in shared if b] + alone
+        # one to each of the smallest batches (a group is never wider than `shared`)
+        for mutation, batch in zip(group, sorted(shared, key=len), strict=False):
+            batch.append(mutation)
+    return shared + alone
 
 
 def test_a_batch_holds_every_mutation_once_and_one_per_incident_section() -> None:
     drilled = batches(MUTATIONS, CORRECTED)
     assert sorted(m.scenario for b in drilled for m in b) == sorted(m.scenario for m in MUTATIONS)
-    text = CORRECTED.read_text(encoding="utf-8")
+    text, incident_of = CORRECTED.read_text(encoding="utf-8"), _incident_of(CORRECTED)
     for batch in drilled:
-        sections = [_incident_of(CORRECTED, m.apply(text)[1]) for m in batch]
+        sections = [incident_of(m.apply(text)[1]) for m in batch]
         assert None not in sections or len(batch) == 1
         assert len(set(sections)) == len(sections), [m.scenario for m in batch]
     assert len(drilled) < len(MUTATIONS)  # the point of batching

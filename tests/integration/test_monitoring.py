@@ -118,6 +118,9 @@ def test_a_bad_expression_is_a_usage_error_in_prometheus_words(fresh_stack: Stac
 
 
 def test_added_api_instances_are_scraped_and_dropped_at_reset(fresh_stack: Stack) -> None:
+    """...and a fresh view has nothing left of them: Prometheus rereads its targets every
+    5 s and marks a gone target's series stale later still; until then its `up == 0`
+    would fire an API-down alert for the next test or drill."""
     monitoring = monitoring_of(fresh_stack)
     assert isinstance(fresh_stack, LocalStack)
     extra = fresh_stack.add_api_instance("api-monitored")
@@ -129,19 +132,6 @@ def test_added_api_instances_are_scraped_and_dropped_at_reset(fresh_stack: Stack
     fresh_stack.reset_data()
     assert address not in monitoring.expected_targets
     assert monitoring.inbox.notifications() == []
-
-
-def test_a_fresh_view_has_nothing_of_the_instances_a_reset_removed(fresh_stack: Stack) -> None:
-    """Two instances scraped, then removed by a reset: Prometheus rereads its targets
-    every 5 s and marks their series stale later still; until then their `up == 0` would
-    fire an API-down alert for the next test or drill. A fresh view waits for that."""
-    monitoring = monitoring_of(fresh_stack)
-    assert isinstance(fresh_stack, LocalStack)
-    extra = [fresh_stack.add_api_instance(name) for name in ("api-2", "api-3")]
-    monitoring.wait_fresh(monitoring.clock.wall(), timeout_s=FIRST_SCRAPE_S)
-    for instance in extra:
-        instance.stop()
-    fresh_stack.reset_data()
     monitoring.wait_fresh(monitoring.clock.wall(), timeout_s=FIRST_SCRAPE_S)
     assert monitoring.lingering() == []
     instances = {s.labels["instance"] for s in monitoring.query('up{job="files-api"}')}
