@@ -11,13 +11,12 @@ the whole drill; every other drill runs beside them freely. The lock is the kern
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
 from collections.abc import Iterator
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock
 from runbook_checks.faults.base import Fault
 from runbook_checks.stack.leftovers import work_root
+from runbook_checks.stack.locks import exclusive
 
 LOAD_SLOT = "load-drills.lock"
 
@@ -30,9 +29,5 @@ def load_slot(fault: Fault, *, clock: Clock = SYSTEM_CLOCK) -> Iterator[float]:
         yield 0.0
         return
     started = clock.monotonic()
-    fd = os.open(work_root() / LOAD_SLOT, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)  # an interrupt (KeyboardInterrupt) ends the wait
+    with exclusive(work_root() / LOAD_SLOT):
         yield clock.monotonic() - started
-    finally:
-        os.close(fd)  # closing releases the lock

@@ -30,6 +30,7 @@ from runbook_checks.errors import ComponentFailed, StackError
 from runbook_checks.service import Twin
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount, mount_tmpfs, umount
+from runbook_checks.stack.locks import exclusive
 from runbook_checks.stack.ports import free_port
 from runbook_checks.stack.process import ManagedProcess
 
@@ -287,6 +288,16 @@ def ensure_template(install: PgInstall, twin: Twin | None, clock: Clock = SYSTEM
     if (target / "PG_VERSION").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    # One builder per template on the machine: drills and test workers starting at once on
+    # a fresh cache all get here. Another process may be copying a finished template, so a
+    # finished one is never replaced; the others wait, then find it built.
+    with exclusive(target.parent / f".{key}.lock"):
+        if not (target / "PG_VERSION").exists():
+            _build_template(install, twin, clock, target)
+    return target
+
+
+def _build_template(install: PgInstall, twin: Twin | None, clock: Clock, target: Path) -> None:
     user = _server_user()
     staging = Path(tempfile.mkdtemp(prefix="runbook-checks-pgtemplate-"))
     try:
@@ -318,15 +329,10 @@ def ensure_template(install: PgInstall, twin: Twin | None, clock: Clock = SYSTEM
         _chown_tree(staging, user)
         builder = _TemplateBuilder(install, staging, user, clock, twin)
         builder.bootstrap()
-        shutil.rmtree(target, ignore_errors=True)
-        try:
-            os.rename(data, target)
-        except OSError:  # another process built it meanwhile
-            if not (target / "PG_VERSION").exists():
-                raise
+        shutil.rmtree(target, ignore_errors=True)  # no PG_VERSION: no finished template
+        os.rename(data, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 class _TemplateBuilder:

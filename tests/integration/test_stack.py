@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from files_profile import KIT
 from runbook_checks.faults.data import s3_client
+from runbook_checks.stack import postgres as postgres_module
 from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Stack, stack_redactor
 from runbook_checks.stack.local import LocalStack
 from runbook_checks.stack.servers import MotoServer
@@ -288,3 +290,38 @@ def test_every_s3_client_signs_with_the_stacks_own_credentials() -> None:
         env = ep.as_env()
         assert env["S3_SECRET_ACCESS_KEY"] == ep.s3_secret_key
         assert ep.s3_secret_key in stack_redactor(ep).secrets  # never in evidence
+
+
+def test_stacks_starting_at_once_on_a_fresh_cache_build_one_template_and_keep_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `make drill` on a new machine: every worker's stack wants the template at once. A
+    # second build used to replace the first one's template while other stacks copied it.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    builds: list[Path] = []
+    build = postgres_module._build_template
+
+    def counted(*args: Any) -> None:
+        builds.append(args[-1])
+        build(*args)
+
+    monkeypatch.setattr(postgres_module, "_build_template", counted)
+    install = postgres_module.find_postgres()
+    start = threading.Barrier(3)
+    made: list[tuple[Path, int]] = []
+
+    def starting_stack() -> None:
+        start.wait()
+        template = postgres_module.ensure_template(install, None)
+        made.append((template, template.stat().st_ino))
+
+    threads = [threading.Thread(target=starting_stack) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(made) == 3
+    assert len(builds) == 1
+    template = made[0][0]
+    assert (template / "PG_VERSION").exists()
+    assert set(made) == {(template, template.stat().st_ino)}
