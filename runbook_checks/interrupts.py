@@ -42,6 +42,9 @@ class _Signals:
     ack: threading.Event = field(default_factory=threading.Event)
     # processes that unwind with this one: parallel drills' workers (`forward_to`)
     forward: set[int] = field(default_factory=set)
+    # every worker this process ran, with its start time: whose stack folders it releases
+    # once the worker is gone (`adopt`)
+    adopted: dict[int, str | None] = field(default_factory=dict)
 
 
 _SIGNALS = _Signals([], [])
@@ -117,6 +120,16 @@ def _forward(signum: int) -> None:
     for pid in sorted(_SIGNALS.forward):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signum)
+
+
+def adopt(pid: int) -> None:
+    """This process outlives worker `pid` and answers for what it leaves: at the final
+    cleanup, the stack folders of an adopted worker that is gone are released with this
+    process's own. An interrupted parallel drill's workers can be cut short (xdist gives a
+    worker seconds to unwind, then kills it), and no sweep may wait for the next drill."""
+    from runbook_checks.stack.leftovers import _start_time
+
+    _SIGNALS.adopted[pid] = _start_time(pid)
 
 
 def acknowledge() -> None:
@@ -195,23 +208,41 @@ def shielded(*, reraise: bool = True) -> Iterator[None]:
                 raise KeyboardInterrupt(signal.Signals(pending).name)
 
 
-def _owned_by_me(folder_state: dict[str, object]) -> bool:
-    from runbook_checks.stack.leftovers import _start_time
-
-    pid = folder_state.get("owner_pid")
-    return pid == os.getpid() and folder_state.get("owner_start") in (None, _start_time(pid))
+ADOPTED_GONE_WAIT_S = 2.0  # for a worker already told to go (the controller waited for it)
 
 
-def release_own() -> SweepReport:
-    """Release every stack folder this process owns (a last resort: only call it when no
-    stack of this process is in use any more)."""
+def _answered_for(folder_state: dict[str, object], *, own: bool) -> bool:
+    """The folder is this process's own (with `own`), or an adopted worker's that is gone."""
+    from runbook_checks.stack.leftovers import _alive, _start_time
+
+    pid, start = folder_state.get("owner_pid"), folder_state.get("owner_start")
+    if pid == os.getpid():
+        return own and start in (None, _start_time(pid))
+    if not isinstance(pid, int) or pid not in _SIGNALS.adopted:
+        return False
+    known = _SIGNALS.adopted[pid]
+    if start not in (None, known):
+        return False  # the pid of another process since
+    deadline = time.monotonic() + ADOPTED_GONE_WAIT_S
+    while _alive(pid, known):  # still unwinding: its folder is its own business
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def release_own(*, own: bool = True) -> SweepReport:
+    """Release every stack folder this process owns, and those of its adopted workers
+    that are gone (a last resort: only call it when no stack of this process is in use
+    any more). Not `own`: only the workers' (a worker that crashed in a run that was not
+    interrupted)."""
     reports: list[SweepReport] = []
     for folder in sorted(work_root().iterdir()):
         try:
             data = json.loads((folder / STATE_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and _owned_by_me(data):
+        if isinstance(data, dict) and _answered_for(data, own=own):
             reports.append(release(folder))
     return SweepReport(
         tuple(f for r in reports for f in r.folders),

@@ -264,14 +264,24 @@ def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> N
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """After an interrupted session: revert what is still live, release our stack folders
-    (a second Ctrl-C may have cut a fixture's teardown short)."""
-    from runbook_checks.interrupts import acknowledge, final_cleanup, install, received
+    (a second Ctrl-C may have cut a fixture's teardown short). After any session: release
+    what a parallel worker that died (crashed, or killed by xdist) left."""
+    from runbook_checks.interrupts import (
+        CleanupReport,
+        acknowledge,
+        final_cleanup,
+        install,
+        received,
+        release_own,
+    )
 
     acknowledge()
     install(only_if_default=True, persistent=False)
-    if received() and config.stash.get(_FIGURES_KEY, None) is not None:
-        for line in final_cleanup().lines():
-            print(f"runbook-checks: {line}")
+    if config.stash.get(_FIGURES_KEY, None) is None:
+        return
+    report = final_cleanup() if received() else CleanupReport((), release_own(own=False))
+    for line in report.lines():
+        print(f"runbook-checks: {line}")
 
 
 @pytest.fixture(scope="session")
@@ -543,12 +553,14 @@ def _worker_pid(node: Any) -> int | None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodeready(node: Any) -> None:
     """A parallel worker is up: a SIGTERM to this process reaches it at once (it unwinds
-    its own drill and stack; xdist alone would wait seconds before it interrupts it)."""
-    from runbook_checks.interrupts import forward_to
+    its own drill and stack; xdist alone would wait seconds before it interrupts it), and
+    what it leaves if it is cut short is released by this process (`adopt`)."""
+    from runbook_checks.interrupts import adopt, forward_to
 
     pid = _worker_pid(node)
     if pid is not None:
         forward_to(pid)
+        adopt(pid)
 
 
 @pytest.hookimpl(optionalhook=True)

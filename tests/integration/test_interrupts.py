@@ -20,6 +20,7 @@ stack folders, and `runbook-checks-fault:*` sessions in the surviving PostgreSQL
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -41,6 +42,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from runbook_checks.stack.base import Stack
+from runbook_checks.stack.disk import can_mount
 
 pytestmark = pytest.mark.integration
 
@@ -314,6 +316,41 @@ def _interrupt(
     assert not found, f"{what}: left behind {found}\n{target.stderr()}"
 
 
+def _drill_until_its_fault(root: Path, *drill_args: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """`runbook-checks drill [drill_args] -- -k option_a_restart` in `root`, returned as
+    soon as a state file shows the fault injected: the process and the state file."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runbook_checks.cli",
+            "drill",
+            "--evidence-dir",
+            str(root / "evidence"),
+            *drill_args,
+            "--",
+            "-k",
+            "option_a_restart",
+            "-p",
+            "no:randomly",
+        ],
+        cwd=ROOT,
+        stdout=(root / "drill.log").open("wb"),
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "RUNBOOK_CHECKS_WORK_ROOT": str(root)},
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        for state in (root / "runbook-checks").glob("*/state.json"):
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(state.read_text() or "{}").get("faults"):
+                    return proc, state
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    pytest.fail(f"the drill ended before its fault:\n{(root / 'drill.log').read_text()}")
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_the_real_drill_command_interrupted_mid_fault_leaves_nothing(
     sig: signal.Signals, stack: Stack
@@ -323,43 +360,39 @@ def test_the_real_drill_command_interrupted_mid_fault_leaves_nothing(
     root = Path(tempfile.mkdtemp(prefix="runbook-checks-interrupt-"))
     root.chmod(0o755)
     try:
-        log = root / "drill.log"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "runbook_checks.cli",
-                "drill",
-                "--evidence-dir",
-                str(root / "evidence"),
-                "--",
-                "-k",
-                "option_a_restart",
-                "-p",
-                "no:randomly",
-            ],
-            cwd=ROOT,
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "RUNBOOK_CHECKS_WORK_ROOT": str(root)},
-        )
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and proc.poll() is None:
-            states = list((root / "runbook-checks").glob("*/state.json"))
-            if any(json.loads(s.read_text() or "{}").get("faults") for s in states):
-                break
-            time.sleep(0.05)
-        assert proc.poll() is None, f"the drill ended before its fault:\n{log.read_text()}"
+        proc, _ = _drill_until_its_fault(root)
         proc.send_signal(sig)
         code = proc.wait(timeout=90)
         TALLY.tried[f"{sig.name} (drill command)"] += 1
         left = wait_for_processes_gone(root) + mounts(root) + folders(root)
         left += fault_sessions(stack.endpoints.database_url)
         TALLY.leftovers += [f"drill command, {sig.name}: {item}" for item in left]
-        output = log.read_text()
+        output = (root / "drill.log").read_text()
         assert code == 130, output[-3000:]
         assert "interrupted" in output
         assert not left, f"left behind {left}\n{output[-3000:]}"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_parallel_drills_worker_killed_mid_fault_leaves_nothing_once_the_drill_ends() -> None:
+    """xdist kills a worker that does not unwind within seconds of an interrupt (and a
+    worker may crash): the drill's own process releases what the worker's stack held, its
+    mount and folder, without waiting for the next drill's sweep."""
+    root = Path(tempfile.mkdtemp(prefix="runbook-checks-interrupt-"))
+    root.chmod(0o755)
+    try:
+        proc, state = _drill_until_its_fault(root, "--workers", "2")
+        worker = json.loads(state.read_text())["owner_pid"]
+        assert worker != proc.pid  # the stack is a worker's
+        if can_mount():
+            assert mounts(root), "the worker's stack has its disk mounted"
+        os.kill(worker, signal.SIGKILL)
+        proc.wait(timeout=120)
+        output = (root / "drill.log").read_text()
+        left = wait_for_processes_gone(root) + mounts(root) + folders(root)
+        assert not left, f"left behind {left}\n{output[-3000:]}"
+        assert "released 1 stack folder(s)" in output
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

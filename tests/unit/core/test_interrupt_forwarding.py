@@ -1,6 +1,6 @@
 """A SIGTERM to a parallel drill's controlling process reaches its workers at once (each
-unwinds its own drill and stack); nothing else is signalled, and a worker that is gone is
-forgotten."""
+unwinds its own drill and stack); nothing else is signalled, a worker that is gone is
+forgotten, and what a worker cut short left is released by the controlling process."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from runbook_checks import interrupts
+from runbook_checks.stack.leftovers import StateFile, work_root
 
 
 @pytest.fixture
@@ -75,3 +77,44 @@ def test_one_acknowledgement_silences_every_pending_redelivery(
         assert len(interrupts.received()) == 2
     finally:
         interrupts.install(persistent=False)
+
+
+def _stack_folder(root: Path, name: str, owner: int, pids: tuple[int, ...] = ()) -> Path:
+    folder = root / name
+    folder.mkdir()
+    state = StateFile(folder, owner_pid=owner)
+    for pid in pids:
+        state.add_pid("server", pid)
+    state.write()
+    return folder
+
+
+def test_the_folders_of_an_adopted_worker_that_died_are_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """xdist kills a worker that does not unwind in seconds: what its stack held (here a
+    server it started) is released by the process that adopted it, and by nobody else."""
+    monkeypatch.setenv("RUNBOOK_CHECKS_WORK_ROOT", str(tmp_path))
+    monkeypatch.setattr(interrupts._SIGNALS, "adopted", {})
+    monkeypatch.setattr(interrupts, "ADOPTED_GONE_WAIT_S", 0.2)
+    root = work_root()
+    killed, unwinding, stranger, server = _sleeper(), _sleeper(), _sleeper(), _sleeper()
+    try:
+        for worker in (killed, unwinding):
+            interrupts.adopt(worker.pid)
+        cut_short = _stack_folder(root, "stack-killed", killed.pid, (server.pid,))
+        still_running = _stack_folder(root, "stack-unwinding", unwinding.pid)
+        not_ours = _stack_folder(root, "stack-stranger", stranger.pid)
+        for proc in (killed, stranger):
+            proc.kill()
+            proc.wait()
+        report = interrupts.release_own(own=False)
+        assert report.folders == (str(cut_short),)
+        assert not cut_short.exists()
+        assert server.wait(10) == -signal.SIGKILL
+        assert still_running.exists()  # its own cleanup is still under way
+        assert not_ours.exists()  # another drill's: the sweep's business
+    finally:
+        for proc in (killed, unwinding, stranger, server):
+            proc.kill()
+            proc.wait()
