@@ -56,10 +56,20 @@ class LoadDrillsFirst(LoadGroupScheduling):  # type: ignore[misc]  # xdist is un
 
     def _reschedule(self, node: Any) -> None:
         """Nothing is queued behind the load drills on their worker while any is left: a
-        drill queued there would start only after the chain, the session's longest."""
+        drill queued there would start only after the chain, the session's longest. And
+        once only the chain's last drill is left, that worker is told to finish: an xdist
+        worker runs a test only when it knows the next one (or is told to finish), so
+        the last drill would otherwise wait, idle, until the whole queue is handed out. A
+        worker with no other worker beside it takes more work behind its last drill."""
         unit = self.assigned_work.get(node, {}).get(LOAD_GROUP)
         if unit is not None and not all(unit.values()) and self.workqueue:
-            return
+            others = [n for n in self.nodes if n is not node and not n.shutting_down]
+            last = self._pending_of(self.assigned_work[node]) == 1
+            if last and others and not node.shutting_down:
+                node.shutdown()  # the others take the rest of the queue
+            elif not last or others:
+                return
+        super()._reschedule(node)
         super()._reschedule(node)
 
     def _split_scope(self, nodeid: str) -> str:

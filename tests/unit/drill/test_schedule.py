@@ -1,5 +1,6 @@
 """The parallel drills' schedule: the load drills are one work unit, first, and nothing is
-queued behind them on their worker until they are done (drill/schedule.py)."""
+queued behind them on their worker until they are done, and their last drill starts at
+once (drill/schedule.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,24 @@ class Node:
         self.shutting_down = True
 
 
+def _drained(scheduler: LoadDrillsFirst, node: Node) -> list[int]:
+    """Complete every test the node is sent until it is told to finish; what it was sent."""
+    done: set[int] = set()
+    while not node.shutting_down:
+        sent = [i for batch in node.sent for i in batch]
+        waiting = [i for i in sent if i not in done and not _completed(scheduler, node, i)]
+        assert waiting, "the node waits for work that never comes"
+        scheduler.mark_test_complete(node, waiting[0])
+        done.add(waiting[0])
+    return sorted(i for batch in node.sent for i in batch)
+
+
+def _completed(scheduler: LoadDrillsFirst, node: Node, index: int) -> bool:
+    return any(
+        unit.get(TESTS[index], False) for unit in scheduler.assigned_work[node].values()
+    )
+
+
 def test_the_load_drills_run_first_with_nothing_queued_behind_them(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
@@ -43,7 +62,31 @@ def test_the_load_drills_run_first_with_nothing_queued_behind_them(
     assert first.sent == [[1, 2]]  # the load drills, as one unit, and nothing behind them
     assert second.sent
     assert all(1 not in s and 2 not in s for s in second.sent)
+    assert not first.shutting_down
     scheduler.mark_test_complete(first, 1)
-    assert first.sent == [[1, 2]]  # one load drill left: still nothing queued behind it
+    assert first.sent == [[1, 2]]  # one load drill left: still nothing queued behind it,
+    # and the worker is told to finish: an xdist worker runs its last queued test only
+    # once it knows the next one or is told to finish (else it waits for the queue)
+    assert first.shutting_down
+    assert scheduler.workqueue  # the rest goes to the other worker
+    assert _drained(scheduler, second) == [0, 3, 4, 5]
     scheduler.mark_test_complete(first, 2)
-    assert len(first.sent) == 2  # done: it takes more work
+    assert first.sent == [[1, 2]]
+
+
+def test_a_worker_whose_load_drills_are_done_takes_more_work(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """With one worker, the load drills come first and the rest follows them."""
+    path = tmp_path / "load-drills.json"
+    write_load_drills(path, [TESTS[1], TESTS[2]])
+    config = pytester.parseconfig("--tx", "1*popen", "--dist", "loadgroup")
+    scheduler = LoadDrillsFirst(config, None, path)
+    only = Node("gw0")
+    scheduler.add_node(only)
+    scheduler.add_node_collection(only, TESTS)
+    scheduler.schedule()
+    assert only.sent[0] == [1, 2]
+    scheduler.mark_test_complete(only, 1)
+    assert not only.shutting_down  # nobody else would run the rest
+    assert _drained(scheduler, only) == [0, 1, 2, 3, 4, 5]
