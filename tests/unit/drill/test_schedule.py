@@ -42,9 +42,7 @@ def _drained(scheduler: LoadDrillsFirst, node: Node) -> list[int]:
 
 
 def _completed(scheduler: LoadDrillsFirst, node: Node, index: int) -> bool:
-    return any(
-        unit.get(TESTS[index], False) for unit in scheduler.assigned_work[node].values()
-    )
+    return any(unit.get(TESTS[index], False) for unit in scheduler.assigned_work[node].values())
 
 
 def test_the_load_drills_run_first_with_nothing_queued_behind_them(
