@@ -8,7 +8,7 @@ Drills run in parallel (`--workers`, as `runbook-checks drill` does); `--serial`
 runs one drill with one worker and prints the parallel runs' wall time against it.
 `--compare EXPR` first drills the scenarios `-k EXPR` selects twice, with one worker and
 with `--workers`, and prints the two side by side (`make bench` compares the share-link
-section's five scenarios: the whole drill with one worker alone takes five minutes).
+section's scenarios: the whole drill with one worker alone takes five minutes).
 `--runs 10`: ten drills in a row, and whether their verdicts and findings are identical.
 """
 
