@@ -140,12 +140,16 @@ def test_the_needed_pool_does_not_depend_on_the_pool_it_was_measured_with(
 ) -> None:
     # Sized from what a request holds a connection for, the same load needs about the
     # same pool whether it ran on 2 connections (saturated throughout) or on 50 (never).
-    # Sized from response times under saturation it said 34 against 13.
+    # Sized from response times under saturation it said 34 against 13 (2.6x). The bound
+    # leaves room for a busy machine: when the API's own CPU is short (the suite's other
+    # workers), 50 lent-out connections wait for it while held, 2 barely do, so the hold
+    # time measured on the ample pool grows (seen in a fresh-clone run: 479 ms against
+    # 184 ms, needed 25 against 15, 1.67x; on a quiet machine 20 against 15, 1.33x).
     small, ample = small_pool[1]["headroom"], ample_pool[1]["headroom"]
     assert "Little's law" in small["basis"], small["basis"]
     assert "Little's law" in ample["basis"], ample["basis"]
     needed = sorted((small["needed"], ample["needed"]))
-    assert needed[1] / needed[0] < 1.6, (small, ample)
+    assert needed[1] / needed[0] < 2.0, (small, ample)
 
 
 def test_one_master_and_two_workers_on_loopback(tmp_path: Path) -> None:
