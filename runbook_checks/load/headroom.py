@@ -25,11 +25,14 @@ Inputs are the pool samples (`pool.PoolSample`, a few per second) and locust's h
   margin (default 25%) on top. Only when no stage has a user not waiting is the figure
   the observed peak of in_use + waiting, an upper bound, and the report says so.
 
-Assumptions the report states: W does not grow with load (true while the database
-itself is not the bottleneck), and a user's think time does not depend on how long it
-waited (locust's `wait_time`). Requests that gave up waiting (the timeouts counter)
-went back to their users early, so a stage with timeouts slightly understates the share;
-the report notes it.
+Assumptions: W does not grow with load (true while neither the database nor the API's
+own CPU is the bottleneck; measured on a quiet 2-core machine, a step to 30 users at
+50 ms held a connection 164 ms per request through a pool of 2 and 321 ms through a
+pool of 50, where 30 requests at once share the API's event loop while they hold one:
+the needed pool came out 15 and 20; the report says so where a stage queued), and a
+user's think time does not depend on how long it waited (locust's `wait_time`).
+Requests that gave up waiting (the timeouts counter) went back to their users early, so
+a stage with timeouts slightly understates the share; the report notes it.
 """
 
 from __future__ import annotations
@@ -254,6 +257,14 @@ def compute_headroom(
             notes.append(
                 f"extrapolated from {max(s.users for s in measured)} users to {peak_users}: "
                 "assumes the hold time per request stays the same"
+            )
+        if queued:
+            notes.append(
+                "the hold time was measured while the pool queued requests, so fewer "
+                "requests were inside the API at once than an ample pool lets in: where "
+                "the API's own CPU is busy, each holds its connection longer with an "
+                "ample pool, which then needs more (on 2 cores: 15 measured through 2 "
+                "connections, 20 through 50); confirm with a run on the recommended pool"
             )
         if any(s.timeouts for s in measured):
             notes.append(

@@ -77,6 +77,7 @@ def test_an_adequate_pool_never_saturates_and_littles_law_sizes_it() -> None:
     assert growth[-1].needed > at_peak.needed
     assert result.enough is True
     assert "Little's law" in result.basis
+    assert not any("recommended pool" in note for note in result.notes)  # nothing queued
 
 
 def test_a_small_pool_saturates_at_the_step_that_breaks_it() -> None:
@@ -104,6 +105,7 @@ def test_a_small_pool_saturates_at_the_step_that_breaks_it() -> None:
     assert result.enough is False
     assert "1 of the stages queued" in result.basis
     assert any("gave up waiting" in note for note in result.notes)
+    assert any("confirm with a run on the recommended pool" in n for n in result.notes)
 
 
 def test_timeouts_alone_count_as_saturation() -> None:
