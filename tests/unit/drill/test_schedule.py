@@ -45,22 +45,28 @@ def _completed(scheduler: LoadDrillsFirst, node: Node, index: int) -> bool:
     return any(unit.get(TESTS[index], False) for unit in scheduler.assigned_work[node].values())
 
 
-def test_the_load_drills_run_first_with_nothing_queued_behind_them(
-    pytester: pytest.Pytester, tmp_path: Path
-) -> None:
+def _scheduled(pytester: pytest.Pytester, tmp_path: Path, *nodes: Node) -> LoadDrillsFirst:
+    """The schedule of TESTS (1 and 2 load-driven) on `nodes`, handed out."""
     path = tmp_path / "load-drills.json"
     write_load_drills(path, [TESTS[1], TESTS[2]])
-    config = pytester.parseconfig("--tx", "2*popen", "--dist", "loadgroup")
+    config = pytester.parseconfig("--tx", f"{len(nodes)}*popen", "--dist", "loadgroup")
     scheduler = LoadDrillsFirst(config, None, path)
-    first, second = Node("gw0"), Node("gw1")
-    for node in (first, second):
+    for node in nodes:
         scheduler.add_node(node)
         scheduler.add_node_collection(node, TESTS)
     scheduler.schedule()
+    return scheduler
+
+
+def test_the_load_drills_run_first_with_nothing_queued_behind_them(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    first, second = Node("gw0"), Node("gw1")
+    scheduler = _scheduled(pytester, tmp_path, first, second)
     assert first.sent == [[1, 2]]  # the load drills, as one unit, and nothing behind them
     assert second.sent
     assert all(1 not in s and 2 not in s for s in second.sent)
-    assert not first.shutting_down
+    assert not any(node.shutting_down for node in (first, second))
     scheduler.mark_test_complete(first, 1)
     assert first.sent == [[1, 2]]  # one load drill left: still nothing queued behind it,
     # and the worker is told to finish: an xdist worker runs its last queued test only
@@ -76,14 +82,8 @@ def test_a_worker_whose_load_drills_are_done_takes_more_work(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     """With one worker, the load drills come first and the rest follows them."""
-    path = tmp_path / "load-drills.json"
-    write_load_drills(path, [TESTS[1], TESTS[2]])
-    config = pytester.parseconfig("--tx", "1*popen", "--dist", "loadgroup")
-    scheduler = LoadDrillsFirst(config, None, path)
     only = Node("gw0")
-    scheduler.add_node(only)
-    scheduler.add_node_collection(only, TESTS)
-    scheduler.schedule()
+    scheduler = _scheduled(pytester, tmp_path, only)
     assert only.sent[0] == [1, 2]
     scheduler.mark_test_complete(only, 1)
     assert not only.shutting_down  # nobody else would run the rest
