@@ -163,6 +163,8 @@ class NotificationView(Protocol):
     @property
     def received_wall(self) -> float: ...
     @property
+    def received_mono(self) -> float: ...  # on the clock the game day's T+ is read on
+    @property
     def status(self) -> str: ...  # "firing" | "resolved"
     @property
     def alertname(self) -> str: ...
@@ -311,7 +313,12 @@ class OnCall:
                 continue  # resolved, or firing before the fault (not this incident)
             if note.alertname in self.alerts_seen:
                 continue
-            at = round(note.received_wall - injected_wall, 3)
+            # T+ on the monotonic clock, as the acknowledgement and every other mark: the
+            # wall mark is taken before the fault acts and the monotonic one after, so
+            # the wall difference would run ahead by the injection's duration (an alert
+            # acknowledged within that time was "not arrived yet")
+            assert self.injected_mono is not None
+            at = round(max(0.0, note.received_mono - self.injected_mono), 3)
             summary = note.annotations.get("summary", "")
             self.alerts_seen[note.alertname] = AlertSeen(
                 alertname=note.alertname,

@@ -52,6 +52,10 @@ class FakeNotification:
     annotations: dict[str, str]
     labels: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def received_mono(self) -> float:  # the FakeClock: monotonic 0 at INJECTED_WALL
+        return self.received_wall - INJECTED_WALL
+
 
 @dataclass
 class FakeInbox:
@@ -296,6 +300,26 @@ def test_acknowledging_counts_from_the_first_alert(
     oncall.ack()
     assert oncall.result.acknowledged_s == 38.0  # the first acknowledgement counts
     assert "already acknowledged" in screen.said[-1]
+
+
+def test_an_alert_acknowledged_at_once_counts_although_the_injection_took_time(
+    runbook: Runbook, clock: FakeClock, screen: Screen
+) -> None:
+    """The wall mark is taken before the fault acts, the monotonic one after (here the
+    kill took 1.5 s): an alert that arrived 0.2 s after it, acknowledged 0.1 s later, is
+    the first alert, not "no alert had arrived" (a scripted operator's game day saw it)."""
+    monitoring = FakeMonitoring()
+    oncall = _oncall(runbook, screen, clock, monitoring)
+    clock.advance(1.5)  # the injection's duration
+    oncall.start(clock.monotonic(), INJECTED_WALL)
+    monitoring.inbox.received = [FakeNotification(INJECTED_WALL + 1.7, "firing", "A", {})]
+    clock.advance(0.2)
+    oncall.watch()
+    clock.advance(0.1)
+    oncall.ack()
+    assert screen.said[-1].startswith("acknowledged at T+0.3s: 0.1s after the first alert")
+    assert oncall.result.acknowledged_s == pytest.approx(0.1)
+    assert oncall.alerting().time_to_alert_s == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize(
