@@ -40,18 +40,28 @@ def work_root() -> Path:
     return root
 
 
-def _start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat: distinguishes a process from a later one with its PID."""
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state first), or None: no process."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _start_time(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat: distinguishes a process from a later one with its PID."""
+    fields = _stat(pid)
+    return None if fields is None else fields[19]
 
 
 def _alive(pid: int, start: str | None) -> bool:
-    current = _start_time(pid)
-    return current is not None and (start is None or current == start)
+    """The process runs (a zombie, dead and not yet reaped by its parent, does not: a
+    killed parallel worker stays one until its controller waits for it)."""
+    fields = _stat(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return False
+    return start is None or fields[19] == start
 
 
 @dataclass

@@ -377,8 +377,9 @@ def test_the_real_drill_command_interrupted_mid_fault_leaves_nothing(
 
 def test_a_parallel_drills_worker_killed_mid_fault_leaves_nothing_once_the_drill_ends() -> None:
     """xdist kills a worker that does not unwind within seconds of an interrupt (and a
-    worker may crash): the drill's own process releases what the worker's stack held, its
-    mount and folder, without waiting for the next drill's sweep."""
+    worker may crash): what the worker's stack held, its mount and folder, is gone when the
+    drill ends (released by the drill's own process, which adopted the worker, or by the
+    sweep of a worker xdist starts in its place), not left for the next drill."""
     root = Path(tempfile.mkdtemp(prefix="runbook-checks-interrupt-"))
     root.chmod(0o755)
     try:
@@ -392,7 +393,6 @@ def test_a_parallel_drills_worker_killed_mid_fault_leaves_nothing_once_the_drill
         output = (root / "drill.log").read_text()
         left = wait_for_processes_gone(root) + mounts(root) + folders(root)
         assert not left, f"left behind {left}\n{output[-3000:]}"
-        assert "released 1 stack folder(s)" in output
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -4,6 +4,7 @@ forgotten, and what a worker cut short left is released by the controlling proce
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -118,3 +119,26 @@ def test_the_folders_of_an_adopted_worker_that_died_are_released(
         for proc in (killed, unwinding, stranger, server):
             proc.kill()
             proc.wait()
+
+
+def test_an_adopted_worker_killed_and_not_yet_reaped_counts_as_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """xdist kills a worker that does not unwind in time and may not have reaped it yet
+    when the final cleanup runs: a zombie holds nothing, its folder is released."""
+    monkeypatch.setenv("RUNBOOK_CHECKS_WORK_ROOT", str(tmp_path))
+    monkeypatch.setattr(interrupts._SIGNALS, "adopted", {})
+    monkeypatch.setattr(interrupts, "ADOPTED_GONE_WAIT_S", 0.2)
+    worker = _sleeper()
+    try:
+        interrupts.adopt(worker.pid)
+        folder = _stack_folder(work_root(), "stack-zombie", worker.pid)
+        os.kill(worker.pid, signal.SIGKILL)  # not waited for: a zombie until reaped
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the killed worker never became a zombie"
+            time.sleep(0.01)
+        assert interrupts.release_own(own=False).folders == (str(folder),)
+    finally:
+        worker.kill()
+        worker.wait()
