@@ -63,13 +63,12 @@ class LoadDrillsFirst(LoadGroupScheduling):  # type: ignore[misc]  # xdist is un
         worker with no other worker beside it takes more work behind its last drill."""
         unit = self.assigned_work.get(node, {}).get(LOAD_GROUP)
         if unit is not None and not all(unit.values()) and self.workqueue:
-            others = [n for n in self.nodes if n is not node and not n.shutting_down]
-            last = self._pending_of(self.assigned_work[node]) == 1
-            if last and others and not node.shutting_down:
-                node.shutdown()  # the others take the rest of the queue
-            elif not last or others:
+            if self._pending_of(self.assigned_work[node]) > 1:
                 return
-        super()._reschedule(node)
+            if any(n is not node and not n.shutting_down for n in self.nodes):
+                if not node.shutting_down:
+                    node.shutdown()  # the others take the rest of the queue
+                return
         super()._reschedule(node)
 
     def _split_scope(self, nodeid: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runbook_checks import interrupts
-from runbook_checks.stack.leftovers import StateFile, work_root
+from runbook_checks.stack.leftovers import StateFile, _stat, work_root
 
 
 @pytest.fixture
@@ -80,6 +80,14 @@ def test_one_acknowledgement_silences_every_pending_redelivery(
         interrupts.install(persistent=False)
 
 
+@pytest.fixture
+def adoptions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A work root of its own, no worker adopted yet, a short wait for one still running."""
+    monkeypatch.setenv("RUNBOOK_CHECKS_WORK_ROOT", str(tmp_path))
+    monkeypatch.setattr(interrupts._SIGNALS, "adopted", {})
+    monkeypatch.setattr(interrupts, "ADOPTED_GONE_WAIT_S", 0.2)
+
+
 def _stack_folder(root: Path, name: str, owner: int, pids: tuple[int, ...] = ()) -> Path:
     folder = root / name
     folder.mkdir()
@@ -90,14 +98,9 @@ def _stack_folder(root: Path, name: str, owner: int, pids: tuple[int, ...] = ())
     return folder
 
 
-def test_the_folders_of_an_adopted_worker_that_died_are_released(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_folders_of_an_adopted_worker_that_died_are_released(adoptions: None) -> None:
     """xdist kills a worker that does not unwind in seconds: what its stack held (here a
     server it started) is released by the process that adopted it, and by nobody else."""
-    monkeypatch.setenv("RUNBOOK_CHECKS_WORK_ROOT", str(tmp_path))
-    monkeypatch.setattr(interrupts._SIGNALS, "adopted", {})
-    monkeypatch.setattr(interrupts, "ADOPTED_GONE_WAIT_S", 0.2)
     root = work_root()
     killed, unwinding, stranger, server = _sleeper(), _sleeper(), _sleeper(), _sleeper()
     try:
@@ -121,21 +124,16 @@ def test_the_folders_of_an_adopted_worker_that_died_are_released(
             proc.wait()
 
 
-def test_an_adopted_worker_killed_and_not_yet_reaped_counts_as_gone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_adopted_worker_killed_and_not_yet_reaped_counts_as_gone(adoptions: None) -> None:
     """xdist kills a worker that does not unwind in time and may not have reaped it yet
     when the final cleanup runs: a zombie holds nothing, its folder is released."""
-    monkeypatch.setenv("RUNBOOK_CHECKS_WORK_ROOT", str(tmp_path))
-    monkeypatch.setattr(interrupts._SIGNALS, "adopted", {})
-    monkeypatch.setattr(interrupts, "ADOPTED_GONE_WAIT_S", 0.2)
     worker = _sleeper()
     try:
         interrupts.adopt(worker.pid)
         folder = _stack_folder(work_root(), "stack-zombie", worker.pid)
         os.kill(worker.pid, signal.SIGKILL)  # not waited for: a zombie until reaped
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{worker.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        while (_stat(worker.pid) or ["gone"])[0] != "Z":
             assert time.monotonic() < deadline, "the killed worker never became a zombie"
             time.sleep(0.01)
         assert interrupts.release_own(own=False).folders == (str(folder),)
