@@ -39,7 +39,6 @@ from runbook_checks.monitor.probes import Probe, ProbeKind, symptom_probes
 from runbook_checks.monitor.rules import derive_rules, load_rules
 from runbook_checks.monitor.severity import FeatureLoad, Impact, MeasuredImpact
 from runbook_checks.monitor.triage import Observation
-from runbook_checks.stack.monitoring import parse_timestamp
 from runbook_checks.tls import tls_context
 
 if TYPE_CHECKING:
@@ -56,7 +55,6 @@ ALERT_STILL_FIRING = "alert-still-firing"
 
 EVALUATE_EVERY_S = 1.0  # one evaluation of every probe per scrape
 HTTP_PROBE_TIMEOUT_S = 2.0
-STARTED_SLACK_S = 0.5  # clocks of Prometheus and the drill: the same machine's
 
 
 @dataclass(frozen=True)
@@ -307,8 +305,8 @@ class IncidentWatch:
             if n.status == "firing"
             and n.alertname not in self.preexisting
             # an alert that started before the fault (a late notification of the last
-            # test's) is not this fault's
-            and (began is None or _started(n) >= began - STARTED_SLACK_S)
+            # test's, a repeat of one still firing) is not this fault's
+            and (began is None or n.began_after(began))
         ]
 
     def _section_of(self, notification: Notification) -> str | None:
@@ -528,13 +526,6 @@ def alert_issue(
         "a symptom this failure shows",
         "alert: " + ",".join(sorted({a.section_id or "-" for a in alerting.alerts})),
     )
-
-
-def _started(notification: Notification) -> float:
-    try:
-        return parse_timestamp(notification.starts_at)
-    except ValueError:
-        return float("inf")  # no start time: count it (it arrived after the injection)
 
 
 def _failed(status: str, feature: str) -> bool:

@@ -161,8 +161,6 @@ class NotificationView(Protocol):
     """An alert Alertmanager delivered to the stack's inbox."""
 
     @property
-    def received_wall(self) -> float: ...
-    @property
     def received_mono(self) -> float: ...  # on the clock the game day's T+ is read on
     @property
     def status(self) -> str: ...  # "firing" | "resolved"
@@ -172,6 +170,8 @@ class NotificationView(Protocol):
     def labels(self) -> Mapping[str, str]: ...  # severity, runbook_section (derived rules)
     @property
     def annotations(self) -> Mapping[str, str]: ...
+
+    def began_after(self, wall: float) -> bool: ...  # the alert began firing since `wall`
 
 
 class InboxView(Protocol):
@@ -309,8 +309,8 @@ class OnCall:
         if self.monitoring is None:
             return
         for note in self.monitoring.inbox.notifications():
-            if note.status != "firing" or note.received_wall < injected_wall:
-                continue  # resolved, or firing before the fault (not this incident)
+            if note.status != "firing" or not note.began_after(injected_wall):
+                continue  # resolved, or firing since before the fault (not this incident)
             if note.alertname in self.alerts_seen:
                 continue
             # T+ on the monotonic clock, as the acknowledgement and every other mark: the

@@ -9,8 +9,8 @@ A stack with monitoring runs, beside its servers and on 127.0.0.1 only:
   (`Monitoring.set_rules`, `promtool check rules` first) every second and sends alerts to
 - `alertmanager`: one route, grouped by alertname and runbook_section, to one webhook
   receiver, the `AlertInbox` in the drill's process (payload version 4, resolved
-  notifications too). Started with `--cluster.listen-address=` (no gossip: its default
-  binds 0.0.0.0:9094).
+  notifications too, a firing alert repeated every 2 s: see REPEAT_INTERVAL). Started
+  with `--cluster.listen-address=` (no gossip: its default binds 0.0.0.0:9094).
 - `postgres_exporter`: connects to PostgreSQL directly as an operator's monitoring does
   (superuser, not through the fault proxy; its sessions are not counted by
   pg_stat_statements, so the runbook's slow-query ranking shows the service's statements).
@@ -60,6 +60,15 @@ EVALUATION_INTERVAL_S = 1.0
 SCRAPE_TIMEOUT = "800ms"
 RESEND_DELAY = "1s"  # Prometheus re-sends active alerts to Alertmanager this often
 FOR_GRACE_PERIOD = "1s"  # a restarted Prometheus restores an alert's `for` state at once
+# Alertmanager notifies a group again only when its set of firing alerts grew, or after
+# the repeat interval. An alert that resolves and fires again within one group interval
+# (the stack's monitoring saw a blip before the fault: a scrape timing out under load, the
+# last drill's alert resolving) keeps its fingerprint, so the group's firing set looks
+# unchanged and, with a long repeat interval, the fault's alert is never delivered. A short
+# one bounds that delay; who reads the inbox tells an alert of this fault by its start
+# (`Notification.began_after`), not by when a notification arrived.
+REPEAT_INTERVAL = "2s"
+START_SLACK_S = 0.5  # Prometheus' clock against the drill's: the same machine's
 APT_PACKAGES = (
     "prometheus",
     "prometheus-alertmanager",
@@ -209,7 +218,7 @@ def alertmanager_config(webhook_url: str) -> dict[str, object]:
             "group_by": ["alertname", "runbook_section"],
             "group_wait": "0s",
             "group_interval": "1s",
-            "repeat_interval": "1h",
+            "repeat_interval": REPEAT_INTERVAL,
         },
         "receivers": [
             {
@@ -348,6 +357,20 @@ class Notification:
     starts_at: str
     ends_at: str
     fingerprint: str
+
+    @property
+    def started_wall(self) -> float:
+        """When the alert began firing (startsAt: Prometheus' FiredAt), wall time; inf
+        without a readable one (it is then taken for a new alert)."""
+        try:
+            return parse_timestamp(self.starts_at)
+        except ValueError:
+            return float("inf")
+
+    def began_after(self, wall: float) -> bool:
+        """Whether the alert began firing at or after `wall` (a fault's injection): a
+        repeat of one firing before it is not that fault's."""
+        return self.started_wall >= wall - START_SLACK_S
 
 
 def _strings(value: object, what: str) -> dict[str, str]:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 
 from files_profile import KIT
@@ -95,6 +97,45 @@ def test_killing_the_api_fires_the_alert_and_starting_it_resolves_it(
     assert resolved is not None, f"no resolution; the inbox has {monitoring.inbox.since(started)}"
     record_property("time_to_resolve_s", round(resolved.received_mono - started, 3))
     assert resolved.fingerprint == firing.fingerprint
+
+
+def test_an_alert_that_resolves_and_fires_again_at_once_is_delivered_again(
+    fresh_stack: Stack,
+) -> None:
+    """Alertmanager notifies a group again only when its firing set changed or its repeat
+    interval passed: an alert that resolves and fires again within one group interval
+    (a blip just before the fault) looks unchanged. Its new firing must still reach the
+    inbox, or the fault's alert is missed (a game day waited 90 s for one). Posted to
+    Alertmanager's API as Prometheus posts them; the real Prometheus path is the test
+    above."""
+    monitoring = monitoring_of(fresh_stack)
+    clock = monitoring.clock
+    labels = {"alertname": "BlipThenFault", "runbook_section": SECTION}
+
+    def post(starts: float, ends: float) -> None:
+        stamp = [datetime.fromtimestamp(t, UTC).isoformat() for t in (starts, ends)]
+        alert = {"labels": labels, "startsAt": stamp[0], "endsAt": stamp[1]}
+        httpx.post(f"{monitoring.alertmanager_url}/api/v2/alerts", json=[alert]).raise_for_status()
+
+    def ours(n: Notification) -> bool:
+        return n.alertname == "BlipThenFault" and n.status == "firing"
+
+    blip = clock.wall() - 5  # firing since a while before the fault
+    post(blip, blip + 60)
+    assert monitoring.inbox.wait_for(ours, after_mono=0.0, timeout_s=ALERT_S) is not None
+    post(blip, clock.wall())  # resolved ...
+    fault = clock.wall()
+    post(fault, fault + 60)  # ... and firing again before the group's next flush
+    try:
+        again = monitoring.inbox.wait_for(
+            lambda n: ours(n) and n.began_after(fault), after_mono=0.0, timeout_s=ALERT_S
+        )
+        assert again is not None, (
+            f"the fault's alert never came: {monitoring.inbox.notifications()}"
+        )
+        assert not next(n for n in monitoring.inbox.notifications() if ours(n)).began_after(fault)
+    finally:
+        post(fault, clock.wall())  # resolved: the next test's Alertmanager is quiet
 
 
 def test_a_rule_file_prometheus_refuses_names_the_file(

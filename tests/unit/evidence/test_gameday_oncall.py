@@ -30,6 +30,7 @@ from runbook_checks.gameday.game import (
 )
 from runbook_checks.monitor.statuspage import StatusPageServer
 from runbook_checks.runbook.model import Runbook
+from runbook_checks.stack.monitoring import START_SLACK_S
 from tests.fake_stack import offline_stack as _stack
 from tests.profiles import ROOT
 
@@ -51,10 +52,15 @@ class FakeNotification:
     alertname: str
     annotations: dict[str, str]
     labels: dict[str, str] = field(default_factory=dict)
+    started: float | None = None  # the alert's startsAt; default: when it arrived
 
     @property
     def received_mono(self) -> float:  # the FakeClock: monotonic 0 at INJECTED_WALL
         return self.received_wall - INJECTED_WALL
+
+    def began_after(self, wall: float) -> bool:
+        started = self.received_wall if self.started is None else self.started
+        return started >= wall - START_SLACK_S
 
 
 @dataclass
@@ -242,6 +248,8 @@ def test_alerts_that_arrive_are_said_and_kept_once(
     monitoring = FakeMonitoring()
     monitoring.inbox.received = [
         FakeNotification(INJECTED_WALL - 5, "firing", "Preexisting", {}),
+        # Alertmanager repeats what still fires: firing since before the fault, not its
+        FakeNotification(INJECTED_WALL + 3, "firing", "Preexisting", {}, started=INJECTED_WALL - 5),
         FakeNotification(INJECTED_WALL + 12, "resolved", "Gone", {}),
         FakeNotification(
             INJECTED_WALL + 12,

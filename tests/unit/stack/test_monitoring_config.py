@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from runbook_checks.clock import FakeClock
 from runbook_checks.errors import StackError, UsageError
 from runbook_checks.stack import monitoring as mon
 from runbook_checks.stack.monitoring import (
+    START_SLACK_S,
     AlertInbox,
     FreshnessWatch,
     Monitoring,
@@ -146,7 +148,7 @@ def test_alertmanager_yml_routes_everything_to_the_inbox(monitoring: Monitoring)
         "group_by": ["alertname", "runbook_section"],
         "group_wait": "0s",
         "group_interval": "1s",
-        "repeat_interval": "1h",
+        "repeat_interval": "2s",  # a resolve-and-fire-again blip is delivered
     }
     (receiver,) = config["receivers"]  # type: ignore[misc]
     (hook,) = receiver["webhook_configs"]
@@ -374,6 +376,28 @@ def test_the_inbox_keeps_each_alert_of_a_webhook_post(inbox: AlertInbox) -> None
     assert inbox.since(100.5) == []
     inbox.clear()
     assert inbox.notifications() == []
+
+
+def test_an_alert_began_after_a_moment_by_its_own_start_not_its_arrival() -> None:
+    """Alertmanager repeats a firing alert: a notification arriving after the fault may be
+    of an alert firing since before it."""
+    started = parse_timestamp("2026-12-05T19:41:02.591Z")
+    note = Notification(
+        received_wall=started + 30,
+        received_mono=0.0,
+        status="firing",
+        alertname="A",
+        labels={},
+        annotations={},
+        starts_at="2026-12-05T19:41:02.591Z",
+        ends_at="0001-01-01T00:00:00Z",
+        fingerprint="f",
+    )
+    assert note.started_wall == pytest.approx(started)
+    assert note.began_after(started - 10)
+    assert note.began_after(started + START_SLACK_S - 0.01)  # the two clocks' slack
+    assert not note.began_after(started + 1)  # a repeat of one firing before the moment
+    assert replace(note, starts_at="").began_after(started + 1)  # no start: a new alert
 
 
 def test_the_inbox_refuses_what_is_not_a_version_4_webhook(inbox: AlertInbox) -> None:
