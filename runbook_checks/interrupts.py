@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -208,11 +209,20 @@ def shielded(*, reraise: bool = True) -> Iterator[None]:
                 raise KeyboardInterrupt(signal.Signals(pending).name)
 
 
-ADOPTED_GONE_WAIT_S = 2.0  # for a worker already told to go (the controller waited for it)
+# An adopted worker still holding a stack folder at the final cleanup is unwinding (its
+# fault reverted, its stack stopping): waited for this long, then killed and its folder
+# released here. The controller must not exit first: execnet cuts a worker off ~15 s
+# after its controller is gone (SIGINT, then os._exit), its cleanup half done, and an
+# interrupt that cut the controller's own teardown short never let xdist reap it.
+ADOPTED_UNWIND_S = 20.0
+KILLED_GONE_S = 5.0  # a SIGKILLed worker is dead (or a zombie) within this
 
 
-def _answered_for(folder_state: dict[str, object], *, own: bool) -> bool:
-    """The folder is this process's own (with `own`), or an adopted worker's that is gone."""
+def _answered_for(
+    folder: Path, folder_state: dict[str, object], *, own: bool, deadline: float
+) -> bool:
+    """The folder is this process's own (with `own`), or an adopted worker's that is gone
+    or made gone (see ADOPTED_UNWIND_S; `deadline` on the monotonic clock)."""
     from runbook_checks.stack.leftovers import _alive, _start_time
 
     pid, start = folder_state.get("owner_pid"), folder_state.get("owner_start")
@@ -223,26 +233,33 @@ def _answered_for(folder_state: dict[str, object], *, own: bool) -> bool:
     known = _SIGNALS.adopted[pid]
     if start not in (None, known):
         return False  # the pid of another process since
-    deadline = time.monotonic() + ADOPTED_GONE_WAIT_S
-    while _alive(pid, known):  # still unwinding: its folder is its own business
+    while _alive(pid, known):
+        if not (folder / STATE_FILE).exists():
+            return False  # the worker released it itself
         if time.monotonic() > deadline:
-            return False
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+            gone = time.monotonic() + KILLED_GONE_S
+            while _alive(pid, known) and time.monotonic() < gone:
+                time.sleep(0.02)
+            break
         time.sleep(0.05)
     return True
 
 
 def release_own(*, own: bool = True) -> SweepReport:
     """Release every stack folder this process owns, and those of its adopted workers
-    that are gone (a last resort: only call it when no stack of this process is in use
-    any more). Not `own`: only the workers' (a worker that crashed in a run that was not
-    interrupted)."""
+    once they are gone (a last resort: only call it when no stack of this process is in
+    use any more). Not `own`: only the workers' (a worker that crashed in a run that was
+    not interrupted)."""
     reports: list[SweepReport] = []
+    deadline = time.monotonic() + ADOPTED_UNWIND_S  # one wait for all the workers
     for folder in sorted(work_root().iterdir()):
         try:
             data = json.loads((folder / STATE_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if isinstance(data, dict) and _answered_for(data, own=own):
+        if isinstance(data, dict) and _answered_for(folder, data, own=own, deadline=deadline):
             reports.append(release(folder))
     return SweepReport(
         tuple(f for r in reports for f in r.folders),

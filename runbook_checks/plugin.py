@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -256,6 +256,22 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             item.config.stash.get(_FIGURES_KEY, []).append(f"WARNING: {what}")
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """An interrupt leaving the test loop is taken here, at once: on an xdist controller
+    nothing else takes it before pytest's report of it, which on a busy machine can
+    outlast the redelivery's wait, and a second KeyboardInterrupt then cuts the
+    controller's teardown short (workers never told to finish)."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        from runbook_checks.interrupts import acknowledge
+
+        acknowledge()
+        raise
+
+
+@pytest.hookimpl(tryfirst=True)  # before the terminal's report of it (it can be slow)
 def pytest_keyboard_interrupt(excinfo: pytest.ExceptionInfo[BaseException]) -> None:
     from runbook_checks.interrupts import acknowledge
 

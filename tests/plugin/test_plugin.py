@@ -374,3 +374,33 @@ def test_an_interrupted_drill_is_recorded_as_interrupted(
         "test_a_first",
         "test_b_cut",
     ]
+
+
+def test_a_parallel_sessions_interrupt_is_taken_once_however_slow_its_report(
+    pytester: pytest.Pytester,
+) -> None:
+    """An xdist controller SIGTERMed takes the interrupt as it leaves the test loop. A slow
+    report of it afterwards (a busy machine: the terminal builds the traceback) must not
+    have it delivered again: a second KeyboardInterrupt cut the controller's teardown
+    short (no summary; workers never told to finish, cut off later with their stacks
+    half stopped: a fresh-clone run's leftover)."""
+    pytester.makeconftest(
+        """
+        import time
+
+        def pytest_keyboard_interrupt(excinfo):
+            time.sleep(2.5)  # longer than runbook_checks.interrupts.REDELIVER_AFTER_S
+        """
+    )
+    pytester.makepyfile(
+        test_cut="""
+        import os, signal, time
+
+        def test_cut():
+            os.kill(os.getppid(), signal.SIGTERM)  # the controller
+            time.sleep(30)
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "1", "-p", "no:randomly", timeout=120)
+    assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
+    result.stdout.fnmatch_lines(["*KeyboardInterrupt: SIGTERM*", "*= * in *s =*"])

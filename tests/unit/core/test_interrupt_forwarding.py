@@ -85,7 +85,7 @@ def adoptions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A work root of its own, no worker adopted yet, a short wait for one still running."""
     monkeypatch.setenv("RUNBOOK_CHECKS_WORK_ROOT", str(tmp_path))
     monkeypatch.setattr(interrupts._SIGNALS, "adopted", {})
-    monkeypatch.setattr(interrupts, "ADOPTED_GONE_WAIT_S", 0.2)
+    monkeypatch.setattr(interrupts, "ADOPTED_UNWIND_S", 2.0)
 
 
 def _stack_folder(root: Path, name: str, owner: int, pids: tuple[int, ...] = ()) -> Path:
@@ -98,16 +98,29 @@ def _stack_folder(root: Path, name: str, owner: int, pids: tuple[int, ...] = ())
     return folder
 
 
+def _unwinding(folder: Path, after_s: float) -> subprocess.Popen[bytes]:
+    """A worker that releases its stack folder itself `after_s` from now, then idles (as
+    an xdist worker waits for its controller)."""
+    code = (
+        "import shutil, sys, time; time.sleep(float(sys.argv[2])); "
+        "shutil.rmtree(sys.argv[1]); time.sleep(60)"
+    )
+    return subprocess.Popen([sys.executable, "-c", code, str(folder), str(after_s)])
+
+
 def test_the_folders_of_an_adopted_worker_that_died_are_released(adoptions: None) -> None:
     """xdist kills a worker that does not unwind in seconds: what its stack held (here a
-    server it started) is released by the process that adopted it, and by nobody else."""
+    server it started) is released by the process that adopted it, and by nobody else.
+    A worker that finishes its own cleanup meanwhile is left to it."""
     root = work_root()
-    killed, unwinding, stranger, server = _sleeper(), _sleeper(), _sleeper(), _sleeper()
+    killed, stranger, server = _sleeper(), _sleeper(), _sleeper()
+    own_cleanup = root / "stack-unwinding"
+    unwinding = _unwinding(own_cleanup, 0.5)
     try:
         for worker in (killed, unwinding):
             interrupts.adopt(worker.pid)
         cut_short = _stack_folder(root, "stack-killed", killed.pid, (server.pid,))
-        still_running = _stack_folder(root, "stack-unwinding", unwinding.pid)
+        _stack_folder(root, own_cleanup.name, unwinding.pid)
         not_ours = _stack_folder(root, "stack-stranger", stranger.pid)
         for proc in (killed, stranger):
             proc.kill()
@@ -116,10 +129,32 @@ def test_the_folders_of_an_adopted_worker_that_died_are_released(adoptions: None
         assert report.folders == (str(cut_short),)
         assert not cut_short.exists()
         assert server.wait(10) == -signal.SIGKILL
-        assert still_running.exists()  # its own cleanup is still under way
+        assert not own_cleanup.exists()
+        assert unwinding.poll() is None  # it cleaned up after itself: not killed
         assert not_ours.exists()  # another drill's: the sweep's business
     finally:
         for proc in (killed, unwinding, stranger, server):
+            proc.kill()
+            proc.wait()
+
+
+def test_an_adopted_worker_still_holding_its_stack_after_the_wait_is_killed_and_released(
+    adoptions: None,
+) -> None:
+    """The controller does not exit while a worker holds a stack: execnet would cut the
+    worker off with its cleanup half done (a fresh-clone run: a SIGTERMed drill left a
+    worker's mount and folder). After the wait, the worker is killed and its stack
+    released by the controller."""
+    worker, server = _sleeper(), _sleeper()
+    try:
+        interrupts.adopt(worker.pid)
+        folder = _stack_folder(work_root(), "stack-stuck", worker.pid, (server.pid,))
+        report = interrupts.release_own(own=False)
+        assert report.folders == (str(folder),)
+        assert worker.wait(10) == -signal.SIGKILL
+        assert server.wait(10) == -signal.SIGKILL
+    finally:
+        for proc in (worker, server):
             proc.kill()
             proc.wait()
 
