@@ -56,7 +56,9 @@ def kind_of(argv: Sequence[str]) -> str:
         return next((kind for kind, mark in PYTHON_KINDS if mark in text), f"python {name}")
     if name in {"postgres", "postmaster"} or "/postgresql/" in argv[0]:
         return "postgresql"
-    return name
+    if argv[0].startswith("postgres: "):  # a backend names itself by what it does
+        return "postgresql"
+    return name.split(" ")[0]  # redis-server names itself by its address too
 
 
 def _stat(pid: int) -> tuple[int, float] | None:

@@ -229,7 +229,13 @@ class LocalStack:
         for started in self.components.values():
             if started is not aws:
                 started.spawn()
-        self.balancer = TargetGroupBalancer("balancer", aws.url, TARGET_GROUPS)
+        aws_proxy = self.proxies.get("aws")  # every client but the stack's own calls
+
+        def aws_traffic() -> tuple[int, int]:
+            stats = aws_proxy.stats()
+            return stats.bytes_upstream, stats.bytes_downstream
+
+        self.balancer = TargetGroupBalancer("balancer", aws.url, TARGET_GROUPS, changes=aws_traffic)
         self.balancer.start(known=((TARGET_HOST, api.port),))
         self._control_plane_done.clear()
         self._control_plane_failure = None

@@ -16,8 +16,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from files_profile import KIT
+from runbook_checks.clock import wait_until
 from runbook_checks.faults.data import s3_client
 from runbook_checks.stack import postgres as postgres_module
+from runbook_checks.stack.balancer import register
 from runbook_checks.stack.base import COMPONENTS, DUMMY_KEY, Stack, stack_redactor
 from runbook_checks.stack.local import LocalStack
 from runbook_checks.stack.servers import MotoServer
@@ -188,6 +190,32 @@ def test_the_balancer_follows_the_target_groups(fresh_stack: Stack) -> None:
     assert "api-standby" not in stack.components
     assert stack.api.is_ready()
     assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)
+
+
+def test_the_balancer_reads_the_control_plane_when_someone_else_changed_it(
+    fresh_stack: Stack,
+) -> None:
+    """Between changes the balancer only health-checks its targets; a change made through
+    the `aws` endpoint (the runbook's commands) is followed at the next poll."""
+    stack = fresh_stack
+    assert isinstance(stack, LocalStack)
+    balancer = stack.balancer
+    assert balancer is not None
+    balancer.reread_s = 3600.0  # only a change may trigger a read here
+    standby = stack.add_api_instance("api-standby")
+    arn = stack.target_groups["files-standby"]
+    balancer.refresh()
+    reads = balancer.control_plane_reads
+    time.sleep(4 * balancer.poll_interval_s)  # polls with nothing changed
+    assert balancer.control_plane_reads == reads
+    register(stack.endpoints.aws_endpoint, arn, standby.port)  # through the proxy
+    wait_until(
+        lambda: ("127.0.0.1", standby.port) in balancer.targets,
+        what="the balancer to route to the instance registered through the aws endpoint",
+        timeout_s=10.0,
+        interval_s=0.05,
+    )
+    assert balancer.control_plane_reads > reads
 
 
 # -- an object store that checks credentials (as MinIO and Supabase Storage do) --------
