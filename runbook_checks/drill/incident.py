@@ -172,6 +172,7 @@ class IncidentWatch:
         self.injected_mono = 0.0
         self.preexisting: set[str] = set()
         self.seen: dict[tuple[str, int], _Seen] = {}
+        self._logs: dict[tuple[str, int], LogFollower] = {}  # per log probe
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -208,10 +209,14 @@ class IncidentWatch:
                 self._stop.wait(max(0.0, EVALUATE_EVERY_S - (self.clock.monotonic() - began)))
 
     def evaluate_once(self, http: httpx.Client) -> None:
-        """Every probe once (a symptom seen once stays seen)."""
+        """Every probe once (a symptom seen once stays seen: not evaluated again)."""
         for probe in self.plan.probes:
             if self._stop.is_set():
                 break
+            with self._lock:
+                seen = self.seen.get((probe.section_id, probe.line))
+            if seen is not None and seen.observed:
+                continue
             observed, detail = self._evaluate(probe, http)
             self._note(probe, observed, detail)
 
@@ -244,9 +249,9 @@ class IncidentWatch:
         if kind is ProbeKind.HTTP and probe.http is not None:
             return _http_probe(http, self.ctx.stack.endpoints.api_url, probe)
         if kind is ProbeKind.LOG:
-            return _log_probe(
-                self.ctx.stack.endpoints.log_dir, probe.log_pattern, self.ctx.injected_wall
-            )
+            follower = self._logs.setdefault((probe.section_id, probe.line), LogFollower())
+            lines = follower.new_lines(self.ctx.stack.endpoints.log_dir)
+            return _log_probe(lines, probe.log_pattern, self.ctx.injected_wall)
         if kind is ProbeKind.STATUS_PAGE:
             return self._status_page(probe)
         return None, f"no way to evaluate a {kind} probe"
@@ -552,25 +557,50 @@ def _http_probe(http: httpx.Client, base: str, probe: Probe) -> tuple[bool, str]
     return shown, f"{probe.http.method} {probe.http.path} answered {code}"
 
 
-def _log_probe(log_dir: Path, pattern: str, since_wall: float | None) -> tuple[bool, str]:
-    """A log line of the API written after the injection matches `pattern`."""
+def _log_probe(
+    lines: Sequence[tuple[str, str]], pattern: str, since_wall: float | None
+) -> tuple[bool, str]:
+    """A log line of the API (file name, line) written after the injection matches
+    `pattern`."""
     regex = re.compile(pattern, re.IGNORECASE)
-    for path in sorted(Path(log_dir).glob("*.log")):
-        for line in _tail(path):
-            if not regex.search(line):
-                continue
-            written = _written(line)
-            if since_wall is None or (written is not None and written >= since_wall):
-                return True, f"{path.name}: {line.strip()[:160]}"
+    for name, line in lines:
+        if not regex.search(line):
+            continue
+        written = _written(line)
+        if since_wall is None or (written is not None and written >= since_wall):
+            return True, f"{name}: {line.strip()[:160]}"
     return False, f"no line matching /{pattern}/ written since the fault"
 
 
-def _tail(path: Path, limit: int = 256 * 1024) -> list[str]:
-    with path.open("rb") as handle:
-        handle.seek(0, 2)
-        size = handle.tell()
-        handle.seek(max(0, size - limit))
-        return handle.read().decode("utf-8", "replace").splitlines()
+TAIL_BYTES = 256 * 1024  # a log's first read starts at most this far from its end
+
+
+class LogFollower:
+    """The API's log lines, each read once: a log's first read takes its last TAIL_BYTES
+    (the lines since the fault are there), each later one only the lines completed since;
+    a log that shrank (written anew) is read from its start. Reading the whole tail every
+    second cost a load drill's worker seconds of CPU (a busy API's log grows fast)."""
+
+    def __init__(self) -> None:
+        self._read: dict[Path, int] = {}  # a log -> the bytes of complete lines read
+
+    def new_lines(self, log_dir: Path) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        for path in sorted(Path(log_dir).glob("*.log")):
+            with path.open("rb") as handle:
+                size = handle.seek(0, 2)
+                start = self._read.get(path)
+                if start is None:
+                    start = max(0, size - TAIL_BYTES)
+                elif start > size:
+                    start = 0
+                handle.seek(start)
+                data = handle.read(size - start)
+            complete = data.rfind(b"\n") + 1  # a line still being written: next time
+            self._read[path] = start + complete
+            text = data[:complete].decode("utf-8", "replace")
+            out += [(path.name, line) for line in text.splitlines()]
+        return out
 
 
 _TS = re.compile(r'"ts"\s*:\s*"([^"]+)"')

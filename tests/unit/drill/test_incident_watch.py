@@ -14,6 +14,7 @@ from runbook_checks.drill.incident import (
     ALERT_WRONG_SECTION,
     IncidentPlan,
     IncidentWatch,
+    LogFollower,
     alert_issue,
 )
 from runbook_checks.drill.result import Alerting, AlertSeen
@@ -186,6 +187,55 @@ def test_a_symptom_seen_once_stays_seen() -> None:
     assert "up == 0" in seen[69].detail
     assert seen[70].observed is False
     assert seen[153].observed is False
+    assert monitoring.queries.count("up == 0") == 1  # seen: not asked again
+    assert monitoring.queries.count("errors > 0") == 2
+
+
+def _log(path: Path, *lines: str, partial: str = "") -> None:
+    with path.open("a") as handle:
+        handle.write("".join(f"{line}\n" for line in lines) + partial)
+
+
+def _line(at: float, message: str) -> str:
+    return f'{{"ts": "{_iso(at)}", "msg": "{message}"}}'
+
+
+def test_a_log_probe_reads_each_line_once_and_only_lines_since_the_fault(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "api.log"
+    _log(log, _line(EPOCH - 5, "pool exhausted (before the fault)"), _line(EPOCH + 1, "ok"))
+    follower = LogFollower()
+    assert [line for _, line in follower.new_lines(tmp_path)] == [
+        _line(EPOCH - 5, "pool exhausted (before the fault)"),
+        _line(EPOCH + 1, "ok"),
+    ]
+    _log(log, _line(EPOCH + 2, "still ok"), partial='{"ts": "half a line')
+    assert follower.new_lines(tmp_path) == [("api.log", _line(EPOCH + 2, "still ok"))]
+    _log(log, '"}')  # the line completed
+    assert follower.new_lines(tmp_path) == [("api.log", '{"ts": "half a line"}')]
+    log.write_text(_line(EPOCH + 3, "written anew") + "\n")  # shrank: from its start
+    assert follower.new_lines(tmp_path) == [("api.log", _line(EPOCH + 3, "written anew"))]
+
+    log_probe = probe(API, 81, ProbeKind.LOG, log_pattern="pool exhausted")
+    w = watch(FakeMonitoring(), FakeClock(epoch=EPOCH), probes=(log_probe,))
+
+    class Endpoints:
+        log_dir = tmp_path
+
+    class Stack:
+        endpoints = Endpoints()
+
+    w.ctx.stack = Stack()  # type: ignore[assignment]
+    _log(log, _line(EPOCH - 1, "pool exhausted (before the fault)"))
+    with httpx.Client() as http:
+        w.evaluate_once(http)
+        assert w.observations()[0].observed is False  # written before the fault
+        _log(log, _line(EPOCH + 4, "pool exhausted"))
+        w.evaluate_once(http)
+    (seen,) = w.observations()
+    assert seen.observed is True
+    assert seen.detail == f"api.log: {_line(EPOCH + 4, 'pool exhausted')}"
 
 
 def test_an_http_probe_asks_the_front_door(monkeypatch: Any) -> None:
