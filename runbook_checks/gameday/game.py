@@ -261,7 +261,8 @@ class OnCall:
         self.alert_poll_s = alert_poll_s
         self.page: StatusPageClient | None = None
         self.injected_mono: float | None = None
-        self.injected_wall: float | None = None
+        self.injected_wall: float | None = None  # taken before the fault acted
+        self.t0_wall: float | None = None  # T+0 (the monotonic mark, after it acted)
         self.alerts_seen: dict[str, AlertSeen] = {}  # by alertname, the first arrival
         self.active: list[str] = []  # the panel's lines for the active alerts
         self._polled: float | None = None
@@ -291,7 +292,11 @@ class OnCall:
 
     # -- the clock ------------------------------------------------------------------------
     def start(self, injected_mono: float, injected_wall: float) -> None:
+        """`injected_wall` is taken before the fault acts (an alert that began since then
+        is the incident's); every T+ counts from `injected_mono`, taken after it acted,
+        whose wall time is kept as `t0_wall` for converting wall times to T+ and back."""
         self.injected_mono, self.injected_wall = injected_mono, injected_wall
+        self.t0_wall = self.clock.wall() - (self.clock.monotonic() - injected_mono)
 
     def since(self) -> float:
         return 0.0 if self.injected_mono is None else self.clock.monotonic() - self.injected_mono
@@ -350,8 +355,8 @@ class OnCall:
         summary = alert.annotations.get("summary", "")
         since = _wall(alert.active_at)
         when = ""
-        if since is not None and self.injected_wall is not None:
-            offset = since - self.injected_wall
+        if since is not None and self.t0_wall is not None:
+            offset = since - self.t0_wall
             when = f" since T{'+' if offset >= 0 else '-'}{seconds(abs(offset))}"
         state = "" if alert.state == "firing" else f" ({alert.state})"
         return f"{alert.alertname}{state}" + (f": {summary}" if summary else "") + when
@@ -410,9 +415,10 @@ class OnCall:
 
     def facts(self, impact: str, marks: Mapping[str, float]) -> IncidentFacts:
         start = self.injected_wall if self.injected_wall is not None else self.clock.wall()
+        t0 = self.t0_wall if self.t0_wall is not None else start
 
         def wall(mark: str) -> float | None:
-            return start + marks[mark] if mark in marks else None
+            return t0 + marks[mark] if mark in marks else None
 
         first = self.first_alert
         hidden_issue = "errors" if first is None else f"{first.alertname} alerts"

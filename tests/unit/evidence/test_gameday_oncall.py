@@ -216,6 +216,24 @@ def test_the_panel_lists_the_firing_alerts_with_summary_and_since(
     assert oncall.alert_lines() == ["none firing"]
 
 
+def test_the_panels_since_counts_from_t0_although_the_injection_took_time(
+    runbook: Runbook, clock: FakeClock, screen: Screen
+) -> None:
+    """T+0 is the monotonic mark taken once the fault acted (here 1.5 s after the wall
+    mark): an alert Prometheus says became active 0.4 s after T+0 reads T+0.4s, as the
+    alert lines and the acknowledgement count, not T+1.9s."""
+    monitoring = FakeMonitoring()
+    oncall = _oncall(runbook, screen, clock, monitoring)
+    clock.advance(1.5)  # the injection's duration
+    oncall.start(clock.monotonic(), INJECTED_WALL)
+    monitoring.active = [FakeAlert("FilesApiDown", "firing", {}, INJECTED_WALL + 1.5 + 0.4)]
+    oncall.watch()
+    assert oncall.alert_lines() == ["FilesApiDown since T+0.4s"]
+    facts = oncall.facts("impact", {"detected": 2.0})
+    assert facts.started_wall == INJECTED_WALL  # the incident began with the injection
+    assert facts.detected_wall == INJECTED_WALL + 1.5 + 2.0  # T+2.0s
+
+
 def test_without_alerting_the_panel_says_time_to_alert_is_not_measured(
     runbook: Runbook, tmp_path: Path, clock: FakeClock, screen: Screen
 ) -> None:
