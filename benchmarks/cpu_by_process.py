@@ -26,6 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from runbook_checks.stack.leftovers import _stat  # noqa: E402  /proc/PID/stat's fields
+
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 # (kind, what a command line contains); the first match wins
@@ -54,20 +59,21 @@ def kind_of(argv: Sequence[str]) -> str:
     text = " ".join(argv)
     if name.startswith("python") or name in {"pytest", "runbook-checks", "locust"}:
         return next((kind for kind, mark in PYTHON_KINDS if mark in text), f"python {name}")
-    if name in {"postgres", "postmaster"} or "/postgresql/" in argv[0]:
-        return "postgresql"
-    if argv[0].startswith("postgres: "):  # a backend names itself by what it does
+    # a backend names itself by what it does ("postgres: files_app files ... idle")
+    if (
+        name in {"postgres", "postmaster"}
+        or "/postgresql/" in argv[0]
+        or name.startswith("postgres: ")
+    ):
         return "postgresql"
     return name.split(" ")[0]  # redis-server names itself by its address too
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(ppid, CPU seconds) of a live process, None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+def _ppid_and_cpu(pid: int) -> tuple[int, float] | None:
+    """(ppid, CPU seconds: utime + stime) of a live process, None if it is gone."""
+    fields = _stat(pid)
+    if fields is None:
         return None
-    fields = text[text.rindex(")") + 2 :].split()
     return int(fields[1]), (int(fields[11]) + int(fields[12])) * TICK_S
 
 
@@ -82,7 +88,7 @@ def _argv(pid: int) -> list[str]:
 def sample(tree: set[int], seen: dict[int, Seen]) -> None:
     stats = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit() and (stat := _stat(int(entry))) is not None:
+        if entry.isdigit() and (stat := _ppid_and_cpu(int(entry))) is not None:
             stats[int(entry)] = stat
     grew = True
     while grew:  # a child of a child joins in the same pass
