@@ -62,6 +62,10 @@ class Twin:
     default_upload_timeout_s: float
     default_release: str = "dev"  # the release reported when that setting is not set
     image: str = ""  # its container image for the docker backend ("": it has none)
+    # modules a local stack's fork server imports once, so that each start of the twin
+    # (`serve`, a `-m MODULE` command) is forked with them done (stack/forkserver.py);
+    # (): every start imports them anew
+    preload: tuple[str, ...] = ()
 
     def release(self, settings: Mapping[str, str]) -> str:
         """The release the twin runs with `settings`."""

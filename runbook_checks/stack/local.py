@@ -33,6 +33,7 @@ from runbook_checks.stack.balancer import (
 from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoints, StepOutcome
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount
+from runbook_checks.stack.forkserver import warm
 from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
 from runbook_checks.stack.live import ACTIVE, FaultView, LiveFault
 from runbook_checks.stack.monitoring import Monitoring, find_monitoring, monitoring_switched_off
@@ -121,6 +122,8 @@ class LocalStack:
     def start(self) -> None:
         if self._endpoints is not None:
             return
+        if self.kit.twin.preload:  # its imports run while the rest comes up
+            warm(self.kit.twin.preload)
         sweep()  # leftovers of interrupted drills go first
         try:
             # the folder is known before it exists: an interrupt at any point from here

@@ -12,11 +12,14 @@ import ctypes
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.errors import ComponentFailed
+from runbook_checks.stack.forkserver import fork_server
 
 _PR_SET_PDEATHSIG = 1
 
@@ -42,6 +45,18 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
 
 
+class Child(Protocol):
+    """What a ManagedProcess needs of its process: a `subprocess.Popen`, or a child of a
+    fork server (forkserver.ForkedChild)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class ManagedProcess:
     """One child process with its log file. Not thread-safe: drive it from one thread."""
 
@@ -59,6 +74,7 @@ class ManagedProcess:
         on_spawn: Callable[[int], None] | None = None,
         keeps_data: bool = False,
         teardown_signal: signal.Signals | None = None,
+        preload: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -76,7 +92,10 @@ class ManagedProcess:
         # the stop signal when its data goes too (its stack is being removed): None, the
         # stop signal; PostgreSQL's immediate shutdown (no checkpoint of data about to go)
         self.teardown_signal = teardown_signal
-        self._proc: subprocess.Popen[bytes] | None = None
+        # `python -m MODULE ...` whose imports a fork server does once (forkserver.py):
+        # the modules it imports before forking; () starts the process cold
+        self.preload = tuple(preload)
+        self._proc: Child | None = None
         self._paused = False
 
     # -- state -------------------------------------------------------------------------
@@ -100,9 +119,34 @@ class ManagedProcess:
         if self.is_alive():
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        proc = self._forked() or self._popen()
+        self._proc = proc
+        self._paused = False
+        if self.on_spawn is not None:
+            self.on_spawn(proc.pid)
+
+    def _forked(self) -> Child | None:
+        """The process forked from a warm fork server (its imports done), or None: no
+        preload, another user, or no fork server here (then it starts cold)."""
+        if not self.preload or self.user is not None or self.argv[0] != sys.executable:
+            return None
+        server = fork_server(self.preload)
+        if server is None:
+            return None
+        try:
+            return server.spawn(
+                self.argv,
+                env=self.env if self.env is not None else os.environ,
+                cwd=self.cwd,
+                log_path=self.log_path,
+            )
+        except (OSError, ValueError):
+            return None
+
+    def _popen(self) -> Child:
         log = self.log_path.open("ab")
         try:
-            self._proc = subprocess.Popen(
+            return subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -121,9 +165,6 @@ class ManagedProcess:
             ) from exc
         finally:
             log.close()
-        self._paused = False
-        if self.on_spawn is not None:
-            self.on_spawn(self._proc.pid)
 
     def signal_group(self, sig: signal.Signals) -> None:
         proc = self._proc

@@ -180,6 +180,7 @@ class LocalApi(LocalComponent):
             log_path=self.work_dir / "api.stdout.log",
             env=env,
             clock=self.clock,
+            preload=self.twin.preload,
         )
 
     def reconfigure(self, **changes: str) -> None:
