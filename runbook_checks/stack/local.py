@@ -122,8 +122,6 @@ class LocalStack:
     def start(self) -> None:
         if self._endpoints is not None:
             return
-        if self.kit.twin.preload:  # its imports run while the rest comes up
-            warm(self.kit.twin.preload)
         sweep()  # leftovers of interrupted drills go first
         try:
             # the folder is known before it exists: an interrupt at any point from here
@@ -321,6 +319,8 @@ class LocalStack:
     def _track(self, component: LocalComponent) -> None:
         assert self.state is not None
         state = self.state
+        if component.process.preload:  # a fork server's imports run while the rest starts
+            warm(component.process.preload)
         component.process.on_spawn = lambda pid, n=component.name: state.add_pid(n, pid)
         self.components[component.name] = component
 

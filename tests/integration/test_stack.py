@@ -36,6 +36,37 @@ def test_every_component_is_ready_and_reachable(stack: Stack) -> None:
         assert conn.execute("SELECT current_user").fetchone() == ("files_app",)
 
 
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_the_api_and_the_moto_servers_are_forked_warm_and_show_their_command(
+    fresh_stack: Stack,
+) -> None:
+    """Each is a child of a fork server (not of this process), shows its own command line
+    in `ps`, and a restart is a new fork of the same server."""
+    fork_servers = set()
+    for name, module in (("api", "files_api"), ("object_store", "moto.server")):
+        component = fresh_stack.component(name)
+        pid = component.pid
+        assert pid is not None
+        fork_servers.add(_parent_of(pid))
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert f"-m {module} " in cmdline, cmdline
+    aws = fresh_stack.component("aws")
+    aws.wait_ready()  # spawned once the data path is up
+    assert aws.pid is not None
+    fork_servers.add(_parent_of(aws.pid))
+    assert os.getpid() not in fork_servers
+    api = fresh_stack.component("api")
+    before = api.pid
+    fresh_stack.restart_api()  # type: ignore[attr-defined]
+    assert api.pid != before
+    assert api.pid is not None
+    assert _parent_of(api.pid) in fork_servers
+    assert httpx.get(f"{fresh_stack.endpoints.api_url}/health", timeout=5).status_code == 200
+
+
 def test_the_api_reaches_postgres_through_the_fault_proxy(stack: Stack) -> None:
     proxy_port = stack.proxies.get("postgres").listen_port  # type: ignore[attr-defined]
     assert f":{proxy_port}/" in stack.endpoints.app_database_url
