@@ -323,6 +323,9 @@ def _become(request: Mapping[str, str | list[str]]) -> None:
     import setproctitle
 
     setproctitle.setproctitle(" ".join(argv))
+    # and the short name `top` shows: the program's, as exec gives it (setproctitle sets
+    # it to the title's first 15 characters)
+    setproctitle.setthreadtitle(os.path.basename(argv[0]))
     sys.argv = [argv[0], *argv[3:]]  # run_module sets [0] to the module's file
     runpy.run_module(argv[2], run_name="__main__", alter_sys=True)
 

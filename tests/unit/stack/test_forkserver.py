@@ -87,6 +87,8 @@ def test_a_forked_child_is_the_command_it_stands_for(package: Path, tmp_path: Pa
         assert said["pgid"] == said["sid"] == child.pid  # a session of its own
         cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().replace(b"\0", b" ")
         assert b"-m svc sleep --instance api@here" in cmdline  # what `ps aux` shows
+        comm = Path(f"/proc/{child.pid}/comm").read_text().strip()
+        assert comm == Path(sys.executable).name[:15]  # what `top` shows
         assert child.poll() is None
         with pytest.raises(subprocess.TimeoutExpired):
             child.wait(0.05)
