@@ -397,8 +397,10 @@ def test_reset_peer_resets_new_connections(rr_proxy: FaultProxy) -> None:
 def test_reset_peer_after_a_delay_resets_an_open_connection(rr_proxy: FaultProxy) -> None:
     with connect(rr_proxy.listen_port) as sock:
         assert ping(sock) == b"PONG\n"
-        rr_proxy.add_toxic(ResetPeer(timeout_ms=100))
+        # the delay runs from the toxic's arrival, inside add_toxic: counted from before
+        # it (counted from after it, a busy machine's reset came 96 ms later)
         start = SYSTEM_CLOCK.monotonic()
+        rr_proxy.add_toxic(ResetPeer(timeout_ms=100))
         with pytest.raises(ConnectionResetError):
             sock.recv(5)
         assert elapsed_since(start) >= 0.1
