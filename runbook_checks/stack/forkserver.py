@@ -159,32 +159,33 @@ class ForkServer:
 class _Slot:
     """One fork server of this process: being started, started, or failed to start."""
 
-    def __init__(self, preload: tuple[str, ...]) -> None:
+    def __init__(self, preload: tuple[str, ...], env: Mapping[str, str] | None) -> None:
         self.preload = preload
+        self.env = env
         self.server: ForkServer | None = None
         self.done = threading.Event()
 
     def start(self) -> None:
         try:
-            self.server = ForkServer(self.preload)
+            self.server = ForkServer(self.preload, env=self.env)
         except OSError:
             self.server = None  # the servers start cold
         finally:
             self.done.set()
 
 
-_SLOTS: dict[tuple[str, ...], _Slot] = {}
+_SLOTS: dict[tuple[object, ...], _Slot] = {}
 _SLOTS_LOCK = threading.Lock()
 _OWNER = os.getpid()
 
 
-def _slot(preload: Sequence[str]) -> tuple[_Slot, bool]:
-    """This process's slot for `preload`, and whether the caller must start it (a new
-    one, or one whose fork server died)."""
-    key = tuple(preload)
+def _slot(preload: Sequence[str], env: Mapping[str, str] | None) -> tuple[_Slot, bool]:
+    """This process's slot for `preload` (and `env`), and whether the caller must start
+    it (a new one, or one whose fork server died)."""
+    key = (tuple(preload), None if env is None else tuple(sorted(env.items())))
     with _SLOTS_LOCK:
         if os.environ.get(SWITCH, "").lower() in ("off", "0", "no"):
-            off = _Slot(key)  # switched off: no fork server, the servers start cold
+            off = _Slot(key[0], env)  # switched off: no fork server, servers start cold
             off.done.set()
             return off, False
         known = _SLOTS.get(key)
@@ -192,22 +193,28 @@ def _slot(preload: Sequence[str]) -> tuple[_Slot, bool]:
             not known.done.is_set() or known.server is None or known.server.alive()
         ):
             return known, False
-        fresh = _SLOTS[key] = _Slot(key)
+        fresh = _SLOTS[key] = _Slot(key[0], None if env is None else dict(env))
         return fresh, True
 
 
-def warm(preload: Sequence[str]) -> None:
+def warm(preload: Sequence[str], env: Mapping[str, str] | None = None) -> None:
     """Start this process's fork server for `preload` now, on a thread (its imports
-    take ~1 s of CPU: done while the rest of a stack comes up, not on the API's path)."""
-    slot, mine = _slot(preload)
+    take ~1 s of CPU: done while the rest of a stack comes up, not on the API's path).
+    `env`: the environment it runs with (None: this process's); see `fork_server`."""
+    slot, mine = _slot(preload, env)
     if mine:
         threading.Thread(target=slot.start, name="fork-server", daemon=True).start()
 
 
-def fork_server(preload: Sequence[str]) -> ForkServer | None:
+def fork_server(preload: Sequence[str], env: Mapping[str, str] | None = None) -> ForkServer | None:
     """This process's fork server for `preload` (started on first use, or awaited if
-    `warm` is starting it); None where one cannot run here: the servers start cold."""
-    slot, mine = _slot(preload)
+    `warm` is starting it); None where one cannot run here: the servers start cold.
+
+    A child's environment is its own, but what a preloaded module read from the
+    environment as it was imported is the fork server's: a server whose modules read
+    settings at import (moto's `settings`) asks for a fork server with its own `env`
+    (one per distinct environment); None shares one that runs with this process's."""
+    slot, mine = _slot(preload, env)
     if mine:
         slot.start()
     slot.done.wait(READY_TIMEOUT_S + 5)

@@ -33,7 +33,6 @@ from runbook_checks.stack.balancer import (
 from runbook_checks.stack.base import COMPONENTS, Capability, Component, Endpoints, StepOutcome
 from runbook_checks.stack.component import LocalComponent
 from runbook_checks.stack.disk import can_mount
-from runbook_checks.stack.forkserver import warm
 from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
 from runbook_checks.stack.live import ACTIVE, FaultView, LiveFault
 from runbook_checks.stack.monitoring import Monitoring, find_monitoring, monitoring_switched_off
@@ -319,8 +318,7 @@ class LocalStack:
     def _track(self, component: LocalComponent) -> None:
         assert self.state is not None
         state = self.state
-        if component.process.preload:  # a fork server's imports run while the rest starts
-            warm(component.process.preload)
+        component.process.warm()  # a fork server's imports run while the rest starts
         component.process.on_spawn = lambda pid, n=component.name: state.add_pid(n, pid)
         self.components[component.name] = component
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.errors import ComponentFailed
-from runbook_checks.stack.forkserver import fork_server
+from runbook_checks.stack.forkserver import fork_server, warm
 
 _PR_SET_PDEATHSIG = 1
 
@@ -75,6 +75,7 @@ class ManagedProcess:
         keeps_data: bool = False,
         teardown_signal: signal.Signals | None = None,
         preload: Sequence[str] = (),
+        preload_reads_env: bool = False,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -95,6 +96,9 @@ class ManagedProcess:
         # `python -m MODULE ...` whose imports a fork server does once (forkserver.py):
         # the modules it imports before forking; () starts the process cold
         self.preload = tuple(preload)
+        # those modules read settings from the environment as they are imported: the fork
+        # server runs with this process's environment (one per distinct environment)
+        self.preload_reads_env = preload_reads_env
         self._proc: Child | None = None
         self._paused = False
 
@@ -130,7 +134,7 @@ class ManagedProcess:
         preload, another user, or no fork server here (then it starts cold)."""
         if not self.preload or self.user is not None or self.argv[0] != sys.executable:
             return None
-        server = fork_server(self.preload)
+        server = fork_server(self.preload, self._fork_env())
         if server is None:
             return None
         try:
@@ -142,6 +146,18 @@ class ManagedProcess:
             )
         except (OSError, ValueError):
             return None
+
+    def _fork_env(self) -> Mapping[str, str] | None:
+        """The environment its fork server runs with (None: this process's)."""
+        if not self.preload_reads_env:
+            return None
+        return self.env if self.env is not None else dict(os.environ)
+
+    def warm(self) -> None:
+        """Start the fork server this process will be forked from, if any, in the
+        background (`spawn` then waits for it, not for a cold start)."""
+        if self.preload and self.user is None and self.argv[0] == sys.executable:
+            warm(self.preload, self._fork_env())
 
     def _popen(self) -> Child:
         log = self.log_path.open("ab")

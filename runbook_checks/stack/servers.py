@@ -130,6 +130,7 @@ class MotoServer(LocalComponent):
             env=_clean_env(),
             clock=clock,
             preload=MOTO_PRELOAD,
+            preload_reads_env=True,  # moto.settings: INITIAL_NO_AUTH_ACTION_COUNT ...
         )
 
     @property

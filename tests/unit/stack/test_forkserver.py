@@ -30,6 +30,7 @@ SERVICE = textwrap.dedent(
         "setting": os.environ.get("SETTING"),
         "leaked": os.environ.get("OWNER_ONLY"),
         "heavy_done_before": heavy.IMPORTED_AT < START,
+        "read_at_import": heavy.READ_AT_IMPORT,
         "pid": os.getpid(),
         "pgid": os.getpgid(0),
         "sid": os.getsid(0),
@@ -50,7 +51,10 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (code / "svc" / "__init__.py").write_text("")
     # START: when the service's own code began (after its imports had run, or not)
     (code / "svc" / "__main__.py").write_text("import time\nSTART = time.time()\n" + SERVICE)
-    (code / "heavy.py").write_text("import time\nIMPORTED_AT = time.time()\n")
+    (code / "heavy.py").write_text(
+        "import os, time\nIMPORTED_AT = time.time()\n"
+        "READ_AT_IMPORT = os.environ.get('AT_IMPORT')\n"
+    )
     monkeypatch.setenv("PYTHONPATH", str(code))
     monkeypatch.setenv("OWNER_ONLY", "not for the child")
     yield code
@@ -206,3 +210,26 @@ def test_without_a_fork_server_the_process_starts_cold(
         assert process.returncode == 7
     finally:
         process.kill()
+
+
+def test_modules_that_read_settings_at_import_get_a_fork_server_per_environment(
+    package: Path, tmp_path: Path
+) -> None:
+    """A preloaded module's import-time reads are the fork server's: a process whose
+    modules read settings so runs from a fork server with its own environment."""
+    said = {}
+    for value in ("a", "b"):
+        process = ManagedProcess(
+            "svc",
+            [sys.executable, "-m", "svc", "0"],
+            log_path=tmp_path / f"{value}.log",
+            env={"PYTHONPATH": str(package), "AT_IMPORT": value},
+            preload=("heavy",),
+            preload_reads_env=True,
+        )
+        process.spawn()
+        said[value] = _said(tmp_path / f"{value}.log")
+        process.kill()
+    assert said["a"]["read_at_import"] == "a"
+    assert said["b"]["read_at_import"] == "b"
+    assert said["b"]["heavy_done_before"] is True  # forked warm all the same
