@@ -52,8 +52,7 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     # START: when the service's own code began (after its imports had run, or not)
     (code / "svc" / "__main__.py").write_text("import time\nSTART = time.time()\n" + SERVICE)
     (code / "heavy.py").write_text(
-        "import os, time\nIMPORTED_AT = time.time()\n"
-        "READ_AT_IMPORT = os.environ.get('AT_IMPORT')\n"
+        "import os, time\nIMPORTED_AT = time.time()\nREAD_AT_IMPORT = os.environ.get('AT_IMPORT')\n"
     )
     monkeypatch.setenv("PYTHONPATH", str(code))
     monkeypatch.setenv("OWNER_ONLY", "not for the child")
