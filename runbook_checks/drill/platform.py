@@ -76,12 +76,16 @@ class StackPlatform:
             primary,
             *(i for i in instances if i is not primary and i.is_running()),
         ]
+        fresh = []
         for index in range(len(running), replicas):
             extra = f"api-{index + 1}"
             stopped = {i.name: i for i in local.api_instances()}.get(extra)
-            if stopped is not None:
-                stopped.start()
-            running.append(stopped or local.add_registered_api(extra))
+            if stopped is None:
+                fresh.append(extra)
+                continue
+            stopped.start()
+            running.append(stopped)
+        running.extend(local.add_registered_apis(fresh))  # at once, as pods come up
         for surplus in running[replicas:]:
             surplus.stop()
         return f"deployment.apps/{name} scaled ({replicas} instance(s) running)"

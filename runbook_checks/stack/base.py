@@ -200,8 +200,8 @@ class ApiFleet(Protocol):
 
     def api_instances(self) -> Sequence[ApiInstance]: ...
 
-    def add_registered_api(self, name: str) -> ApiInstance:
-        """Start another instance and register it behind the load balancer."""
+    def add_registered_apis(self, names: Sequence[str]) -> Sequence[ApiInstance]:
+        """Start more instances and register them behind the load balancer."""
         ...
 
     def route_database(self, name: str = "postgres") -> int:

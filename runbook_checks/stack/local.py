@@ -13,7 +13,7 @@ import contextlib
 import secrets
 import shutil
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -495,6 +495,13 @@ class LocalStack:
     def add_api_instance(self, name: str, **env: str) -> LocalApi:
         """Start another API instance (same settings unless overridden); not registered in
         any target group (the runbook's commands or the caller do that)."""
+        instance = self._new_api_instance(name, **env)
+        instance.start()
+        self._monitor_api_instances()
+        return instance
+
+    def _new_api_instance(self, name: str, **env: str) -> LocalApi:
+        """Another API instance, tracked, not started (a backend overrides this)."""
         assert self.folder is not None
         if name in self.components:
             raise StackError(f"a component named {name!r} exists already")
@@ -507,14 +514,23 @@ class LocalStack:
             clock=self.clock,
         )
         self._track(instance)
-        instance.start()
-        self._monitor_api_instances()
         return instance
 
-    def add_registered_api(self, name: str) -> LocalApi:
-        instance = self.add_api_instance(name)
-        self.register_api(instance)
-        return instance
+    def add_registered_apis(self, names: Sequence[str]) -> list[LocalApi]:
+        """Start instances at once (as a scale-out's pods come up together: each is
+        spawned here, on the caller's thread, then all are waited for), register them all
+        behind the load balancer, and let it read the control plane once."""
+        instances = [self._new_api_instance(name) for name in names]
+        for instance in instances:
+            instance.spawn()
+        for instance in instances:
+            instance.wait_ready(instance.ready_timeout_s)
+        self._monitor_api_instances()
+        for instance in instances:
+            self.register_api(instance, refresh=False)
+        if instances and self.balancer is not None:
+            self.balancer.refresh()
+        return instances
 
     def api_fleet(self) -> LocalStack:
         return self
@@ -523,13 +539,20 @@ class LocalStack:
         return [c for c in self.components.values() if isinstance(c, LocalApi)]
 
     def register_api(
-        self, instance: LocalApi, group: str = "files-primary", *, deregister: bool = False
+        self,
+        instance: LocalApi,
+        group: str = "files-primary",
+        *,
+        deregister: bool = False,
+        refresh: bool = True,
     ) -> None:
+        """(De)register `instance` in `group`; with `refresh`, the balancer reads the
+        control plane now (else at its next poll, or the caller's refresh)."""
         aws = self.components["aws"]
         assert isinstance(aws, MotoServer)
         self._control_plane_dirty = True
         register(aws.url, self.target_groups[group], instance.port, deregister=deregister)
-        if self.balancer is not None:
+        if refresh and self.balancer is not None:
             self.balancer.refresh()
 
     # -- components a scenario adds (a replica, a restored cluster) -----------------------

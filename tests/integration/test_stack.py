@@ -223,6 +223,26 @@ def test_the_balancer_follows_the_target_groups(fresh_stack: Stack) -> None:
     assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)
 
 
+def test_instances_added_at_once_are_up_registered_and_scraped(fresh_stack: Stack) -> None:
+    """A scale-out's instances come up together and are all behind the balancer (and in
+    Prometheus' targets) when the call returns."""
+    stack = fresh_stack
+    assert isinstance(stack, LocalStack)
+    assert stack.balancer is not None
+    added = stack.add_registered_apis(["api-2", "api-3"])
+    assert [i.name for i in added] == ["api-2", "api-3"]
+    assert all(i.is_ready() for i in added)
+    ports = {port for _, port in stack.balancer.targets}
+    assert ports == {stack.api.port, *(i.port for i in added)}
+    assert set(stack.balancer.healthy_targets) == set(stack.balancer.targets)
+    if stack.monitoring is not None:  # Prometheus scrapes each instance
+        scraped = set(stack.monitoring.expected_targets)
+        assert {stack.monitoring.api_target(i.url) for i in added} <= scraped
+    stack.reset_data()  # back to one instance
+    assert "api-2" not in stack.components
+    assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)
+
+
 def test_the_balancer_reads_the_control_plane_when_someone_else_changed_it(
     fresh_stack: Stack,
 ) -> None:

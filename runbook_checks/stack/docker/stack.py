@@ -45,7 +45,7 @@ import os
 import re
 import secrets
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -299,6 +299,14 @@ class DockerStack(LocalStack):
         self._track(instance)
         instance.start()
         return instance
+
+    def add_registered_apis(self, names: Sequence[str]) -> list[LocalApi]:
+        """One container after another, each registered as it is up (the containers'
+        start is the engine's, and their scrape targets stay as they are)."""
+        instances: list[LocalApi] = [self.add_api_instance(name) for name in names]
+        for instance in instances:
+            self.register_api(instance)
+        return instances
 
     def reset_data(self) -> None:
         super().reset_data()
