@@ -8,7 +8,8 @@ once (its `preload`), then forks a child for each start: the child is the same s
 started as `python -m MODULE ARGS` would start it (its own session, its own environment,
 working folder, log and `ps` command line), with the imports already done.
 
-One fork server per (interpreter, preload) in a process, made on first use. It lives as
+One fork server per (preload, environment) in a process, started by `warm` (a local
+stack warms its servers' once it is up: its own first start is cold). It lives as
 long as the process that made it: it reads its control socket until that closes (on any
 exit of its owner, SIGKILL included), then kills the children still running and ends.
 Each child also dies with the fork server (a parent death signal), as a server spawned
@@ -19,8 +20,9 @@ fork server reaps its children and sends each one's exit status (Popen's convent
 -N for a signal) on a socket of that child's; a closed socket with no status means the
 fork server died, and its children with it (SIGKILL).
 
-Where a fork server cannot start (a preloaded module fails to import, `setproctitle`
-is missing), `spawn` returns None and the caller starts the server cold, as before.
+Where no fork server was warmed, or one cannot start (a preloaded module fails to
+import, `setproctitle` is missing), `fork_server` returns None and the caller starts the
+server cold, as before.
 """
 
 from __future__ import annotations
@@ -198,27 +200,40 @@ def _slot(preload: Sequence[str], env: Mapping[str, str] | None) -> tuple[_Slot,
 
 
 def warm(preload: Sequence[str], env: Mapping[str, str] | None = None) -> None:
-    """Start this process's fork server for `preload` now, on a thread (its imports
-    take ~1 s of CPU: done while the rest of a stack comes up, not on the API's path).
-    `env`: the environment it runs with (None: this process's); see `fork_server`."""
+    """Start this process's fork server for `preload` (and `env`, see `fork_server`) on a
+    thread: its imports (~1 s of CPU) run in the background, and from when it is up the
+    servers it preloads for are forked from it."""
     slot, mine = _slot(preload, env)
     if mine:
         threading.Thread(target=slot.start, name="fork-server", daemon=True).start()
 
 
 def fork_server(preload: Sequence[str], env: Mapping[str, str] | None = None) -> ForkServer | None:
-    """This process's fork server for `preload` (started on first use, or awaited if
-    `warm` is starting it); None where one cannot run here: the servers start cold.
+    """This process's fork server for `preload`, once `warm` started it (awaited while
+    it comes up); None where none was started, or one could not start: the servers then
+    start cold. Nothing starts one implicitly: a process that starts one stack and is
+    done (the gate) never pays for imports twice.
 
     A child's environment is its own, but what a preloaded module read from the
     environment as it was imported is the fork server's: a server whose modules read
     settings at import (moto's `settings`) asks for a fork server with its own `env`
     (one per distinct environment); None shares one that runs with this process's."""
-    slot, mine = _slot(preload, env)
-    if mine:
-        slot.start()
+    key = (tuple(preload), None if env is None else tuple(sorted(env.items())))
+    with _SLOTS_LOCK:
+        slot = _SLOTS.get(key)
+    if slot is None or os.environ.get(SWITCH, "").lower() in ("off", "0", "no"):
+        return None
     slot.done.wait(READY_TIMEOUT_S + 5)
-    return slot.server
+    server = slot.server
+    return server if server is not None and server.alive() else None
+
+
+def wait_warm(timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Until every fork server `warm` started is up (or failed to start)."""
+    with _SLOTS_LOCK:
+        slots = list(_SLOTS.values())
+    for slot in slots:
+        slot.done.wait(timeout_s)
 
 
 @atexit.register
@@ -228,7 +243,8 @@ def close_all() -> None:
         return
     with _SLOTS_LOCK:
         for slot in _SLOTS.values():
-            if slot.done.wait(READY_TIMEOUT_S + 5) and slot.server is not None:
+            # one still coming up ends by itself: its control socket closes with us
+            if slot.done.is_set() and slot.server is not None:
                 slot.server.close()
         _SLOTS.clear()
 

@@ -169,6 +169,11 @@ def test_a_process_with_a_preload_is_forked_and_managed_as_any(
         env={"PYTHONPATH": str(package)},
         preload=("heavy",),
     )
+    process.spawn()  # no fork server was warmed: it starts cold
+    assert _said(tmp_path / "svc.log")["heavy_done_before"] is False
+    process.kill()
+    (tmp_path / "svc.log").unlink()
+    process.warm()
     process.spawn()
     said = _said(tmp_path / "svc.log")
     assert said["heavy_done_before"] is True
@@ -199,6 +204,7 @@ def test_without_a_fork_server_the_process_starts_cold(
         env={"PYTHONPATH": str(package)},
         preload=preload,
     )
+    process.warm()
     process.spawn()
     try:
         said = _said(tmp_path / "svc.log")
@@ -226,6 +232,7 @@ def test_modules_that_read_settings_at_import_get_a_fork_server_per_environment(
             preload=("heavy",),
             preload_reads_env=True,
         )
+        process.warm()
         process.spawn()
         said[value] = _said(tmp_path / f"{value}.log")
         process.kill()
