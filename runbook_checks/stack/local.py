@@ -529,12 +529,16 @@ class LocalStack:
             instance.spawn()
         for instance in instances:
             instance.wait_ready(instance.ready_timeout_s)
-        self._monitor_api_instances()
+        self._instances_added()
         for instance in instances:
             self.register_api(instance, refresh=False)
         if instances and self.balancer is not None:
             self.balancer.refresh()
         return instances
+
+    def _instances_added(self) -> None:
+        """Prometheus scrapes the instances added (a backend overrides this)."""
+        self._monitor_api_instances()
 
     def api_fleet(self) -> LocalStack:
         return self

@@ -45,7 +45,7 @@ import os
 import re
 import secrets
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -282,6 +282,11 @@ class DockerStack(LocalStack):
     def add_api_instance(self, name: str, **env: str) -> DockerApi:
         """Another API container (same settings unless overridden); not registered in any
         target group (the runbook's commands or the caller do that)."""
+        instance = self._new_api_instance(name, **env)
+        instance.start()
+        return instance
+
+    def _new_api_instance(self, name: str, **env: str) -> DockerApi:
         assert self.folder is not None
         assert self.placement is not None
         if name in self.components:
@@ -297,16 +302,10 @@ class DockerStack(LocalStack):
             clock=self.clock,
         )
         self._track(instance)
-        instance.start()
         return instance
 
-    def add_registered_apis(self, names: Sequence[str]) -> list[LocalApi]:
-        """One container after another, each registered as it is up (the containers'
-        start is the engine's, and their scrape targets stay as they are)."""
-        instances: list[LocalApi] = [self.add_api_instance(name) for name in names]
-        for instance in instances:
-            self.register_api(instance)
-        return instances
+    def _instances_added(self) -> None:
+        """Nothing: the containers' scrape targets stay as they are."""
 
     def reset_data(self) -> None:
         super().reset_data()
