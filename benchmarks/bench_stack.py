@@ -28,13 +28,15 @@ def main() -> None:
     begin = time.monotonic()
     ensure_template(find_postgres(), KIT.twin)
     print(f"template cluster ready (built or cached): {time.monotonic() - begin:.2f} s")
-    # a process's first stack starts cold, then warms the fork servers its API and moto
-    # servers are forked from from then on (stack/forkserver.py)
-    first = LocalStack(kit=KIT)
-    begin = time.monotonic()
-    first.start()
-    first_start = time.monotonic() - begin
-    first.stop()
+    # a process's first stack starts cold; the second too, and starts the fork servers
+    # its API and moto servers are forked from from then on (stack/forkserver.py)
+    first_start = 0.0
+    for _ in range(2):
+        cold = LocalStack(kit=KIT)
+        begin = time.monotonic()
+        cold.start()
+        first_start = first_start or time.monotonic() - begin
+        cold.stop()
     wait_warm()
     alone = parts_alone()  # the fork servers are up: each part as a stack starts it
     starts, stops, resets = [], [], []
@@ -56,10 +58,7 @@ def main() -> None:
         f"stack start (all ready, /health 200): median {statistics.median(starts):.2f} s "
         f"(min {min(starts):.2f}, max {max(starts):.2f}; target < 1 s)"
     )
-    print(
-        "a process's first stack start (cold; its fork servers come up after it): "
-        f"{first_start:.2f} s"
-    )
+    print(f"a process's first stack start (cold: nothing forked yet): {first_start:.2f} s")
     slowest = max(alone, key=lambda name: alone[name])
     print(
         "each server started alone: "

@@ -8,8 +8,8 @@ once (its `preload`), then forks a child for each start: the child is the same s
 started as `python -m MODULE ARGS` would start it (its own session, its own environment,
 working folder, log and `ps` command line), with the imports already done.
 
-One fork server per (preload, environment) in a process, started by `warm` (a local
-stack warms its servers' once it is up: its own first start is cold). It lives as
+One fork server per (preload, environment) in a process, started at the second start
+of a module it preloads for (see `fork_server`), or by `warm`. It lives as
 long as the process that made it: it reads its control socket until that closes (on any
 exit of its owner, SIGKILL included), then kills the children still running and ends.
 Each child also dies with the fork server (a parent death signal), as a server spawned
@@ -28,6 +28,7 @@ server cold, as before.
 from __future__ import annotations
 
 import atexit
+import collections
 import contextlib
 import ctypes
 import json
@@ -177,6 +178,7 @@ class _Slot:
 
 
 _SLOTS: dict[tuple[object, ...], _Slot] = {}
+_STARTS: collections.Counter[tuple[object, ...]] = collections.Counter()  # (key, module)
 _SLOTS_LOCK = threading.Lock()
 _OWNER = os.getpid()
 
@@ -208,20 +210,32 @@ def warm(preload: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         threading.Thread(target=slot.start, name="fork-server", daemon=True).start()
 
 
-def fork_server(preload: Sequence[str], env: Mapping[str, str] | None = None) -> ForkServer | None:
-    """This process's fork server for `preload`, once `warm` started it (awaited while
-    it comes up); None where none was started, or one could not start: the servers then
-    start cold. Nothing starts one implicitly: a process that starts one stack and is
-    done (the gate) never pays for imports twice.
+def fork_server(
+    preload: Sequence[str], env: Mapping[str, str] | None = None, *, module: str = ""
+) -> ForkServer | None:
+    """The fork server to fork a start of `module` from, or None: start it cold.
+
+    Started on demand, at the second start of a module in a process (a restart, a second
+    stack): a process whose servers start once (the gate, a short drill) forks nothing
+    and pays no imports twice; one that restarts them (a drill's worker restarts the API
+    ~8 times) pays one cold start more, then forks. That second start is cold itself,
+    the fork server's imports running beside it; later starts wait for it if it is still
+    coming up. `warm` starts one now.
 
     A child's environment is its own, but what a preloaded module read from the
     environment as it was imported is the fork server's: a server whose modules read
     settings at import (moto's `settings`) asks for a fork server with its own `env`
     (one per distinct environment); None shares one that runs with this process's."""
     key = (tuple(preload), None if env is None else tuple(sorted(env.items())))
+    if os.environ.get(SWITCH, "").lower() in ("off", "0", "no"):
+        return None
     with _SLOTS_LOCK:
+        _STARTS[(key, module)] += 1
+        again = _STARTS[(key, module)] > 1
         slot = _SLOTS.get(key)
-    if slot is None or os.environ.get(SWITCH, "").lower() in ("off", "0", "no"):
+    if slot is None:
+        if again:
+            warm(preload, env)
         return None
     slot.done.wait(READY_TIMEOUT_S + 5)
     server = slot.server

@@ -128,11 +128,6 @@ class LocalStack:
             self.state = StateFile(self._make_folder(work_root()))
             self.state.write()
             self._start_components()
-            # the fork servers its restarts and the next stacks are forked from come up in
-            # the background (forkserver.py); this first start was cold, its CPU all the
-            # data path's (a process that starts one stack and ends forks nothing)
-            for component in list(self.components.values()):
-                component.process.warm()
         except BaseException as exc:
             if isinstance(exc, ComponentFailed | StackError):
                 exc.add_note(f"stack folder (removed): {self.folder}")

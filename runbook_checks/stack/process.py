@@ -131,10 +131,16 @@ class ManagedProcess:
 
     def _forked(self) -> Child | None:
         """The process forked from a warm fork server (its imports done), or None: no
-        preload, another user, or no fork server here (then it starts cold)."""
-        if not self.preload or self.user is not None or self.argv[0] != sys.executable:
+        preload, another user, not `python -m`, or no fork server (yet) for it: then it
+        starts cold."""
+        if (
+            not self.preload
+            or self.user is not None
+            or self.argv[:2] != [sys.executable, "-m"]
+            or len(self.argv) < 3
+        ):
             return None
-        server = fork_server(self.preload, self._fork_env())
+        server = fork_server(self.preload, self._fork_env(), module=self.argv[2])
         if server is None:
             return None
         try:
