@@ -1,12 +1,13 @@
 """Python servers forked from a warm process instead of started cold.
 
 A drill starts the service's API twin ~30 times (restarts, deploys, scale-outs, a stack
-per worker), and each cold `python -m TWIN serve` of the Files twin spent ~1.2 s of CPU
-importing FastAPI, pydantic, psycopg, uvicorn and botocore before it served: a restart
-under load waited for those imports on a busy CPU. A fork server imports those modules
-once (its `preload`), then forks a child for each start: the child is the same server,
-started as `python -m MODULE ARGS` would start it (its own session, its own environment,
-working folder, log and `ps` command line), with the imports already done.
+per worker), and each cold `python -m TWIN serve` of the Files twin cost 0.9-1.0 s of CPU,
+most of it importing FastAPI, pydantic, psycopg, uvicorn and botocore, before it served
+(forked: ~0.3 s): a restart under load waited for those imports on a busy CPU. A fork
+server imports those modules once (its `preload`), then forks a child for each start: the
+child is the same server, started as `python -m MODULE ARGS` would start it (its own
+session, its own environment, working folder, log and `ps` command line), with the
+imports already done.
 
 One fork server per (preload, environment) in a process, started at the second start
 of a module it preloads for (see `fork_server`), or by `warm`. It lives as
@@ -49,6 +50,23 @@ READY_TIMEOUT_S = 30.0  # the preload's imports (a cold cache on a busy machine)
 MAX_MESSAGE = 1 << 20  # a request: argv, environment, folders (an environment is a few KB)
 TITLE = "runbook-checks fork server"  # its `ps` line: never a served module's name
 SWITCH = "RUNBOOK_CHECKS_FORK_SERVER"  # "off": every server starts cold (to compare, or debug)
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process when the thread that made it ends (Linux's parent-death
+    signal; elsewhere nothing: the state file and `cleanup` still cover it). Run in a
+    child: between fork and exec, or in a fork server's child."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _switched_off() -> bool:
+    return os.environ.get(SWITCH, "").lower() in ("off", "0", "no")
+
+
+def _key(preload: Sequence[str], env: Mapping[str, str] | None) -> tuple[object, ...]:
+    """A fork server's identity: its preload and, where asked, its environment."""
+    return (tuple(preload), None if env is None else tuple(sorted(env.items())))
 
 
 class ForkedChild:
@@ -186,10 +204,10 @@ _OWNER = os.getpid()
 def _slot(preload: Sequence[str], env: Mapping[str, str] | None) -> tuple[_Slot, bool]:
     """This process's slot for `preload` (and `env`), and whether the caller must start
     it (a new one, or one whose fork server died)."""
-    key = (tuple(preload), None if env is None else tuple(sorted(env.items())))
+    key = _key(preload, env)
     with _SLOTS_LOCK:
-        if os.environ.get(SWITCH, "").lower() in ("off", "0", "no"):
-            off = _Slot(key[0], env)  # switched off: no fork server, servers start cold
+        if _switched_off():
+            off = _Slot(tuple(preload), env)  # no fork server: the servers start cold
             off.done.set()
             return off, False
         known = _SLOTS.get(key)
@@ -197,7 +215,7 @@ def _slot(preload: Sequence[str], env: Mapping[str, str] | None) -> tuple[_Slot,
             not known.done.is_set() or known.server is None or known.server.alive()
         ):
             return known, False
-        fresh = _SLOTS[key] = _Slot(key[0], None if env is None else dict(env))
+        fresh = _SLOTS[key] = _Slot(tuple(preload), None if env is None else dict(env))
         return fresh, True
 
 
@@ -226,9 +244,9 @@ def fork_server(
     environment as it was imported is the fork server's: a server whose modules read
     settings at import (moto's `settings`) asks for a fork server with its own `env`
     (one per distinct environment); None shares one that runs with this process's."""
-    key = (tuple(preload), None if env is None else tuple(sorted(env.items())))
-    if os.environ.get(SWITCH, "").lower() in ("off", "0", "no"):
+    if _switched_off():
         return None
+    key = _key(preload, env)
     with _SLOTS_LOCK:
         _STARTS[(key, module)] += 1
         again = _STARTS[(key, module)] > 1
@@ -264,11 +282,6 @@ def close_all() -> None:
 
 
 # -- the fork server's side --------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _serve(control: socket.socket) -> dict[str, str | list[str]] | None:
@@ -344,7 +357,7 @@ def _become(request: Mapping[str, str | list[str]]) -> None:
 
     argv = list(request["argv"])
     os.setsid()
-    _die_with_parent()
+    die_with_parent()
     null = os.open(os.devnull, os.O_RDONLY)
     log = os.open(str(request["log"]), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(null, 0)

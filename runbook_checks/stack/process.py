@@ -8,7 +8,6 @@ death signal, so a drill killed with SIGKILL takes its servers with it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import subprocess
@@ -19,17 +18,7 @@ from typing import Protocol
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.errors import ComponentFailed
-from runbook_checks.stack.forkserver import fork_server, warm
-
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:  # not glibc/Linux: the state file and `cleanup` still cover us
-        pass
+from runbook_checks.stack.forkserver import die_with_parent, fork_server, warm
 
 
 def tail(path: Path, lines: int = 40) -> str:
@@ -133,12 +122,7 @@ class ManagedProcess:
         """The process forked from a warm fork server (its imports done), or None: no
         preload, another user, not `python -m`, or no fork server (yet) for it: then it
         starts cold."""
-        if (
-            not self.preload
-            or self.user is not None
-            or self.argv[:2] != [sys.executable, "-m"]
-            or len(self.argv) < 3
-        ):
+        if not self._forkable():
             return None
         server = fork_server(self.preload, self._fork_env(), module=self.argv[2])
         if server is None:
@@ -162,8 +146,17 @@ class ManagedProcess:
     def warm(self) -> None:
         """Start the fork server this process will be forked from, if any, in the
         background (`spawn` then waits for it, not for a cold start)."""
-        if self.preload and self.user is None and self.argv[0] == sys.executable:
+        if self._forkable():
             warm(self.preload, self._fork_env())
+
+    def _forkable(self) -> bool:
+        """A preload, this user, and `python -m MODULE ...` with this interpreter."""
+        return (
+            bool(self.preload)
+            and self.user is None
+            and len(self.argv) >= 3
+            and self.argv[:2] == [sys.executable, "-m"]
+        )
 
     def _popen(self) -> Child:
         log = self.log_path.open("ab")
@@ -177,7 +170,7 @@ class ManagedProcess:
                 cwd=self.cwd,
                 user=self.user,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,  # runs in the child between fork and exec
             )
         except OSError as exc:
             raise ComponentFailed(

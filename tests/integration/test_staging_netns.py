@@ -32,7 +32,7 @@ from runbook_checks.clock import FakeClock
 from runbook_checks.profile import load_profile
 from runbook_checks.runbook.model import Phase, Step, StepKind
 from runbook_checks.stack.external import ExternalStack
-from runbook_checks.stack.process import _die_with_parent
+from runbook_checks.stack.forkserver import die_with_parent
 from runbook_checks.stack.staging import (
     PREFIX,
     Namespace,
@@ -129,7 +129,7 @@ def staging() -> Iterator[Staging]:
             stderr=subprocess.STDOUT,
             text=True,
             env={**os.environ, "RUNBOOK_CHECKS_MONITORING": "off"},
-            preexec_fn=_die_with_parent,  # a SIGKILLed session takes the stack along
+            preexec_fn=die_with_parent,  # a SIGKILLed session takes the stack along
         )
         yield Staging(namespace, _read_exports(proc))
     finally:
