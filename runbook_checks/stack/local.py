@@ -55,6 +55,7 @@ TARGET_GROUPS = TargetGroups(("files-primary", "files-standby"))
 PG_DISK_MB = 1024  # the database server's own disk (a tmpfs when root)
 TARGET_HOST = "127.0.0.1"  # the address the API instances are registered under (IP targets)
 CONTROL_PLANE_SEED_S = 30.0  # seeding the control plane, beyond its server's start
+MIN_READY_WAIT_S = 1.0  # an instance reached after a shared deadline still gets a probe
 
 
 class LocalStack:
@@ -518,12 +519,18 @@ class LocalStack:
     def add_registered_apis(self, names: Sequence[str]) -> list[LocalApi]:
         """Start instances at once (as a scale-out's pods come up together: each is
         spawned here, on the caller's thread, then all are waited for), register them all
-        behind the load balancer, and let it read the control plane once."""
+        behind the load balancer, and let it read the control plane once.
+
+        They share the cores while they start, so they share one time budget: as long as
+        starting them one after another would have been given (one instance's readiness
+        timeout each), not one instance's."""
         instances = [self._new_api_instance(name) for name in names]
+        budget = sum(instance.ready_timeout_s for instance in instances)
+        deadline = self.clock.monotonic() + budget
         for instance in instances:
             instance.spawn()
         for instance in instances:
-            instance.wait_ready(instance.ready_timeout_s)
+            instance.wait_ready(max(deadline - self.clock.monotonic(), MIN_READY_WAIT_S))
         self._instances_added()
         for instance in instances:
             self.register_api(instance, refresh=False)

@@ -523,9 +523,21 @@ def test_scenario_subset_passes_on_the_docker_backend(
         name = node.rsplit("::", 1)[1]
         assert name in outcomes, f"{what}: {node} did not run\n{done.stdout[-3000:]}"
         assert outcomes[name] in ("passed", "xfailed"), (
-            f"{what}: {node} {outcomes[name]}\n{done.stdout[-4000:]}"
+            f"{what}: {node} {outcomes[name]}\n{_failure(junit, name)}"
         )
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def _failure(junit: Path, name: str) -> str:
+    """The failed test's own report (its message first, then the head of its traceback):
+    the end of pytest's output shows the other drills' summaries, not why this one failed."""
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        if case.get("name") != name:
+            continue
+        for report in case:
+            if report.tag in ("failure", "error"):
+                return f"{report.get('message', '')}\n{(report.text or '')[:6000]}"
+    return f"no report of {name} in {junit}"
 
 
 def _outcomes(junit: Path) -> dict[str, str]:
