@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runbook_checks.cli import AUTO_WORKERS
+from runbook_checks.cli import AUTO_WORKERS, without_unused_plugins
 from runbook_checks.evidence.journal import Journal, load_journal
 from tests.profiles import FILES_PROFILE_PATH
 
@@ -42,6 +42,7 @@ def drill(
         "-q",
         "-p",
         "no:cacheprovider",
+        *without_unused_plugins(),  # as `runbook-checks drill` runs them
         "--runbook",
         str(runbook),
         "--evidence-dir",

@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 from files_profile import KIT
+from runbook_checks.cli import without_unused_plugins
 from runbook_checks.clock import wait_until
 from runbook_checks.config import ImageNames
 from runbook_checks.stack.base import COMPONENTS, Capability
@@ -507,6 +508,7 @@ def test_scenario_subset_passes_on_the_docker_backend(
         str(tmp_path / "evidence"),
         "-p",
         "no:cacheprovider",
+        *without_unused_plugins(),  # as `runbook-checks drill` runs them
         "-q",
         "-rfEsx",
         f"--junitxml={junit}",

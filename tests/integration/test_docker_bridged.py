@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from runbook_checks.cli import without_unused_plugins
 from runbook_checks.stack.docker.netns import NetnsEngine
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -141,6 +142,7 @@ def test_the_bridged_stack_and_its_scenarios_pass_inside_the_namespace(
         str(tmp_path / "evidence"),
         "-p",
         "no:cacheprovider",
+        *without_unused_plugins(),  # as `runbook-checks drill` runs them
         "-q",
         "-rA",
     ]

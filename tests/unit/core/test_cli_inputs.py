@@ -30,3 +30,31 @@ def test_drill_refuses_a_bad_runbook_once(
     assert err.count("error:") == 1
     assert said in err
     assert str(runbook) in err
+
+
+def test_a_drill_leaves_the_test_suites_pytest_plugins_unloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dev extra's hypothesis and schemathesis register pytest plugins that every
+    drill process (the session and each worker) would load for nothing; the drill's pytest
+    is told not to, by the names they are installed under."""
+    from importlib.metadata import entry_points
+
+    import runbook_checks.cli as cli
+
+    installed = {e.name for e in entry_points(group="pytest11")}
+    assert set(cli.UNUSED_BY_DRILLS) <= installed, "a plugin's entry point was renamed"
+    ran: list[list[str]] = []
+
+    def pytest_main(argv: list[str]) -> int:
+        ran.append(list(argv))
+        return 0
+
+    monkeypatch.setattr(pytest, "main", pytest_main)
+    monkeypatch.chdir(tmp_path)
+    runbook = Path(__file__).resolve().parents[3] / "runbooks" / "files-incident-response.md"
+    assert main(["drill", "--runbook", str(runbook), "--workers", "1"]) == 0
+    (argv,) = ran
+    blocked = {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-p"}
+    assert {f"no:{name}" for name in cli.UNUSED_BY_DRILLS} <= blocked
+    assert not any(name in blocked for name in ("no:xdist", "no:timeout", "no:runbook_checks"))
