@@ -404,7 +404,8 @@ def test_stop_removes_every_container_and_the_folder(engine: dict[str, str]) -> 
 
 
 OWNER = (
-    "import time\n"
+    "import faulthandler, signal, time\n"
+    "faulthandler.register(signal.SIGUSR1, all_threads=True)  # where a slow stop waits\n"
     "from files_profile import KIT\n"
     "from runbook_checks.stack.docker.stack import DockerStack\n"
     "with DockerStack(kit=KIT) as stack:\n"
@@ -413,6 +414,23 @@ OWNER = (
     "    print(stack.folder, extra, flush=True)\n"
     "    time.sleep(300)\n"
 )
+
+
+def _wait_or_dump(owner: subprocess.Popen[str], timeout_s: float) -> None:
+    """Wait for the owner to exit; one that does not has every thread's stack written to
+    its stderr (the test's captured stderr) before it is killed, to show what it waited on
+    (once on CI, a Ctrl-C'd owner had not exited after 30 s; here it takes 1-2.5 s)."""
+    try:
+        owner.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        owner.send_signal(signal.SIGUSR1)
+        time.sleep(2)
+        owner.kill()
+        owner.wait()
+        pytest.fail(
+            f"the owner had not exited {timeout_s:.0f} s after the signal: its threads' "
+            "stacks are in the captured stderr"
+        )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
@@ -440,7 +458,7 @@ def test_an_interrupted_or_killed_drill_leaves_no_container(
         assert len(_containers_of(folder.name)) == len(COMPONENTS) + int(extra)
     finally:
         owner.send_signal(sig)
-        owner.wait(timeout=30)
+        _wait_or_dump(owner, timeout_s=30)
     wait_until(
         lambda: not _containers_of(folder.name) and not folder.exists(),
         what="the drill's containers and folder to be gone",
