@@ -2,7 +2,8 @@
 
 Runs the gate the way CI does (a fresh stack, every live check, the stack stopped at
 the end) `--repeat` times and prints each run's wall time with its parts, then the
-median against the 10 s target. `--offline` times the static checks alone.
+median against issue 14's 2.5 s target (issue 3's first target was 10 s). `--offline`
+times the static checks alone.
 
     .venv/bin/python benchmarks/bench_gate.py [--repeat 3] [--offline]
 """
@@ -21,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 
 from runbook_checks.gate.run import GateOptions, run_gate  # noqa: E402
 
-TARGET_S = 10.0
+TARGET_S = 2.5  # issue 14: the live gate, stack start included
+FIRST_TARGET_S = 10.0  # issue 3, when the gate shipped
 
 
 def main() -> int:
@@ -48,7 +50,10 @@ def main() -> int:
         )
     median = statistics.median(times)
     verdict = "within" if median < TARGET_S else "OVER"
-    print(f"median {median:.2f}s, min {min(times):.2f}s: {verdict} the {TARGET_S:.0f}s target")
+    print(
+        f"median {median:.2f}s, min {min(times):.2f}s: {verdict} the {TARGET_S:g}s target "
+        f"({'within' if median < FIRST_TARGET_S else 'OVER'} issue 3's {FIRST_TARGET_S:g}s)"
+    )
     return 0
 
 
