@@ -686,11 +686,13 @@ class FaultProxy:
         self.stop()
 
     def disable(self) -> None:
-        """Take the proxy "down": refuse new connections (ECONNREFUSED), cut open ones."""
+        """Take the proxy "down": refuse new connections (ECONNREFUSED), cut open ones.
+        The port stays the proxy's while it is down (bound, not listening), so that
+        `enable()` gets it back: released, another process's stack could take it."""
         with self._lock:
             self._enabled = False
             if self._loop is not None:
-                self._call(self._close_all())
+                self._call(self._go_down())
 
     def enable(self) -> None:
         """Listen again, on the same port."""
@@ -796,6 +798,10 @@ class FaultProxy:
     async def _listen(self, *, bind_only: bool = False) -> None:
         if self._server is not None:
             return
+        if bind_only:  # started down: the port is taken now, and held until enable()
+            if self._placeholder is None:
+                self._placeholder = self._bound()
+            return
         held, self._placeholder = self._placeholder, None
         try:
             loop = asyncio.get_running_loop()
@@ -816,17 +822,28 @@ class FaultProxy:
         except OSError as exc:
             if held is not None:
                 held.close()
-            raise StackError(
-                f"fault proxy {self.name!r} could not listen on "
-                f"{self.listen_host}:{self._port}: {exc}",
-                hint="another process holds the port; stop it or give the proxy another port",
-            ) from exc
+            raise self._unusable(exc) from exc
         self._port = server.sockets[0].getsockname()[1]
-        if bind_only:
-            server.close()
-            await server.wait_closed()
-        else:
-            self._server = server
+        self._server = server
+
+    def _unusable(self, exc: OSError) -> StackError:
+        return StackError(
+            f"fault proxy {self.name!r} could not listen on {self.listen_host}:{self._port}: {exc}",
+            hint="another process holds the port; stop it or give the proxy another port",
+        )
+
+    def _bound(self) -> socket.socket:
+        """A socket bound to the listen port (one the OS picks while it is 0) and not
+        listening: the port is the proxy's, and connections to it are refused."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.listen_host, self._port))
+        except OSError as exc:
+            sock.close()
+            raise self._unusable(exc) from exc
+        self._port = sock.getsockname()[1]
+        return sock
 
     async def _mirror_refusal(self) -> None:
         """The upstream refuses connections: so do we (the client that found out gets its
@@ -848,18 +865,14 @@ class FaultProxy:
         probe.add_done_callback(self._handlers.discard)
 
     def _hold_port(self) -> socket.socket | None:
-        """A socket bound to the listen port but not listening: the port stays ours (no
-        other bind or outgoing connection can take it) while connections to it are
-        refused. None when the port could not be held (then it is bound again later)."""
-        held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        """`_bound()`: the port stays ours (no other bind or outgoing connection can take
+        it) while connections to it are refused. None when the port could not be held
+        (then it is bound again later)."""
         try:
-            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            held.bind((self.listen_host, self._port))
-        except OSError as exc:
-            held.close()
+            return self._bound()
+        except StackError as exc:
             log.warning("fault proxy %s: could not hold port %s: %s", self.name, self._port, exc)
             return None
-        return held
 
     async def _await_upstream(self) -> None:
         try:
@@ -899,6 +912,11 @@ class FaultProxy:
         finally:
             self._generation += 1
             server.close()
+
+    async def _go_down(self) -> None:
+        await self._close_all()
+        if self._port:
+            self._placeholder = self._hold_port()
 
     async def _close_all(self) -> None:
         server, self._server = self._server, None

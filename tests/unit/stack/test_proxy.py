@@ -510,6 +510,31 @@ def test_disable_refuses_and_cuts_then_enable_listens_on_the_same_port(
         assert ping(sock) == b"PONG\n"
 
 
+def test_a_disabled_proxy_keeps_its_port_until_it_stops(rr_proxy: FaultProxy) -> None:
+    # no client ever connected: nothing else (a closing connection) keeps the port busy
+    port = rr_proxy.listen_port
+    rr_proxy.disable()
+    _assert_held(rr_proxy)
+    rr_proxy.enable()
+    assert rr_proxy.listen_port == port
+    with connect(port) as sock:
+        assert ping(sock) == b"PONG\n"
+    rr_proxy.disable()
+    rr_proxy.stop()
+    with socket.socket() as successor:  # free again: stop() let go of it
+        successor.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+        successor.bind(rr_proxy.listen_address)
+
+
+def _assert_held(proxy: FaultProxy) -> None:
+    """The proxy's port cannot be bound, so `ports.free_port` (which binds a port to see
+    that it is free) never gives it to a stack starting beside this one: once, in CI, a
+    disabled proxy's port went to another test's stack, and neither could listen on it."""
+    with socket.socket() as intruder, pytest.raises(OSError) as taken:
+        intruder.bind(proxy.listen_address)
+    assert taken.value.errno == errno.EADDRINUSE
+
+
 def test_a_proxy_disabled_while_stopped_starts_down(
     rr_server: TcpServer, make_proxy: Callable[..., FaultProxy]
 ) -> None:
@@ -519,6 +544,7 @@ def test_a_proxy_disabled_while_stopped_starts_down(
     proxy.start()
     with pytest.raises(ConnectionRefusedError):
         connect(proxy.listen_port)
+    _assert_held(proxy)
     proxy.enable()
     with connect(proxy.listen_port) as sock:
         assert ping(sock) == b"PONG\n"
