@@ -530,7 +530,7 @@ def _assert_held(proxy: FaultProxy) -> None:
     """The proxy's port cannot be bound, so `ports.free_port` (which binds a port to see
     that it is free) never gives it to a stack starting beside this one: once, in CI, a
     disabled proxy's port went to another test's stack, and neither could listen on it."""
-    with socket.socket() as intruder, pytest.raises(OSError) as taken:
+    with socket.socket() as intruder, pytest.raises(OSError, match="in use") as taken:
         intruder.bind(proxy.listen_address)
     assert taken.value.errno == errno.EADDRINUSE
 
