@@ -800,7 +800,10 @@ class FaultProxy:
             return
         if bind_only:  # started down: the port is taken now, and held until enable()
             if self._placeholder is None:
-                self._placeholder = self._bound()
+                try:
+                    self._placeholder = self._bound()
+                except OSError as exc:
+                    raise self._unusable(exc) from exc
             return
         held, self._placeholder = self._placeholder, None
         try:
@@ -839,9 +842,9 @@ class FaultProxy:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.listen_host, self._port))
-        except OSError as exc:
+        except OSError:
             sock.close()
-            raise self._unusable(exc) from exc
+            raise
         self._port = sock.getsockname()[1]
         return sock
 
@@ -870,7 +873,7 @@ class FaultProxy:
         (then it is bound again later)."""
         try:
             return self._bound()
-        except StackError as exc:
+        except OSError as exc:
             log.warning("fault proxy %s: could not hold port %s: %s", self.name, self._port, exc)
             return None
 

@@ -419,7 +419,8 @@ OWNER = (
 def _wait_or_dump(owner: subprocess.Popen[str], timeout_s: float) -> None:
     """Wait for the owner to exit; one that does not has every thread's stack written to
     its stderr (the test's captured stderr) before it is killed, to show what it waited on
-    (once on CI, a Ctrl-C'd owner had not exited after 30 s; here it takes 1-2.5 s)."""
+    (once, in a suite run under a CPU sampler, a Ctrl-C'd owner had not exited after 30 s;
+    alone it takes 1-2.5 s)."""
     try:
         owner.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -542,31 +543,21 @@ def test_scenario_subset_passes_on_the_docker_backend(
     for what, node in SCENARIO_SUBSET.items():
         name = node.rsplit("::", 1)[1]
         assert name in outcomes, f"{what}: {node} did not run\n{done.stdout[-3000:]}"
-        assert outcomes[name] in ("passed", "xfailed"), (
-            f"{what}: {node} {outcomes[name]}\n{_failure(junit, name)}"
-        )
+        assert outcomes[name] in ("passed", "xfailed"), f"{what}: {node} {outcomes[name]}"
     assert done.returncode == 0, done.stdout[-3000:]
 
 
-def _failure(junit: Path, name: str) -> str:
-    """The failed test's own report (its message first, then the head of its traceback):
-    the end of pytest's output shows the other drills' summaries, not why this one failed."""
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        if case.get("name") != name:
-            continue
-        for report in case:
-            if report.tag in ("failure", "error"):
-                return f"{report.get('message', '')}\n{(report.text or '')[:6000]}"
-    return f"no report of {name} in {junit}"
-
-
 def _outcomes(junit: Path) -> dict[str, str]:
+    """Each test's outcome; a failed one's with its own report (its message, then the head
+    of its traceback): the end of pytest's output shows the other drills' summaries, not
+    why this one failed."""
     outcomes: dict[str, str] = {}
     for case in ET.parse(junit).getroot().iter("testcase"):
         name = case.get("name", "")
         kinds = {child.tag: child for child in case}
-        if "failure" in kinds or "error" in kinds:
-            outcomes[name] = "failed"
+        report = kinds.get("failure", kinds.get("error"))
+        if report is not None:
+            outcomes[name] = f"failed\n{report.get('message', '')}\n{(report.text or '')[:6000]}"
         elif "skipped" in kinds:
             skipped = kinds["skipped"]
             xfail = skipped.get("type") == "pytest.xfail"
