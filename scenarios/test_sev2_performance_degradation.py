@@ -50,10 +50,20 @@ def _plan(ctx: DrillContext, *, index_if_any: bool = False) -> str:
     return "\n".join(str(r[0]) for r in _explain(ctx, index_if_any=index_if_any))
 
 
+# Times the scan is measured: its fastest run is what the scan costs here. One run on a
+# busy machine (the drill's four workers share two cores in CI) can take twice as long
+# as the next, and the statement it is compared with is a mean over several listings.
+SCAN_RUNS = 3
+
+
 def _scan_ms(ctx: DrillContext) -> float:
-    """How long the listing query takes on this machine right now, as planned (ms)."""
-    (plan,) = _explain(ctx, "(ANALYZE, FORMAT JSON)")[0]
-    return float(plan[0]["Execution Time"])  # type: ignore[index]
+    """How long the listing query takes on this machine, as planned: the fastest of
+    SCAN_RUNS runs (ms)."""
+    runs = []
+    for _ in range(SCAN_RUNS):
+        (plan,) = _explain(ctx, "(ANALYZE, FORMAT JSON)")[0]
+        runs.append(float(plan[0]["Execution Time"]))  # type: ignore[index]
+    return min(runs)
 
 
 def _users_with_files(ctx: DrillContext) -> None:
@@ -122,7 +132,7 @@ def _slow_query_on_top(result: StepResult, ctx: DrillContext) -> str | None:
         )
     return (
         f"pg_stat_statements ranks a {mean_ms:.0f} ms statement first (the table scan "
-        f"takes {scan_ms:.0f} ms here): {text!r}"
+        f"takes {scan_ms:.0f} ms here, fastest of {SCAN_RUNS}): {text!r}"
     )
 
 
