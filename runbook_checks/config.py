@@ -90,7 +90,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "alert_wait_s",
-        "how long after the injection a drill waits for an alert pointing at its section "
+        "how long after the fault takes effect a drill waits for an alert pointing at its section "
         "before calling it missing (capped by the severity's response time)",
         "10",
     ),

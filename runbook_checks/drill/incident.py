@@ -65,7 +65,7 @@ class IncidentPlan:
     probes: tuple[Probe, ...]
     rules: RuleSet | None  # None: no Prometheus in this stack (alerts not measured)
     window_s: float  # the rules' and probes' rate window; the least time a fault is watched
-    alert_wait_s: float  # how long after the injection a drill waits for its alert
+    alert_wait_s: float  # how long after the fault took effect a drill waits for its alert
     not_measured: str = ""  # why alerts are not measured, when they are not
     # route label -> user-facing feature (routes not listed are not user-facing)
     features: Mapping[str, str] = field(default_factory=dict)
@@ -170,6 +170,10 @@ class IncidentWatch:
         self.clock = clock
         self.sampler = sampler
         self.injected_mono = 0.0
+        # when the drill's independent check first saw the fault in effect (a disk that
+        # fills, a lock that queues writers: later than the injection, and later still
+        # on a busy machine)
+        self.effect_mono: float | None = None
         self.preexisting: set[str] = set()
         self.seen: dict[tuple[str, int], _Seen] = {}
         self._logs: dict[tuple[str, int], LogFollower] = {}  # per log probe
@@ -275,13 +279,21 @@ class IncidentWatch:
         shown = indicator not in (None, "none")
         return shown, f"{host} reports {indicator or answer.status_code}"
 
+    def took_effect(self, effect_mono: float) -> None:
+        """The fault is in effect from `effect_mono` (the drill's own check saw it)."""
+        self.effect_mono = effect_mono
+
     def finish(self, *, least_s: float | None = None) -> None:
         """Before the mitigation: keep watching until the window has passed and the
-        drilled section's alert arrived (or the alert wait ran out); then stop."""
+        drilled section's alert arrived (or the alert wait ran out); then stop. The alert
+        wait counts from when the fault took effect: no rule can see a failure before
+        there is one, and a fault that takes a while to bite (more so on a busy machine)
+        would otherwise leave its alert less than the wait."""
         least = self.plan.window_s if least_s is None else least_s
         # an alert for this section can come only from a rule that names it
         wait = self.plan.alert_wait_s if self.rules_for_section() else least
-        deadline = self.injected_mono + max(least, wait)
+        effect = max(self.injected_mono, self.effect_mono or self.injected_mono)
+        deadline = max(self.injected_mono + least, effect + wait)
         window_end = self.injected_mono + least
         while self.clock.monotonic() < deadline:
             now = self.clock.monotonic()

@@ -1008,6 +1008,8 @@ class AutomaticOperator:
     def symptom(self) -> None:
         try:
             self.ctx.event("symptom", self.drill._await_symptom(self.scenario, self.ctx))
+            if self.watch is not None:
+                self.watch.took_effect(self.drill.clock.monotonic())
         except BaseException:
             if self.watch is not None:
                 self.watch.stop()

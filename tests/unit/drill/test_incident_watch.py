@@ -158,6 +158,18 @@ def test_finish_waits_the_alert_wait_when_no_alert_of_the_section_comes() -> Non
     assert clock.now >= 10.0
 
 
+def test_the_alert_wait_counts_from_when_the_fault_took_effect() -> None:
+    """A disk that takes 6 s to fill on a busy machine: its alert still gets the whole
+    wait after the failure began, not the 4 s left of it."""
+    monitoring = FakeMonitoring()
+    clock = FakeClock(epoch=EPOCH)
+    w = watch(monitoring, clock)
+    w.took_effect(6.0)
+    w.finish()
+    assert clock.now >= 16.0
+    assert w.alerting().window_s >= 16.0  # what was watched, counted from the injection
+
+
 def test_without_prometheus_alerts_and_promql_are_not_measured() -> None:
     clock = FakeClock(epoch=EPOCH)
     w = watch(None, clock, not_measured="prometheus is not installed")
