@@ -37,6 +37,9 @@ class NoStackExtras:
     def on_step(self, line: int, text: str) -> None:
         pass
 
+    def prepare(self, name: str) -> None:
+        pass
+
     def on_step_done(self, line: int, outcome: object) -> None:
         pass
 
@@ -53,6 +56,7 @@ NO_EXTRAS: dict[str, object] = {
     "on_fault_event": lambda event, fault, handle: None,
     "on_step": lambda line, text: None,
     "on_step_done": lambda line, outcome: None,
+    "prepare": lambda name: None,
     "kit": KIT,
     "api_fleet": lambda: None,
 }

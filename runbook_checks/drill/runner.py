@@ -436,6 +436,8 @@ class Drill:
             started_wall=self.clock.wall(),
             title=scenario.title,
         )
+        if self._reaches_aws():  # comes up during the arrange, not in the drill's timeline
+            self.stack.prepare("aws")
         try:
             with self.slots, DrillSession.open(self.stack, result, clock=self.clock) as session:
                 if isinstance(scenario.fault, Fault):  # known now: the slot from the start
@@ -445,6 +447,11 @@ class Drill:
             if self.on_result is not None:
                 self.on_result(result)
         return result
+
+    def _reaches_aws(self) -> bool:
+        """Whether the steps this drill runs may call the AWS control plane."""
+        steps = (*self.section.investigation, *(self.option.steps if self.option else ()))
+        return any(step.may_call_aws for step in steps)
 
     def _run_in(self, session: DrillSession, scenario: Scenario) -> None:
         result = session.result

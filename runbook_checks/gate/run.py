@@ -351,6 +351,8 @@ def _live(
     from runbook_checks.gate.openapi import from_stack
 
     endpoints = stack.endpoints
+    if any(item.step.may_call_aws for item in diagnostics.investigation_steps(steps)):
+        stack.prepare("aws")  # comes up while the checks before the diagnostics run
     hosts = _profile(options).hosts_to("api", "api-instance")
     found = _curl(steps, from_stack(endpoints.api_url), hosts, timer)
     if stock:  # the stack is not the runbook's service: its schema says nothing

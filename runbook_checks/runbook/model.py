@@ -68,6 +68,12 @@ class Step:
     def executable(self) -> bool:
         return self.kind not in (StepKind.MANUAL, StepKind.NOTE)
 
+    @property
+    def may_call_aws(self) -> bool:
+        """Whether running it may reach the AWS control plane: an aws command, or a
+        platform one (a scale-out registers its instances behind the load balancer)."""
+        return self.kind in (StepKind.AWS, StepKind.PLATFORM)
+
 
 @dataclass(frozen=True)
 class CodeBlock:

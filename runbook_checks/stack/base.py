@@ -258,6 +258,12 @@ class Stack(Protocol):
         """Restart the API, optionally with changed settings (its pool size, DATABASE_URL ...)."""
         ...
 
+    def prepare(self, name: str) -> None:
+        """Have component `name` come up in the background ahead of its first use (the
+        local stack's AWS control plane comes up when first needed); nothing where the
+        component is always up."""
+        ...
+
     def versions(self) -> dict[str, str]:
         """Component -> version string, for evidence."""
         ...

@@ -577,6 +577,9 @@ class ExternalStack:
             hint="faults that need RECONFIGURE run on the local backend",
         )
 
+    def prepare(self, name: str) -> None:
+        """Nothing: the environment's components are up (or not) on their own."""
+
     def versions(self) -> dict[str, str]:
         found = {"environment": self.config.name}
         with contextlib.suppress(httpx.HTTPError, ValueError):

@@ -62,6 +62,9 @@ class LocalStack:
     """Start, reset and stop the whole stack; a context manager."""
 
     backend = "local"
+    # The AWS control plane comes up when first needed (see `_keep_control_plane`); a
+    # backend whose control plane is slow to come up on demand starts it with the stack.
+    lazy_control_plane = True
 
     def __init__(
         self,
@@ -92,9 +95,12 @@ class LocalStack:
         self._control_plane_dirty = False
         self._aws_bytes_seen = 0
         self._target_groups: dict[str, str] = {}  # name -> ARN in the control plane
-        # the control plane comes up and is seeded on a thread while the rest starts
+        # the control plane comes up and is seeded on a thread of its own, once wanted
         self._control_plane: threading.Thread | None = None
+        self._control_plane_wanted = threading.Event()
         self._control_plane_done = threading.Event()
+        self._control_plane_stopping = threading.Event()
+        self._control_plane_lock = threading.Lock()
         self._control_plane_failure: BaseException | None = None
         self.admin_token = secrets.token_urlsafe(24)
         # the stack's Prometheus and Alertmanager, or None and why (monitoring_missing)
@@ -221,12 +227,11 @@ class LocalStack:
         self._add_monitoring(folder, pg, cache, api)
         # Spawn everything at once (the API tolerates its dependencies coming up late),
         # then wait for each: the start costs the slowest component, not the sum. The
-        # AWS control plane (moto with EC2, RDS and ELBv2: the slowest to come up, ~0.8 s
-        # of CPU) is not on the data path: it is spawned once the data path is up (on
-        # two cores it took the CPU the API's start needed: all ready in 1.1 s with it,
-        # 0.85 s after), then comes up and is seeded on a thread; the balancer routes to
-        # the API it will register meanwhile, and its proxy holds the runbook's AWS
-        # requests until it is ready (`_await_control_plane`).
+        # AWS control plane (moto with EC2, RDS and ELBv2: the slowest to come up, ~2 s
+        # of CPU with its seed) is not on the data path, and most tests and drills never
+        # call it: it comes up when first needed (`_keep_control_plane`). Until then the
+        # balancer routes to the API it will register, and its proxy holds AWS requests
+        # (the first one wants the control plane).
         for started in self.components.values():
             if started is not aws:
                 started.spawn()
@@ -238,9 +243,9 @@ class LocalStack:
 
         self.balancer = TargetGroupBalancer("balancer", aws.url, TARGET_GROUPS, changes=aws_traffic)
         self.balancer.start(known=((TARGET_HOST, api.port),))
-        self._control_plane_done.clear()
         self._control_plane_failure = None
-        self.proxies.get("aws").hold()
+        aws_proxy.hold()
+        aws_proxy.on_held = self._control_plane_wanted.set
         for started in self.components.values():
             if started is not aws:
                 started.wait_ready(started.ready_timeout_s)
@@ -269,13 +274,12 @@ class LocalStack:
         )
         self._ensure_bucket()
         self.wait_healthy()
-        # spawned here, not on its thread: a server dies with the thread that spawned it
-        # (PR_SET_PDEATHSIG, process.py), and that thread ends once it is seeded
-        aws.spawn()
         self._control_plane = threading.Thread(
-            target=self._bring_up_control_plane, args=(aws,), name="control-plane", daemon=True
+            target=self._keep_control_plane, args=(aws,), name="control-plane", daemon=True
         )
         self._control_plane.start()
+        if not self.lazy_control_plane:
+            self._control_plane_wanted.set()
 
     def _add_monitoring(
         self, folder: Path, pg: LocalPostgres, cache: LocalRedis, api: LocalApi
@@ -326,6 +330,7 @@ class LocalStack:
         """Stop every server at once; remove the folder. Idempotent, never raises."""
         ACTIVE.abandon_stack(self)  # its faults go with it; undoing them would restart things
         errors: list[str] = []
+        self._no_more_control_plane()
         # one signal to all at once, a short grace for the servers that keep nothing on
         # disk (stop_together): the stack's stop costs its slowest server's
         try:
@@ -335,6 +340,9 @@ class LocalStack:
         if self._control_plane is not None:  # its server is gone: it ends at once
             self._control_plane.join(timeout=CONTROL_PLANE_SEED_S)
             self._control_plane = None
+        self._control_plane_wanted.clear()
+        self._control_plane_done.clear()
+        self._control_plane_stopping.clear()
         self.proxies.stop_all()
         if self.balancer is not None:
             self.balancer.stop()
@@ -435,6 +443,36 @@ class LocalStack:
         api.start()
 
     # -- API instances behind the balancer ---------------------------------------------
+    def _no_more_control_plane(self) -> None:
+        """From now on no control plane is spawned; one being spawned is spawned (and
+        tracked) when this returns. First thing in a stop."""
+        with self._control_plane_lock:
+            self._control_plane_stopping.set()
+            self._control_plane_wanted.set()
+
+    def _keep_control_plane(self, aws: LocalComponent) -> None:
+        """The control plane's thread: once it is wanted, spawn it, bring it up and seed
+        it; then stay until the stack stops. The server is spawned on this thread because
+        a server dies with the thread that spawned it (PR_SET_PDEATHSIG, process.py):
+        this one lives as long as the stack, whichever thread first wanted it."""
+        self._control_plane_wanted.wait()
+        failure: BaseException | None = None
+        with self._control_plane_lock:
+            if self._control_plane_stopping.is_set():
+                failure = StackError("the stack is stopping")
+            else:
+                try:
+                    aws.spawn()
+                except BaseException as exc:  # said by the first one who needs it
+                    failure = exc
+        if failure is not None:
+            self._control_plane_failure = failure
+            self.proxies.get("aws").release()  # held requests go on, to be refused
+            self._control_plane_done.set()
+            return
+        self._bring_up_control_plane(aws)
+        self._control_plane_stopping.wait()
+
     def _bring_up_control_plane(self, aws: LocalComponent) -> None:
         try:
             aws.wait_ready(aws.ready_timeout_s)
@@ -448,10 +486,23 @@ class LocalStack:
             self.proxies.get("aws").release()
             self._control_plane_done.set()
 
+    def prepare(self, name: str) -> None:
+        """The AWS control plane comes up in the background now, not at its first use
+        (the others are always up)."""
+        if name == "aws":
+            self._control_plane_wanted.set()
+
+    @property
+    def control_plane_wanted(self) -> bool:
+        """Whether the control plane was asked for (by a request, a caller, the backend)."""
+        return self._control_plane_wanted.is_set()
+
     def _await_control_plane(self) -> None:
-        """Wait for the control plane's start and seed; raise what stopped them."""
+        """Have the control plane come up (if it is not yet wanted), wait for its start
+        and seed; raise what stopped them."""
         if self._control_plane is None:
             return
+        self._control_plane_wanted.set()
         aws = self.components["aws"]
         if not self._control_plane_done.wait(aws.ready_timeout_s + CONTROL_PLANE_SEED_S):
             raise StackError(
@@ -478,7 +529,10 @@ class LocalStack:
 
     def _reset_control_plane(self, *, force: bool = False) -> None:
         """Back to the seed (target groups, the API registered) -- only when someone used
-        it: every client reaches it through the `aws` proxy, whose byte count says so."""
+        it: every client reaches it through the `aws` proxy, whose byte count says so. One
+        that never came up holds nothing."""
+        if not self.control_plane_wanted:
+            return
         self._await_control_plane()
         used = self.proxies.get("aws").stats().bytes_upstream
         if not force and not self._control_plane_dirty and used == self._aws_bytes_seen:
@@ -607,10 +661,12 @@ class LocalStack:
     def reset_data(self) -> None:
         """Empty tables, bucket and cache; clear toxics; one API instance behind the
         balancer, with its start settings; the control plane back to its seed."""
-        self._await_control_plane()  # (not mistaken for a dead one while it comes up)
+        if self.control_plane_wanted:  # (not mistaken for a dead one while it comes up)
+            self._await_control_plane()
         self.proxies.clear_all()
         # anything a test left stopped, frozen or dead comes back (asked all at once: a
-        # reset between tests costs the slowest answer, not the sum of them)
+        # reset between tests costs the slowest answer, not the sum of them); a control
+        # plane nobody wanted yet is not started here
         with ThreadPoolExecutor(len(COMPONENTS), thread_name_prefix="reset") as pool:
             ready = dict(zip(COMPONENTS, pool.map(self._ready_or_resumed, COMPONENTS), strict=True))
         for name in [n for n in COMPONENTS if not ready[n]]:
@@ -663,6 +719,8 @@ class LocalStack:
 
     def _ready_or_resumed(self, name: str) -> bool:
         component = self.components[name]
+        if name == "aws" and not self.control_plane_wanted:
+            return True
         if component.is_ready():
             return True
         component.resume()  # frozen (SIGSTOP) by a test that did not get to thaw it

@@ -594,6 +594,9 @@ class FaultProxy:
         # While held, an accepted connection waits before its upstream is dialled (a
         # server still coming up: its clients wait instead of being refused).
         self._holding = threading.Event()
+        # called (on the proxy's loop: it must not block) when a connection arrives while
+        # held: what holds the proxy can then get its upstream going
+        self.on_held: Callable[[], None] | None = None
         self._counters = _Counters()
         # loop-side state
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -949,6 +952,8 @@ class FaultProxy:
         self._counters.active += 1
         conn: _Connection | None = None
         try:
+            if self._holding.is_set() and self.on_held is not None:
+                self.on_held()
             while self._holding.is_set():
                 await asyncio.sleep(_HOLD_POLL_S)
             try:

@@ -119,7 +119,7 @@ def test_reset_brings_back_what_a_test_left_frozen_or_dead(fresh_stack: Stack) -
     fresh_stack.components["redis"].pause()
     fresh_stack.components["object_store"].kill()
     fresh_stack.reset_data()
-    assert all(fresh_stack.components[name].is_ready() for name in COMPONENTS)
+    assert all(fresh_stack.component(name).is_ready() for name in COMPONENTS)
     health = httpx.get(f"{fresh_stack.endpoints.api_url}/health", timeout=5)
     assert health.status_code == 200, health.text
 
@@ -127,7 +127,7 @@ def test_reset_brings_back_what_a_test_left_frozen_or_dead(fresh_stack: Stack) -
 def test_stop_leaves_no_process_and_no_folder() -> None:
     stack = LocalStack(kit=KIT)
     stack.start()
-    stack.component("aws")  # the control plane is spawned once the data path is up
+    stack.component("aws")  # the control plane comes up when first needed
     folder = stack.folder
     pids = [c.pid for c in stack.components.values()]
     assert folder is not None
@@ -173,22 +173,43 @@ def _watch_control_plane(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> 
     return events
 
 
-def test_the_control_plane_is_spawned_once_the_data_path_is_up(
+def test_the_control_plane_comes_up_at_the_first_aws_request_and_outlives_its_caller(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Off the start's path (its CPU would slow the API's start), but up when asked for."""
+    """Most tests and drills never call AWS: the stack starts without the control plane,
+    and a reset does not start it. The first request through the `aws` endpoint (the
+    runbook's commands) brings it up, seeded, and is answered; the server stays up after
+    the thread that asked has ended (a server dies with the thread that spawned it:
+    PR_SET_PDEATHSIG)."""
     stack = LocalStack(kit=KIT, monitoring=False)
     events = _watch_control_plane(stack, monkeypatch)
     try:
         stack.start()
-        aws = stack.component("aws")  # waits for it
-        assert events == ["healthy", "aws spawned"]
-        # and it outlives the thread that brought it up (a server spawned on a thread
-        # would die with it: PR_SET_PDEATHSIG)
-        assert stack._control_plane is not None
-        stack._control_plane.join(5)
+        stack.reset_data()
+        assert events == ["healthy", "healthy"]  # the start's and the reset's /health
+        assert not stack.control_plane_wanted
+        assert stack.components["aws"].pid is None
+        answers: list[object] = []
+
+        def ask() -> None:
+            elb = boto3.client(
+                "elbv2",
+                endpoint_url=stack.endpoints.aws_endpoint,
+                region_name=stack.endpoints.aws_region,
+                aws_access_key_id=DUMMY_KEY,
+                aws_secret_access_key=DUMMY_KEY,
+            )
+            answers.append(elb.describe_target_groups()["TargetGroups"])
+
+        caller = threading.Thread(target=ask)
+        caller.start()
+        caller.join(60)
+        assert events[2:] == ["aws spawned"]
+        assert answers, "the first aws request got no answer"
+        names = sorted(str(g["TargetGroupName"]) for g in answers[0])  # type: ignore[attr-defined]
+        assert names == ["files-primary", "files-standby"]  # seeded before it was answered
         time.sleep(0.2)  # (the SIGKILL a thread's end sends is not instant)
-        assert aws.is_ready()
+        assert stack.component("aws").is_ready()
     finally:
         stack.stop()
 
@@ -198,7 +219,7 @@ def test_a_failed_start_never_spawns_the_control_plane(monkeypatch: pytest.Monke
     events = _watch_control_plane(stack, monkeypatch)
     with pytest.raises(Exception, match="api"):
         stack.start()
-    assert stack._control_plane is None  # its thread ended with the stop
+    assert stack._control_plane is None  # never started
     assert events == []
 
 

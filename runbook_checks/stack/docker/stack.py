@@ -93,6 +93,9 @@ class DockerStack(LocalStack):
     """Start, reset and stop the stack in containers; a context manager."""
 
     backend = "docker"
+    # a container started on the first AWS request would cost that request seconds of
+    # the engine's time: the control plane comes up with the stack (on its thread)
+    lazy_control_plane = False
 
     def __init__(
         self,
@@ -244,6 +247,7 @@ class DockerStack(LocalStack):
         network, then what the local stack releases (proxies, balancer, the disk's mount,
         the folder). Idempotent."""
         errors: list[str] = []
+        self._no_more_control_plane()  # no container made after the removal below
         client, placement = self.client, self.placement
         # the API instances first: their dependencies' proxies then see no more clients
         ordered = sorted(self.components.values(), key=lambda c: not isinstance(c, DockerApi))
