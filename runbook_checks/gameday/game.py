@@ -686,6 +686,9 @@ class GameDay:
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> ScenarioRecord:
+        # a person may run any of the runbook's aws commands: the control plane is up by
+        # then, not started by their first one inside the incident's clock
+        self.stack.prepare("aws")
         with (
             StatusPageServer(clock=self.clock) as page,
             page.client() as client,

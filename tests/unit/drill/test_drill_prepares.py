@@ -62,3 +62,44 @@ def test_a_drill_prepares_the_control_plane_only_when_its_steps_reach_aws(
             )
         )
     assert asked == prepared
+
+
+class SilentConsole:
+    def show(self, state: object) -> None:
+        pass
+
+    def say(self, text: str) -> None:
+        pass
+
+    def command(self, timeout_s: float) -> str | None:
+        return ""
+
+
+def test_a_game_day_prepares_the_control_plane_before_its_incident_begins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person may run any of the runbook's aws commands, whatever the scenario."""
+    from runbook_checks.gameday import game
+    from runbook_checks.gameday.catalogue import CatalogueEntry
+
+    asked: list[str] = []
+    stack = offline_stack(tmp_path, prepare=asked.append)
+
+    def opened(*args: object, **kwargs: object) -> None:
+        assert asked == ["aws"]
+        raise Opened
+
+    monkeypatch.setattr(game.DrillSession, "open", opened)
+    scenario = Scenario(
+        section="sev-1-api-server-down",
+        option="A",
+        title="t",
+        fault=object(),  # type: ignore[arg-type]
+        confirm=lambda ctx: None,
+        detect=lambda result, ctx: None,
+    )
+    entry = CatalogueEntry("x:y", "Y", "test_x", "sev-1-api-server-down", "A", scenario)
+    day = game.GameDay(entry, stack, RUNBOOK, SilentConsole(), work_dir=tmp_path, clock=FakeClock())
+    with pytest.raises(Opened):
+        day.run()
+    assert asked == ["aws"]
