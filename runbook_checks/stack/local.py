@@ -99,6 +99,7 @@ class LocalStack:
         self._control_plane: threading.Thread | None = None
         self._control_plane_wanted = threading.Event()
         self._control_plane_done = threading.Event()
+        self._control_plane_spawned = threading.Event()  # (or it never will be)
         self._control_plane_stopping = threading.Event()
         self._control_plane_lock = threading.Lock()
         self._control_plane_failure: BaseException | None = None
@@ -278,8 +279,11 @@ class LocalStack:
             target=self._keep_control_plane, args=(aws,), name="control-plane", daemon=True
         )
         self._control_plane.start()
-        if not self.lazy_control_plane:
+        if not self.lazy_control_plane:  # spawned (a container made) when start returns
             self._control_plane_wanted.set()
+            self._control_plane_spawned.wait()
+            if self._control_plane_failure is not None:
+                raise self._control_plane_failure
 
     def _add_monitoring(
         self, folder: Path, pg: LocalPostgres, cache: LocalRedis, api: LocalApi
@@ -340,9 +344,13 @@ class LocalStack:
         if self._control_plane is not None:  # its server is gone: it ends at once
             self._control_plane.join(timeout=CONTROL_PLANE_SEED_S)
             self._control_plane = None
-        self._control_plane_wanted.clear()
-        self._control_plane_done.clear()
-        self._control_plane_stopping.clear()
+        for event in (
+            self._control_plane_wanted,
+            self._control_plane_done,
+            self._control_plane_spawned,
+            self._control_plane_stopping,
+        ):
+            event.clear()
         self.proxies.stop_all()
         if self.balancer is not None:
             self.balancer.stop()
@@ -467,9 +475,11 @@ class LocalStack:
                     failure = exc
         if failure is not None:
             self._control_plane_failure = failure
+            self._control_plane_spawned.set()
             self.proxies.get("aws").release()  # held requests go on, to be refused
             self._control_plane_done.set()
             return
+        self._control_plane_spawned.set()
         self._bring_up_control_plane(aws)
         self._control_plane_stopping.wait()
 
