@@ -15,8 +15,12 @@ if TYPE_CHECKING:
 S = TypeVar("S", bound="LocalStack | ExternalStack")
 
 
-def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
-    """A stack of the service the runbook's profile names (its `[profile] kit`)."""
+def create_stack(
+    config: ChecksConfig, *, monitoring: bool | None = None
+) -> LocalStack | ExternalStack:
+    """A stack of the service the runbook's profile names (its `[profile] kit`).
+    `monitoring`: the local and docker stacks' Prometheus and Alertmanager (None: unless
+    switched off; False for a caller that never reads them)."""
     from runbook_checks.profile import find_profile
 
     kit = find_profile(config.runbook, config.profile).service_kit()
@@ -24,7 +28,7 @@ def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
         from runbook_checks.stack.local import LocalStack
 
         pool = {kit.twin.pool_size_setting: str(config.pool_size)}
-        return LocalStack(kit=kit, api_settings=pool)
+        return LocalStack(kit=kit, api_settings=pool, monitoring=monitoring)
     if config.backend == "external":  # $RUNBOOK_CHECKS_ENVIRONMENT, else the profile's
         from runbook_checks.stack.external import ExternalStack, environment_file
 
@@ -40,6 +44,7 @@ def create_stack(config: ChecksConfig) -> LocalStack | ExternalStack:
             images=config.images,
             network=config.docker_network,
             api_settings={kit.twin.pool_size_setting: str(config.pool_size)},
+            monitoring=monitoring,
         )
     raise UsageError(
         f"the {config.backend!r} backend is not available yet",
