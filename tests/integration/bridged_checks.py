@@ -138,7 +138,10 @@ def test_a_network_fault_on_the_proxy_reaches_the_api_container(fresh_stack: Sta
 
 
 OWNER = (
-    "import time\n"
+    "import signal, time\n"
+    # Ctrl-C as at a terminal, even when the suite inherited SIGINT ignored (started in
+    # the background by a shell): Python then installs no KeyboardInterrupt for it
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "from files_profile import KIT\n"
     "from runbook_checks.stack.docker.stack import DockerStack\n"
     "with DockerStack(network='bridge', kit=KIT) as stack:\n"

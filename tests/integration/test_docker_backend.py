@@ -406,6 +406,10 @@ def test_stop_removes_every_container_and_the_folder(engine: dict[str, str]) -> 
 OWNER = (
     "import faulthandler, signal, time\n"
     "faulthandler.register(signal.SIGUSR1, all_threads=True)  # where a slow stop waits\n"
+    # Ctrl-C as at a terminal: a process started in the background by a shell (as a
+    # benchmark or CI wrapper may start the suite) inherits SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt for it
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
     "from files_profile import KIT\n"
     "from runbook_checks.stack.docker.stack import DockerStack\n"
     "with DockerStack(kit=KIT) as stack:\n"
@@ -419,8 +423,9 @@ OWNER = (
 def _wait_or_dump(owner: subprocess.Popen[str], timeout_s: float) -> None:
     """Wait for the owner to exit; one that does not has every thread's stack written to
     its stderr (the test's captured stderr) before it is killed, to show what it waited on
-    (once, in a suite run under a CPU sampler, a Ctrl-C'd owner had not exited after 30 s;
-    alone it takes 1-2.5 s)."""
+    (an owner that inherited SIGINT ignored never exited on Ctrl-C: twice, in a suite
+    started in the background by a shell; its stacks showed the main thread still asleep;
+    an owner exits in 1-2.5 s)."""
     try:
         owner.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
