@@ -396,7 +396,7 @@ def test_the_stack_runs_the_service_of_the_profile_the_gate_was_given(
 
     made: list[ChecksConfig] = []
 
-    def create(config: ChecksConfig) -> NoReturn:
+    def create(config: ChecksConfig, **kwargs: object) -> NoReturn:
         made.append(config)
         raise RuntimeError("no stack in a unit test")
 
