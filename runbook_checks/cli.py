@@ -66,6 +66,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         check_bind_host(host)
     started = SYSTEM_CLOCK.monotonic()
     with start_with_retry(lambda: create_stack(config)) as stack, contextlib.ExitStack() as on:
+        stack.prepare("aws")  # whoever pokes at it may well start with an aws command
         ep = stack.endpoints
         if host != "127.0.0.1":
             from runbook_checks.stack.staging import publish

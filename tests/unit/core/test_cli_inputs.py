@@ -58,3 +58,41 @@ def test_a_drill_leaves_the_test_suites_pytest_plugins_unloaded(
     blocked = {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-p"}
     assert {f"no:{name}" for name in cli.UNUSED_BY_DRILLS} <= blocked
     assert not any(name in blocked for name in ("no:xdist", "no:timeout", "no:runbook_checks"))
+
+
+def test_up_has_the_control_plane_come_up_before_the_first_aws_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The local stack starts its AWS control plane at its first use; `up` is for people
+    poking at the stack, whose first command may well be an aws one."""
+    import contextlib
+    import signal
+
+    import runbook_checks.stack as stack_module
+    from tests.fake_stack import offline_stack
+
+    asked: list[str] = []
+
+    class Stack:
+        def __init__(self) -> None:
+            self.__dict__.update(vars(offline_stack(tmp_path, prepare=asked.append)))
+
+        def start(self) -> None:
+            pass
+
+        def __enter__(self) -> Stack:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            pass
+
+    def interrupted() -> None:
+        assert asked == ["aws"]  # asked for before the stack is handed over
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stack_module, "create_stack", lambda config: Stack())
+    monkeypatch.setattr(signal, "pause", interrupted)
+    with contextlib.chdir(tmp_path):
+        assert main(["up"]) == 0
+    assert asked == ["aws"]
+    assert "stopped; nothing left behind." in capsys.readouterr().out
