@@ -292,7 +292,7 @@ class IncidentWatch:
         least = self.plan.window_s if least_s is None else least_s
         # an alert for this section can come only from a rule that names it
         wait = self.plan.alert_wait_s if self.rules_for_section() else least
-        effect = max(self.injected_mono, self.effect_mono or self.injected_mono)
+        effect = self.injected_mono if self.effect_mono is None else self.effect_mono
         deadline = max(self.injected_mono + least, effect + wait)
         window_end = self.injected_mono + least
         while self.clock.monotonic() < deadline:

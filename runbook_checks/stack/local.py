@@ -464,27 +464,18 @@ class LocalStack:
         a server dies with the thread that spawned it (PR_SET_PDEATHSIG, process.py):
         this one lives as long as the stack, whichever thread first wanted it."""
         self._control_plane_wanted.wait()
-        failure: BaseException | None = None
-        with self._control_plane_lock:
-            if self._control_plane_stopping.is_set():
-                failure = StackError("the stack is stopping")
-            else:
-                try:
-                    aws.spawn()
-                except BaseException as exc:  # said by the first one who needs it
-                    failure = exc
-        if failure is not None:
-            self._control_plane_failure = failure
-            self._control_plane_spawned.set()
-            self.proxies.get("aws").release()  # held requests go on, to be refused
-            self._control_plane_done.set()
-            return
-        self._control_plane_spawned.set()
         self._bring_up_control_plane(aws)
         self._control_plane_stopping.wait()
 
     def _bring_up_control_plane(self, aws: LocalComponent) -> None:
         try:
+            try:
+                with self._control_plane_lock:
+                    if self._control_plane_stopping.is_set():
+                        raise StackError("the stack is stopping")
+                    aws.spawn()
+            finally:
+                self._control_plane_spawned.set()
             aws.wait_ready(aws.ready_timeout_s)
             self._seed_control_plane()
             self._aws_bytes_seen = self.proxies.get("aws").stats().bytes_upstream
@@ -493,7 +484,7 @@ class LocalStack:
         except BaseException as exc:  # said by the first one who needs the control plane
             self._control_plane_failure = exc
         finally:
-            self.proxies.get("aws").release()
+            self.proxies.get("aws").release()  # held requests go on (refused, if it failed)
             self._control_plane_done.set()
 
     def prepare(self, name: str) -> None:
