@@ -5,7 +5,7 @@ and whether it started the engine, so it can stop it again) or the reason it can
 here (to skip with). Where it can run it must: a failure to start the engine or to build
 the images is an error, not a skip.
 
-- `$DOCKER_HOST` set and answering: that engine, as it is.
+- `$DOCKER_HOST` set to another engine and answering: that engine, as it is.
 - Linux and root: the project's own engine (`scripts/dockerd.sh start`, which installs
   Debian's docker.io when it is missing), then `scripts/images.sh` (cached: a few seconds
   when nothing changed).
@@ -94,17 +94,26 @@ def _run(argv: list[str], timeout_s: float, what: str) -> float:
     return time.monotonic() - begin
 
 
+def foreign_engine() -> str | None:
+    """$DOCKER_HOST when it names an engine other than the project's own. `connect()`
+    records the project's socket there for testcontainers, so a session that started and
+    stopped the project's engine must start it again, not take it for someone else's."""
+    host = os.environ.get("DOCKER_HOST")
+    return None if not host or host == f"unix://{project_socket()}" else host
+
+
 def cannot_run_here() -> str | None:
     """Why no engine can be had here, or None."""
-    needed = ("images.sh",) if os.environ.get("DOCKER_HOST") else ("dockerd.sh", "images.sh")
+    foreign = foreign_engine()
+    needed = ("images.sh",) if foreign else ("dockerd.sh", "images.sh")
     missing = [f"scripts/{name}" for name in needed if script(name) is None]
     if missing:
         return f"{' and '.join(missing)} not here: run the tests {FROM_A_CHECKOUT}"
-    if os.environ.get("DOCKER_HOST"):
+    if foreign:
         try:
             connect(timeout_s=10).close()
         except EngineUnavailable as exc:
-            return f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer: {exc.message}"
+            return f"DOCKER_HOST={foreign} does not answer: {exc.message}"
         return None
     if not sys.platform.startswith("linux"):
         return (
@@ -128,7 +137,7 @@ def prepare(*, build_images: bool = True) -> ReadyEngine | str:
         return reason
     timings: dict[str, float] = {}
     started = False
-    if not os.environ.get("DOCKER_HOST"):
+    if not foreign_engine():
         running = (
             subprocess.run(
                 [str(DOCKERD_SCRIPT), "status"], capture_output=True, timeout=30, check=False
