@@ -108,6 +108,7 @@ MOTO_PRELOAD = (
     "moto.elbv2.responses",
     "runbook_checks.stack.aws_control_plane",
     "runbook_checks.stack.aws_rules",
+    "runbook_checks.stack.object_store_server",
 )
 
 
@@ -117,7 +118,8 @@ class MotoServer(LocalComponent):
     # what requests to it are signed with (moto takes anything; a real S3 server differs)
     access_key: str = DUMMY_KEY
     secret_key: str = DUMMY_KEY
-    module = "moto.server"  # what `python -m` runs: `-H HOST -p PORT`
+    # what `python -m` runs: `-H HOST -p PORT` (moto's own server, its lookups made cheaper)
+    module = "runbook_checks.stack.object_store_server"
 
     def __init__(self, name: str, work_dir: Path, *, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__(name, data_dir=work_dir, clock=clock)

@@ -52,7 +52,8 @@ def test_the_api_and_the_moto_servers_are_forked_warm_and_show_their_command(
             fresh_stack.restart_api()  # type: ignore[attr-defined]
             fresh_stack.component("object_store").restart()
             wait_warm()
-        for name, module in (("api", "files_api"), ("object_store", "moto.server")):
+        store = "runbook_checks.stack.object_store_server"
+        for name, module in (("api", "files_api"), ("object_store", store)):
             pid = fresh_stack.component(name).pid
             assert pid is not None
             assert _parent_of(pid) != os.getpid(), name
