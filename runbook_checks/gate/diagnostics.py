@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,6 +41,7 @@ FAILS = "diagnostic-fails"
 NOT_RUN = "diagnostic-not-run"
 KINDS = (FAILS, NOT_RUN)
 EVIDENCE_CHARS = 1500
+DIAGNOSTIC_WORKERS = 4  # investigation steps run at once (each mostly waits)
 _GREP_TOOLS = frozenset({"grep", "egrep", "fgrep", "zgrep", "rg"})
 
 
@@ -98,16 +100,25 @@ def run_diagnostics(
     timeout_s: float = 10.0,
     profile: Profile = EMPTY,
 ) -> list[tuple[Located, StepResult]]:
+    """Each investigation step's result, in the runbook's order. The steps run a few at a
+    time: they only read a healthy stack, and most of their time is waiting (a `top`
+    samples for ~0.16 s; run one after another, the shipped runbook's 26 took ~0.5 s)."""
     base = Bindings.from_stack(stack, work_dir, profile)
-    results: list[tuple[Located, StepResult]] = []
+    planned: list[tuple[Located, ExecContext]] = []
     for item in investigation_steps(steps):
         step = item.step
         text = f"{step.raw}\n{step.text}"
         values = placeholder_values(text, roles, base, sql=step.kind is StepKind.SQL)
         bindings = base.merged(values=values) if values else base
         context = ExecContext(stack, bindings, clock=clock, timeout_s=timeout_s, work_dir=work_dir)
-        results.append((item, run_step(step, context)))
-    return results
+        planned.append((item, context))
+    if not planned:
+        return []
+    with ThreadPoolExecutor(
+        max_workers=min(DIAGNOSTIC_WORKERS, len(planned)), thread_name_prefix="diagnostic"
+    ) as pool:
+        outcomes = list(pool.map(lambda plan: run_step(plan[0].step, plan[1]), planned))
+    return [(item, result) for (item, _), result in zip(planned, outcomes, strict=True)]
 
 
 def _grep_found_nothing(result: StepResult) -> bool:
