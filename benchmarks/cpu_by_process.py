@@ -37,6 +37,7 @@ TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 PYTHON_KINDS = (
     ("api twin (uvicorn)", "files_api"),
     ("aws control plane (moto)", "aws_control_plane"),
+    ("object store (moto)", "object_store_server"),
     ("object store (moto)", "moto.server"),
     ("locust", "locust"),
     ("balancer", "balancer"),
