@@ -102,7 +102,9 @@ def run_diagnostics(
 ) -> list[tuple[Located, StepResult]]:
     """Each investigation step's result, in the runbook's order. The steps run a few at a
     time: they only read a healthy stack, and most of their time is waiting (a `top`
-    samples for ~0.16 s; run one after another, the shipped runbook's 26 took ~0.5 s)."""
+    samples for ~0.16 s; run one after another, the shipped runbook's 26 took ~0.5 s).
+    On an environment the project does not run (the external backend: someone's staging,
+    whose audit log a person reads) they run one at a time, as its drills do."""
     base = Bindings.from_stack(stack, work_dir, profile)
     planned: list[tuple[Located, ExecContext]] = []
     for item in investigation_steps(steps):
@@ -114,8 +116,9 @@ def run_diagnostics(
         planned.append((item, context))
     if not planned:
         return []
+    workers = 1 if stack.backend == "external" else DIAGNOSTIC_WORKERS
     with ThreadPoolExecutor(
-        max_workers=min(DIAGNOSTIC_WORKERS, len(planned)), thread_name_prefix="diagnostic"
+        max_workers=min(workers, len(planned)), thread_name_prefix="diagnostic"
     ) as pool:
         outcomes = list(pool.map(lambda plan: run_step(plan[0].step, plan[1]), planned))
     return [(item, result) for (item, _), result in zip(planned, outcomes, strict=True)]
