@@ -38,7 +38,6 @@ PYTHON_KINDS = (
     ("api twin (uvicorn)", "files_api"),
     ("aws control plane (moto)", "aws_control_plane"),
     ("object store (moto)", "object_store_server"),
-    ("object store (moto)", "moto.server"),
     ("locust", "locust"),
     ("balancer", "balancer"),
     ("pytest worker (execnet)", "exec(eval(sys.stdin.readline()))"),
