@@ -28,6 +28,22 @@ NOT_FIXABLE_BY_THIS_OPTION = {
 }
 WAITED = {"test_supabase_outage_queues_uploads_and_drains_them"}
 
+# How long a mutation's drill waits for a recovery that should not come (its
+# `--max-recovery-wait-s`, counted from the end of the option's steps): longer than its
+# scenario's earned recovery takes, so a mutation that changed nothing would recover
+# within it and its test would fail (test_corrected_runbook.py checks the earned
+# recoveries against these). Measured on a quiet 2-core machine, the load-driven fixes
+# recover 7-14 s after their steps (the load's error rate over its window must fall),
+# every other scenario within ~2.5 s.
+SLOW_RECOVERY = {"test_fix_3_scale_out_under_load", "test_the_post_mortems_pool_size_fixes_it"}
+SLOW_RECOVERY_WAIT_S = 30.0
+RECOVERY_WAIT_S = 10.0
+
+
+def mutation_wait_s(scenario: str) -> float:
+    """The recovery wait of a mutation of `scenario` (a test function's name)."""
+    return SLOW_RECOVERY_WAIT_S if scenario in SLOW_RECOVERY else RECOVERY_WAIT_S
+
 
 def drill(
     runbook: Path, folder: Path, *select: str, max_wait_s: float = 60, workers: int = AUTO_WORKERS

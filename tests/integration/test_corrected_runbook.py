@@ -21,6 +21,7 @@ from tests.integration.corrected import (
     NOT_FIXABLE_BY_THIS_OPTION,
     WAITED,
     drill,
+    mutation_wait_s,
     name_of,
 )
 
@@ -86,3 +87,28 @@ def test_the_scenarios_no_text_can_pass_fail_for_that_reason(
             continue
         assert record.result.verdict is Verdict.RUNBOOK_WRONG
         assert [f.kind for f in record.result.runbook_errors] == ["mitigation-did-not-recover"]
+
+
+def test_every_earned_recovery_comes_within_its_mutations_wait(
+    corrected_run: tuple[Journal, str],
+) -> None:
+    """A mutation's drill waits `mutation_wait_s` after the option's steps for a recovery
+    that should not come: the earned one must come within it, or a mutation that changed
+    nothing would not recover in time either and its test could not fail."""
+    journal, _ = corrected_run
+    slow = []
+    for record in journal.scenarios:
+        result, name = record.result, name_of(record.result.scenario)
+        if not result.verdict.earned:
+            continue
+        recovered = result.time_to_recover_s
+        assert recovered is not None, name
+        # the wait begins when the last step before the recovery has ended
+        ends = [s.started_s + s.duration_s for s in result.steps if s.started_s < recovered]
+        waited = recovered - max(ends, default=0.0)
+        if waited >= mutation_wait_s(name):
+            slow.append(
+                f"{name}: recovered {waited:.1f}s after its steps; its mutation's drill "
+                f"waits {mutation_wait_s(name):.0f}s"
+            )
+    assert not slow, "\n".join(slow)
