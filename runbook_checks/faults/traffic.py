@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -31,7 +30,7 @@ import httpx
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, wait_until
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import Fault, FaultError, FaultHandle
-from runbook_checks.faults.client import LiveHandle, adopt, drill_client
+from runbook_checks.faults.client import SIGN_UP_HINT, LiveHandle, adopt, drill_client, sign_up
 from runbook_checks.faults.data import remove_users, unsupported_without
 from runbook_checks.faults.deploy import change_api_settings
 from runbook_checks.service import ServiceClient, User
@@ -235,12 +234,11 @@ class LoadIncrease(Fault):
         )
         with drill_client(stack) as admin:
             for index in range(self.users):
-                email = f"load-{index:03d}-{secrets.token_hex(3)}@drill.test"
                 try:
-                    users.append(admin.create_user(email, "pro"))
-                except httpx.HTTPError as exc:
+                    users.append(sign_up(admin, f"load-{index:03d}", "pro", clock=handle.clock))
+                except FaultError as exc:
                     raise FaultError(
-                        f"cannot inject {self.describe()}: creating user {email} failed: {exc}"
+                        f"cannot inject {self.describe()}: {exc}", hint=SIGN_UP_HINT
                     ) from exc
         stop = threading.Event()
         clients: list[ServiceClient] = []

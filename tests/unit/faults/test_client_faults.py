@@ -8,12 +8,15 @@ import threading
 from dataclasses import dataclass
 from typing import ClassVar, cast
 
+import httpx
 import pytest
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, FakeClock, WaitTimeout
 from runbook_checks.errors import UsageError
 from runbook_checks.faults.base import ACTIVE, Fault, FaultError, FaultHandle
 from runbook_checks.faults.client import (
+    SIGN_UP_RETRY_S,
+    SIGN_UP_WAIT_S,
     UNUSUAL_CASES,
     ObservedResponse,
     ObservingHandle,
@@ -23,7 +26,9 @@ from runbook_checks.faults.client import (
     _Pacer,
     _StopSending,
     adopt,
+    sign_up,
 )
+from runbook_checks.service import ServiceClient, User
 from runbook_checks.stack.base import Capability, Stack
 from tests.fake_stack import NoStackExtras
 
@@ -237,3 +242,50 @@ def test_waiting_for_responses_times_out_with_what_it_waited_for() -> None:
     assert [r.status_code for r in handle.wait_for_responses(2, timeout_s=1)] == [None, 408]
     assert not any(r.acknowledged for r in handle.responses)
     handle.revert()
+
+
+# --------------------------------------------------------------------------- sign-ups
+
+
+@dataclass(frozen=True)
+class _NewUser:
+    email: str
+    tier: str
+
+
+class _SignUps:
+    """A client whose POST /admin/users answers the statuses given, then 201."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.emails: list[str] = []
+
+    def create_user(self, email: str, tier: str = "free") -> User:
+        self.emails.append(email)
+        if self.statuses:
+            status = self.statuses.pop(0)
+            request = httpx.Request("POST", "http://127.0.0.1/admin/users")
+            answer = httpx.Response(status, json={"detail": f"said {status}"}, request=request)
+            raise httpx.HTTPStatusError(f"{status}", request=request, response=answer)
+        return cast(User, _NewUser(email, tier))
+
+
+def test_a_sign_up_answered_503_is_tried_again_under_a_fresh_address() -> None:
+    client, clock = _SignUps(503, 503), FakeClock()
+    user = sign_up(cast(ServiceClient, client), "load-001", "pro", clock=clock)
+    assert len(client.emails) == 3
+    assert len(set(client.emails)) == 3  # a half-made user never blocks the next try
+    assert all(e.startswith("load-001-") and e.endswith("@drill.test") for e in client.emails)
+    assert user.email == client.emails[-1]
+    assert clock.sleeps == [SIGN_UP_RETRY_S] * 2
+
+
+def test_a_sign_up_fails_at_once_on_another_answer_and_past_the_wait_on_503() -> None:
+    client, clock = _SignUps(500), FakeClock()
+    with pytest.raises(FaultError, match=r"creating user load-\S+ failed: 500 \(said 500\)"):
+        sign_up(cast(ServiceClient, client), "load", "pro", clock=clock)
+    assert (len(client.emails), clock.sleeps) == (1, [])
+    always = _SignUps(*[503] * 1000)
+    with pytest.raises(FaultError, match=r"said 503"):
+        sign_up(cast(ServiceClient, always), "load", "pro", clock=clock)
+    assert sum(clock.sleeps) == pytest.approx(SIGN_UP_WAIT_S)
