@@ -24,7 +24,7 @@ import psycopg
 import pytest
 
 from files_profile import KIT
-from runbook_checks.cli import drill_workers, without_unused_plugins
+from runbook_checks.cli import without_unused_plugins
 from runbook_checks.clock import wait_until
 from runbook_checks.config import ImageNames
 from runbook_checks.stack.base import COMPONENTS, Capability
@@ -519,11 +519,8 @@ def test_scenario_subset_passes_on_the_docker_backend(
 ) -> None:
     """API down, database down, disk full, storage outage, pool exhaustion: the drills
     verify on containers what they verify on local processes (pass, or xfail on a runbook
-    defect acknowledged in the baseline). They run as `runbook-checks drill --backend
-    docker` runs them: several at once, a stack of containers per worker, the load-driven
-    drill on a worker of its own."""
+    defect acknowledged in the baseline)."""
     junit = tmp_path / "junit.xml"
-    workers = drill_workers("auto", "docker")
     argv = [
         sys.executable,
         "-m",
@@ -536,7 +533,6 @@ def test_scenario_subset_passes_on_the_docker_backend(
         "-p",
         "no:cacheprovider",
         *without_unused_plugins(),  # as `runbook-checks drill` runs them
-        *("-n", str(workers), "--dist", "loadgroup"),
         "-q",
         "-rfEsx",
         f"--junitxml={junit}",
