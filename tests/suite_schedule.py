@@ -40,8 +40,8 @@ LONGEST_FIRST = (
     MACHINE_WIDE_UNIT,  # ~400 (the docker images' first build on a fresh machine: +100)
     "tests/integration/test_installed_wheel.py",  # ~205
     "tests/integration/test_corrected_runbook.py",  # ~195
+    "tests/integration/test_corrected_runbook_mutations.py",  # ~170 (in 5 batches)
     "tests/integration/test_interrupts.py",  # ~135
-    "tests/integration/test_corrected_runbook_mutations.py",  # ~125 alone (7 batches)
     "tests/integration/test_load.py",  # ~110
     "tests/integration/test_fix.py",  # ~110
     "tests/security/test_security_secrets.py",  # ~95

@@ -36,7 +36,7 @@ WAITED = {"test_supabase_outage_queues_uploads_and_drains_them"}
 # recover 7-14 s after their steps (the load's error rate over its window must fall),
 # every other scenario within ~2.5 s.
 SLOW_RECOVERY = {"test_fix_3_scale_out_under_load", "test_the_post_mortems_pool_size_fixes_it"}
-SLOW_RECOVERY_WAIT_S = 30.0
+SLOW_RECOVERY_WAIT_S = 20.0
 RECOVERY_WAIT_S = 10.0
 
 
