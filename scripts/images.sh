@@ -168,15 +168,17 @@ monitoring_ctx=$(stage_dir monitoring)
 python_ctx=$(stage_dir python)
 cp "$ca" "$python_ctx/ca-certificates.crt"
 moto_ctx=$(stage_dir moto)
-# the AWS control plane's launcher (`python -m runbook_checks.stack.aws_control_plane`):
-# exactly the modules it imports, which need the standard library and moto alone
-# (tests/unit/stack/test_docker_moto.py imports it from these files only)
+# the AWS control plane's launcher (`python -m runbook_checks.stack.aws_control_plane`)
+# and the object store's (`python -m runbook_checks.stack.object_store_server`): exactly
+# the modules they import, which need the standard library and moto alone
+# (tests/unit/stack/test_docker_moto.py imports them from these files only)
 LAUNCHER_FILES=(
   runbook_checks/__init__.py
   runbook_checks/errors.py
   runbook_checks/stack/__init__.py
   runbook_checks/stack/aws_rules.py
   runbook_checks/stack/aws_control_plane.py
+  runbook_checks/stack/object_store_server.py
 )
 for file in "${LAUNCHER_FILES[@]}"; do
   mkdir -p "$moto_ctx/launcher/$(dirname "$file")"

@@ -16,7 +16,10 @@ runbook's own commands reach it on 127.0.0.1:PORT, exactly as they reach the loc
   stack network's clients with scram-sha-256: connections to a published port arrive from
   the network's gateway, not from 127.0.0.1.
 - Redis: `redis-server` with the local stack's flags (`--bind 0.0.0.0` bridged).
-- moto, the object store: `moto_server -H 127.0.0.1 -p PORT` (`-H 0.0.0.0` bridged).
+- moto, the object store: the local stack's launcher, `python -m
+  runbook_checks.stack.object_store_server -H 127.0.0.1 -p PORT` (`-H 0.0.0.0` bridged:
+  moto's server, its module folders listed once), where the image carries it (its label,
+  `images.OBJECT_STORE_LABEL`); else `moto_server` with the same arguments.
 - moto, the AWS control plane: the local stack's launcher, `python -m
   runbook_checks.stack.aws_control_plane -H 127.0.0.1 -p PORT` (moto's app behind AWS's
   preconditions, `aws_rules.py`, its target groups keeping targets apart by Id and Port),
@@ -80,6 +83,7 @@ INITDB_ARGS = "-E UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha
 HBA_FILE = "/etc/runbook-checks/pg_hba.conf"  # bridged: the stack's own, mounted read-only
 MOTO_SERVER = ("moto_server",)  # moto's own server: `-H HOST -p PORT`
 LAUNCHER = ("python", "-m", "runbook_checks.stack.aws_control_plane")  # the same arguments
+OBJECT_STORE_LAUNCHER = ("python", "-m", "runbook_checks.stack.object_store_server")  # same
 
 
 @dataclass(frozen=True)
@@ -340,8 +344,8 @@ class DockerRedis(LocalRedis):
 
 
 class DockerMoto(MotoServer):
-    """moto's server in a container: the object store (`moto_server`) or the AWS control
-    plane (the launcher where the image carries it, else plain `moto_server`; see above)."""
+    """moto's server in a container: the object store or the AWS control plane, each
+    with its launcher where the image carries it, else plain `moto_server` (see above)."""
 
     def __init__(
         self,
@@ -364,13 +368,20 @@ class DockerMoto(MotoServer):
         self.port = free_port()
         # the control plane refuses what AWS refuses where the image lets it
         self.launcher = name == "aws" and image.has_launcher
+        entrypoint: tuple[str, ...]
+        if self.launcher:
+            entrypoint = LAUNCHER
+        elif name != "aws" and image.has_object_store_launcher:
+            entrypoint = OBJECT_STORE_LAUNCHER
+        else:
+            entrypoint = MOTO_SERVER
         self.process = placement.process(
             name,
             image,
             work_dir / f"{name}.log",
             clock,
             ports=(self.port,),
-            entrypoint=LAUNCHER if self.launcher else MOTO_SERVER,
+            entrypoint=entrypoint,
             command=("-H", placement.bind_host, "-p", str(self.port)),
             environment=placement.env(AWS_TEST_ENV),
         )

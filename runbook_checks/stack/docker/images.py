@@ -29,6 +29,11 @@ HASH_LABEL = "org.runbook-checks.hash"
 # `python -m runbook_checks.stack.aws_control_plane`, moto behind AWS's preconditions
 CONTROL_PLANE_LABEL = "org.runbook-checks.control-plane"
 CONTROL_PLANE_RULES = "rules"
+# a moto image that carries the object store's launcher (docker/moto):
+# `python -m runbook_checks.stack.object_store_server`, moto's server, its module folders
+# listed once (stack/object_store_server.py)
+OBJECT_STORE_LABEL = "org.runbook-checks.object-store"
+OBJECT_STORE_LISTED_ONCE = "listed-once"
 
 # the default image -> the stand-in `make images` builds for it (no registry needed)
 STAND_INS = {
@@ -50,6 +55,7 @@ class ResolvedImage:
     image_id: str
     flavour: str  # how to start it: postgres, redis, moto, minio, twin
     control_plane: str = ""  # its CONTROL_PLANE_LABEL ("rules": it has the launcher)
+    object_store: str = ""  # its OBJECT_STORE_LABEL ("listed-once": it has that launcher)
 
     @property
     def stand_in(self) -> bool:
@@ -60,6 +66,12 @@ class ResolvedImage:
         """Does it carry the project's AWS control plane launcher (a moto image that
         `make images` built; a foreign motoserver/moto image does not)?"""
         return self.flavour == "moto" and self.control_plane == CONTROL_PLANE_RULES
+
+    @property
+    def has_object_store_launcher(self) -> bool:
+        """Does it carry the object store's launcher (a moto image `make images` built
+        since it has one; an older one, or motoserver/moto, runs plain `moto_server`)?"""
+        return self.flavour == "moto" and self.object_store == OBJECT_STORE_LISTED_ONCE
 
     def describe(self) -> str:
         return f"{self.name} (stand-in for {self.configured})" if self.stand_in else self.name
@@ -131,6 +143,7 @@ def resolve_images(client: DockerClient, images: ImageNames) -> dict[str, Resolv
                 str(image.id),
                 _flavour(component, name, labels),
                 control_plane=labels.get(CONTROL_PLANE_LABEL, ""),
+                object_store=labels.get(OBJECT_STORE_LABEL, ""),
             )
             break
         else:

@@ -1,7 +1,7 @@
 """moto in a container, without an engine: which server the AWS control plane runs (the
 project's launcher where the image carries it, plain `moto_server` in a foreign image),
-how the image says so, and that the files scripts/images.sh stages into the moto image
-are exactly what the launcher imports."""
+how the image says so, the object store's launcher likewise, and that the files
+scripts/images.sh stages into the moto image are exactly what the launchers import."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from runbook_checks.stack.docker.engine import DockerClient
 from runbook_checks.stack.docker.images import (
     CONTROL_PLANE_LABEL,
     FLAVOUR_LABEL,
+    OBJECT_STORE_LABEL,
     ResolvedImage,
     resolve_images,
 )
@@ -36,10 +37,21 @@ IMAGES_SH = ROOT / "scripts" / "images.sh"
 ZERO = "sha256:" + "0" * 64
 # what `make images` builds (docker/moto: the launcher and its label)
 OURS = ResolvedImage(
-    "aws", "motoserver/moto", "runbook-checks/moto:dev", ZERO, "moto", control_plane="rules"
+    "aws",
+    "motoserver/moto",
+    "runbook-checks/moto:dev",
+    ZERO,
+    "moto",
+    control_plane="rules",
+    object_store="listed-once",
 )
 FOREIGN = ResolvedImage("aws", "motoserver/moto", "motoserver/moto", ZERO, "moto")
+# a moto image of `make images` built before it carried the object store's launcher
+OLDER = ResolvedImage(
+    "aws", "motoserver/moto", "runbook-checks/moto:dev", ZERO, "moto", control_plane="rules"
+)
 LAUNCHER = ["python", "-m", "runbook_checks.stack.aws_control_plane"]
+OBJECT_STORE_LAUNCHER = ["python", "-m", "runbook_checks.stack.object_store_server"]
 
 
 def _placement(network: StackNetwork | None = None) -> Placement:
@@ -76,11 +88,27 @@ def test_a_foreign_moto_image_runs_plain_moto_server_and_says_so(tmp_path: Path)
     assert not ResolvedImage("aws", "x", "x", ZERO, "minio", control_plane="rules").has_launcher
 
 
-def test_the_object_store_stays_moto_server_in_the_same_image(tmp_path: Path) -> None:
+def test_the_object_store_runs_its_own_launcher_where_the_image_carries_it(
+    tmp_path: Path,
+) -> None:
     store = DockerMoto("object_store", tmp_path / "store", placement=_placement(), image=OURS)
-    assert not store.launcher
-    assert list(_spec(store).entrypoint) == ["moto_server"]
+    assert not store.launcher  # not the control plane's
+    assert list(_spec(store).entrypoint) == OBJECT_STORE_LAUNCHER
+    assert list(_spec(store).command) == ["-H", "127.0.0.1", "-p", str(store.port)]
     assert store.describe() == "moto"
+    for image in (FOREIGN, OLDER):  # plain moto_server, the same arguments
+        store = DockerMoto(
+            "object_store", tmp_path / image.name.replace("/", "_"), placement=_placement(),
+            image=image,
+        )  # fmt: skip
+        assert list(_spec(store).entrypoint) == ["moto_server"]
+        assert list(_spec(store).command) == ["-H", "127.0.0.1", "-p", str(store.port)]
+    # the control plane of an image with both launchers runs its own
+    aws = DockerMoto("aws", tmp_path / "aws", placement=_placement(), image=OURS)
+    assert list(_spec(aws).entrypoint) == LAUNCHER
+    # a label on an image that is not moto's does not make it the launcher
+    minio = ResolvedImage("object_store", "x", "x", ZERO, "minio", object_store="listed-once")
+    assert not minio.has_object_store_launcher
 
 
 def test_versions_say_which_control_plane_runs(tmp_path: Path) -> None:
@@ -118,16 +146,27 @@ def test_resolving_images_reads_the_control_plane_label() -> None:
         "redis:7": {},
         "minio/minio": {},
         "runbook-checks/files-api:dev": {FLAVOUR_LABEL: "files-api"},  # the Files kit's
-        "runbook-checks/moto:dev": {FLAVOUR_LABEL: "moto", CONTROL_PLANE_LABEL: "rules"},
+        "runbook-checks/moto:dev": {
+            FLAVOUR_LABEL: "moto",
+            CONTROL_PLANE_LABEL: "rules",
+            OBJECT_STORE_LABEL: "listed-once",
+        },
         "motoserver/moto": {},
     }
     client = cast(DockerClient, type("Client", (), {"images": _Images(present)})())
     twin = KIT.twin.image
-    ours = resolve_images(client, ImageNames(aws="runbook-checks/moto:dev", api=twin))
+    ours = resolve_images(
+        client,
+        ImageNames(aws="runbook-checks/moto:dev", object_store="runbook-checks/moto:dev", api=twin),
+    )
     assert ours["aws"].has_launcher
-    foreign = resolve_images(client, ImageNames(aws="motoserver/moto", api=twin))
+    assert ours["object_store"].has_object_store_launcher
+    foreign = resolve_images(
+        client, ImageNames(aws="motoserver/moto", object_store="motoserver/moto", api=twin)
+    )
     assert foreign["aws"].flavour == "moto"
     assert not foreign["aws"].has_launcher
+    assert not foreign["object_store"].has_object_store_launcher
 
 
 # -- what the moto image carries ----------------------------------------------------------
@@ -144,6 +183,7 @@ IMPORT_ONLY = """
 import json, sys
 before = set(sys.modules)
 import runbook_checks.stack.aws_control_plane
+import runbook_checks.stack.object_store_server
 new = set(sys.modules) - before
 print(json.dumps({
     "ours": sorted(m.__file__ for n, m in sys.modules.items() if n.startswith("runbook_checks")),
@@ -154,7 +194,7 @@ print(json.dumps({
 """
 
 
-def test_the_staged_files_are_exactly_what_the_launcher_imports(tmp_path: Path) -> None:
+def test_the_staged_files_are_exactly_what_the_launchers_import(tmp_path: Path) -> None:
     """Imported from a copy of the staged files alone (as in the image, where nothing else
     of the project exists): nothing missing, nothing staged that it does not import, and
     nothing imported beyond the standard library (moto is imported lazily, at start)."""
