@@ -161,13 +161,14 @@ def drill_client(stack: Stack, timeout_s: float = 30.0, *, keepalive: bool = Tru
 # not the drill's subject
 SIGN_UP_WAIT_S = 10.0
 SIGN_UP_RETRY_S = 0.5
-SIGN_UP_HINT = "the API must answer POST /admin/users (check /health)"
 
 
-def sign_up(client: ServiceClient, label: str, tier: str, *, clock: Clock = SYSTEM_CLOCK) -> User:
-    """A new user (`label-<hex>@drill.test`). A 503 is tried again, under a fresh
-    address, for up to SIGN_UP_WAIT_S; any other failure, or a 503 past that, raises a
-    FaultError naming the address and the API's answer (the caller says what for)."""
+def sign_up(
+    client: ServiceClient, label: str, tier: str, *, injecting: str, clock: Clock = SYSTEM_CLOCK
+) -> User:
+    """A new user (`label-<hex>@drill.test`) for the fault `injecting` describes. A 503 is
+    tried again, under a fresh address, for up to SIGN_UP_WAIT_S; any other failure, or a
+    503 past that, raises a FaultError naming the fault, the address and the API's answer."""
     deadline = clock.monotonic() + SIGN_UP_WAIT_S
     while True:
         email = f"{label}-{secrets.token_hex(4)}@drill.test"
@@ -178,7 +179,9 @@ def sign_up(client: ServiceClient, label: str, tier: str, *, clock: Clock = SYST
             if answer is None or answer.status_code != 503 or clock.monotonic() >= deadline:
                 detail = _detail(answer) if answer is not None else None
                 raise FaultError(
-                    f"creating user {email} failed: {exc}" + (f" ({detail})" if detail else "")
+                    f"cannot inject {injecting}: creating user {email} failed: {exc}"
+                    + (f" ({detail})" if detail else ""),
+                    hint="the API must answer POST /admin/users (check /health)",
                 ) from exc
         clock.sleep(SIGN_UP_RETRY_S)
 
@@ -187,12 +190,7 @@ def create_drill_user(
     stack: Stack, handle: FaultHandle, client: ServiceClient, *, tier: str, label: str
 ) -> User:
     """A new user for this fault, removed (with its files) when the fault is reverted."""
-    try:
-        user = sign_up(client, label, tier, clock=handle.clock)
-    except FaultError as exc:
-        raise FaultError(
-            f"cannot inject {handle.fault.describe()}: {exc}", hint=SIGN_UP_HINT
-        ) from exc
+    user = sign_up(client, label, tier, injecting=handle.fault.describe(), clock=handle.clock)
     email = user.email
     handle.did(
         f"created {tier} user {email} ({user.id})",

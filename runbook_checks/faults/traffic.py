@@ -29,8 +29,8 @@ import httpx
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, wait_until
 from runbook_checks.errors import UsageError
-from runbook_checks.faults.base import Fault, FaultError, FaultHandle
-from runbook_checks.faults.client import SIGN_UP_HINT, LiveHandle, adopt, drill_client, sign_up
+from runbook_checks.faults.base import Fault, FaultHandle
+from runbook_checks.faults.client import LiveHandle, adopt, drill_client, sign_up
 from runbook_checks.faults.data import remove_users, unsupported_without
 from runbook_checks.faults.deploy import change_api_settings
 from runbook_checks.service import ServiceClient, User
@@ -234,12 +234,10 @@ class LoadIncrease(Fault):
         )
         with drill_client(stack) as admin:
             for index in range(self.users):
-                try:
-                    users.append(sign_up(admin, f"load-{index:03d}", "pro", clock=handle.clock))
-                except FaultError as exc:
-                    raise FaultError(
-                        f"cannot inject {self.describe()}: {exc}", hint=SIGN_UP_HINT
-                    ) from exc
+                label = f"load-{index:03d}"
+                users.append(
+                    sign_up(admin, label, "pro", injecting=self.describe(), clock=handle.clock)
+                )
         stop = threading.Event()
         clients: list[ServiceClient] = []
 

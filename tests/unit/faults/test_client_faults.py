@@ -272,7 +272,7 @@ class _SignUps:
 
 def test_a_sign_up_answered_503_is_tried_again_under_a_fresh_address() -> None:
     client, clock = _SignUps(503, 503), FakeClock()
-    user = sign_up(cast(ServiceClient, client), "load-001", "pro", clock=clock)
+    user = sign_up(cast(ServiceClient, client), "load-001", "pro", injecting="a load", clock=clock)
     assert len(client.emails) == 3
     assert len(set(client.emails)) == 3  # a half-made user never blocks the next try
     assert all(e.startswith("load-001-") and e.endswith("@drill.test") for e in client.emails)
@@ -283,9 +283,9 @@ def test_a_sign_up_answered_503_is_tried_again_under_a_fresh_address() -> None:
 def test_a_sign_up_fails_at_once_on_another_answer_and_past_the_wait_on_503() -> None:
     client, clock = _SignUps(500), FakeClock()
     with pytest.raises(FaultError, match=r"creating user load-\S+ failed: 500 \(said 500\)"):
-        sign_up(cast(ServiceClient, client), "load", "pro", clock=clock)
+        sign_up(cast(ServiceClient, client), "load", "pro", injecting="a load", clock=clock)
     assert (len(client.emails), clock.sleeps) == (1, [])
     always = _SignUps(*[503] * 1000)
     with pytest.raises(FaultError, match=r"said 503"):
-        sign_up(cast(ServiceClient, always), "load", "pro", clock=clock)
+        sign_up(cast(ServiceClient, always), "load", "pro", injecting="a load", clock=clock)
     assert sum(clock.sleeps) == pytest.approx(SIGN_UP_WAIT_S)
