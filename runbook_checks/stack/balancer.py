@@ -168,11 +168,21 @@ class TargetGroupBalancer(FaultProxy):
             self._apply(self._registered)
 
     def _read_registered(self) -> tuple[tuple[str, int], ...]:
+        """The targets registered in the groups now. Groups the control plane does not
+        have hold none; a control plane that does not answer (down, or too slow on a
+        starved machine) leaves the last known targets, as a load balancer keeps routing
+        when its API is unavailable."""
+        from botocore.exceptions import ClientError
+
         registered: list[tuple[str, int]] = []
         try:
             found = self._elb.describe_target_groups(Names=list(self.groups.names))
-        except Exception:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TargetGroupNotFound":
+                return self._registered
             found = {"TargetGroups": []}
+        except Exception:  # no answer: connection refused, a timeout
+            return self._registered
         for group in found.get("TargetGroups", []):
             health = self._elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
             for desc in health.get("TargetHealthDescriptions", []):

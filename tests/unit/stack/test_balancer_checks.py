@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from runbook_checks.stack.balancer import _check
+from runbook_checks.stack.balancer import TargetGroupBalancer, TargetGroups, _check
 
 
 class _Target(ThreadingHTTPServer):
@@ -61,3 +61,30 @@ def test_every_target_is_checked_at_once_and_each_answer_kept(targets: list[_Tar
 def test_a_lone_target_and_none(targets: list[_Target]) -> None:
     assert _check((targets[1].address,)) == [False]
     assert _check(()) == []
+
+
+class _Elb:
+    """The control plane as the balancer reads it: `describe_target_groups` raises."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def describe_target_groups(self, **_: object) -> dict[str, object]:
+        raise self.error
+
+
+def test_the_targets_stay_while_the_control_plane_does_not_answer() -> None:
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    balancer = TargetGroupBalancer("balancer", "http://127.0.0.1:1", TargetGroups())
+    balancer._registered = (("127.0.0.1", 8080),)
+    for silent in (EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), TimeoutError()):
+        balancer._elb = _Elb(silent)
+        assert balancer._read_registered() == (("127.0.0.1", 8080),)
+    throttled = ClientError({"Error": {"Code": "Throttling"}}, "DescribeTargetGroups")
+    balancer._elb = _Elb(throttled)
+    assert balancer._read_registered() == (("127.0.0.1", 8080),)
+    # groups the control plane does not have (reset, not seeded yet) hold no target
+    missing = ClientError({"Error": {"Code": "TargetGroupNotFound"}}, "DescribeTargetGroups")
+    balancer._elb = _Elb(missing)
+    assert balancer._read_registered() == ()
