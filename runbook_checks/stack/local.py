@@ -21,7 +21,7 @@ from types import TracebackType
 import httpx
 from botocore.config import Config as BotoConfig
 
-from runbook_checks.clock import SYSTEM_CLOCK, Clock
+from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.errors import ComponentFailed, StackError
 from runbook_checks.service import ServiceKit
 from runbook_checks.stack.balancer import (
@@ -55,6 +55,8 @@ TARGET_GROUPS = TargetGroups(("files-primary", "files-standby"))
 PG_DISK_MB = 1024  # the database server's own disk (a tmpfs when root)
 TARGET_HOST = "127.0.0.1"  # the address the API instances are registered under (IP targets)
 CONTROL_PLANE_SEED_S = 30.0  # seeding the control plane, beyond its server's start
+# a living component that misses its probe at a reset gets this long before it is restarted
+RESET_READY_GRACE_S = 5.0
 MIN_READY_WAIT_S = 1.0  # an instance reached after a shared deadline still gets a probe
 
 
@@ -675,6 +677,8 @@ class LocalStack:
             self.components[name].start()
             if name == "object_store":  # a new one holds nothing: not even the bucket
                 self._ensure_bucket()
+            if name == "aws":  # nor a new control plane: seeded again below
+                self._control_plane_dirty = True
         for extra in [c for c in self.api_instances() if c.name != "api"]:
             extra.stop()
             del self.components[extra.name]
@@ -725,7 +729,22 @@ class LocalStack:
         if component.is_ready():
             return True
         component.resume()  # frozen (SIGSTOP) by a test that did not get to thaw it
-        return component.is_ready()
+        if not component.is_running():
+            return False
+        # alive but not answering its probe in time: on a starved machine that is a slow
+        # server, not a dead one, and a restart would lose what it holds (the control
+        # plane's seed, the bucket); it is restarted only if it stays silent
+        try:
+            wait_until(
+                component.is_ready,
+                what=f"{name} to answer its probe",
+                timeout_s=RESET_READY_GRACE_S,
+                interval_s=0.1,
+                clock=self.clock,
+            )
+        except WaitTimeout:
+            return False
+        return True
 
     def _truncate_tables(self) -> None:
         with self.postgres.admin_connect() as conn:

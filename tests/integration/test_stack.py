@@ -125,6 +125,44 @@ def test_reset_brings_back_what_a_test_left_frozen_or_dead(fresh_stack: Stack) -
     assert health.status_code == 200, health.text
 
 
+def test_a_control_plane_that_died_comes_back_seeded_and_the_api_behind_the_balancer(
+    fresh_stack: Stack,
+) -> None:
+    """A restarted moto holds nothing: the reset seeds it again (target groups, the API
+    registered), or the balancer reads no target and closes the front door."""
+    stack = fresh_stack
+    assert isinstance(stack, LocalStack)
+    assert stack.balancer is not None
+    assert stack.target_groups  # the control plane is up and seeded
+    stack.components["aws"].kill()
+    stack.reset_data()
+    assert stack.components["aws"].is_ready()
+    stack.balancer.refresh()  # what the control plane holds now (not the last known)
+    assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)
+    health = httpx.get(f"{stack.endpoints.api_url}/health", timeout=5)
+    assert health.status_code == 200, health.text
+
+
+def test_a_component_slower_than_its_probe_is_waited_for_not_restarted(
+    fresh_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a starved machine a living server can miss its probe's short timeout: the reset
+    gives it time before it restarts it (a restart loses what it holds)."""
+    stack = fresh_stack
+    assert isinstance(stack, LocalStack)
+    assert stack.target_groups
+    aws = stack.components["aws"]
+    pid = aws.pid
+    missed = iter([False, False, False])  # the first probes miss (too slow), then it answers
+    real = aws.is_ready
+    monkeypatch.setattr(aws, "is_ready", lambda: next(missed, None) is None and real())
+    stack.reset_data()
+    assert aws.pid == pid
+    assert stack.balancer is not None
+    stack.balancer.refresh()
+    assert stack.balancer.targets == (("127.0.0.1", stack.api.port),)
+
+
 def test_stop_leaves_no_process_and_no_folder() -> None:
     stack = LocalStack(kit=KIT)
     stack.start()
