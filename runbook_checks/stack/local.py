@@ -10,6 +10,7 @@ act on the API's path only; operators (and the runbook's commands) connect direc
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import shutil
 import threading
@@ -47,6 +48,8 @@ from runbook_checks.stack.servers import (
     MotoServer,
 )
 from runbook_checks.tls import tls_context
+
+log = logging.getLogger(__name__)
 
 BUCKET = "files"
 REGION = "us-east-1"
@@ -734,6 +737,7 @@ class LocalStack:
         # alive but not answering its probe in time: on a starved machine that is a slow
         # server, not a dead one, and a restart would lose what it holds (the control
         # plane's seed, the bucket); it is restarted only if it stays silent
+        began = self.clock.monotonic()
         try:
             wait_until(
                 component.is_ready,
@@ -743,7 +747,13 @@ class LocalStack:
                 clock=self.clock,
             )
         except WaitTimeout:
+            log.warning(
+                "reset: %s is running but silent for %gs; restarting it", name, RESET_READY_GRACE_S
+            )
             return False
+        log.info(
+            "reset: %s answered %.1fs after missing its probe", name, self.clock.monotonic() - began
+        )
         return True
 
     def _truncate_tables(self) -> None:
