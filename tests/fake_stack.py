@@ -46,6 +46,9 @@ class NoStackExtras:
     def api_fleet(self) -> None:
         return None
 
+    def servers_ended_unasked(self) -> list[str]:
+        return []
+
 
 NO_EXTRAS: dict[str, object] = {
     "monitoring": None,
@@ -59,6 +62,7 @@ NO_EXTRAS: dict[str, object] = {
     "prepare": lambda name: None,
     "kit": KIT,
     "api_fleet": lambda: None,
+    "servers_ended_unasked": lambda: [],
 }
 """The same, for a `SimpleNamespace` fake."""
 

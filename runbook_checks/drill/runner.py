@@ -73,6 +73,23 @@ from runbook_checks.steps.run import run_step
 
 DEFAULT_MAX_WAIT_S = 60.0  # how long a drill waits for recovery before calling it failed
 
+# While a drill waits (for the steady state, a recovery), it looks this often whether a
+# server of the stack ended unasked (`Stack.servers_ended_unasked`): then it stops waiting
+STACK_LOOK_S = 1.0
+
+
+class StackBroke(Exception):
+    """A server of the stack ended under the drill and no fault or step ended it."""
+
+    def __init__(self, ended: list[str]) -> None:
+        super().__init__("; ".join(ended))
+        self.ended = ended
+
+
+def _traceback_tail(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))[-1500:]
+
+
 # Finding kinds of the harness's own work: the runbook's text did not do it
 HARNESS_ASSISTED = "harness-assisted"
 FIX_NOT_DOCUMENTED = "fix-not-documented"
@@ -468,19 +485,15 @@ class Drill:
                 profile=self.profile,
             )
             self._phases(scenario, ctx, session.sampler, session.ledger)
+        except StackBroke as exc:
+            self._stack_broke(result, exc.ended)
         except Exception as exc:
-            result.verdict = Verdict.ERROR
-            result.error = f"{type(exc).__name__}: {exc}"
-            result.findings.append(
-                Finding(
-                    Level.INFO,
-                    "drill-error",
-                    self.section.id,
-                    f"the drill could not complete: {result.error}",
-                    evidence="".join(traceback.format_exception(exc))[-1500:],
-                    source=f"drill:{self.scenario_id}",
-                )
-            )
+            ended = self.stack.servers_ended_unasked()
+            if ended:  # what explains the exception
+                self._stack_broke(result, ended, evidence=_traceback_tail(exc))
+            else:
+                error = f"{type(exc).__name__}: {exc}"
+                self._drill_error(result, error, "the drill could not complete: " + error, exc)
         finally:
             if session.ctx is not None and session.ctx.handle is not None:
                 with contextlib.suppress(Exception):
@@ -708,12 +721,20 @@ class Drill:
         timeout_s: float,
     ) -> None:
         last: list[str] = []
+        look_at = [self.clock.monotonic() + STACK_LOOK_S]
 
         def holds() -> bool:
             reason = check(ctx)
-            if reason is not None:
-                last[:] = [reason]
-            return reason is None
+            if reason is None:
+                return True
+            last[:] = [reason]
+            # a server that ended unasked comes back for no one: the wait would be in vain
+            if self.clock.monotonic() >= look_at[0]:
+                look_at[0] = self.clock.monotonic() + STACK_LOOK_S
+                ended = self.stack.servers_ended_unasked()
+                if ended:
+                    raise StackBroke(ended)
+            return False
 
         try:
             wait_until(holds, what=what, timeout_s=timeout_s, interval_s=0.1, clock=self.clock)
@@ -905,11 +926,46 @@ class Drill:
                     cause=f"harness: {action.name}",
                 )
 
+    def _stack_broke(self, result: DrillResult, ended: list[str], evidence: str = "") -> None:
+        """A server of the stack ended under the drill and no fault or step ended it (it
+        crashed, or something outside killed it): the drill measured the harness's broken
+        environment. Its verdict is an error, whatever the runbook's steps seemed to do;
+        nothing is blamed on, or credited to, the text."""
+        error = f"the stack broke under the drill: {'; '.join(ended)}"
+        said = (
+            f"{error}. No fault or step of this drill ends it, so what the drill measured "
+            "since says nothing of the runbook; drill it again"
+        )
+        self._drill_error(result, error, said, evidence)
+
+    def _drill_error(
+        self, result: DrillResult, error: str, said: str, evidence: BaseException | str
+    ) -> None:
+        """The drill could not measure the runbook: verdict `error`, and a finding saying why."""
+        result.verdict = Verdict.ERROR
+        result.error = error
+        if isinstance(evidence, BaseException):
+            evidence = _traceback_tail(evidence)
+        result.findings.append(
+            Finding(
+                Level.INFO,
+                "drill-error",
+                self.section.id,
+                said,
+                evidence=evidence,
+                source=f"drill:{self.scenario_id}",
+            )
+        )
+
     def _verdict(self, scenario: Scenario, ctx: DrillContext) -> None:
         """`passed` only when the runbook's own text detected and recovered; `assisted`
         when the harness did part of the work; `failed` when acknowledged writes were
         lost and the option's text does not warn of it."""
         result = ctx.result
+        ended = self.stack.servers_ended_unasked()
+        if ended:
+            self._stack_broke(result, ended)
+            return
         ledger = result.ledger
         lost_unwarned = False
         if ledger is not None and ledger.lost:

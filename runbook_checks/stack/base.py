@@ -302,6 +302,14 @@ class Stack(Protocol):
         (an external environment: its API is restarted, never scaled, by the drill)."""
         ...
 
+    def servers_ended_unasked(self) -> list[str]:
+        """The stack's servers besides the API (the database, object store, cache, control
+        plane) that have ended although nobody stopped or killed them (not the stack, a
+        fault, nor a step): each as one line saying how it ended. A drill under which one
+        did measured the harness's broken environment, not the runbook. Empty where the
+        servers are not the drill's to watch (an external environment)."""
+        ...
+
 
 def stack_redactor(endpoints: Endpoints) -> Redactor:
     """Secrets of a stack from its `Endpoints` (admin token, every URL's password)."""

@@ -621,6 +621,10 @@ class ExternalStack:
         """None: the environment's API instances are not ours to scale."""
         return None
 
+    def servers_ended_unasked(self) -> list[str]:
+        """None known: the environment's servers are not ours to watch."""
+        return []
+
     @property
     def api_env(self) -> dict[str, str] | None:
         """None: the environment's API is not started by us."""

@@ -38,7 +38,7 @@ from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
 from runbook_checks.stack.live import ACTIVE, FaultView, LiveFault
 from runbook_checks.stack.monitoring import Monitoring, find_monitoring, monitoring_switched_off
 from runbook_checks.stack.postgres import LocalPostgres
-from runbook_checks.stack.process import stop_together
+from runbook_checks.stack.process import exit_description, stop_together
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
 from runbook_checks.stack.servers import (
     AWS_TEST_ENV,
@@ -605,6 +605,21 @@ class LocalStack:
     def api_fleet(self) -> LocalStack:
         return self
 
+    def servers_ended_unasked(self) -> list[str]:
+        ended = []
+        for name in COMPONENTS:
+            component = self.components.get(name)
+            if name == "api" or not isinstance(component, LocalComponent):
+                continue
+            code = component.process.ended_unasked()
+            if code is not None:
+                log = component.log_tail(5).strip().replace("\n", " | ")
+                ended.append(
+                    f"{name} {exit_description(code)} and nobody stopped it"
+                    + (f" (its log: {log[-300:]})" if log else "")
+                )
+        return ended
+
     def api_instances(self) -> list[LocalApi]:
         return [c for c in self.components.values() if isinstance(c, LocalApi)]
 
@@ -676,6 +691,9 @@ class LocalStack:
         with ThreadPoolExecutor(len(COMPONENTS), thread_name_prefix="reset") as pool:
             ready = dict(zip(COMPONENTS, pool.map(self._ready_or_resumed, COMPONENTS), strict=True))
         for name in [n for n in COMPONENTS if not ready[n]]:
+            for said in self.servers_ended_unasked():
+                if said.startswith(f"{name} "):  # not a test's kill: worth a line in the log
+                    log.warning("reset: %s; starting it again", said)
             self.components[name].stop()
             self.components[name].start()
             if name == "object_store":  # a new one holds nothing: not even the bucket

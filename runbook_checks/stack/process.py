@@ -34,6 +34,20 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
 
 
+def exit_description(code: int) -> str:
+    """How a process ended, from its exit status (Popen's convention: -N for signal N; a
+    container's 128+N for signal N)."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    if code > 128:
+        with contextlib.suppress(ValueError):
+            return f"exited with status {code} ({signal.Signals(code - 128).name})"
+    return f"exited with status {code}"
+
+
 class Child(Protocol):
     """What a ManagedProcess needs of its process: a `subprocess.Popen`, or a child of a
     fork server (forkserver.ForkedChild)."""
@@ -90,6 +104,8 @@ class ManagedProcess:
         self.preload_reads_env = preload_reads_env
         self._proc: Child | None = None
         self._paused = False
+        # asked to end (a stop or a kill by the stack, a fault or a step) since its spawn
+        self._end_asked = False
 
     # -- state -------------------------------------------------------------------------
     @property
@@ -107,6 +123,13 @@ class ManagedProcess:
         """Exists (running or paused)."""
         return self._proc is not None and self._proc.poll() is None
 
+    def ended_unasked(self) -> int | None:
+        """The exit status of a process that ended although nobody here asked it to (no
+        stop or kill since its spawn): it crashed, or something outside killed it. None
+        while it runs, after an asked-for end, or before any spawn."""
+        code = self.returncode
+        return None if code is None or self._end_asked else code
+
     # -- life cycle --------------------------------------------------------------------
     def spawn(self) -> None:
         if self.is_alive():
@@ -115,6 +138,7 @@ class ManagedProcess:
         proc = self._forked() or self._popen()
         self._proc = proc
         self._paused = False
+        self._end_asked = False
         if self.on_spawn is not None:
             self.on_spawn(proc.pid)
 
@@ -196,6 +220,7 @@ class ManagedProcess:
     def send_stop(self, *, teardown: bool = False) -> None:
         """The stop signal (`teardown`: the one for a server whose data goes with it),
         without waiting for the process to end."""
+        self._end_asked = True
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
@@ -216,6 +241,7 @@ class ManagedProcess:
         self._paused = False
 
     def kill(self) -> None:
+        self._end_asked = True
         proc = self._proc
         if proc is None:
             return

@@ -167,6 +167,7 @@ class ContainerProcess(ManagedProcess):
             status = self.status()
             if status in ("running", "paused", "restarting"):
                 return
+            self._end_asked = False
             if self._container is not None:  # created / exited / dead: start it again
                 self._container.start()
                 return
@@ -222,6 +223,7 @@ class ContainerProcess(ManagedProcess):
         """Graceful stop (the image's stop signal), SIGKILL after the grace period."""
         from docker.errors import APIError, NotFound
 
+        self._end_asked = True
         container = self._container
         if container is None or not self.is_alive():
             return
@@ -233,6 +235,7 @@ class ContainerProcess(ManagedProcess):
     def kill(self) -> None:
         from docker.errors import APIError, NotFound
 
+        self._end_asked = True
         container = self._container
         if container is None or not self.is_alive():
             return

@@ -3,12 +3,14 @@ its teardown signal and its whole graceful stop, the others are killed at once."
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 
-from runbook_checks.stack.process import ManagedProcess, stop_together
+from runbook_checks.clock import wait_until
+from runbook_checks.stack.process import ManagedProcess, exit_description, stop_together
 
 # ignores SIGTERM: only SIGKILL ends it
 STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
@@ -91,3 +93,31 @@ def test_a_stack_being_removed_sends_the_teardown_signal_and_a_stop_the_stop_sig
     stopped, stopped_mark = _telling(tmp_path, "stopped")
     stopped.stop()
     assert stopped_mark.read_text() == "SIGINT"
+
+
+def test_a_process_that_ended_unasked_says_how_and_an_asked_end_says_nothing(
+    tmp_path: Path,
+) -> None:
+    """A server killed from outside (or crashed) is told from one the stack, a fault or a
+    step stopped: only the first means the harness's environment broke under a drill."""
+    sleeper = "import time; time.sleep(60)"
+    outside = spawn(tmp_path, "outside", sleeper, keeps_data=False)
+    assert outside.ended_unasked() is None  # running
+    assert outside.pid is not None
+    os.kill(outside.pid, signal.SIGKILL)  # not through ManagedProcess: someone else
+    wait_until(lambda: not outside.is_alive(), what="the kill", timeout_s=10)
+    assert outside.ended_unasked() == -signal.SIGKILL
+    assert exit_description(-signal.SIGKILL) == "was killed by SIGKILL"
+    outside.spawn()  # brought back: nothing to say any more
+    assert outside.ended_unasked() is None
+    outside.kill()  # asked
+    assert outside.ended_unasked() is None
+    crashed = spawn(tmp_path, "crashed", "raise SystemExit(3)", keeps_data=False)
+    wait_until(lambda: not crashed.is_alive(), what="the crash", timeout_s=10)
+    assert crashed.ended_unasked() == 3
+    assert exit_description(3) == "exited with status 3"
+    stopped = spawn(tmp_path, "stopped", sleeper, keeps_data=False)
+    stopped.stop(timeout_s=5)
+    assert stopped.returncode is not None
+    assert stopped.ended_unasked() is None
+    assert exit_description(137) == "exited with status 137 (SIGKILL)"  # a container's
