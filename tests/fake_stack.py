@@ -46,7 +46,7 @@ class NoStackExtras:
     def api_fleet(self) -> None:
         return None
 
-    def servers_ended_unasked(self) -> list[str]:
+    def servers_ended_unasked(self, besides: object = ()) -> list[str]:
         return []
 
 
@@ -62,7 +62,7 @@ NO_EXTRAS: dict[str, object] = {
     "prepare": lambda name: None,
     "kit": KIT,
     "api_fleet": lambda: None,
-    "servers_ended_unasked": lambda: [],
+    "servers_ended_unasked": lambda besides=(): [],
 }
 """The same, for a `SimpleNamespace` fake."""
 

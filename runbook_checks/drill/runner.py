@@ -731,7 +731,10 @@ class Drill:
             # a server that ended unasked comes back for no one: the wait would be in vain
             if self.clock.monotonic() >= look_at[0]:
                 look_at[0] = self.clock.monotonic() + STACK_LOOK_S
-                ended = self.stack.servers_ended_unasked()
+                handle = ctx.handle  # a server the fault acts on may end by its doing
+                ended = self.stack.servers_ended_unasked(
+                    handle.fault.servers() if handle is not None else ()
+                )
                 if ended:
                     raise StackBroke(ended)
             return False

@@ -156,6 +156,14 @@ class Fault:
         so parallel drills run them one at a time (drill/slots.py)."""
         return False
 
+    def servers(self) -> frozenset[str]:
+        """The stack's servers (component names) this fault acts on: while it is live, a
+        server of these that ends may be the fault's doing (a crash loop, an OOM kill
+        under a memory limit, PostgreSQL's panic on a full disk). By default the
+        fault's `target`, where it has one."""
+        target = getattr(self, "target", None)
+        return frozenset({target}) if isinstance(target, str) else frozenset()
+
     def unsupported_reason(self, stack: Stack) -> str | None:
         missing = sorted(c.value for c in self.requires - stack.capabilities)
         if missing:
@@ -207,6 +215,9 @@ class AllOf(Fault):
 
     def describe(self) -> str:
         return " + ".join(part.describe() for part in self.parts)
+
+    def servers(self) -> frozenset[str]:
+        return frozenset().union(*(part.servers() for part in self.parts))
 
     def drives_load(self) -> bool:
         return any(part.drives_load() for part in self.parts)

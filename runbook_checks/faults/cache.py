@@ -88,6 +88,9 @@ class RedisDown(Fault):
     def unsupported_reason(self, stack: Stack) -> str | None:
         return unsupported_without(self, stack)
 
+    def servers(self) -> frozenset[str]:
+        return frozenset({"redis"})
+
     def describe(self) -> str:
         if self.mode == "kill":
             return "Redis down: its process killed (SIGKILL; it restarts empty)"

@@ -109,6 +109,9 @@ class StorageOutage(Fault):
     def unsupported_reason(self, stack: Stack) -> str | None:
         return unsupported_without(self, stack)
 
+    def servers(self) -> frozenset[str]:
+        return frozenset({"object_store"})
+
     def describe(self) -> str:
         what = {
             "down": "its network path down (connections refused)",

@@ -8,7 +8,7 @@ implement it; nothing outside `runbook_checks.stack` knows which one runs.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -302,12 +302,13 @@ class Stack(Protocol):
         (an external environment: its API is restarted, never scaled, by the drill)."""
         ...
 
-    def servers_ended_unasked(self) -> list[str]:
+    def servers_ended_unasked(self, besides: Collection[str] = ()) -> list[str]:
         """The stack's servers besides the API (the database, object store, cache, control
-        plane) that have ended although nobody stopped or killed them (not the stack, a
-        fault, nor a step): each as one line saying how it ended. A drill under which one
-        did measured the harness's broken environment, not the runbook. Empty where the
-        servers are not the drill's to watch (an external environment)."""
+        plane) and those named in `besides` (a live fault's: its doing) that have ended
+        although nobody stopped or killed them (not the stack, a fault, nor a step): each
+        as one line saying how it ended. A drill under which one did measured the
+        harness's broken environment, not the runbook. Empty where the servers are not the
+        drill's to watch (an external environment)."""
         ...
 
 

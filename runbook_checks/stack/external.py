@@ -52,7 +52,7 @@ import shutil
 import tempfile
 import threading
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -621,7 +621,7 @@ class ExternalStack:
         """None: the environment's API instances are not ours to scale."""
         return None
 
-    def servers_ended_unasked(self) -> list[str]:
+    def servers_ended_unasked(self, besides: Collection[str] = ()) -> list[str]:
         """None known: the environment's servers are not ours to watch."""
         return []
 

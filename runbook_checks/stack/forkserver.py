@@ -76,6 +76,9 @@ class ForkedChild:
         self.args = list(args)
         self.pid = pid
         self.returncode: int | None = None
+        # no status came: the fork server ended, and this child with it (its parent-death
+        # signal), not anything aimed at the child itself
+        self.server_gone = False
         self._status = status
         self._lock = threading.Lock()
 
@@ -91,6 +94,7 @@ class ForkedChild:
             except OSError:
                 data = b""
             # no status: the fork server is gone, and its children with it (SIGKILL)
+            self.server_gone = not data
             self.returncode = int(json.loads(data)["status"]) if data else -signal.SIGKILL
             self._status.close()
 

@@ -14,7 +14,7 @@ import logging
 import secrets
 import shutil
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -38,7 +38,7 @@ from runbook_checks.stack.leftovers import StateFile, release, sweep, work_root
 from runbook_checks.stack.live import ACTIVE, FaultView, LiveFault
 from runbook_checks.stack.monitoring import Monitoring, find_monitoring, monitoring_switched_off
 from runbook_checks.stack.postgres import LocalPostgres
-from runbook_checks.stack.process import exit_description, stop_together
+from runbook_checks.stack.process import stop_together
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
 from runbook_checks.stack.servers import (
     AWS_TEST_ENV,
@@ -605,17 +605,16 @@ class LocalStack:
     def api_fleet(self) -> LocalStack:
         return self
 
-    def servers_ended_unasked(self) -> list[str]:
+    def servers_ended_unasked(self, besides: Collection[str] = ()) -> list[str]:
         ended = []
         for name in COMPONENTS:
             component = self.components.get(name)
-            if name == "api" or not isinstance(component, LocalComponent):
+            if name == "api" or name in besides or not isinstance(component, LocalComponent):
                 continue
-            code = component.process.ended_unasked()
-            if code is not None:
+            if component.process.ended_unasked() is not None:
                 log = component.log_tail(5).strip().replace("\n", " | ")
                 ended.append(
-                    f"{name} {exit_description(code)} and nobody stopped it"
+                    f"{name} {component.process.how_it_ended()} and nobody stopped it"
                     + (f" (its log: {log[-300:]})" if log else "")
                 )
         return ended

@@ -130,6 +130,18 @@ class ManagedProcess:
         code = self.returncode
         return None if code is None or self._end_asked else code
 
+    def how_it_ended(self) -> str:
+        """Its last process's pid and exit, for people: "(pid 123) was killed by SIGKILL";
+        a forked child that got no status from its fork server says that server ended."""
+        proc = self._proc
+        code = self.returncode
+        if proc is None or code is None:
+            return "runs" if proc is not None else "never started"
+        said = f"(pid {proc.pid}) {exit_description(code)}"
+        if getattr(proc, "server_gone", False):
+            said += " (its fork server ended, and its children with it)"
+        return said
+
     # -- life cycle --------------------------------------------------------------------
     def spawn(self) -> None:
         if self.is_alive():

@@ -283,6 +283,11 @@ def test_a_memory_limit_gets_a_growing_server_oom_killed_and_revert_brings_it_ba
         )
         assert server.process.oom_killed
         assert "MB of memory" in " ".join(handle.notes)
+        # the fault's doing, which a drill's wait lets pass; to anyone else, a broken stack
+        assert stack.servers_ended_unasked(besides=handle.fault.servers()) == []  # type: ignore[attr-defined]
+        [said] = stack.servers_ended_unasked()  # type: ignore[attr-defined]
+        assert said.startswith("redis (container ")
+        assert "exited with status 137 (SIGKILL) (the kernel's OOM killer" in said
     assert server.is_ready()
     limit = _client().containers.get(server.process.container_id).attrs["HostConfig"]["Memory"]  # type: ignore[attr-defined]
     assert limit >= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") - (1 << 20)

@@ -5,6 +5,7 @@ measured the harness's broken environment, and nothing is blamed on the runbook.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,17 +29,18 @@ RUNBOOK = parse_runbook(ROOT / "runbooks" / "files-incident-response.md")
 @dataclass(frozen=True)
 class _KilledFromOutside(Fault):
     """SIGKILL to a server's process, sent the way nothing of the harness sends it (as the
-    kernel's OOM killer or a stray `kill` would), and not undone."""
+    kernel's OOM killer or a stray `kill` would), and not undone. Its server is not
+    among `servers()`: the harness does not know it acts on it."""
 
-    target: str
+    victim: str
     kind: ClassVar[str] = "test-killed-from-outside"
     requires: ClassVar[frozenset[Capability]] = frozenset({Capability.KILL})
 
     def _inject(self, stack: Stack, handle: FaultHandle) -> None:
-        pid = stack.component(self.target).pid
+        pid = stack.component(self.victim).pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
-        handle.did(f"{self.target} killed from outside", lambda: None, "nothing")
+        handle.did(f"{self.victim} killed from outside", lambda: None, "nothing")
 
 
 def test_a_server_killed_from_outside_makes_the_drill_an_error_naming_it(
@@ -63,7 +65,9 @@ def test_a_server_killed_from_outside_makes_the_drill_an_error_naming_it(
     ).run(broken)
     assert result.verdict is Verdict.ERROR, (result.verdict, result.error)
     assert result.error is not None
-    assert "object_store was killed by SIGKILL and nobody stopped it" in result.error
+    assert re.search(
+        r"object_store \(pid \d+\) was killed by SIGKILL and nobody stopped it", result.error
+    )
     said = [f for f in result.findings if f.kind == "drill-error"]
     assert said, [f.message for f in result.findings]
     assert "says nothing of the runbook" in said[-1].message

@@ -186,6 +186,27 @@ def test_a_process_with_a_preload_is_forked_and_managed_as_any(
     process.stop(timeout_s=10)
     assert not process.is_alive()
     assert process.returncode == -signal.SIGTERM
+    assert "fork server" not in process.how_it_ended()  # its status came from the server
+
+
+def test_a_child_whose_fork_server_ended_says_so(package: Path, tmp_path: Path) -> None:
+    """The fork server's end takes its children (their parent-death signal): a child's
+    end then names its fork server, not a kill aimed at the child."""
+    server = ForkServer(["heavy"])
+    try:
+        child = server.spawn(
+            [sys.executable, "-m", "svc", "sleep"],
+            env={"PYTHONPATH": str(package)},
+            cwd=None,
+            log_path=tmp_path / "svc.log",
+        )
+        _said(tmp_path / "svc.log")
+        server._proc.kill()  # the fork server, killed from outside
+        assert child.wait(10) == -signal.SIGKILL
+        assert child.server_gone
+        assert _gone(child.pid, 10)
+    finally:
+        server.close()
 
 
 @pytest.mark.parametrize("why", ["switched off", "cannot start"])

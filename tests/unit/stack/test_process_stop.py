@@ -104,9 +104,11 @@ def test_a_process_that_ended_unasked_says_how_and_an_asked_end_says_nothing(
     outside = spawn(tmp_path, "outside", sleeper, keeps_data=False)
     assert outside.ended_unasked() is None  # running
     assert outside.pid is not None
-    os.kill(outside.pid, signal.SIGKILL)  # not through ManagedProcess: someone else
+    pid = outside.pid
+    os.kill(pid, signal.SIGKILL)  # not through ManagedProcess: someone else
     wait_until(lambda: not outside.is_alive(), what="the kill", timeout_s=10)
     assert outside.ended_unasked() == -signal.SIGKILL
+    assert outside.how_it_ended() == f"(pid {pid}) was killed by SIGKILL"
     assert exit_description(-signal.SIGKILL) == "was killed by SIGKILL"
     outside.spawn()  # brought back: nothing to say any more
     assert outside.ended_unasked() is None
