@@ -204,6 +204,19 @@ class Target:
     def stderr(self) -> str:
         return self.log.read_text()[-3000:]
 
+    def where(self) -> str:
+        """For a target that outlived its signal: the phases it said, and every thread's
+        stack (faulthandler on SIGUSR1): did it take the signal and hang in its cleanup,
+        or go on as if it never came?"""
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGUSR1)
+        time.sleep(1.0)
+        said = list(self.seen)
+        with contextlib.suppress(queue.Empty):
+            while (line := self.lines.get_nowait()) is not None:
+                said.append(line)
+        return f"it said {said}; its stderr (stacks last):\n{self.log.read_text()[-6000:]}"
+
 
 @pytest.fixture(scope="module")
 def environment(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -289,9 +302,10 @@ def _interrupt(
     try:
         code = target.proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
+        where = target.where()
         target.proc.kill()
         target.proc.wait()
-        pytest.fail(f"{what}: still running 60 s after the signal\n{target.stderr()}")
+        pytest.fail(f"{what}: still running 60 s after the signal; {where}")
 
     left = wait_for_processes_gone(root)
     if sig is signal.SIGKILL:

@@ -13,6 +13,8 @@ so what it leaves behind is what an interrupted `runbook-checks drill` would lea
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -82,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-s", type=float, default=60.0)
     args = parser.parse_args(argv)
     faults = [f for f in args.faults.split(",") if f]
+    # a test that finds it still running long after its signal asks where it is
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     return run_guarded(lambda: drill(faults, args.environment, args.hold_s))
 
 
