@@ -4,12 +4,14 @@ scenarios no text can pass (test_corrected_runbook.py, test_corrected_runbook_mu
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from runbook_checks.cli import AUTO_WORKERS, without_unused_plugins
 from runbook_checks.evidence.journal import Journal, load_journal
+from runbook_checks.stack.monitoring import MONITORING_ENV
 from tests.profiles import FILES_PROFILE_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,9 +48,16 @@ def mutation_wait_s(scenario: str) -> float:
 
 
 def drill(
-    runbook: Path, folder: Path, *select: str, max_wait_s: float = 60, workers: int = AUTO_WORKERS
+    runbook: Path,
+    folder: Path,
+    *select: str,
+    max_wait_s: float = 60,
+    workers: int = AUTO_WORKERS,
+    monitoring: bool = True,
 ) -> tuple[Journal, str]:
-    """Run the scenarios (`-k` expression from `select`) against `runbook`; its journal."""
+    """Run the scenarios (`-k` expression from `select`) against `runbook`; its journal.
+    Without `monitoring`, the stacks start without Prometheus and Alertmanager (no alerts
+    measured: a drill of the text's steps only)."""
     evidence = folder / "evidence"
     argv = [
         sys.executable,
@@ -73,7 +82,10 @@ def drill(
         argv += ["-n", str(workers), "--dist", "loadgroup"]
     if select:
         argv += ["-k", " or ".join(select)]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    env = {**os.environ, **({} if monitoring else {MONITORING_ENV: "off"})}
+    done = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False, env=env
+    )
     folders = [p for p in evidence.iterdir() if p.is_dir()] if evidence.exists() else []
     assert len(folders) == 1, done.stdout[-3000:] + done.stderr[-2000:]
     return load_journal(folders[0]), done.stdout

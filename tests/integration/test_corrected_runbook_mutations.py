@@ -244,7 +244,9 @@ def mutated_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, MutatedR
         scenarios = [m.scenario for m in batch]
         wait = max(map(mutation_wait_s, scenarios))
         try:
-            journal, output = drill(path, path.parent, *scenarios, max_wait_s=wait, workers=1)
+            journal, output = drill(
+                path, path.parent, *scenarios, max_wait_s=wait, workers=1, monitoring=False
+            )
         except AssertionError as exc:  # no evidence folder: the tests say so
             journal, output = None, str(exc)
         return {s: MutatedRun(path, lines[s], journal, output) for s in scenarios}
