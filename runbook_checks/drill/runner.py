@@ -86,6 +86,12 @@ class StackBroke(Exception):
         self.ended = ended
 
 
+def _live_servers(ctx: DrillContext | None) -> frozenset[str]:
+    """The servers the drill's fault acts on, once it is injected (none before)."""
+    handle = ctx.handle if ctx is not None else None
+    return handle.fault.servers() if handle is not None else frozenset()
+
+
 def _traceback_tail(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc))[-1500:]
 
@@ -488,7 +494,8 @@ class Drill:
         except StackBroke as exc:
             self._stack_broke(result, exc.ended)
         except Exception as exc:
-            ended = self.stack.servers_ended_unasked()
+            # (the fault is still live here: what it acts on may have ended by its doing)
+            ended = self.stack.servers_ended_unasked(_live_servers(session.ctx))
             if ended:  # what explains the exception
                 self._stack_broke(result, ended, evidence=_traceback_tail(exc))
             else:
@@ -731,10 +738,8 @@ class Drill:
             # a server that ended unasked comes back for no one: the wait would be in vain
             if self.clock.monotonic() >= look_at[0]:
                 look_at[0] = self.clock.monotonic() + STACK_LOOK_S
-                handle = ctx.handle  # a server the fault acts on may end by its doing
-                ended = self.stack.servers_ended_unasked(
-                    handle.fault.servers() if handle is not None else ()
-                )
+                # a server the fault acts on may end by its doing
+                ended = self.stack.servers_ended_unasked(_live_servers(ctx))
                 if ended:
                     raise StackBroke(ended)
             return False

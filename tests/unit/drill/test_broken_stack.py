@@ -72,3 +72,47 @@ def test_what_each_fault_acts_on() -> None:
     assert LoadIncrease(users=2).servers() == frozenset()
     both = AllOf((NetworkLatency("postgres", latency_ms=10), StorageOutage("down")))
     assert both.servers() == {"postgres", "object_store"}
+
+
+def test_a_drill_that_errs_under_its_fault_says_its_own_error_not_the_faults_doing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An exception while the fault is live, its own server ended by its doing (a crash
+    loop's): the drill's error is the exception, not a broken stack."""
+    import contextlib
+
+    from runbook_checks.drill import runner
+    from runbook_checks.drill.spec import Scenario
+
+    ctx: Any = SimpleNamespace(
+        handle=SimpleNamespace(fault=CrashLoop("redis"), revert=lambda: None)
+    )
+
+    class Session:
+        def __init__(self, result: Any) -> None:
+            self.result, self.ctx, self.sampler, self.ledger = result, None, None, None
+
+        def begin(self, *args: Any, **kwargs: Any) -> Any:
+            self.ctx = ctx
+            return ctx
+
+    @contextlib.contextmanager
+    def opened(stack: Any, result: Any, **kwargs: Any) -> Any:
+        yield Session(result)
+
+    def phases(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(runner.DrillSession, "open", opened)
+    monkeypatch.setattr(runner.Drill, "_phases", phases)
+    drill = _drill(tmp_path, FakeClock())
+    scenario = Scenario(
+        section="sev-1-api-server-down",
+        option="A",
+        title="t",
+        fault=CrashLoop("redis"),
+        confirm=lambda c: None,
+        detect=lambda r, c: None,
+    )
+    result = drill.run(scenario)
+    assert result.error == "RuntimeError: boom"
