@@ -728,16 +728,17 @@ class Drill:
         timeout_s: float,
     ) -> None:
         last: list[str] = []
-        look_at = [self.clock.monotonic() + STACK_LOOK_S]
+        look_at = self.clock.monotonic() + STACK_LOOK_S
 
         def holds() -> bool:
+            nonlocal look_at
             reason = check(ctx)
             if reason is None:
                 return True
             last[:] = [reason]
             # a server that ended unasked comes back for no one: the wait would be in vain
-            if self.clock.monotonic() >= look_at[0]:
-                look_at[0] = self.clock.monotonic() + STACK_LOOK_S
+            if self.clock.monotonic() >= look_at:
+                look_at = self.clock.monotonic() + STACK_LOOK_S
                 # a server the fault acts on may end by its doing
                 ended = self.stack.servers_ended_unasked(_live_servers(ctx))
                 if ended:

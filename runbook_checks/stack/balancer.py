@@ -29,6 +29,7 @@ from typing import Any
 import boto3
 import httpx
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
 
 from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.proxy import FaultProxy
@@ -172,8 +173,6 @@ class TargetGroupBalancer(FaultProxy):
         have hold none; a control plane that does not answer (down, or too slow on a
         starved machine) leaves the last known targets, as a load balancer keeps routing
         when its API is unavailable."""
-        from botocore.exceptions import ClientError
-
         registered: list[tuple[str, int]] = []
         try:
             found = self._elb.describe_target_groups(Names=list(self.groups.names))

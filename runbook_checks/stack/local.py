@@ -606,18 +606,18 @@ class LocalStack:
         return self
 
     def servers_ended_unasked(self, besides: Collection[str] = ()) -> list[str]:
-        ended = []
-        for name in COMPONENTS:
-            component = self.components.get(name)
-            if name == "api" or name in besides or not isinstance(component, LocalComponent):
-                continue
-            if component.process.ended_unasked() is not None:
-                log = component.log_tail(5).strip().replace("\n", " | ")
-                ended.append(
-                    f"{name} {component.process.how_it_ended()} and nobody stopped it"
-                    + (f" (its log: {log[-300:]})" if log else "")
-                )
-        return ended
+        names = [n for n in COMPONENTS if n != "api" and n not in besides]
+        return [said for said in map(self._ended_unasked, names) if said is not None]
+
+    def _ended_unasked(self, name: str) -> str | None:
+        """How server `name` ended, with its log's last lines, if it ended unasked."""
+        component = self.components.get(name)
+        if not isinstance(component, LocalComponent) or component.process.ended_unasked() is None:
+            return None
+        last = component.log_tail(5).strip().replace("\n", " | ")
+        return f"{name} {component.process.how_it_ended()} and nobody stopped it" + (
+            f" (its log: {last[-300:]})" if last else ""
+        )
 
     def api_instances(self) -> list[LocalApi]:
         return [c for c in self.components.values() if isinstance(c, LocalApi)]
@@ -690,9 +690,9 @@ class LocalStack:
         with ThreadPoolExecutor(len(COMPONENTS), thread_name_prefix="reset") as pool:
             ready = dict(zip(COMPONENTS, pool.map(self._ready_or_resumed, COMPONENTS), strict=True))
         for name in [n for n in COMPONENTS if not ready[n]]:
-            for said in self.servers_ended_unasked():
-                if said.startswith(f"{name} "):  # not a test's kill: worth a line in the log
-                    log.warning("reset: %s; starting it again", said)
+            said = self._ended_unasked(name)
+            if said is not None:  # not a test's kill: worth a line in the log
+                log.warning("reset: %s; starting it again", said)
             self.components[name].stop()
             self.components[name].start()
             if name == "object_store":  # a new one holds nothing: not even the bucket

@@ -131,16 +131,20 @@ class ManagedProcess:
         return None if code is None or self._end_asked else code
 
     def how_it_ended(self) -> str:
-        """Its last process's pid and exit, for people: "(pid 123) was killed by SIGKILL";
-        a forked child that got no status from its fork server says that server ended."""
-        proc = self._proc
+        """How its process ended (ask once it has), for people: "(pid 123) was killed by
+        SIGKILL", and why where known (`_end_note`)."""
         code = self.returncode
-        if proc is None or code is None:
-            return "runs" if proc is not None else "never started"
-        said = f"(pid {proc.pid}) {exit_description(code)}"
-        if getattr(proc, "server_gone", False):
-            said += " (its fork server ended, and its children with it)"
-        return said
+        assert code is not None, f"{self.name} has not ended"
+        return f"({self._who()}) {exit_description(code)}{self._end_note()}"
+
+    def _who(self) -> str:
+        return f"pid {self._proc.pid}" if self._proc is not None else "no process"
+
+    def _end_note(self) -> str:
+        """A forked child that got no status from its fork server: that server ended."""
+        if getattr(self._proc, "server_gone", False):
+            return " (its fork server ended, and its children with it)"
+        return ""
 
     # -- life cycle --------------------------------------------------------------------
     def spawn(self) -> None:

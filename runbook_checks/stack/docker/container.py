@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from runbook_checks.clock import SYSTEM_CLOCK, Clock, WaitTimeout, wait_until
 from runbook_checks.errors import ComponentFailed
-from runbook_checks.stack.process import ManagedProcess, exit_description, tail
+from runbook_checks.stack.process import ManagedProcess, tail
 
 if TYPE_CHECKING:
     from runbook_checks.stack.docker.engine import DockerClient
@@ -145,14 +145,11 @@ class ContainerProcess(ManagedProcess):
             return None
         return int(state.get("ExitCode", -1))
 
-    def how_it_ended(self) -> str:
-        code = self.returncode
-        if code is None:
-            return "runs" if self._container is not None else "never started"
-        said = f"(container {self.spec.name}) {exit_description(code)}"
-        return said + (
-            " (the kernel's OOM killer: over its memory limit)" if self.oom_killed else ""
-        )
+    def _who(self) -> str:
+        return f"container {self.spec.name}"
+
+    def _end_note(self) -> str:
+        return " (the kernel's OOM killer: over its memory limit)" if self.oom_killed else ""
 
     @property
     def oom_killed(self) -> bool:

@@ -5,6 +5,7 @@ acts on. No servers: a fake stack and a fake clock."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 
 from runbook_checks.clock import FakeClock, WaitTimeout
+from runbook_checks.drill import runner
 from runbook_checks.drill.runner import Drill, StackBroke
+from runbook_checks.drill.spec import Scenario
 from runbook_checks.faults.base import AllOf
 from runbook_checks.faults.cache import ColdCache, RedisDown
 from runbook_checks.faults.disk import DiskFull
@@ -79,11 +82,6 @@ def test_a_drill_that_errs_under_its_fault_says_its_own_error_not_the_faults_doi
 ) -> None:
     """An exception while the fault is live, its own server ended by its doing (a crash
     loop's): the drill's error is the exception, not a broken stack."""
-    import contextlib
-
-    from runbook_checks.drill import runner
-    from runbook_checks.drill.spec import Scenario
-
     ctx: Any = SimpleNamespace(
         handle=SimpleNamespace(fault=CrashLoop("redis"), revert=lambda: None)
     )
