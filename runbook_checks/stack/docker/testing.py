@@ -22,7 +22,6 @@ a second build would race its images.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import shutil
 import signal
@@ -40,7 +39,6 @@ from runbook_checks.stack.docker.engine import (
     EngineUnavailable,
     connect,
     engine_env,
-    project_root,
     project_socket,
 )
 from runbook_checks.stack.docker.images import IMAGES_SCRIPT
@@ -49,9 +47,6 @@ from runbook_checks.stack.process import pid_alive
 ENGINE_TIMEOUT_S = 300  # includes installing docker.io on a fresh machine
 IMAGES_TIMEOUT_S = 1200  # a cold build: debootstrap and five images
 BACKGROUND_ENV = "RUNBOOK_CHECKS_ENGINE_BACKGROUND"  # the state file of a `Background`
-# a background preparation runs at the lowest priority: the suite is bound by its CPU,
-# and a build at the tests' priority starved its drills (the load-driven ones failed)
-BACKGROUND_NICE = 19
 PREPARING = "preparing"  # its first word while it runs; then "ready" or "failed: ..."
 
 
@@ -176,12 +171,9 @@ def cannot_run_here() -> str | None:
     return None
 
 
-def prepare(
-    *, build_images: bool = True, spawned: Spawned | None = None, nice: int = 0
-) -> ReadyEngine | str:
+def prepare(*, build_images: bool = True, spawned: Spawned | None = None) -> ReadyEngine | str:
     """A ready engine (and images), or the reason it cannot be had here. Waits first for
-    a `Background` preparation of this test session (`$RUNBOOK_CHECKS_ENGINE_BACKGROUND`).
-    `nice`: the scripts' niceness (an engine started so runs its builds at it too)."""
+    a `Background` preparation of this test session (`$RUNBOOK_CHECKS_ENGINE_BACKGROUND`)."""
     reason = cannot_run_here()
     if reason is not None:
         return reason
@@ -193,7 +185,7 @@ def prepare(
     if not foreign_engine():
         if not engine_runs():
             timings["engine start"] = _run(
-                [*_niced(nice), str(DOCKERD_SCRIPT), "start"],
+                [str(DOCKERD_SCRIPT), "start"],
                 ENGINE_TIMEOUT_S,
                 "starting the engine (scripts/dockerd.sh start)",
                 spawned,
@@ -203,48 +195,12 @@ def prepare(
             raise EngineError(f"scripts/dockerd.sh started, but {project_socket()} is missing")
     if build_images:
         timings["images"] = _run(
-            [*_niced(nice), str(IMAGES_SCRIPT)],
+            [str(IMAGES_SCRIPT)],
             IMAGES_TIMEOUT_S,
             "building the images (scripts/images.sh)",
             spawned,
         )
     return ReadyEngine(env=engine_env(), started_here=started, timings=timings)
-
-
-def _niced(nice: int) -> list[str]:
-    return ["nice", "-n", str(nice)] if nice else []
-
-
-def _children() -> dict[int, list[int]]:
-    """Every process's children, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text(encoding="utf-8")
-        except OSError:
-            continue
-        ppid = int(stat.rpartition(")")[2].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    return children
-
-
-def renice_engine(nice: int = 0) -> int:
-    """Give the project's engine and every process under it (containerd, the shims, the
-    containers) niceness `nice`, so what it starts from now on inherits it; how many."""
-    try:
-        root = int((project_root() / "dockerd.pid").read_text(encoding="utf-8").split()[0])
-    except (OSError, ValueError, IndexError):
-        return 0
-    children, todo, done = _children(), [root], 0
-    while todo:
-        pid = todo.pop()
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, pid, nice)
-            done += 1
-        todo += children.get(pid, [])
-    return done
 
 
 def engine_runs() -> bool:
@@ -298,11 +254,11 @@ class Background:
         self,
         state: Path,
         *,
-        run: Callable[..., ReadyEngine | str] | None = None,
+        run: Callable[..., ReadyEngine | str] = prepare,
         engine_running: Callable[[], bool] = engine_runs,
     ) -> None:
         self.state = state
-        self._run = run or functools.partial(prepare, nice=BACKGROUND_NICE)
+        self._run = run
         self._engine_running = engine_running
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
@@ -335,8 +291,6 @@ class Background:
             self.outcome = f"failed: {type(exc).__name__}: {str(exc).strip()[:500]}"
         else:
             self.outcome = ready if isinstance(ready, str) else "ready"
-        if not self._engine_ran_before:  # the tests' containers run at the tests' priority
-            renice_engine(0)
         self.took = time.monotonic() - self.began
         self._write(self.outcome)
 

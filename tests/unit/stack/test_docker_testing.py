@@ -168,39 +168,3 @@ def test_a_finished_preparation_says_how_it_ended(tmp_path: Path) -> None:
         time.sleep(0.01)
     assert state.read_text(encoding="utf-8") == "no engine here: needs root\n"
     assert background.finish() == "no engine here: needs root"
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="lowering a niceness needs root")
-def test_the_engine_and_what_runs_under_it_get_the_tests_priority_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The background ran the engine niced (its builds inherit it); once the images are
-    ready the engine's whole tree gets back the priority the tests' containers need."""
-    monkeypatch.setenv("RUNBOOK_CHECKS_DOCKER_ROOT", str(tmp_path))
-    with subprocess.Popen(
-        ["nice", "-n", "19", "bash", "-c", "sleep 60 & sleep 60; wait"],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    ) as engine:
-        try:
-            (tmp_path / "dockerd.pid").write_text(f"{engine.pid}\n", encoding="utf-8")
-            deadline = time.monotonic() + 10
-            while len(_tree(engine.pid)) < 3 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            tree = _tree(engine.pid)
-            assert len(tree) == 3
-            assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in tree} == {19}
-            assert testing.renice_engine(0) == 3
-            assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in tree} == {0}
-        finally:
-            testing.stop_group(engine)
-
-
-def _tree(root: int) -> list[int]:
-    children, todo, found = testing._children(), [root], []
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
