@@ -16,27 +16,13 @@ worker. On top of `loadfile` (pytest-xdist's LoadScopeScheduling, which groups b
 - A worker is given its next unit only when it runs the last test of the one it has, not
   two units ahead (xdist's default): a long unit queued behind another on a busy worker
   would wait there while another worker idles.
-- The docker engine and its images are readied in the background from the start
-  (`runbook_checks.stack.docker.testing.Background`, on a thread of the controller): a
-  fresh machine's first build (docker.io installed, a Debian rootfs, six images) takes
-  minutes of downloads and builds that held the machine-wide unit's worker while the other
-  modules waited for a worker. Meanwhile that unit goes behind the others; once the
-  images are ready it is the next unit handed out; a worker with nothing else to take
-  takes it at once (its modules' `prepare()` waits for the background's end). Not in the
-  background: a session whose only unit is that one, or with `RUNBOOK_CHECKS_ENGINE_BACKGROUND=off`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
 from xdist.scheduler import LoadScopeScheduling
-
-from runbook_checks.stack.docker.testing import BACKGROUND_ENV, Background, cannot_run_here
 
 MACHINE_WIDE_UNIT = "machine-wide: docker engine, network namespaces"
 MACHINE_WIDE = frozenset(
@@ -63,30 +49,10 @@ LONGEST_FIRST = (
 )
 
 
-# the modules that need the docker engine and its images (of the machine-wide unit)
-NEEDS_IMAGES = frozenset(m for m in MACHINE_WIDE if m.startswith("tests/integration/test_docker_"))
-BACKGROUND_KEY = pytest.StashKey[Background]()  # the session's, for conftest's sessionfinish
-
-
-def background_here(config: pytest.Config) -> Background | None:
-    """A background preparation for this session, when one can run here: conftest set
-    the state file (`BACKGROUND_ENV`) before the workers started, and an engine can run."""
-    state = os.environ.get(BACKGROUND_ENV, "")
-    if not state or state == "off" or cannot_run_here() is not None:
-        return None
-    background = Background(Path(state))
-    config.stash[BACKGROUND_KEY] = background
-    return background
-
-
 def unit_of(nodeid: str) -> str:
     """The work unit a test belongs to: its file, or the machine-wide unit."""
-    path = module_of(nodeid)
+    path = nodeid.split("::", 1)[0]
     return MACHINE_WIDE_UNIT if path in MACHINE_WIDE else path
-
-
-def module_of(nodeid: str) -> str:
-    return nodeid.split("::", 1)[0]
 
 
 def rank(unit: str, tests: int) -> tuple[int, int]:
@@ -99,17 +65,9 @@ def rank(unit: str, tests: int) -> tuple[int, int]:
 class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
     """`--dist loadfile` with the machine-wide modules as one unit, longest units first."""
 
-    def __init__(
-        self,
-        config: Any,
-        log: Any = None,
-        *,
-        background: Callable[[pytest.Config], Background | None] = background_here,
-    ) -> None:
+    def __init__(self, config: Any, log: Any = None) -> None:
         super().__init__(config, log)
         self._ranked = False
-        self._make_background = background
-        self.background: Background | None = None
 
     def _split_scope(self, nodeid: str) -> str:
         return unit_of(nodeid)
@@ -120,20 +78,7 @@ class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is un
             self.workqueue.clear()
             self.workqueue.update(ranked)
             self._ranked = True
-            self._start_background()
-        if MACHINE_WIDE_UNIT in self.workqueue:
-            waits = self.background is not None and self.background.preparing
-            # while the images build: behind every other unit; then the next one
-            self.workqueue.move_to_end(MACHINE_WIDE_UNIT, last=waits)
         super()._assign_work_unit(node)
-
-    def _start_background(self) -> None:
-        unit = self.workqueue.get(MACHINE_WIDE_UNIT, {})
-        if len(self.workqueue) < 2 or not any(module_of(n) in NEEDS_IMAGES for n in unit):
-            return  # nothing to run meanwhile, or nothing of it needs the images
-        self.background = self._make_background(self.config)
-        if self.background is not None:
-            self.background.start()
 
     def _reschedule(self, node: Any) -> None:
         """A unit more only for a worker at the last test of its units (a worker holds

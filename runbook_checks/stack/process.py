@@ -330,14 +330,3 @@ def stop_together(processes: Sequence[ManagedProcess], clock: Clock = SYSTEM_CLO
     for process in sorted(processes, key=lambda p: p.keeps_data):
         grace = DATA_GRACE_S if process.keeps_data else 0.0
         process.await_stop(grace - (clock.monotonic() - start))
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process `pid` exists (one of another user's counts: EPERM)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -39,7 +39,6 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from runbook_checks.errors import StackError, UsageError
 from runbook_checks.stack.base import Endpoints
-from runbook_checks.stack.process import pid_alive
 from runbook_checks.stack.proxy import FaultProxy, ProxySet
 
 PREFIX = "rbc-staging-"
@@ -147,6 +146,16 @@ def remove_namespace(name: str) -> None:
         _ip("netns", "del", name)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def sweep_namespaces() -> list[str]:
     """Remove the namespaces of ours whose creator process is gone; their names."""
     if not NETNS_DIR.is_dir():
@@ -154,7 +163,7 @@ def sweep_namespaces() -> list[str]:
     removed = []
     for entry in sorted(NETNS_DIR.iterdir()):
         match = _NAME.match(entry.name)
-        if match and not pid_alive(int(match.group("pid"))):
+        if match and not _alive(int(match.group("pid"))):
             remove_namespace(entry.name)
             removed.append(entry.name)
     return removed

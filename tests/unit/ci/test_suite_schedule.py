@@ -45,41 +45,25 @@ TESTS = [
 
 
 class Node:
-    def __init__(self, name: str, tests: list[str] = TESTS) -> None:
+    def __init__(self, name: str) -> None:
         self.gateway = SimpleNamespace(id=name)
         self.shutting_down = False
         self.sent: list[list[str]] = []
-        self.tests = tests
 
     def send_runtest_some(self, indexes: list[int]) -> None:
-        self.sent.append([self.tests[i] for i in indexes])
+        self.sent.append([TESTS[i] for i in indexes])
 
     def shutdown(self) -> None:
         self.shutting_down = True
 
 
-class FakeBackground:
-    """Stands in for the engine's background preparation: preparing until told."""
-
-    def __init__(self) -> None:
-        self.preparing = False
-
-    def start(self) -> None:
-        self.preparing = True
-
-
-def scheduler_of(
-    pytester: pytest.Pytester,
-    workers: int,
-    background: FakeBackground | None = None,
-    tests: list[str] = TESTS,
-) -> tuple[SuiteScheduling, list[Node]]:
+def scheduler_of(pytester: pytest.Pytester, workers: int) -> tuple[SuiteScheduling, list[Node]]:
     config = pytester.parseconfig("--tx", f"{workers}*popen", "--dist", "loadfile")
-    scheduler = SuiteScheduling(config, background=lambda _config: background)  # type: ignore[arg-type,return-value]
-    nodes = [Node(f"gw{n}", tests) for n in range(workers)]
+    scheduler = SuiteScheduling(config)
+    nodes = [Node(f"gw{n}") for n in range(workers)]
     for node in nodes:
         scheduler.add_node(node)
-        scheduler.add_node_collection(node, tests)
+        scheduler.add_node_collection(node, TESTS)
     scheduler.schedule()
     return scheduler, nodes
 
@@ -105,47 +89,6 @@ def test_the_long_units_go_first_and_no_unit_waits_behind_another(
     assert second.sent[1] == [f"{MANY}::test_{n}" for n in range(4)]
     scheduler.mark_test_complete(first, TESTS.index(f"{DOCKER}::test_d1"))
     assert first.sent[1] == [f"{SMALL}::test_a"]
-
-
-def test_while_the_images_build_the_machine_wide_unit_waits_behind_the_others(
-    pytester: pytest.Pytester,
-) -> None:
-    background = FakeBackground()
-    scheduler, (first, second) = scheduler_of(pytester, 2, background)
-    assert background.preparing  # started with the schedule: the queue holds docker tests
-    # the longest units but the docker one: the mutations, then the module with more tests
-    assert first.sent == [[f"{MUTATIONS}::test_m{n}" for n in (1, 2, 3)]]
-    assert second.sent == [[f"{MANY}::test_{n}" for n in range(4)]]
-    for n in range(3):
-        scheduler.mark_test_complete(second, TESTS.index(f"{MANY}::test_{n}"))
-    assert second.sent[1] == [f"{SMALL}::test_a"]  # still building: the next other unit
-    background.preparing = False  # the images are ready: the docker unit goes next
-    scheduler.mark_test_complete(first, TESTS.index(f"{MUTATIONS}::test_m1"))
-    scheduler.mark_test_complete(first, TESTS.index(f"{MUTATIONS}::test_m2"))
-    assert first.sent[1] == [f"{DOCKER}::test_d1", f"{NETNS}::test_n1"]
-
-
-def test_a_worker_with_nothing_else_takes_the_machine_wide_unit_while_the_images_build(
-    pytester: pytest.Pytester,
-) -> None:
-    background = FakeBackground()
-    tests = [f"{SMALL}::test_a", f"{DOCKER}::test_d1"]
-    _, (first, second) = scheduler_of(pytester, 2, background, tests)
-    assert background.preparing
-    assert first.sent == [[f"{SMALL}::test_a"]]
-    assert second.sent == [[f"{DOCKER}::test_d1"]]  # its prepare() waits for the build
-
-
-def test_no_background_build_without_docker_tests_or_anything_to_run_meanwhile(
-    pytester: pytest.Pytester,
-) -> None:
-    for tests in (
-        [f"{SMALL}::test_a", f"{NETNS}::test_n1"],  # namespaces only: no images needed
-        [f"{DOCKER}::test_d1", f"{NETNS}::test_n1"],  # the machine-wide unit alone
-    ):
-        background = FakeBackground()
-        scheduler_of(pytester, 2, background, tests)
-        assert not background.preparing, tests
 
 
 def test_the_suite_hook_takes_loadfile_and_leaves_the_drills_loadgroup_alone(
