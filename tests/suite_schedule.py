@@ -9,6 +9,12 @@ worker. On top of `loadfile` (pytest-xdist's LoadScopeScheduling, which groups b
   a module starts and stops; network namespaces and /run/netns) are one unit, run one
   after another on one worker. pytest-xdist's `xdist_group` marks would say this, but
   pytest 9.2 silently ignores them (pytest-xdist issue 1386; drill/schedule.py).
+- The two drill modules of the corrected runbook (its 23 scenarios on 4 workers; its 21
+  mutations in 5 batches at once) are one unit too, run one after the other: each keeps
+  two cores busy, and side by side (measured on a cold machine, 2026-12-07) both took
+  twice as long and the post-mortem's pool fix recovered 29-45 s after its steps, past
+  its mutation's 20 s wait (`test_every_earned_recovery_comes_within_its_mutations_wait`
+  failed). Until then a cold docker build happened to keep them apart.
 - The longest units go first (longest-processing-time-first: the session ends when its
   last unit does, so a long unit must not start late). How long a module takes is known
   only by running it; `LONGEST_FIRST` names the long ones as measured on CI, longest first.
@@ -34,13 +40,21 @@ MACHINE_WIDE = frozenset(
     }
 )
 
-# measured with `-n 3` on a 2-core machine (2026-12-06), seconds of setup, call and
+CORRECTED_DRILLS_UNIT = "the corrected runbook's drills, one module after the other"
+CORRECTED_DRILLS = frozenset(
+    {
+        "tests/integration/test_corrected_runbook.py",
+        "tests/integration/test_corrected_runbook_mutations.py",
+    }
+)
+UNITS = {MACHINE_WIDE_UNIT: MACHINE_WIDE, CORRECTED_DRILLS_UNIT: CORRECTED_DRILLS}
+
+# measured with `-n 3` on a 2-core machine (2026-12-06/07), seconds of setup, call and
 # teardown, longest first
 LONGEST_FIRST = (
-    MACHINE_WIDE_UNIT,  # ~400 (the docker images' first build on a fresh machine: +100)
-    "tests/integration/test_installed_wheel.py",  # ~205
-    "tests/integration/test_corrected_runbook.py",  # ~195
-    "tests/integration/test_corrected_runbook_mutations.py",  # ~170 (in 5 batches)
+    MACHINE_WIDE_UNIT,  # ~520 on a fresh machine (the docker images' first build: ~260)
+    CORRECTED_DRILLS_UNIT,  # ~275 (125 + 150)
+    "tests/integration/test_installed_wheel.py",  # ~170
     "tests/integration/test_interrupts.py",  # ~135
     "tests/integration/test_load.py",  # ~110
     "tests/integration/test_fix.py",  # ~110
@@ -52,7 +66,7 @@ LONGEST_FIRST = (
 def unit_of(nodeid: str) -> str:
     """The work unit a test belongs to: its file, or the machine-wide unit."""
     path = nodeid.split("::", 1)[0]
-    return MACHINE_WIDE_UNIT if path in MACHINE_WIDE else path
+    return next((unit for unit, modules in UNITS.items() if path in modules), path)
 
 
 def rank(unit: str, tests: int) -> tuple[int, int]:

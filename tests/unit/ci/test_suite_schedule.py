@@ -13,6 +13,8 @@ import pytest
 from conftest import pytest_xdist_make_scheduler
 from tests.profiles import ROOT
 from tests.suite_schedule import (
+    CORRECTED_DRILLS,
+    CORRECTED_DRILLS_UNIT,
     LONGEST_FIRST,
     MACHINE_WIDE,
     MACHINE_WIDE_UNIT,
@@ -31,6 +33,7 @@ MACHINE_WIDE_USE = re.compile(
 DOCKER = "tests/integration/test_docker_backend.py"
 NETNS = "tests/integration/test_staging_netns.py"
 MUTATIONS = "tests/integration/test_corrected_runbook_mutations.py"
+CORRECTED = "tests/integration/test_corrected_runbook.py"
 SMALL = "tests/unit/test_small.py"
 MANY = "tests/unit/test_many.py"
 TESTS = [
@@ -41,6 +44,7 @@ TESTS = [
     f"{MUTATIONS}::test_m2",
     f"{MUTATIONS}::test_m3",
     f"{NETNS}::test_n1",
+    f"{CORRECTED}::test_c1",
 ]
 
 
@@ -72,6 +76,9 @@ def test_a_unit_is_a_module_and_the_machine_wide_modules_are_one() -> None:
     assert unit_of(f"{MANY}::test_1") == unit_of(f"{MANY}::test_2") == MANY
     assert unit_of(f"{MANY}::TestClass::test_1") == MANY  # a class does not split its module
     assert unit_of(f"{DOCKER}::test_d1") == unit_of(f"{NETNS}::test_n1") == MACHINE_WIDE_UNIT
+    # the corrected runbook's two drill modules, each two cores busy: never side by side
+    assert unit_of(f"{CORRECTED}::test_c1") == unit_of(f"{MUTATIONS}::test_m1")
+    assert unit_of(f"{MUTATIONS}::test_m1") == CORRECTED_DRILLS_UNIT
 
 
 def test_the_long_units_go_first_and_no_unit_waits_behind_another(
@@ -79,12 +86,15 @@ def test_the_long_units_go_first_and_no_unit_waits_behind_another(
 ) -> None:
     scheduler, (first, second) = scheduler_of(pytester, 2)
     # the two longest units first, one per worker: the docker engine's and namespaces'
-    # modules together on one worker, the mutations on the other; nothing queued behind
+    # modules together on one worker, the corrected runbook's two drill modules together
+    # on the other; nothing queued behind
+    corrected = [*(f"{MUTATIONS}::test_m{n}" for n in (1, 2, 3)), f"{CORRECTED}::test_c1"]
     assert first.sent == [[f"{DOCKER}::test_d1", f"{NETNS}::test_n1"]]
-    assert second.sent == [[f"{MUTATIONS}::test_m{n}" for n in (1, 2, 3)]]
-    scheduler.mark_test_complete(second, TESTS.index(f"{MUTATIONS}::test_m1"))
-    assert len(second.sent) == 1  # two tests left: no second unit yet
-    scheduler.mark_test_complete(second, TESTS.index(f"{MUTATIONS}::test_m2"))
+    assert second.sent == [corrected]
+    for test in corrected[:2]:
+        scheduler.mark_test_complete(second, TESTS.index(test))
+        assert len(second.sent) == 1  # more than its last test left: no second unit yet
+    scheduler.mark_test_complete(second, TESTS.index(corrected[2]))
     # at its last test: the next unit, the module with more tests before the smaller one
     assert second.sent[1] == [f"{MANY}::test_{n}" for n in range(4)]
     scheduler.mark_test_complete(first, TESTS.index(f"{DOCKER}::test_d1"))
@@ -110,5 +120,6 @@ def test_every_module_using_a_machine_wide_resource_is_in_the_machine_wide_unit(
 
 
 def test_every_module_the_schedule_names_exists() -> None:
-    named = (set(LONGEST_FIRST) - {MACHINE_WIDE_UNIT}) | MACHINE_WIDE
+    named = (set(LONGEST_FIRST) - {MACHINE_WIDE_UNIT, CORRECTED_DRILLS_UNIT}) | MACHINE_WIDE
+    named |= CORRECTED_DRILLS
     assert not {name for name in named if not (ROOT / name).is_file()}
