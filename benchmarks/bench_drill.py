@@ -10,6 +10,8 @@ runs one drill with one worker and prints the parallel runs' wall time against i
 with `--workers`, and prints the two side by side (`make bench` compares the share-link
 section's scenarios: the whole drill with one worker alone takes five minutes).
 `--runs 10`: ten drills in a row, and whether their verdicts and findings are identical.
+The first run also says how much of the drills' timelines was watched before anyone
+acted (the alert window and wait) and how much was mitigating and recovering.
 """
 
 from __future__ import annotations
@@ -68,6 +70,32 @@ def stage_times(folder: Path) -> list[str]:
             f"{cell(s.get('time_to_detect_s'))}  recover {cell(s.get('time_to_recover_s'))}"
         )
     return lines
+
+
+def where_time_went(folder: Path) -> str:
+    """The drills' timelines added up (injection to revert): how much of it was watched
+    before anyone acted (the alert window and the alert wait: `alert_window_s`,
+    `alert_wait_s`) and how much mitigating and recovering; the longest timelines."""
+    journal = json.loads((folder / "journal.json").read_text())
+    watched = acting = 0.0
+    spans: list[tuple[float, str]] = []
+    for s in journal.get("scenarios", []):
+        at = {e["name"]: e["at_s"] for e in s.get("events", [])}
+        if "injected" not in at or "reverted" not in at:
+            continue
+        acted = at.get("mitigating", at["reverted"])
+        watched += acted - at["injected"]
+        acting += at["reverted"] - acted
+        spans.append((at["reverted"] - at["injected"], s["scenario"].rpartition("::")[2]))
+    total = watched + acting
+    if not total:
+        return "no drill reached its revert"
+    longest = ", ".join(f"{name[:40]} {span:.0f} s" for span, name in sorted(spans)[::-1][:4])
+    return (
+        f"the {len(spans)} drills' timelines add up to {total:.0f} s: {watched:.0f} s "
+        f"({watched / total:.0%}) watched before anyone acted, {acting:.0f} s mitigating and "
+        f"recovering; longest: {longest}"
+    )
 
 
 def stale(folder: Path) -> int:
@@ -152,6 +180,7 @@ def main() -> None:
         if folder and n == 0:
             print("time to alert / detect / recover per scenario (first run):")
             print("\n".join(stage_times(folder)))
+            print(where_time_went(folder))
     if len(runs) > 1:
         differing = {k for r in runs for k in r if len({x.get(k) for x in runs}) > 1}
         print(
