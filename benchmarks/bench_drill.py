@@ -17,23 +17,31 @@ acted (the alert window and wait) and how much was mitigating and recovering.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@functools.cache
+def _journal(folder: Path) -> Any:
+    """A drill's journal, read once (every figure below comes from it)."""
+    return json.loads((folder / "journal.json").read_text())
+
+
 def verdicts(folder: Path) -> dict[str, str]:
-    journal = json.loads((folder / "journal.json").read_text())
+    journal = _journal(folder)
     return {s["scenario"]: s["verdict"] for s in journal.get("scenarios", [])}
 
 
 def fingerprints(folder: Path) -> dict[str, tuple[str, ...]]:
     """Per scenario, the (kind, cause) of each ERROR finding: what the baseline matches."""
-    journal = json.loads((folder / "journal.json").read_text())
+    journal = _journal(folder)
     return {
         s["scenario"]: tuple(
             sorted(
@@ -49,7 +57,7 @@ def fingerprints(folder: Path) -> dict[str, tuple[str, ...]]:
 def stage_times(folder: Path) -> list[str]:
     """One line per scenario: time to alert (and the section the first alert points to),
     to detect, to recover."""
-    journal = json.loads((folder / "journal.json").read_text())
+    journal = _journal(folder)
 
     def cell(value: object) -> str:
         return f"{value:6.2f}s" if isinstance(value, int | float) else "      -"
@@ -76,7 +84,7 @@ def where_time_went(folder: Path) -> str:
     """The drills' timelines added up (injection to revert): how much of it was watched
     before anyone acted (the alert window and the alert wait: `alert_window_s`,
     `alert_wait_s`) and how much mitigating and recovering; the longest timelines."""
-    journal = json.loads((folder / "journal.json").read_text())
+    journal = _journal(folder)
     watched = acting = 0.0
     spans: list[tuple[float, str]] = []
     for s in journal.get("scenarios", []):
@@ -90,7 +98,8 @@ def where_time_went(folder: Path) -> str:
     total = watched + acting
     if not total:
         return "no drill reached its revert"
-    longest = ", ".join(f"{name[:40]} {span:.0f} s" for span, name in sorted(spans)[::-1][:4])
+    top = sorted(spans, reverse=True)[:4]
+    longest = ", ".join(f"{name[:40]} {span:.0f} s" for span, name in top)
     return (
         f"the {len(spans)} drills' timelines add up to {total:.0f} s: {watched:.0f} s "
         f"({watched / total:.0%}) watched before anyone acted, {acting:.0f} s mitigating and "
@@ -99,7 +108,7 @@ def where_time_went(folder: Path) -> str:
 
 
 def stale(folder: Path) -> int:
-    journal = json.loads((folder / "journal.json").read_text())
+    journal = _journal(folder)
     return len(journal.get("stale_baseline", []))
 
 

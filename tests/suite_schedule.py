@@ -14,7 +14,7 @@ worker. On top of `loadfile` (pytest-xdist's LoadScopeScheduling, which groups b
   two cores busy, and side by side (measured on a cold machine, 2026-12-07) both took
   twice as long and the post-mortem's pool fix recovered 29-45 s after its steps, past
   its mutation's 20 s wait (`test_every_earned_recovery_comes_within_its_mutations_wait`
-  failed). Until then a cold docker build happened to keep them apart.
+  failed). Before, only chance (a cold docker build holding a worker) kept them apart.
 - The longest units go first (longest-processing-time-first: the session ends when its
   last unit does, so a long unit must not start late). How long a module takes is known
   only by running it; `LONGEST_FIRST` names the long ones as measured on CI, longest first.
@@ -64,7 +64,7 @@ LONGEST_FIRST = (
 
 
 def unit_of(nodeid: str) -> str:
-    """The work unit a test belongs to: its file, or the machine-wide unit."""
+    """The work unit a test belongs to: the unit of `UNITS` holding its file, or its file."""
     path = nodeid.split("::", 1)[0]
     return next((unit for unit, modules in UNITS.items() if path in modules), path)
 
@@ -77,7 +77,7 @@ def rank(unit: str, tests: int) -> tuple[int, int]:
 
 
 class SuiteScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
-    """`--dist loadfile` with the machine-wide modules as one unit, longest units first."""
+    """`--dist loadfile` with the modules of each of `UNITS` as one unit, longest first."""
 
     def __init__(self, config: Any, log: Any = None) -> None:
         super().__init__(config, log)

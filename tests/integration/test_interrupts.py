@@ -41,6 +41,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from runbook_checks.clock import WaitTimeout, wait_until
 from runbook_checks.stack.base import Stack
 from runbook_checks.stack.disk import can_mount
 
@@ -210,7 +211,12 @@ class Target:
         or go on as if it never came?"""
         with contextlib.suppress(ProcessLookupError):
             self.proc.send_signal(signal.SIGUSR1)
-        time.sleep(1.0)
+        with contextlib.suppress(WaitTimeout):  # its stacks written, or what there is
+            wait_until(
+                lambda: "most recent call first" in self.log.read_text(),
+                what="the target's stacks",
+                timeout_s=5,
+            )
         said = list(self.seen)
         with contextlib.suppress(queue.Empty):
             while (line := self.lines.get_nowait()) is not None:
