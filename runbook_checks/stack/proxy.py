@@ -398,7 +398,7 @@ class _PassProtocol(asyncio.StreamReaderProtocol):
         super().__init__(reader, *args, **kwargs)
         self.link: _Link | None = None  # the stream this socket's bytes travel on
         self.fed = 0  # bytes given to the stream reader ...
-        self.taken = 0  # ... and taken from it by the link's read loop
+        self.taken = 0  # ... and put in the queue by the link's read loop
 
     def data_received(self, data: bytes) -> None:
         link = self.link
@@ -453,9 +453,12 @@ class _Link:
         loop = asyncio.get_running_loop()
         try:
             while data := await self.source.read(_CHUNK_BYTES):
+                await self.queue.put((loop.time(), data))
+                # counted once queued, not when read: while `put` waits for room the
+                # chunk is in neither the reader nor the queue, and the write loop can
+                # empty the queue meanwhile; a chunk passed on then would overtake it
                 if self.protocol is not None:
                     self.protocol.taken += len(data)
-                await self.queue.put((loop.time(), data))
         except ConnectionResetError:
             self.conn.finish("reset")  # pass the RST on to the other side
             return

@@ -26,6 +26,7 @@ from redis.retry import Retry
 
 from runbook_checks.clock import SYSTEM_CLOCK, wait_until
 from runbook_checks.errors import StackError
+from runbook_checks.stack import proxy as proxy_module
 from runbook_checks.stack.ports import free_port, port_open
 from runbook_checks.stack.proxy import (
     Bandwidth,
@@ -258,12 +259,9 @@ def test_many_concurrent_connections_carry_data_intact(
     assert stats.bytes_upstream == stats.bytes_downstream == clients * 256 * 1024
 
 
-def test_bytes_keep_their_order_while_toxics_come_and_go(
-    echo_server: TcpServer, make_proxy: Callable[..., FaultProxy]
-) -> None:
-    # With no toxic, a socket passes its bytes on by itself; with one, they queue. A
-    # stream switching between the two, in both directions, must never reorder bytes.
-    proxy = make_proxy(echo_server.port)
+def echo_while_toggling_toxics(proxy: FaultProxy) -> None:
+    """Echo 6 MB through `proxy`, switching a 1 ms latency on and off (on alternating
+    streams) every 64 KiB; assert every byte came back, in order."""
     payload = random.Random(3).randbytes(6 * 1024 * 1024)
     with connect(proxy.listen_port, timeout_s=30) as sock:
 
@@ -289,6 +287,30 @@ def test_bytes_keep_their_order_while_toxics_come_and_go(
         sender.join()
     assert toggles > 50
     assert hashlib.sha256(received).digest() == hashlib.sha256(payload).digest()
+
+
+def test_bytes_keep_their_order_while_toxics_come_and_go(
+    echo_server: TcpServer, make_proxy: Callable[..., FaultProxy]
+) -> None:
+    # With no toxic, a socket passes its bytes on by itself; with one, they queue. A
+    # stream switching between the two, in both directions, must never reorder bytes.
+    echo_while_toggling_toxics(make_proxy(echo_server.port))
+
+
+def test_bytes_keep_their_order_when_the_queue_is_full_as_the_toxic_goes(
+    echo_server: TcpServer,
+    make_proxy: Callable[..., FaultProxy],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A chunk the read loop holds while it waits for room in a full queue is in neither
+    # the socket's reader nor the queue. When the toxic goes, the write loop can empty
+    # the queue before that chunk is put; a chunk arriving then must not pass it. A queue
+    # of one small chunk makes that moment frequent (it was what reordered bytes, rarely,
+    # at the real sizes).
+    monkeypatch.setattr(proxy_module, "_QUEUE_CHUNKS", 1)
+    monkeypatch.setattr(proxy_module, "_CHUNK_BYTES", 2048)
+    for _ in range(3):
+        echo_while_toggling_toxics(make_proxy(echo_server.port))
 
 
 def test_a_held_proxy_keeps_new_connections_waiting_until_released(
