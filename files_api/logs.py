@@ -40,8 +40,16 @@ class _Scrub(logging.Filter):
     def __init__(self, secrets: tuple[str, ...]) -> None:
         super().__init__()
         self._secrets = tuple(s for s in secrets if s)
+        # one search that finds whatever a rule below could change: most texts (a
+        # request's path, route, ids) have none, and are left after it (an access line
+        # scrubbed rule by rule cost ~40 us, most of the line's cost)
+        self._candidates = re.compile(
+            "|".join([r"(?i:bearer\s)", "://", *(re.escape(s) for s in self._secrets)])
+        )
 
     def scrub(self, text: str) -> str:
+        if self._candidates.search(text) is None:
+            return text
         for secret in self._secrets:
             text = text.replace(secret, "***")
         text = _BEARER.sub(r"\1***", text)

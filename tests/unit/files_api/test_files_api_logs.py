@@ -45,6 +45,8 @@ def test_tokens_and_passwords_are_scrubbed(log_dir: Path) -> None:
         logging.ERROR,
         f"failed: Authorization: Bearer {USER_TOKEN} admin={ADMIN_TOKEN}",
         database="postgresql://files_app:hunter2hunter2@127.0.0.1:5432/files",
+        header=f"bearer\t{USER_TOKEN}",
+        echoed=f"x{ADMIN_TOKEN}x",  # a secret alone, with nothing else a rule looks for
     )
     text = (log_dir / "production.log").read_text(encoding="utf-8")
     text += (log_dir / "error.log").read_text(encoding="utf-8")
@@ -52,6 +54,8 @@ def test_tokens_and_passwords_are_scrubbed(log_dir: Path) -> None:
         assert secret not in text
     assert "Bearer ***" in text
     assert "postgresql://files_app:***@127.0.0.1:5432/files" in text
+    assert '"header": "bearer\\t***"' in text
+    assert '"echoed": "x***x"' in text
 
 
 def test_wording_about_tokens_is_left_alone(log_dir: Path) -> None:
