@@ -73,7 +73,6 @@ def main() -> None:
                        capture_output=True, check=True, timeout=120)  # fmt: skip
         with FaultProxy("bench-pg", ("127.0.0.1", ep.database_port)) as proxy:
             port = proxy.listen_port
-            print(f"proxy loop: {type(proxy._loop).__module__}")
             direct, proxied, slow = [], [], []
             for _ in range(args.rounds):
                 direct.append(pgbench(url, ep.database_port, args.clients, args.seconds, "-S"))

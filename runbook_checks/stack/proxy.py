@@ -559,16 +559,6 @@ class _Link:
 # --------------------------------------------------------------------------- the proxy
 
 
-def _new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's where installed: its transports cost a proxied pgbench transaction about
-    10% less CPU (22 vs 25 us, measured side by side), asyncio's otherwise."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 class FaultProxy:
     """A TCP proxy for one dependency, with toxics and an on/off switch.
 
@@ -667,7 +657,7 @@ class FaultProxy:
         with self._lock:
             if self._loop is not None:
                 return
-            loop = _new_loop()
+            loop = asyncio.new_event_loop()
             thread = threading.Thread(
                 target=self._run_loop, args=(loop,), name=f"fault-proxy-{self.name}", daemon=True
             )

@@ -757,14 +757,3 @@ def test_no_client_accepted_before_disable_outlives_it_or_is_left_hanging(
                     outcomes["cut"] += 1
     assert outcomes["cut"] > 0
     assert (outcomes["answered"], outcomes["left hanging"]) == (0, 0), outcomes
-
-
-def test_the_proxy_runs_on_uvloop_where_it_is_installed(
-    echo_server: TcpServer, make_proxy: Callable[..., FaultProxy]
-) -> None:
-    pytest.importorskip("uvloop")  # a declared dependency: installed wherever the twin runs
-    proxy = make_proxy(echo_server.port)
-    assert type(proxy._loop).__module__.startswith("uvloop"), type(proxy._loop)
-    with connect(proxy.listen_port) as sock:  # and it carries bytes on it
-        sock.sendall(b"ping")
-        assert recv_exactly(sock, 4) == b"ping"
