@@ -208,10 +208,11 @@ class ObjectStore:
 
 
 def _make_client(settings: Settings) -> S3Client:
-    import boto3  # with s3transfer, ~50 ms of the API's imports: only once it is needed
+    # boto3 (with s3transfer, ~50 ms of the API's imports) and S3's model (~0.1 s to read)
+    # only once a client is needed, unless the fork server read them for every start
+    from files_api.s3_session import s3_client
 
-    client: S3Client = boto3.session.Session().client(
-        "s3",
+    return s3_client(
         endpoint_url=settings.s3_endpoint_url,
         region_name=settings.s3_region,
         aws_access_key_id=settings.aws_access_key_id,
@@ -226,7 +227,6 @@ def _make_client(settings: Settings) -> S3Client:
             response_checksum_validation="when_required",
         ),
     )
-    return client
 
 
 def storage_error(exc: BaseException, action: str) -> ServiceError:

@@ -60,7 +60,7 @@ TWIN = Twin(
         "uvicorn.protocols.http.httptools_impl",
         "uvicorn.protocols.websockets.auto",
         "uvicorn.lifespan.on",
-        "boto3",
+        "files_api.s3_session",  # boto3, and S3's model read into the one session
     ),
 )
 
