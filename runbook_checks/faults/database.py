@@ -116,6 +116,27 @@ def _wait_for_sessions(stack: Stack, kind: str, count: int, state: str) -> None:
     wait_until(seen, what=f"{count} {kind} session(s) in state {state!r}", timeout_s=10)
 
 
+def _wait_for_lock(stack: Stack, kind: str, table: str) -> None:
+    """Until the fault's session holds its lock on `table` (a quoted name)."""
+    from runbook_checks.clock import wait_until
+
+    def held() -> bool:
+        with admin_connect(stack) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE a.application_name = %s AND l.granted AND l.locktype = 'relation' "
+                "AND l.relation = to_regclass(%s)",
+                (f"{FAULT_APP_PREFIX}:{kind}", table),
+            ).fetchone()
+        return row is not None and int(str(row[0])) > 0
+
+    wait_until(held, what=f"the {kind} session to hold its lock on {table}", timeout_s=10)
+
+
+# how long the long-running query runs before it asks for its lock (above)
+LEAD_S = 0.25
+
+
 @dataclass(frozen=True)
 class LongRunningQuery(Fault):
     """A long query that holds a table lock (a report or migration gone wrong): writes to
@@ -137,18 +158,24 @@ class LongRunningQuery(Fault):
             .format(sql.Identifier(table), sql.SQL(self.lock_mode))
             .as_string(conn)
         )
-        # one query string (simple protocol), so the session is active from before its
-        # lock is granted: every write it blocks started later, and the runbook's "longest
-        # running" query lists it first. As two statements, a write that queued while the
-        # LOCK waited, or in the round trip before pg_sleep, looked older than the culprit
-        # (a drill killed such a write by PID and the lock stayed).
-        sessions.run(conn, [f"{lock}; SELECT pg_sleep({int(self.duration_s)})"])
+        # one query string (simple protocol: one query_start), begun LEAD_S before it asks
+        # for the lock, as a report runs a while before it locks: every write it blocks
+        # started later, and the runbook's "longest running" query lists it first. As two
+        # statements, a write that queued while the LOCK waited, or in the round trip
+        # before pg_sleep, looked older than the culprit (a drill killed such a write by
+        # PID and the lock stayed); with no lead, so did a write whose statement began an
+        # instant before the LOCK and asked for its own lock after (a CI run, on a starved
+        # CPU: the moment between a statement's start and its lock).
+        sessions.run(
+            conn,
+            [f"SELECT pg_sleep({LEAD_S}); {lock}; SELECT pg_sleep({int(self.duration_s)})"],
+        )
         handle.did(
             f"session holding {self.lock_mode} lock on {table} running pg_sleep({self.duration_s})",
             functools.partial(_end_sessions, stack, self.kind, sessions),
             "terminate the long-running session",
         )
-        _wait_for_sessions(stack, self.kind, 1, "active")
+        _wait_for_lock(stack, self.kind, sql.Identifier(table).as_string(conn))
 
 
 @dataclass(frozen=True)

@@ -471,8 +471,10 @@ def test_missing_index_reverts_to_exactly_the_index_it_dropped(fresh_stack: Stac
 
 def test_a_long_running_query_is_older_than_every_write_it_blocks(fresh_stack: Stack) -> None:
     """The runbook's query 3 (`ORDER BY duration DESC`) must list the culprit first: the
-    session holding the lock is active from before the lock was granted, so each write
-    queued behind it (while its LOCK waited, or in the instant after) started later."""
+    session holding the lock is active from a while before it asks for the lock, so each
+    write queued behind it started later, even one whose statement began before the lock
+    was asked for and asked for its own lock after (on a starved CPU, the moment between
+    a statement's start and its lock; here a statement that sleeps 0.1 s first)."""
     import threading
 
     from runbook_checks.faults.database import LongRunningQuery
@@ -482,25 +484,38 @@ def test_a_long_running_query_is_older_than_every_write_it_blocks(fresh_stack: S
         conn.execute("CREATE TABLE lrq_probe (x int)")
         conn.execute("GRANT ALL ON lrq_probe TO PUBLIC")  # the fault's session: the app's role
     stop = threading.Event()
+    statements = {
+        "quick": "INSERT INTO lrq_probe VALUES (1)",
+        # in flight most of the time: older than the LOCK, which waits for it to end
+        "long": "INSERT INTO lrq_probe SELECT 1 FROM pg_sleep(0.3)",
+        # begins 0.1 s before it asks for its lock (one string: one query_start)
+        "late": "SELECT pg_sleep(0.1); INSERT INTO lrq_probe VALUES (1)",
+    }
 
-    def write() -> None:  # writes all the time: some are in flight when the LOCK comes
+    def write(statement: str) -> None:  # writes all the time, until the test ends
         with psycopg.connect(admin, autocommit=True) as conn:
             while not stop.is_set():
                 try:
-                    conn.execute("INSERT INTO lrq_probe VALUES (1)")
+                    conn.execute(statement.encode())  # bytes, no parameters: one simple query
                 except psycopg.Error:
                     return
 
-    writers = [threading.Thread(target=write, daemon=True) for _ in range(8)]
+    shapes = ["long", "late", "late", *["quick"] * 5]
+    writers = [
+        threading.Thread(target=write, args=(statements[shape],), daemon=True) for shape in shapes
+    ]
     for writer in writers:
         writer.start()
     handle = LongRunningQuery(table="lrq_probe", duration_s=60).inject(fresh_stack)
     try:
         with psycopg.connect(admin, autocommit=True) as conn:
+            # the 8 writers themselves: the LOCK also waits on Lock while a write that
+            # began before it is still in flight (older than it, and blocked by nothing)
             wait_until(
                 lambda: (
                     conn.execute(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE '%INSERT INTO lrq_probe%'"
                     ).fetchone()
                     == (8,)
                 ),
@@ -519,4 +534,4 @@ def test_a_long_running_query_is_older_than_every_write_it_blocks(fresh_stack: S
             writer.join(timeout=10)
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS lrq_probe")
-    assert "pg_sleep" in str(rows[0][0]), rows
+    assert "LOCK TABLE" in str(rows[0][0]), rows  # the culprit, then its queue
