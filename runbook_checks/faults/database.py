@@ -133,8 +133,8 @@ def _wait_for_lock(stack: Stack, kind: str, table: str) -> None:
     wait_until(held, what=f"the {kind} session to hold its lock on {table}", timeout_s=10)
 
 
-# how long the long-running query runs before it asks for its lock (above)
-LEAD_S = 0.25
+# how long the long-running query runs before it asks for its lock (LongRunningQuery)
+_LOCK_LEAD_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,8 @@ class LongRunningQuery(Fault):
             .format(sql.Identifier(table), sql.SQL(self.lock_mode))
             .as_string(conn)
         )
-        # one query string (simple protocol: one query_start), begun LEAD_S before it asks
-        # for the lock, as a report runs a while before it locks: every write it blocks
+        # one query string (simple protocol: one query_start), begun _LOCK_LEAD_S before it
+        # asks for the lock, as a report runs a while before it locks: every write it blocks
         # started later, and the runbook's "longest running" query lists it first. As two
         # statements, a write that queued while the LOCK waited, or in the round trip
         # before pg_sleep, looked older than the culprit (a drill killed such a write by
@@ -168,7 +168,7 @@ class LongRunningQuery(Fault):
         # CPU: the moment between a statement's start and its lock).
         sessions.run(
             conn,
-            [f"SELECT pg_sleep({LEAD_S}); {lock}; SELECT pg_sleep({int(self.duration_s)})"],
+            [f"SELECT pg_sleep({_LOCK_LEAD_S}); {lock}; SELECT pg_sleep({int(self.duration_s)})"],
         )
         handle.did(
             f"session holding {self.lock_mode} lock on {table} running pg_sleep({self.duration_s})",
