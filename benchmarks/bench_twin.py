@@ -64,6 +64,7 @@ class Target:
 @dataclass(frozen=True)
 class Figure:
     rps: float
+    requests: int
     p50_ms: float
     p95_ms: float
     failures: int
@@ -72,6 +73,11 @@ class Figure:
     locust_cpu_s: float
     proxy_cpu_s: float  # this process: the stack's fault proxies and balancer run in it
     pg_cpu_s: float
+
+    @property
+    def server_us(self) -> float:
+        """The answering process's CPU per request answered, in microseconds."""
+        return self.server_cpu_s / max(self.requests, 1) * 1e6
 
 
 def drive(
@@ -107,8 +113,8 @@ def drive(
     own_cpu, pg_cpu = time.process_time() - own_before, tree_cpu(pg_pid) - pg_before
     stats = {s.endpoint: s for s in read_stats(plan.csv("stats"))}
     row = stats[f"GET {name}"]
-    return Figure(row.rps, row.median_ms, row.p95_ms, row.failures, server_cpu, store_cpu,
-                  run.cpu().total_s, own_cpu, pg_cpu)  # fmt: skip
+    return Figure(row.rps, row.requests, row.median_ms, row.p95_ms, row.failures, server_cpu,
+                  store_cpu, run.cpu().total_s, own_cpu, pg_cpu)  # fmt: skip
 
 
 def start_trivial(work: Path) -> tuple[ManagedProcess, str]:
@@ -212,7 +218,8 @@ def report(figures: dict[str, list[Figure]], users: int, seconds: float, rounds:
     )
     head = (
         f"{'target':48} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'fail':>5} "
-        f"{'server':>7} {'store':>6} {'pg':>6} {'proxies':>7} {'locust':>7} {'/ trivial':>9}"
+        f"{'server':>7} {'us/req':>6} {'store':>6} {'pg':>6} {'proxies':>7} {'locust':>7} "
+        f"{'/ trivial':>9}"
     )
     print(head)
     print("-" * len(head))
@@ -221,13 +228,15 @@ def report(figures: dict[str, list[Figure]], users: int, seconds: float, rounds:
         print(
             f"{label:48} {rps:7.0f} {median(label, 'p50_ms'):7.0f} "
             f"{median(label, 'p95_ms'):7.0f} {int(median(label, 'failures')):5d} "
-            f"{median(label, 'server_cpu_s'):6.1f}s {median(label, 'store_cpu_s'):5.1f}s "
+            f"{median(label, 'server_cpu_s'):6.1f}s {median(label, 'server_us'):6.0f} "
+            f"{median(label, 'store_cpu_s'):5.1f}s "
             f"{median(label, 'pg_cpu_s'):5.1f}s {median(label, 'proxy_cpu_s'):6.1f}s "
             f"{median(label, 'locust_cpu_s'):6.1f}s {rps / ceiling:9.0%}"
         )
     print(
         "\nCPU seconds over each run (locust's start and stop included) of: server, the "
-        "process answering (the trivial app, or the API instance); store, the object store "
+        "process answering (the trivial app, or the API instance), and per request answered "
+        "(us/req: steadier than req/s where the machine's speed varies); store, the object store "
         "(moto); pg, PostgreSQL and its backends; proxies, this process (the stack's fault "
         "proxies and balancer run in it); locust."
     )
