@@ -15,7 +15,8 @@ time, the same locustfile for every target (benchmarks/twin/locustfile.py):
 - the listing once more through the stack's balancer (its front door).
 
 Printed per target: requests/s, p50/p95 (ms), failures, the CPU seconds during the run
-of the answering process, the object store, PostgreSQL, this process (the stack's fault
+of the answering process (and per request: steadier than requests/s where the machine's
+speed varies), the object store, PostgreSQL, this process (the stack's fault
 proxies and balancer) and locust (two cores are shared: who is busy says who limits), and
 each twin figure as a share of the trivial endpoint's requests/s.
 `--rounds N` repeats the sequence and prints medians.

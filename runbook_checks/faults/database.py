@@ -102,35 +102,41 @@ def _end_sessions(stack: Stack, kind: str, sessions: _Sessions) -> None:
     sessions.close()
 
 
-def _wait_for_sessions(stack: Stack, kind: str, count: int, state: str) -> None:
+def _wait_for_count(
+    stack: Stack, query: str, params: tuple[object, ...], at_least: int, what: str
+) -> None:
+    """Until the superuser's `query` (a count) gives at least `at_least`."""
     from runbook_checks.clock import wait_until
 
-    def seen() -> bool:
+    def reached() -> bool:
         with admin_connect(stack) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = %s",
-                (f"{FAULT_APP_PREFIX}:{kind}", state),
-            ).fetchone()
-        return row is not None and int(str(row[0])) >= count
+            row = conn.execute(query, params).fetchone()
+        return row is not None and int(str(row[0])) >= at_least
 
-    wait_until(seen, what=f"{count} {kind} session(s) in state {state!r}", timeout_s=10)
+    wait_until(reached, what=what, timeout_s=10)
+
+
+def _wait_for_sessions(stack: Stack, kind: str, count: int, state: str) -> None:
+    _wait_for_count(
+        stack,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND state = %s",
+        (f"{FAULT_APP_PREFIX}:{kind}", state),
+        count,
+        f"{count} {kind} session(s) in state {state!r}",
+    )
 
 
 def _wait_for_lock(stack: Stack, kind: str, table: str) -> None:
     """Until the fault's session holds its lock on `table` (a quoted name)."""
-    from runbook_checks.clock import wait_until
-
-    def held() -> bool:
-        with admin_connect(stack) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE a.application_name = %s AND l.granted AND l.locktype = 'relation' "
-                "AND l.relation = to_regclass(%s)",
-                (f"{FAULT_APP_PREFIX}:{kind}", table),
-            ).fetchone()
-        return row is not None and int(str(row[0])) > 0
-
-    wait_until(held, what=f"the {kind} session to hold its lock on {table}", timeout_s=10)
+    _wait_for_count(
+        stack,
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE a.application_name = %s AND l.granted AND l.locktype = 'relation' "
+        "AND l.relation = to_regclass(%s)",
+        (f"{FAULT_APP_PREFIX}:{kind}", table),
+        1,
+        f"the {kind} session to hold its lock on {table}",
+    )
 
 
 # how long the long-running query runs before it asks for its lock (LongRunningQuery)
@@ -153,11 +159,8 @@ class LongRunningQuery(Fault):
         table = self.table or stack.kit.data.objects
         conn = _session(stack, self.kind)
         conn.autocommit = False
-        lock = (
-            sql.SQL("LOCK TABLE {} IN {} MODE")
-            .format(sql.Identifier(table), sql.SQL(self.lock_mode))
-            .as_string(conn)
-        )
+        quoted = sql.Identifier(table).as_string(conn)  # (before the session is busy)
+        lock = f"LOCK TABLE {quoted} IN {self.lock_mode} MODE"  # (the mode: as sql.SQL took it)
         # one query string (simple protocol: one query_start), begun _LOCK_LEAD_S before it
         # asks for the lock, as a report runs a while before it locks: every write it blocks
         # started later, and the runbook's "longest running" query lists it first. As two
@@ -175,7 +178,7 @@ class LongRunningQuery(Fault):
             functools.partial(_end_sessions, stack, self.kind, sessions),
             "terminate the long-running session",
         )
-        _wait_for_lock(stack, self.kind, sql.Identifier(table).as_string(conn))
+        _wait_for_lock(stack, self.kind, quoted)
 
 
 @dataclass(frozen=True)
