@@ -138,9 +138,9 @@ class S3Store:
         return "/".join(p for p in (self.prefix, *parts) if p)
 
     def client(self) -> S3Client:
-        import boto3
+        from runbook_checks.stack import aws_clients
 
-        client: S3Client = boto3.client("s3")
+        client: S3Client = aws_clients.client("s3")
         return client
 
     @contextlib.contextmanager

@@ -26,11 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import httpx
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 
+from runbook_checks.stack import aws_clients
 from runbook_checks.stack.base import DUMMY_KEY
 from runbook_checks.stack.proxy import FaultProxy
 from runbook_checks.tls import tls_context
@@ -223,7 +223,7 @@ def _healthy(address: tuple[str, int]) -> bool:
 def _client(service: str, endpoint: str, region: str) -> Any:
     """One boto3 client per service and endpoint: creating one loads the service model,
     which costs far more than the calls made with it."""
-    return boto3.client(  # type: ignore[call-overload]
+    return aws_clients.client(
         service,
         endpoint_url=endpoint,
         region_name=region,

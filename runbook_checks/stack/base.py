@@ -168,10 +168,10 @@ class Endpoints:
         """A boto3 client of `service`, signed with this stack's credentials: "s3" talks
         to the object store (direct, not through a fault proxy), anything else to the
         AWS control plane."""
-        import boto3
+        from runbook_checks.stack import aws_clients
 
         s3 = service == "s3"
-        return boto3.client(  # type: ignore[call-overload]
+        return aws_clients.client(
             service,
             endpoint_url=self.s3_endpoint if s3 else self.aws_endpoint,
             region_name=self.aws_region,
