@@ -23,8 +23,11 @@ from runbook_checks.drill.spec import Scenario
 from runbook_checks.findings import Finding
 from runbook_checks.gate.baseline import Baseline, Entry
 from runbook_checks.profile import Profile
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Runbook
-from runbook_checks.stack.base import Stack
+from runbook_checks.stack.base import Stack, stack_redactor
+
+NO_SECRETS = Redactor()
 
 
 @dataclass
@@ -73,11 +76,16 @@ class DrillFixture:
 
     def verify(self, scenario: Scenario) -> DrillResult:
         result = self.run(scenario)
-        conclude(result, self.baseline)
+        # the outcome's text goes to the console and pytest's reports, past the evidence's
+        # redaction: the stack's secrets are taken out of it as out of the evidence
+        conclude(result, self.baseline, stack_redactor(self.stack.endpoints))
         return result
 
 
-def explain(result: DrillResult) -> str:
+def explain(result: DrillResult, redactor: Redactor = NO_SECRETS) -> str:
+    """The drill's verdict, error and findings as the test's failure message, with
+    `redactor`'s secrets taken out (an error or a finding may quote a command's text or
+    output, where a token or a password can stand)."""
     lines = [f"{result.section_title} / option {result.option or '-'}: {result.summary_line()}"]
     if result.error:
         lines.append(f"  {result.error}")
@@ -85,7 +93,7 @@ def explain(result: DrillResult) -> str:
         lines.append(f"  {finding.headline()}")
         if finding.suggestion:
             lines.append(f"      fix: {finding.suggestion}")
-    return "\n".join(lines)
+    return redactor.text("\n".join(lines))
 
 
 def _acknowledged(result: DrillResult, baseline: Baseline) -> list[tuple[Finding, Entry | None]]:
@@ -105,12 +113,13 @@ def _acknowledged(result: DrillResult, baseline: Baseline) -> list[tuple[Finding
     return pairs
 
 
-def conclude(result: DrillResult, baseline: Baseline) -> None:
+def conclude(result: DrillResult, baseline: Baseline, redactor: Redactor = NO_SECRETS) -> None:
     """Raise the pytest outcome the verdict calls for (or return on an earned pass).
 
     `passed` and `recovered-by-waiting` pass; `assisted`, `runbook-wrong` and `failed`
     (lost writes) xfail when every ERROR finding is acknowledged in the baseline (its
-    cause fingerprint too), else fail; a drill that could not run fails."""
+    cause fingerprint too), else fail; a drill that could not run fails. The failure's
+    text is `explain`ed without `redactor`'s secrets."""
     if result.verdict.earned:
         return
     if result.verdict in (Verdict.ASSISTED, Verdict.RUNBOOK_WRONG, Verdict.FAILED):
@@ -119,7 +128,7 @@ def conclude(result: DrillResult, baseline: Baseline) -> None:
         # lost writes are accepted only by an entry for the loss itself, with its bound
         loss_accepted = any(f.kind == WRITES_LOST and entry for f, entry in pairs)
         if result.verdict is Verdict.FAILED and not loss_accepted:
-            pytest.fail(explain(result), pytrace=False)
+            pytest.fail(explain(result, redactor), pytrace=False)
         if pairs and not new:
             reasons = "; ".join(
                 f"{f.kind} at line {f.line} ({entry.reason})" for f, entry in pairs if entry
@@ -131,7 +140,8 @@ def conclude(result: DrillResult, baseline: Baseline) -> None:
             )
         if pairs:
             pytest.fail(
-                f"{result.verdict.value}: new finding(s), not in the baseline:\n" + explain(result),
+                f"{result.verdict.value}: new finding(s), not in the baseline:\n"
+                + explain(result, redactor),
                 pytrace=False,
             )
-    pytest.fail(explain(result), pytrace=False)
+    pytest.fail(explain(result, redactor), pytrace=False)

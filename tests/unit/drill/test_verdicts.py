@@ -17,6 +17,7 @@ from runbook_checks.evidence.coverage import coverage
 from runbook_checks.evidence.journal import ScenarioRecord, SkippedScenario
 from runbook_checks.findings import Finding, Level, cause_class
 from runbook_checks.gate.baseline import Baseline, Entry, load_baseline
+from runbook_checks.redact import Redactor
 from runbook_checks.runbook.model import Phase, Step, StepKind
 from runbook_checks.runbook.parser import parse_runbook
 from runbook_checks.steps.base import StepResult, StepStatus
@@ -72,6 +73,29 @@ def test_earned_verdicts_pass_and_assisted_is_never_a_pass() -> None:
     with pytest.raises(pytest.xfail.Exception, match="assisted, acknowledged") as xfailed:
         conclude(_result(Verdict.ASSISTED, harness), acknowledged)
     assert not xfailed.value.pytrace  # its reason is reported, no traceback is formatted
+
+
+def test_a_failed_drills_message_names_no_secret_of_its_stack() -> None:
+    """The failure's text reaches the console and pytest's reports, where the evidence's
+    redaction does not: the stack's secrets are taken out of it too."""
+    token = "Q7xyzZm2Uszu87HthmHVrEjJEUGMaM1I"
+    stack_secrets = Redactor(frozenset({token}))
+    result = replace(
+        _result(Verdict.ERROR),
+        error=f"RuntimeError: the warm-up failed: placeholder(s) without a value: {token}",
+    )
+    new = replace(
+        _result(Verdict.RUNBOOK_WRONG, replace(_finding("k", "c"), message=f"sent {token}")),
+        error="",
+    )
+    for failed in (result, new):
+        with pytest.raises(pytest.fail.Exception) as caught:
+            conclude(failed, Baseline(None), stack_secrets)
+        assert token not in str(caught.value)
+        assert "***" in str(caught.value)
+    with pytest.raises(pytest.fail.Exception) as caught:
+        conclude(result, Baseline(None))  # a stack's secrets are not known here
+    assert token in str(caught.value)
 
 
 def test_a_new_cause_of_an_acknowledged_kind_fails() -> None:
