@@ -295,7 +295,8 @@ def _cleanup_with_admin_token(ctx: DrillContext) -> str:
     )
     result = ctx.run_command(command, StepKind.HTTP)
     if result.http_status != 200:
-        raise RuntimeError(f"the cleanup with the admin token failed too: {result.output[:200]}")
+        why = result.error or result.output
+        raise RuntimeError(f"the cleanup with the admin token failed too: {why[:200]}")
     return f"ran the cleanup with the admin token: {result.output[:160]}"
 
 

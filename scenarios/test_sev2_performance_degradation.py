@@ -218,7 +218,8 @@ def _warm_with_admin_token(ctx: DrillContext) -> str:
     )
     result = ctx.run_command(command, StepKind.HTTP)
     if result.http_status != 200:
-        raise RuntimeError(f"the warm-up with the admin token failed too: {result.output[:200]}")
+        why = result.error or result.output
+        raise RuntimeError(f"the warm-up with the admin token failed too: {why[:200]}")
     return "ran the warm-up with the admin token: " + result.output[:120]
 
 

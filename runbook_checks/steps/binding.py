@@ -508,7 +508,30 @@ def bind(text: str, bindings: Bindings, *, sql: bool = False, caps: bool = True)
         for m in _ANGLE.finditer(text):
             matches.append(_Match(m.start(), m.end(), m.group(0), bindings.values.get(m.group(0))))
 
-    return _apply(text, matches)
+    known = _known_spans(text, bindings)
+    return _apply(
+        text,
+        [m for m in matches if m.value is not None or not _overlaps(m, known)],
+    )
+
+
+def _known_spans(text: str, bindings: Bindings) -> list[tuple[int, int]]:
+    """Where `text` holds, written out, a value the bindings supply (a token, a password):
+    a command the harness writes (the corrected form of a step) carries the stack's own
+    values, and a random token that happens to hold "xyz" or "ABC123" is a value, not an
+    example to replace."""
+    values = {v for v in bindings.values.values() if len(v) >= MIN_SECRET_LEN}
+    spans = []
+    for value in values | bindings.secret_values():
+        at = text.find(value)
+        while at != -1:
+            spans.append((at, at + len(value)))
+            at = text.find(value, at + 1)
+    return spans
+
+
+def _overlaps(match: _Match, spans: list[tuple[int, int]]) -> bool:
+    return any(start < match.end and match.start < end for start, end in spans)
 
 
 def _apply(text: str, matches: list[_Match]) -> Bound:

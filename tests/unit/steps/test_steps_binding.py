@@ -41,6 +41,37 @@ def test_whole_words_only() -> None:
     assert bound.unbound == ("USER_TOKEN",)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Q7-mxyzT2f_0aLkW9vR",  # a random token that happens to hold an example mark
+        "kXXXa0-d1S_9e2b7Qm3w",
+        "n0ABC123r-Wt9_vVq2Zp",
+    ],
+)
+def test_a_known_value_written_out_is_never_taken_for_a_placeholder(value: str) -> None:
+    """A command the harness writes out (the corrected form of a step) holds the stack's
+    own values: a random token is a value, whatever letters it happens to hold."""
+    command = f'curl -X POST https://api/admin/cache/warm -H "Authorization: Bearer {value}"'
+    assert bind(command, Bindings()).unbound  # unknown, it looks like an example
+    for known in (
+        BINDINGS.merged(secrets={value}),
+        BINDINGS.with_values({"ADMIN_TOKEN": value}),
+        BINDINGS.merged(env={"ADMIN_TOKEN": value}),
+    ):
+        bound = bind(command, known)
+        assert bound.unbound == ()
+        assert bound.text == command
+
+
+def test_an_example_beside_a_known_value_is_still_unbound() -> None:
+    value = "Q7-mxyzT2f_0aLkW9vR"
+    bound = bind(
+        f"curl -H 'X-Key: {value}' https://api/files/i-xxx", BINDINGS.merged(secrets={value})
+    )
+    assert bound.unbound == ("i-xxx",)
+
+
 def test_env_vars_expand_except_in_single_quotes() -> None:
     bound = bind("pg_isready -h $DB_HOST -p 5432 '$DB_HOST' ${DB_PORT}", BINDINGS)
     assert bound.text == "pg_isready -h 127.0.0.1 -p 5432 '$DB_HOST' 5433"
