@@ -9,7 +9,7 @@ here: one session, created on first use, and a lock around the making (a client 
 ~5 ms of a session that has read its service's model, ~0.1 s the first time). boto3 is
 imported only then: most commands never make a client.
 
-The API twin has its own session (files_api/s3_session.py): it is another process.
+A service's twin makes its own clients: it is another process.
 """
 
 from __future__ import annotations
