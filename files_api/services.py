@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Iterator
 
 from files_api.cache import ListingCache
 from files_api.config import Settings
@@ -24,7 +25,21 @@ from files_api.migrate import apply_migrations
 from files_api.queue import RetryWorker, UploadSpool
 from files_api.storage import ObjectStore
 
+# Migrations are retried until the database answers: soon at first (a stack starts the
+# API beside its database, which answers a few hundred ms later), then every second.
+MIGRATION_RETRY_FIRST_S = 0.05
 MIGRATION_RETRY_S = 1.0
+
+
+def migration_retry_delays() -> Iterator[float]:
+    """The waits between attempts to apply the migrations: doubling up to one second."""
+    delay = MIGRATION_RETRY_FIRST_S
+    while True:
+        yield delay
+        delay = min(delay * 2, MIGRATION_RETRY_S)
+
+
+_sleep = asyncio.sleep  # the waits between attempts (a test counts them instead)
 
 
 class Services:
@@ -80,6 +95,7 @@ class Services:
 
     async def _migrate_until_done(self) -> None:
         attempts = 0
+        delays = migration_retry_delays()
         while True:
             attempts += 1
             try:
@@ -95,7 +111,7 @@ class Services:
                         "retrying until the database answers",
                         errno=errno_name(exc),
                     )
-                await asyncio.sleep(MIGRATION_RETRY_S)
+                await _sleep(next(delays))
                 continue
             self.db.schema_ready = True
             log_event(logging.INFO, "migrations applied", applied=", ".join(applied) or "none")
