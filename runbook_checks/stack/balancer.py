@@ -76,13 +76,20 @@ class TargetGroupBalancer(FaultProxy):
         self._read_token: object = None
         self._read_at: float | None = None
         self.control_plane_reads = 0
-        self._elb = _client("elbv2", aws_endpoint, region)
+        self._aws = (aws_endpoint, region)  # its ELBv2 client: `_elb`, made when first read
         self._registered: tuple[tuple[str, int], ...] = ()
         self._healthy: tuple[tuple[str, int], ...] = ()
         self._cycle: itertools.cycle[tuple[str, int]] | None = None
         self._choice_lock = threading.Lock()
         self._stop_polling = threading.Event()
         self._poller: threading.Thread | None = None
+
+    @functools.cached_property
+    def _elb(self) -> Any:
+        """The control plane's ELBv2 client, made at the first read of the control plane
+        (~0.25 s of CPU, most of it botocore reading the service's model): a stack starts
+        its balancer with known targets and reads the control plane only once it is up."""
+        return _client("elbv2", *self._aws)
 
     # FaultProxy reads `self.upstream` for every new connection
     @property

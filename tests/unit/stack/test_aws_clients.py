@@ -93,3 +93,25 @@ def test_the_stacks_and_the_balancers_clients_come_from_the_harness_session(
         ("elbv2", "http://127.0.0.1:5"),
     ]
     assert recorder.calls[0][1]["aws_access_key_id"] == "s3-key"
+
+
+def test_a_balancer_started_with_known_targets_makes_its_client_at_its_first_read(
+    recorder: _Recorder,
+) -> None:
+    """A stack starts its balancer with the API it will register, before the control
+    plane is up: making the ELBv2 client (~0.25 s of CPU) waits for the first read."""
+    balancer._client.cache_clear()
+    front = balancer.TargetGroupBalancer(
+        "balancer-under-test", "http://127.0.0.1:6", balancer.TargetGroups(("a", "b"))
+    )
+    front.start(known=(("127.0.0.1", 7),))
+    try:
+        assert recorder.calls == []
+        assert front._elb == "client of elbv2"
+        assert front._elb == "client of elbv2"  # one client, made once
+        assert [(s, k["endpoint_url"]) for s, k in recorder.calls] == [
+            ("elbv2", "http://127.0.0.1:6")
+        ]
+    finally:
+        front.stop()
+        balancer._client.cache_clear()
